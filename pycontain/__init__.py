@@ -1,0 +1,29 @@
+"""pycontain: a daemonless Linux container engine for Python.
+
+    >>> import pycontain
+    >>> pycontain.Container("hello-world").run().returncode
+    0
+"""
+__version__ = "0.1.0"
+
+from .errors import (  # noqa: E402
+    CommandNotExecutable,
+    CommandNotFound,
+    ConfigError,
+    ContainerError,
+    ContainerExitError,
+    ContainerTimeout,
+    ImageNotFound,
+    LaunchError,
+)
+from .config import ContainerConfig, Mount  # noqa: E402
+from .container import Container, ContainerResult  # noqa: E402
+
+PIPE = -1
+DEVNULL = -3
+
+__all__ = [
+    "Container", "ContainerResult", "ContainerConfig", "Mount", "PIPE", "DEVNULL",
+    "ContainerError", "ConfigError", "ImageNotFound", "LaunchError", "CommandNotFound",
+    "CommandNotExecutable", "ContainerTimeout", "ContainerExitError",
+]

@@ -1,0 +1,386 @@
+"""config -> LaunchPlan -> _nsexec: the only way a container process is started.
+
+LaunchPlan is the flat, C-shaped description of one start (struct pc_plan in
+src/nsexec.h); `spawn()` hands it to the C launcher and turns a failure into
+one exception. Everything the child does after clone is C; everything here
+happens before clone or in the parent.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from dataclasses import dataclass, field
+from importlib import resources
+
+from . import _nsexec
+from .errors import CommandNotExecutable, CommandNotFound, LaunchError
+from .security import capabilities
+
+ffi, lib = _nsexec.ffi, _nsexec.lib
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_BIND, MS_REC, MS_PRIVATE, MS_SLAVE = 4096, 16384, 1 << 18, 1 << 19
+MS_STRICTATIME = 1 << 24
+
+MKDIR_NONE, MKDIR_DIR, MKDIR_FILE = 0, 1, 2
+
+
+@dataclass
+class MountSpec:
+    """One entry of the plan's mount list (struct pc_mount)."""
+
+    source: str | None
+    target: str
+    fstype: str | None = None
+    data: str | None = None
+    flags: int = 0
+    remount: int = 0
+    mkdir: int = MKDIR_DIR
+
+
+@dataclass
+class LaunchPlan:
+    """Everything the C launcher needs, already decided. Fields mirror struct pc_plan."""
+
+    argv: list
+    envp: list
+    root_path: str
+    root_source: str
+    root_fstype: str | None = "overlay"
+    root_data: str | None = None
+    root_propagation: int = MS_REC | MS_SLAVE
+    root_readonly: bool = False
+    clone_flags: int = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET
+    pdeathsig: int = 9
+    joins: list = field(default_factory=list)          # [(fd, nstype)]
+    cgroup_fds: list = field(default_factory=list)
+    unshare_cgroupns: bool = False
+    loopback_up: bool = True
+    mounts: list = field(default_factory=list)         # [MountSpec]
+    nodes: list = field(default_factory=list)          # [(path, mode, major, minor)]
+    symlinks: list = field(default_factory=list)       # [(target, path)]
+    masked_paths: list = field(default_factory=list)
+    readonly_paths: list = field(default_factory=list)
+    hostname: str | None = None
+    rlimits: list = field(default_factory=list)        # [(resource, soft, hard)]
+    oom_score_adj: int | None = None
+    cwd: str | None = "/"
+    mkdir_cwd: bool = True
+    uid: int = 0
+    gid: int = 0
+    groups: list = field(default_factory=list)
+    set_groups: bool = True
+    capabilities: frozenset = capabilities.DEFAULT
+    ambient: frozenset = frozenset()
+    no_new_privs: bool = True
+    seccomp_bpf: bytes | None = None
+    stdio: tuple = (-1, -1, -1)
+    close_fds: bool = True
+    cmd_index: int = 0
+    path_env: str | None = None
+    init: bool = False
+    wait_start: bool = False        # stop at "created" until released
+
+
+# ---- C conversion ---------------------------------------------------------
+
+_LAST_CAP = capabilities.last_cap()
+_cstrings: dict = {}
+
+
+def _cstr(s, keep):
+    """A char[] for s. Strings that recur in every plan are made once."""
+    if s is None:
+        return ffi.NULL
+    b = s.encode() if isinstance(s, str) else s
+    if len(b) < 64:
+        c = _cstrings.get(b)
+        if c is None:
+            if len(_cstrings) < 4096:
+                c = _cstrings[b] = ffi.new("char[]", b)
+            else:
+                c = ffi.new("char[]", b)
+                keep.append(c)
+        return c
+    c = ffi.new("char[]", b)
+    keep.append(c)
+    return c
+
+
+def _cstr_array(items, keep):
+    arr = ffi.new("char *[]", len(items) + 1)
+    keep.append(arr)
+    for i, s in enumerate(items):
+        arr[i] = _cstr(s, keep)
+    return arr
+
+
+def _to_c(plan: LaunchPlan, sync_fd: int, init_fd: int):
+    keep = []
+    c = ffi.new("struct pc_plan *")
+    keep.append(c)
+    c.clone_flags = plan.clone_flags
+    c.vfork = 0 if plan.wait_start else 1
+    c.pdeathsig = plan.pdeathsig
+    if plan.joins:
+        j = ffi.new("struct pc_join[]", len(plan.joins))
+        keep.append(j)
+        for i, (fd, nstype) in enumerate(plan.joins):
+            j[i].fd, j[i].nstype = fd, nstype
+        c.joins, c.n_joins = j, len(plan.joins)
+    c.sync_fd = sync_fd
+    c.wait_maps = 0
+    c.wait_start = int(plan.wait_start)
+    if plan.cgroup_fds:
+        fds = ffi.new("int[]", plan.cgroup_fds)
+        keep.append(fds)
+        c.cgroup_fds, c.n_cgroup_fds = fds, len(plan.cgroup_fds)
+    c.unshare_cgroupns = int(plan.unshare_cgroupns)
+    c.loopback_up = int(plan.loopback_up)
+
+    c.root_path = _cstr(plan.root_path, keep)
+    c.root_source = _cstr(plan.root_source, keep)
+    c.root_fstype = _cstr(plan.root_fstype, keep)
+    c.root_data = _cstr(plan.root_data, keep)
+    c.root_propagation = plan.root_propagation
+    c.root_readonly = int(plan.root_readonly)
+
+    if plan.mounts:
+        ms = ffi.new("struct pc_mount[]", len(plan.mounts))
+        keep.append(ms)
+        for i, m in enumerate(plan.mounts):
+            e = ms[i]
+            e.source = _cstr(m.source, keep)
+            e.target = _cstr(m.target, keep)
+            e.fstype = _cstr(m.fstype, keep)
+            e.data = _cstr(m.data, keep)
+            e.flags = m.flags
+            e.remount = m.remount
+            e.mkdir = m.mkdir
+        c.mounts, c.n_mounts = ms, len(plan.mounts)
+    if plan.nodes:
+        ns = ffi.new("struct pc_node[]", len(plan.nodes))
+        keep.append(ns)
+        for i, (path, mode, major, minor) in enumerate(plan.nodes):
+            ns[i].path = _cstr(path, keep)
+            ns[i].mode, ns[i].major, ns[i].minor = mode, major, minor
+        c.nodes, c.n_nodes = ns, len(plan.nodes)
+    if plan.symlinks:
+        ls = ffi.new("struct pc_symlink[]", len(plan.symlinks))
+        keep.append(ls)
+        for i, (target, path) in enumerate(plan.symlinks):
+            ls[i].target = _cstr(target, keep)
+            ls[i].path = _cstr(path, keep)
+        c.symlinks, c.n_symlinks = ls, len(plan.symlinks)
+    c.masked_paths = _cstr_array(plan.masked_paths, keep)
+    c.n_masked_paths = len(plan.masked_paths)
+    c.readonly_paths = _cstr_array(plan.readonly_paths, keep)
+    c.n_readonly_paths = len(plan.readonly_paths)
+
+    c.hostname = _cstr(plan.hostname, keep)
+    if plan.rlimits:
+        rl = ffi.new("struct pc_rlimit[]", len(plan.rlimits))
+        keep.append(rl)
+        for i, (res, soft, hard) in enumerate(plan.rlimits):
+            rl[i].resource, rl[i].soft, rl[i].hard = res, soft, hard
+        c.rlimits, c.n_rlimits = rl, len(plan.rlimits)
+    if plan.oom_score_adj is not None:
+        c.set_oom_score_adj = 1
+        c.oom_score_adj = plan.oom_score_adj
+    c.cwd = _cstr(plan.cwd, keep)
+    c.mkdir_cwd = int(plan.mkdir_cwd)
+    c.uid, c.gid = plan.uid, plan.gid
+    if plan.groups:
+        g = ffi.new("unsigned int[]", plan.groups)
+        keep.append(g)
+        c.groups, c.n_groups = g, len(plan.groups)
+    c.set_groups = int(plan.set_groups)
+    c.last_cap = _LAST_CAP
+    caps = capabilities.mask(plan.capabilities)
+    c.cap_bounding = caps
+    # docker: a non-root user starts with no effective or permitted capabilities
+    c.cap_permitted = caps if plan.uid == 0 else 0
+    c.cap_effective = caps if plan.uid == 0 else 0
+    c.cap_inheritable = capabilities.mask(plan.ambient)
+    c.cap_ambient = capabilities.mask(plan.ambient)
+    if plan.ambient:
+        c.cap_permitted |= c.cap_ambient
+        c.cap_effective |= c.cap_ambient
+    c.no_new_privs = int(plan.no_new_privs)
+    if plan.seccomp_bpf:
+        b = ffi.new("unsigned char[]", plan.seccomp_bpf)
+        keep.append(b)
+        c.seccomp_bpf, c.seccomp_len = b, len(plan.seccomp_bpf) // 8
+    c.stdio = list(plan.stdio)
+    c.close_fds = int(plan.close_fds)
+    c.argv = _cstr_array(plan.argv, keep)
+    c.envp = _cstr_array(plan.envp, keep)
+    c.cmd_index = plan.cmd_index
+    c.path_env = _cstr(plan.path_env, keep)
+    c.init_fd = init_fd
+    return c, keep
+
+
+# ---- the pid-1 reaper ---------------------------------------------------------
+
+_init_fd = None
+
+
+def init_program_fd() -> int:
+    """An O_PATH descriptor of the static pycontain-init program, opened once.
+    The launcher executes it by descriptor: the image needs no copy of it."""
+    global _init_fd
+    if _init_fd is None:
+        path = resources.files("pycontain") / "_bin" / "pycontain-init"
+        _init_fd = os.open(str(path), os.O_PATH | os.O_CLOEXEC)
+    return _init_fd
+
+
+# ---- spawning -----------------------------------------------------------------
+
+
+def _error_from(err, plan: LaunchPlan) -> LaunchError:
+    stage = ffi.string(err.stage).decode(errors="replace")
+    detail = ffi.string(err.detail).decode(errors="replace")
+    if stage == "exec":
+        cmd = plan.argv[plan.cmd_index] if plan.argv else ""
+        if err.err in (errno.ENOENT, errno.ENOTDIR):
+            return CommandNotFound(cmd)
+        if err.err in (errno.EACCES, errno.ENOEXEC, errno.EISDIR, errno.EPERM):
+            return CommandNotExecutable(cmd, err.err)
+    return LaunchError(err.err, stage, detail)
+
+
+class Child:
+    """The started container process, as the launcher left it.
+
+    In the non-vfork mode (a plan that waits at "created") the child still
+    runs on memory this object owns until it exec'd: release() only after
+    finish_start()."""
+
+    def __init__(self, plan, cplan, keep, cchild, err, sync):
+        self.plan = plan
+        self._cplan = cplan
+        self._keep = keep
+        self._cchild = cchild
+        self._err = err
+        self._sync = sync
+        self.pid = cchild.pid
+        self.pidfd = cchild.pidfd if cchild.pidfd >= 0 else None
+
+    def _reap_and_raise(self):
+        exc = _error_from(self._err, self.plan)
+        self.close_failed()
+        raise exc
+
+    def close_failed(self):
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+        self._release()
+
+    def _release(self):
+        if self._sync is not None:
+            self._sync.close()
+            self._sync = None
+        if self._cchild is not None:
+            lib.pc_child_release(self._cchild)
+            self._cchild = None
+        self._keep = self._cplan = None
+
+    def wait_created(self):
+        """Blocks until the child reached "created" (mounts made, command not
+        yet executed); raises the launch error if it failed before."""
+        b = self._sync.recv(1)
+        if b != b"R":
+            self._sync.close()
+            self._sync = None
+            self._wait_child_gone()
+            if self._err.err:
+                self._reap_and_raise()
+            self.close_failed()
+            raise LaunchError(errno.EIO, "launch", "the container process ended before it was created")
+
+    def _wait_child_gone(self):
+        # With CLONE_VM the stack is ours until the child exec'd or died:
+        # a pidfd (or waitid with WNOWAIT) says when it died.
+        try:
+            os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOWAIT)
+        except ChildProcessError:
+            pass
+
+    def finish_start(self):
+        """Releases a created child and waits until it exec'd the command."""
+        self._sync.send(b"G")
+        # EOF: the child's end closed at exec (or at its death).
+        while self._sync.recv(64):
+            pass
+        if self._err.err:
+            self._wait_child_gone()
+            self._reap_and_raise()
+        self._release()
+
+    def fileno(self):
+        return self.pidfd
+
+
+def spawn(plan: LaunchPlan) -> Child:
+    """Starts the plan's process. Without wait_start the command runs when
+    this returns; with it the process waits at "created" (see Child)."""
+    init_fd = init_program_fd() if plan.init else -1
+    sync = None
+    sync_fd = -1
+    if plan.wait_start:
+        parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        sync, sync_fd = parent_end, child_end.fileno()
+    try:
+        cplan, keep = _to_c(plan, sync_fd, init_fd)
+        cchild = ffi.new("struct pc_child *")
+        err = ffi.new("struct pc_error *")
+        rc = lib.pc_spawn(cplan, cchild, err)
+    finally:
+        if plan.wait_start:
+            child_end.close()
+    if rc < 0:
+        if sync:
+            sync.close()
+        raise _error_from(err, plan)
+    child = Child(plan, cplan, keep, cchild, err, sync)
+    if plan.wait_start:
+        child.wait_created()
+    elif err.err:
+        child._reap_and_raise()
+    else:
+        child._release()
+    return child
+
+
+def new_namespace_fd(nstype: int) -> int:
+    """A namespace of its own (e.g. a network namespace to configure before
+    the container joins it): unshared by this thread, kept as an fd, and the
+    thread put back where it was."""
+    names = {CLONE_NEWNET: "net", CLONE_NEWIPC: "ipc", CLONE_NEWUTS: "uts"}
+    name = names[nstype]
+    err = ffi.new("struct pc_error *")
+    own = os.open(f"/proc/thread-self/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if lib.pc_unshare(nstype, err) < 0:
+            raise LaunchError(err.err, "unshare", name)
+        try:
+            return os.open(f"/proc/thread-self/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)
+        finally:
+            if lib.pc_setns(own, nstype, err) < 0:  # cannot happen as root; fatal if it does
+                raise LaunchError(err.err, "setns", f"back to the original {name} namespace")
+    finally:
+        os.close(own)
+

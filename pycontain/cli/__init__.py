@@ -1,0 +1,48 @@
+"""The docker-like command line. It only parses and prints: all work is the library's.
+
+Each concern has its own module with a `register(subparsers)` function that
+adds its verbs; `main()` wires them together and turns pycontain's errors into
+one line on stderr and docker's exit statuses (125: the engine failed).
+"""
+import argparse
+import importlib
+import sys
+
+from .. import __version__
+from ..errors import ContainerError
+
+# Modules under pycontain.cli that add verbs, in the order `--help` lists them.
+VERB_MODULES = ("run", "system")
+
+EXIT_ENGINE_FAILED = 125
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pycontain",
+        description="A daemonless container engine: run containers from the command line or from Python.",
+    )
+    parser.add_argument("--version", action="version", version=f"pycontain {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="COMMAND")
+    for name in VERB_MODULES:
+        importlib.import_module(f"{__name__}.{name}").register(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return args.func(args) or 0
+    except ContainerError as e:
+        print(f"pycontain: {e}", file=sys.stderr)
+        return getattr(e, "exit_status", EXIT_ENGINE_FAILED)
+    except KeyboardInterrupt:
+        return 130
+
+
+def entry():
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""`pycontain run`: docker run's flags, docker's exit statuses."""
+import argparse
+import sys
+
+from ..config import Mount
+from ..container import Container
+
+
+def register(sub):
+    p = sub.add_parser("run", help="run a command in a new container",
+                       usage="pycontain run [OPTIONS] (IMAGE | --rootfs DIR) [COMMAND] [ARG...]",
+                       add_help=False)  # -h is --hostname, as in docker
+    p.add_argument("--help", action="help", help="show this help and exit")
+    p.add_argument("--rm", action="store_true", help="remove the container when it exits (always, for now)")
+    p.add_argument("--rootfs", metavar="DIR", help="use this directory (copy-on-write) as the root filesystem")
+    p.add_argument("-e", "--env", action="append", default=[], metavar="K=V", help="set an environment variable")
+    p.add_argument("-v", "--volume", action="append", default=[], metavar="SRC:DST[:ro]", help="bind mount a host path")
+    p.add_argument("--tmpfs", action="append", default=[], metavar="DST[:OPTS]", help="mount a tmpfs")
+    p.add_argument("-h", "--hostname", help="container host name")
+    p.add_argument("-u", "--user", help="user: name|uid[:group|gid]")
+    p.add_argument("-w", "--workdir", help="working directory inside the container")
+    p.add_argument("--entrypoint", help="override the image's entrypoint")
+    p.add_argument("--read-only", action="store_true", help="mount the root filesystem read-only")
+    p.add_argument("--init", action="store_true", help="run a tiny init as pid 1 that forwards signals and reaps zombies")
+    p.add_argument("--network", "--net", default="none", help="network mode: none or host")
+    p.add_argument("--cap-add", action="append", default=[], help="add a capability")
+    p.add_argument("--cap-drop", action="append", default=[], help="drop a capability")
+    p.add_argument("--privileged", action="store_true", help="all capabilities, no masked paths")
+    p.add_argument("--ulimit", action="append", default=[], metavar="NAME=SOFT[:HARD]", help="set a resource limit")
+    p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
+    p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal (not yet: stdio is passed through)")
+    p.add_argument("image", nargs="?", help="image name (hello-world is built in)")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="command and arguments")
+    p.set_defaults(func=cmd_run, parser=p)
+
+
+def cmd_run(args):
+    image, command = args.image, args.command
+    if args.rootfs:
+        # with --rootfs the first positional is already the command
+        command = ([image] if image else []) + command
+        image = None
+    elif not image:
+        args.parser.error("an image or --rootfs is required")
+    if command and command[0] == "--":
+        command = command[1:]
+    mounts = [Mount.parse(v) for v in args.volume]
+    for t in args.tmpfs:
+        dst, _, opts = t.partition(":")
+        mounts.append(Mount(None, dst, type="tmpfs", options=tuple(o for o in opts.split(",") if o)))
+    c = Container(
+        image, command or None, rootfs=args.rootfs, env=args.env, hostname=args.hostname,
+        user=args.user, workdir=args.workdir, mounts=mounts, read_only=args.read_only,
+        init=args.init, network=args.network, cap_add=args.cap_add, cap_drop=args.cap_drop,
+        privileged=args.privileged, ulimits=args.ulimit,
+        entrypoint=[args.entrypoint] if args.entrypoint else None,
+    )
+    # stdio is inherited: the container writes straight to our terminal
+    stdin = None if args.interactive else _devnull()
+    c.start(stdin=stdin)
+    try:
+        code = c.wait()
+    except KeyboardInterrupt:
+        c.kill()
+        code = c.wait()
+    finally:
+        c.remove()
+    return code if code >= 0 else 128 - code
+
+
+def _devnull():
+    import os
+    return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)

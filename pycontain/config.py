@@ -1,0 +1,199 @@
+"""ContainerConfig: what a container should be, validated, before anything exists.
+
+Every check that can be made without touching the machine happens here, so
+that bad input fails with one clear line and leaves nothing behind.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+from .errors import ConfigError
+from .security import capabilities
+
+NETWORK_MODES = ("none", "host")  # bridge and container:NAME join them in their own issue
+HOSTNAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$")
+ENV_NAME_RE = re.compile(r"^[^=\0]+$")
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A host path (or a fresh tmpfs) made visible inside the container.
+
+    Mount("/srv/data", "/data", read_only=True)   # bind mount
+    Mount(None, "/scratch", type="tmpfs", options=("size=64m",))
+    """
+
+    source: str | None
+    target: str
+    read_only: bool = False
+    type: str = "bind"
+    options: tuple = ()
+
+    def __post_init__(self):
+        if self.type not in ("bind", "tmpfs"):
+            raise ConfigError(f"mount {self.target!r}: unknown type {self.type!r} (bind or tmpfs)")
+        if not isinstance(self.target, str) or not self.target.startswith("/"):
+            raise ConfigError(f"mount target {self.target!r} must be an absolute path")
+        if "\0" in self.target or (self.source and "\0" in self.source):
+            raise ConfigError("mount paths cannot contain NUL")
+        if os.path.normpath(self.target) == "/":
+            raise ConfigError("cannot mount over the container's root directory")
+        if self.type == "bind":
+            if not self.source:
+                raise ConfigError(f"bind mount {self.target!r} needs a source")
+            if not os.path.isabs(self.source):
+                raise ConfigError(f"bind mount source {self.source!r} must be an absolute path")
+        object.__setattr__(self, "options", tuple(self.options))
+
+    @classmethod
+    def parse(cls, spec: str) -> "Mount":
+        """docker's -v syntax: SRC:DST[:ro|rw]."""
+        parts = spec.split(":")
+        if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+            raise ConfigError(f"invalid volume spec {spec!r}: expected SRC:DST[:ro]")
+        ro = False
+        if len(parts) == 3:
+            opts = parts[2].split(",")
+            for o in opts:
+                if o not in ("ro", "rw", "z", "Z"):
+                    raise ConfigError(f"invalid volume option {o!r} in {spec!r}")
+            ro = "ro" in opts
+        src = os.path.abspath(parts[0]) if parts[0].startswith((".", "/")) else parts[0]
+        if not src.startswith("/"):
+            raise ConfigError(f"named volumes are not supported yet: {spec!r} (use an absolute host path)")
+        return cls(src, parts[1], read_only=ro)
+
+
+@dataclass(frozen=True)
+class ContainerConfig:
+    """The full description of one container. Built by Container(...)."""
+
+    image: str | None = None
+    rootfs: str | None = None
+    command: tuple | None = None
+    entrypoint: tuple | None = None
+    env: tuple = ()                     # ("K=V", ...) in order, as docker keeps it
+    hostname: str | None = None
+    user: str | None = None
+    workdir: str | None = None
+    mounts: tuple = ()
+    read_only: bool = False
+    init: bool = False
+    network: str = "none"
+    cap_add: tuple = ()
+    cap_drop: tuple = ()
+    privileged: bool = False
+    no_new_privileges: bool = True
+    ulimits: tuple = ()                 # (("nofile", soft, hard), ...)
+    oom_score_adj: int | None = None
+    keep_fs: bool = False               # keep the upper (written) layer after removal
+    extra: Mapping = field(default_factory=dict)
+
+    def __post_init__(self):
+        if (self.image is None) == (self.rootfs is None):
+            raise ConfigError("give exactly one of image or rootfs")
+        if self.rootfs is not None:
+            if not os.path.isdir(self.rootfs):
+                raise ConfigError(f"rootfs {self.rootfs!r} is not a directory")
+            object.__setattr__(self, "rootfs", os.path.realpath(self.rootfs))
+        for name in ("command", "entrypoint"):
+            v = getattr(self, name)
+            if v is not None:
+                if isinstance(v, (str, bytes)):
+                    raise ConfigError(f"{name} must be a list of strings, not a string")
+                v = tuple(v)
+                if not all(isinstance(a, str) and "\0" not in a for a in v):
+                    raise ConfigError(f"{name} must be a list of strings without NUL")
+                object.__setattr__(self, name, v)
+        if self.hostname is not None and not HOSTNAME_RE.match(self.hostname):
+            raise ConfigError(f"invalid hostname {self.hostname!r}")
+        if self.workdir is not None and not self.workdir.startswith("/"):
+            raise ConfigError(f"the working directory {self.workdir!r} is invalid, it needs to be an absolute path")
+        if self.network not in NETWORK_MODES:
+            raise ConfigError(f"network {self.network!r} is not supported (choose one of: {', '.join(NETWORK_MODES)})")
+        object.__setattr__(self, "env", tuple(normalize_env(self.env)))
+        object.__setattr__(self, "mounts", tuple(self.mounts))
+        for m in self.mounts:
+            if not isinstance(m, Mount):
+                raise ConfigError(f"mounts must be Mount objects, got {m!r}")
+            if m.type == "bind" and not os.path.exists(m.source):
+                raise ConfigError(f"bind mount source path does not exist: {m.source}")
+        # Validates the names now, not at start.
+        capabilities.resolve(self.cap_add, self.cap_drop, self.privileged)
+        object.__setattr__(self, "ulimits", tuple(parse_ulimit(u) for u in self.ulimits))
+        if self.oom_score_adj is not None and not -1000 <= int(self.oom_score_adj) <= 1000:
+            raise ConfigError("oom_score_adj must be between -1000 and 1000")
+
+
+def normalize_env(env) -> list[str]:
+    """A dict or a sequence of "K=V" becomes a list of "K=V"."""
+    if env is None:
+        return []
+    items = env.items() if isinstance(env, Mapping) else None
+    out = []
+    if items is not None:
+        for k, v in items:
+            out.append(f"{k}={v}")
+    else:
+        for e in env:
+            if not isinstance(e, str) or "=" not in e:
+                raise ConfigError(f"environment entry {e!r} is not of the form KEY=VALUE")
+            out.append(e)
+    for e in out:
+        k = e.split("=", 1)[0]
+        if not k or "\0" in e:
+            raise ConfigError(f"invalid environment entry {e!r}")
+    return out
+
+
+def merge_env(*layers: Sequence[str]) -> list[str]:
+    """Later layers override earlier ones, key by key, keeping first-seen order."""
+    merged: dict[str, str] = {}
+    for layer in layers:
+        for e in layer:
+            k, _, v = e.partition("=")
+            merged[k] = v
+    return [f"{k}={v}" for k, v in merged.items()]
+
+
+RLIMITS = {
+    "core": 4, "cpu": 0, "data": 2, "fsize": 1, "locks": 10, "memlock": 8,
+    "msgqueue": 12, "nice": 13, "nofile": 7, "nproc": 6, "rss": 5, "rtprio": 14,
+    "rttime": 15, "sigpending": 11, "stack": 3, "as": 9,
+}
+RLIM_INFINITY = (1 << 64) - 1
+
+
+def parse_ulimit(u):
+    """'nofile=1024:2048', 'nofile=1024' or ("nofile", soft, hard) -> (resource, soft, hard)."""
+    if isinstance(u, str):
+        name, sep, val = u.partition("=")
+        if not sep:
+            raise ConfigError(f"invalid ulimit {u!r}: expected NAME=SOFT[:HARD]")
+        soft, _, hard = val.partition(":")
+        u = (name, soft, hard or soft)
+    try:
+        name, soft, hard = u
+    except (TypeError, ValueError):
+        raise ConfigError(f"invalid ulimit {u!r}") from None
+    if name not in RLIMITS:
+        raise ConfigError(f"unknown ulimit {name!r} (one of {', '.join(sorted(RLIMITS))})")
+
+    def num(x):
+        if x in (-1, "-1", "unlimited"):
+            return RLIM_INFINITY
+        try:
+            n = int(x)
+        except (TypeError, ValueError):
+            raise ConfigError(f"invalid ulimit value {x!r} for {name}") from None
+        if n < 0:
+            raise ConfigError(f"invalid ulimit value {x!r} for {name}")
+        return n
+
+    soft, hard = num(soft), num(hard)
+    if soft > hard:
+        raise ConfigError(f"ulimit {name}: soft limit {soft} is above the hard limit {hard}")
+    return (name, soft, hard)

@@ -1,0 +1,546 @@
+"""Container: the user-facing object, shaped like subprocess.Popen / run().
+
+    Container("hello-world").run()
+    Container(rootfs="/srv/busybox", command=["sh", "-c", "echo hi"]).run(capture_output=True)
+    with Container(rootfs=..., command=[...]) as c:
+        c.start(); c.wait(timeout=10)
+
+A Container owns everything made for it (its writable layer, generated /etc
+files, pipes, the process) and releases all of it when the process has been
+reaped (remove=True, the default) or at remove().
+"""
+from __future__ import annotations
+
+import os
+import select
+import selectors
+import signal
+import threading
+import time
+import warnings
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from . import _launch
+from ._paths import containers_dir
+from .config import RLIMITS, ContainerConfig, merge_env
+from .errors import ConfigError, ContainerError, ContainerExitError, ContainerTimeout, ImageNotFound
+from .rootfs import RootFS
+from .security import capabilities
+from .users import resolve_user
+
+PIPE = -1
+DEVNULL = -3
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+# What docker hides from a container: (files are covered by /dev/null,
+# directories by an empty read-only tmpfs) and what it makes read-only.
+MASKED_PATHS = (
+    "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+    "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+    "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+)
+READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+
+M = _launch
+STANDARD_MOUNTS = (
+    M.MountSpec("proc", "/proc", "proc", None, M.MS_NOSUID | M.MS_NODEV | M.MS_NOEXEC),
+    M.MountSpec("tmpfs", "/dev", "tmpfs", "mode=755,size=65536k", M.MS_NOSUID | M.MS_STRICTATIME),
+    M.MountSpec("devpts", "/dev/pts", "devpts", "newinstance,ptmxmode=0666,mode=0620,gid=5",
+                M.MS_NOSUID | M.MS_NOEXEC),
+    M.MountSpec("shm", "/dev/shm", "tmpfs", "mode=1777,size=65536k", M.MS_NOSUID | M.MS_NODEV | M.MS_NOEXEC),
+    M.MountSpec("mqueue", "/dev/mqueue", "mqueue", None, M.MS_NOSUID | M.MS_NODEV | M.MS_NOEXEC),
+    M.MountSpec("sysfs", "/sys", "sysfs", None, M.MS_RDONLY | M.MS_NOSUID | M.MS_NODEV | M.MS_NOEXEC),
+)
+DEVICE_NODES = tuple(
+    (f"/dev/{name}", 0o020666, major, minor)
+    for name, major, minor in (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
+                               ("urandom", 1, 9), ("tty", 5, 0))
+)
+DEV_SYMLINKS = (
+    ("pts/ptmx", "/dev/ptmx"), ("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
+    ("/proc/self/fd/1", "/dev/stdout"), ("/proc/self/fd/2", "/dev/stderr"),
+)
+
+
+@dataclass
+class ContainerResult:
+    """What run() returns, like subprocess.CompletedProcess."""
+
+    args: list
+    returncode: int
+    stdout: bytes | str | None = None
+    stderr: bytes | str | None = None
+    id: str = ""
+
+    def check_returncode(self):
+        if self.returncode:
+            raise ContainerExitError(self.returncode, self.args, self.stdout, self.stderr, self)
+
+
+@dataclass(frozen=True)
+class ResolvedImage:
+    """An image as the launcher needs it: layer dirs (top first) and docker's config."""
+
+    layers: tuple
+    config: dict
+
+
+def builtin_image(name: str) -> ResolvedImage | None:
+    if name in ("hello-world", "hello-world:latest"):
+        layer = resources.files("pycontain") / "_bin" / "hello-world"
+        return ResolvedImage((str(layer),), {"Cmd": ["/hello"], "Env": [f"PATH={DEFAULT_PATH}"]})
+    return None
+
+
+def resolve_image(name: str, root: Path) -> ResolvedImage:
+    img = builtin_image(name)
+    if img is not None:
+        return img
+    raise ImageNotFound(f"unable to find image {name!r}: only the built-in hello-world image and rootfs= directories are available")
+
+
+class Container:
+    """One container. Arguments follow `docker run`; see README.md."""
+
+    def __init__(self, image=None, command=None, *, rootfs=None, entrypoint=None, env=None,
+                 hostname=None, user=None, workdir=None, mounts=(), read_only=False, init=False,
+                 network="none", cap_add=(), cap_drop=(), privileged=False, no_new_privileges=True,
+                 ulimits=(), oom_score_adj=None, remove=True, root=None):
+        self.config = ContainerConfig(
+            image=image, rootfs=rootfs, command=command, entrypoint=entrypoint, env=env or (),
+            hostname=hostname, user=user, workdir=workdir, mounts=mounts, read_only=read_only,
+            init=init, network=network, cap_add=tuple(cap_add), cap_drop=tuple(cap_drop),
+            privileged=privileged, no_new_privileges=no_new_privileges, ulimits=tuple(ulimits),
+            oom_score_adj=oom_score_adj,
+        )
+        self.id = os.urandom(32).hex()
+        self.root = Path(root) if root else None
+        self.auto_remove = remove
+        self.pid = None
+        self.returncode = None
+        self.stdin = self.stdout = self.stderr = None
+        self.args = None
+        self._child = None
+        self._pidfd = None
+        self._rootfs = None
+        self._wait_lock = threading.Lock()
+        self._removed = False
+
+    # ---- lifecycle ----------------------------------------------------------
+
+    def create(self, stdin=None, stdout=None, stderr=None):
+        """Makes the container up to its "created" state: namespaces, cgroup
+        and mounts ready, command not yet executed. start() runs it."""
+        return self._launch(stdin, stdout, stderr, wait_start=True)
+
+    def start(self, stdin=None, stdout=None, stderr=None):
+        """Runs the command (after create(), or from scratch). Returns self."""
+        if self._child is not None:
+            child, self._child = self._child, None
+            try:
+                child.finish_start()
+            except BaseException:
+                self._cleanup()
+                raise
+            return self
+        return self._launch(stdin, stdout, stderr, wait_start=False)
+
+    def _launch(self, stdin, stdout, stderr, wait_start):
+        if self.pid is not None or self._removed:
+            raise ContainerError(f"container {self.id[:12]} was already started")
+        parent_ends, child_fds = [], []
+        try:
+            plan = self._plan()
+            stdio = self._stdio(stdin, stdout, stderr, parent_ends, child_fds)
+            plan.stdio = tuple(stdio)
+            plan.wait_start = wait_start
+            child = _launch.spawn(plan)
+        except BaseException:
+            for f in parent_ends:
+                f.close()
+            self._cleanup()
+            raise
+        finally:
+            for fd in child_fds:
+                os.close(fd)
+        self.pid = child.pid
+        self._pidfd = child.pidfd
+        self.stdin, self.stdout, self.stderr = parent_ends_by_role(parent_ends)
+        if wait_start:
+            self._child = child
+        return self
+
+    def poll(self):
+        """The return code if the command has ended, else None (no blocking)."""
+        if self.returncode is None and self.pid is not None:
+            self._try_reap(os.WNOHANG)
+        return self.returncode
+
+    def wait(self, timeout=None) -> int:
+        """Waits for the command to end and returns its exit status (negative:
+        killed by that signal, as in subprocess)."""
+        if self.pid is None:
+            raise ContainerError("the container was not started")
+        if self._child is not None:
+            raise ContainerError("the container is created but not started: call start()")
+        if self.returncode is not None:
+            return self.returncode
+        if timeout is not None:
+            if not self._wait_readable(timeout):
+                raise ContainerTimeout(self.args, timeout)
+        self._try_reap(0)
+        return self.returncode
+
+    def _wait_readable(self, timeout) -> bool:
+        if self._pidfd is not None:
+            r, _, _ = select.select([self._pidfd], [], [], max(0, timeout))
+            return bool(r)
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.poll() is not None:
+                return True
+            time.sleep(0.005)
+        return self.poll() is not None
+
+    def _try_reap(self, flags):
+        with self._wait_lock:
+            if self.returncode is not None:
+                return
+            try:
+                pid, status = os.waitpid(self.pid, flags)
+            except ChildProcessError:
+                pid, status = self.pid, 255 << 8
+            if pid == 0:
+                return
+            self.returncode = os.waitstatus_to_exitcode(status)
+            if self._pidfd is not None:
+                os.close(self._pidfd)
+                self._pidfd = None
+        if self.auto_remove:
+            self._cleanup()
+
+    def send_signal(self, sig):
+        if self.returncode is not None or self.pid is None:
+            return
+        if self._pidfd is not None:
+            try:
+                signal.pidfd_send_signal(self._pidfd, sig)
+            except ProcessLookupError:
+                pass
+        else:
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def kill(self, sig=signal.SIGKILL):
+        """Sends sig (SIGKILL by default) to the container's init; as pid 1 of
+        its namespace, its death ends every process in the container."""
+        self.send_signal(sig)
+
+    def terminate(self):
+        self.send_signal(signal.SIGTERM)
+
+    def remove(self):
+        """Stops the container if it still runs and releases what it holds."""
+        if self._child is not None:
+            child, self._child = self._child, None
+            os.kill(child.pid, signal.SIGKILL)
+            child.close_failed()
+            self.returncode = -signal.SIGKILL
+        if self.pid is not None and self.returncode is None:
+            self.kill()
+            self._try_reap(0)
+        self._cleanup()
+        self._removed = True
+
+    def _cleanup(self):
+        if self._rootfs is not None:
+            self._rootfs.remove()
+            self._rootfs = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for f in (self.stdin, self.stdout, self.stderr):
+            if f is not None:
+                f.close()
+        self.remove()
+
+    def __del__(self):
+        if getattr(self, "pid", None) is not None and self.returncode is None:
+            warnings.warn(f"container {self.id[:12]} is still running", ResourceWarning, stacklevel=2)
+            try:
+                self.remove()
+            except Exception:
+                pass
+        elif getattr(self, "_rootfs", None) is not None:
+            self._rootfs.remove()
+
+    # ---- run, communicate -----------------------------------------------------
+
+    def run(self, *, stdin=None, stdout=None, stderr=None, capture_output=False, input=None,
+            timeout=None, check=False, text=False) -> ContainerResult:
+        """Runs the container to completion, like subprocess.run()."""
+        if capture_output:
+            if stdout is not None or stderr is not None:
+                raise ValueError("stdout and stderr arguments may not be used with capture_output")
+            stdout = stderr = PIPE
+        if input is not None:
+            if stdin is not None:
+                raise ValueError("stdin and input arguments may not both be used")
+            stdin = PIPE
+            if text and isinstance(input, str):
+                input = input.encode()
+        self.start(stdin=stdin, stdout=stdout, stderr=stderr)
+        try:
+            out, err = self.communicate(input, timeout)
+        except ContainerTimeout as e:
+            self.kill()
+            out, err = self._drain()
+            self.wait()
+            raise ContainerTimeout(self.args, timeout, _maybe_text(out or e.output, text),
+                                   _maybe_text(err or e.stderr, text)) from None
+        except BaseException:
+            self.remove()
+            raise
+        result = ContainerResult(self.args, self.returncode, _maybe_text(out, text), _maybe_text(err, text), self.id)
+        if check:
+            result.check_returncode()
+        return result
+
+    def communicate(self, input=None, timeout=None):
+        """Sends input, reads stdout/stderr to EOF, waits. Returns (stdout, stderr)."""
+        end = None if timeout is None else time.monotonic() + timeout
+        chunks = {}
+        sel = selectors.DefaultSelector()
+        try:
+            if self.stdin is not None:
+                if input:
+                    os.set_blocking(self.stdin.fileno(), False)
+                    sel.register(self.stdin, selectors.EVENT_WRITE)
+                else:
+                    self.stdin.close()
+            for f in (self.stdout, self.stderr):
+                if f is not None:
+                    chunks[f] = []
+                    sel.register(f, selectors.EVENT_READ)
+            view = memoryview(input or b"")
+            while sel.get_map():
+                left = None if end is None else end - time.monotonic()
+                if left is not None and left <= 0:
+                    raise ContainerTimeout(self.args, timeout, b"".join(chunks.get(self.stdout, [])) or None,
+                                           b"".join(chunks.get(self.stderr, [])) or None)
+                for key, _ in sel.select(left):
+                    f = key.fileobj
+                    if f is self.stdin:
+                        try:
+                            n = os.write(f.fileno(), view[:65536])
+                        except BrokenPipeError:
+                            n = len(view)
+                        view = view[n:]
+                        if not view:
+                            sel.unregister(f)
+                            f.close()
+                    else:
+                        data = os.read(f.fileno(), 65536)
+                        if data:
+                            chunks[f].append(data)
+                        else:
+                            sel.unregister(f)
+                            f.close()
+        finally:
+            sel.close()
+        out = b"".join(chunks[self.stdout]) if self.stdout in chunks else None
+        err = b"".join(chunks[self.stderr]) if self.stderr in chunks else None
+        left = None if end is None else max(0, end - time.monotonic())
+        self.wait(left)
+        return out, err
+
+    def _drain(self):
+        out = err = None
+        for f in (self.stdout, self.stderr):
+            if f is not None and not f.closed:
+                data = f.read()
+                f.close()
+                if f is self.stdout:
+                    out = data
+                else:
+                    err = data
+        if self.stdin is not None and not self.stdin.closed:
+            self.stdin.close()
+        return out, err
+
+    # ---- plan -------------------------------------------------------------------
+
+    def _plan(self) -> _launch.LaunchPlan:
+        cfg = self.config
+        if cfg.rootfs is not None:
+            image = ResolvedImage((cfg.rootfs,), {})
+        else:
+            image = resolve_image(cfg.image, self.root)
+        icfg = image.config or {}
+
+        if cfg.entrypoint is not None:
+            entrypoint, cmd = list(cfg.entrypoint), list(cfg.command or ())
+        else:
+            entrypoint = list(icfg.get("Entrypoint") or ())
+            cmd = list(cfg.command) if cfg.command is not None else list(icfg.get("Cmd") or ())
+        argv = entrypoint + cmd
+        if not argv:
+            raise ConfigError("no command specified")
+        self.args = argv
+
+        user = resolve_user(cfg.user or icfg.get("User") or None, image.layers)
+        hostname = cfg.hostname or (os.uname().nodename if cfg.network == "host" else self.id[:12])
+        env = merge_env([f"PATH={DEFAULT_PATH}", f"HOSTNAME={hostname}"], icfg.get("Env") or (), cfg.env)
+        if not any(e.startswith("HOME=") for e in env):
+            env.append(f"HOME={user.home}")
+        path_env = next((e[5:] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
+        workdir = cfg.workdir or icfg.get("WorkingDir") or "/"
+
+        rootfs = RootFS(image.layers, containers_dir(self.root) / self.id)
+        rootfs.prepare()
+        self._rootfs = rootfs
+        etc = self._write_etc_files(rootfs.dir, hostname)
+
+        caps = capabilities.resolve(cfg.cap_add, cfg.cap_drop, cfg.privileged)
+        mounts = list(STANDARD_MOUNTS)
+        for name in ("hostname", "hosts", "resolv.conf"):
+            mounts.append(_launch.MountSpec(str(etc[name]), f"/etc/{name}", None, None,
+                                            _launch.MS_BIND, 0, _launch.MKDIR_FILE))
+        for m in cfg.mounts:
+            mounts.append(_user_mount(m))
+
+        plan = _launch.LaunchPlan(
+            argv=(["pycontain-init", "--"] + argv) if cfg.init else argv,
+            cmd_index=2 if cfg.init else 0,
+            init=cfg.init,
+            envp=env,
+            path_env=path_env,
+            root_path=str(rootfs.merged),
+            root_source="overlay",
+            root_data=rootfs.overlay_options(),
+            root_readonly=cfg.read_only,
+            mounts=mounts,
+            nodes=list(DEVICE_NODES),
+            symlinks=list(DEV_SYMLINKS),
+            masked_paths=[] if cfg.privileged else list(MASKED_PATHS),
+            readonly_paths=[] if cfg.privileged else list(READONLY_PATHS),
+            hostname=hostname,
+            rlimits=[(RLIMITS[n], s, h) for n, s, h in cfg.ulimits],
+            oom_score_adj=cfg.oom_score_adj,
+            cwd=workdir,
+            uid=user.uid,
+            gid=user.gid,
+            groups=list(user.groups),
+            capabilities=caps,
+            no_new_privs=cfg.no_new_privileges and not cfg.privileged,
+        )
+        if cfg.network == "host":
+            plan.clone_flags &= ~_launch.CLONE_NEWNET
+            plan.loopback_up = False
+        return plan
+
+    def _write_etc_files(self, cdir: Path, hostname: str) -> dict:
+        cfg = self.config
+        files = {"hostname": hostname + "\n"}
+        if cfg.network == "host":
+            files["hosts"] = _read_host_file("/etc/hosts") or "127.0.0.1\tlocalhost\n"
+            files["resolv.conf"] = _read_host_file("/etc/resolv.conf")
+        else:
+            files["hosts"] = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                              f"127.0.1.1\t{hostname}\n")
+            files["resolv.conf"] = _resolv_conf_without_loopback(_read_host_file("/etc/resolv.conf"))
+        paths = {}
+        for name, text in files.items():
+            p = cdir / name
+            p.write_text(text)
+            paths[name] = p
+        return paths
+
+    def _stdio(self, stdin, stdout, stderr, parent_ends, child_fds):
+        """The three descriptors the container gets (-1: inherit ours)."""
+        fds = []
+        for i, spec in enumerate((stdin, stdout, stderr)):
+            if spec is None:
+                fds.append(-1)
+                parent_ends.append(None)
+                continue
+            if spec == PIPE:
+                r, w = os.pipe()
+                mine, theirs = (w, r) if i == 0 else (r, w)
+                parent_ends.append(os.fdopen(mine, "wb" if i == 0 else "rb", buffering=0))
+            elif spec == DEVNULL:
+                theirs = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+                parent_ends.append(None)
+            else:
+                fd = spec if isinstance(spec, int) else spec.fileno()
+                theirs = _launch_fd(fd)
+                parent_ends.append(None)
+            theirs = _above_stdio(theirs)
+            child_fds.append(theirs)
+            fds.append(theirs)
+        return fds
+
+
+def parent_ends_by_role(ends):
+    ends = list(ends) + [None] * (3 - len(ends))
+    return ends[0], ends[1], ends[2]
+
+
+def _launch_fd(fd: int) -> int:
+    """A private copy of a caller's descriptor (close-on-exec, above 2), so
+    closing ours never closes theirs."""
+    return _above_stdio(os.dup(fd))
+
+
+def _above_stdio(fd: int) -> int:
+    import fcntl
+
+    if fd > 2:
+        return fd
+    new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+    os.close(fd)
+    return new
+
+
+def _user_mount(m) -> _launch.MountSpec:
+    if m.type == "tmpfs":
+        data = ",".join(m.options) or None
+        flags = _launch.MS_NOSUID | _launch.MS_NODEV | (_launch.MS_RDONLY if m.read_only else 0)
+        return _launch.MountSpec("tmpfs", m.target, "tmpfs", data, flags)
+    is_dir = os.path.isdir(m.source)
+    remount = _launch.MS_RDONLY if m.read_only else 0
+    return _launch.MountSpec(m.source, m.target, None, None, _launch.MS_BIND | _launch.MS_REC, remount,
+                             _launch.MKDIR_DIR if is_dir else _launch.MKDIR_FILE)
+
+
+def _read_host_file(path) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _resolv_conf_without_loopback(text: str) -> str:
+    """docker's rule: a nameserver on the host's loopback (systemd-resolved's
+    127.0.0.53, dnsmasq) cannot be reached from another network namespace."""
+    out = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == "nameserver" and (parts[1].startswith("127.") or parts[1] == "::1"):
+            continue
+        out.append(line)
+    return "\n".join(out) + ("\n" if out else "")
+
+
+def _maybe_text(data, text):
+    if text and isinstance(data, bytes):
+        return data.decode("utf-8", "replace")
+    return data
+

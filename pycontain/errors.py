@@ -1,0 +1,77 @@
+"""The one exception hierarchy of pycontain, rooted at ContainerError.
+
+Where a standard exception already means the same thing, ours derives from it
+too, so code written for subprocess keeps working: ContainerTimeout is a
+subprocess.TimeoutExpired, ContainerExitError a subprocess.CalledProcessError,
+LaunchError an OSError carrying the errno of the step that failed.
+"""
+import errno as _errno
+import os
+import subprocess
+
+
+class ContainerError(Exception):
+    """Base of every error pycontain raises."""
+
+
+class ConfigError(ContainerError, ValueError):
+    """The configuration is invalid; nothing was created."""
+
+
+class ImageNotFound(ContainerError, LookupError):
+    """No image by that name (locally, or in the registry when pulling)."""
+
+
+class LaunchError(ContainerError, OSError):
+    """A step of the container's start failed.
+
+    `stage` names the step (mount, pivot_root, setuid, exec...), `detail` what
+    it acted on, `errno` why. str() reads like `pivot_root("/x"): Invalid argument`.
+    """
+
+    def __init__(self, err, stage, detail=""):
+        self.stage = stage
+        self.detail = detail
+        msg = f"{stage}({detail!r})" if detail else stage
+        super().__init__(err, f"{msg}: {os.strerror(err)}")
+
+    def __str__(self):
+        return self.strerror
+
+    # The exit status docker gives a container that could not start.
+    exit_status = 125
+
+
+class CommandNotFound(LaunchError):
+    """The command is not in the container (docker: exit status 127)."""
+
+    exit_status = 127
+
+    def __init__(self, command):
+        super().__init__(_errno.ENOENT, "exec", command)
+        self.strerror = f'exec: "{command}": executable file not found in $PATH'
+
+
+class CommandNotExecutable(LaunchError):
+    """The command exists but cannot be executed (docker: exit status 126)."""
+
+    exit_status = 126
+
+    def __init__(self, command, err=_errno.EACCES):
+        super().__init__(err, "exec", command)
+        self.strerror = f'exec: "{command}": {os.strerror(err).lower()}'
+
+
+class ContainerTimeout(ContainerError, subprocess.TimeoutExpired):
+    """The container did not finish in time (it has been killed when raised by run())."""
+
+    def __init__(self, cmd, timeout, output=None, stderr=None):
+        subprocess.TimeoutExpired.__init__(self, cmd, timeout, output, stderr)
+
+
+class ContainerExitError(ContainerError, subprocess.CalledProcessError):
+    """run(check=True) and the command exited with a non-zero status."""
+
+    def __init__(self, returncode, cmd, output=None, stderr=None, result=None):
+        subprocess.CalledProcessError.__init__(self, returncode, cmd, output, stderr)
+        self.result = result

@@ -1,0 +1,1 @@
+"""Security settings of a container: capabilities, seccomp, masked paths."""

@@ -1,0 +1,123 @@
+"""Resolving docker's --user (name|uid[:group|gid]) against the image's own
+/etc/passwd and /etc/group, read safely from the image's layers."""
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from dataclasses import dataclass
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class User:
+    uid: int
+    gid: int
+    groups: tuple  # supplementary gids
+    home: str
+    name: str | None
+
+
+def read_in_layers(layers, path: str, limit: int = 1 << 20) -> bytes | None:
+    """Contents of `path` as the container would see it, from layer dirs listed
+    top first, or None. Never follows a symlink (a hostile image could point
+    /etc/passwd at a host file): a link counts as absent."""
+    parts = [p for p in path.split("/") if p]
+    for layer in layers:
+        try:
+            fd = os.open(layer, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            whited_out = False
+            for i, part in enumerate(parts):
+                if _exists_at(fd, ".wh." + part):
+                    whited_out = True
+                    break
+                last = i == len(parts) - 1
+                flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | (0 if last else os.O_DIRECTORY)
+                try:
+                    nfd = os.open(part, flags, dir_fd=fd)
+                except OSError as e:
+                    if e.errno in (errno.ENOENT, errno.ENOTDIR):
+                        break  # not in this layer: look lower
+                    if e.errno == errno.ELOOP:
+                        return None
+                    raise
+                os.close(fd)
+                fd = nfd
+                if last:
+                    if not stat.S_ISREG(os.fstat(fd).st_mode):
+                        return None
+                    return os.read(fd, limit)
+            if whited_out:
+                return None
+        finally:
+            os.close(fd)
+    return None
+
+
+def _exists_at(dirfd, name) -> bool:
+    try:
+        os.stat(name, dir_fd=dirfd, follow_symlinks=False)
+        return True
+    except OSError:
+        return False
+
+
+def _parse_db(data: bytes | None, fields: int):
+    rows = []
+    if not data:
+        return rows
+    for line in data.decode("utf-8", "replace").splitlines():
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split(":")
+        if len(parts) >= fields:
+            rows.append(parts)
+    return rows
+
+
+def resolve_user(spec: str | None, layers) -> User:
+    """docker semantics: default root; a name must exist in the image; a
+    numeric uid need not (then gid 0 and home /). Supplementary groups are the
+    image's groups that list the user."""
+    spec = spec or "0"
+    user_part, _, group_part = spec.partition(":")
+    if not user_part:
+        raise ConfigError(f"invalid user {spec!r}")
+    passwd = _parse_db(read_in_layers(layers, "/etc/passwd"), 7)
+    groups = _parse_db(read_in_layers(layers, "/etc/group"), 4)
+
+    entry = None
+    if user_part.isdigit():
+        uid = int(user_part)
+        entry = next((p for p in passwd if p[2] == user_part), None)
+    else:
+        entry = next((p for p in passwd if p[0] == user_part), None)
+        if entry is None:
+            raise ConfigError(f"unable to find user {user_part}: no matching entries in passwd file")
+        uid = int(entry[2])
+    gid = int(entry[3]) if entry and entry[3].isdigit() else 0
+    home = entry[5] if entry and entry[5] else ("/root" if uid == 0 else "/")
+    name = entry[0] if entry else None
+
+    if group_part:
+        if group_part.isdigit():
+            gid = int(group_part)
+        else:
+            g = next((g for g in groups if g[0] == group_part), None)
+            if g is None:
+                raise ConfigError(f"unable to find group {group_part}: no matching entries in group file")
+            gid = int(g[2])
+    if uid >= 1 << 32 or gid >= 1 << 32:
+        raise ConfigError(f"user {spec!r}: id out of range")
+
+    supplementary = [gid]
+    if name and not group_part:
+        for g in groups:
+            members = g[3].split(",") if g[3] else []
+            if name in members and g[2].isdigit() and int(g[2]) not in supplementary:
+                supplementary.append(int(g[2]))
+    return User(uid, gid, tuple(supplementary), home, name)

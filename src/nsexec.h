@@ -1,0 +1,151 @@
+/* The launch plan: the only thing that crosses from Python to C.
+ *
+ * Python (pycontain/_launch.py) decides everything and fills these structs;
+ * _nsexec.c executes them after clone. This header is also the cffi cdef
+ * (build_nsexec.py drops the preprocessor lines), so keep it plain C
+ * declarations: no macros, no expressions.
+ */
+#ifndef PYCONTAIN_NSEXEC_H
+#define PYCONTAIN_NSEXEC_H
+
+#include <stdint.h>
+
+/* What a failed step reports: which step, on what, with which errno. */
+struct pc_error {
+    int err;            /* errno of the failed step; 0 = no failure */
+    char stage[64];     /* e.g. "pivot_root", "mount", "exec" */
+    char detail[1024];  /* e.g. the path it failed on */
+};
+
+/* One mount, before pivot_root. `target` is a path inside the container
+ * (resolved inside the new root, symlinks cannot leave it). */
+struct pc_mount {
+    const char *source;     /* host path for binds; a name for special fs */
+    const char *target;     /* absolute path inside the container */
+    const char *fstype;     /* NULL for a bind mount */
+    const char *data;       /* fs options, or NULL */
+    unsigned long flags;    /* MS_* passed to mount(2) */
+    unsigned long remount;  /* binds: MS_* applied by a bind remount after (ro, nosuid...) */
+    int mkdir;              /* 0: target must exist; 1: create a directory; 2: create a file */
+};
+
+/* A device node created with mknod inside the container's /dev. */
+struct pc_node {
+    const char *path;       /* absolute path inside the container */
+    unsigned int mode;      /* S_IFCHR | permissions */
+    unsigned int major;
+    unsigned int minor;
+};
+
+struct pc_symlink {
+    const char *target;     /* what the link points to */
+    const char *path;       /* absolute path inside the container */
+};
+
+struct pc_rlimit {
+    int resource;
+    uint64_t soft;
+    uint64_t hard;
+};
+
+/* A namespace to join with setns before anything else (shared network, exec). */
+struct pc_join {
+    int fd;
+    int nstype;             /* CLONE_NEW* */
+};
+
+struct pc_plan {
+    /* clone */
+    unsigned long clone_flags;      /* CLONE_NEW* (cgroup ns is unshared later, see below) */
+    int vfork;                      /* 1: CLONE_VFORK, no sync points; the fast path */
+    int pdeathsig;                  /* signal sent to the container when its launcher thread dies; 0 none */
+    const struct pc_join *joins;
+    int n_joins;
+
+    /* sync points, on a socket shared with the parent (-1: none).
+     * wait_maps: after clone, wait for one byte (uid/gid maps, network ready).
+     * wait_start: after the mounts, write 'R', then wait for one byte (created state). */
+    int sync_fd;
+    int wait_maps;
+    int wait_start;
+
+    /* cgroups: open cgroup.procs files; the child writes "0" to join each,
+     * then unshares the cgroup namespace so its cgroup becomes its root. */
+    const int *cgroup_fds;
+    int n_cgroup_fds;
+    int unshare_cgroupns;
+
+    int loopback_up;                /* bring "lo" up (a new network namespace starts with it down) */
+
+    /* root filesystem: mounted at root_path (an empty host directory) */
+    const char *root_path;
+    const char *root_source;
+    const char *root_fstype;        /* "overlay", or NULL to bind root_source */
+    const char *root_data;
+    unsigned long root_propagation; /* MS_REC|MS_SLAVE or MS_REC|MS_PRIVATE for "/" */
+    int root_readonly;
+
+    const struct pc_mount *mounts;
+    int n_mounts;
+    const struct pc_node *nodes;
+    int n_nodes;
+    const struct pc_symlink *symlinks;
+    int n_symlinks;
+    /* after pivot_root */
+    const char *const *masked_paths;
+    int n_masked_paths;
+    const char *const *readonly_paths;
+    int n_readonly_paths;
+
+    /* process */
+    const char *hostname;           /* NULL: keep */
+    const struct pc_rlimit *rlimits;
+    int n_rlimits;
+    int oom_score_adj;
+    int set_oom_score_adj;
+    const char *cwd;
+    int mkdir_cwd;                  /* create cwd (owned by uid:gid) when missing */
+    unsigned int uid;
+    unsigned int gid;
+    const unsigned int *groups;
+    int n_groups;
+    int set_groups;                 /* 0 in a user namespace whose setgroups is denied */
+    int last_cap;                   /* /proc/sys/kernel/cap_last_cap */
+    uint64_t cap_bounding;
+    uint64_t cap_effective;
+    uint64_t cap_permitted;
+    uint64_t cap_inheritable;
+    uint64_t cap_ambient;
+    int no_new_privs;
+    const unsigned char *seccomp_bpf;   /* struct sock_filter[], or NULL */
+    int seccomp_len;                     /* in instructions */
+    int stdio[3];                   /* fds to become 0, 1, 2; -1 inherits */
+    int close_fds;                  /* close every other fd at exec */
+
+    /* exec */
+    const char *const *argv;
+    const char *const *envp;
+    int cmd_index;                  /* argv[cmd_index] is the command looked up in PATH */
+    const char *path_env;           /* PATH used to find it; NULL: the usual default */
+    int init_fd;                    /* -1, or an fd of the static pid-1 reaper, executed in front */
+};
+
+struct pc_child {
+    int pid;
+    int pidfd;                      /* -1 when the kernel has no CLONE_PIDFD */
+    void *stack;                    /* owned until the child has exec'd or died */
+    unsigned long stack_size;
+};
+
+/* Starts the container's first process. Returns 0, or -1 with err filled.
+ * With plan->vfork the child has exec'd (or failed: err says how) when this
+ * returns. Without it the child is running concurrently on a stack that the
+ * caller must keep (and the plan with it) until pc_child_release(). */
+int pc_spawn(const struct pc_plan *plan, struct pc_child *child, struct pc_error *err);
+void pc_child_release(struct pc_child *child);
+
+/* Small helpers for the parent side. */
+int pc_unshare(int flags, struct pc_error *err);
+int pc_setns(int fd, int nstype, struct pc_error *err);
+
+#endif
