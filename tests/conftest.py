@@ -1,0 +1,141 @@
+"""Shared test fixtures: real root filesystems, a private store root, leak checks.
+
+The suite runs as root on a real kernel. Everything it creates lives under a
+temporary directory it owns (the store root, the rootfs copies) and is checked
+for leaks: mounts, child processes, file descriptors, container directories.
+"""
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+BUSYBOX = shutil.which("busybox") or "/bin/busybox"
+
+
+def _is_static(path):
+    out = subprocess.run(["file", "-L", path], capture_output=True, text=True).stdout if shutil.which("file") else ""
+    if out:
+        return "statically linked" in out or "static-pie" in out
+    ldd = subprocess.run(["ldd", path], capture_output=True, text=True)
+    return "not a dynamic" in (ldd.stdout + ldd.stderr)
+
+
+def make_busybox_rootfs(dest: Path) -> Path:
+    """A minimal root filesystem: static busybox, its applets as symlinks, and
+    /etc/passwd and /etc/group with root, a normal user and nobody."""
+    if not os.path.exists(BUSYBOX) or not _is_static(BUSYBOX):
+        pytest.fail("the tests need a static busybox: apt-get install busybox-static")
+    (dest / "bin").mkdir(parents=True)
+    shutil.copy2(BUSYBOX, dest / "bin" / "busybox")
+    applets = subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True, check=True).stdout.split()
+    for a in applets:
+        if a != "busybox":
+            (dest / "bin" / a).symlink_to("busybox")
+    (dest / "etc").mkdir()
+    (dest / "etc" / "passwd").write_text(
+        "root:x:0:0:root:/root:/bin/sh\n"
+        "user:x:1000:1000:user:/home/user:/bin/sh\n"
+        "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
+    )
+    (dest / "etc" / "group").write_text("root:x:0:\nwheel:x:10:root\nuser:x:1000:\nstaff:x:50:user\nnogroup:x:65534:\n")
+    for d in ("root", "tmp", "home/user"):
+        (dest / d).mkdir(parents=True)
+    os.chmod(dest / "tmp", 0o1777)
+    os.chown(dest / "home/user", 1000, 1000)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def workdir():
+    d = Path(tempfile.mkdtemp(prefix="pycontain-test-"))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def store_root(workdir):
+    """Every test uses a store root of its own, never /var/lib/pycontain."""
+    root = workdir / "store"
+    root.mkdir()
+    old = os.environ.get("PYCONTAIN_ROOT")
+    os.environ["PYCONTAIN_ROOT"] = str(root)
+    yield root
+    if old is None:
+        os.environ.pop("PYCONTAIN_ROOT", None)
+    else:
+        os.environ["PYCONTAIN_ROOT"] = old
+
+
+@pytest.fixture(scope="session")
+def busybox(workdir):
+    """Path of a busybox root filesystem (containers must never modify it)."""
+    return make_busybox_rootfs(workdir / "busybox")
+
+
+# ---- leak checks ----------------------------------------------------------
+
+
+def mount_count() -> int:
+    with open("/proc/self/mountinfo") as f:
+        return sum(1 for _ in f)
+
+
+def pycontain_mounts() -> list:
+    with open("/proc/self/mountinfo") as f:
+        return [line for line in f if "pycontain" in line]
+
+
+def child_pids() -> set:
+    me = str(os.getpid())
+    kids = set()
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                with open(f"/proc/{p}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                if fields[1] == me:
+                    kids.add(int(p))
+            except OSError:
+                pass
+    return kids
+
+
+def open_fds() -> set:
+    fds = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue  # the listing's own descriptor, already closed
+        if not target.endswith("/fd"):
+            fds.add((fd, target))
+    return fds
+
+
+class LeakCheck:
+    def __init__(self, store):
+        self.store = store
+        self.mounts = mount_count()
+        self.kids = child_pids()
+        self.fds = open_fds()
+
+    def containers_left(self):
+        d = self.store / "containers"
+        return sorted(os.listdir(d)) if d.exists() else []
+
+    def assert_clean(self):
+        assert mount_count() == self.mounts, "mounts leaked: " + "".join(pycontain_mounts())
+        assert child_pids() - self.kids == set(), "child processes leaked"
+        leaked = open_fds() - self.fds
+        assert not leaked, f"file descriptors leaked: {leaked}"
+        assert self.containers_left() == [], f"container directories leaked: {self.containers_left()}"
+
+
+@pytest.fixture
+def leakcheck(store_root):
+    check = LeakCheck(store_root)
+    yield check
+    check.assert_clean()
