@@ -55,6 +55,9 @@ class LaunchPlan:
     envp: list
     root_path: str
     root_source: str
+    scratch: str | None = None
+    scratch_data: str | None = "mode=0700"
+    files: list = field(default_factory=list)          # [(path, bytes or None, mode)]
     root_fstype: str | None = "overlay"
     root_data: str | None = None
     root_propagation: int = MS_REC | MS_SLAVE
@@ -147,6 +150,19 @@ def _to_c(plan: LaunchPlan, sync_fd: int, init_fd: int):
     c.unshare_cgroupns = int(plan.unshare_cgroupns)
     c.loopback_up = int(plan.loopback_up)
 
+    c.scratch = _cstr(plan.scratch, keep)
+    c.scratch_data = _cstr(plan.scratch_data, keep)
+    if plan.files:
+        fs = ffi.new("struct pc_file[]", len(plan.files))
+        keep.append(fs)
+        for i, (path, content, mode) in enumerate(plan.files):
+            fs[i].path = _cstr(path, keep)
+            if content is not None:
+                buf = ffi.new("char[]", content)
+                keep.append(buf)
+                fs[i].content, fs[i].len = buf, len(content)
+            fs[i].mode = mode
+        c.files, c.n_files = fs, len(plan.files)
     c.root_path = _cstr(plan.root_path, keep)
     c.root_source = _cstr(plan.root_source, keep)
     c.root_fstype = _cstr(plan.root_fstype, keep)
@@ -287,6 +303,9 @@ class Child:
             os.waitpid(self.pid, 0)
         except ChildProcessError:
             pass
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
         self._release()
 
     def _release(self):

@@ -89,7 +89,7 @@ class ContainerConfig:
     no_new_privileges: bool = True
     ulimits: tuple = ()                 # (("nofile", soft, hard), ...)
     oom_score_adj: int | None = None
-    keep_fs: bool = False               # keep the upper (written) layer after removal
+    writable_layer: str = "memory"      # where the container's writes go: "memory" or "disk" (rootfs.py)
     extra: Mapping = field(default_factory=dict)
 
     def __post_init__(self):
@@ -112,6 +112,8 @@ class ContainerConfig:
             raise ConfigError(f"invalid hostname {self.hostname!r}")
         if self.workdir is not None and not self.workdir.startswith("/"):
             raise ConfigError(f"the working directory {self.workdir!r} is invalid, it needs to be an absolute path")
+        if self.writable_layer not in ("memory", "disk"):
+            raise ConfigError(f"writable_layer must be 'memory' or 'disk', not {self.writable_layer!r}")
         if self.network not in NETWORK_MODES:
             raise ConfigError(f"network {self.network!r} is not supported (choose one of: {', '.join(NETWORK_MODES)})")
         object.__setattr__(self, "env", tuple(normalize_env(self.env)))

@@ -23,7 +23,7 @@ from importlib import resources
 from pathlib import Path
 
 from . import _launch
-from ._paths import containers_dir
+from ._paths import default_root
 from .config import RLIMITS, ContainerConfig, merge_env
 from .errors import ConfigError, ContainerError, ContainerExitError, ContainerTimeout, ImageNotFound
 from .rootfs import RootFS
@@ -107,13 +107,13 @@ class Container:
     def __init__(self, image=None, command=None, *, rootfs=None, entrypoint=None, env=None,
                  hostname=None, user=None, workdir=None, mounts=(), read_only=False, init=False,
                  network="none", cap_add=(), cap_drop=(), privileged=False, no_new_privileges=True,
-                 ulimits=(), oom_score_adj=None, remove=True, root=None):
+                 ulimits=(), oom_score_adj=None, writable_layer="memory", remove=True, root=None):
         self.config = ContainerConfig(
             image=image, rootfs=rootfs, command=command, entrypoint=entrypoint, env=env or (),
             hostname=hostname, user=user, workdir=workdir, mounts=mounts, read_only=read_only,
             init=init, network=network, cap_add=tuple(cap_add), cap_drop=tuple(cap_drop),
             privileged=privileged, no_new_privileges=no_new_privileges, ulimits=tuple(ulimits),
-            oom_score_adj=oom_score_adj,
+            oom_score_adj=oom_score_adj, writable_layer=writable_layer,
         )
         self.id = os.urandom(32).hex()
         self.root = Path(root) if root else None
@@ -159,7 +159,8 @@ class Container:
             child = _launch.spawn(plan)
         except BaseException:
             for f in parent_ends:
-                f.close()
+                if f is not None:
+                    f.close()
             self._cleanup()
             raise
         finally:
@@ -249,6 +250,7 @@ class Container:
             child, self._child = self._child, None
             os.kill(child.pid, signal.SIGKILL)
             child.close_failed()
+            self._pidfd = None
             self.returncode = -signal.SIGKILL
         if self.pid is not None and self.returncode is None:
             self.kill()
@@ -402,15 +404,15 @@ class Container:
         path_env = next((e[5:] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
         workdir = cfg.workdir or icfg.get("WorkingDir") or "/"
 
-        rootfs = RootFS(image.layers, containers_dir(self.root) / self.id)
+        rootfs = RootFS(image.layers, self.config.writable_layer, self.root or default_root(), self.id)
         rootfs.prepare()
         self._rootfs = rootfs
-        etc = self._write_etc_files(rootfs.dir, hostname)
+        etc = self._etc_files(rootfs, hostname)
 
         caps = capabilities.resolve(cfg.cap_add, cfg.cap_drop, cfg.privileged)
         mounts = list(STANDARD_MOUNTS)
         for name in ("hostname", "hosts", "resolv.conf"):
-            mounts.append(_launch.MountSpec(str(etc[name]), f"/etc/{name}", None, None,
+            mounts.append(_launch.MountSpec(etc[name], f"/etc/{name}", None, None,
                                             _launch.MS_BIND, 0, _launch.MKDIR_FILE))
         for m in cfg.mounts:
             mounts.append(_user_mount(m))
@@ -421,8 +423,10 @@ class Container:
             init=cfg.init,
             envp=env,
             path_env=path_env,
-            root_path=str(rootfs.merged),
+            root_path=rootfs.root_path,
             root_source="overlay",
+            scratch=rootfs.scratch,
+            files=rootfs.files,
             root_data=rootfs.overlay_options(),
             root_readonly=cfg.read_only,
             mounts=mounts,
@@ -445,7 +449,9 @@ class Container:
             plan.loopback_up = False
         return plan
 
-    def _write_etc_files(self, cdir: Path, hostname: str) -> dict:
+    def _etc_files(self, rootfs: RootFS, hostname: str) -> dict:
+        """/etc/hostname, /etc/hosts and /etc/resolv.conf, made for this
+        container and bind-mounted over the image's own, as docker does."""
         cfg = self.config
         files = {"hostname": hostname + "\n"}
         if cfg.network == "host":
@@ -455,12 +461,7 @@ class Container:
             files["hosts"] = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
                               f"127.0.1.1\t{hostname}\n")
             files["resolv.conf"] = _resolv_conf_without_loopback(_read_host_file("/etc/resolv.conf"))
-        paths = {}
-        for name, text in files.items():
-            p = cdir / name
-            p.write_text(text)
-            paths[name] = p
-        return paths
+        return {name: rootfs.add_file(name, text) for name, text in files.items()}
 
     def _stdio(self, stdin, stdout, stderr, parent_ends, child_fds):
         """The three descriptors the container gets (-1: inherit ours)."""

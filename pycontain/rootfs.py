@@ -1,10 +1,18 @@
 """A container's root filesystem: read-only lower layers under a writable
 upper layer of its own, joined by overlayfs.
 
-Python only makes the directories and the option string here; the launcher
-mounts the overlay inside the container's new mount namespace, so the mount
-never exists on the host and disappears with the container, even when the
-launching process is killed.
+Python only decides paths and options here; the launcher mounts the overlay
+inside the container's new mount namespace, so the mount never exists on the
+host and disappears with the container, even when the launching process is
+killed. The writable layer lives in one of two places:
+
+- "memory" (the default for containers that are removed when they end): a
+  tmpfs that the launcher mounts on a shared, always-empty host directory
+  inside the container's own mount namespace. Nothing is created on the host
+  per container, so there is nothing to clean up, and starts avoid the disk.
+  Writes use memory (charged to the container's memory cgroup).
+- "disk": upper/ and work/ in a directory of the container under the store
+  root; kept until remove(), so the changes can be inspected or committed.
 """
 from __future__ import annotations
 
@@ -16,6 +24,7 @@ from .errors import ConfigError
 
 # The kernel copies mount options into one page.
 MAX_MOUNT_DATA = 4095
+LAYER_KINDS = ("memory", "disk")
 
 
 def _escape(path: str) -> str:
@@ -23,34 +32,60 @@ def _escape(path: str) -> str:
     return path.replace("\\", "\\\\").replace(",", "\\,").replace(":", "\\:")
 
 
-class RootFS:
-    """The writable layer of one container, in container_dir:
-    upper/ (what the container wrote), work/ (overlayfs' scratch), merged/
-    (where the launcher mounts the overlay). remove() deletes all three."""
+def lowerdir_option(lower_dirs) -> str:
+    return ":".join(_escape(str(d)) for d in lower_dirs)
 
-    def __init__(self, lower_dirs, container_dir: Path):
+
+class RootFS:
+    """The root filesystem of one container and the small files made for it
+    (/etc/hostname, /etc/hosts, /etc/resolv.conf)."""
+
+    def __init__(self, lower_dirs, kind: str, store_root: Path, container_id: str):
+        if kind not in LAYER_KINDS:
+            raise ConfigError(f"writable_layer must be one of {', '.join(LAYER_KINDS)}, not {kind!r}")
         self.lower_dirs = [str(d) for d in lower_dirs]  # top layer first
         if not self.lower_dirs:
             raise ConfigError("an image needs at least one layer")
-        self.dir = Path(container_dir)
-        self.upper = self.dir / "upper"
-        self.work = self.dir / "work"
-        self.merged = self.dir / "merged"
+        self.kind = kind
+        self.files = []        # (host path, bytes or None for a directory, mode): made by the launcher
+        self.dir = None        # the container's directory on disk ("disk" only)
+        if kind == "memory":
+            base = scratch_dir(store_root)
+            self.scratch = str(base)
+            for name in ("upper", "work", "root"):
+                self.files.append((str(base / name), None, 0o755))
+        else:
+            base = self.dir = store_root / "containers" / container_id
+            self.scratch = None
+        self.base = base
+        self.upper = base / "upper"
+        self.work = base / "work"
+        self.root_path = str(base / ("root" if kind == "memory" else "merged"))
 
     def prepare(self) -> None:
+        if self.dir is None:
+            return
         self.dir.parent.mkdir(parents=True, exist_ok=True)
-        os.mkdir(self.dir, 0o700)  # fails on a clash: ids are random, never reused
+        os.mkdir(self.dir, 0o700)  # ids are random: a clash is a bug, not a case
         try:
-            for d in (self.upper, self.work, self.merged):
+            for d in (self.upper, self.work, self.root_path):
                 os.mkdir(d, 0o755)
         except BaseException:
             self.remove()
             raise
 
+    def add_file(self, name: str, content: str) -> str:
+        """A small file for the container (bind-mounted by the caller's plan)."""
+        path = self.base / name
+        data = content.encode()
+        if self.dir is None:
+            self.files.append((str(path), data, 0o644))
+        else:
+            path.write_bytes(data)
+        return str(path)
+
     def overlay_options(self) -> str:
-        data = "lowerdir={},upperdir={},workdir={}".format(
-            ":".join(_escape(d) for d in self.lower_dirs), _escape(str(self.upper)), _escape(str(self.work))
-        )
+        data = f"lowerdir={lowerdir_option(self.lower_dirs)},upperdir={_escape(str(self.upper))},workdir={_escape(str(self.work))}"
         if len(data) > MAX_MOUNT_DATA:
             raise ConfigError(
                 f"the image has too many layers for one overlay mount ({len(self.lower_dirs)} layers)"
@@ -58,4 +93,14 @@ class RootFS:
         return data
 
     def remove(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+
+def scratch_dir(store_root: Path) -> Path:
+    """The one empty directory every memory-backed container mounts its own
+    tmpfs on (each in its own mount namespace, so they never see each other)."""
+    d = Path(store_root) / "scratch"
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return d

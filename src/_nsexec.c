@@ -355,12 +355,15 @@ static void do_mount(struct ctx *c, const struct pc_mount *m)
 {
     char what[1024], target[64];
     describe_mount(what, sizeof(what), m);
-    if (m->mkdir == 1)
-        mkdir_p_in_root(c, m->target, 0755);
-    else if (m->mkdir == 2)
-        create_file_in_root(c, m->target);
-
     long fd = open_in_root(c, m->target, O_PATH);
+    if (fd == -ENOENT && m->mkdir) {
+        /* a missing mount point is made (in the overlay's upper layer) */
+        if (m->mkdir == 1)
+            mkdir_p_in_root(c, m->target, 0755);
+        else
+            create_file_in_root(c, m->target);
+        fd = open_in_root(c, m->target, O_PATH);
+    }
     if (fd < 0)
         fail(c, "mount", what, fd);
     fd_path(target, sizeof(target), fd);
@@ -410,6 +413,27 @@ static void make_symlink(struct ctx *c, const struct pc_symlink *s)
     S1(SYS_close, dfd);
     if (r < 0 && r != -EEXIST)
         fail(c, "symlink", s->path, r);
+}
+
+static void make_scratch(struct ctx *c)
+{
+    const struct pc_plan *p = c->p;
+    CHECK(c, S5(SYS_mount, "tmpfs", p->scratch, "tmpfs", MS_NOSUID | MS_NODEV, p->scratch_data),
+          "mount scratch", p->scratch);
+    for (int i = 0; i < p->n_files; i++) {
+        const struct pc_file *f = &p->files[i];
+        if (!f->content) {
+            CHECK(c, S3(SYS_mkdirat, AT_FDCWD, f->path, f->mode), "mkdir", f->path);
+            continue;
+        }
+        long fd = S4(SYS_openat, AT_FDCWD, f->path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, f->mode);
+        if (fd < 0)
+            fail(c, "create", f->path, fd);
+        long r = f->len ? S3(SYS_write, fd, f->content, f->len) : 0;
+        S1(SYS_close, fd);
+        if (r != (long)f->len)
+            fail(c, "write", f->path, r < 0 ? r : -EIO);
+    }
 }
 
 /* ---- after pivot_root: paths are the container's own -------------------- */
@@ -643,6 +667,8 @@ static int child_main(void *arg)
     /* ---- the mount tree ---- */
     if (p->clone_flags & CLONE_NEWNS) {
         CHECK(c, S5(SYS_mount, NULL, "/", NULL, p->root_propagation, NULL), "mount", "make / private");
+        if (p->scratch)
+            make_scratch(c);
         if (p->root_fstype)
             r = S5(SYS_mount, p->root_source, p->root_path, p->root_fstype, 0, p->root_data);
         else

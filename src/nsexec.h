@@ -37,6 +37,14 @@ struct pc_node {
     unsigned int minor;
 };
 
+/* A directory (content NULL) or a small file made in the scratch tmpfs. */
+struct pc_file {
+    const char *path;       /* host path under plan->scratch */
+    const char *content;
+    unsigned int len;
+    unsigned int mode;
+};
+
 struct pc_symlink {
     const char *target;     /* what the link points to */
     const char *path;       /* absolute path inside the container */
@@ -76,6 +84,15 @@ struct pc_plan {
     int unshare_cgroupns;
 
     int loopback_up;                /* bring "lo" up (a new network namespace starts with it down) */
+
+    /* scratch: a tmpfs mounted on this host directory inside the new mount
+     * namespace (so it exists nowhere else and vanishes with the container),
+     * then filled with `files` (the overlay's upper and work directories,
+     * generated /etc files). NULL: none. */
+    const char *scratch;
+    const char *scratch_data;
+    const struct pc_file *files;
+    int n_files;
 
     /* root filesystem: mounted at root_path (an empty host directory) */
     const char *root_path;

@@ -136,6 +136,9 @@ class LeakCheck:
 
 @pytest.fixture
 def leakcheck(store_root):
+    from pycontain import _launch
+
+    _launch.init_program_fd()  # opened once per process, on purpose
     check = LeakCheck(store_root)
     yield check
     check.assert_clean()

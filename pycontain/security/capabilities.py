@@ -22,12 +22,34 @@ DEFAULT = frozenset({
 })
 
 
+_last_cap = None
+_own = None
+
+
 def last_cap() -> int:
-    try:
-        with open("/proc/sys/kernel/cap_last_cap") as f:
-            return int(f.read())
-    except OSError:
-        return len(NAMES) - 1
+    """The highest capability number this kernel knows."""
+    global _last_cap
+    if _last_cap is None:
+        try:
+            with open("/proc/sys/kernel/cap_last_cap") as f:
+                _last_cap = int(f.read())
+        except OSError:
+            _last_cap = len(NAMES) - 1
+    return _last_cap
+
+
+def own() -> frozenset:
+    """The capabilities this process holds (its bounding set): a container
+    cannot be given more, so "all" means these."""
+    global _own
+    if _own is None:
+        mask_ = 0
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapBnd:"):
+                    mask_ = int(line.split()[1], 16)
+        _own = frozenset(n for i, n in enumerate(NAMES[: last_cap() + 1]) if mask_ >> i & 1)
+    return _own
 
 
 def normalize(name: str) -> str:
@@ -44,10 +66,10 @@ def resolve(add=(), drop=(), privileged=False) -> frozenset:
     """The capability names a container gets, docker's way: drop applies to the
     default set, add on top; ALL in either means every capability."""
     if privileged:
-        return frozenset(NAMES[: last_cap() + 1])
+        return own()
     add = {normalize(c) for c in add}
     drop = {normalize(c) for c in drop}
-    every = set(NAMES[: last_cap() + 1])
+    every = set(own())
     if "ALL" in add:
         caps = every - drop
     elif "ALL" in drop:
