@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs on a fresh Debian/Ubuntu machine and
+# runs the whole suite. Run as root (the tests create namespaces, mounts and
+# cgroups): `bash tests/run.sh [pytest args]`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: a C compiler for the extension, a static busybox for the
+# test images, and the other runtimes and tools the tests and benchmarks use.
+DEBIAN_PACKAGES=(
+    gcc libc6-dev python3-dev python3-venv file iproute2 procps
+    busybox-static
+)
+missing=()
+for p in "${DEBIAN_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    INITRD=No apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PYTHON=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+
+.venv/bin/python -m pytest -p no:cacheprovider "$@"
