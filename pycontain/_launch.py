@@ -34,7 +34,7 @@ MS_STRICTATIME = 1 << 24
 MKDIR_NONE, MKDIR_DIR, MKDIR_FILE = 0, 1, 2
 
 
-@dataclass
+@dataclass(frozen=True)
 class MountSpec:
     """One entry of the plan's mount list (struct pc_mount)."""
 
@@ -127,6 +127,50 @@ def _cstr_array(items, keep):
     return arr
 
 
+def _build_array(kind, items, keep):
+    if kind == "mounts":
+        arr = ffi.new("struct pc_mount[]", len(items))
+        for e, m in zip(arr, items):
+            e.source, e.target = _cstr(m.source, keep), _cstr(m.target, keep)
+            e.fstype, e.data = _cstr(m.fstype, keep), _cstr(m.data, keep)
+            e.flags, e.remount, e.mkdir = m.flags, m.remount, m.mkdir
+    elif kind == "nodes":
+        arr = ffi.new("struct pc_node[]", len(items))
+        for e, (path, mode, major, minor) in zip(arr, items):
+            e.path, e.mode, e.major, e.minor = _cstr(path, keep), mode, major, minor
+    elif kind == "symlinks":
+        arr = ffi.new("struct pc_symlink[]", len(items))
+        for e, (target, path) in zip(arr, items):
+            e.target, e.path = _cstr(target, keep), _cstr(path, keep)
+    else:
+        arr = ffi.new("char *[]", len(items) + 1)
+        for i, s in enumerate(items):
+            arr[i] = _cstr(s, keep)
+    return arr
+
+
+_arrays: dict = {}
+
+
+def _array(kind, items, keep):
+    """(C array, length) for a list of plan entries. Most plans repeat the
+    same lists (the standard mounts, /dev, masked paths): those are built
+    once and kept, with everything they point to."""
+    if not items:
+        return ffi.NULL, 0
+    key = (kind, tuple(items))
+    hit = _arrays.get(key)
+    if hit is None:
+        own = []
+        arr = _build_array(kind, items, own)
+        hit = (arr, own)
+        if len(_arrays) < 256:
+            _arrays[key] = hit
+        else:
+            keep.append(hit)
+    return hit[0], len(items)
+
+
 def _to_c(plan: LaunchPlan, sync_fd: int, init_fd: int):
     keep = []
     c = ffi.new("struct pc_plan *")
@@ -170,37 +214,11 @@ def _to_c(plan: LaunchPlan, sync_fd: int, init_fd: int):
     c.root_propagation = plan.root_propagation
     c.root_readonly = int(plan.root_readonly)
 
-    if plan.mounts:
-        ms = ffi.new("struct pc_mount[]", len(plan.mounts))
-        keep.append(ms)
-        for i, m in enumerate(plan.mounts):
-            e = ms[i]
-            e.source = _cstr(m.source, keep)
-            e.target = _cstr(m.target, keep)
-            e.fstype = _cstr(m.fstype, keep)
-            e.data = _cstr(m.data, keep)
-            e.flags = m.flags
-            e.remount = m.remount
-            e.mkdir = m.mkdir
-        c.mounts, c.n_mounts = ms, len(plan.mounts)
-    if plan.nodes:
-        ns = ffi.new("struct pc_node[]", len(plan.nodes))
-        keep.append(ns)
-        for i, (path, mode, major, minor) in enumerate(plan.nodes):
-            ns[i].path = _cstr(path, keep)
-            ns[i].mode, ns[i].major, ns[i].minor = mode, major, minor
-        c.nodes, c.n_nodes = ns, len(plan.nodes)
-    if plan.symlinks:
-        ls = ffi.new("struct pc_symlink[]", len(plan.symlinks))
-        keep.append(ls)
-        for i, (target, path) in enumerate(plan.symlinks):
-            ls[i].target = _cstr(target, keep)
-            ls[i].path = _cstr(path, keep)
-        c.symlinks, c.n_symlinks = ls, len(plan.symlinks)
-    c.masked_paths = _cstr_array(plan.masked_paths, keep)
-    c.n_masked_paths = len(plan.masked_paths)
-    c.readonly_paths = _cstr_array(plan.readonly_paths, keep)
-    c.n_readonly_paths = len(plan.readonly_paths)
+    c.mounts, c.n_mounts = _array("mounts", plan.mounts, keep)
+    c.nodes, c.n_nodes = _array("nodes", plan.nodes, keep)
+    c.symlinks, c.n_symlinks = _array("symlinks", plan.symlinks, keep)
+    c.masked_paths, c.n_masked_paths = _array("strings", plan.masked_paths, keep)
+    c.readonly_paths, c.n_readonly_paths = _array("strings", plan.readonly_paths, keep)
 
     c.hostname = _cstr(plan.hostname, keep)
     if plan.rlimits:

@@ -404,7 +404,7 @@ class Container:
         path_env = next((e[5:] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
         workdir = cfg.workdir or icfg.get("WorkingDir") or "/"
 
-        rootfs = RootFS(image.layers, self.config.writable_layer, self.root or default_root(), self.id)
+        rootfs = RootFS(image.layers, self.config.writable_layer, str(self.root or default_root()), self.id)
         rootfs.prepare()
         self._rootfs = rootfs
         etc = self._etc_files(rootfs, hostname)
@@ -520,12 +520,24 @@ def _user_mount(m) -> _launch.MountSpec:
                              _launch.MKDIR_DIR if is_dir else _launch.MKDIR_FILE)
 
 
+_host_files: dict = {}
+
+
 def _read_host_file(path) -> str:
+    """The host's /etc/hosts or /etc/resolv.conf, re-read only when it changed."""
     try:
-        with open(path) as f:
-            return f.read()
+        st = os.stat(path)
     except OSError:
         return ""
+    key = (st.st_ino, st.st_mtime_ns, st.st_size)
+    hit = _host_files.get(path)
+    if hit is None or hit[0] != key:
+        try:
+            with open(path) as f:
+                hit = _host_files[path] = (key, f.read())
+        except OSError:
+            return ""
+    return hit[1]
 
 
 def _resolv_conf_without_loopback(text: str) -> str:

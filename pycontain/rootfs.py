@@ -50,17 +50,17 @@ class RootFS:
         self.files = []        # (host path, bytes or None for a directory, mode): made by the launcher
         self.dir = None        # the container's directory on disk ("disk" only)
         if kind == "memory":
-            base = scratch_dir(store_root)
-            self.scratch = str(base)
+            base = self.scratch = scratch_dir(store_root)
             for name in ("upper", "work", "root"):
-                self.files.append((str(base / name), None, 0o755))
+                self.files.append((f"{base}/{name}", None, 0o755))
         else:
-            base = self.dir = store_root / "containers" / container_id
+            base = os.path.join(store_root, "containers", container_id)
+            self.dir = Path(base)
             self.scratch = None
         self.base = base
-        self.upper = base / "upper"
-        self.work = base / "work"
-        self.root_path = str(base / ("root" if kind == "memory" else "merged"))
+        self.upper = f"{base}/upper"
+        self.work = f"{base}/work"
+        self.root_path = f"{base}/root" if kind == "memory" else f"{base}/merged"
 
     def prepare(self) -> None:
         if self.dir is None:
@@ -76,16 +76,17 @@ class RootFS:
 
     def add_file(self, name: str, content: str) -> str:
         """A small file for the container (bind-mounted by the caller's plan)."""
-        path = self.base / name
+        path = f"{self.base}/{name}"
         data = content.encode()
         if self.dir is None:
-            self.files.append((str(path), data, 0o644))
+            self.files.append((path, data, 0o644))
         else:
-            path.write_bytes(data)
-        return str(path)
+            with open(path, "wb") as f:
+                f.write(data)
+        return path
 
     def overlay_options(self) -> str:
-        data = f"lowerdir={lowerdir_option(self.lower_dirs)},upperdir={_escape(str(self.upper))},workdir={_escape(str(self.work))}"
+        data = f"lowerdir={lowerdir_option(self.lower_dirs)},upperdir={_escape(self.upper)},workdir={_escape(self.work)}"
         if len(data) > MAX_MOUNT_DATA:
             raise ConfigError(
                 f"the image has too many layers for one overlay mount ({len(self.lower_dirs)} layers)"
@@ -98,9 +99,14 @@ class RootFS:
             self.dir = None
 
 
-def scratch_dir(store_root: Path) -> Path:
+def scratch_dir(store_root) -> str:
     """The one empty directory every memory-backed container mounts its own
     tmpfs on (each in its own mount namespace, so they never see each other)."""
-    d = Path(store_root) / "scratch"
-    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    d = os.path.join(store_root, "scratch")
+    try:
+        os.mkdir(d, 0o700)
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        os.makedirs(d, 0o700, exist_ok=True)
     return d

@@ -79,7 +79,38 @@ def _parse_db(data: bytes | None, fields: int):
     return rows
 
 
+_cache: dict = {}
+
+
+def _fingerprint(layers) -> tuple:
+    """What the answer depends on: each layer's passwd and group (and /etc),
+    by inode and change time. Cheap enough to check on every start."""
+    out = []
+    for layer in layers:
+        for rel in ("etc", "etc/passwd", "etc/group"):
+            try:
+                st = os.stat(os.path.join(layer, rel), follow_symlinks=False)
+                out.append((st.st_ino, st.st_ctime_ns, st.st_size))
+            except OSError:
+                out.append(None)
+    return tuple(out)
+
+
 def resolve_user(spec: str | None, layers) -> User:
+    """Like _resolve_user, remembered while the image's files stay the same."""
+    key = (spec, tuple(layers))
+    fp = _fingerprint(layers)
+    hit = _cache.get(key)
+    if hit is not None and hit[0] == fp:
+        return hit[1]
+    user = _resolve_user(spec, layers)
+    if len(_cache) > 1024:
+        _cache.clear()
+    _cache[key] = (fp, user)
+    return user
+
+
+def _resolve_user(spec: str | None, layers) -> User:
     """docker semantics: default root; a name must exist in the image; a
     numeric uid need not (then gid 0 and home /). Supplementary groups are the
     image's groups that list the user."""

@@ -5,6 +5,7 @@ import socket
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -99,7 +100,8 @@ def test_rootfs_directory_is_never_modified(busybox, leakcheck):
 def test_disk_writable_layer_is_removed_with_the_container(busybox, store_root, leakcheck):
     c = Container(rootfs=busybox, command=["sh", "-c", "echo data > /f; cat /f"], writable_layer="disk")
     c.start(stdout=pycontain.PIPE)
-    upper = c._rootfs.upper
+    upper = Path(c._rootfs.upper)
+    assert upper.is_dir()
     assert c.stdout.read() == b"data\n"
     c.stdout.close()
     c.wait()
