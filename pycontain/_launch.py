@@ -65,6 +65,7 @@ class LaunchPlan:
     clone_flags: int = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET
     pdeathsig: int = 9
     joins: list = field(default_factory=list)          # [(fd, nstype)]
+    owned_fds: list = field(default_factory=list)      # closed once the child has them
     cgroup_fds: list = field(default_factory=list)
     unshare_cgroupns: bool = False
     loopback_up: bool = True
@@ -388,6 +389,9 @@ def spawn(plan: LaunchPlan) -> Child:
     finally:
         if plan.wait_start:
             child_end.close()
+        for fd in plan.owned_fds:  # the child has its own copies now
+            os.close(fd)
+        plan.owned_fds = []
     if rc < 0:
         if sync:
             sync.close()
@@ -402,10 +406,10 @@ def spawn(plan: LaunchPlan) -> Child:
     return child
 
 
-def new_namespace_fd(nstype: int) -> int:
+def new_namespace_fd(nstype: int, inside=None) -> int:
     """A namespace of its own (e.g. a network namespace to configure before
     the container joins it): unshared by this thread, kept as an fd, and the
-    thread put back where it was."""
+    thread put back where it was. `inside()` runs while the thread is in it."""
     names = {CLONE_NEWNET: "net", CLONE_NEWIPC: "ipc", CLONE_NEWUTS: "uts"}
     name = names[nstype]
     err = ffi.new("struct pc_error *")
@@ -414,6 +418,8 @@ def new_namespace_fd(nstype: int) -> int:
         if lib.pc_unshare(nstype, err) < 0:
             raise LaunchError(err.err, "unshare", name)
         try:
+            if inside is not None:
+                inside()
             return os.open(f"/proc/thread-self/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)
         finally:
             if lib.pc_setns(own, nstype, err) < 0:  # cannot happen as root; fatal if it does

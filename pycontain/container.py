@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from . import _launch
+from . import _launch, _netns
 from ._paths import default_root
 from .config import RLIMITS, ContainerConfig, merge_env
 from .errors import ConfigError, ContainerError, ContainerExitError, ContainerTimeout, ImageNotFound
@@ -152,8 +152,8 @@ class Container:
             raise ContainerError(f"container {self.id[:12]} was already started")
         parent_ends, child_fds = [], []
         try:
-            plan = self._plan()
             stdio = self._stdio(stdin, stdout, stderr, parent_ends, child_fds)
+            plan = self._plan()  # last: what it takes (a ready netns) spawn() releases
             plan.stdio = tuple(stdio)
             plan.wait_start = wait_start
             child = _launch.spawn(plan)
@@ -447,6 +447,13 @@ class Container:
         if cfg.network == "host":
             plan.clone_flags &= ~_launch.CLONE_NEWNET
             plan.loopback_up = False
+        elif cfg.network == "none":
+            netns = _netns.pool.take()
+            if netns is not None:
+                plan.joins.append((netns, _launch.CLONE_NEWNET))
+                plan.owned_fds.append(netns)
+                plan.clone_flags &= ~_launch.CLONE_NEWNET
+                plan.loopback_up = False
         return plan
 
     def _etc_files(self, rootfs: RootFS, hostname: str) -> dict:

@@ -110,7 +110,7 @@ def open_fds() -> set:
             target = os.readlink(f"/proc/self/fd/{fd}")
         except OSError:
             continue  # the listing's own descriptor, already closed
-        if not target.endswith("/fd"):
+        if not target.endswith("/fd") and not target.startswith("net:["):  # the netns pool's
             fds.add((fd, target))
     return fds
 

@@ -3,6 +3,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -465,3 +466,32 @@ def test_failed_launches_leak_nothing(busybox, leakcheck):
             Container(rootfs=busybox, command=["missing"]).run()
         with pytest.raises(LaunchError):
             Container(rootfs=busybox, command=["true"], workdir="/etc/passwd", writable_layer="disk").run()
+
+
+def test_container_dies_with_the_process_that_launched_it(busybox, tmp_path):
+    """PR_SET_PDEATHSIG: a launcher killed with SIGKILL takes its container along."""
+    pidfile = tmp_path / "pid"
+    script = (
+        "import sys, time\n"
+        "from pycontain import Container\n"
+        f"c = Container(rootfs={str(busybox)!r}, command=['sleep', '600'], network='host')\n"
+        "c.start()\n"
+        f"open({str(pidfile)!r}, 'w').write(str(c.pid))\n"
+        "time.sleep(600)\n"
+    )
+    launcher = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        for _ in range(500):
+            if pidfile.exists() and pidfile.read_text():
+                break
+            time.sleep(0.01)
+        pid = int(pidfile.read_text())
+        assert os.path.exists(f"/proc/{pid}")
+    finally:
+        launcher.kill()
+        launcher.wait()
+    for _ in range(500):
+        if not os.path.exists(f"/proc/{pid}"):
+            break
+        time.sleep(0.01)
+    assert not os.path.exists(f"/proc/{pid}"), "the container outlived its launcher"
