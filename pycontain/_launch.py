@@ -93,6 +93,7 @@ class LaunchPlan:
     path_env: str | None = None
     init: bool = False
     wait_start: bool = False        # stop at "created" until released
+    on_cloned: object = None        # f(pid): runs in the parent before the child goes on (id maps)
 
 
 # ---- C conversion ---------------------------------------------------------
@@ -177,7 +178,7 @@ def _to_c(plan: LaunchPlan, sync_fd: int, init_fd: int):
     c = ffi.new("struct pc_plan *")
     keep.append(c)
     c.clone_flags = plan.clone_flags
-    c.vfork = 0 if plan.wait_start else 1
+    c.vfork = 0 if (plan.wait_start or plan.on_cloned) else 1
     c.pdeathsig = plan.pdeathsig
     if plan.joins:
         j = ffi.new("struct pc_join[]", len(plan.joins))
@@ -186,7 +187,7 @@ def _to_c(plan: LaunchPlan, sync_fd: int, init_fd: int):
             j[i].fd, j[i].nstype = fd, nstype
         c.joins, c.n_joins = j, len(plan.joins)
     c.sync_fd = sync_fd
-    c.wait_maps = 0
+    c.wait_maps = int(plan.on_cloned is not None)
     c.wait_start = int(plan.wait_start)
     if plan.cgroup_fds:
         fds = ffi.new("int[]", plan.cgroup_fds)
@@ -360,6 +361,9 @@ class Child:
     def finish_start(self):
         """Releases a created child and waits until it exec'd the command."""
         self._sync.send(b"G")
+        self.wait_exec()
+
+    def wait_exec(self):
         # EOF: the child's end closed at exec (or at its death).
         while self._sync.recv(64):
             pass
@@ -367,6 +371,14 @@ class Child:
             self._wait_child_gone()
             self._reap_and_raise()
         self._release()
+
+    def abort(self):
+        """Kills a child that has not exec'd yet and waits for it."""
+        try:
+            os.kill(self.pid, 9)
+        except ProcessLookupError:
+            pass
+        self.close_failed()
 
     def fileno(self):
         return self.pidfd
@@ -378,7 +390,8 @@ def spawn(plan: LaunchPlan) -> Child:
     init_fd = init_program_fd() if plan.init else -1
     sync = None
     sync_fd = -1
-    if plan.wait_start:
+    needs_sync = plan.wait_start or plan.on_cloned is not None
+    if needs_sync:
         parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         sync, sync_fd = parent_end, child_end.fileno()
     try:
@@ -387,7 +400,7 @@ def spawn(plan: LaunchPlan) -> Child:
         err = ffi.new("struct pc_error *")
         rc = lib.pc_spawn(cplan, cchild, err)
     finally:
-        if plan.wait_start:
+        if needs_sync:
             child_end.close()
         for fd in plan.owned_fds:  # the child has its own copies now
             os.close(fd)
@@ -397,8 +410,17 @@ def spawn(plan: LaunchPlan) -> Child:
             sync.close()
         raise _error_from(err, plan)
     child = Child(plan, cplan, keep, cchild, err, sync)
+    if plan.on_cloned is not None:
+        try:
+            plan.on_cloned(child.pid)
+        except BaseException:
+            child.abort()
+            raise
+        child._sync.send(b"M")
     if plan.wait_start:
         child.wait_created()
+    elif needs_sync:
+        child.wait_exec()
     elif err.err:
         child._reap_and_raise()
     else:

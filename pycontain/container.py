@@ -11,6 +11,7 @@ reaped (remove=True, the default) or at remove().
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import select
 import selectors
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from . import _launch, _netns
+from . import _launch, _netns, rootless
 from ._paths import default_root
 from .config import RLIMITS, ContainerConfig, merge_env
 from .errors import ConfigError, ContainerError, ContainerExitError, ContainerTimeout, ImageNotFound
@@ -444,10 +445,18 @@ class Container:
             capabilities=caps,
             no_new_privs=cfg.no_new_privileges and not cfg.privileged,
         )
+        if os.geteuid() != 0:
+            self._make_rootless(plan)
         if cfg.network == "host":
             plan.clone_flags &= ~_launch.CLONE_NEWNET
             plan.loopback_up = False
-        elif cfg.network == "none":
+            if plan.clone_flags & _launch.CLONE_NEWUSER:
+                # sysfs belongs to the host's network namespace: a user
+                # namespace may only bind it, read-only
+                plan.mounts = [_launch.MountSpec("/sys", "/sys", None, None, _launch.MS_BIND | _launch.MS_REC,
+                                                 _launch.MS_RDONLY) if m.target == "/sys" else m
+                               for m in plan.mounts]
+        elif cfg.network == "none" and os.geteuid() == 0:
             netns = _netns.pool.take()
             if netns is not None:
                 plan.joins.append((netns, _launch.CLONE_NEWNET))
@@ -455,6 +464,25 @@ class Container:
                 plan.clone_flags &= ~_launch.CLONE_NEWNET
                 plan.loopback_up = False
         return plan
+
+    def _make_rootless(self, plan):
+        """The same container for a user who is not root: a user namespace
+        owns the others, the parent writes its id maps while the child waits,
+        and device nodes are bound from the host (mknod needs real root)."""
+        m = rootless.mapping()
+        rootless.check_user(m, plan.uid, plan.gid)
+        plan.clone_flags |= _launch.CLONE_NEWUSER
+        plan.on_cloned = m.write
+        plan.set_groups = m.allows_setgroups
+        mounts = list(plan.mounts)
+        if not m.covers(0, 5):  # devpts' gid=5 (tty) must be mapped
+            mounts = [dataclasses.replace(x, data="newinstance,ptmxmode=0666,mode=0620") if x.fstype == "devpts"
+                      else x for x in mounts]
+        plan.mounts = mounts + [
+            _launch.MountSpec(path, path, None, None, _launch.MS_BIND, 0, _launch.MKDIR_FILE)
+            for path, _mode, _major, _minor in plan.nodes
+        ]
+        plan.nodes = []
 
     def _etc_files(self, rootfs: RootFS, hostname: str) -> dict:
         """/etc/hostname, /etc/hosts and /etc/resolv.conf, made for this
