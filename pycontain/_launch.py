@@ -66,6 +66,7 @@ class LaunchPlan:
     pdeathsig: int = 9
     joins: list = field(default_factory=list)          # [(fd, nstype)]
     owned_fds: list = field(default_factory=list)      # closed once the child has them
+    fork_after_join: bool = False   # joining a pid namespace: the command runs in a grandchild
     cgroup_fds: list = field(default_factory=list)
     unshare_cgroupns: bool = False
     loopback_up: bool = True
@@ -88,6 +89,7 @@ class LaunchPlan:
     no_new_privs: bool = True
     seccomp_bpf: bytes | None = None
     stdio: tuple = (-1, -1, -1)
+    tty: bool = False               # a terminal from the container's devpts; Child.tty_master gets its master
     close_fds: bool = True
     cmd_index: int = 0
     path_env: str | None = None
@@ -178,7 +180,9 @@ def _to_c(plan: LaunchPlan, sync_fd: int, init_fd: int):
     c = ffi.new("struct pc_plan *")
     keep.append(c)
     c.clone_flags = plan.clone_flags
-    c.vfork = 0 if (plan.wait_start or plan.on_cloned) else 1
+    c.vfork = 0 if (plan.wait_start or plan.on_cloned or plan.tty) else 1
+    c.fork_after_join = int(plan.fork_after_join)
+    c.tty = int(plan.tty)
     c.pdeathsig = plan.pdeathsig
     if plan.joins:
         j = ffi.new("struct pc_join[]", len(plan.joins))
@@ -312,13 +316,35 @@ class Child:
         self._sync = sync
         self.pid = cchild.pid
         self.pidfd = cchild.pidfd if cchild.pidfd >= 0 else None
+        self.tty_master = None
 
     def _reap_and_raise(self):
         exc = _error_from(self._err, self.plan)
         self.close_failed()
         raise exc
 
+    def _adopt_grandchild(self):
+        """With fork_after_join, once the grandchild exec'd: it is the
+        container process; the intermediate that made it is reaped."""
+        if self._cchild is None or not self._cchild.intermediate:
+            return
+        try:
+            os.waitpid(self._cchild.intermediate, 0)
+        except ChildProcessError:
+            pass
+        self._cchild.intermediate = 0
+        self.pid = self._cchild.pid
+        if self.pidfd is None and self.pid > 0:
+            try:
+                self.pidfd = os.pidfd_open(self.pid)
+            except OSError:
+                self.pidfd = None
+
     def close_failed(self):
+        self._adopt_grandchild()
+        if self.pid <= 0:
+            self._release()
+            return
         try:
             os.waitpid(self.pid, 0)
         except ChildProcessError:
@@ -353,6 +379,8 @@ class Child:
     def _wait_child_gone(self):
         # With CLONE_VM the stack is ours until the child exec'd or died:
         # a pidfd (or waitid with WNOWAIT) says when it died.
+        if self.pid <= 0:
+            return
         try:
             os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOWAIT)
         except ChildProcessError:
@@ -367,10 +395,21 @@ class Child:
         # EOF: the child's end closed at exec (or at its death).
         while self._sync.recv(64):
             pass
+        self._adopt_grandchild()
         if self._err.err:
             self._wait_child_gone()
             self._reap_and_raise()
         self._release()
+
+    def receive_tty(self):
+        """The terminal master the child sends before it goes on."""
+        msg, fds, _, _ = socket.recv_fds(self._sync, 1, 1)
+        if msg != b"T" or not fds:
+            for fd in fds:
+                os.close(fd)
+            self.wait_exec()  # the child failed: raises its error
+            raise LaunchError(errno.EIO, "tty", "the container sent no terminal")
+        self.tty_master = fds[0]
 
     def abort(self):
         """Kills a child that has not exec'd yet and waits for it."""
@@ -390,7 +429,7 @@ def spawn(plan: LaunchPlan) -> Child:
     init_fd = init_program_fd() if plan.init else -1
     sync = None
     sync_fd = -1
-    needs_sync = plan.wait_start or plan.on_cloned is not None
+    needs_sync = plan.wait_start or plan.on_cloned is not None or plan.tty
     if needs_sync:
         parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         sync, sync_fd = parent_end, child_end.fileno()
@@ -417,6 +456,13 @@ def spawn(plan: LaunchPlan) -> Child:
             child.abort()
             raise
         child._sync.send(b"M")
+    if plan.tty:
+        try:
+            child.receive_tty()
+        except BaseException:
+            if child._cchild is not None:
+                child.abort()
+            raise
     if plan.wait_start:
         child.wait_created()
     elif needs_sync:

@@ -44,6 +44,9 @@
 #include <sys/types.h>
 #include <unistd.h>
 #include <pthread.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <termios.h>
 
 #include "nsexec.h"
 
@@ -192,6 +195,8 @@ static void sappend_int(char *buf, size_t cap, size_t *pos, long v)
 struct ctx {
     const struct pc_plan *p;
     struct pc_error *e;
+    struct pc_child *child;  /* the parent's: where the grandchild's pid goes */
+    char *stack_low;         /* the lower half of the stack, for a grandchild */
     int rootfd;              /* O_PATH fd of the new root, before pivot_root */
 };
 
@@ -629,11 +634,12 @@ static void load_seccomp(struct ctx *c)
     CHECK(c, S3(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog), "seccomp", "load filter");
 }
 
+static int child_continue(void *arg);
+
 static int child_main(void *arg)
 {
     struct ctx *c = arg;
     const struct pc_plan *p = c->p;
-    long r;
 
     /* Python's signal handlers must never run here: default dispositions for
      * all (the container starts as a fresh process would); the mask the
@@ -648,6 +654,73 @@ static int child_main(void *arg)
 
     for (int i = 0; i < p->n_joins; i++)
         CHECK(c, S2(SYS_setns, p->joins[i].fd, p->joins[i].nstype), "setns", "join namespace");
+
+    if (p->fork_after_join) {
+        /* setns into a pid namespace only places our children in it: go on
+         * in a grandchild that is our parent's child (CLONE_PARENT), then
+         * leave once it exec'd (CLONE_VFORK). */
+        c->child->intermediate = (int)S0(SYS_getpid);
+        int pid = clone(child_continue, c->stack_low,
+                        CLONE_VM | CLONE_VFORK | CLONE_PARENT | SIGCHLD, c);
+        if (pid < 0)
+            fail(c, "clone", "into the joined namespaces", -EAGAIN);
+        c->child->pid = pid;
+        die_quietly(0);
+    }
+    return child_continue(c);
+}
+
+static void setup_tty(struct ctx *c)
+{
+    const struct pc_plan *p = c->p;
+    long m = S4(SYS_openat, AT_FDCWD, "/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC, 0);
+    if (m < 0)
+        fail(c, "open", "/dev/ptmx", m);
+    int unlock = 0, n = -1;
+    CHECK(c, S3(SYS_ioctl, m, TIOCSPTLCK, &unlock), "ioctl", "unlock the terminal");
+    CHECK(c, S3(SYS_ioctl, m, TIOCGPTN, &n), "ioctl", "terminal number");
+    char path[64];
+    size_t pos = 0;
+    path[0] = 0;
+    sappend(path, sizeof(path), &pos, "/dev/pts/");
+    sappend_int(path, sizeof(path), &pos, n);
+    long s = S4(SYS_openat, AT_FDCWD, path, O_RDWR | O_NOCTTY | O_CLOEXEC, 0);
+    if (s < 0)
+        fail(c, "open", path, s);
+
+    /* the master goes to the parent, which relays it to the user's terminal */
+    char tag = 'T';
+    struct iovec iov = {.iov_base = &tag, .iov_len = 1};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    memset(&u, 0, sizeof(u));
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    int mfd = (int)m;
+    memcpy(CMSG_DATA(cm), &mfd, sizeof(int));
+    CHECK(c, S3(SYS_sendmsg, p->sync_fd, &msg, 0), "sendmsg", "terminal to the parent");
+    S1(SYS_close, m);
+
+    CHECK(c, S0(SYS_setsid), "setsid", "");
+    CHECK(c, S3(SYS_ioctl, s, TIOCSCTTY, 0), "ioctl", "controlling terminal");
+    for (int i = 0; i < 3; i++)
+        CHECK(c, S3(SYS_dup3, s, i, 0), "dup", "terminal");
+    S1(SYS_close, s);
+}
+
+static int child_continue(void *arg)
+{
+    struct ctx *c = arg;
+    const struct pc_plan *p = c->p;
+    long r;
+
+    if (p->fork_after_join && p->pdeathsig)  /* not inherited by a new process */
+        S2(SYS_prctl, PR_SET_PDEATHSIG, p->pdeathsig);
 
     if (p->wait_maps) {
         char b;
@@ -758,9 +831,11 @@ static int child_main(void *arg)
             die_quietly(125);
     }
 
+    if (p->tty)
+        setup_tty(c);
     for (int i = 0; i < 3; i++) {
         int fd = p->stdio[i];
-        if (fd < 0)
+        if (fd < 0 || p->tty)
             continue;
         if (fd == i)
             r = S3(SYS_fcntl, fd, F_SETFD, 0);
@@ -816,6 +891,7 @@ int pc_spawn(const struct pc_plan *plan, struct pc_child *child, struct pc_error
 {
     memset(err, 0, sizeof(*err));
     child->pid = -1;
+    child->intermediate = 0;
     child->pidfd = -1;
     child->stack = NULL;
     child->stack_size = 0;
@@ -831,6 +907,8 @@ int pc_spawn(const struct pc_plan *plan, struct pc_child *child, struct pc_error
     struct ctx *c = (struct ctx *)((char *)stack + CHILD_STACK_SIZE - sizeof(struct ctx));
     c->p = plan;
     c->e = err;
+    c->child = child;
+    c->stack_low = (char *)stack + CHILD_STACK_SIZE / 2;
     c->rootfd = -1;
     char *top = (char *)c - 64;
     top = (char *)((uintptr_t)top & ~(uintptr_t)15);
@@ -856,7 +934,22 @@ int pc_spawn(const struct pc_plan *plan, struct pc_child *child, struct pc_error
         set_error(err, "clone", "", clone_errno);
         return -1;
     }
-    child->pid = pid;
+    if (plan->fork_after_join) {
+        /* the command runs in the grandchild; the pid we got is the
+         * intermediate's, which has written the grandchild's (or, in the
+         * non-vfork mode, will before the first message on sync_fd) */
+        if (pidfd >= 0)
+            close(pidfd);
+        pidfd = -1;
+        if (plan->vfork) {
+            waitpid(pid, NULL, 0);
+            child->intermediate = 0;
+            if (child->pid > 0)
+                pidfd = (int)syscall(434 /* pidfd_open */, child->pid, 0);
+        }
+    } else {
+        child->pid = pid;
+    }
     child->pidfd = pidfd;
     if (plan->vfork) {
         /* suspended until the child exec'd or died: its stack is free */

@@ -69,6 +69,7 @@ struct pc_plan {
     int pdeathsig;                  /* signal sent to the container when its launcher thread dies; 0 none */
     const struct pc_join *joins;
     int n_joins;
+    int fork_after_join;            /* continue in a grandchild: only children enter a joined pid namespace */
 
     /* sync points, on a socket shared with the parent (-1: none).
      * wait_maps: after clone, wait for one byte (uid/gid maps, network ready).
@@ -137,6 +138,8 @@ struct pc_plan {
     const unsigned char *seccomp_bpf;   /* struct sock_filter[], or NULL */
     int seccomp_len;                     /* in instructions */
     int stdio[3];                   /* fds to become 0, 1, 2; -1 inherits */
+    int tty;                        /* open a terminal in the container's devpts, send its master
+                                       to the parent over sync_fd, make it the controlling tty and 0-2 */
     int close_fds;                  /* close every other fd at exec */
 
     /* exec */
@@ -149,6 +152,7 @@ struct pc_plan {
 
 struct pc_child {
     int pid;
+    int intermediate;               /* with fork_after_join: the process to reap besides pid; else 0 */
     int pidfd;                      /* -1 when the kernel has no CLONE_PIDFD */
     void *stack;                    /* owned until the child has exec'd or died */
     unsigned long stack_size;
