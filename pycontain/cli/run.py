@@ -26,6 +26,10 @@ def register(sub):
     p.add_argument("--cap-add", action="append", default=[], help="add a capability")
     p.add_argument("--cap-drop", action="append", default=[], help="drop a capability")
     p.add_argument("--privileged", action="store_true", help="all capabilities, no masked paths")
+    p.add_argument("--security-opt", action="append", default=[], metavar="OPT",
+                   help="seccomp=FILE|unconfined, no-new-privileges[:true|false]")
+    p.add_argument("--group-add", action="append", default=[], metavar="GROUP",
+                   help="add a supplementary group (name in the image, or gid)")
     p.add_argument("--ulimit", action="append", default=[], metavar="NAME=SOFT[:HARD]", help="set a resource limit")
     p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
     p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal (not yet: stdio is passed through)")
@@ -53,6 +57,7 @@ def cmd_run(args):
         user=args.user, workdir=args.workdir, mounts=mounts, read_only=args.read_only,
         init=args.init, network=args.network, cap_add=args.cap_add, cap_drop=args.cap_drop,
         privileged=args.privileged, ulimits=args.ulimit,
+        security_opt=args.security_opt, group_add=args.group_add,
         entrypoint=[args.entrypoint] if args.entrypoint else None,
     )
     # stdio is inherited: the container writes straight to our terminal
