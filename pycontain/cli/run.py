@@ -25,7 +25,7 @@ def register(sub):
     p.add_argument("--network", "--net", default="none", help="network mode: none or host")
     p.add_argument("--cap-add", action="append", default=[], help="add a capability")
     p.add_argument("--cap-drop", action="append", default=[], help="drop a capability")
-    p.add_argument("--privileged", action="store_true", help="all capabilities, no masked paths")
+    p.add_argument("--privileged", action="store_true", help="all capabilities, no seccomp filter, no masked paths")
     p.add_argument("--security-opt", action="append", default=[], metavar="OPT",
                    help="seccomp=FILE|unconfined, no-new-privileges[:true|false]")
     p.add_argument("--group-add", action="append", default=[], metavar="GROUP",

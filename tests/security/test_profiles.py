@@ -191,3 +191,9 @@ def test_no_new_privileges_security_opt(rootfs):
     assert status(rootfs, no_new_privileges=False, security_opt=["no-new-privileges"])["NoNewPrivs"] == "1"
     # without no_new_privs the filter is loaded while still root; it still holds
     assert probe(rootfs, "keyctl", user="1000", security_opt=["no-new-privileges=false"]) == EPERM
+
+
+def test_init_reaper_runs_under_the_default_profile(rootfs):
+    r = run(rootfs, "sh", "-c", "sleep 0.01 & wait; grep Seccomp: /proc/self/status", init=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["Seccomp:", "2"]
