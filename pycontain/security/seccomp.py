@@ -238,7 +238,8 @@ def _validated(data, where: str) -> Profile:
     for i, rule in enumerate(rules):
         _check_rule(rule, f"syscalls[{i}]", bad)
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
-    return Profile(data, hashlib.sha256(canonical.encode()).hexdigest(), where)
+    # A private copy: the caller's dict may change later, the digest must not lie.
+    return Profile(json.loads(canonical), hashlib.sha256(canonical.encode()).hexdigest(), where)
 
 
 def _check_action(action, bad):
@@ -500,12 +501,8 @@ def filter_for(profile: Profile | None, caps, arch: str | None = None, *,
     blob = json.dumps([eff, optimize, libseccomp_version()], sort_keys=True, separators=(",", ":"))
     key = hashlib.sha256(blob.encode()).hexdigest()
     path = _cache_dir(root) / f"{key}.{arch}.bpf"
-    try:
-        with open(path, "rb") as f:
-            bpf = f.read()
-    except OSError:
-        bpf = None
-    if not bpf or len(bpf) % 8:
+    bpf = _load_cached(path)
+    if bpf is None:
         bpf = compile_rules(eff, optimize)
         _store(path, bpf)
     with _cache_lock:
@@ -515,14 +512,31 @@ def filter_for(profile: Profile | None, caps, arch: str | None = None, *,
     return bpf
 
 
-def _store(path: Path, data: bytes):
+_DIGEST_SIZE = 32
+
+
+def _load_cached(path: Path) -> bytes | None:
+    """A cached filter, or None when absent or damaged. Each file ends with the
+    sha256 of the filter: a torn or corrupted file is never loaded."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    bpf, digest = raw[:-_DIGEST_SIZE], raw[-_DIGEST_SIZE:]
+    if not bpf or len(bpf) % 8 or hashlib.sha256(bpf).digest() != digest:
+        return None
+    return bpf
+
+
+def _store(path: Path, bpf: bytes):
     """Written under a temp name and renamed: a reader never sees half a filter.
     The cache is an optimisation: failing to write it is not an error."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         with open(tmp, "wb") as f:
-            f.write(data)
+            f.write(bpf + hashlib.sha256(bpf).digest())
         os.replace(tmp, path)
     except OSError:
         try:

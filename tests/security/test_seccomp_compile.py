@@ -104,20 +104,27 @@ def test_cache_in_memory_and_on_disk(store_root):
     first = seccomp.filter_for(p, capabilities.DEFAULT)
     assert seccomp.filter_for(p, capabilities.DEFAULT) is first  # memory
     files = list((store_root / "cache" / "seccomp").glob("*.bpf"))
-    assert files and any(f.read_bytes() == first for f in files)
+    cached = next(f for f in files if seccomp._load_cached(f) == first)
     # A new process reads the disk copy: prove it by planting a different filter there.
-    cached = next(f for f in files if f.read_bytes() == first)
     planted = seccomp.compile_rules(seccomp.effective_rules(seccomp.load_profile({"defaultAction": "SCMP_ACT_ALLOW"}), ()))
-    cached.write_bytes(planted)
+    seccomp._store(cached, planted)
     seccomp.clear_memory_cache()
     assert seccomp.filter_for(p, capabilities.DEFAULT) == planted
-    # A torn file is never used: recompiled and rewritten.
-    cached.write_bytes(first[:-3])
-    seccomp.clear_memory_cache()
-    assert seccomp.filter_for(p, capabilities.DEFAULT) == first
-    assert cached.read_bytes() == first
+    # A torn or corrupted file is never used: recompiled and rewritten.
+    for damage in (lambda b: b[:-3], lambda b: b[:100] + bytes([b[100] ^ 1]) + b[101:], lambda b: b""):
+        cached.write_bytes(damage(cached.read_bytes()))
+        seccomp.clear_memory_cache()
+        assert seccomp.filter_for(p, capabilities.DEFAULT) == first
+        assert seccomp._load_cached(cached) == first
     assert not list(cached.parent.glob(".*.tmp"))
     seccomp.clear_memory_cache()
+
+
+def test_profile_is_a_private_copy():
+    d = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": []}
+    p = seccomp.load_profile(d)
+    d["syscalls"].append({"names": ["read"], "action": "SCMP_ACT_KILL"})
+    assert p.data["syscalls"] == []
 
 
 def test_capabilities_that_do_not_matter_share_a_cache_entry():
