@@ -21,6 +21,8 @@ Profile semantics follow docker (moby/profiles/seccomp) and runc:
 - several conditions on one argument become separate rules (OR), conditions on
   different arguments one rule (AND), as runc does;
 - a rule whose action equals the default action is dropped (libseccomp refuses it);
+- a syscall numbered above every one the profile names gets ENOSYS, not the
+  default errno (runc's patch), so libc falls back as on an older kernel;
 - SCMP_ACT_ERRNO without errnoRet returns the profile's defaultErrnoRet, else EPERM.
 Every problem in a profile is a ConfigError raised before anything is created.
 """
@@ -33,6 +35,7 @@ import hashlib
 import json
 import os
 import platform
+import struct
 import threading
 from dataclasses import dataclass
 from importlib import resources
@@ -395,7 +398,9 @@ def effective_rules(profile: Profile, caps, arch: str | None = None, kernel: tup
         args = [(a["index"], OPERATORS[a["op"]], a.get("value", 0), a.get("valueTwo", 0))
                 for a in rule.get("args") or ()]
         rules.append((sorted(names), action, args))
-    return {"arch": arch, "arches": _architectures(data, arch), "default": default, "rules": rules}
+    known = sorted({n for rule in data.get("syscalls") or () for n in (rule.get("names") or [rule.get("name")]) if n})
+    return {"arch": arch, "arches": _architectures(data, arch), "default": default, "rules": rules,
+            "known": known}
 
 
 # ---- compiling ------------------------------------------------------------------------
@@ -444,9 +449,70 @@ def compile_rules(eff: dict, optimize: int = OPTIMIZE_TREE) -> bytes:
                     rc = lib.seccomp_rule_add_array(ctx, action, nr, len(cmps), arr)
                     if rc < 0:
                         raise ConfigError(f"seccomp: rule for {name!r} refused by libseccomp: {os.strerror(-rc)}")
-        return _export(lib, ctx)
+        bpf = _export(lib, ctx)
+        if eff["default"] != SCMP_ACT_ALLOW and eff.get("known"):
+            bpf = _newer_syscalls_enosys(lib, tokens, eff["known"]) + bpf
+        return bpf
     finally:
         lib.seccomp_release(ctx)
+
+
+# Architectures whose libseccomp token is the kernel's AUDIT_ARCH value
+# (x32 is not one: its syscalls say AUDIT_ARCH_X86_64, with bit 30 set).
+_AUDIT_ARCHES = {0xC000003E: "x86_64", 0x40000003: "x86", 0xC00000B7: "aarch64", 0x40000028: "arm"}
+_X32_SYSCALL_BIT = 0x40000000
+_BPF_LD_W_ABS, _BPF_JEQ_K, _BPF_JGT_K, _BPF_JGE_K, _BPF_JA, _BPF_RET_K = 0x20, 0x15, 0x25, 0x35, 0x05, 0x06
+
+
+def _newer_syscalls_enosys(lib, tokens, known_names) -> bytes:
+    """runc's rule (docker's behaviour): a syscall numbered above every syscall
+    the profile names is newer than the profile, so it fails with ENOSYS, not
+    the default EPERM, and libc falls back to an older call as it would on an
+    older kernel. A few instructions put in front of libseccomp's filter
+    (classic BPF jumps are relative, so its program is unchanged)."""
+    def ins(code, jt, jf, k):
+        return struct.pack("<HBBI", code, jt, jf, k)
+
+    blocks = []
+    for token in tokens:
+        if token not in _AUDIT_ARCHES:
+            continue
+        highest = max((lib.seccomp_syscall_resolve_name_arch(token, n.encode()) for n in known_names), default=-1)
+        if highest < 0:
+            continue
+        blocks.append((token, highest))
+    if not blocks:
+        return b""
+    # Layout: ld arch; per architecture [jeq arch; ld nr; (x86_64: jge x32 bit -> out;) jgt highest -> enosys;
+    # ld arch again]; ja out; enosys: ret ERRNO(ENOSYS); out: libseccomp's filter.
+    body = []
+    for token, highest in blocks:
+        block = [("ld_nr",), ("jgt", highest)]
+        if token == 0xC000003E:
+            block.insert(1, ("jge_x32",))
+        block.append(("ld_arch",))
+        body.append((token, block))
+    out = [ins(_BPF_LD_W_ABS, 0, 0, 4)]
+    # Instruction positions are resolved by counting: enosys sits after every block and the ja.
+    total = 1 + sum(1 + len(b) for _, b in body) + 1
+    enosys_at, end_at = total, total + 1
+    pos = 1
+    for token, block in body:
+        out.append(ins(_BPF_JEQ_K, 0, len(block), token))  # not this arch: skip its block
+        pos += 1
+        for step in block:
+            if step[0] == "ld_nr":
+                out.append(ins(_BPF_LD_W_ABS, 0, 0, 0))
+            elif step[0] == "ld_arch":
+                out.append(ins(_BPF_LD_W_ABS, 0, 0, 4))
+            elif step[0] == "jge_x32":
+                out.append(ins(_BPF_JGE_K, end_at - pos - 1, 0, _X32_SYSCALL_BIT))
+            else:
+                out.append(ins(_BPF_JGT_K, enosys_at - pos - 1, 0, step[1]))
+            pos += 1
+    out.append(ins(_BPF_JA, 0, 0, end_at - pos - 1))
+    out.append(ins(_BPF_RET_K, 0, 0, SCMP_ACT_ERRNO | _errno.ENOSYS))
+    return b"".join(out)
 
 
 def _arg_groups(args):

@@ -63,6 +63,20 @@ def test_tree_and_linear_filters_give_the_kernel_the_same_answers(optimize):
     assert _kernel_answers(bpf, calls) == [0, errno.EPERM, errno.ENOSYS, 0, errno.EPERM, errno.EPERM]
 
 
+@pytest.mark.skipif(seccomp.native_arch() != "x86_64", reason="syscall numbers below are x86_64's")
+def test_syscalls_newer_than_the_profile_get_enosys_like_runc():
+    # fchmodat2 (452, Linux 6.6) is newer than every syscall the default profile
+    # names: glibc falls back to fchmodat on ENOSYS, but would fail on EPERM.
+    path = ctypes.create_string_buffer(b"/nonexistent-pycontain")
+    addr = ctypes.addressof(path)
+    fchmodat2, futex_waitv = 452, 449
+    calls = [(fchmodat2, (-100, addr, 0o644, 0)), (futex_waitv, (0, 0, 0, 0, 0))]
+    assert _kernel_answers(seccomp.filter_for(seccomp.default_profile(), capabilities.DEFAULT), calls) == [errno.ENOSYS, errno.EINVAL]
+    no_filter = seccomp.compile_rules(seccomp.effective_rules(seccomp.load_profile({"defaultAction": "SCMP_ACT_ALLOW"}), ()))
+    if seccomp.host_kernel() >= (6, 6):
+        assert _kernel_answers(no_filter, calls)[0] == errno.ENOENT  # the kernel has it
+
+
 def test_tree_form_is_what_containers_get():
     assert seccomp.DEFAULT_OPTIMIZE == seccomp.OPTIMIZE_TREE
     if seccomp.libseccomp_version() >= (2, 5, 0):
