@@ -38,7 +38,6 @@ import platform
 import struct
 import threading
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from ..errors import ConfigError, ContainerError
@@ -176,7 +175,7 @@ _default_profile = None
 def default_profile() -> Profile:
     global _default_profile
     if _default_profile is None:
-        text = (resources.files(__package__) / DEFAULT_PROFILE_FILE).read_text()
+        text = (Path(__file__).parent / DEFAULT_PROFILE_FILE).read_text()
         _default_profile = _validated(json.loads(text), "the default profile")
     return _default_profile
 
