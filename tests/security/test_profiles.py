@@ -202,3 +202,14 @@ def test_init_reaper_runs_under_the_default_profile(rootfs):
     r = run(rootfs, "sh", "-c", "sleep 0.01 & wait; grep Seccomp: /proc/self/status", init=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["Seccomp:", "2"]
+
+
+def test_group_add_and_no_new_privileges_through_the_cli(rootfs):
+    cli = [sys.executable, "-m", "pycontain", "run", "--rootfs", str(rootfs)]
+    r = subprocess.run(cli + ["--user", "user", "--group-add", "wheel", "--group-add", "4242",
+                              "--security-opt", "no-new-privileges=false",
+                              "sh", "-c", "id -G; grep NoNewPrivs /proc/self/status"],
+                       capture_output=True, text=True, timeout=60)
+    lines = r.stdout.splitlines()
+    assert sorted(map(int, lines[0].split())) == [10, 50, 1000, 4242]
+    assert lines[1].split() == ["NoNewPrivs:", "0"]
