@@ -7,17 +7,12 @@ import sys
 
 import pytest
 
-from pycontain import _launch
 from pycontain.security import capabilities
 from sechelpers import probe, run
 
 EPERM = f"ERR {errno.EPERM}"
 
 pytestmark = pytest.mark.usefixtures("leakcheck")
-
-# The launcher keeps one descriptor of the pid-1 reaper open for good: open it
-# before any leak check takes its snapshot.
-_launch.init_program_fd()
 
 
 def status(rootfs, **kwargs) -> dict:
