@@ -31,6 +31,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno as _errno
+import functools
 import hashlib
 import json
 import os
@@ -158,9 +159,10 @@ class Profile:
     digest: str
     source: str
 
-    @property
+    @functools.cached_property
     def capability_names(self) -> frozenset:
-        """Capabilities that decide whether some rule applies."""
+        """Capabilities that decide whether some rule applies (computed once:
+        filter_for() needs it on every start)."""
         names = set()
         for rule in self.data.get("syscalls") or ():
             for key in ("includes", "excludes"):
