@@ -2,11 +2,15 @@
 kernel, a filtered syscall, and a whole container start, each with
 libseccomp's binary tree (what containers get) and its linear list.
 
-    python bench/bench_seccomp.py [--rounds N]
+    .venv/bin/python bench/bench_seccomp.py [--rounds N]
 
-Prints medians and ratios measured side by side in one run (the machines are
-shared and noisy: compare within a run, not across days). Needs root, a
-static busybox and libseccomp.so.2.
+prints medians and ratios measured side by side in one run (the machines are
+shared and noisy: compare within a run, not across days); the same starts as
+pytest-benchmark tests:
+
+    .venv/bin/python -m pytest bench/bench_seccomp.py --benchmark-columns=median,min,max,rounds
+
+Needs root, a static busybox and libseccomp.so.2.
 """
 import argparse
 import ctypes
@@ -19,11 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = tempfile.mkdtemp(prefix="pycontain-bench-seccomp-")
-os.environ["PYCONTAIN_ROOT"] = str(Path(ROOT) / "store")
+import pytest
 
-from pycontain import Container  # noqa: E402
-from pycontain.security import capabilities, seccomp  # noqa: E402
+from pycontain import Container
+from pycontain.security import capabilities, seccomp
 
 TREE, LINEAR = seccomp.OPTIMIZE_TREE, seccomp.OPTIMIZE_LINEAR
 SYS_PERSONALITY = {"x86_64": 135, "aarch64": 92}[seccomp.native_arch()]
@@ -97,7 +100,7 @@ def start_ns(rootfs, **kwargs):
     return elapsed
 
 
-def main():
+def main(root):
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=200)
     args = ap.parse_args()
@@ -136,7 +139,7 @@ def main():
     print(f"personality(query) via ctypes, per call: no filter {pn:.0f} ns, tree {pt:.0f} ns (+{pt - pn:.0f}), "
           f"linear {pl:.0f} ns (+{pl - pn:.0f})")
 
-    rootfs = busybox_rootfs(Path(ROOT) / "rootfs")
+    rootfs = busybox_rootfs(Path(root) / "rootfs")
     starts = {k: [] for k in ("unconfined", TREE, LINEAR)}
     for k in starts:  # warm: compile and cache each variant once
         seccomp.DEFAULT_OPTIMIZE = TREE if k == "unconfined" else k
@@ -163,10 +166,33 @@ def main():
           f"filter from the disk cache {median_us(disk) / 1000:.2f} ms")
 
 
+# ---- the same starts for pytest-benchmark -------------------------------------------
+
+
+@pytest.fixture(params=["unconfined", "tree", "linear"])
+def seccomp_mode(request):
+    seccomp.DEFAULT_OPTIMIZE = LINEAR if request.param == "linear" else TREE
+    yield "unconfined" if request.param == "unconfined" else "default"
+    seccomp.DEFAULT_OPTIMIZE = TREE
+
+
+def test_start_seccomp(benchmark, busybox, seccomp_mode):
+    def run():
+        assert Container(rootfs=busybox, command=["/bin/true"], seccomp=seccomp_mode).run().returncode == 0
+
+    benchmark.pedantic(run, rounds=200, warmup_rounds=10)
+
+
+# The kernel's load cost alone needs a forked process timing one syscall (in_child):
+# the script above measures it; a pytest-benchmark round would time the fork.
+
+
 if __name__ == "__main__":
+    if os.geteuid() != 0:
+        sys.exit("bench_seccomp.py needs root (it starts containers)")
+    root = tempfile.mkdtemp(prefix="pycontain-bench-seccomp-")
+    os.environ["PYCONTAIN_ROOT"] = str(Path(root) / "store")
     try:
-        if os.geteuid() != 0:
-            sys.exit("bench_seccomp.py needs root (it starts containers)")
-        main()
+        main(root)
     finally:
-        subprocess.run(["rm", "-rf", ROOT])
+        subprocess.run(["rm", "-rf", root])
