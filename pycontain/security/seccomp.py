@@ -204,6 +204,8 @@ def load_profile(spec) -> Profile | None:
             data = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as e:
             raise ConfigError(f"seccomp profile {path} is not valid JSON: {e}") from None
+        except RecursionError:
+            raise ConfigError(f"seccomp profile {path} is nested too deeply to be a profile") from None
         return _validated(data, f"seccomp profile {path}")
     raise ConfigError(f"seccomp must be 'default', 'unconfined', a path or a dict, not {type(spec).__name__}")
 
@@ -241,7 +243,10 @@ def _validated(data, where: str) -> Profile:
         bad("syscalls must be a list")
     for i, rule in enumerate(rules):
         _check_rule(rule, f"syscalls[{i}]", bad)
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    try:
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError) as e:
+        bad(f"not a JSON-like profile: {e}")
     # A private copy: the caller's dict may change later, the digest must not lie.
     return Profile(json.loads(canonical), hashlib.sha256(canonical.encode()).hexdigest(), where)
 

@@ -26,6 +26,19 @@ def test_malformed_json_file(rootfs, tmp_path):
         start(rootfs, security_opt=[f"seccomp={f}"])
 
 
+def test_hostile_json_file(rootfs, tmp_path):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100000 + "]" * 100000)
+    with pytest.raises(ConfigError, match="deep.json is nested too deeply"):
+        start(rootfs, seccomp=str(deep))
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ConfigError, match="binary.json is not valid JSON"):
+        start(rootfs, seccomp=str(binary))
+    with pytest.raises(ConfigError, match="not a JSON-like profile"):
+        start(rootfs, seccomp={"defaultAction": "SCMP_ACT_ALLOW", "x": object()})
+
+
 def test_missing_profile_file(rootfs, tmp_path):
     with pytest.raises(ConfigError, match=r"cannot read seccomp profile .*nope.json: No such file"):
         start(rootfs, seccomp=str(tmp_path / "nope.json"))
