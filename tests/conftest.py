@@ -116,24 +116,9 @@ def open_fds() -> set:
     return fds
 
 
-def settle_netns_pool(timeout=2.0):
-    """Waits until the prepared-namespace pool's background thread is idle: while
-    it refills, a socket of its own is briefly open (loopback up), which a
-    snapshot taken at that moment would count as a leak."""
-    import time
-
-    from pycontain import _netns
-
-    pool, end = _netns.pool, time.monotonic() + timeout
-    while (pool.enabled and pool._thread is not None and pool._thread.is_alive()
-           and len(pool._ready) < pool.size and time.monotonic() < end):
-        time.sleep(0.0005)
-
-
 class LeakCheck:
     def __init__(self, store):
         self.store = store
-        settle_netns_pool()
         self.mounts = mount_count()
         self.kids = child_pids()
         self.fds = open_fds()
@@ -143,7 +128,6 @@ class LeakCheck:
         return sorted(os.listdir(d)) if d.exists() else []
 
     def assert_clean(self):
-        settle_netns_pool()
         assert mount_count() == self.mounts, "mounts leaked: " + "".join(pycontain_mounts())
         assert child_pids() - self.kids == set(), "child processes leaked"
         # the netns pool's thread opens descriptors for a moment: a leak is
