@@ -26,6 +26,8 @@ from . import _launch
 from ._paths import containers_dir
 from .config import RLIMITS, ContainerConfig, merge_env
 from .errors import ConfigError, ContainerError, ContainerExitError, ContainerTimeout, ImageNotFound
+from .network import needs_attachment
+from .network import registry as network_registry
 from .rootfs import RootFS
 from .security import capabilities
 from .users import resolve_user
@@ -107,13 +109,14 @@ class Container:
     def __init__(self, image=None, command=None, *, rootfs=None, entrypoint=None, env=None,
                  hostname=None, user=None, workdir=None, mounts=(), read_only=False, init=False,
                  network="none", cap_add=(), cap_drop=(), privileged=False, no_new_privileges=True,
-                 ulimits=(), oom_score_adj=None, remove=True, root=None):
+                 ulimits=(), oom_score_adj=None, remove=True, root=None, name=None, ports=(), dns=(),
+                 add_hosts=()):
         self.config = ContainerConfig(
             image=image, rootfs=rootfs, command=command, entrypoint=entrypoint, env=env or (),
             hostname=hostname, user=user, workdir=workdir, mounts=mounts, read_only=read_only,
             init=init, network=network, cap_add=tuple(cap_add), cap_drop=tuple(cap_drop),
             privileged=privileged, no_new_privileges=no_new_privileges, ulimits=tuple(ulimits),
-            oom_score_adj=oom_score_adj,
+            oom_score_adj=oom_score_adj, name=name, ports=ports, dns=dns, add_hosts=add_hosts,
         )
         self.id = os.urandom(32).hex()
         self.root = Path(root) if root else None
@@ -127,6 +130,9 @@ class Container:
         self._rootfs = None
         self._wait_lock = threading.Lock()
         self._removed = False
+        self.name = self.config.name
+        self._network = None          # NetworkAttachment for bridge and container: modes
+        network_registry.register(self)
 
     # ---- lifecycle ----------------------------------------------------------
 
@@ -153,6 +159,9 @@ class Container:
         parent_ends, child_fds = [], []
         try:
             plan = self._plan()
+            if self._network is not None:
+                # closed once the launcher has joined it (below, after spawn)
+                child_fds.append(self._network.take_netns_fd())
             stdio = self._stdio(stdin, stdout, stderr, parent_ends, child_fds)
             plan.stdio = tuple(stdio)
             plan.wait_start = wait_start
@@ -257,6 +266,9 @@ class Container:
         self._removed = True
 
     def _cleanup(self):
+        if self._network is not None:
+            network, self._network = self._network, None
+            network.release()
         if self._rootfs is not None:
             self._rootfs.remove()
             self._rootfs = None
@@ -277,8 +289,8 @@ class Container:
                 self.remove()
             except Exception:
                 pass
-        elif getattr(self, "_rootfs", None) is not None:
-            self._rootfs.remove()
+        elif getattr(self, "_rootfs", None) is not None or getattr(self, "_network", None) is not None:
+            self._cleanup()
 
     # ---- run, communicate -----------------------------------------------------
 
@@ -405,6 +417,12 @@ class Container:
         rootfs = RootFS(image.layers, containers_dir(self.root) / self.id)
         rootfs.prepare()
         self._rootfs = rootfs
+        if needs_attachment(cfg.network):
+            from .network.attach import NetworkAttachment
+
+            self._network = NetworkAttachment.prepare(
+                cfg.network, container_id=self.id, name=self.name, hostname=hostname, ports=cfg.ports,
+                dns=cfg.dns, add_hosts=cfg.add_hosts, hosts_file=rootfs.dir / "hosts", root=self.root)
         etc = self._write_etc_files(rootfs.dir, hostname)
 
         caps = capabilities.resolve(cfg.cap_add, cfg.cap_drop, cfg.privileged)
@@ -443,10 +461,14 @@ class Container:
         if cfg.network == "host":
             plan.clone_flags &= ~_launch.CLONE_NEWNET
             plan.loopback_up = False
+        elif self._network is not None:
+            self._network.apply(plan)
         return plan
 
     def _write_etc_files(self, cdir: Path, hostname: str) -> dict:
         cfg = self.config
+        if self._network is not None:
+            return self._network.write_etc_files(cdir, hostname)
         files = {"hostname": hostname + "\n"}
         if cfg.network == "host":
             files["hosts"] = _read_host_file("/etc/hosts") or "127.0.0.1\tlocalhost\n"

@@ -1,0 +1,152 @@
+"""The engine's own nftables table: outbound NAT and published ports.
+
+One table, `ip pycontain`, per host network namespace, made once with all
+its chains and rules; afterwards only set and map elements change, so
+nothing is ever deleted by rule handle and teardown is idempotent:
+
+  set  bridges, subnets        a network adds its bridge name and subnet
+  maps pub_{tcp,udp}_{ip,port}            host port -> container address, port
+  maps pub_{tcp,udp}_addr_{ip,port}       host address . port -> container address, port
+  prerouting, output (nat)     traffic for a local address goes through the maps,
+                               also traffic from the host itself (docker without
+                               its userland proxy)
+  postrouting (nat)            masquerade what leaves a network for elsewhere, and
+                               what the host sends from 127.0.0.0/8 into a bridge
+                               (route_localnet on the bridge lets it route)
+"""
+from __future__ import annotations
+
+import ipaddress
+
+from . import nft
+
+FAMILY, TABLE = "ip", "pycontain"
+
+
+def _t(kind, **fields):
+    return {kind: {"family": FAMILY, "table": TABLE, **fields}}
+
+
+def _payload(proto, field):
+    return {"payload": {"protocol": proto, "field": field}}
+
+
+def _dnat_rule(proto, by_address):
+    """dnat to KEY map @..._ip : KEY map @..._port. Two maps rather than one
+    with a concatenated address . port value: nft 1.0.6 crashes parsing that
+    form from JSON."""
+    key = ({"concat": [_payload("ip", "daddr"), _payload(proto, "dport")]} if by_address
+           else _payload(proto, "dport"))
+    name = _map_name(proto, by_address)
+    return _t("rule", chain="publish", expr=[{"dnat": {
+        "addr": {"map": {"key": key, "data": f"@{name}_ip"}},
+        "port": {"map": {"key": key, "data": f"@{name}_port"}}}}])
+
+
+def _map_name(proto, by_address):
+    return f"pub_{proto}_addr" if by_address else f"pub_{proto}"
+
+
+def _local_jump(chain):
+    return _t("rule", chain=chain, expr=[
+        {"match": {"op": "==", "left": {"fib": {"result": "type", "flags": ["daddr"]}}, "right": "local"}},
+        {"jump": {"target": "publish"}}])
+
+
+def _masquerade(src, oif_op):
+    return _t("rule", chain="postrouting", expr=[
+        {"match": {"op": "==", "left": _payload("ip", "saddr"), "right": src}},
+        {"match": {"op": oif_op, "left": {"meta": {"key": "oifname"}}, "right": "@bridges"}},
+        {"masquerade": None}])
+
+
+def _table_commands():
+    by_address = ["ipv4_addr", "inet_service"]
+    cmds = [{"add": {"table": {"family": FAMILY, "name": TABLE}}},
+            {"add": _t("set", name="bridges", type="ifname")},
+            {"add": _t("set", name="subnets", type="ipv4_addr", flags=["interval"])}]
+    for proto in ("tcp", "udp"):
+        for addr, key in ((False, "inet_service"), (True, by_address)):
+            name = _map_name(proto, addr)
+            cmds.append({"add": _t("map", name=f"{name}_ip", type=key, map="ipv4_addr")})
+            cmds.append({"add": _t("map", name=f"{name}_port", type=key, map="inet_service")})
+    cmds += [{"add": _t("chain", name="publish")},
+             {"add": _t("chain", name="prerouting", type="nat", hook="prerouting", prio=-100, policy="accept")},
+             {"add": _t("chain", name="output", type="nat", hook="output", prio=-100, policy="accept")},
+             {"add": _t("chain", name="postrouting", type="nat", hook="postrouting", prio=100, policy="accept")}]
+    for proto in ("tcp", "udp"):
+        cmds.append({"add": _dnat_rule(proto, True)})
+    for proto in ("tcp", "udp"):
+        cmds.append({"add": _dnat_rule(proto, False)})
+    cmds += [{"add": _local_jump("prerouting")}, {"add": _local_jump("output")},
+             {"add": _masquerade("@subnets", "!=")},
+             {"add": _masquerade({"prefix": {"addr": "127.0.0.0", "len": 8}}, "==")}]
+    return cmds
+
+
+def table_exists() -> bool:
+    try:
+        nft.run([{"list": {"table": {"family": FAMILY, "name": TABLE}}}])
+        return True
+    except Exception:
+        return False
+
+
+def ensure_table():
+    """Makes the table here unless it exists (callers serialize with a lock)."""
+    if not table_exists():
+        nft.run(_table_commands(), what="create the nftables table ip pycontain")
+
+
+def delete_table():
+    nft.try_run([{"delete": {"table": {"family": FAMILY, "name": TABLE}}}])
+
+
+def _subnet_elem(subnet):
+    n = ipaddress.ip_network(subnet)
+    return {"prefix": {"addr": str(n.network_address), "len": n.prefixlen}}
+
+
+def add_network(net):
+    """Masquerade for net's subnet leaving through anything but a bridge."""
+    ensure_table()
+    nft.run([{"add": _t("element", name="bridges", elem=[net.bridge])},
+             {"add": _t("element", name="subnets", elem=[_subnet_elem(net.subnet)])}],
+            what=f"nftables for network {net.name}")
+
+
+def remove_network(net):
+    nft.try_run([{"delete": _t("element", name="subnets", elem=[_subnet_elem(net.subnet)])}])
+    nft.try_run([{"delete": _t("element", name="bridges", elem=[net.bridge])}])
+
+
+def _port_elems(p, container_ip):
+    """[(map name, [key, value])] for one published port."""
+    name = _map_name(p.proto, bool(p.host_ip))
+    key = {"concat": [p.host_ip, p.host_port]} if p.host_ip else p.host_port
+    return [(f"{name}_ip", [key, container_ip]), (f"{name}_port", [key, p.container_port])]
+
+
+def publish(ports, container_ip):
+    """Adds the DNAT map entries of a container's published ports, all or none."""
+    cmds = [{"add": _t("element", name=name, elem=[elem])}
+            for p in ports for name, elem in _port_elems(p, container_ip)]
+    if cmds:
+        nft.run(cmds, what="publish ports")
+
+
+def unpublish(ports, container_ip):
+    """Removes them again; entries already gone (the table went with its
+    namespace) are fine. One command per entry, so one missing does not keep
+    the others."""
+    for p in ports:
+        for name, elem in _port_elems(p, container_ip):
+            nft.try_run([{"delete": _t("element", name=name, elem=[elem[0]])}])
+
+
+def list_table() -> list:
+    """The table as nft's JSON objects, [] when it does not exist here."""
+    try:
+        return nft.run([{"list": {"table": {"family": FAMILY, "name": TABLE}}}])
+    except Exception:
+        return []
