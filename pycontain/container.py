@@ -134,6 +134,17 @@ class Container:
         self._network = None          # NetworkAttachment for bridge and container: modes
         network_registry.register(self)
 
+    @property
+    def ip_address(self) -> str | None:
+        """The container's address on its bridge network (docker inspect's
+        NetworkSettings.IPAddress); None for none, host and container: modes."""
+        return self._network.address if self._network is not None else None
+
+    @property
+    def published_ports(self) -> list:
+        """The published ports with the host ports actually used ("80" gets a free one)."""
+        return list(self._network.ports) if self._network is not None else []
+
     # ---- lifecycle ----------------------------------------------------------
 
     def create(self, stdin=None, stdout=None, stderr=None):

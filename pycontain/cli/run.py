@@ -22,7 +22,13 @@ def register(sub):
     p.add_argument("--entrypoint", help="override the image's entrypoint")
     p.add_argument("--read-only", action="store_true", help="mount the root filesystem read-only")
     p.add_argument("--init", action="store_true", help="run a tiny init as pid 1 that forwards signals and reaps zombies")
-    p.add_argument("--network", "--net", default="none", help="network mode: none or host")
+    p.add_argument("--network", "--net", default="bridge",
+                   help="network: bridge (default), none, host, container:NAME or a network's name")
+    p.add_argument("--name", help="container name (resolvable by containers on the same user-defined network)")
+    p.add_argument("-p", "--publish", action="append", default=[], metavar="[IP:][HOSTPORT:]PORT[/udp]",
+                   help="publish a container's port on the host")
+    p.add_argument("--dns", action="append", default=[], metavar="IP", help="nameserver for /etc/resolv.conf")
+    p.add_argument("--add-host", action="append", default=[], metavar="NAME:IP", help="add an /etc/hosts entry")
     p.add_argument("--cap-add", action="append", default=[], help="add a capability")
     p.add_argument("--cap-drop", action="append", default=[], help="drop a capability")
     p.add_argument("--privileged", action="store_true", help="all capabilities, no masked paths")
@@ -52,7 +58,8 @@ def cmd_run(args):
         image, command or None, rootfs=args.rootfs, env=args.env, hostname=args.hostname,
         user=args.user, workdir=args.workdir, mounts=mounts, read_only=args.read_only,
         init=args.init, network=args.network, cap_add=args.cap_add, cap_drop=args.cap_drop,
-        privileged=args.privileged, ulimits=args.ulimit,
+        privileged=args.privileged, ulimits=args.ulimit, name=args.name, ports=args.publish,
+        dns=args.dns, add_hosts=args.add_host,
         entrypoint=[args.entrypoint] if args.entrypoint else None,
     )
     # stdio is inherited: the container writes straight to our terminal

@@ -1,0 +1,211 @@
+"""Bridge networking end to end: real veth pairs, bridges, nftables, traffic."""
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from pycontain import PIPE, Container
+
+SLEEP = ["sleep", "30"]
+
+
+def run(busybox, script, **kw):
+    return Container(rootfs=busybox, command=["sh", "-c", script], **kw).run(capture_output=True, text=True, timeout=30)
+
+
+def test_bridge_container_has_address_route_and_etc_files(busybox, test_host, leakcheck):
+    r = run(busybox, "ip -4 -o addr show eth0; ip route; cat /etc/hosts /etc/resolv.conf; hostname",
+            network="bridge", dns=["192.0.2.53"], add_hosts=["db.example:192.0.2.7"])
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "inet 10.88." in out and "default via 10.88.0.1 dev eth0" in out
+    hostname = out.strip().splitlines()[-1]
+    addr = out.split("inet ")[1].split("/")[0]
+    assert f"{addr}\t{hostname}" in out                  # own name in /etc/hosts
+    assert "192.0.2.7\tdb.example" in out                # --add-host
+    assert "nameserver 192.0.2.53" in out                # --dns
+    assert "pycontain0" in test_host.links()             # the bridge stays, as docker0 does
+
+
+def test_two_containers_exchange_tcp(busybox, network_factory, leakcheck):
+    network_factory("tcpnet")
+    with Container(rootfs=busybox, command=["sh", "-c", "nc -l -p 5000"], network="tcpnet", name="server") as srv:
+        srv.start(stdout=PIPE)
+        client = run(busybox, "for i in $(seq 100); do echo hello-tcp | nc -w 2 server 5000 && exit 0; "
+                              "sleep 0.05; done; exit 1", network="tcpnet")
+        assert client.returncode == 0, client.stderr
+        assert srv.stdout.read() == b"hello-tcp\n"
+        assert srv.wait(10) == 0
+
+
+UDP_SERVER = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+data, peer = s.recvfrom(100)
+s.sendto(b"ack:" + data, peer)
+print(data.decode(), flush=True)
+"""
+UDP_CLIENT = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(0.1)
+for _ in range(100):
+    s.sendto(b"hello-udp", (sys.argv[1], int(sys.argv[2])))
+    try:
+        print(s.recvfrom(100)[0].decode(), flush=True)
+        break
+    except socket.timeout:
+        pass
+else:
+    sys.exit(1)
+"""
+
+
+def test_two_containers_exchange_udp(busybox, network_factory, python_mounts, leakcheck):
+    network_factory("udpnet")
+    with Container(rootfs=busybox, command=["python3", "-c", UDP_SERVER, "5001"], network="udpnet",
+                   name="udpsrv", mounts=python_mounts) as srv:
+        srv.start(stdout=PIPE)
+        client = Container(rootfs=busybox, command=["python3", "-c", UDP_CLIENT, srv.ip_address, "5001"],
+                           network="udpnet", mounts=python_mounts).run(capture_output=True, text=True, timeout=30)
+        assert client.returncode == 0, client.stderr
+        assert client.stdout == "ack:hello-udp\n"
+        assert srv.stdout.read() == b"hello-udp\n"
+        assert srv.wait(10) == 0
+
+
+def _tcp_request(address, port, payload=b"ping\n", timeout=10):
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((address, port), timeout=2) as s:
+                s.sendall(payload)
+                s.shutdown(socket.SHUT_WR)
+                data = b""
+                while chunk := s.recv(1024):
+                    data += chunk
+                if data:
+                    return data
+        except OSError:
+            pass
+        if time.monotonic() > end:
+            raise AssertionError(f"nothing answered on {address}:{port}")
+        time.sleep(0.05)
+
+
+def test_published_port_answers_on_host_address_and_loopback(busybox, outside, leakcheck):
+    server = "while true; do echo pong | nc -l -p 80; done"
+    with Container(rootfs=busybox, command=["sh", "-c", server], network="bridge", ports=["8080:80"]) as c:
+        c.start()
+        assert [str(p) for p in c.published_ports] == ["8080->80/tcp"]
+        assert _tcp_request("192.0.2.1", 8080) == b"pong\n"       # a host address
+        assert _tcp_request("127.0.0.1", 8080) == b"pong\n"       # the host's loopback
+
+
+def test_published_port_on_one_address_and_a_chosen_port(busybox, leakcheck):
+    server = "while true; do echo pong | nc -l -p 80; done"
+    with Container(rootfs=busybox, command=["sh", "-c", server], network="bridge",
+                   ports=["127.0.0.1::80"]) as c:
+        c.start()
+        (p,) = c.published_ports
+        assert p.host_ip == "127.0.0.1" and p.host_port > 0
+        assert _tcp_request("127.0.0.1", p.host_port) == b"pong\n"
+
+
+def test_published_udp_port(busybox, python_mounts, leakcheck):
+    with Container(rootfs=busybox, command=["python3", "-c", UDP_SERVER, "53"], network="bridge",
+                   ports=["127.0.0.1:5353:53/udp"], mounts=python_mounts) as c:
+        c.start(stdout=PIPE)
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(0.1)
+        reply = None
+        for _ in range(100):
+            s.sendto(b"q", ("127.0.0.1", 5353))
+            try:
+                reply = s.recvfrom(100)[0]
+                break
+            except socket.timeout:
+                pass
+        s.close()
+        assert reply == b"ack:q"
+        assert c.stdout.read() == b"q\n"
+        c.wait(10)
+
+
+def test_outbound_traffic_is_masqueraded(busybox, outside, leakcheck):
+    srv, thread, accepted = outside.tcp_server(7000)
+    try:
+        r = run(busybox, f"echo out | nc -w 5 {outside.address} 7000", network="bridge")
+        thread.join(10)
+    finally:
+        srv.close()
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "hello from outside\n"
+    (peer, data), = accepted
+    assert data == b"out\n"
+    assert peer[0] == "192.0.2.1"    # the host's address, not the container's 10.88.x.y
+
+
+def test_names_resolve_on_a_user_defined_network(busybox, network_factory, leakcheck):
+    network_factory("names")
+    with Container(rootfs=busybox, command=SLEEP, network="names", name="first") as first:
+        first.start()
+        with Container(rootfs=busybox, command=SLEEP, network="names", name="second") as second:
+            second.start()
+            # the later container is known to the earlier one too (its hosts file was rewritten)
+            r = run(busybox, "ping -c 1 -W 2 first && ping -c 1 -W 2 second", network="names")
+            assert r.returncode == 0, r.stdout + r.stderr
+            assert f"({first.ip_address})" in r.stdout and f"({second.ip_address})" in r.stdout
+            with open(first._rootfs.dir / "hosts") as f:
+                assert f"{second.ip_address}\tsecond" in f.read()
+        # and forgets it when it is gone
+        with open(first._rootfs.dir / "hosts") as f:
+            assert "second" not in f.read()
+
+
+def test_default_bridge_does_not_resolve_names(busybox, leakcheck):
+    with Container(rootfs=busybox, command=SLEEP, network="bridge", name="anon") as c:
+        c.start()
+        r = run(busybox, "ping -c 1 -W 1 anon", network="bridge")
+        assert r.returncode != 0     # docker: names resolve on user-defined networks only
+
+
+def test_container_mode_shares_interfaces(busybox, leakcheck):
+    with Container(rootfs=busybox, command=SLEEP, network="bridge", name="owner") as owner:
+        owner.start()
+        for ref in ("owner", owner.id[:12]):
+            r = run(busybox, "ip -4 -o addr show eth0", network=f"container:{ref}")
+            assert r.returncode == 0, r.stderr
+            assert f"inet {owner.ip_address}/" in r.stdout
+
+
+def test_thirty_parallel_containers_get_distinct_addresses(busybox, network_factory, leakcheck):
+    network_factory("par", subnet="10.77.0.0/24")
+
+    def one(_):
+        r = run(busybox, "ip -4 -o addr show eth0", network="par")
+        assert r.returncode == 0, r.stderr
+        return r.stdout.split("inet ")[1].split("/")[0]
+
+    with ThreadPoolExecutor(30) as pool:
+        addresses = list(pool.map(one, range(30)))
+    assert len(set(addresses)) == 30
+    assert all(a.startswith("10.77.0.") and a != "10.77.0.1" for a in addresses)
+
+
+@pytest.mark.slow
+def test_200_runs_leave_nothing_behind(busybox, test_host, store_root, leakcheck):
+    from pycontain.network import ipam, store
+
+    assert Container(rootfs=busybox, command=["true"], network="bridge").run().returncode == 0
+    before = test_host.links()              # the bridge now exists, and stays
+    assert before == ["lo", "pycontain0"]
+    for i in range(200):
+        ports = ["127.0.0.1:9000:80"] if i % 2 else []
+        r = Container(rootfs=busybox, command=["true"], network="bridge", ports=ports).run()
+        assert r.returncode == 0
+    assert test_host.links() == before         # no veth: deleted with each container
+    assert test_host.published_entries() == []
+    assert ipam.all_leases(store.get("bridge")) == []
