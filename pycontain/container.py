@@ -179,7 +179,8 @@ class Container:
             child = _launch.spawn(plan)
         except BaseException:
             for f in parent_ends:
-                f.close()
+                if f is not None:   # inherited stdio has no parent end
+                    f.close()
             self._cleanup()
             raise
         finally:
@@ -268,7 +269,8 @@ class Container:
         if self._child is not None:
             child, self._child = self._child, None
             os.kill(child.pid, signal.SIGKILL)
-            child.close_failed()
+            child.close_failed()        # closes the pidfd too
+            self._pidfd = None
             self.returncode = -signal.SIGKILL
         if self.pid is not None and self.returncode is None:
             self.kill()
