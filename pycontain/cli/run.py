@@ -1,5 +1,6 @@
 """`pycontain run`: docker run's flags, docker's exit statuses."""
 import argparse
+import os
 import sys
 
 from ..config import Mount
@@ -64,7 +65,11 @@ def cmd_run(args):
     )
     # stdio is inherited: the container writes straight to our terminal
     stdin = None if args.interactive else _devnull()
-    c.start(stdin=stdin)
+    try:
+        c.start(stdin=stdin)
+    finally:
+        if stdin is not None:
+            os.close(stdin)   # the container got its own copy
     try:
         code = c.wait()
     except KeyboardInterrupt:

@@ -45,6 +45,7 @@ class NetworkAttachment:
         self.veth = None
         self.target = None               # container: mode, the Container joined
         self._reservation = None
+        self.joiners = 0                 # containers running in our namespace (container: mode)
         self._extra_hosts = ()
         self._dns = ()
 
@@ -77,6 +78,8 @@ class NetworkAttachment:
         except OSError:
             raise ConfigError(f"container {ref!r} is not running (network container:{ref})") from None
         self.target = target
+        if target._network is not None:
+            target._network.joiners += 1
 
     def _join_bridge(self, name, hostname, port_specs, hosts_file):
         from . import bridge, ipam, nat, store
@@ -192,6 +195,8 @@ class NetworkAttachment:
         if self.host_netns_fd is not None:
             os.close(self.host_netns_fd)
             self.host_netns_fd = None
+        if self.target is not None and self.target._network is not None:
+            self.target._network.joiners -= 1
         self.target = None
         if errors:
             raise errors[0]
@@ -203,7 +208,15 @@ class NetworkAttachment:
         if lease is not None and self.ports:
             nat.unpublish(self.ports, lease.address)
         if self.veth is not None:
-            bridge.delete_link(self.veth)
+            # Deleting a veth costs ~35 ms here (the kernel waits for RCU
+            # grace periods). The pair dies with the container's namespace
+            # anyway, which the kernel tears down off our path once the last
+            # process and descriptor are gone (also after a failed launch).
+            # Delete it only when that will not happen soon: a container of
+            # ours joined this namespace and outlives us (docker, too, takes
+            # the network away from container:NAME joiners when NAME stops).
+            if self.joiners:
+                bridge.delete_link(self.veth)
             self.veth = None
         if lease is not None:
             with ipam.network_lock(self.network, self.root):

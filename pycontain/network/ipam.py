@@ -81,8 +81,33 @@ def read_lease(path: Path) -> Lease | None:
 
 
 def write_lease(lease: Lease, root=None):
-    net_dir = store.networks_dir(root) / lease.network
-    store.write_atomic(net_dir / "leases" / lease.address, json.dumps(asdict(lease)) + "\n")
+    """Creates the lease file (caller holds the network lock and has freed
+    the address). Not written atomically on purpose (no temp file and rename
+    on the start path): a file left half-written by a crash does not parse,
+    and read_lease() takes that for a stale lease."""
+    path = store.networks_dir(root) / lease.network / "leases" / lease.address
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(fd, (json.dumps(asdict(lease)) + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+def _read_hint(path: Path) -> int:
+    try:
+        with open(path, "rb") as f:
+            return int(f.read(32).split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _write_hint(path: Path, n: int):
+    # in place: the padded number always fits the same bytes
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        os.pwrite(fd, f"{n:<20}\n".encode(), 0)
+    finally:
+        os.close(fd)
 
 
 def all_leases(network, root=None) -> list:
@@ -136,13 +161,9 @@ def allocate(network, lease_fields: dict, root=None) -> Lease:
     first, last = int(subnet.network_address) + 1, int(subnet.broadcast_address) - 1
     gateway = int(ipaddress.ip_address(network.gateway))
     d = _leases_dir(network, root)
-    d.mkdir(parents=True, exist_ok=True)
     hint_path = d.parent / "next"
-    try:
-        start = int(hint_path.read_text())
-        if not first <= start <= last:
-            start = first
-    except (OSError, ValueError):
+    start = _read_hint(hint_path)
+    if not first <= start <= last:
         start = first
     size = last - first + 1
     pid, started = owner_identity()
@@ -158,7 +179,7 @@ def allocate(network, lease_fields: dict, root=None) -> Lease:
             _reclaim(existing, network, root)
         lease = Lease(network=network.name, address=address, owner_pid=pid, owner_start=started, **lease_fields)
         write_lease(lease, root)
-        store.write_atomic(hint_path, str(n + 1 if n < last else first))
+        _write_hint(hint_path, n + 1 if n < last else first)
         return lease
     raise NetworkError(f"network {network.name!r} has no free address left in {network.subnet}")
 

@@ -78,14 +78,28 @@ def write_atomic(path: Path, text: str):
     os.replace(tmp, path)
 
 
+_cache: dict = {}   # path -> ((inode, mtime_ns), Network): one stat per start instead of a parse
+
+
 def _load(path: Path) -> Network | None:
     try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        _cache.pop(str(path), None)
+        return None
+    key = (st.st_ino, st.st_mtime_ns)
+    hit = _cache.get(str(path))
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    try:
         with open(path) as f:
-            return Network(**json.load(f))
+            network = Network(**json.load(f))
     except FileNotFoundError:
         return None
     except (ValueError, TypeError) as e:
         raise NetworkError(f"network definition {path} is damaged: {e}") from None
+    _cache[str(path)] = (key, network)
+    return network
 
 
 def validate_name(name: str):

@@ -201,12 +201,15 @@ def test_200_runs_leave_nothing_behind(busybox, test_host, store_root, leakcheck
     from pycontain.network import ipam, store
 
     assert Container(rootfs=busybox, command=["true"], network="bridge").run().returncode == 0
+    test_host.wait_no_veths()
     before = test_host.links()              # the bridge now exists, and stays
     assert before == ["lo", "pycontain0"]
     for i in range(200):
         ports = ["127.0.0.1:9000:80"] if i % 2 else []
         r = Container(rootfs=busybox, command=["true"], network="bridge", ports=ports).run()
         assert r.returncode == 0
-    assert test_host.links() == before         # no veth: deleted with each container
+    # no veth: each went with its container's namespace (the kernel frees those asynchronously)
+    test_host.wait_no_veths()
+    assert test_host.links() == before
     assert test_host.published_entries() == []
     assert ipam.all_leases(store.get("bridge")) == []

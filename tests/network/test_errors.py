@@ -103,7 +103,7 @@ def test_container_mode_needs_a_running_container(busybox, leakcheck):
 def test_failed_launch_releases_the_network(busybox, test_host, leakcheck):
     with pytest.raises(CommandNotFound):
         Container(rootfs=busybox, command=["/no/such/program"], network="bridge", ports=["8083:80"]).run()
-    assert test_host.veths() == [] and test_host.published_entries() == []
+    assert test_host.wait_no_veths() == [] and test_host.published_entries() == []
     # the port is free again
     s = socket.socket()
     s.bind(("0.0.0.0", 8083))
