@@ -94,7 +94,7 @@ class NetworkAttachment:
         with ipam.network_lock(network, self.root):
             bridge_index = bridge.nl.if_index(network.bridge)
             if not bridge_index:
-                bridge_index = bridge.create_bridge(network)
+                bridge_index = bridge.create_bridge(network, self.root)
             self.lease = ipam.allocate(network, {
                 "container": self.container_id, "container_name": self.container_name,
                 "hostname": hostname, "veth": bridge.host_ifname(self.container_id), "ports": [p.to_dict() for p in self.ports],

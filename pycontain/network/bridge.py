@@ -13,7 +13,7 @@ import ipaddress
 
 from ..errors import ConfigError, NetworkError
 from . import _netlink as nl
-from . import nat
+from . import nat, store
 
 CONTAINER_IFNAME = "eth0"
 
@@ -60,7 +60,7 @@ def bridge_exists(name: str) -> bool:
     return nl.if_index(name) != 0
 
 
-def create_bridge(net) -> int:
+def create_bridge(net, root=None) -> int:
     """Makes net's bridge here (caller holds the network's lock). Returns its index."""
     subnet = ipaddress.ip_network(net.subnet)
     check_no_route_overlap(subnet)
@@ -76,7 +76,7 @@ def create_bridge(net) -> int:
             # 127.0.0.1 DNAT'ed to a container must be routable out of the bridge.
             _write_sysctl(f"/proc/sys/net/ipv4/conf/{net.bridge}/route_localnet", "1")
             _write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")
-            nat.add_network(net)
+            nat.add_network(net, store.networks_dir(root) / "nftables.lock")
         except BaseException:
             delete_link(net.bridge)
             raise

@@ -10,6 +10,7 @@ nothing is ever deleted by rule handle and teardown is idempotent:
   prerouting, output (nat)     traffic for a local address goes through the maps,
                                also traffic from the host itself (docker without
                                its userland proxy)
+  guard (filter, raw prio)     drop packets from a bridge for 127.0.0.0/8
   postrouting (nat)            masquerade what leaves a network for elsewhere, and
                                what the host sends from 127.0.0.0/8 into a bridge
                                (route_localnet on the bridge lets it route)
@@ -78,6 +79,15 @@ def _table_commands():
         cmds.append({"add": _dnat_rule(proto, True)})
     for proto in ("tcp", "udp"):
         cmds.append({"add": _dnat_rule(proto, False)})
+    # route_localnet on the bridges (needed for published ports on 127.0.0.1)
+    # would otherwise let a container reach the host's loopback-only services
+    # by sending to 127.0.0.1 through its gateway (CVE-2020-8558 in kube-proxy).
+    cmds += [{"add": _t("chain", name="guard", type="filter", hook="prerouting", prio=-300, policy="accept")},
+             {"add": _t("rule", chain="guard", expr=[
+                 {"match": {"op": "==", "left": {"meta": {"key": "iifname"}}, "right": "@bridges"}},
+                 {"match": {"op": "==", "left": _payload("ip", "daddr"),
+                            "right": {"prefix": {"addr": "127.0.0.0", "len": 8}}}},
+                 {"drop": None}])}]
     cmds += [{"add": _local_jump("prerouting")}, {"add": _local_jump("output")},
              {"add": _masquerade("@subnets", "!=")},
              {"add": _masquerade({"prefix": {"addr": "127.0.0.0", "len": 8}}, "==")}]
@@ -92,10 +102,14 @@ def table_exists() -> bool:
         return False
 
 
-def ensure_table():
-    """Makes the table here unless it exists (callers serialize with a lock)."""
-    if not table_exists():
-        nft.run(_table_commands(), what="create the nftables table ip pycontain")
+def ensure_table(lock_path):
+    """Makes the table here unless it exists. `lock_path` serializes makers
+    (two networks' first containers at once would add every rule twice)."""
+    from .store import file_lock
+
+    with file_lock(lock_path):
+        if not table_exists():
+            nft.run(_table_commands(), what="create the nftables table ip pycontain")
 
 
 def delete_table():
@@ -107,9 +121,9 @@ def _subnet_elem(subnet):
     return {"prefix": {"addr": str(n.network_address), "len": n.prefixlen}}
 
 
-def add_network(net):
+def add_network(net, lock_path):
     """Masquerade for net's subnet leaving through anything but a bridge."""
-    ensure_table()
+    ensure_table(lock_path)
     nft.run([{"add": _t("element", name="bridges", elem=[net.bridge])},
              {"add": _t("element", name="subnets", elem=[_subnet_elem(net.subnet)])}],
             what=f"nftables for network {net.name}")

@@ -213,3 +213,55 @@ def test_200_runs_leave_nothing_behind(busybox, test_host, store_root, leakcheck
     assert test_host.links() == before
     assert test_host.published_entries() == []
     assert ipam.all_leases(store.get("bridge")) == []
+
+
+SPOOF_TO_HOST_LOOPBACK = """
+import socket, struct, sys, time
+gw, port = sys.argv[1], int(sys.argv[2])
+# learn the gateway's MAC address (an ARP exchange, then the kernel's table)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.sendto(b"x", (gw, 9))
+time.sleep(0.3)
+mac = next(line.split()[3] for line in open("/proc/net/arp") if line.startswith(gw + " "))
+me = socket.inet_aton(sys.argv[3])
+def csum(b):
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xffff)
+    return ~(s + (s >> 16)) & 0xffff
+payload = b"secret"
+udp = struct.pack("!HHHH", 40000, port, 8 + len(payload), 0) + payload
+ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0, me, socket.inet_aton("127.0.0.1"))
+ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("eth0", 0))
+src = open("/sys/class/net/eth0/address").read().strip()
+frame = bytes.fromhex(mac.replace(":", "")) + bytes.fromhex(src.replace(":", "")) + b"\\x08\\x00" + ip + udp
+for _ in range(5):
+    s.send(frame)
+    time.sleep(0.05)
+print("sent", flush=True)
+"""
+
+
+def test_containers_cannot_reach_the_hosts_loopback_services(busybox, python_mounts, leakcheck):
+    """route_localnet is on for the bridge (published ports on 127.0.0.1 need
+    it); a container sending packets for 127.0.0.1 to its gateway (a raw
+    socket: CAP_NET_RAW is a default capability) must still not reach a
+    service the host keeps on its loopback."""
+    srv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    srv.bind(("127.0.0.1", 7777))
+    srv.settimeout(1)
+    try:
+        script = ('addr=$(ip -4 -o addr show eth0 | sed "s/.*inet \\([0-9.]*\\).*/\\1/"); '
+                  'exec python3 -c "$0" 10.88.0.1 7777 "$addr"')
+        c = Container(rootfs=busybox, command=["sh", "-c", script, SPOOF_TO_HOST_LOOPBACK], network="bridge",
+                      mounts=python_mounts)
+        r = c.run(capture_output=True, text=True, timeout=30)
+        try:
+            reached = srv.recvfrom(100)
+        except socket.timeout:
+            reached = None
+    finally:
+        srv.close()
+    assert r.stdout == "sent\n", r.stderr        # the spoofed packets did leave the container
+    assert reached is None, f"the host's loopback service was reached: {reached}"
