@@ -30,13 +30,15 @@ def test_bridge_container_has_address_route_and_etc_files(busybox, test_host, le
 
 def test_two_containers_exchange_tcp(busybox, network_factory, leakcheck):
     network_factory("tcpnet")
-    with Container(rootfs=busybox, command=["sh", "-c", "nc -l -p 5000"], network="tcpnet", name="server") as srv:
+    # busybox nc ends at EOF on either side: the server's stdin stays open
+    # (and silent) so that only the client's data and close end it.
+    server = "sleep 30 | nc -l -p 5000"
+    with Container(rootfs=busybox, command=["sh", "-c", server], network="tcpnet", name="server") as srv:
         srv.start(stdout=PIPE)
         client = run(busybox, "for i in $(seq 100); do echo hello-tcp | nc -w 2 server 5000 && exit 0; "
                               "sleep 0.05; done; exit 1", network="tcpnet")
         assert client.returncode == 0, client.stderr
-        assert srv.stdout.read() == b"hello-tcp\n"
-        assert srv.wait(10) == 0
+        assert srv.stdout.readline() == b"hello-tcp\n"
 
 
 UDP_SERVER = """
