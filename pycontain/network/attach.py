@@ -29,6 +29,19 @@ def _read(path) -> str:
         return ""
 
 
+def host_resolv_conf() -> str:
+    """The host's resolv.conf; with systemd-resolved's stub (127.0.0.53, not
+    reachable from a container) the real upstream servers it lists, as docker does."""
+    text = _read("/etc/resolv.conf")
+    servers = [line.split()[1] for line in text.splitlines()
+               if line.startswith("nameserver") and len(line.split()) > 1]
+    if servers and all(s.startswith("127.") for s in servers):
+        upstream = _read("/run/systemd/resolve/resolv.conf")
+        if upstream:
+            return upstream
+    return text
+
+
 class NetworkAttachment:
     """What one container holds on a network. Use prepare(); release() always."""
 
@@ -133,9 +146,9 @@ class NetworkAttachment:
         if self.target is not None:
             tdir = Path(self.target._rootfs.dir) if self.target._rootfs else None
             files["hosts"] = _read(tdir / "hosts") if tdir else hosts_text(None, ())
-            files["resolv.conf"] = _read(tdir / "resolv.conf") if tdir else resolv_conf_text(_read("/etc/resolv.conf"))
+            files["resolv.conf"] = _read(tdir / "resolv.conf") if tdir else resolv_conf_text(host_resolv_conf())
         else:
-            files["resolv.conf"] = resolv_conf_text(_read("/etc/resolv.conf"), self._dns)
+            files["resolv.conf"] = resolv_conf_text(host_resolv_conf(), self._dns)
             files["hosts"] = self._hosts_for(self.lease, self._peers())
         paths = {}
         for name, text in files.items():

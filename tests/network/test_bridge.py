@@ -267,3 +267,21 @@ def test_containers_cannot_reach_the_hosts_loopback_services(busybox, python_mou
         srv.close()
     assert r.stdout == "sent\n", r.stderr        # the spoofed packets did leave the container
     assert reached is None, f"the host's loopback service was reached: {reached}"
+
+
+def test_create_then_start_on_a_bridge(busybox, leakcheck):
+    with Container(rootfs=busybox, command=["ip", "-4", "-o", "addr", "show", "eth0"], network="bridge") as c:
+        c.create(stdout=PIPE)
+        assert c.ip_address.startswith("10.88.")
+        c.start()
+        assert f"inet {c.ip_address}/16" in c.stdout.read().decode()
+        assert c.wait(10) == 0
+
+
+def test_resolv_conf_drops_loopback_nameservers():
+    from pycontain.network.etcfiles import resolv_conf_text
+
+    host = "search example.com\nnameserver 127.0.0.53\noptions edns0\n"
+    assert resolv_conf_text(host) == "search example.com\noptions edns0\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n"
+    assert resolv_conf_text("nameserver 192.0.2.53\nnameserver ::1\n") == "nameserver 192.0.2.53\n"
+    assert resolv_conf_text(host, ["192.0.2.1"]) == "search example.com\noptions edns0\nnameserver 192.0.2.1\n"
