@@ -111,6 +111,8 @@ class Container:
                  network="none", cap_add=(), cap_drop=(), privileged=False, no_new_privileges=True,
                  ulimits=(), oom_score_adj=None, remove=True, root=None, name=None, ports=(), dns=(),
                  add_hosts=()):
+        if isinstance(network, Container):   # join that container's network namespace
+            network = f"container:{network.id}"
         self.config = ContainerConfig(
             image=image, rootfs=rootfs, command=command, entrypoint=entrypoint, env=env or (),
             hostname=hostname, user=user, workdir=workdir, mounts=mounts, read_only=read_only,

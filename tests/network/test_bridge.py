@@ -178,8 +178,8 @@ def test_default_bridge_does_not_resolve_names(busybox, leakcheck):
 def test_container_mode_shares_interfaces(busybox, leakcheck):
     with Container(rootfs=busybox, command=SLEEP, network="bridge", name="owner") as owner:
         owner.start()
-        for ref in ("owner", owner.id[:12]):
-            r = run(busybox, "ip -4 -o addr show eth0", network=f"container:{ref}")
+        for ref in ("container:owner", f"container:{owner.id[:12]}", owner):
+            r = run(busybox, "ip -4 -o addr show eth0", network=ref)
             assert r.returncode == 0, r.stderr
             assert f"inet {owner.ip_address}/" in r.stdout
 
@@ -285,3 +285,19 @@ def test_resolv_conf_drops_loopback_nameservers():
     assert resolv_conf_text(host) == "search example.com\noptions edns0\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n"
     assert resolv_conf_text("nameserver 192.0.2.53\nnameserver ::1\n") == "nameserver 192.0.2.53\n"
     assert resolv_conf_text(host, ["192.0.2.1"]) == "search example.com\noptions edns0\nnameserver 192.0.2.1\n"
+
+
+def test_owner_leaving_takes_the_network_from_container_mode_joiners(busybox, test_host, leakcheck):
+    owner = Container(rootfs=busybox, command=SLEEP, network="bridge")
+    owner.start()
+    joiner = Container(rootfs=busybox, command=SLEEP, network=owner)
+    joiner.start()
+    try:
+        assert len(test_host.veths()) == 1
+        owner.remove()
+        # the joiner keeps the namespace alive, so its veth is deleted at once
+        # (not left to the namespace's end) and the freed address is really free
+        assert test_host.veths() == []
+    finally:
+        joiner.remove()
+        owner.remove()

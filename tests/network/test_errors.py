@@ -1,5 +1,4 @@
 """Bad input and half-done starts: one clear error, nothing left behind."""
-import os
 import signal
 import socket
 import subprocess
