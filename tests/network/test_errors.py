@@ -158,3 +158,35 @@ def test_prune_reclaims_stale_leases_and_unused_networks(store_root, test_host):
     assert "prunable" in prune_networks()
     assert "prunable" not in [n.name for n in store.list_networks()]
     assert "bridge" in [n.name for n in store.list_networks()]     # the default one stays
+
+
+CONCURRENT_OWNER = textwrap.dedent("""
+    import os, sys
+    os.environ["PYCONTAIN_ROOT"] = sys.argv[1]
+    from pycontain.network import ipam, store
+    net = store.get(sys.argv[2])
+    leases = []
+    for i in range(10):
+        with ipam.network_lock(net):
+            leases.append(ipam.allocate(net, {"container": f"{os.getpid():032x}{i:032x}"}))
+    print(" ".join(lease.address for lease in leases), flush=True)
+    sys.stdin.read()                  # hold them until the test has looked
+    with ipam.network_lock(net):
+        for lease in leases:
+            ipam.release(lease)
+""")
+
+
+def test_processes_allocating_at_once_never_share_an_address(network_factory, store_root):
+    net = network_factory("shared", subnet="10.46.0.0/24")
+    procs = [subprocess.Popen([sys.executable, "-c", CONCURRENT_OWNER, str(store_root), "shared"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in range(4)]
+    try:
+        addresses = [a for p in procs for a in p.stdout.readline().split()]
+        assert len(addresses) == 40 and len(set(addresses)) == 40
+        assert len(ipam.live_leases(net)) == 40
+    finally:
+        for p in procs:
+            p.communicate("", timeout=30)
+    assert [p.returncode for p in procs] == [0, 0, 0, 0]
+    assert ipam.all_leases(net) == []
