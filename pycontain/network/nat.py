@@ -11,6 +11,8 @@ nothing is ever deleted by rule handle and teardown is idempotent:
                                also traffic from the host itself (docker without
                                its userland proxy)
   guard (filter, raw prio)     drop packets from a bridge for 127.0.0.0/8
+  forward (filter)             no forwarding between networks, none in or out of an
+                               internal network (sets internal, same_bridge)
   postrouting (nat)            masquerade what leaves a network for elsewhere, and
                                what the host sends from 127.0.0.0/8 into a bridge
                                (route_localnet on the bridge lets it route)
@@ -65,6 +67,8 @@ def _table_commands():
     by_address = ["ipv4_addr", "inet_service"]
     cmds = [{"add": {"table": {"family": FAMILY, "name": TABLE}}},
             {"add": _t("set", name="bridges", type="ifname")},
+            {"add": _t("set", name="internal", type="ifname")},
+            {"add": _t("set", name="same_bridge", type=["ifname", "ifname"])},
             {"add": _t("set", name="subnets", type="ipv4_addr", flags=["interval"])}]
     for proto in ("tcp", "udp"):
         for addr, key in ((False, "inet_service"), (True, by_address)):
@@ -88,6 +92,21 @@ def _table_commands():
                  {"match": {"op": "==", "left": _payload("ip", "daddr"),
                             "right": {"prefix": {"addr": "127.0.0.0", "len": 8}}}},
                  {"drop": None}])}]
+    # docker's isolation: no forwarding between two networks, nor between an
+    # internal network and anything else (its containers get no default
+    # route, this keeps one that adds a route in too).
+    iif, oif = {"meta": {"key": "iifname"}}, {"meta": {"key": "oifname"}}
+    cmds += [{"add": _t("chain", name="forward", type="filter", hook="forward", prio=0, policy="accept")},
+             {"add": _t("rule", chain="forward", expr=[
+                 {"match": {"op": "==", "left": {"concat": [iif, oif]}, "right": "@same_bridge"}},
+                 {"accept": None}])},
+             {"add": _t("rule", chain="forward", expr=[
+                 {"match": {"op": "==", "left": iif, "right": "@bridges"}},
+                 {"match": {"op": "==", "left": oif, "right": "@bridges"}}, {"drop": None}])},
+             {"add": _t("rule", chain="forward", expr=[
+                 {"match": {"op": "==", "left": iif, "right": "@internal"}}, {"drop": None}])},
+             {"add": _t("rule", chain="forward", expr=[
+                 {"match": {"op": "==", "left": oif, "right": "@internal"}}, {"drop": None}])}]
     cmds += [{"add": _local_jump("prerouting")}, {"add": _local_jump("output")},
              {"add": _masquerade("@subnets", "!=")},
              {"add": _masquerade({"prefix": {"addr": "127.0.0.0", "len": 8}}, "==")}]
@@ -124,13 +143,19 @@ def _subnet_elem(subnet):
 def add_network(net, lock_path):
     """Masquerade for net's subnet leaving through anything but a bridge."""
     ensure_table(lock_path)
-    nft.run([{"add": _t("element", name="bridges", elem=[net.bridge])},
-             {"add": _t("element", name="subnets", elem=[_subnet_elem(net.subnet)])}],
-            what=f"nftables for network {net.name}")
+    cmds = [{"add": _t("element", name="bridges", elem=[net.bridge])},
+            {"add": _t("element", name="same_bridge", elem=[{"concat": [net.bridge, net.bridge]}])}]
+    if net.internal:
+        cmds.append({"add": _t("element", name="internal", elem=[net.bridge])})
+    else:
+        cmds.append({"add": _t("element", name="subnets", elem=[_subnet_elem(net.subnet)])})
+    nft.run(cmds, what=f"nftables for network {net.name}")
 
 
 def remove_network(net):
     nft.try_run([{"delete": _t("element", name="subnets", elem=[_subnet_elem(net.subnet)])}])
+    nft.try_run([{"delete": _t("element", name="internal", elem=[net.bridge])}])
+    nft.try_run([{"delete": _t("element", name="same_bridge", elem=[{"concat": [net.bridge, net.bridge]}])}])
     nft.try_run([{"delete": _t("element", name="bridges", elem=[net.bridge])}])
 
 

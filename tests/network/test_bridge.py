@@ -301,3 +301,44 @@ def test_owner_leaving_takes_the_network_from_container_mode_joiners(busybox, te
     finally:
         joiner.remove()
         owner.remove()
+
+
+def test_networks_are_isolated_from_each_other(busybox, network_factory, leakcheck):
+    network_factory("left", subnet="10.71.0.0/24")
+    network_factory("right", subnet="10.72.0.0/24")
+    server = "sleep 30 | nc -l -p 6000"
+    with Container(rootfs=busybox, command=["sh", "-c", server], network="right") as srv:
+        srv.start(stdout=PIPE)
+        probe = f"for i in 1 2 3; do echo x | nc -w 1 {srv.ip_address} 6000 && exit 0; sleep 0.1; done; exit 1"
+        assert run(busybox, probe, network="right").returncode == 0       # same network: reachable
+    with Container(rootfs=busybox, command=["sh", "-c", server], network="right") as srv:
+        srv.start(stdout=PIPE)
+        probe = f"for i in 1 2 3; do echo x | nc -w 1 {srv.ip_address} 6000 && exit 0; sleep 0.1; done; exit 1"
+        assert run(busybox, probe, network="left").returncode == 1        # another network: not
+
+
+def test_internal_network_has_no_way_out(busybox, network_factory, outside, python_mounts, leakcheck):
+    from pycontain.network import _netlink
+
+    network_factory("island", subnet="10.73.0.0/24", internal=True)
+    assert "default" not in run(busybox, "ip route", network="island").stdout
+    # UDP, one way: without the engine's forward rules the datagrams would
+    # arrive even though nothing could answer them (no NAT, no route back)
+    with _netlink.inside_netns(outside.fd):
+        sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind((outside.address, 7001))
+    sink.settimeout(1)
+    send = ("import socket, time\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            f"for _ in range(5):\n    s.sendto(b'out', ('{outside.address}', 7001)); time.sleep(0.05)\nprint('sent')")
+    try:
+        r = Container(rootfs=busybox, command=["sh", "-c", 'ip route add default via 10.73.0.1 && python3 -c "$0"',
+                                               send], network="island", cap_add=["NET_ADMIN"],
+                      mounts=python_mounts).run(capture_output=True, text=True, timeout=30)
+        assert r.stdout == "sent\n", r.stderr          # a container that adds a route itself...
+        try:
+            got = sink.recvfrom(100)
+        except socket.timeout:
+            got = None
+    finally:
+        sink.close()
+    assert got is None, f"a datagram left the internal network: {got}"   # ...still gets nowhere
