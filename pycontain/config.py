@@ -145,7 +145,7 @@ class ContainerConfig:
             if isinstance(v, (str, bytes)):
                 v = (v,)
             object.__setattr__(self, attr, tuple(parse(x) for x in v or ()))
-        if self.ports and self.network in ("none", "host") or (self.ports and self.network.startswith("container:")):
+        if self.ports and (self.network in ("none", "host") or self.network.startswith("container:")):
             raise ConfigError(f"published ports need a bridge network, not network {self.network!r}")
 
 

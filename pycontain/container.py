@@ -281,12 +281,14 @@ class Container:
         self._removed = True
 
     def _cleanup(self):
-        if self._network is not None:
-            network, self._network = self._network, None
-            network.release()
-        if self._rootfs is not None:
-            self._rootfs.remove()
-            self._rootfs = None
+        try:
+            if self._network is not None:
+                network, self._network = self._network, None
+                network.release()
+        finally:
+            if self._rootfs is not None:
+                self._rootfs.remove()
+                self._rootfs = None
 
     def __enter__(self):
         return self
