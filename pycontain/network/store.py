@@ -27,6 +27,8 @@ from ..errors import ConfigError, NetworkError, NetworkNotFound
 DEFAULT_NETWORK = "bridge"
 DEFAULT_BRIDGE = "pycontain0"
 DEFAULT_SUBNET = "10.88.0.0/16"
+# when the host already routes 10.88.0.0/16: docker's own default pool
+DEFAULT_SUBNETS = (DEFAULT_SUBNET,) + tuple(f"172.{i}.0.0/16" for i in range(17, 32))
 # Subnets handed to networks created without --subnet, first free one wins.
 AUTO_SUBNETS = tuple(f"10.89.{i}.0/24" for i in range(256))
 RESERVED_NAMES = ("none", "host", "default")
@@ -138,19 +140,21 @@ def _routed_elsewhere(subnet):
 
 
 def create(name: str, subnet: str | None = None, gateway: str | None = None, internal: bool = False,
-           root: Path | None = None, *, _bridge: str | None = None) -> Network:
+           root: Path | None = None) -> Network:
     """Defines a new bridge network. ConfigError if the name is taken, the
     subnet is invalid or overlaps another network or one of the host's routes."""
-    if name != DEFAULT_NETWORK or _bridge is None:
-        validate_name(name)
-    if name == DEFAULT_NETWORK and _bridge is None:
+    validate_name(name)
+    if name == DEFAULT_NETWORK:
         raise ConfigError(f"network {name!r} already exists (it is the default network)")
+    return _define(name, subnet, gateway, internal, root, bridge=None)
+
+
+def _define(name, subnet, gateway, internal, root, bridge) -> Network:
     base = networks_dir(root)
     with file_lock(base / "lock"):
         if (base / name / "network.json").exists():
             raise ConfigError(f"network {name!r} already exists")
-        others = [n for n in _list_unlocked(base)]
-        taken = [ipaddress.ip_network(n.subnet) for n in others]
+        others = _list_unlocked(base)
         if subnet is not None:
             net, gateway = _parse_subnet(subnet, gateway)
             for n in others:
@@ -160,19 +164,19 @@ def create(name: str, subnet: str | None = None, gateway: str | None = None, int
         else:
             from .bridge import host_routes
 
-            routes = [r for r, _ in host_routes()]
-            for candidate in ((DEFAULT_SUBNET,) if name == DEFAULT_NETWORK else AUTO_SUBNETS):
+            taken = [ipaddress.ip_network(n.subnet) for n in others] + [r for r, _ in host_routes()]
+            for candidate in (DEFAULT_SUBNETS if name == DEFAULT_NETWORK else AUTO_SUBNETS):
                 c = ipaddress.ip_network(candidate)
-                if not any(c.overlaps(t) for t in taken + routes):
+                if not any(c.overlaps(t) for t in taken):
                     net, gateway = _parse_subnet(candidate, gateway)
                     break
             else:
                 raise ConfigError("no free subnet left for a new network: give one with --subnet")
         net_id = os.urandom(32).hex()
         network = Network(name=name, id=net_id, subnet=str(net), gateway=gateway,
-                          bridge=_bridge or f"pc-{net_id[:12]}", internal=bool(internal), created=time.time())
+                          bridge=bridge or f"pc-{net_id[:12]}", internal=bool(internal), created=time.time())
         d = base / name
-        (d / "leases").mkdir(parents=True)
+        (d / "leases").mkdir(parents=True, exist_ok=True)   # a crash may have left it
         write_atomic(d / "network.json", json.dumps(asdict(network), indent=1) + "\n")
     return network
 
@@ -185,7 +189,7 @@ def get(name: str, root: Path | None = None) -> Network:
         return network
     if name == DEFAULT_NETWORK:
         try:
-            return create(DEFAULT_NETWORK, root=root, _bridge=DEFAULT_BRIDGE)
+            return _define(DEFAULT_NETWORK, None, None, False, root, bridge=DEFAULT_BRIDGE)
         except ConfigError:
             network = _load(base / name / "network.json")  # made by someone else meanwhile
             if network is not None:
