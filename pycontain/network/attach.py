@@ -96,14 +96,14 @@ class NetworkAttachment:
 
     def _join_bridge(self, name, hostname, port_specs, hosts_file):
         from . import bridge, ipam, nat, store
-        from .ports import PortReservation
+        from .ports import PortReservation, parse_publish
 
         network = store.get("bridge" if name == "bridge" else name, self.root)
         self.network = network
         self.host_netns_fd = os.open(NETNS_PATH, os.O_RDONLY | os.O_CLOEXEC)
         if port_specs:
             self._reservation = PortReservation()
-            self.ports = self._reservation.reserve(port_specs)
+            self.ports = self._reservation.reserve([parse_publish(p) for p in port_specs])
         with ipam.network_lock(network, self.root):
             bridge_index = bridge.nl.if_index(network.bridge)
             if not bridge_index:

@@ -135,7 +135,7 @@ def _reclaim(lease: Lease, network, root):
     from . import bridge, nat, ports
 
     if lease.ports:
-        nat.unpublish([ports.PortMapping.from_dict(p) for p in lease.ports], lease.address)
+        nat.unpublish_stale([ports.PortMapping.from_dict(p) for p in lease.ports], lease.address)
     if lease.veth:
         try:
             bridge.delete_link(lease.veth)

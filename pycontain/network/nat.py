@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from ..errors import NetworkError
 from . import nft
 
 FAMILY, TABLE = "ip", "pycontain"
@@ -167,10 +168,22 @@ def _port_elems(p, container_ip):
 
 
 def publish(ports, container_ip):
-    """Adds the DNAT map entries of a container's published ports, all or none."""
+    """Adds the DNAT map entries of a container's published ports, all or none.
+
+    The caller holds the host ports (ports.PortReservation), so an entry that
+    already exists for one of them belongs to an owner that died without
+    cleaning up (its lease not reclaimed yet): it is replaced."""
     cmds = [{"add": _t("element", name=name, elem=[elem])}
             for p in ports for name, elem in _port_elems(p, container_ip)]
-    if cmds:
+    if not cmds:
+        return
+    try:
+        nft.run(cmds, what="publish ports")
+    except NetworkError:
+        stale = [{"delete": _t("element", name=name, elem=[elem[0]])}
+                 for p in ports for name, elem in _port_elems(p, container_ip)]
+        for cmd in stale:
+            nft.try_run([cmd])
         nft.run(cmds, what="publish ports")
 
 
@@ -183,6 +196,23 @@ def unpublish(ports, container_ip):
         return
     for name, key in entries:
         nft.try_run([{"delete": _t("element", name=name, elem=[key])}])
+
+
+def unpublish_stale(ports, container_ip):
+    """unpublish() for a dead owner's lease: its host ports were freed when it
+    died and may be published again by now, so only entries that still lead
+    to `container_ip` (an address no live container has) are removed."""
+    owned = []
+    for p in ports:
+        (ip_map, (key, _)), _ = _port_elems(p, container_ip)
+        try:
+            objs = nft.run([{"list": _t("map", name=ip_map)}])
+        except NetworkError:
+            continue    # no table in this namespace: nothing to remove
+        elems = next((o["map"].get("elem", []) for o in objs if "map" in o), [])
+        if [key, container_ip] in elems:
+            owned.append(p)
+    unpublish(owned, container_ip)
 
 
 def list_table() -> list:

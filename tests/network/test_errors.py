@@ -190,3 +190,34 @@ def test_processes_allocating_at_once_never_share_an_address(network_factory, st
             p.communicate("", timeout=30)
     assert [p.returncode for p in procs] == [0, 0, 0, 0]
     assert ipam.all_leases(net) == []
+
+
+CRASHING_PUBLISHER = textwrap.dedent("""
+    import os, sys
+    os.environ["PYCONTAIN_ROOT"] = sys.argv[1]
+    from pycontain.network.attach import NetworkAttachment
+    att = NetworkAttachment.prepare("bridge", container_id=os.urandom(32).hex(), ports=["8095:80"])
+    print(att.address, flush=True)
+    os.kill(os.getpid(), 9)     # its port socket and namespace die with it; lease and DNAT entries stay
+""")
+
+
+def test_a_crashed_owners_published_port_can_be_taken_over(busybox, store_root, test_host, leakcheck):
+    from pycontain.network import nat
+
+    p = subprocess.run([sys.executable, "-c", CRASHING_PUBLISHER, str(store_root)], capture_output=True, text=True)
+    assert p.returncode == -signal.SIGKILL, p.stderr
+    dead = p.stdout.strip()
+    assert [8095, dead] in [e for e in test_host.published_entries() if isinstance(e[0], int)]
+    server = "while true; do echo pong | nc -l -p 80; done"
+    with Container(rootfs=busybox, command=["sh", "-c", server], network="bridge", ports=["8095:80"]) as c:
+        c.start()
+        assert [8095, c.ip_address] in test_host.published_entries()      # replaced the dead entry
+        # reclaiming the dead lease must not take the live container's entries
+        prune_networks()
+        assert [8095, c.ip_address] in test_host.published_entries()
+        with socket.create_connection(("127.0.0.1", 8095), timeout=5) as s:
+            s.shutdown(socket.SHUT_WR)
+            assert s.recv(100) == b"pong\n"
+    assert ipam.all_leases(store.get("bridge")) == []
+    assert nat.list_table() != []
