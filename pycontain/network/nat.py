@@ -13,7 +13,8 @@ nothing is ever deleted by rule handle and teardown is idempotent:
   guard (filter, raw prio)     drop packets from a bridge for 127.0.0.0/8
   forward (filter)             no forwarding between networks, none in or out of an
                                internal network (sets internal, same_bridge)
-  postrouting (nat)            masquerade what leaves a network for elsewhere, and
+  postrouting (nat)            masquerade what leaves a network for elsewhere, what
+                               a container sends to a published port (hairpin), and
                                what the host sends from 127.0.0.0/8 into a bridge
                                (route_localnet on the bridge lets it route)
 """
@@ -110,6 +111,14 @@ def _table_commands():
                  {"match": {"op": "==", "left": oif, "right": "@internal"}}, {"drop": None}])}]
     cmds += [{"add": _local_jump("prerouting")}, {"add": _local_jump("output")},
              {"add": _masquerade("@subnets", "!=")},
+             # a container reaching another one's published port through a host
+             # address: without this the answer would come straight from the
+             # other container's address and not match the connection
+             {"add": _t("rule", chain="postrouting", expr=[
+                 {"match": {"op": "in", "left": {"ct": {"key": "status"}}, "right": "dnat"}},
+                 {"match": {"op": "==", "left": _payload("ip", "saddr"), "right": "@subnets"}},
+                 {"match": {"op": "==", "left": {"meta": {"key": "oifname"}}, "right": "@bridges"}},
+                 {"masquerade": None}])},
              {"add": _masquerade({"prefix": {"addr": "127.0.0.0", "len": 8}}, "==")}]
     return cmds
 

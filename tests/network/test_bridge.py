@@ -342,3 +342,12 @@ def test_internal_network_has_no_way_out(busybox, network_factory, outside, pyth
     finally:
         sink.close()
     assert got is None, f"a datagram left the internal network: {got}"   # ...still gets nowhere
+
+
+def test_a_container_reaches_another_ones_published_port_through_the_host(busybox, leakcheck):
+    server = "while true; do echo pong | nc -l -p 80; done"
+    with Container(rootfs=busybox, command=["sh", "-c", server], network="bridge", ports=["8086:80"]) as c:
+        c.start()
+        r = run(busybox, "for i in $(seq 50); do r=$(echo ping | nc -w 2 10.88.0.1 8086) && "
+                         '[ -n "$r" ] && echo "$r" && exit 0; sleep 0.05; done; exit 1', network="bridge")
+        assert r.returncode == 0 and r.stdout == "pong\n", r.stdout + r.stderr
