@@ -4,6 +4,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 from pyroute2 import IPRoute
@@ -216,8 +217,17 @@ def test_a_crashed_owners_published_port_can_be_taken_over(busybox, store_root, 
         # reclaiming the dead lease must not take the live container's entries
         prune_networks()
         assert [8095, c.ip_address] in test_host.published_entries()
-        with socket.create_connection(("127.0.0.1", 8095), timeout=5) as s:
-            s.shutdown(socket.SHUT_WR)
-            assert s.recv(100) == b"pong\n"
+        answer = None
+        for _ in range(100):    # until the server listens
+            try:
+                with socket.create_connection(("127.0.0.1", 8095), timeout=5) as s:
+                    s.shutdown(socket.SHUT_WR)
+                    answer = s.recv(100)
+                    if answer:
+                        break
+            except OSError:
+                pass
+            time.sleep(0.05)
+        assert answer == b"pong\n"
     assert ipam.all_leases(store.get("bridge")) == []
     assert nat.list_table() != []
