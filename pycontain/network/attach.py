@@ -98,7 +98,7 @@ class NetworkAttachment:
         from . import bridge, ipam, nat, store
         from .ports import PortReservation, parse_publish
 
-        network = store.get("bridge" if name == "bridge" else name, self.root)
+        network = store.get(name, self.root)
         self.network = network
         self.host_netns_fd = os.open(NETNS_PATH, os.O_RDONLY | os.O_CLOEXEC)
         if port_specs:
@@ -108,15 +108,17 @@ class NetworkAttachment:
             bridge_index = bridge.nl.if_index(network.bridge)
             if not bridge_index:
                 bridge_index = bridge.create_bridge(network, self.root)
+            # everything a reclaimer needs if we die from here on is in the lease
             self.lease = ipam.allocate(network, {
                 "container": self.container_id, "container_name": self.container_name,
-                "hostname": hostname, "veth": bridge.host_ifname(self.container_id), "ports": [p.to_dict() for p in self.ports],
+                "hostname": hostname, "veth": bridge.host_ifname(self.container_id),
+                "ports": [p.to_dict() for p in self.ports],
                 "hosts_file": str(hosts_file) if hosts_file and network.user_defined else None,
                 "extra_hosts": [list(h) for h in self._extra_hosts],
             }, self.root)
         self.netns_fd = _launch.new_namespace_fd(_launch.CLONE_NEWNET)
         self.veth = bridge.attach_container(self.netns_fd, self.container_id, bridge_index, self.lease.address,
-                                network.prefixlen, None if network.internal else network.gateway)
+                                            network.prefixlen, None if network.internal else network.gateway)
         if self.ports:
             nat.publish(self.ports, self.lease.address)
 
@@ -183,10 +185,10 @@ class NetworkAttachment:
         from . import ipam
 
         with ipam.network_lock(self.network, self.root):
+            # this container's own file too: written before without the lock,
+            # it may have missed a member that joined meanwhile
             members = [lease for lease in ipam.live_leases(self.network, self.root) if lease.hosts_file]
             for m in members:
-                if m.container == self.container_id:
-                    continue
                 rewrite_in_place(m.hosts_file, self._hosts_for(m, [p for p in members if p is not m]))
 
     # ---- teardown -------------------------------------------------------------------
@@ -215,9 +217,21 @@ class NetworkAttachment:
             raise errors[0]
 
     def _teardown_host_side(self):
-        from . import bridge, ipam, nat
+        from . import ipam
 
         lease, self.lease = self.lease, None
+        try:
+            self._teardown_links(lease)
+        finally:
+            if lease is not None:
+                with ipam.network_lock(self.network, self.root):
+                    ipam.release(lease, self.root)
+                if self.network.user_defined and lease.hosts_file:
+                    self._refresh_peers()
+
+    def _teardown_links(self, lease):
+        from . import bridge, nat
+
         if lease is not None and self.ports:
             nat.unpublish(self.ports, lease.address)
         if self.veth is not None:
@@ -228,14 +242,9 @@ class NetworkAttachment:
             # Delete it only when that will not happen soon: a container of
             # ours joined this namespace and outlives us (docker, too, takes
             # the network away from container:NAME joiners when NAME stops).
+            veth, self.veth = self.veth, None
             if self.joiners:
-                bridge.delete_link(self.veth)
-            self.veth = None
-        if lease is not None:
-            with ipam.network_lock(self.network, self.root):
-                ipam.release(lease, self.root)
-            if self.network.user_defined and lease.hosts_file:
-                self._refresh_peers()
+                bridge.delete_link(veth)
 
     def _in_host_netns(self, fn):
         """Teardown may run on another thread than set-up (a wait() elsewhere,
