@@ -27,6 +27,8 @@ from . import _launch, _netns, rootless
 from ._paths import default_root
 from .config import RLIMITS, ContainerConfig, merge_env
 from .errors import ConfigError, ContainerError, ContainerExitError, ContainerTimeout, ImageNotFound
+from .network import needs_attachment
+from .network import registry as network_registry
 from .rootfs import RootFS
 from .security import capabilities, seccomp
 from .users import resolve_group_add, resolve_user
@@ -109,7 +111,10 @@ class Container:
                  hostname=None, user=None, workdir=None, mounts=(), read_only=False, init=False,
                  network="none", cap_add=(), cap_drop=(), privileged=False, no_new_privileges=True,
                  ulimits=(), oom_score_adj=None, writable_layer="memory", remove=True, root=None,
-                 seccomp="default", security_opt=(), group_add=()):
+                 seccomp="default", security_opt=(), group_add=(), name=None, ports=(), dns=(),
+                 add_hosts=()):
+        if isinstance(network, Container):   # join that container's network namespace
+            network = f"container:{network.id}"
         self.config = ContainerConfig(
             image=image, rootfs=rootfs, command=command, entrypoint=entrypoint, env=env or (),
             hostname=hostname, user=user, workdir=workdir, mounts=mounts, read_only=read_only,
@@ -117,6 +122,7 @@ class Container:
             privileged=privileged, no_new_privileges=no_new_privileges, ulimits=tuple(ulimits),
             oom_score_adj=oom_score_adj, writable_layer=writable_layer,
             seccomp=seccomp, security_opt=tuple(security_opt), group_add=group_add,
+            name=name, ports=ports, dns=dns, add_hosts=add_hosts,
         )
         self.id = os.urandom(32).hex()
         self.root = Path(root) if root else None
@@ -130,6 +136,20 @@ class Container:
         self._rootfs = None
         self._wait_lock = threading.Lock()
         self._removed = False
+        self.name = self.config.name
+        self._network = None          # NetworkAttachment for bridge and container: modes
+        network_registry.register(self)
+
+    @property
+    def ip_address(self) -> str | None:
+        """The container's address on its bridge network (docker inspect's
+        NetworkSettings.IPAddress); None for none, host and container: modes."""
+        return self._network.address if self._network is not None else None
+
+    @property
+    def published_ports(self) -> list:
+        """The published ports with the host ports actually used ("80" gets a free one)."""
+        return list(self._network.ports) if self._network is not None else []
 
     # ---- lifecycle ----------------------------------------------------------
 
@@ -157,12 +177,15 @@ class Container:
         try:
             stdio = self._stdio(stdin, stdout, stderr, parent_ends, child_fds)
             plan = self._plan()  # last: what it takes (a ready netns) spawn() releases
+            if self._network is not None:
+                # closed once the launcher has joined it (below, after spawn)
+                child_fds.append(self._network.take_netns_fd())
             plan.stdio = tuple(stdio)
             plan.wait_start = wait_start
             child = _launch.spawn(plan)
         except BaseException:
             for f in parent_ends:
-                if f is not None:
+                if f is not None:   # inherited stdio has no parent end
                     f.close()
             self._cleanup()
             raise
@@ -252,7 +275,7 @@ class Container:
         if self._child is not None:
             child, self._child = self._child, None
             os.kill(child.pid, signal.SIGKILL)
-            child.close_failed()
+            child.close_failed()        # closes the pidfd too
             self._pidfd = None
             self.returncode = -signal.SIGKILL
         if self.pid is not None and self.returncode is None:
@@ -262,9 +285,14 @@ class Container:
         self._removed = True
 
     def _cleanup(self):
-        if self._rootfs is not None:
-            self._rootfs.remove()
-            self._rootfs = None
+        try:
+            if self._network is not None:
+                network, self._network = self._network, None
+                network.release()
+        finally:
+            if self._rootfs is not None:
+                self._rootfs.remove()
+                self._rootfs = None
 
     def __enter__(self):
         return self
@@ -282,8 +310,8 @@ class Container:
                 self.remove()
             except Exception:
                 pass
-        elif getattr(self, "_rootfs", None) is not None:
-            self._rootfs.remove()
+        elif getattr(self, "_rootfs", None) is not None or getattr(self, "_network", None) is not None:
+            self._cleanup()
 
     # ---- run, communicate -----------------------------------------------------
 
@@ -415,6 +443,13 @@ class Container:
         rootfs = RootFS(image.layers, self.config.writable_layer, str(self.root or default_root()), self.id)
         rootfs.prepare()
         self._rootfs = rootfs
+        if needs_attachment(cfg.network):
+            from .network.attach import NetworkAttachment
+
+            # its hosts file is rewritten as others join: it must live on the host
+            self._network = NetworkAttachment.prepare(
+                cfg.network, container_id=self.id, name=self.name, hostname=hostname, ports=cfg.ports,
+                dns=cfg.dns, add_hosts=cfg.add_hosts, hosts_file=rootfs.host_dir() / "hosts", root=self.root)
         etc = self._etc_files(rootfs, hostname)
 
         mounts = list(STANDARD_MOUNTS)
@@ -470,6 +505,8 @@ class Container:
                 plan.owned_fds.append(netns)
                 plan.clone_flags &= ~_launch.CLONE_NEWNET
                 plan.loopback_up = False
+        elif self._network is not None:
+            self._network.apply(plan)
         return plan
 
     def _make_rootless(self, plan):
@@ -495,6 +532,9 @@ class Container:
         """/etc/hostname, /etc/hosts and /etc/resolv.conf, made for this
         container and bind-mounted over the image's own, as docker does."""
         cfg = self.config
+        if self._network is not None:
+            written = self._network.write_etc_files(rootfs.host_dir(), hostname)
+            return {name: str(path) for name, path in written.items()}
         files = {"hostname": hostname + "\n"}
         if cfg.network == "host":
             files["hosts"] = _read_host_file("/etc/hosts") or "127.0.0.1\tlocalhost\n"

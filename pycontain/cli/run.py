@@ -1,5 +1,6 @@
 """`pycontain run`: docker run's flags, docker's exit statuses."""
 import argparse
+import os
 import sys
 
 from ..config import Mount
@@ -22,7 +23,13 @@ def register(sub):
     p.add_argument("--entrypoint", help="override the image's entrypoint")
     p.add_argument("--read-only", action="store_true", help="mount the root filesystem read-only")
     p.add_argument("--init", action="store_true", help="run a tiny init as pid 1 that forwards signals and reaps zombies")
-    p.add_argument("--network", "--net", default="none", help="network mode: none or host")
+    p.add_argument("--network", "--net", default="bridge",
+                   help="network: bridge (default), none, host, container:NAME or a network's name")
+    p.add_argument("--name", help="container name (resolvable by containers on the same user-defined network)")
+    p.add_argument("-p", "--publish", action="append", default=[], metavar="[IP:][HOSTPORT:]PORT[/udp]",
+                   help="publish a container's port on the host")
+    p.add_argument("--dns", action="append", default=[], metavar="IP", help="nameserver for /etc/resolv.conf")
+    p.add_argument("--add-host", action="append", default=[], metavar="NAME:IP", help="add an /etc/hosts entry")
     p.add_argument("--cap-add", action="append", default=[], help="add a capability")
     p.add_argument("--cap-drop", action="append", default=[], help="drop a capability")
     p.add_argument("--privileged", action="store_true", help="all capabilities, no seccomp filter, no masked paths")
@@ -58,11 +65,16 @@ def cmd_run(args):
         init=args.init, network=args.network, cap_add=args.cap_add, cap_drop=args.cap_drop,
         privileged=args.privileged, ulimits=args.ulimit,
         security_opt=args.security_opt, group_add=args.group_add,
+        name=args.name, ports=args.publish, dns=args.dns, add_hosts=args.add_host,
         entrypoint=[args.entrypoint] if args.entrypoint else None,
     )
     # stdio is inherited: the container writes straight to our terminal
     stdin = None if args.interactive else _devnull()
-    c.start(stdin=stdin)
+    try:
+        c.start(stdin=stdin)
+    finally:
+        if stdin is not None:
+            os.close(stdin)   # the container got its own copy
     try:
         code = c.wait()
     except KeyboardInterrupt:
