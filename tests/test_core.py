@@ -396,7 +396,7 @@ def test_bad_config_values(busybox, leakcheck):
         ({"cap_add": ["NOT_A_CAP"]}, "unknown capability"),
         ({"ulimits": ["nofile=10:5"]}, "soft limit"),
         ({"ulimits": ["bogus=1"]}, "unknown ulimit"),
-        ({"network": "bridge0"}, "not supported"),
+        ({"network": "no such/net"}, "invalid network"),
         ({"env": ["NOEQUALS"]}, "KEY=VALUE"),
         ({"mounts": [Mount("/nonexistent-src", "/x")]}, "does not exist"),
         ({"command": "a string"}, "list of strings"),
