@@ -49,9 +49,16 @@ def run(cmd, *, check=True, env=None, cwd=None, timeout=600):
 
 
 def make_venv(path: Path, python=sys.executable) -> Path:
-    """A fresh virtual environment; returns its python."""
-    run([python, "-m", "venv", path])
+    """A fresh virtual environment; returns its python. Without its own pip
+    (ensurepip costs seconds): pip_install() drives this one's pip into it."""
+    run([python, "-m", "venv", "--without-pip", path])
     return path / "bin" / "python"
+
+
+def pip_install(python, *args, check=True, env=None, cwd=None):
+    """pip install into the environment of `python` (pip's --python)."""
+    return run([sys.executable, "-m", "pip", "--python", python, "install", "-q", *args],
+               check=check, env=env, cwd=cwd)
 
 
 def compiler_warnings(build_log: str) -> list:
