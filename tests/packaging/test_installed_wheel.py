@@ -28,10 +28,12 @@ def test_pycontain_comes_from_the_venv():
 
 def interpreters():
     """{version: path} of CPython 3.10+ on this machine: the running one and,
-    where pyenv or the distribution has them, the others."""
+    where pyenv or the distribution has them, the others, plus any listed in
+    $PYCONTAIN_TEST_PYTHONS (paths separated by ':', as CI sets it)."""
     found = {"%d.%d" % sys.version_info[:2]: sys.executable}
-    for path in sorted(glob.glob("/root/.pyenv/versions/3.*/bin/python3") + glob.glob("/usr/bin/python3.1[0-9]")
-                       + glob.glob("/usr/local/bin/python3.1[0-9]")):
+    listed = [p for p in os.environ.get("PYCONTAIN_TEST_PYTHONS", "").split(":") if p]
+    for path in listed + sorted(glob.glob("/root/.pyenv/versions/3.*/bin/python3") + glob.glob("/usr/bin/python3.1[0-9]")
+                                + glob.glob("/usr/local/bin/python3.1[0-9]")):
         r = run([path, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], check=False)
         version = r.stdout.strip()
         if r.returncode == 0 and tuple(map(int, version.split("."))) >= (3, 10):
@@ -93,7 +95,7 @@ def test_the_same_abi3_wheel_works_on_every_python(version, dist, tmp_path):
 
 
 def test_python_3_9_is_refused_with_a_clear_reason(dist, tmp_path):
-    py39 = next(iter(glob.glob("/root/.pyenv/versions/3.9*/bin/python3")), None)
+    py39 = next(iter(glob.glob("/root/.pyenv/versions/3.9*/bin/python3") + glob.glob("/usr/bin/python3.9")), None)
     if py39 is None:
         # Without a 3.9 here, check the two things pip decides by instead.
         from zipfile import ZipFile
@@ -106,3 +108,16 @@ def test_python_3_9_is_refused_with_a_clear_reason(dist, tmp_path):
     assert r.returncode != 0
     assert "is not a supported wheel on this platform" in r.stderr or "requires a different Python" in r.stderr, r.stderr
     assert not os.path.exists(tmp_path / "venv/lib/python3.9/site-packages/pycontain")
+
+
+def test_cibuildwheel_smoke_script_passes_on_the_installed_wheel(installed, tmp_path):
+    # The same script cibuildwheel runs in its build container (pyproject.toml).
+    r = run([installed, REPO / "tests/packaging/smoke_installed.py"], cwd=tmp_path, env=outside_env())
+    assert r.stdout.startswith("ok: pycontain "), r.stdout
+
+
+def test_cibuildwheel_smoke_script_refuses_the_source_tree(tmp_path):
+    env = outside_env()
+    env["PYTHONPATH"] = str(REPO)
+    r = run([sys.executable, REPO / "tests/packaging/smoke_installed.py"], cwd=tmp_path, env=env, check=False)
+    assert r.returncode != 0 and "imported the source tree" in r.stderr, r.stderr
