@@ -83,7 +83,8 @@ static int exec_search(char **argv, char **envp)
         while (*end && *end != ':')
             end++;
         rs_size_t dlen = (rs_size_t)(end - p);
-        if (dlen + 1 + flen + 1 <= sizeof(buf)) {
+        /* dir (or "." for an empty entry), '/', file, NUL; longer ones are skipped */
+        if ((dlen ? dlen : 1) + 1 + flen + 1 <= sizeof(buf)) {
             rs_size_t pos = 0;
             if (dlen == 0)                  /* an empty entry is the current directory */
                 buf[pos++] = '.';

@@ -125,3 +125,12 @@ def test_hello_world_reports_a_failed_write():
     # stdout closed: write() fails with EBADF and the status says so.
     r = subprocess.run(f"exec {HELLO} >&-", shell=True)
     assert r.returncode == 1
+
+
+def test_init_skips_path_entries_too_long_for_its_buffer(tmp_path):
+    # 4 KiB is init's path buffer: a command name that fills it exactly with an
+    # empty PATH entry ("." + "/" + name + NUL) must be skipped, not overflow.
+    name = "x" * (4096 - 3 + 1)
+    env = {"PATH": ":/bin"}
+    r = subprocess.run([INIT, "--", name], capture_output=True, text=True, env=env)
+    assert r.returncode == 127 and "No such file or directory" in r.stderr
