@@ -17,7 +17,7 @@ from wheel_helpers import (COPY_IGNORE, CROSS_CC, DEBIAN_TOOLS, PYTHON_TOOLS, RE
                            tool_env)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def tools():
     """The lane needs real tools; a missing one is a failure that says how to get it."""
     missing = [f"{mod} (pip install {pkg})" for mod, pkg in PYTHON_TOOLS.items()
