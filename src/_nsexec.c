@@ -263,7 +263,9 @@ static long open_in_root_walk(struct ctx *c, const char *path, int flags)
             S1(SYS_close, dfd);
             return -ENAMETOOLONG;
         }
-        if (comp[0] == '.' && (comp[1] == 0 || (comp[1] == '.' && comp[2] == 0))) {
+        if (comp[0] == '.' && comp[1] == 0)
+            continue;
+        if (comp[0] == '.' && comp[1] == '.' && comp[2] == 0) {
             S1(SYS_close, dfd);
             return -EINVAL;
         }
