@@ -90,6 +90,7 @@ class ContainerConfig:
     ulimits: tuple = ()                 # (("nofile", soft, hard), ...)
     oom_score_adj: int | None = None
     keep_fs: bool = False               # keep the upper (written) layer after removal
+    resources: object = None            # pycontain.cgroups.Limits, validated by Container
     extra: Mapping = field(default_factory=dict)
 
     def __post_init__(self):

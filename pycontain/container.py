@@ -11,6 +11,7 @@ reaped (remove=True, the default) or at remove().
 """
 from __future__ import annotations
 
+import errno
 import os
 import select
 import selectors
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from . import _launch
+from . import _launch, cgroups
 from ._paths import containers_dir
 from .config import RLIMITS, ContainerConfig, merge_env
 from .errors import ConfigError, ContainerError, ContainerExitError, ContainerTimeout, ImageNotFound
@@ -73,6 +74,7 @@ class ContainerResult:
     stdout: bytes | str | None = None
     stderr: bytes | str | None = None
     id: str = ""
+    oom_killed: bool = False      # the kernel killed a process of the container for memory (docker's OOMKilled)
 
     def check_returncode(self):
         if self.returncode:
@@ -107,13 +109,22 @@ class Container:
     def __init__(self, image=None, command=None, *, rootfs=None, entrypoint=None, env=None,
                  hostname=None, user=None, workdir=None, mounts=(), read_only=False, init=False,
                  network="none", cap_add=(), cap_drop=(), privileged=False, no_new_privileges=True,
-                 ulimits=(), oom_score_adj=None, remove=True, root=None):
+                 ulimits=(), oom_score_adj=None, remove=True, root=None,
+                 memory=None, memory_swap=None, cpus=None, cpu_shares=None, cpu_quota=None, cpu_period=None,
+                 cpuset_cpus=None, cpuset_mems=None, pids_limit=None, blkio_weight=None,
+                 device_read_bps=(), device_write_bps=(), cgroup_parent=None):
+        # resource limits (pycontain/cgroups): checked here, before anything exists
+        resources = cgroups.Limits.from_docker(
+            memory=memory, memory_swap=memory_swap, cpus=cpus, cpu_shares=cpu_shares, cpu_quota=cpu_quota,
+            cpu_period=cpu_period, cpuset_cpus=cpuset_cpus, cpuset_mems=cpuset_mems, pids_limit=pids_limit,
+            blkio_weight=blkio_weight, device_read_bps=device_read_bps, device_write_bps=device_write_bps,
+            cgroup_parent=cgroup_parent)
         self.config = ContainerConfig(
             image=image, rootfs=rootfs, command=command, entrypoint=entrypoint, env=env or (),
             hostname=hostname, user=user, workdir=workdir, mounts=mounts, read_only=read_only,
             init=init, network=network, cap_add=tuple(cap_add), cap_drop=tuple(cap_drop),
             privileged=privileged, no_new_privileges=no_new_privileges, ulimits=tuple(ulimits),
-            oom_score_adj=oom_score_adj,
+            oom_score_adj=oom_score_adj, resources=resources,
         )
         self.id = os.urandom(32).hex()
         self.root = Path(root) if root else None
@@ -125,6 +136,8 @@ class Container:
         self._child = None
         self._pidfd = None
         self._rootfs = None
+        self._cgroup = None
+        self._oom_killed = False
         self._wait_lock = threading.Lock()
         self._removed = False
 
@@ -157,6 +170,8 @@ class Container:
             plan.stdio = tuple(stdio)
             plan.wait_start = wait_start
             child = _launch.spawn(plan)
+            if self._cgroup is not None:
+                self._cgroup.close_fds()    # the child has joined: the descriptors are spent
         except BaseException:
             for f in parent_ends:
                 f.close()
@@ -257,9 +272,62 @@ class Container:
         self._removed = True
 
     def _cleanup(self):
-        if self._rootfs is not None:
-            self._rootfs.remove()
-            self._rootfs = None
+        try:
+            self._remove_cgroup()
+        finally:
+            if self._rootfs is not None:
+                self._rootfs.remove()
+                self._rootfs = None
+
+    # ---- resources (pycontain/cgroups) ---------------------------------------------
+
+    def _make_cgroup(self):
+        """The container's cgroup with its limits, or None where cgroups cannot be
+        made (e.g. unprivileged on v1) and no limit was asked for."""
+        limits = self.config.resources or cgroups.Limits()
+        try:
+            cg = cgroups.create(f"pycontain-{self.id}", limits, devices_restricted=not self.config.privileged)
+        except cgroups.CgroupError as e:
+            if limits or limits.cgroup_parent or e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS,
+                                                                  errno.EOPNOTSUPP):
+                raise
+            return None
+        self._cgroup = cg
+        return cg
+
+    def _remove_cgroup(self):
+        if self._cgroup is not None:
+            cg, self._cgroup = self._cgroup, None
+            try:
+                cg.destroy()    # kills anything left, removes the directories
+            finally:
+                try:
+                    self._oom_killed = cg.oom_killed()
+                except OSError:
+                    pass
+
+    def _running_cgroup(self):
+        if self._cgroup is None:
+            raise ContainerError(f"container {self.id[:12]} has no cgroup (not started, already removed, "
+                                 "or cgroups are unavailable here)")
+        return self._cgroup
+
+    @property
+    def oom_killed(self) -> bool:
+        """True when the kernel killed a process of this container for memory."""
+        cg = self._cgroup
+        return cg.oom_killed() if cg is not None else self._oom_killed
+
+    def stats(self) -> "cgroups.CgroupStats":
+        """CPU time, memory (current, peak), pids and I/O bytes of the container's processes."""
+        return self._running_cgroup().stats()
+
+    def pause(self):
+        """Freezes every process of the container (docker pause)."""
+        self._running_cgroup().freeze()
+
+    def unpause(self):
+        self._running_cgroup().thaw()
 
     def __enter__(self):
         return self
@@ -277,8 +345,8 @@ class Container:
                 self.remove()
             except Exception:
                 pass
-        elif getattr(self, "_rootfs", None) is not None:
-            self._rootfs.remove()
+        elif getattr(self, "_rootfs", None) is not None or getattr(self, "_cgroup", None) is not None:
+            self._cleanup()
 
     # ---- run, communicate -----------------------------------------------------
 
@@ -307,7 +375,8 @@ class Container:
         except BaseException:
             self.remove()
             raise
-        result = ContainerResult(self.args, self.returncode, _maybe_text(out, text), _maybe_text(err, text), self.id)
+        result = ContainerResult(self.args, self.returncode, _maybe_text(out, text), _maybe_text(err, text), self.id,
+                                 oom_killed=self.oom_killed)
         if check:
             result.check_returncode()
         return result
@@ -409,6 +478,9 @@ class Container:
 
         caps = capabilities.resolve(cfg.cap_add, cfg.cap_drop, cfg.privileged)
         mounts = list(STANDARD_MOUNTS)
+        cgroup = self._make_cgroup()
+        if cgroup is not None:    # its own cgroup as /sys/fs/cgroup, read-only unless privileged (docker)
+            mounts += cgroup.mount_specs(read_only=not cfg.privileged)
         for name in ("hostname", "hosts", "resolv.conf"):
             mounts.append(_launch.MountSpec(str(etc[name]), f"/etc/{name}", None, None,
                                             _launch.MS_BIND, 0, _launch.MKDIR_FILE))
@@ -443,6 +515,9 @@ class Container:
         if cfg.network == "host":
             plan.clone_flags &= ~_launch.CLONE_NEWNET
             plan.loopback_up = False
+        if cgroup is not None:    # joined before anything runs; then its cgroup is its root
+            plan.cgroup_fds = cgroup.procs_fds()
+            plan.unshare_cgroupns = True
         return plan
 
     def _write_etc_files(self, cdir: Path, hostname: str) -> dict:
