@@ -287,6 +287,9 @@ class Child:
             os.waitpid(self.pid, 0)
         except ChildProcessError:
             pass
+        if self.pidfd is not None:    # reaped: nobody else will close it
+            os.close(self.pidfd)
+            self.pidfd = None
         self._release()
 
     def _release(self):

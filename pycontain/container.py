@@ -138,6 +138,7 @@ class Container:
         self._rootfs = None
         self._cgroup = None
         self._oom_killed = False
+        self._paused = False
         self._wait_lock = threading.Lock()
         self._removed = False
 
@@ -155,6 +156,8 @@ class Container:
             try:
                 child.finish_start()
             except BaseException:
+                self._pidfd = None        # finish_start reaped the child and closed it
+                self.returncode = 255 if self.returncode is None else self.returncode
                 self._cleanup()
                 raise
             return self
@@ -174,7 +177,8 @@ class Container:
                 self._cgroup.close_fds()    # the child has joined: the descriptors are spent
         except BaseException:
             for f in parent_ends:
-                f.close()
+                if f is not None:     # None: that stream was inherited, nothing of ours to close
+                    f.close()
             self._cleanup()
             raise
         finally:
@@ -263,10 +267,13 @@ class Container:
         if self._child is not None:
             child, self._child = self._child, None
             os.kill(child.pid, signal.SIGKILL)
-            child.close_failed()
+            child.close_failed()      # reaps it and closes its pidfd
+            self._pidfd = None
             self.returncode = -signal.SIGKILL
         if self.pid is not None and self.returncode is None:
             self.kill()
+            if self._paused:      # a frozen process takes its SIGKILL only when thawed (cgroup v1)
+                self.unpause()
             self._try_reap(0)
         self._cleanup()
         self._removed = True
@@ -325,9 +332,11 @@ class Container:
     def pause(self):
         """Freezes every process of the container (docker pause)."""
         self._running_cgroup().freeze()
+        self._paused = True
 
     def unpause(self):
         self._running_cgroup().thaw()
+        self._paused = False
 
     def __enter__(self):
         return self

@@ -152,7 +152,9 @@ class CgroupStats:
     memory_failcnt: int | None = None
     oom_kills: int | None = None
     pids_current: int | None = None
+    pids_peak: int | None = None
     pids_limit: int | None = None
+    pids_limit_hits: int | None = None      # forks refused because of pids_limit
     io_read_bytes: int | None = None
     io_write_bytes: int | None = None
 

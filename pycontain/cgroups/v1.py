@@ -190,6 +190,8 @@ class V1Cgroup(Cgroup):
         if "pids" in d:
             s.pids_current = F.read_int(d["pids"] + "/pids.current")
             s.pids_limit = F.read_int(d["pids"] + "/pids.max")
+            s.pids_peak = F.read_int(d["pids"] + "/pids.peak")
+            s.pids_limit_hits = F.read_keyed(d["pids"] + "/pids.events").get("max")
         if "blkio" in d:
             rd = wr = 0
             for line in (F.read(d["blkio"] + "/blkio.throttle.io_service_bytes_recursive") or "").splitlines():

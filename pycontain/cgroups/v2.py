@@ -155,6 +155,8 @@ class V2Cgroup(Cgroup):
             s.oom_kills = events.get("oom_kill")
         s.pids_current = F.read_int(p + "/pids.current")
         s.pids_limit = F.read_int(p + "/pids.max")
+        s.pids_peak = F.read_int(p + "/pids.peak")
+        s.pids_limit_hits = F.read_keyed(p + "/pids.events").get("max")
         text = F.read(p + "/io.stat")
         if text is not None:
             rd = wr = 0
