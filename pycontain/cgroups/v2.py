@@ -229,14 +229,24 @@ def _enable_down_to(parent: str, mountpoint: str, wanted: set, required: set, ma
     for d in reversed(chain):
         enabled = set((F.read(d + "/cgroup.subtree_control") or "").split())
         available = set((F.read(d + "/cgroup.controllers") or "").split())
-        for ctl in sorted((wanted - enabled) & available):
+        to_enable = sorted((wanted - enabled) & available)
+        # A non-root cgroup with processes of its own must not delegate: the
+        # kernel may accept the write, but cpu/pids then make it a "thread
+        # root" and no child of it can take a process (EOPNOTSUPP at join).
+        if to_enable and d != mountpoint and F.read_pids(d + "/cgroup.procs"):
+            blocked = set(to_enable) & required
+            if blocked:
+                raise CgroupError(errno.EBUSY, f"cannot enable the {', '.join(sorted(blocked))} controller in {d}: "
+                                               "it holds processes (give the container a cgroup_parent "
+                                               "outside it, in a cgroup of its own)")
+            wanted = wanted - set(to_enable)
+            to_enable = []
+        for ctl in to_enable:
             try:
                 F.write(d + "/cgroup.subtree_control", f"+{ctl}")
             except CgroupError as e:
                 if ctl in required:
-                    hint = (" (it holds processes: give the container a cgroup_parent in a cgroup of its own)"
-                            if e.errno == errno.EBUSY else "")
-                    raise CgroupError(e.errno, f"cannot enable the {ctl} controller in {d}{hint}") from None
+                    raise CgroupError(e.errno, f"cannot enable the {ctl} controller in {d}: {os.strerror(e.errno)}") from None
                 wanted = wanted - {ctl}
         missing = (wanted & required) - available
         if missing:

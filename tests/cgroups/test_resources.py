@@ -194,3 +194,16 @@ def test_inside_the_container_its_cgroup_is_the_root_and_read_only(busybox, cgro
     assert f"limit {48 << 20}" in lines
     assert "Read-only file system" in r.stdout + r.stderr
     assert r.returncode != 0        # the write to the limit file failed
+
+
+def test_kill_all_ends_every_process_of_the_container(busybox, cgroup_leakcheck):
+    # v2: one write to cgroup.kill; v1: freeze, SIGKILL each, thaw
+    with Container(rootfs=busybox, command=["sh", "-c", "sleep 60 & sleep 60 & sleep 60 & wait"], pids_limit=10) as c:
+        c.start()
+        deadline = time.monotonic() + 5
+        while len(c._cgroup.pids()) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(c._cgroup.pids()) == 4
+        c._cgroup.kill_all()
+        assert c._cgroup.pids() == []
+        assert c.wait(timeout=5) == -9
