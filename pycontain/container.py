@@ -525,7 +525,7 @@ class Container:
             plan.clone_flags &= ~_launch.CLONE_NEWNET
             plan.loopback_up = False
         if cgroup is not None:    # joined before anything runs; then its cgroup is its root
-            plan.cgroup_fds = cgroup.procs_fds()
+            plan.cgroup_fds = cgroup.join_fds()
             plan.unshare_cgroupns = True
         return plan
 

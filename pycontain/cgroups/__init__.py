@@ -2,7 +2,7 @@
 
     limits = Limits.from_docker(memory="64m", cpus=0.5, pids_limit=100)  # ConfigError if bad
     cg = create(f"pycontain-{id}", limits)          # directories + limits, nothing joined yet
-    plan.cgroup_fds = cg.procs_fds()                # the child joins before it mounts or execs
+    plan.cgroup_fds = cg.join_fds()                # the child joins before it mounts or execs
     ...
     cg.oom_killed(); cg.stats(); cg.freeze(); cg.thaw()
     cg.destroy()                                    # kills what is left, removes every directory
@@ -168,14 +168,15 @@ class Cgroup:
     version: int
     name: str
 
-    def procs_fds(self) -> list:
-        """Open cgroup.procs descriptors (O_WRONLY|O_CLOEXEC) for LaunchPlan.cgroup_fds:
-        the child writes "0" to each before it mounts anything or execs.
-        Closed by destroy() or close_fds()."""
+    def join_fds(self) -> list:
+        """Descriptors (O_WRONLY|O_CLOEXEC) for LaunchPlan.cgroup_fds: the child
+        writes "0" to each before it mounts anything or execs, which moves it
+        (still single-threaded) into the cgroup. v2: cgroup.procs; v1: `tasks`
+        (see V1Cgroup.join_fds). Closed by destroy() or close_fds()."""
         raise NotImplementedError
 
     def close_fds(self):
-        """Closes the descriptors procs_fds()/dir_fd() opened (once the child joined)."""
+        """Closes the descriptors join_fds()/dir_fd() opened (once the child joined)."""
         raise NotImplementedError
 
     def dir_fd(self) -> int:

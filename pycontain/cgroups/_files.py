@@ -80,6 +80,19 @@ def mkdir_chain(leaf: str, stop: str, made: list, on_new_dir=None) -> None:
     """mkdir -p leaf, never above `stop` (the hierarchy's mount point); records
     each directory it made in `made` (parents first). on_new_dir(path) runs for
     each new directory before its children are made (v1 cpuset needs that)."""
+    try:                # the common case: the parent exists, one syscall
+        os.mkdir(leaf, 0o755)
+    except FileNotFoundError:
+        pass
+    except FileExistsError:
+        raise CgroupError(errno.EEXIST, f"cgroup {leaf} already exists") from None
+    except OSError as e:
+        raise CgroupError(e.errno, f"cannot create cgroup {leaf}: {e.strerror}") from None
+    else:
+        made.append(leaf)
+        if on_new_dir is not None:
+            on_new_dir(leaf)
+        return
     missing = []
     d = leaf
     while d != stop and not os.path.isdir(d):

@@ -97,7 +97,7 @@ class V2Cgroup(Cgroup):
 
     # ---- joining ---------------------------------------------------------------------
 
-    def procs_fds(self) -> list:
+    def join_fds(self) -> list:
         if not self._fds:
             try:
                 self._fds.append(os.open(self.path + "/cgroup.procs", F.O_WRITE))
