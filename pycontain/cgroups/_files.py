@@ -76,15 +76,18 @@ def read_pids(path: str) -> list:
     return [int(p) for p in text.split()] if text else []
 
 
-def mkdir_chain(leaf: str, stop: str, made: list, on_new_dir=None) -> None:
+def mkdir_chain(leaf: str, stop: str, made: list, on_new_dir=None, leaf_exists_ok=False) -> None:
     """mkdir -p leaf, never above `stop` (the hierarchy's mount point); records
     each directory it made in `made` (parents first). on_new_dir(path) runs for
-    each new directory before its children are made (v1 cpuset needs that)."""
+    each new directory before its children are made (v1 cpuset needs that).
+    An existing leaf is an error (someone else's cgroup) unless leaf_exists_ok."""
     try:                # the common case: the parent exists, one syscall
         os.mkdir(leaf, 0o755)
     except FileNotFoundError:
         pass
     except FileExistsError:
+        if leaf_exists_ok:
+            return
         raise CgroupError(errno.EEXIST, f"cgroup {leaf} already exists") from None
     except OSError as e:
         raise CgroupError(e.errno, f"cannot create cgroup {leaf}: {e.strerror}") from None
@@ -102,7 +105,7 @@ def mkdir_chain(leaf: str, stop: str, made: list, on_new_dir=None) -> None:
         try:
             os.mkdir(d, 0o755)
         except FileExistsError:
-            if d == leaf:   # someone else's cgroup by that name: never adopt it
+            if d == leaf and not leaf_exists_ok:   # someone else's cgroup by that name: never adopt it
                 raise CgroupError(errno.EEXIST, f"cgroup {d} already exists") from None
             continue        # a shared parent made concurrently: not ours to remove
         except OSError as e:

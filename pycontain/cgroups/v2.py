@@ -218,7 +218,7 @@ def _enable_down_to(parent: str, mountpoint: str, wanted: set, required: set, ma
     The kernel only lets a controller into a cgroup whose parent enabled it.
     A cgroup that holds processes (other than the root) cannot enable any: a
     required controller then fails with a message naming cgroup_parent."""
-    F.mkdir_chain(parent, mountpoint, made)
+    F.mkdir_chain(parent, mountpoint, made, leaf_exists_ok=True)
     chain = []
     d = parent
     while True:

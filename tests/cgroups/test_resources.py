@@ -207,3 +207,16 @@ def test_kill_all_ends_every_process_of_the_container(busybox, cgroup_leakcheck)
         c._cgroup.kill_all()
         assert c._cgroup.pids() == []
         assert c.wait(timeout=5) == -9
+
+
+def test_an_existing_cgroup_of_that_name_is_never_adopted(cgroup_leakcheck):
+    limits = cgroups.Limits.from_docker(memory="32m")
+    first = cgroups.create("pycontain-test-taken", limits)
+    try:
+        with pytest.raises(cgroups.CgroupError) as e:
+            cgroups.create("pycontain-test-taken", cgroups.Limits.from_docker(memory="16m"))
+        assert "already exists" in str(e.value)
+        assert all(os.path.isdir(p) for p in first.paths)     # the failed attempt removed nothing of it
+        assert first.stats().memory_limit == 32 << 20
+    finally:
+        first.destroy()

@@ -2,8 +2,9 @@
 # run-v2.sh - the cgroup v2 test lane: boots Debian's own kernel (linux-image-amd64)
 # once under QEMU with a pure cgroup v2 hierarchy at /sys/fs/cgroup (every
 # controller enabled in the root's cgroup.subtree_control) and runs
-#     $PYTHON -m pytest -m cgroupv2 tests/cgroups [PYTEST ARGS...]
-# inside it, from this project's directory. Exits with pytest's status;
+#     $PYTHON -m pytest -m cgroupv2 [PYTEST ARGS... (default: tests/cgroups)]
+# inside it, from this project's directory (`run-v2.sh --bench [ROUNDS]` runs
+# bench/bench_cgroups.py there instead). Exits with pytest's status;
 # 124: timed out, 125: the VM could not run the tests (console tail on stderr).
 #
 # Why a VM: hosts like the CI machines give the memory/cpu/pids/io controllers to
@@ -137,9 +138,14 @@ trap 'exit 130' INT TERM
   echo 'export LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1'
   printf 'export HOME=%q PATH=%q\n' "$HOME" "$PATH"
   printf 'cd %q || exit 125\n' "$PROJECT"
-  printf '%q -m pytest -m cgroupv2 -p no:cacheprovider' "$PYTHON"
-  [ $# -gt 0 ] || set -- tests/cgroups
-  printf ' %q' "$@"
+  if [ "${1:-}" = --bench ]; then     # the cgroup benchmark, v2 driver
+    shift
+    printf '%q bench/bench_cgroups.py' "$PYTHON"
+  else
+    printf '%q -m pytest -m cgroupv2 -p no:cacheprovider' "$PYTHON"
+    [ $# -gt 0 ] || set -- tests/cgroups
+  fi
+  [ $# -gt 0 ] && printf ' %q' "$@"
   echo
 } > "$RUN/job.sh"
 
