@@ -220,3 +220,16 @@ def test_an_existing_cgroup_of_that_name_is_never_adopted(cgroup_leakcheck):
         assert first.stats().memory_limit == 32 << 20
     finally:
         first.destroy()
+
+
+def test_command_line_limits_and_info(busybox, cgroup_leakcheck):
+    import subprocess
+    import sys
+    cli = [sys.executable, "-c", "from pycontain.cli import entry; entry()"]
+    pids_max = "/sys/fs/cgroup/pids/pids.max" if DRIVER == "v1" else "/sys/fs/cgroup/pids.max"
+    r = subprocess.run(cli + ["run", "-m", "32m", "--memory-swap", "64m", "--cpus", "0.5", "-c", "512",
+                              "--pids-limit", "12", "--cpuset-cpus", "0", "--rootfs", str(busybox), "cat", pids_max],
+                       capture_output=True, text=True, timeout=120)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "12\n", "")
+    r = subprocess.run(cli + ["info"], capture_output=True, text=True, timeout=120)
+    assert f"Cgroups:     {LAYOUT.kind} (" in r.stdout
