@@ -12,10 +12,12 @@ interleaved round by round so that a noisy machine slows all of them alike:
   limits-noview   the same without the /sys/fs/cgroup view mounted inside
 
 and, without a container, cgroups.create + join_fds + destroy with those limits.
-Prints medians (ms) and each variant's difference to `none`.
+Prints wall-time medians (ms) and each variant's difference to `none`, and the
+mean CPU time (this process and its children), which a loaded machine disturbs less.
 """
 import itertools
 import os
+import resource
 import shutil
 import statistics
 import sys
@@ -44,9 +46,20 @@ def run_container(rootfs, variant):
             cg.mount_specs = lambda read_only=True: []
             return cg
         c._make_cgroup = make_without_view
+    cpu = _cpu_ns()
     t = time.perf_counter_ns()
     c.run()
-    return time.perf_counter_ns() - t
+    return time.perf_counter_ns() - t, _cpu_ns() - cpu
+
+
+def _cpu_ns():
+    """CPU time of this process and its reaped children: unlike wall time, it
+    barely moves when other work on a busy machine takes the CPUs away."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        r = resource.getrusage(who)
+        total += r.ru_utime + r.ru_stime
+    return int(total * 1e9)
 
 
 def bare_cgroup(limits):
@@ -67,20 +80,25 @@ def main():
         limits = cgroups.Limits.from_docker(**LIMITS)
         variants = ("none", "default", "limits", "limits-noview")
         samples = {v: [] for v in variants + ("bare",)}
+        cpu = {v: [] for v in variants}
         for _ in range(max(5, rounds // 10)):       # warm caches, the allocator, the dentry cache
             for v in variants:
-                run_container(rootfs, v)
+                run_container(rootfs, v)  # noqa: discard
         for _ in range(rounds):
             for v in variants:
-                samples[v].append(run_container(rootfs, v))
+                wall, used = run_container(rootfs, v)
+                samples[v].append(wall)
+                cpu[v].append(used)
             samples["bare"].append(bare_cgroup(limits))
         med = {k: statistics.median(v) / 1e6 for k, v in samples.items()}
+        mcpu = {k: statistics.mean(v) / 1e6 for k, v in cpu.items()}
         print(f"cgroups: {cgroups.layout().describe()}")
         print(f"kernel {os.uname().release}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, "
               f"{rounds} interleaved rounds; medians in ms, difference to 'none'")
+        print(f"  {'':20} {'wall':>8} {'diff':>8} {'ratio':>7}   {'cpu':>7} {'diff':>8}   (cpu: mean of this process + children)")
         for v in variants:
-            diff = "" if v == "none" else f"   {med[v] - med['none']:+.3f}  (x{med[v] / med['none']:.3f})"
-            print(f"  run() {v:<14} {med[v]:8.3f}{diff}")
+            print(f"  run() {v:<14} {med[v]:8.3f} {med[v] - med['none']:+8.3f} {med[v] / med['none']:7.3f}"
+                  f"   {mcpu[v]:7.3f} {mcpu[v] - mcpu['none']:+8.3f}")
         print(f"  create+join_fds+destroy, no container ({'+'.join(LIMITS)}): {med['bare']:.3f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
