@@ -244,3 +244,28 @@ def test_command_line_limits_and_info(busybox, cgroup_leakcheck):
     assert (r.returncode, r.stdout, r.stderr) == (0, "12\n", "")
     r = subprocess.run(cli + ["info"], capture_output=True, text=True, timeout=120)
     assert f"Cgroups:     {LAYOUT.kind} (" in r.stdout
+
+
+def test_containers_started_from_many_threads_keep_their_own_limits(busybox, cgroup_leakcheck):
+    import threading
+    errors, results = [], []
+
+    def worker(n):
+        try:
+            for i in range(5):
+                limit = 10 + n * 5 + i
+                pids_max = "/sys/fs/cgroup/pids/pids.max" if DRIVER == "v1" else "/sys/fs/cgroup/pids.max"
+                r = Container(rootfs=busybox, command=["cat", pids_max], memory="32m",
+                              pids_limit=limit).run(capture_output=True, text=True)
+                results.append((limit, r.stdout.strip(), r.returncode))
+        except Exception as e:      # reported below, in the test's thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert len(results) == 20
+    assert all(out == str(limit) and rc == 0 for limit, out, rc in results), results
