@@ -155,9 +155,11 @@ class Container:
             child, self._child = self._child, None
             try:
                 child.finish_start()
-            except BaseException:
-                self._pidfd = None        # finish_start reaped the child and closed it
-                self.returncode = 255 if self.returncode is None else self.returncode
+            except BaseException as e:
+                # finish_start reaped the child and closed its pidfd: a later
+                # remove() must not signal a pid that may belong to someone else now
+                self._pidfd = None
+                self.returncode = getattr(e, "exit_status", 255)
                 self._cleanup()
                 raise
             return self
