@@ -102,6 +102,7 @@ class ContainerConfig:
     ports: tuple = ()                   # PortMapping from docker's -p forms
     dns: tuple = ()                     # nameservers for resolv.conf
     add_hosts: tuple = ()               # (name, ip) extra /etc/hosts entries
+    resources: object = None            # pycontain.cgroups.Limits, validated by Container
     extra: Mapping = field(default_factory=dict)
 
     def __post_init__(self):

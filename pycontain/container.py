@@ -12,6 +12,7 @@ reaped (remove=True, the default) or at remove().
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import select
 import selectors
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from . import _launch, _netns, rootless
+from . import _launch, _netns, cgroups, rootless
 from ._paths import default_root
 from .config import RLIMITS, ContainerConfig, merge_env
 from .errors import ConfigError, ContainerError, ContainerExitError, ContainerTimeout, ImageNotFound
@@ -76,6 +77,7 @@ class ContainerResult:
     stdout: bytes | str | None = None
     stderr: bytes | str | None = None
     id: str = ""
+    oom_killed: bool = False      # the kernel killed a process of the container for memory (docker's OOMKilled)
 
     def check_returncode(self):
         if self.returncode:
@@ -112,9 +114,18 @@ class Container:
                  network="none", cap_add=(), cap_drop=(), privileged=False, no_new_privileges=True,
                  ulimits=(), oom_score_adj=None, writable_layer="memory", remove=True, root=None,
                  seccomp="default", security_opt=(), group_add=(), name=None, ports=(), dns=(),
-                 add_hosts=()):
+                 add_hosts=(),
+                 memory=None, memory_swap=None, cpus=None, cpu_shares=None, cpu_quota=None, cpu_period=None,
+                 cpuset_cpus=None, cpuset_mems=None, pids_limit=None, blkio_weight=None,
+                 device_read_bps=(), device_write_bps=(), cgroup_parent=None):
         if isinstance(network, Container):   # join that container's network namespace
             network = f"container:{network.id}"
+        # resource limits (pycontain/cgroups): checked here, before anything exists
+        resources = cgroups.Limits.from_docker(
+            memory=memory, memory_swap=memory_swap, cpus=cpus, cpu_shares=cpu_shares, cpu_quota=cpu_quota,
+            cpu_period=cpu_period, cpuset_cpus=cpuset_cpus, cpuset_mems=cpuset_mems, pids_limit=pids_limit,
+            blkio_weight=blkio_weight, device_read_bps=device_read_bps, device_write_bps=device_write_bps,
+            cgroup_parent=cgroup_parent)
         self.config = ContainerConfig(
             image=image, rootfs=rootfs, command=command, entrypoint=entrypoint, env=env or (),
             hostname=hostname, user=user, workdir=workdir, mounts=mounts, read_only=read_only,
@@ -122,7 +133,7 @@ class Container:
             privileged=privileged, no_new_privileges=no_new_privileges, ulimits=tuple(ulimits),
             oom_score_adj=oom_score_adj, writable_layer=writable_layer,
             seccomp=seccomp, security_opt=tuple(security_opt), group_add=group_add,
-            name=name, ports=ports, dns=dns, add_hosts=add_hosts,
+            name=name, ports=ports, dns=dns, add_hosts=add_hosts, resources=resources,
         )
         self.id = os.urandom(32).hex()
         self.root = Path(root) if root else None
@@ -134,6 +145,9 @@ class Container:
         self._child = None
         self._pidfd = None
         self._rootfs = None
+        self._cgroup = None
+        self._oom_killed = False
+        self._paused = False
         self._wait_lock = threading.Lock()
         self._removed = False
         self.name = self.config.name
@@ -164,7 +178,11 @@ class Container:
             child, self._child = self._child, None
             try:
                 child.finish_start()
-            except BaseException:
+            except BaseException as e:
+                # finish_start reaped the child and closed its pidfd: a later
+                # remove() must not signal a pid that may belong to someone else now
+                self._pidfd = None
+                self.returncode = getattr(e, "exit_status", 255)
                 self._cleanup()
                 raise
             return self
@@ -183,6 +201,8 @@ class Container:
             plan.stdio = tuple(stdio)
             plan.wait_start = wait_start
             child = _launch.spawn(plan)
+            if self._cgroup is not None:
+                self._cgroup.close_fds()    # the child has joined: the descriptors are spent
         except BaseException:
             for f in parent_ends:
                 if f is not None:   # inherited stdio has no parent end
@@ -280,6 +300,8 @@ class Container:
             self.returncode = -signal.SIGKILL
         if self.pid is not None and self.returncode is None:
             self.kill()
+            if self._paused:      # a frozen process takes its SIGKILL only when thawed (cgroup v1)
+                self.unpause()
             self._try_reap(0)
         self._cleanup()
         self._removed = True
@@ -289,10 +311,63 @@ class Container:
             if self._network is not None:
                 network, self._network = self._network, None
                 network.release()
+            self._remove_cgroup()
         finally:
             if self._rootfs is not None:
                 self._rootfs.remove()
                 self._rootfs = None
+
+    # ---- resources (pycontain/cgroups) ---------------------------------------------
+
+    def _make_cgroup(self):
+        """The container's cgroup with its limits, or None where cgroups cannot be
+        made (e.g. unprivileged on v1) and no limit was asked for."""
+        limits = self.config.resources or cgroups.Limits()
+        try:
+            cg = cgroups.create(f"pycontain-{self.id}", limits, devices_restricted=not self.config.privileged)
+        except cgroups.CgroupError as e:
+            if limits or limits.cgroup_parent or e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS,
+                                                                  errno.EOPNOTSUPP):
+                raise
+            return None
+        self._cgroup = cg
+        return cg
+
+    def _remove_cgroup(self):
+        if self._cgroup is not None:
+            cg, self._cgroup = self._cgroup, None
+            try:
+                cg.destroy()    # kills anything left, removes the directories
+            finally:
+                try:
+                    self._oom_killed = cg.oom_killed()
+                except OSError:
+                    pass
+
+    def _running_cgroup(self):
+        if self._cgroup is None:
+            raise ContainerError(f"container {self.id[:12]} has no cgroup (not started, already removed, "
+                                 "or cgroups are unavailable here)")
+        return self._cgroup
+
+    @property
+    def oom_killed(self) -> bool:
+        """True when the kernel killed a process of this container for memory."""
+        cg = self._cgroup
+        return cg.oom_killed() if cg is not None else self._oom_killed
+
+    def stats(self) -> "cgroups.CgroupStats":
+        """CPU time, memory (current, peak), pids and I/O bytes of the container's processes."""
+        return self._running_cgroup().stats()
+
+    def pause(self):
+        """Freezes every process of the container (docker pause)."""
+        self._running_cgroup().freeze()
+        self._paused = True
+
+    def unpause(self):
+        self._running_cgroup().thaw()
+        self._paused = False
 
     def __enter__(self):
         return self
@@ -310,7 +385,8 @@ class Container:
                 self.remove()
             except Exception:
                 pass
-        elif getattr(self, "_rootfs", None) is not None or getattr(self, "_network", None) is not None:
+        elif (getattr(self, "_rootfs", None) is not None or getattr(self, "_network", None) is not None
+              or getattr(self, "_cgroup", None) is not None):
             self._cleanup()
 
     # ---- run, communicate -----------------------------------------------------
@@ -340,7 +416,8 @@ class Container:
         except BaseException:
             self.remove()
             raise
-        result = ContainerResult(self.args, self.returncode, _maybe_text(out, text), _maybe_text(err, text), self.id)
+        result = ContainerResult(self.args, self.returncode, _maybe_text(out, text), _maybe_text(err, text), self.id,
+                                 oom_killed=self.oom_killed)
         if check:
             result.check_returncode()
         return result
@@ -453,6 +530,9 @@ class Container:
         etc = self._etc_files(rootfs, hostname)
 
         mounts = list(STANDARD_MOUNTS)
+        cgroup = self._make_cgroup()
+        if cgroup is not None:    # its own cgroup as /sys/fs/cgroup, read-only unless privileged (docker)
+            mounts += cgroup.mount_specs(read_only=not cfg.privileged)
         for name in ("hostname", "hosts", "resolv.conf"):
             mounts.append(_launch.MountSpec(etc[name], f"/etc/{name}", None, None,
                                             _launch.MS_BIND, 0, _launch.MKDIR_FILE))
@@ -507,6 +587,9 @@ class Container:
                 plan.loopback_up = False
         elif self._network is not None:
             self._network.apply(plan)
+        if cgroup is not None:    # joined before anything runs; then its cgroup is its root
+            plan.cgroup_fds = cgroup.join_fds()
+            plan.unshare_cgroupns = True
         return plan
 
     def _make_rootless(self, plan):

@@ -38,6 +38,23 @@ def register(sub):
     p.add_argument("--group-add", action="append", default=[], metavar="GROUP",
                    help="add a supplementary group (name in the image, or gid)")
     p.add_argument("--ulimit", action="append", default=[], metavar="NAME=SOFT[:HARD]", help="set a resource limit")
+    # resource limits (pycontain/cgroups), docker's names and value syntax
+    p.add_argument("-m", "--memory", metavar="BYTES", help="memory limit, e.g. 64m or 1g")
+    p.add_argument("--memory-swap", metavar="BYTES", help="memory plus swap limit; -1: unlimited swap")
+    p.add_argument("--cpus", metavar="N", help="number of CPUs, e.g. 0.5")
+    p.add_argument("-c", "--cpu-shares", type=int, metavar="N", help="relative CPU weight (default 1024)")
+    p.add_argument("--cpu-period", type=int, metavar="USEC", help="CFS period in microseconds")
+    p.add_argument("--cpu-quota", type=int, metavar="USEC", help="CFS quota in microseconds per period")
+    p.add_argument("--cpuset-cpus", metavar="LIST", help="CPUs the container may run on, e.g. 0-1,3")
+    p.add_argument("--cpuset-mems", metavar="LIST", help="memory nodes the container may use")
+    p.add_argument("--pids-limit", type=int, metavar="N", help="maximum number of processes (-1: unlimited)")
+    p.add_argument("--blkio-weight", type=int, metavar="N", help="relative block I/O weight, 10 to 1000")
+    p.add_argument("--device-read-bps", action="append", default=[], metavar="DEV:RATE",
+                   help="limit reads from a block device, e.g. /dev/sda:1mb")
+    p.add_argument("--device-write-bps", action="append", default=[], metavar="DEV:RATE",
+                   help="limit writes to a block device")
+    p.add_argument("--cgroup-parent", metavar="PATH",
+                   help="parent cgroup (relative: under pycontain's own cgroup; absolute: from the root)")
     p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
     p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal (not yet: stdio is passed through)")
     p.add_argument("image", nargs="?", help="image name (hello-world is built in)")
@@ -67,6 +84,11 @@ def cmd_run(args):
         security_opt=args.security_opt, group_add=args.group_add,
         name=args.name, ports=args.publish, dns=args.dns, add_hosts=args.add_host,
         entrypoint=[args.entrypoint] if args.entrypoint else None,
+        memory=args.memory, memory_swap=args.memory_swap, cpus=args.cpus, cpu_shares=args.cpu_shares,
+        cpu_period=args.cpu_period, cpu_quota=args.cpu_quota, cpuset_cpus=args.cpuset_cpus,
+        cpuset_mems=args.cpuset_mems, pids_limit=args.pids_limit, blkio_weight=args.blkio_weight,
+        device_read_bps=args.device_read_bps, device_write_bps=args.device_write_bps,
+        cgroup_parent=args.cgroup_parent,
     )
     # stdio is inherited: the container writes straight to our terminal
     stdin = None if args.interactive else _devnull()
