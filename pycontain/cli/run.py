@@ -23,8 +23,9 @@ def register(sub):
     p.add_argument("--entrypoint", help="override the image's entrypoint")
     p.add_argument("--read-only", action="store_true", help="mount the root filesystem read-only")
     p.add_argument("--init", action="store_true", help="run a tiny init as pid 1 that forwards signals and reaps zombies")
-    p.add_argument("--network", "--net", default="bridge",
-                   help="network: bridge (default), none, host, container:NAME or a network's name")
+    p.add_argument("--network", "--net", default=os.environ.get("PYCONTAIN_NETWORK") or "bridge",
+                   help="network: bridge (the default, or $PYCONTAIN_NETWORK), none, host, "
+                        "container:NAME or a network's name")
     p.add_argument("--name", help="container name (resolvable by containers on the same user-defined network)")
     p.add_argument("-p", "--publish", action="append", default=[], metavar="[IP:][HOSTPORT:]PORT[/udp]",
                    help="publish a container's port on the host")
