@@ -117,7 +117,7 @@ class Container:
                  add_hosts=(),
                  memory=None, memory_swap=None, cpus=None, cpu_shares=None, cpu_quota=None, cpu_period=None,
                  cpuset_cpus=None, cpuset_mems=None, pids_limit=None, blkio_weight=None,
-                 device_read_bps=(), device_write_bps=(), cgroup_parent=None):
+                 device_read_bps=(), device_write_bps=(), cgroup_parent=None, cgroup=None):
         if isinstance(network, Container):   # join that container's network namespace
             network = f"container:{network.id}"
         # resource limits (pycontain/cgroups): checked here, before anything exists
@@ -146,6 +146,11 @@ class Container:
         self._pidfd = None
         self._rootfs = None
         self._cgroup = None
+        # None: a cgroup when a limit asks for one; True: always (stats, pause,
+        # the OOM flag without a limit); False: never
+        if cgroup is False and (resources or resources.cgroup_parent):
+            raise ConfigError("resource limits need a cgroup: drop cgroup=False")
+        self.want_cgroup = cgroup
         self._oom_killed = False
         self._paused = False
         self._wait_lock = threading.Lock()
@@ -323,6 +328,8 @@ class Container:
         """The container's cgroup with its limits, or None where cgroups cannot be
         made (e.g. unprivileged on v1) and no limit was asked for."""
         limits = self.config.resources or cgroups.Limits()
+        if self.want_cgroup is False or (self.want_cgroup is None and not limits and not limits.cgroup_parent):
+            return None
         try:
             cg = cgroups.create(f"pycontain-{self.id}", limits, devices_restricted=not self.config.privileged)
         except cgroups.CgroupError as e:
@@ -346,8 +353,8 @@ class Container:
 
     def _running_cgroup(self):
         if self._cgroup is None:
-            raise ContainerError(f"container {self.id[:12]} has no cgroup (not started, already removed, "
-                                 "or cgroups are unavailable here)")
+            raise ContainerError(f"container {self.id[:12]} has no cgroup: start it with cgroup=True or a "
+                                 "resource limit (or it is not running, or cgroups are unavailable here)")
         return self._cgroup
 
     @property
@@ -551,6 +558,9 @@ class Container:
             files=rootfs.files,
             root_data=rootfs.overlay_options(),
             root_readonly=cfg.read_only,
+            # No device cgroup: device nodes an image ships stay inert (nodev);
+            # the container's own /dev is a tmpfs of its own.
+            root_flags=_launch.MS_NODEV if cgroup is None and not cfg.privileged else 0,
             mounts=mounts,
             nodes=list(DEVICE_NODES),
             symlinks=list(DEV_SYMLINKS),
