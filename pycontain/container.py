@@ -98,7 +98,11 @@ def resolve_image(name: str, root: Path) -> ResolvedImage:
     img = builtin_image(name)
     if img is not None:
         return img
-    raise ImageNotFound(f"unable to find image {name!r}: only the built-in hello-world image and rootfs= directories are available")
+    # The image store (pulls when missing, like docker run's default --pull=missing).
+    from . import image
+
+    img = image.resolve_for_run(name, root)
+    return ResolvedImage(img.layers, img.config)
 
 
 class Container:
