@@ -36,6 +36,16 @@ def read_in_layers(layers, path: str, limit: int = 1 << 20) -> bytes | None:
                     whited_out = True
                     break
                 last = i == len(parts) - 1
+                if last:
+                    # Look before opening: an overlayfs whiteout (char 0/0, the
+                    # form image layers are unpacked to) hides the file, and
+                    # opening a FIFO or device would block or act on it.
+                    try:
+                        st = os.stat(part, dir_fd=fd, follow_symlinks=False)
+                    except OSError:
+                        break
+                    if not stat.S_ISREG(st.st_mode):
+                        return None
                 flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | (0 if last else os.O_DIRECTORY)
                 try:
                     nfd = os.open(part, flags, dir_fd=fd)

@@ -225,15 +225,20 @@ class ImageStore:
     def writing(self):
         """Held while adding blobs and layers not yet referenced by an image.
         If the store is idle, first clears what killed writers left in tmp/."""
-        with self._flock("gc.lock", fcntl.LOCK_SH) as fd:
+        fd = os.open(self.lock_dir / "gc.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            # Try exclusive first, holding nothing yet: a failed SH->EX upgrade
+            # would drop the shared lock (flock conversions are not atomic).
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                pass
+                fcntl.flock(fd, fcntl.LOCK_SH)
             else:
                 self._clear_tmp()
                 fcntl.flock(fd, fcntl.LOCK_SH)
             yield
+        finally:
+            os.close(fd)
 
     def _clear_tmp(self):
         for name in os.listdir(self.tmp_dir):
