@@ -232,6 +232,13 @@ def _str(field: bytes) -> str:
     return field.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
 
 
+def _pax_time_ns(value: bytes) -> int:
+    """PAX times are decimal seconds; a float would lose the nanoseconds."""
+    sec, _, frac = value.decode().partition(".")
+    ns = int(frac[:9].ljust(9, "0")) if frac else 0
+    return int(sec) * 1_000_000_000 + (-ns if sec.startswith("-") else ns)
+
+
 def _parse_pax(data: bytes) -> dict:
     """PAX records: "LEN KEY=VALUE\\n". Values stay bytes (xattrs are binary)."""
     out = {}
@@ -411,7 +418,7 @@ class _Extractor:
                 mode = _num(hdr[100:108]) & 0o7777
                 uid = int(hdrs["uid"]) if "uid" in hdrs else _num(hdr[108:116])
                 gid = int(hdrs["gid"]) if "gid" in hdrs else _num(hdr[116:124])
-                mtime_s = float(hdrs["mtime"]) if "mtime" in hdrs else _num(hdr[136:148])
+                mtime = _pax_time_ns(hdrs["mtime"]) if "mtime" in hdrs else _num(hdr[136:148]) * 1_000_000_000
                 major = _num(hdr[329:337]) if typ in (b"3", b"4") else 0
                 minor = _num(hdr[337:345]) if typ in (b"3", b"4") else 0
             except ValueError:
@@ -429,7 +436,6 @@ class _Extractor:
                         xattrs[unquote(k[17:])] = base64.b64decode(v + b"=" * (-len(v) % 4))
             pax = {}
             long_name = long_link = None
-            mtime = int(mtime_s * 1_000_000_000)
 
             is_file = typ in (b"0", b"\0", b"7")
             if is_file and size > self.space_left:
