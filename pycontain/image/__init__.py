@@ -125,9 +125,11 @@ def remove(ref: str, force: bool = False, root=None) -> list:
         return store.remove(ref, force=force)
 
 
-def prune(all_images: bool = False, root=None) -> list:
+def prune(all_images: bool = False, root=None) -> tuple[list, int]:
+    """docker image prune: ([("Untagged"|"Deleted", name-or-id)], bytes reclaimed)."""
     with ImageStore(root) as store:
-        return store.prune(all_images=all_images)
+        out = store.prune(all_images=all_images)
+        return out, store.reclaimed
 
 
 def import_(source, ref: str | None = None, changes=(), message=None, root=None) -> str:

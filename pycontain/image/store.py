@@ -486,6 +486,8 @@ class ImageStore:
         self.gc()
         return out
 
+    reclaimed = 0  # bytes freed by the last gc()
+
     def gc(self) -> tuple[int, int]:
         """Deletes blobs and layers no image refers to. Returns (blobs, layers) removed."""
         with self._flock("gc.lock", fcntl.LOCK_EX):
@@ -495,8 +497,10 @@ class ImageStore:
                 blobs.update(_hex(x) for x in json.loads(b))
                 layers.update(_hex(x) for x in json.loads(c))
             nb = nl = 0
+            self.reclaimed = 0
             for name in os.listdir(self.blob_dir):
                 if name not in blobs:
+                    self.reclaimed += (self.blob_dir / name).stat().st_size
                     os.unlink(self.blob_dir / name)
                     nb += 1
             gone = []
@@ -509,6 +513,8 @@ class ImageStore:
                     gone.append("sha256:" + name)
                     nl += 1
             if gone:
+                ph = ",".join("?" * len(gone))
+                self.reclaimed += sum(r[0] for r in self._query(f"SELECT size FROM layers WHERE chain_id IN ({ph})", gone))
                 with self.transaction() as db:
                     db.executemany("DELETE FROM layers WHERE chain_id=?", [(g,) for g in gone])
             return nb, nl

@@ -87,7 +87,8 @@ def test_tag_rmi_and_gc(root, busybox_tar):
 def test_prune_removes_dangling(root, busybox_tar):
     kept = image.import_(busybox_tar, "kept", root=root)
     dangling = image.import_(busybox_tar, None, changes=["CMD other"], root=root)
-    out = image.prune(root=root)
+    out, reclaimed = image.prune(root=root)
+    assert reclaimed > 0  # its config and manifest blobs
     assert out == [("Deleted", dangling)]
     assert [i.id for i in image.list(root=root)] == [kept]
 
