@@ -239,6 +239,17 @@ def _pax_time_ns(value: bytes) -> int:
     return int(sec) * 1_000_000_000 + (-ns if sec.startswith("-") else ns)
 
 
+def _current_umask() -> int:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o777  # unknown: always chmod
+
+
 def _parse_pax(data: bytes) -> dict:
     """PAX records: "LEN KEY=VALUE\\n". Values stay bytes (xattrs are binary)."""
     out = {}
@@ -265,6 +276,13 @@ class _Extractor:
         self.dir_meta = {}               # rel -> (mode, uid, gid, mtime, xattrs), applied at the end
         self.allow_devices = allow_devices
         self.is_root = os.geteuid() == 0
+        # Files we create are owned by us already and get mode & ~umask: the
+        # common case (root-owned, plain permissions) then needs no chown or chmod.
+        self.own_ids = (os.geteuid(), os.getegid())
+        self.umask = _current_umask()
+        # Every name this unpack made: the directory starts empty, so a name
+        # not in here needs no lstat before it is created.
+        self.made: set = set()
         if max_bytes is None:
             st = os.statvfs(dest)
             max_bytes = st.f_bavail * st.f_frsize
@@ -307,6 +325,7 @@ class _Extractor:
                     raise LayerError(f"layer member {member!r}: {prefix!r} does not exist") from None
                 os.mkdir(full, 0o755)
                 self.dirs.add(prefix)
+                self.made.add(prefix)
                 continue
             if stat.S_ISDIR(st.st_mode):
                 self.dirs.add(prefix)
@@ -318,6 +337,9 @@ class _Extractor:
     def clear(self, rel: str, keep_dir=False) -> bool:
         """Removes what an earlier member left at rel. Returns True if rel is
         an existing directory that was kept."""
+        if rel not in self.made:
+            self.made.add(rel)
+            return False
         full = self.path(rel)
         try:
             st = os.lstat(full)
@@ -327,6 +349,7 @@ class _Extractor:
             if keep_dir:
                 return True
             shutil.rmtree(full)
+            self.made = {d for d in self.made if not d.startswith(rel + "/")}
             self.dirs = {d for d in self.dirs if d != rel and not d.startswith(rel + "/")}
             self.dir_meta = {d: m for d, m in self.dir_meta.items() if d != rel and not d.startswith(rel + "/")}
         else:
@@ -466,15 +489,17 @@ class _Extractor:
 
         if typ in (b"0", b"\0", b"7"):
             self.clear(rel)
-            fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode & 0o777)
             try:
                 got = ts.copy_to(fd, size)
                 if got < size:
                     raise LayerError(f"layer member {name!r}: truncated data ({got} of {size} bytes)")
                 self.space_left -= size
                 self.written += size
-                self.owner(fd, uid, gid)
-                os.fchmod(fd, mode)  # after chown, which clears setuid bits
+                if (uid, gid) != self.own_ids:
+                    self.owner(fd, uid, gid)
+                if mode & ~0o777 or mode & self.umask or (uid, gid) != self.own_ids:
+                    os.fchmod(fd, mode)  # after chown, which clears setuid bits
                 if xattrs:
                     self.set_xattrs(fd, xattrs, name)
                 os.utime(fd, ns=(mtime, mtime))
