@@ -20,6 +20,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import resource
 import tarfile
 import time
 from pathlib import Path
@@ -125,20 +126,26 @@ def main():
     if "tarfile" not in args.skip:
         contenders["tarfile.extractall"] = run_tarfile
     times = {k: [] for k in contenders}
+    cpu = {k: [] for k in contenders}
     LAYER.read_bytes()  # warm the page cache
     for r in range(args.rounds):
         for name, fn in contenders.items():  # interleaved: noise hits every contender alike
             dest = work / f"r{r}-{name.split()[0]}"
+            r0s, r0c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
             t = time.perf_counter()
             fn(dest)
             times[name].append(time.perf_counter() - t)
+            r1s, r1c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu[name].append(sum(getattr(b, f) - getattr(a, f) for a, b in ((r0s, r1s), (r0c, r1c))
+                                 for f in ("ru_utime", "ru_stime")))
             shutil.rmtree(dest)
     size = LAYER.stat().st_size
     print(f"layer: {LAYER} ({size / 1e6:.1f} MB gzip), {args.rounds} rounds, unpacked under {work}")
     base = statistics.median(times["GNU tar -xzf"])
     for name, ts in times.items():
         med = statistics.median(ts)
-        print(f"{name:20s} median {med:6.3f} s  min {min(ts):6.3f} s  ratio to GNU tar {med / base:5.2f}")
+        print(f"{name:20s} median {med:6.3f} s  min {min(ts):6.3f} s  ratio to GNU tar {med / base:5.2f}"
+              f"  | CPU (user+sys) median {statistics.median(cpu[name]):6.3f} s")
     shutil.rmtree(work, ignore_errors=True)
 
 
