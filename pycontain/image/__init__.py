@@ -55,10 +55,24 @@ def resolve_for_run(ref: str, root: Path | None = None, pull: str = "missing", p
 
             image_id = registry.pull(store, ref, progress=progress, platform=platform)
             img = store.lookup(image_id)
-        if holder:
-            store.hold(img.id, holder)
-        cfg = store.config(img.id)
-        return RunImage(img.id, store.layer_dirs(img), dict(cfg.get("config") or {}))
+        # Under the writers' lock: a concurrent rmi cannot collect the layers
+        # between the lookup and the hold.
+        with store.writing():
+            img = store.lookup(img.id)
+            if holder:
+                store.hold(img.id, holder)
+            cfg = store.config(img.id)
+            layers = store.run_layers(img, _lowerdir_budget(store.root))
+        return RunImage(img.id, layers, dict(cfg.get("config") or {}))
+
+
+def _lowerdir_budget(root: Path) -> int:
+    """Bytes left for lowerdir= in one overlay mount option page (4095) once
+    the container's upperdir= and workdir= (under containers/<64 hex id>/) are in."""
+    from .._paths import containers_dir
+
+    container = len(str(containers_dir(root))) + 1 + 64
+    return 4095 - len("lowerdir=,upperdir=,workdir=") - 2 * (container + len("/upper")) - 16
 
 
 def release(holder: str, root=None) -> None:

@@ -28,6 +28,7 @@ from .store import (MEDIA_DOCKER_LIST, MEDIA_DOCKER_MANIFEST, MEDIA_OCI_INDEX, M
 MANIFEST_ACCEPT = ", ".join([MEDIA_OCI_MANIFEST, MEDIA_OCI_INDEX, MEDIA_DOCKER_MANIFEST, MEDIA_DOCKER_LIST])
 INDEX_TYPES = (MEDIA_OCI_INDEX, MEDIA_DOCKER_LIST)
 MAX_MANIFEST = 4 << 20
+MAX_SMALL_BODY = 16 << 20
 RETRIES = 3
 PARALLEL = 4
 USER_AGENT = "pycontain/0.1"
@@ -122,7 +123,7 @@ class RegistryClient:
                 data = resp.read(65536)
                 raise self._error(method, path, resp.status, data)
             if not stream:
-                resp.data = resp.read()
+                resp.data = self._read_capped(resp)
             return resp
         raise AuthError(f"{self.registry}: authentication failed for {self.repository}")
 
@@ -137,8 +138,16 @@ class RegistryClient:
         if resp.status not in ok:
             raise self._error(method, loc, resp.status, resp.read(65536))
         if not stream:
-            resp.data = resp.read()
+            resp.data = self._read_capped(resp)
         return resp
+
+    def _read_capped(self, resp) -> bytes:
+        """Manifests, configs and errors are small: a registry sending more is refused."""
+        data = resp.read(MAX_SMALL_BODY + 1)
+        if len(data) > MAX_SMALL_BODY:
+            resp.close()
+            raise RegistryError(f"{self.registry}: response of more than {MAX_SMALL_BODY} bytes refused")
+        return data
 
     def _error(self, method, path, status, data):
         try:
@@ -244,13 +253,15 @@ class RegistryClient:
                         if not data:
                             break
                         w.write(data)
+                        if size and w.size > size:
+                            raise RegistryError(f"{self.registry}: blob {digest} is longer than its {size} bytes")
                         if progress:
                             progress(digest, w.size, size)
                     if size and w.size != size:
                         raise RegistryError(f"short read: {w.size} of {size} bytes")
                     return w.commit()
                 except (RegistryError, OSError, http.client.HTTPException) as e:
-                    if isinstance(e, (ImageNotFound, AuthError)) or attempt == RETRIES - 1:
+                    if isinstance(e, (ImageNotFound, AuthError)) or "longer than" in str(e) or attempt == RETRIES - 1:
                         raise
                     self.close()
                     self._local.conns = {}
@@ -274,9 +285,9 @@ class RegistryClient:
         u = urllib.parse.urlsplit(loc)
         q = urllib.parse.parse_qsl(u.query) + [("digest", digest)]
         target = (u.path or "/") + "?" + urllib.parse.urlencode(q)
-        with open(path, "rb") as f:
+        with open(path, "rb") as f:  # streamed: layers can be big (the POST above already authenticated)
             self.request("PUT", target, {"Content-Type": "application/octet-stream", "Content-Length": str(size)},
-                         f.read(), ok=(201, 204))
+                         f, ok=(201, 204))
 
     def put_manifest(self, reference: str, data: bytes, media_type: str) -> str:
         resp = self.request("PUT", self._path("manifests", reference),

@@ -175,7 +175,8 @@ class ImageStore:
         self.layer_dir = self.dir / "layers"
         self.tmp_dir = self.dir / "tmp"
         self.lock_dir = self.dir / "locks"
-        for d in (self.blob_dir, self.layer_dir, self.tmp_dir, self.lock_dir):
+        self.flat_dir = self.dir / "flat"
+        for d in (self.blob_dir, self.layer_dir, self.tmp_dir, self.lock_dir, self.flat_dir):
             d.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._db_lock = threading.Lock()
         self.db = sqlite3.connect(self.dir / "images.db", timeout=60, isolation_level=None, check_same_thread=False)
@@ -329,6 +330,62 @@ class ImageStore:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+
+    # ---- many layers: flattening the bottom of the stack ----------------------
+
+    def run_layers(self, image: Image, budget: int) -> tuple:
+        """Layer dirs for an overlay mount, top first, whose joined length
+        (':'-separated, escaped) fits in budget bytes: when the image has too
+        many layers for one mount option page, its bottom layers are merged
+        once into a flat directory (cached by chain id, collected with the
+        image) that stands in for them."""
+        dirs = list(self.layer_dirs(image))
+        cost = [len(_escape_overlay(d)) + 1 for d in dirs]
+        if sum(cost) <= budget:
+            return tuple(dirs)
+        flat_len = len(_escape_overlay(str(self.flat_dir / ("0" * 64)))) + 1
+        keep, used = 0, flat_len
+        while keep < len(dirs) - 1 and used + cost[keep] <= budget:
+            used += cost[keep]
+            keep += 1
+        if used > budget:
+            raise ConfigError("the store path is too long for an overlay mount of this image")
+        top_of_flat = image.chain_ids[len(dirs) - keep - 1]
+        return tuple(dirs[:keep]) + (str(self.flatten(dirs[keep:], top_of_flat)),)
+
+    def flatten(self, dirs_top_first, chain_id: str) -> Path:
+        from .build import export
+
+        dest = self.flat_dir / _hex(chain_id)
+        if dest.is_dir():
+            return dest
+        with self.writing(), self._flock(f"flat-{_hex(chain_id)}.lock", fcntl.LOCK_EX):
+            if dest.is_dir():
+                return dest
+            tmp = tempfile.mkdtemp(dir=self.tmp_dir, prefix="flat-")
+            try:
+                r, w = os.pipe()
+                errors = []
+
+                def produce():
+                    try:
+                        with os.fdopen(w, "wb") as wf:
+                            export(dirs_top_first, wf)
+                    except BaseException as e:  # reported by the consumer
+                        errors.append(e)
+
+                t = threading.Thread(target=produce, daemon=True)
+                t.start()
+                with os.fdopen(r, "rb") as rf:
+                    unpack_layer(rf, tmp)
+                t.join()
+                if errors:
+                    raise errors[0]
+                os.rename(tmp, dest)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+        return dest
 
     # ---- images ----------------------------------------------------------------
 
@@ -512,12 +569,22 @@ class ImageStore:
                     shutil.rmtree(tmp)
                     gone.append("sha256:" + name)
                     nl += 1
+            for name in os.listdir(self.flat_dir):
+                if name not in layers:
+                    tmp = self.tmp_dir / f"gc-flat-{name}"
+                    os.rename(self.flat_dir / name, tmp)
+                    shutil.rmtree(tmp)
             if gone:
                 ph = ",".join("?" * len(gone))
                 self.reclaimed += sum(r[0] for r in self._query(f"SELECT size FROM layers WHERE chain_id IN ({ph})", gone))
                 with self.transaction() as db:
                     db.executemany("DELETE FROM layers WHERE chain_id=?", [(g,) for g in gone])
             return nb, nl
+
+
+def _escape_overlay(path: str) -> str:
+    """As pycontain.rootfs escapes lowerdir entries."""
+    return path.replace("\\", "\\\\").replace(",", "\\,").replace(":", "\\:")
 
 
 def refmod_familiar(name: str) -> str:

@@ -188,3 +188,28 @@ def test_killed_writer_leaves_nothing_in_the_way(root, busybox_tar, tmp_path):
     image.import_(busybox_tar, "slow", root=root)
     assert store_leftovers(root) == []
     assert image.resolve_for_run("slow", root=root).layers
+
+
+def test_image_with_too_many_layers_for_one_mount(root, busybox, tmp_path, leakcheck):
+    """150 layers do not fit in one overlay option page: the bottom ones are
+    merged once into a flat directory (whiteouts applied) and the image runs."""
+    from regtools import _ti, _tar_gz, layer_of_dir, write_oci_layout
+
+    layers = [layer_of_dir(busybox)]
+    for i in range(1, 150):
+        members = [_ti(f"l{i}", data=f"{i}\n".encode())]
+        if i == 100:
+            members.append(_ti(".wh.l5", data=b""))
+        layers.append(_tar_gz(members))
+    layout = write_oci_layout(tmp_path / "tall", [("amd64", layers, {})])
+    (image_id,) = image.load(layout, root=root)
+    ri = image.resolve_for_run(image_id, root=root)
+    assert len(ri.layers) < 150 and "/flat/" in ri.layers[-1]
+    assert len(":".join(ri.layers)) < 4095
+    r = Container(image_id, command=["sh", "-c", "cat /l1 /l99 /l149; test -e /l5 || echo no-l5; ls / | grep -c '^l'"],
+                  root=root).run(capture_output=True, text=True)
+    assert r.stdout == "1\n99\n149\nno-l5\n148\n", r.stderr
+    # the flat directory is reused, and collected with the image
+    assert image.resolve_for_run(image_id, root=root).layers == ri.layers
+    image.remove(image_id, root=root)
+    assert os.listdir(root / "images" / "flat") == []
