@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from pycontain import Container, ImageNotFound, image
+from pycontain import Container, ContainerError, ImageNotFound, image
 from pycontain.image import auth as authmod
 from pycontain.image.registry import AuthError
 
@@ -173,3 +173,25 @@ def test_pull_killed_half_way_then_redone(root, registry, tmp_path):
         assert os.path.getsize(os.path.join(ri.layers[0], "random")) == 6 << 20
     finally:
         proxy.stop()
+
+
+def test_tampered_blob_refused(root, registry, busybox_tar, tmp_path):
+    """A registry serving a layer whose bytes do not match its digest: the pull
+    fails naming the digest, and nothing of it stays in the store."""
+    src = tmp_path / "src"
+    image.import_(busybox_tar, "local/t:1", root=src)
+    ref = f"{registry.host}/test/tampered:1"
+    image.push("local/t:1", dest=ref, root=src)
+    layer = image.get("local/t:1", root=src)
+    from pycontain.image.store import ImageStore
+    with ImageStore(src) as s:
+        digest = s.manifest(layer)["layers"][0]["digest"]
+    data = registry.dir / "data" / "docker" / "registry" / "v2" / "blobs" / "sha256" / digest[7:9] / digest[7:] / "data"
+    blob = bytearray(data.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    data.write_bytes(bytes(blob))
+    with pytest.raises(ContainerError, match=f"digest mismatch: expected {digest}"):
+        image.pull(ref, root=root)
+    assert image.list(root=root) == [] and store_leftovers(root) == []
+    assert not (root / "images" / "blobs" / "sha256" / digest[7:]).exists()
+    assert os.listdir(root / "images" / "layers") == []
