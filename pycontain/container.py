@@ -284,6 +284,25 @@ class Container:
         elif getattr(self, "_rootfs", None) is not None:
             self._rootfs.remove()
 
+    # ---- image side: docker export / docker commit (pycontain.image) ----------
+
+    def export(self, fileobj) -> None:
+        """docker export: the container's merged filesystem as a tar stream."""
+        from . import image
+
+        if self._rootfs is None:
+            raise ContainerError("the container has no filesystem (not started, or removed): use remove=False")
+        image.export([self._rootfs.upper, *self._rootfs.lower_dirs], fileobj)
+
+    def commit(self, ref=None, *, changes=(), message=None, author=None) -> str:
+        """docker commit: the container's changes become a new image (deletions
+        as whiteouts) on top of its image. Returns the new image id."""
+        from . import image
+
+        if self._rootfs is None:
+            raise ContainerError("the container has no filesystem (not started, or removed): use remove=False")
+        return image.commit(self._rootfs.upper, self.config.image, ref, changes, message, author, root=self.root)
+
     # ---- run, communicate -----------------------------------------------------
 
     def run(self, *, stdin=None, stdout=None, stderr=None, capture_output=False, input=None,

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from pycontain import Container, ConfigError, ImageNotFound, image
+from pycontain import ConfigError, Container, ContainerError, ImageNotFound, image
 from pycontain.image.store import ImageStore
 from pycontain.image.unpack import LayerError
 
@@ -116,9 +116,12 @@ def test_commit_and_export(root, busybox_tar, tmp_path, leakcheck):
     c = Container("base", command=["sh", "-c", script], root=root, remove=False)
     r = c.run()
     assert r.returncode == 0
-    upper = c._rootfs.upper
-    new_id = image.commit(upper, "base", "derived:1", changes=["CMD cat /new"], message="test", root=root)
+    exported = io.BytesIO()
+    c.export(exported)  # docker export: the container's merged filesystem
+    new_id = c.commit("derived:1", changes=["CMD cat /new"], message="test")
     c.remove()
+    with pytest.raises(ContainerError, match="no filesystem"):
+        c.commit("again:1")
     derived = image.resolve_for_run("derived:1", root=root)
     assert len(derived.layers) == 2 and derived.layers[1] == ri.layers[0]
     top = derived.layers[0]
@@ -133,6 +136,10 @@ def test_commit_and_export(root, busybox_tar, tmp_path, leakcheck):
 
     buf = io.BytesIO()
     image.export(derived.layers, buf)
+    for b in (buf, exported):
+        b.seek(0)
+    with tarfile.open(fileobj=exported) as tf:
+        assert sorted(tf.getnames()) == sorted(tarfile.open(fileobj=buf).getnames())
     buf.seek(0)
     with tarfile.open(fileobj=buf) as tf:
         names = set(tf.getnames())
