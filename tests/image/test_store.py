@@ -150,15 +150,24 @@ def test_commit_and_export(root, busybox_tar, tmp_path, leakcheck):
 
 
 CONCURRENT = textwrap.dedent("""
-    import sys
-    from pycontain import image
+    import os, sys
+    from pycontain import ImageNotFound, image
     root, tar, name, rounds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    holder = f"proc-{os.getpid()}"
     for i in range(rounds):
         image.import_(tar, name, root=root)
-        ri = image.resolve_for_run(name, root=root, pull="never")
-        assert ri.layers
+        try:
+            ri = image.resolve_for_run(name, root=root, pull="never", holder=holder)
+        except ImageNotFound:
+            continue  # the other process removed the name in between: fine, as in docker
+        # held: no concurrent rmi or prune may collect its layers now
+        assert os.path.isfile(os.path.join(ri.layers[0], "bin/busybox"))
+        image.release(holder, root=root)
         if i % 2:
-            image.remove(name, root=root)
+            try:
+                image.remove(name, root=root)
+            except (ImageNotFound, image.ImageInUse):
+                pass  # removed or held by the other process
 """)
 
 
