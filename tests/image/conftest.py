@@ -11,7 +11,6 @@ def busybox_tar(busybox, workdir):
 
 # ---- registries on loopback -------------------------------------------------------
 
-import shutil  # noqa: E402
 
 from regtools import Registry, base_extra_layer, changes_layer, layer_of_dir, skopeo, write_oci_layout  # noqa: E402
 

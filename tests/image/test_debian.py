@@ -1,7 +1,6 @@
 """A real distribution layer: Debian bookworm minbase (debootstrap from the
 Debian mirror, cached in ~/.cache/pycontain-bench/, shared with bench/).
 Unpacked exactly like GNU tar; pushed, pulled and run."""
-import os
 import subprocess
 import sys
 from pathlib import Path

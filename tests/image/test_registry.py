@@ -15,7 +15,7 @@ from pycontain.image import auth as authmod
 from pycontain.image.registry import AuthError
 
 from imgtools import store_leftovers
-from regtools import PASSWORD, USER, Registry, ThrottlingProxy, free_port, skopeo
+from regtools import PASSWORD, USER, ThrottlingProxy, skopeo
 
 
 @pytest.fixture

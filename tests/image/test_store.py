@@ -1,7 +1,6 @@
 """The store: import, resolve for run, names, removal with garbage collection,
 commit and export, concurrency between processes, a killed writer."""
 import io
-import json
 import os
 import signal
 import subprocess
@@ -13,7 +12,6 @@ import time
 import pytest
 
 from pycontain import ConfigError, Container, ContainerError, ImageNotFound, image
-from pycontain.image.store import ImageStore
 from pycontain.image.unpack import LayerError
 
 from imgtools import make_tar, member, store_leftovers
@@ -108,7 +106,7 @@ def test_hostile_import_leaves_nothing(root, tmp_path):
 def test_commit_and_export(root, busybox_tar, tmp_path, leakcheck):
     """A container's changes (new file, deleted file, deleted and replaced
     directory, hardlink) become a layer with whiteouts; export shows the merge."""
-    base = image.import_(busybox_tar, "base", root=root)
+    image.import_(busybox_tar, "base", root=root)
     ri = image.resolve_for_run("base", root=root)
     # the upper dir of a real overlay mount, changed by a real container
     script = ("echo new > /new && rm /etc/group && rm -r /home/user && mkdir -p /home/fresh && "
