@@ -290,8 +290,7 @@ class Container:
         """docker export: the container's merged filesystem as a tar stream."""
         from . import image
 
-        if self._rootfs is None:
-            raise ContainerError("the container has no filesystem (not started, or removed): use remove=False")
+        self._kept_changes()
         image.export([self._rootfs.upper, *self._rootfs.lower_dirs], fileobj)
 
     def commit(self, ref=None, *, changes=(), message=None, author=None) -> str:
@@ -299,9 +298,15 @@ class Container:
         as whiteouts) on top of its image. Returns the new image id."""
         from . import image
 
+        self._kept_changes()
+        return image.commit(self._rootfs.upper, self.config.image, ref, changes, message, author, root=self.root)
+
+    def _kept_changes(self):
         if self._rootfs is None:
             raise ContainerError("the container has no filesystem (not started, or removed): use remove=False")
-        return image.commit(self._rootfs.upper, self.config.image, ref, changes, message, author, root=self.root)
+        if getattr(self._rootfs, "kind", "disk") != "disk":
+            # a memory-backed writable layer vanished with the container's mount namespace
+            raise ContainerError("the container's changes were not kept on disk: use writable_layer='disk'")
 
     # ---- run, communicate -----------------------------------------------------
 

@@ -53,7 +53,13 @@ def resolve_for_run(ref: str, root: Path | None = None, pull: str = "missing", p
         if img is None:
             from . import registry
 
-            image_id = registry.pull(store, ref, progress=progress, platform=platform)
+            try:
+                image_id = registry.pull(store, ref, progress=progress, platform=platform)
+            except (ImageNotFound, registry.RegistryError) as e:
+                if pull == "always" and not isinstance(e, ImageNotFound):
+                    raise
+                # docker run: "Unable to find image locally" and then why the pull failed
+                raise ImageNotFound(f"unable to find image {ref!r} locally, and pulling it failed: {e}") from e
             img = store.lookup(image_id)
         # Under the writers' lock: a concurrent rmi cannot collect the layers
         # between the lookup and the hold.

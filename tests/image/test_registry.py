@@ -54,6 +54,17 @@ def test_pull_other_platform(root, pushed_multi):
         image.pull(pushed_multi, root=root, platform="linux/s390x")
 
 
+def test_unreachable_registry(root, leakcheck):
+    """Container("host:port/x") with nothing listening there: docker's "unable to find image"."""
+    from regtools import free_port
+    ref = f"127.0.0.1:{free_port()}/nothing:1"
+    with pytest.raises(ImageNotFound, match="unable to find image .* locally, and pulling it failed: cannot reach"):
+        Container(ref, root=root).run()
+    with pytest.raises(ContainerError, match="cannot reach registry"):
+        image.resolve_for_run(ref, root=root, pull="always")
+    assert image.list(root=root) == [] and store_leftovers(root) == []
+
+
 def test_pull_missing(root, registry):
     with pytest.raises(ImageNotFound):
         image.pull(f"{registry.host}/nothing/here:1", root=root)
