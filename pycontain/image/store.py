@@ -314,7 +314,6 @@ class ImageStore:
             if expected_diff is not None and res.diff_id != expected_diff:
                 raise LayerError(f"layer {blob_digest}: its content is {res.diff_id}, the image config says {expected_diff}")
             chain = res.diff_id if parent_chain is None else sha256_bytes(f"{parent_chain} {res.diff_id}".encode())
-            os.chmod(tmp, os.stat(tmp).st_mode & 0o7777 or 0o755)
             with self.transaction() as db:
                 db.execute("INSERT OR REPLACE INTO layers VALUES (?,?,?)", (chain, res.diff_id, res.size))
             try:

@@ -371,6 +371,10 @@ class _Extractor:
                 raise LayerError(f"layer member {member!r}: cannot set xattr {k}: {e.strerror}") from None
 
     def finish(self):
+        if "" not in self.dir_meta:
+            # Most layers carry no "./" entry; their root is a plain 0755
+            # directory (a 0700 temporary directory would lock users out of "/").
+            os.chmod(self.dest, 0o755)
         for rel in sorted(self.dir_meta, key=lambda r: -r.count("/")):
             mode, uid, gid, mtime, xattrs = self.dir_meta[rel]
             full = self.path(rel)

@@ -39,6 +39,10 @@ def test_import_resolve_and_run(root, busybox_tar, leakcheck):
     # the core resolves names through the store: a container runs from the imported image
     r = Container("example.com/bb:1", root=root).run(capture_output=True)
     assert (r.returncode, r.stdout) == (0, b"imported\n")
+    # users come from the image's own /etc/passwd, read from the unpacked layers
+    r = Container("example.com/bb:1", user="user", command=["sh", "-c", "id -u; id -g; ls /bin/busybox"],
+                  root=root).run(capture_output=True)
+    assert r.stdout == b"1000\n1000\n/bin/busybox\n", r.stderr
     # by id and id prefix too
     assert image.get(image_id[7:19], root=root).id == image_id
     assert image.get(image_id, root=root).names == ("example.com/bb:1",)

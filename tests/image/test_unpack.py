@@ -170,3 +170,15 @@ def test_corrupt_header_refused(tmp_path):
     raw[10] ^= 0xFF
     with pytest.raises(LayerError, match="checksum"):
         unpack_bytes(bytes(raw), tmp_path / "l")
+
+
+def test_layer_root_mode(tmp_path):
+    """Without a "./" entry the layer's root is 0755 (not the 0700 of a temp dir); with one, its mode."""
+    d = tmp_path / "a"
+    d.mkdir(mode=0o700)
+    unpack_layer(io.BytesIO(make_tar([member("f", data=b"x")])), d)
+    assert stat.S_IMODE(os.stat(d).st_mode) == 0o755
+    e = tmp_path / "b"
+    e.mkdir(mode=0o700)
+    unpack_layer(io.BytesIO(make_tar([member("./", tarfile.DIRTYPE, mode=0o750)])), e)
+    assert stat.S_IMODE(os.stat(e).st_mode) == 0o750
