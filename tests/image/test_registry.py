@@ -206,3 +206,19 @@ def test_tampered_blob_refused(root, registry, busybox_tar, tmp_path):
     assert image.list(root=root) == [] and store_leftovers(root) == []
     assert not (root / "images" / "blobs" / "sha256" / digest[7:]).exists()
     assert os.listdir(root / "images" / "layers") == []
+
+
+def test_docker_v2s2_manifest_list(root, registry, test_layout, leakcheck):
+    """Docker's formats: a v2 schema 2 manifest list and manifests (skopeo --format v2s2)."""
+    ref = f"{registry.host}/test/docker-format:1"
+    skopeo("copy", "--all", "--format", "v2s2", "--dest-tls-verify=false", f"oci:{test_layout}:multi", f"docker://{ref}")
+    raw = json.loads(skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{ref}"))
+    assert raw["mediaType"] == "application/vnd.docker.distribution.manifest.list.v2+json"
+    image.pull(ref, root=root, platform="linux/arm64")
+    with image.open_store(root) as store:
+        man = store.manifest(store.lookup(ref))
+    assert man["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
+    ri = image.resolve_for_run(ref, root=root, pull="never")
+    assert open(os.path.join(ri.layers[0], "arch")).read() == "arm64\n"
+    r = Container(ref, command=["sh", "-c", "cat /var/opaque/new"], root=root).run(capture_output=True)
+    assert r.stdout == b"new content\n"
