@@ -128,6 +128,7 @@ def main():
     times = {k: [] for k in contenders}
     cpu = {k: [] for k in contenders}
     LAYER.read_bytes()  # warm the page cache
+    os.sync()
     for r in range(args.rounds):
         for name, fn in contenders.items():  # interleaved: noise hits every contender alike
             dest = work / f"r{r}-{name.split()[0]}"
@@ -139,6 +140,7 @@ def main():
             cpu[name].append(sum(getattr(b, f) - getattr(a, f) for a, b in ((r0s, r1s), (r0c, r1c))
                                  for f in ("ru_utime", "ru_stime")))
             shutil.rmtree(dest)
+            os.sync()  # the next contender does not pay for this one's writeback
     size = LAYER.stat().st_size
     print(f"layer: {LAYER} ({size / 1e6:.1f} MB gzip), {args.rounds} rounds, unpacked under {work}")
     base = statistics.median(times["GNU tar -xzf"])
