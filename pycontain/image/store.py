@@ -52,6 +52,7 @@ MEDIA_DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 MEDIA_DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 MEDIA_DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 
+SCHEMA_VERSION = 1
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
     id TEXT PRIMARY KEY,          -- sha256 of the config blob, docker's image id
@@ -182,10 +183,14 @@ class ImageStore:
         self.db = sqlite3.connect(self.dir / "images.db", timeout=60, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
-        with self.transaction() as db:
-            for stmt in _SCHEMA.split(";"):
-                if stmt.strip():
-                    db.execute(stmt)
+        # The schema is made once (a write transaction on every open would
+        # cost each container start a lock round trip).
+        if self.db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            with self.transaction() as db:
+                for stmt in _SCHEMA.split(";"):
+                    if stmt.strip():
+                        db.execute(stmt)
+                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def close(self):
         self.db.close()
@@ -448,10 +453,9 @@ class ImageStore:
         rows = self._query("SELECT image_id FROM names WHERE name=?", (str(r),))
         if not rows and r.digest:
             # name@digest also matches an image pulled by tag with that manifest digest
-            rows = self._query(
-                "SELECT i.id FROM images i JOIN names n ON n.image_id=i.id WHERE i.manifest=? AND n.name LIKE ?",
-                (r.digest, r.name + "%"),
-            )
+            rows = [(i,) for i, n in self._query(
+                "SELECT i.id, n.name FROM images i JOIN names n ON n.image_id=i.id WHERE i.manifest=?", (r.digest,))
+                if n.startswith((r.name + ":", r.name + "@"))]
         if not rows:
             raise ImageNotFound(f"no such image: {ref}")
         return rows[0][0]
