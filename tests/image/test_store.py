@@ -234,3 +234,22 @@ def test_image_with_too_many_layers_for_one_mount(root, busybox, tmp_path, leakc
     assert image.resolve_for_run(image_id, root=root).layers == ri.layers
     image.remove(image_id, root=root)
     assert os.listdir(root / "images" / "flat") == []
+
+
+def test_symlink_planted_by_an_earlier_layer_cannot_escape(root, busybox, tmp_path, leakcheck):
+    """Layer 1 plants evil -> <a host dir>; layer 2 writes evil/pwned. Each layer
+    unpacks into its own directory, so nothing reaches the host directory; in
+    the container, layer 2's directory covers the symlink (overlayfs rules)."""
+    import tarfile as tf_mod
+
+    from regtools import _ti, _tar_gz, layer_of_dir, write_oci_layout
+
+    host_dir = tmp_path / "host-target"
+    host_dir.mkdir()
+    layers = [layer_of_dir(busybox),
+              _tar_gz([_ti("evil", tf_mod.SYMTYPE, linkname=str(host_dir))]),
+              _tar_gz([_ti("evil/", tf_mod.DIRTYPE, mode=0o755), _ti("evil/pwned", data=b"x")])]
+    (image_id,) = image.load(write_oci_layout(tmp_path / "evil", [("amd64", layers, {})]), root=root)
+    assert os.listdir(host_dir) == []
+    r = Container(image_id, command=["sh", "-c", "test -L /evil || echo dir; ls /evil"], root=root).run(capture_output=True)
+    assert r.stdout == b"dir\npwned\n" and os.listdir(host_dir) == []
