@@ -90,6 +90,7 @@ class ResolvedImage:
 
     layers: tuple
     config: dict
+    held: bool = False      # the store keeps it for this container until released
 
 
 def builtin_image(name: str) -> ResolvedImage | None:
@@ -99,11 +100,23 @@ def builtin_image(name: str) -> ResolvedImage | None:
     return None
 
 
-def resolve_image(name: str, root: Path) -> ResolvedImage:
+def resolve_image(name: str, root: Path, holder: str | None = None) -> ResolvedImage:
+    """The image's layers and config. With holder, the store refuses to remove
+    the image until release_image(holder) (docker's rmi of an image in use)."""
     img = builtin_image(name)
     if img is not None:
         return img
-    raise ImageNotFound(f"unable to find image {name!r}: only the built-in hello-world image and rootfs= directories are available")
+    # The image store (pulls when missing, like docker run's default --pull=missing).
+    from . import image
+
+    img = image.resolve_for_run(name, root, holder=holder)
+    return ResolvedImage(img.layers, img.config, held=holder is not None)
+
+
+def release_image(holder: str, root) -> None:
+    from . import image
+
+    image.release(holder, root)
 
 
 class Container:
@@ -146,6 +159,7 @@ class Container:
         self._pidfd = None
         self._rootfs = None
         self._cgroup = None
+        self._image_held = False
         # None: a cgroup when a limit asks for one; True: always (stats, pause,
         # the OOM flag without a limit); False: never
         if cgroup is False and (resources or resources.cgroup_parent):
@@ -317,6 +331,9 @@ class Container:
                 network, self._network = self._network, None
                 network.release()
             self._remove_cgroup()
+            if self._image_held:
+                self._image_held = False
+                release_image(self.id, self.root)
         finally:
             if self._rootfs is not None:
                 self._rootfs.remove()
@@ -395,6 +412,30 @@ class Container:
         elif (getattr(self, "_rootfs", None) is not None or getattr(self, "_network", None) is not None
               or getattr(self, "_cgroup", None) is not None):
             self._cleanup()
+
+    # ---- image side: docker export / docker commit (pycontain.image) ----------
+
+    def export(self, fileobj) -> None:
+        """docker export: the container's merged filesystem as a tar stream."""
+        from . import image
+
+        self._kept_changes()
+        image.export([self._rootfs.upper, *self._rootfs.lower_dirs], fileobj)
+
+    def commit(self, ref=None, *, changes=(), message=None, author=None) -> str:
+        """docker commit: the container's changes become a new image (deletions
+        as whiteouts) on top of its image. Returns the new image id."""
+        from . import image
+
+        self._kept_changes()
+        return image.commit(self._rootfs.upper, self.config.image, ref, changes, message, author, root=self.root)
+
+    def _kept_changes(self):
+        if self._rootfs is None:
+            raise ContainerError("the container has no filesystem (not started, or removed): use remove=False")
+        if getattr(self._rootfs, "kind", "disk") != "disk":
+            # a memory-backed writable layer vanished with the container's mount namespace
+            raise ContainerError("the container's changes were not kept on disk: use writable_layer='disk'")
 
     # ---- run, communicate -----------------------------------------------------
 
@@ -498,7 +539,8 @@ class Container:
         if cfg.rootfs is not None:
             image = ResolvedImage((cfg.rootfs,), {})
         else:
-            image = resolve_image(cfg.image, self.root)
+            image = resolve_image(cfg.image, self.root, holder=self.id)
+            self._image_held = image.held
         icfg = image.config or {}
 
         if cfg.entrypoint is not None:
