@@ -600,9 +600,10 @@ class Container:
             files=rootfs.files,
             root_data=rootfs.overlay_options(),
             root_readonly=cfg.read_only,
-            # No device cgroup: device nodes an image ships stay inert (nodev);
-            # the container's own /dev is a tmpfs of its own.
-            root_flags=_launch.MS_NODEV if cgroup is None and not cfg.privileged else 0,
+            # Without a device cgroup (none made, or v2, which needs an eBPF
+            # program we do not load yet) device nodes an image ships stay
+            # inert (nodev); the container's own /dev is a tmpfs of its own.
+            root_flags=0 if cfg.privileged or _restricts_devices(cgroup) else _launch.MS_NODEV,
             mounts=mounts,
             nodes=list(DEVICE_NODES),
             symlinks=list(DEV_SYMLINKS),
@@ -728,6 +729,11 @@ def _above_stdio(fd: int) -> int:
     new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
     os.close(fd)
     return new
+
+
+def _restricts_devices(cgroup) -> bool:
+    """True when the container's cgroup enforces docker's device list (v1's devices controller)."""
+    return cgroup is not None and "devices" in getattr(cgroup, "dirs", {})
 
 
 def _user_mount(m) -> _launch.MountSpec:
