@@ -69,6 +69,52 @@ class Mount:
 
 
 @dataclass(frozen=True)
+class Device:
+    """A host device node made available in the container (docker's --device)."""
+
+    host_path: str
+    container_path: str
+    permissions: str = "rwm"
+    kind: str = "c"
+    major: int = 0
+    minor: int = 0
+
+    @classmethod
+    def parse(cls, spec: str) -> "Device":
+        """HOST[:CONTAINER][:PERMISSIONS], e.g. /dev/fuse or /dev/sdc:/dev/xvdc:r."""
+        parts = spec.split(":")
+        if not 1 <= len(parts) <= 3 or not parts[0]:
+            raise ConfigError(f"invalid device {spec!r}: expected HOST[:CONTAINER][:rwm]")
+        host = parts[0]
+        perms = "rwm"
+        target = host
+        if len(parts) == 2:
+            if parts[1] and set(parts[1]) <= set("rwm") and not parts[1].startswith("/"):
+                perms = parts[1]
+            else:
+                target = parts[1]
+        elif len(parts) == 3:
+            target, perms = parts[1], parts[2]
+        if not perms or not set(perms) <= set("rwm"):
+            raise ConfigError(f"invalid device permissions {perms!r} in {spec!r}: a combination of r, w and m")
+        if not host.startswith("/") or not target.startswith("/"):
+            raise ConfigError(f"invalid device {spec!r}: paths must be absolute")
+        try:
+            st = os.stat(host)
+        except OSError as e:
+            raise ConfigError(f"device {host}: {e.strerror}") from None
+        import stat as stat_
+
+        if stat_.S_ISCHR(st.st_mode):
+            kind = "c"
+        elif stat_.S_ISBLK(st.st_mode):
+            kind = "b"
+        else:
+            raise ConfigError(f"{host} is not a device node")
+        return cls(host, os.path.normpath(target), perms, kind, os.major(st.st_rdev), os.minor(st.st_rdev))
+
+
+@dataclass(frozen=True)
 class ContainerConfig:
     """The full description of one container. Built by Container(...)."""
 
@@ -103,6 +149,7 @@ class ContainerConfig:
     dns: tuple = ()                     # nameservers for resolv.conf
     add_hosts: tuple = ()               # (name, ip) extra /etc/hosts entries
     resources: object = None            # pycontain.cgroups.Limits, validated by Container
+    devices: tuple = ()                 # Device: host device nodes passed in (docker's --device)
     extra: Mapping = field(default_factory=dict)
 
     def __post_init__(self):
@@ -128,6 +175,8 @@ class ContainerConfig:
         if self.writable_layer not in ("memory", "disk"):
             raise ConfigError(f"writable_layer must be 'memory' or 'disk', not {self.writable_layer!r}")
         self._validate_network()
+        object.__setattr__(self, "devices", tuple(Device.parse(d) if isinstance(d, str) else d
+                                                  for d in self.devices))
         object.__setattr__(self, "env", tuple(normalize_env(self.env)))
         object.__setattr__(self, "mounts", tuple(self.mounts))
         for m in self.mounts:

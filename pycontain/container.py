@@ -130,7 +130,7 @@ class Container:
                  add_hosts=(),
                  memory=None, memory_swap=None, cpus=None, cpu_shares=None, cpu_quota=None, cpu_period=None,
                  cpuset_cpus=None, cpuset_mems=None, pids_limit=None, blkio_weight=None,
-                 device_read_bps=(), device_write_bps=(), cgroup_parent=None, cgroup=None):
+                 device_read_bps=(), device_write_bps=(), cgroup_parent=None, cgroup=None, devices=()):
         if isinstance(network, Container):   # join that container's network namespace
             network = f"container:{network.id}"
         # resource limits (pycontain/cgroups): checked here, before anything exists
@@ -147,6 +147,7 @@ class Container:
             oom_score_adj=oom_score_adj, writable_layer=writable_layer,
             seccomp=seccomp, security_opt=tuple(security_opt), group_add=group_add,
             name=name, ports=ports, dns=dns, add_hosts=add_hosts, resources=resources,
+            devices=tuple(devices),
         )
         self.id = os.urandom(32).hex()
         self.root = Path(root) if root else None
@@ -345,7 +346,9 @@ class Container:
         """The container's cgroup with its limits, or None where cgroups cannot be
         made (e.g. unprivileged on v1) and no limit was asked for."""
         limits = self.config.resources or cgroups.Limits()
-        if self.want_cgroup is False or (self.want_cgroup is None and not limits and not limits.cgroup_parent):
+        # --device needs the device cgroup to hold its permissions (and nothing more)
+        if self.want_cgroup is False or (self.want_cgroup is None and not limits and not limits.cgroup_parent
+                                         and not self.config.devices):
             return None
         try:
             cg = cgroups.create(f"pycontain-{self.id}", limits, devices_restricted=not self.config.privileged)
@@ -582,6 +585,11 @@ class Container:
         cgroup = self._make_cgroup()
         if cgroup is not None:    # its own cgroup as /sys/fs/cgroup, read-only unless privileged (docker)
             mounts += cgroup.mount_specs(read_only=not cfg.privileged)
+        for dev in cfg.devices:   # --device: the node itself, bound in, and allowed by the device cgroup
+            if cgroup is not None and hasattr(cgroup, "allow_device"):
+                cgroup.allow_device(dev.kind, dev.major, dev.minor, dev.permissions)
+            mounts.append(_launch.MountSpec(dev.host_path, dev.container_path, None, None, _launch.MS_BIND,
+                                            0, _launch.MKDIR_FILE))
         for name, path in etc.items():
             mounts.append(_launch.MountSpec(path, f"/etc/{name}", None, None,
                                             _launch.MS_BIND, 0, _launch.MKDIR_FILE))

@@ -123,6 +123,15 @@ class V1Cgroup(Cgroup):
             finally:
                 os.close(fd)
 
+    def allow_device(self, kind: str, major: int, minor: int, perms: str) -> None:
+        """One more rule on top of docker's list (--device): kind "c" or "b"."""
+        if "devices" not in self.dirs:
+            return  # not restricted: nothing to open up
+        try:
+            F.write(self.dirs["devices"] + "/devices.allow", f"{kind} {major}:{minor} {perms}")
+        except OSError as e:
+            raise CgroupError(e.errno, f"cannot allow device {major}:{minor}: {e.strerror}") from None
+
     # ---- joining -----------------------------------------------------------------
 
     def join_fds(self) -> list:

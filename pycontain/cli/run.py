@@ -31,6 +31,8 @@ def register(sub):
                    help="publish a container's port on the host")
     p.add_argument("--dns", action="append", default=[], metavar="IP", help="nameserver for /etc/resolv.conf")
     p.add_argument("--add-host", action="append", default=[], metavar="NAME:IP", help="add an /etc/hosts entry")
+    p.add_argument("--device", action="append", default=[], metavar="HOST[:CONTAINER][:rwm]",
+                   help="add a host device to the container")
     p.add_argument("--cap-add", action="append", default=[], help="add a capability")
     p.add_argument("--cap-drop", action="append", default=[], help="drop a capability")
     p.add_argument("--privileged", action="store_true", help="all capabilities, no seccomp filter, no masked paths")
@@ -83,7 +85,7 @@ def cmd_run(args):
         init=args.init, network=args.network, cap_add=args.cap_add, cap_drop=args.cap_drop,
         privileged=args.privileged, ulimits=args.ulimit,
         security_opt=args.security_opt, group_add=args.group_add,
-        name=args.name, ports=args.publish, dns=args.dns, add_hosts=args.add_host,
+        name=args.name, ports=args.publish, dns=args.dns, add_hosts=args.add_host, devices=args.device,
         entrypoint=[args.entrypoint] if args.entrypoint else None,
         memory=args.memory, memory_swap=args.memory_swap, cpus=args.cpus, cpu_shares=args.cpu_shares,
         cpu_period=args.cpu_period, cpu_quota=args.cpu_quota, cpuset_cpus=args.cpuset_cpus,
