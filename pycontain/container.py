@@ -29,6 +29,7 @@ from ._paths import default_root
 from .config import RLIMITS, ContainerConfig, merge_env
 from .errors import ConfigError, ContainerError, ContainerExitError, ContainerTimeout, ImageNotFound
 from .network import needs_attachment
+from .network.slirp import Slirp, is_slirp_mode
 from .network import registry as network_registry
 from .rootfs import RootFS
 from .security import capabilities, seccomp
@@ -161,6 +162,7 @@ class Container:
         self._rootfs = None
         self._cgroup = None
         self._image_held = False
+        self._slirp = None            # slirp4netns serving a rootless container's network
         # None: a cgroup when a limit asks for one; True: always (stats, pause,
         # the OOM flag without a limit); False: never
         if cgroup is False and (resources or resources.cgroup_parent):
@@ -331,6 +333,9 @@ class Container:
             if self._network is not None:
                 network, self._network = self._network, None
                 network.release()
+            if self._slirp is not None:
+                slirp, self._slirp = self._slirp, None
+                slirp.stop()
             self._remove_cgroup()
             if self._image_held:
                 self._image_held = False
@@ -572,7 +577,17 @@ class Container:
         rootfs = RootFS(image.layers, self.config.writable_layer, str(self.root or default_root()), self.id)
         rootfs.prepare()
         self._rootfs = rootfs
-        if needs_attachment(cfg.network):
+        network = cfg.network
+        if os.geteuid() != 0 and network == "bridge":
+            network = "slirp4netns"  # what a user who is not root can have, as in podman
+        if is_slirp_mode(network):
+            if cfg.ports:
+                raise ConfigError("published ports are not supported with slirp4netns yet")
+            self._slirp = Slirp(network)
+        elif os.geteuid() != 0 and needs_attachment(network):
+            raise ConfigError(f"network {network!r} needs root; rootless containers can use none, host "
+                              "or slirp4netns (bridge means slirp4netns)")
+        elif needs_attachment(network):
             from .network.attach import NetworkAttachment
 
             # its hosts file is rewritten as others join: it must live on the host
@@ -630,6 +645,15 @@ class Container:
         )
         if os.geteuid() != 0:
             self._make_rootless(plan)
+        if self._slirp is not None:   # its own namespace, which slirp4netns serves once the child exists
+            maps = plan.on_cloned
+
+            def on_cloned(pid, maps=maps, slirp=self._slirp):
+                if maps is not None:
+                    maps(pid)
+                slirp.start(pid)
+
+            plan.on_cloned = on_cloned
         if cfg.network == "host":
             plan.clone_flags &= ~_launch.CLONE_NEWNET
             plan.loopback_up = False
@@ -682,7 +706,13 @@ class Container:
             written = self._network.write_etc_files(rootfs.host_dir(), hostname)
             return {name: str(path) for name, path in written.items()}
         files = {"hostname": hostname + "\n"}
-        if cfg.network == "host":
+        if self._slirp is not None:
+            from .network import slirp
+
+            files["hosts"] = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                              f"{slirp.ADDRESS}\t{hostname}\n")
+            files["resolv.conf"] = self._slirp.resolv_conf()
+        elif cfg.network == "host":
             files["hosts"] = _read_host_file("/etc/hosts") or "127.0.0.1\tlocalhost\n"
             files["resolv.conf"] = _read_host_file("/etc/resolv.conf")
         else:

@@ -27,6 +27,11 @@ def validate_mode(mode) -> str:
         raise ConfigError(f"network must be a string, not {type(mode).__name__}")
     if mode in BUILTIN_MODES:
         return mode
+    if mode == "slirp4netns" or mode.startswith("slirp4netns:"):
+        from .slirp import parse_mode
+
+        parse_mode(mode)
+        return mode
     if mode.startswith("container:"):
         if not mode[len("container:"):]:
             raise ConfigError("network container:NAME needs a container name or id")
@@ -37,7 +42,8 @@ def validate_mode(mode) -> str:
 
 
 def needs_attachment(mode: str) -> bool:
-    return mode not in ("none", "host")
+    """Whether the mode needs a NetworkAttachment (veth, bridge, a joined namespace)."""
+    return mode not in ("none", "host") and not (mode == "slirp4netns" or mode.startswith("slirp4netns:"))
 
 
 def create_network(name, subnet=None, gateway=None, internal=False, root=None):
