@@ -108,7 +108,8 @@ class Container:
     def __init__(self, image=None, command=None, *, rootfs=None, entrypoint=None, env=None,
                  hostname=None, user=None, workdir=None, mounts=(), read_only=False, init=False,
                  network="none", cap_add=(), cap_drop=(), privileged=False, no_new_privileges=True,
-                 ulimits=(), oom_score_adj=None, writable_layer="memory", remove=True, root=None):
+                 ulimits=(), oom_score_adj=None, writable_layer="memory", remove=True, root=None,
+                 id=None, tty=False, layer_dir=None):
         self.config = ContainerConfig(
             image=image, rootfs=rootfs, command=command, entrypoint=entrypoint, env=env or (),
             hostname=hostname, user=user, workdir=workdir, mounts=mounts, read_only=read_only,
@@ -116,7 +117,14 @@ class Container:
             privileged=privileged, no_new_privileges=no_new_privileges, ulimits=tuple(ulimits),
             oom_score_adj=oom_score_adj, writable_layer=writable_layer,
         )
-        self.id = os.urandom(32).hex()
+        self.id = id or os.urandom(32).hex()
+        # Managed containers (pycontain/containers.py): tty=True gives init a
+        # terminal from its own devpts (self.tty_master after start);
+        # layer_dir keeps the writable layer in the caller's directory.
+        self.tty = tty
+        self.tty_master = None
+        self.layer_dir = layer_dir
+        self.launch_plan = None  # the last plan started: exec copies its user and privileges
         self.root = Path(root) if root else None
         self.auto_remove = remove
         self.pid = None
@@ -157,6 +165,8 @@ class Container:
             plan = self._plan()  # last: what it takes (a ready netns) spawn() releases
             plan.stdio = tuple(stdio)
             plan.wait_start = wait_start
+            plan.tty = self.tty
+            self.launch_plan = plan
             child = _launch.spawn(plan)
         except BaseException:
             for f in parent_ends:
@@ -169,6 +179,7 @@ class Container:
                 os.close(fd)
         self.pid = child.pid
         self._pidfd = child.pidfd
+        self.tty_master = child.tty_master
         self.stdin, self.stdout, self.stderr = parent_ends_by_role(parent_ends)
         if wait_start:
             self._child = child
@@ -405,7 +416,8 @@ class Container:
         path_env = next((e[5:] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
         workdir = cfg.workdir or icfg.get("WorkingDir") or "/"
 
-        rootfs = RootFS(image.layers, self.config.writable_layer, str(self.root or default_root()), self.id)
+        rootfs = RootFS(image.layers, "disk" if self.layer_dir else self.config.writable_layer,
+                        str(self.root or default_root()), self.id, keep_dir=self.layer_dir)
         rootfs.prepare()
         self._rootfs = rootfs
         etc = self._etc_files(rootfs, hostname)
