@@ -58,9 +58,10 @@ def _store(root=None) -> Store:
 
 
 def create(image=None, command=None, *, name=None, restart_policy="no", log_opts=(), tty=False,
-           stop_signal=None, root=None, **container_kwargs) -> "ManagedContainer":
+           stop_signal=None, auto_remove=False, root=None, **container_kwargs) -> "ManagedContainer":
     """Makes a container record and its writable layer on disk; start() runs it.
-    Takes pycontain.Container's keyword arguments (docker run's options)."""
+    Takes pycontain.Container's keyword arguments (docker run's options);
+    auto_remove: the monitor removes the container when it exits (--rm)."""
     if name is not None and not NAME_RE.match(name):
         raise ConfigError(f'invalid container name "{name}", only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
     parse_restart_policy(restart_policy)
@@ -81,6 +82,9 @@ def create(image=None, command=None, *, name=None, restart_policy="no", log_opts
     kwargs = container_kwargs_to_json(kwargs)
     kwargs["tty"] = bool(tty)
     kwargs["stop_signal"] = stop_signal
+    kwargs["auto_remove"] = bool(auto_remove)
+    if auto_remove and parse_restart_policy(restart_policy)[0] != "no":
+        raise ConfigError("conflicting options: a restart policy and auto-remove (--rm)")
     store = _store(root)
     cid = probe.id
     cdir = store.container_dir(cid)
@@ -100,20 +104,19 @@ def create(image=None, command=None, *, name=None, restart_policy="no", log_opts
 
 def run(image=None, command=None, *, detach=True, **kwargs) -> "ManagedContainer":
     """create() then start(). detach=False runs the container with this
-    process as its monitor and returns once it exited."""
-    auto_remove = kwargs.pop("auto_remove", False)
+    process as its monitor and returns once it exited (echo=False)."""
     c = create(image, command, **kwargs)
     try:
         if detach:
             c.start()
         else:
-            c.run_attached()
+            c.run_attached(echo=False)
     except BaseException:
-        if auto_remove or not detach:
+        try:
             c.remove(force=True)
+        except NoSuchContainer:
+            pass
         raise
-    if auto_remove and not detach:
-        c.remove(force=True)
     return c
 
 
@@ -266,7 +269,10 @@ class ManagedContainer:
         if rec.state in ("running", "restarting"):
             return self  # docker: starting a running container is not an error
         result = start_detached(self._store, rec.id)
-        self.reload()
+        try:
+            self.reload()
+        except NoSuchContainer:  # auto-removed already
+            self._rec.state = "removed"
         if "error" in result:
             if result.get("type") == "ContainerError" and "already running" in result["error"]:
                 return self  # a concurrent start won
@@ -279,7 +285,10 @@ class ManagedContainer:
         _claim(self._store, self.id)
         mon = Monitor(self._store, self.id, echo=echo, stdin_fd=stdin_fd, tty_handler=tty_handler)
         code = mon.run()
-        self.reload()
+        try:
+            self.reload()
+        except NoSuchContainer:  # auto_remove: the monitor removed it
+            self._rec.state = "removed"
         if mon.start_error is not None:
             raise mon.start_error
         return code
@@ -925,3 +934,39 @@ def inspect_dict(rec: ContainerRecord) -> dict:
         "Mounts": [{"Type": m["type"], "Source": m["source"], "Destination": m["target"], "RW": not m["read_only"]}
                    for m in cfg.get("mounts", [])],
     }
+
+
+# ---- port, disk usage -------------------------------------------------------------------
+
+
+def port_lines(c: ManagedContainer) -> list:
+    """docker port's lines ("80/tcp -> 0.0.0.0:8080") from the published ports
+    the networking branch records in the config ("ports": [[host_ip, host_port,
+    container_port, proto], ...]); none without it."""
+    out = []
+    for entry in c.record.config.get("ports") or ():
+        host_ip, host_port, cport, proto = entry
+        out.append(f"{cport}/{proto} -> {host_ip or '0.0.0.0'}:{host_port}")
+    return out
+
+
+def disk_usage(root=None) -> dict:
+    """docker system df's figures for containers (writable layers and logs)."""
+    store = _store(root)
+    total = active = size = reclaimable = 0
+    for rec in store.list():
+        s = _dir_size(store.container_dir(rec.id))
+        total += 1
+        size += s
+        if rec.state in MONITORED:
+            active += 1
+        else:
+            reclaimable += s
+    usage = {"Containers": {"total": total, "active": active, "size": size, "reclaimable": reclaimable}}
+    try:  # the images branch: pycontain.image.disk_usage() -> the same shape
+        from .image import disk_usage as image_disk_usage  # type: ignore
+    except ImportError:
+        pass
+    else:
+        usage = {"Images": image_disk_usage(), **usage}
+    return usage

@@ -120,6 +120,8 @@ class Monitor:
                                       finished=time.time(), pid=None, pid_start=None,
                                       monitor_pid=None, monitor_start=None)
                     self._report({"error": str(e), "exit_status": status, "type": type(e).__name__})
+                    if rec.config.get("auto_remove"):
+                        self._remove()
                     return status
                 self._report({"ok": True, "pid": c.pid})
                 self._pump(c, log)
@@ -142,12 +144,21 @@ class Monitor:
                 self.store.update(self.cid, state="exited", exit_code=code, oom_killed=oom,
                                   finished=time.time(), pid=None, pid_start=None,
                                   monitor_pid=None, monitor_start=None)
+                if rec.config.get("auto_remove"):
+                    self._remove()
                 return code
             self.store.update(self.cid, state="exited", pid=None, pid_start=None,
                               monitor_pid=None, monitor_start=None)
             return code
         finally:
             log.close()
+
+    def _remove(self):
+        """--rm: the record and the container's directory go with its exit."""
+        import shutil
+
+        self.store.delete(self.cid)
+        shutil.rmtree(self.store.container_dir(self.cid), ignore_errors=True)
 
     def _sleep_unless_stopped(self, delay) -> bool:
         end = time.monotonic() + delay
@@ -164,6 +175,7 @@ class Monitor:
         kwargs = container_kwargs_from_json(rec.config)
         tty = kwargs.pop("tty", False)
         kwargs.pop("stop_signal", None)
+        kwargs.pop("auto_remove", None)
         c = Container(**kwargs, id=rec.id, layer_dir=str(self.store.container_dir(rec.id)),
                       remove=True, tty=tty, root=self.store.root)
         self.container = c
