@@ -50,8 +50,18 @@ class StartFailed(ContainerError):
         self.exit_status = exit_status
 
 
+_stores: dict = {}
+
+
 def _store(root=None) -> Store:
-    return Store(root)
+    """One Store (one SQLite connection) per store root and process."""
+    from ._paths import default_root
+
+    key = (str(root or default_root()), os.getpid())
+    st = _stores.get(key)
+    if st is None:
+        st = _stores[key] = Store(root)
+    return st
 
 
 # ---- module-level API ------------------------------------------------------------

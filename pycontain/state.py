@@ -16,6 +16,7 @@ import json
 import os
 import random
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -144,6 +145,8 @@ class Store:
             self.db.execute("PRAGMA journal_mode = WAL")
         self.db.execute("PRAGMA synchronous = NORMAL")
         self.db.execute(_SCHEMA)
+        # one connection, shared by this process's threads one at a time
+        self.lock = threading.RLock()
 
     def close(self):
         self.db.close()
@@ -154,20 +157,33 @@ class Store:
     # ---- transactions ---------------------------------------------------------
 
     class _Tx:
-        def __init__(self, db):
+        def __init__(self, db, lock):
             self.db = db
+            self.lock = lock
 
         def __enter__(self):
-            self.db.execute("BEGIN IMMEDIATE")
+            self.lock.acquire()
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                self.lock.release()
+                raise
             return self.db
 
         def __exit__(self, exc_type, *_):
-            self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+            try:
+                self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+            finally:
+                self.lock.release()
 
     def transaction(self):
         """A write transaction: the whole read-check-write happens under the
         database's write lock, so two processes never interleave."""
-        return Store._Tx(self.db)
+        return Store._Tx(self.db, self.lock)
+
+    def _read(self, sql, params=()):
+        with self.lock:
+            return self.db.execute(sql, params).fetchall()
 
     # ---- records ----------------------------------------------------------------
 
@@ -190,18 +206,16 @@ class Store:
                 return name
         raise ContainerError("could not generate a free container name")
 
-    def resolve_id(self, ref: str, db=None) -> str:
+    def resolve_id(self, ref: str) -> str:
         """A full id from a name, a full id or an unambiguous id prefix."""
-        db = db or self.db
         if not ref:
             raise NoSuchContainer(ref)
         ref = ref.lstrip("/")
-        row = db.execute("SELECT id FROM containers WHERE name = ? OR id = ?", (ref, ref)).fetchone()
-        if row:
-            return row["id"]
+        rows = self._read("SELECT id FROM containers WHERE name = ? OR id = ?", (ref, ref))
+        if rows:
+            return rows[0]["id"]
         if all(c in "0123456789abcdef" for c in ref):
-            rows = db.execute("SELECT id FROM containers WHERE id >= ? AND id < ? ORDER BY id",
-                              (ref, ref + "g")).fetchall()
+            rows = self._read("SELECT id FROM containers WHERE id >= ? AND id < ? ORDER BY id", (ref, ref + "g"))
             if len(rows) == 1:
                 return rows[0]["id"]
             if len(rows) > 1:
@@ -219,11 +233,11 @@ class Store:
         return rec
 
     def _load(self, cid, db=None) -> ContainerRecord | None:
-        row = (db or self.db).execute("SELECT * FROM containers WHERE id = ?", (cid,)).fetchone()
-        return ContainerRecord.from_row(row) if row else None
+        rows = self._read("SELECT * FROM containers WHERE id = ?", (cid,))
+        return ContainerRecord.from_row(rows[0]) if rows else None
 
     def list(self) -> list[ContainerRecord]:
-        rows = self.db.execute("SELECT * FROM containers ORDER BY created DESC").fetchall()
+        rows = self._read("SELECT * FROM containers ORDER BY created DESC")
         out = []
         for row in rows:
             rec = ContainerRecord.from_row(row)
