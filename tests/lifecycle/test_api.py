@@ -226,7 +226,7 @@ def test_restart_policy_always_until_stopped(busybox):
     count = c.record.restart_count
     time.sleep(0.5)
     assert c.reload().status == "exited" and c.record.restart_count == count  # no restart after stop
-    assert c.logs().count(b"run\n") == count + 1
+    assert c.logs().count(b"run\n") in (count, count + 1)  # stopped in a run or in the back-off
 
 
 def test_no_restart_policy_and_success_with_on_failure(busybox):
