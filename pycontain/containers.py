@@ -15,7 +15,6 @@ unchanged; this builds on it.
 """
 from __future__ import annotations
 
-import asyncio
 import builtins
 import os
 import re
@@ -501,6 +500,8 @@ class ManagedContainer:
 
     async def wait_async(self) -> int:
         """wait() for asyncio: the event loop watches the init's pidfd."""
+        import asyncio  # only here: importing it costs the CLI ~0.1 s
+
         loop = asyncio.get_running_loop()
         start = self._fresh()
         while True:
