@@ -1,5 +1,10 @@
-import sys
+import importlib.util
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from conftest import busybox, store_root, workdir  # noqa: E402,F401  (shared fixtures)
+# The test suite's fixtures, loaded under a name of their own: a plain
+# `from conftest import ...` finds this very module (also named conftest).
+_spec = importlib.util.spec_from_file_location(
+    "pycontain_tests_conftest", Path(__file__).resolve().parent.parent / "tests" / "conftest.py")
+_tests_conftest = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_tests_conftest)
+busybox, store_root, workdir = _tests_conftest.busybox, _tests_conftest.store_root, _tests_conftest.workdir

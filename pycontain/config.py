@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from .errors import ConfigError
-from .security import capabilities
+from .security import capabilities, seccomp
 
 NETWORK_MODES = ("none", "host")  # bridge and container:NAME join them in their own issue
 HOSTNAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$")
@@ -90,6 +90,12 @@ class ContainerConfig:
     ulimits: tuple = ()                 # (("nofile", soft, hard), ...)
     oom_score_adj: int | None = None
     writable_layer: str = "memory"      # where the container's writes go: "memory" or "disk" (rootfs.py)
+    # security (pycontain/security/seccomp.py): "default", "unconfined", a path or a dict;
+    # security_opt: docker's seccomp=FILE|unconfined, no-new-privileges[:true|false]
+    seccomp: object = "default"
+    security_opt: tuple = ()
+    group_add: tuple = ()               # supplementary groups: names in the image, or gids
+    seccomp_profile: object = field(default=None, init=False, compare=False, repr=False)
     extra: Mapping = field(default_factory=dict)
 
     def __post_init__(self):
@@ -125,9 +131,30 @@ class ContainerConfig:
                 raise ConfigError(f"bind mount source path does not exist: {m.source}")
         # Validates the names now, not at start.
         capabilities.resolve(self.cap_add, self.cap_drop, self.privileged)
+        self._resolve_security()
         object.__setattr__(self, "ulimits", tuple(parse_ulimit(u) for u in self.ulimits))
         if self.oom_score_adj is not None and not -1000 <= int(self.oom_score_adj) <= 1000:
             raise ConfigError("oom_score_adj must be between -1000 and 1000")
+
+    def _resolve_security(self):
+        """Applies --security-opt and reads the seccomp profile now, so that a
+        bad profile fails before anything exists. privileged drops the default
+        filter; a profile given explicitly still applies (docker >= 20.10)."""
+        opts = seccomp.parse_security_opt(self.security_opt)
+        if opts.seccomp is not None:
+            object.__setattr__(self, "seccomp", opts.seccomp)
+        if opts.no_new_privileges is not None:
+            object.__setattr__(self, "no_new_privileges", opts.no_new_privileges)
+        profile = seccomp.load_profile(self.seccomp)
+        if self.privileged and self.seccomp in (None, "default", "builtin"):
+            profile = None
+        object.__setattr__(self, "seccomp_profile", profile)
+        if isinstance(self.group_add, (str, int)):
+            object.__setattr__(self, "group_add", (self.group_add,))
+        groups = tuple(str(g) for g in self.group_add)
+        if not all(g and ":" not in g and "\0" not in g for g in groups):
+            raise ConfigError(f"invalid group_add {self.group_add!r}: give group names or numeric gids")
+        object.__setattr__(self, "group_add", groups)
 
 
 def normalize_env(env) -> list[str]:

@@ -28,8 +28,8 @@ from ._paths import default_root
 from .config import RLIMITS, ContainerConfig, merge_env
 from .errors import ConfigError, ContainerError, ContainerExitError, ContainerTimeout, ImageNotFound
 from .rootfs import RootFS
-from .security import capabilities
-from .users import resolve_user
+from .security import capabilities, seccomp
+from .users import resolve_group_add, resolve_user
 
 PIPE = -1
 DEVNULL = -3
@@ -109,6 +109,7 @@ class Container:
                  hostname=None, user=None, workdir=None, mounts=(), read_only=False, init=False,
                  network="none", cap_add=(), cap_drop=(), privileged=False, no_new_privileges=True,
                  ulimits=(), oom_score_adj=None, writable_layer="memory", remove=True, root=None,
+                 seccomp="default", security_opt=(), group_add=(),
                  id=None, tty=False, layer_dir=None):
         self.config = ContainerConfig(
             image=image, rootfs=rootfs, command=command, entrypoint=entrypoint, env=env or (),
@@ -116,6 +117,7 @@ class Container:
             init=init, network=network, cap_add=tuple(cap_add), cap_drop=tuple(cap_drop),
             privileged=privileged, no_new_privileges=no_new_privileges, ulimits=tuple(ulimits),
             oom_score_adj=oom_score_adj, writable_layer=writable_layer,
+            seccomp=seccomp, security_opt=tuple(security_opt), group_add=group_add,
         )
         self.id = id or os.urandom(32).hex()
         # Managed containers (pycontain/containers.py): tty=True gives init a
@@ -415,6 +417,11 @@ class Container:
             env.append(f"HOME={user.home}")
         path_env = next((e[5:] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
         workdir = cfg.workdir or icfg.get("WorkingDir") or "/"
+        groups = list(user.groups)
+        groups += [g for g in resolve_group_add(cfg.group_add, image.layers) if g not in groups]
+        # Before anything is created: compiling (cached) may refuse the profile.
+        caps = capabilities.resolve(cfg.cap_add, cfg.cap_drop, cfg.privileged)
+        seccomp_bpf = seccomp.filter_for(cfg.seccomp_profile, caps, root=self.root)
 
         rootfs = RootFS(image.layers, "disk" if self.layer_dir else self.config.writable_layer,
                         str(self.root or default_root()), self.id, keep_dir=self.layer_dir)
@@ -422,7 +429,6 @@ class Container:
         self._rootfs = rootfs
         etc = self._etc_files(rootfs, hostname)
 
-        caps = capabilities.resolve(cfg.cap_add, cfg.cap_drop, cfg.privileged)
         mounts = list(STANDARD_MOUNTS)
         for name in ("hostname", "hosts", "resolv.conf"):
             mounts.append(_launch.MountSpec(etc[name], f"/etc/{name}", None, None,
@@ -453,9 +459,10 @@ class Container:
             cwd=workdir,
             uid=user.uid,
             gid=user.gid,
-            groups=list(user.groups),
+            groups=groups,
             capabilities=caps,
             no_new_privs=cfg.no_new_privileges and not cfg.privileged,
+            seccomp_bpf=seccomp_bpf,
         )
         if os.geteuid() != 0:
             self._make_rootless(plan)

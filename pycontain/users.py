@@ -152,3 +152,25 @@ def _resolve_user(spec: str | None, layers) -> User:
             if name in members and g[2].isdigit() and int(g[2]) not in supplementary:
                 supplementary.append(int(g[2]))
     return User(uid, gid, tuple(supplementary), home, name)
+
+
+def resolve_group_add(specs, layers) -> tuple:
+    """docker's --group-add: each a group name from the image's /etc/group, or a
+    numeric gid (which need not exist there). Returns the gids, in order."""
+    if not specs:
+        return ()
+    groups = _parse_db(read_in_layers(layers, "/etc/group"), 4)
+    gids = []
+    for spec in specs:
+        if spec.isdigit():
+            gid = int(spec)
+        else:
+            g = next((g for g in groups if g[0] == spec and g[2].isdigit()), None)
+            if g is None:
+                raise ConfigError(f"unable to find group {spec}: no matching entries in group file")
+            gid = int(g[2])
+        if gid >= 1 << 32:
+            raise ConfigError(f"group {spec!r}: id out of range")
+        if gid not in gids:
+            gids.append(gid)
+    return tuple(gids)

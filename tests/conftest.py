@@ -79,11 +79,6 @@ def busybox(workdir):
 # ---- leak checks ----------------------------------------------------------
 
 
-def mount_count() -> int:
-    with open("/proc/self/mountinfo") as f:
-        return sum(1 for _ in f)
-
-
 def pycontain_mounts() -> list:
     with open("/proc/self/mountinfo") as f:
         return [line for line in f if "pycontain" in line]
@@ -119,7 +114,10 @@ def open_fds() -> set:
 class LeakCheck:
     def __init__(self, store):
         self.store = store
-        self.mounts = mount_count()
+        # Only mounts that name the project's paths (store root, test dirs,
+        # rootfs copies, all under "pycontain-..."): other processes on a
+        # shared machine may mount and unmount their own things meanwhile.
+        self.mounts = pycontain_mounts()
         self.kids = child_pids()
         self.fds = open_fds()
 
@@ -128,7 +126,7 @@ class LeakCheck:
         return sorted(os.listdir(d)) if d.exists() else []
 
     def assert_clean(self):
-        assert mount_count() == self.mounts, "mounts leaked: " + "".join(pycontain_mounts())
+        assert pycontain_mounts() == self.mounts, "mounts leaked: " + "".join(pycontain_mounts())
         assert child_pids() - self.kids == set(), "child processes leaked"
         # the netns pool's thread opens descriptors for a moment: a leak is
         # one that stays

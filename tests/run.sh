@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 DEBIAN_PACKAGES=(
     gcc libc6-dev python3-dev python3-venv file iproute2 procps
     busybox-static
+    libseccomp2     # seccomp filters are compiled by the system libseccomp (pycontain/security/seccomp.py)
 )
 missing=()
 for p in "${DEBIAN_PACKAGES[@]}"; do

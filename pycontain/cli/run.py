@@ -50,7 +50,11 @@ def add_container_flags(p):
     p.add_argument("--network", "--net", default="none", help="network mode: none or host")
     p.add_argument("--cap-add", action="append", default=[], help="add a capability")
     p.add_argument("--cap-drop", action="append", default=[], help="drop a capability")
-    p.add_argument("--privileged", action="store_true", help="all capabilities, no masked paths")
+    p.add_argument("--privileged", action="store_true", help="all capabilities, no seccomp filter, no masked paths")
+    p.add_argument("--security-opt", action="append", default=[], metavar="OPT",
+                   help="seccomp=FILE|unconfined, no-new-privileges[:true|false]")
+    p.add_argument("--group-add", action="append", default=[], metavar="GROUP",
+                   help="add a supplementary group (name in the image, or gid)")
     p.add_argument("--ulimit", action="append", default=[], metavar="NAME=SOFT[:HARD]", help="set a resource limit")
     p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
     p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal")
@@ -78,6 +82,7 @@ def container_kwargs(args) -> dict:
         user=args.user, workdir=args.workdir, mounts=mounts, read_only=args.read_only,
         init=args.init, network=args.network, cap_add=args.cap_add, cap_drop=args.cap_drop,
         privileged=args.privileged, ulimits=args.ulimit,
+        security_opt=args.security_opt, group_add=args.group_add,
         entrypoint=[args.entrypoint] if args.entrypoint else None,
         name=args.name, restart_policy=args.restart, log_opts=args.log_opt, stop_signal=args.stop_signal,
         tty=args.tty, auto_remove=getattr(args, "rm", False),

@@ -76,6 +76,10 @@ def resolve(add=(), drop=(), privileged=False) -> frozenset:
         caps = add
     else:
         caps = (set(DEFAULT) - drop) | add
+    missing = caps - every
+    if missing:
+        raise ConfigError(f"capability {', '.join(sorted(missing))} is not available: "
+                          "pycontain does not hold it on this host")
     return frozenset(caps)
 
 
