@@ -293,7 +293,8 @@ class ManagedContainer:
         `run`): output goes to the log and, with echo, to our stdout/stderr."""
         _claim(self._store, self.id)
         mon = Monitor(self._store, self.id, echo=echo, stdin_fd=stdin_fd, tty_handler=tty_handler)
-        code = mon.run()
+        with _signals_proxied_to(mon):
+            code = mon.run()
         try:
             self.reload()
         except NoSuchContainer:  # auto_remove: the monitor removed it
@@ -682,6 +683,36 @@ class ManagedContainer:
                 raise NoSuchContainer(self.short_id)
         self.reload()
         return self
+
+
+class _signals_proxied_to:
+    """docker run's --sig-proxy: while this process is the monitor of a
+    foreground container, the signals it gets (Ctrl-C, kill) go to the
+    container's init instead; the monitor goes on and records the exit."""
+
+    SIGNALS = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT,
+               _signal.SIGUSR1, _signal.SIGUSR2)
+
+    def __init__(self, monitor):
+        self.monitor = monitor
+        self.saved = {}
+
+    def _forward(self, signum, _frame):
+        c = self.monitor.container
+        if c is not None:
+            c.send_signal(signum)
+
+    def __enter__(self):
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self.saved[sig] = _signal.signal(sig, self._forward)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self.saved.items():
+            _signal.signal(sig, handler)
 
 
 class _ExecProcess:

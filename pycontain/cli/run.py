@@ -123,9 +123,6 @@ def cmd_run(args):
             finally:
                 if stdin is not None:
                     os.close(stdin)
-    except KeyboardInterrupt:
-        c.kill()
-        code = c.wait()
     finally:
         if args.rm:  # the monitor removed it at the exit; not when it failed before
             try:

@@ -288,3 +288,17 @@ def test_inspect_top_stats_port_rename_prune_df(busybox):
     assert pycontain("ps", "-aq").stdout.split() == [cid[:12]]
     assert pycontain("system", "prune", "-f").returncode == 0
     assert pycontain("ps", "-aq").stdout.split() == [cid[:12]]  # running ones stay
+
+
+def test_foreground_run_proxies_signals_and_records_the_exit(busybox):
+    proc = subprocess.Popen([sys.executable, "-m", "pycontain", "run", "--name", "fg", "--rootfs", str(busybox),
+                             "sh", "-c", "trap 'echo got-term; exit 9' TERM; echo ready; while true; do sleep 0.05; done"],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "ready\n"
+    assert containers.get("fg").status == "running"  # ps, exec, stop work from elsewhere meanwhile
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 9
+    assert proc.stdout.read() == "got-term\n"
+    rec = containers.get("fg").record
+    assert (rec.state, rec.exit_code) == ("exited", 9)
+    assert containers.get("fg").logs() == b"ready\ngot-term\n"
