@@ -126,7 +126,7 @@ class Monitor:
                 self._report({"ok": True, "pid": c.pid})
                 self._pump(c, log)
                 code = exit_status(c.wait())
-                oom = bool(getattr(c, "oom_killed", False))  # the cgroups branch sets it
+                oom = _oom_killed(c)
                 log.flush_partial()
                 rec = self.store._load(self.cid)
                 if rec is None:  # removed under us (rm -f): nothing left to record
@@ -221,6 +221,16 @@ class Monitor:
                 log.write(stream, data)
                 if self.echo:
                     _write_all(out_fds[stream], data)
+
+
+def _oom_killed(c) -> bool:
+    """Container.oom_killed (the cgroups branch: read from the container's
+    memory cgroup as it is removed); False where there is none."""
+    value = getattr(c, "oom_killed", False)
+    try:
+        return bool(value() if callable(value) else value)
+    except OSError:
+        return False
 
 
 def _write_all(fd, data):
