@@ -286,7 +286,9 @@ def start_detached(store, cid: str, timeout: float = 60.0) -> dict:
     """Starts the monitor of a detached container and waits until it says
     whether the container started ({"ok": True, "pid": N} or {"error": ...})."""
     r, w = os.pipe()
-    env = dict(os.environ, PYCONTAIN_ROOT=str(store.root))
+    # A monitor launches one container at a time: no pool of spare network
+    # namespaces (and no thread making them) in each of possibly hundreds.
+    env = dict(os.environ, PYCONTAIN_ROOT=str(store.root), PYCONTAIN_NETNS_POOL="0")
     try:
         # the first process forks the monitor and ends at once: reaped here,
         # so the monitor is never our child
