@@ -67,7 +67,8 @@ def _store(root=None) -> Store:
 
 
 def create(image=None, command=None, *, name=None, restart_policy="no", log_opts=(), tty=False,
-           stop_signal=None, auto_remove=False, root=None, **container_kwargs) -> "ManagedContainer":
+           stop_signal=None, auto_remove=False, stdin_open=False, root=None,
+           **container_kwargs) -> "ManagedContainer":
     """Makes a container record and its writable layer on disk; start() runs it.
     Takes pycontain.Container's keyword arguments (docker run's options);
     auto_remove: the monitor removes the container when it exits (--rm)."""
@@ -92,6 +93,7 @@ def create(image=None, command=None, *, name=None, restart_policy="no", log_opts
     kwargs["tty"] = bool(tty)
     kwargs["stop_signal"] = stop_signal
     kwargs["auto_remove"] = bool(auto_remove)
+    kwargs["stdin_open"] = bool(stdin_open)  # -i: a detached container's stdin stays open for attach
     if auto_remove and parse_restart_policy(restart_policy)[0] != "no":
         raise ConfigError("conflicting options: a restart policy and auto-remove (--rm)")
     store = _store(root)

@@ -85,6 +85,8 @@ class Monitor:
         self.tty_handler = tty_handler  # foreground run -t: (master fd) -> pumps the terminal
         self.container = None
         self.start_error = None       # why the container could not start, if it could not
+        self.attach = None            # detached: the AttachServer clients attach through
+        self.detached = report_fd is not None
 
     # ---- reporting to whoever started us -------------------------------------
 
@@ -106,6 +108,10 @@ class Monitor:
 
         rec = self.store._load(self.cid)
         log = JsonFileWriter(rec.log_path, rec.log_opts.get("max-size"), rec.log_opts.get("max-file", 1))
+        if self.detached:  # `attach` connects here
+            from .attach import AttachServer
+
+            self.attach = AttachServer(self.store.container_dir(self.cid))
         delay = RESTART_DELAY_START
         code = 0
         try:
@@ -152,6 +158,8 @@ class Monitor:
             return code
         finally:
             log.close()
+            if self.attach is not None:
+                self.attach.close()
 
     def _remove(self):
         """--rm: the record and the container's directory go with its exit."""
@@ -176,10 +184,16 @@ class Monitor:
         tty = kwargs.pop("tty", False)
         kwargs.pop("stop_signal", None)
         kwargs.pop("auto_remove", None)
+        stdin_open = kwargs.pop("stdin_open", False)
         c = Container(**kwargs, id=rec.id, layer_dir=str(self.store.container_dir(rec.id)),
                       remove=True, tty=tty, root=self.store.root)
         self.container = c
-        stdin = self.stdin_fd if self.stdin_fd is not None else DEVNULL
+        if self.stdin_fd is not None:
+            stdin = self.stdin_fd
+        elif stdin_open and self.detached:
+            stdin = PIPE  # run -d -i: attached clients write to it
+        else:
+            stdin = DEVNULL
         if tty:
             c.start()
         else:
@@ -191,25 +205,46 @@ class Monitor:
 
     def _pump(self, c, log):
         """Copies the container's output into the log (and to our own
-        stdout/stderr in the foreground) until both ends closed."""
+        stdout/stderr in the foreground, and to attached clients) until
+        every output end closed."""
         if c.tty_master is not None:
             if self.tty_handler is not None:
                 self.tty_handler(c.tty_master, lambda data: log.write("stdout", data))
             else:
-                self._copy({c.tty_master: "stdout"}, log)
+                self._copy({c.tty_master: "stdout"}, log, c.tty_master, c.tty_master)
             os.close(c.tty_master)
             c.tty_master = None
             return
         streams = {c.stdout.fileno(): "stdout", c.stderr.fileno(): "stderr"}
-        self._copy(streams, log)
+        self._copy(streams, log, c.stdin.fileno() if c.stdin is not None else None, None)
         c.stdout.close()
         c.stderr.close()
+        if c.stdin is not None:
+            c.stdin.close()
+            c.stdin = None
 
-    def _copy(self, streams, log):
+    def _copy(self, streams, log, input_fd, tty_fd):
+        import fcntl
+        import termios
+
         out_fds = {"stdout": 1, "stderr": 2}
+        attach = self.attach
         while streams:
-            ready, _, _ = select.select(list(streams), [], [])
+            watch = list(streams) + (attach.fds() if attach is not None else [])
+            ready, _, _ = select.select(watch, [], [])
             for fd in ready:
+                if attach is not None and fd == attach.fileno():
+                    attach.accept()
+                    continue
+                if attach is not None and fd in attach.clients:
+                    for kind, payload in attach.read(fd):
+                        if kind == "d" and input_fd is not None:
+                            _write_all(input_fd, payload)
+                        elif kind == "w" and tty_fd is not None and len(payload) == 8:
+                            fcntl.ioctl(tty_fd, termios.TIOCSWINSZ, payload)
+                    continue
+                if fd not in streams:
+                    continue
                 try:
                     data = os.read(fd, 65536)
                 except OSError:  # EIO: a terminal whose last slave closed
@@ -221,6 +256,8 @@ class Monitor:
                 log.write(stream, data)
                 if self.echo:
                     _write_all(out_fds[stream], data)
+                if attach is not None and attach.clients:
+                    attach.broadcast(data)
 
 
 def _oom_killed(c) -> bool:

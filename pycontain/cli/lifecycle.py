@@ -60,6 +60,11 @@ def register(sub):
     p.add_argument("container", metavar="CONTAINER")
     p.add_argument("command", nargs=argparse.REMAINDER)
 
+    p = verb("attach", "attach your terminal to a running container's input and output", cmd_attach)
+    p.add_argument("--detach-keys", default="ctrl-p,ctrl-q", help="key sequence that detaches (default ctrl-p,ctrl-q)")
+    p.add_argument("--no-stdin", action="store_true", help="do not attach stdin")
+    p.add_argument("container", metavar="CONTAINER")
+
     p = verb("inspect", "low-level information on containers (JSON)", cmd_inspect, "container name or id")
     p.add_argument("-f", "--format", help="Go-template-like format, e.g. '{{.State.Status}}'")
     p = verb("top", "display the running processes of a container", cmd_top)
@@ -367,6 +372,67 @@ def cmd_exec(args):
             os.close(child.pidfd)
     code = os.waitstatus_to_exitcode(status)
     return code if code >= 0 else 128 - code
+
+
+def parse_detach_keys(spec: str) -> bytes:
+    """docker's --detach-keys: "ctrl-p,ctrl-q", "a,b", "ctrl-@"... as bytes."""
+    out = bytearray()
+    for key in spec.split(","):
+        key = key.strip()
+        if key.startswith("ctrl-") and len(key) == 6:
+            ch = key[5].lower()
+            if "a" <= ch <= "z":
+                out.append(ord(ch) - 96)
+                continue
+            special = {"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}
+            if ch in special:
+                out.append(special[ch])
+                continue
+        elif len(key) == 1:
+            out += key.encode()
+            continue
+        raise containers.ConfigError(f"invalid detach keys {spec!r}: keys like ctrl-p,ctrl-q or single characters")
+    return bytes(out)
+
+
+def cmd_attach(args):
+    import signal
+    import termios
+    import tty
+
+    from .. import attach
+
+    keys = parse_detach_keys(args.detach_keys) if args.detach_keys else b""
+    c = containers.get(args.container)
+    if c.status == "paused":
+        raise containers.ContainerStateError(f"container {c.short_id} is paused, unpause the container before attach")
+    if c.status != "running":
+        raise containers.ContainerStateError(f"container {c.short_id} is not running")
+    sock = attach.connect(c._store.container_dir(c.id))
+    stdin_fd = os.open(os.devnull, os.O_RDONLY) if args.no_stdin else 0
+    is_tty = os.isatty(stdin_fd)
+    saved = termios.tcgetattr(stdin_fd) if is_tty else None
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    old = signal.signal(signal.SIGWINCH, lambda *_: os.write(wake_w, b"w")) if is_tty else None
+    try:
+        if saved is not None:
+            tty.setraw(stdin_fd)
+        how = attach.run_client(sock, stdin_fd, 1, keys, wake_r)
+    finally:
+        if saved is not None:
+            termios.tcsetattr(stdin_fd, termios.TCSADRAIN, saved)
+        if old is not None:
+            signal.signal(signal.SIGWINCH, old)
+        sock.close()
+        os.close(wake_r)
+        os.close(wake_w)
+        if args.no_stdin:
+            os.close(stdin_fd)
+    if how == "detached":
+        print("read escape sequence", file=sys.stderr)
+        return 0
+    return c.wait()
 
 
 def cmd_inspect(args):

@@ -85,7 +85,7 @@ def container_kwargs(args) -> dict:
         security_opt=args.security_opt, group_add=args.group_add,
         entrypoint=[args.entrypoint] if args.entrypoint else None,
         name=args.name, restart_policy=args.restart, log_opts=args.log_opt, stop_signal=args.stop_signal,
-        tty=args.tty, auto_remove=getattr(args, "rm", False),
+        tty=args.tty, auto_remove=getattr(args, "rm", False), stdin_open=args.interactive,
     )
 
 

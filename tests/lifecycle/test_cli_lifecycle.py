@@ -302,3 +302,38 @@ def test_foreground_run_proxies_signals_and_records_the_exit(busybox):
     rec = containers.get("fg").record
     assert (rec.state, rec.exit_code) == ("exited", 9)
     assert containers.get("fg").logs() == b"ready\ngot-term\n"
+
+
+def test_attach_with_a_pty_resize_and_the_detach_keys(busybox):
+    run_d(busybox, "-i", "-t", "--name", "att", cmd=("sh",))
+    proc, master = _pty_run(["attach", "att"], rows=33, cols=90)
+    try:
+        time.sleep(0.3)
+        os.write(master, b"stty size; echo $((2+3))x\r")
+        assert b"33 90" in _read_until(master, b"5x")
+        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 44, 111, 0, 0))
+        os.kill(proc.pid, signal.SIGWINCH)
+        time.sleep(0.2)
+        os.write(master, b"stty size; echo $((3+3))y\r")
+        assert b"44 111" in _read_until(master, b"6y")
+        os.write(master, b"\x10\x11")  # ctrl-p ctrl-q: leave it running
+        assert b"read escape sequence" in _read_until(master, b"read escape sequence")
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    assert containers.get("att").status == "running"
+    assert b"5x" in containers.get("att").logs()  # a terminal's output is logged too
+    proc, master = _pty_run(["attach", "att"])
+    try:
+        time.sleep(0.3)
+        os.write(master, b"exit 4\r")
+        assert proc.wait(timeout=10) == 4  # the container ended: attach returns its status
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    assert containers.get("att").record.exit_code == 4
