@@ -12,7 +12,8 @@ N = 100
 
 
 def _own_cgroup_dirs() -> set:
-    """Every cgroup directory below the ones this process is in."""
+    """Every cgroup directory below the ones this process is in (on a shared
+    machine others' appear too: the test compares only those naming our ids)."""
     found = set()
     for line in open("/proc/self/cgroup"):
         _hid, ctrls, path = line.rstrip("\n").split(":", 2)
@@ -24,9 +25,14 @@ def _own_cgroup_dirs() -> set:
     return found
 
 
+def _has_cgroups_branch() -> bool:
+    # once each container gets cgroups of its own, they must exist while it runs
+    import importlib.util
+    return importlib.util.find_spec("pycontain.cgroups") is not None
+
+
 @pytest.mark.slow
 def test_hundred_detached_containers_leave_nothing(busybox, managed, store_root):
-    cgroups_before = _own_cgroup_dirs()
 
     def start(i):
         return containers.run(rootfs=str(busybox), command=["sleep", "600"], name=f"many{i}")
@@ -38,6 +44,9 @@ def test_hundred_detached_containers_leave_nothing(busybox, managed, store_root)
     assert len(monitors) == N and all(c.status == "running" for c in started)
     assert len(containers.list()) == N
 
+    ids = {c.id for c in started}
+    assert any(any(cid in d for cid in ids) for d in _own_cgroup_dirs()) or not _has_cgroups_branch()
+
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda c: c.remove(force=True), started))
 
@@ -45,4 +54,6 @@ def test_hundred_detached_containers_leave_nothing(busybox, managed, store_root)
     assert wait_for(lambda: not monitor_pids(store_root), 20)
     assert wait_for(lambda: all(not os.path.exists(f"/proc/{p}") for p in pids), 20), "container processes left"
     assert os.listdir(store_root / "containers") == []
-    assert _own_cgroup_dirs() == cgroups_before
+    ids = {c.id for c in started}
+    left = [d for d in _own_cgroup_dirs() if any(cid in d for cid in ids)]
+    assert left == [], f"cgroups left: {left}"
