@@ -388,7 +388,20 @@ def main(argv):
     except Exception as e:
         os.write(report_fd, json.dumps({"error": str(e), "exit_status": 125, "type": type(e).__name__}).encode())
         os._exit(1)
-    Monitor(store, cid, report_fd=report_fd).run()
+    mon = Monitor(store, cid, report_fd=report_fd)
+    try:
+        mon.run()
+    except BaseException as e:  # nobody sees our stderr: the record keeps why
+        import traceback
+
+        store.update(cid, error=f"the monitor failed: {e!r}",
+                     state="exited" if mon.container is not None else "created",
+                     pid=None, pid_start=None, monitor_pid=None, monitor_start=None,
+                     finished=time.time())
+        traceback.print_exc()
+        if mon.container is not None:
+            mon.container.kill()
+        os._exit(1)
     os._exit(0)
 
 
