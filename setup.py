@@ -14,6 +14,7 @@ from pathlib import Path
 
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
+from setuptools.errors import BaseError as DistutilsError, CCompilerError
 
 HERE = Path(__file__).parent.resolve()
 STATIC_PROGRAMS = {
@@ -28,22 +29,59 @@ def c_compiler():
     return shlex.split(cc)
 
 
+# Targets where the static programs are built without libc (src/rawsys.h has
+# a _start and raw system calls for them). Elsewhere they need a static libc.
+NOLIBC_ARCHES = ("x86_64", "aarch64")
+NOLIBC_FLAGS = [
+    "-DPC_NOLIBC", "-nostdlib", "-ffreestanding", "-fno-stack-protector",
+    "-fno-pie", "-no-pie", "-fno-asynchronous-unwind-tables", "-fno-unwind-tables",
+]
+
+NO_COMPILER_HELP = (
+    "pycontain: building from source needs a C compiler and the Python headers, "
+    "and {what} failed: {error}. Install them (Debian/Ubuntu: apt-get install gcc python3-dev; "
+    "Fedora/RHEL: dnf install gcc python3-devel; Alpine: apk add gcc musl-dev python3-dev), "
+    "set CC to a working compiler, or install a prebuilt wheel: "
+    "pip install --only-binary=:all: pycontain"
+)
+
+
+def target_arch(cc):
+    """The compiler's target architecture (`cc -dumpmachine`: x86_64-linux-gnu,
+    aarch64-redhat-linux, ...), so a cross compiler in CC builds for its target."""
+    try:
+        out = subprocess.run(cc + ["-dumpmachine"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise SystemExit(NO_COMPILER_HELP.format(what=f"running the C compiler {shlex.join(cc)!r}", error=e))
+    return out.strip().split("-", 1)[0]
+
+
+def static_program_command(cc, src, out):
+    flags = ["-static", "-Os", "-s", "-Wall", "-Wextra", "-I", str(HERE / "src")]
+    if target_arch(cc) in NOLIBC_ARCHES:
+        flags += NOLIBC_FLAGS
+    return cc + flags + ["-o", str(out), str(src)]
+
+
 class BuildExtWithPrograms(build_ext):
     def run(self):
-        super().run()
+        # The static programs first: their compiler check is the cheapest
+        # place to say clearly that no compiler is there.
         base = HERE / "pycontain" if self.inplace else Path(self.build_lib) / "pycontain"
+        cc = c_compiler()
         for src, rel in STATIC_PROGRAMS.items():
             out = base / rel
             out.parent.mkdir(parents=True, exist_ok=True)
-            cmd = c_compiler() + ["-static", "-Os", "-s", "-Wall", "-o", str(out), str(HERE / src)]
+            cmd = static_program_command(cc, HERE / src, out)
             self.announce(" ".join(cmd), level=2)
             try:
                 subprocess.run(cmd, check=True)
             except (OSError, subprocess.CalledProcessError) as e:
-                raise SystemExit(
-                    f"pycontain: building {src} failed ({e}). A C compiler and static "
-                    "libc are needed (Debian: apt-get install gcc libc6-dev)."
-                )
+                raise SystemExit(NO_COMPILER_HELP.format(what=f"building {src}", error=e))
+        try:
+            super().run()
+        except (CCompilerError, DistutilsError, OSError) as e:
+            raise SystemExit(NO_COMPILER_HELP.format(what="building the _nsexec extension", error=e))
 
 
 setup(

@@ -71,6 +71,7 @@ class LaunchPlan:
     unshare_cgroupns: bool = False
     loopback_up: bool = True
     mounts: list = field(default_factory=list)         # [MountSpec]
+    no_openat2: bool = False        # resolve mount targets without openat2, as before Linux 5.6
     nodes: list = field(default_factory=list)          # [(path, mode, major, minor)]
     symlinks: list = field(default_factory=list)       # [(target, path)]
     masked_paths: list = field(default_factory=list)
@@ -219,6 +220,7 @@ def _to_c(plan: LaunchPlan, sync_fd: int, init_fd: int):
     c.root_data = _cstr(plan.root_data, keep)
     c.root_propagation = plan.root_propagation
     c.root_readonly = int(plan.root_readonly)
+    c.no_openat2 = int(plan.no_openat2)
 
     c.mounts, c.n_mounts = _array("mounts", plan.mounts, keep)
     c.nodes, c.n_nodes = _array("nodes", plan.nodes, keep)

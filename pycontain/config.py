@@ -13,7 +13,8 @@ from typing import Mapping, Sequence
 from .errors import ConfigError
 from .security import capabilities, seccomp
 
-NETWORK_MODES = ("none", "host")  # bridge and container:NAME join them in their own issue
+NETWORK_MODES = ("none", "host", "bridge", "container:NAME", "a network name")  # pycontain.network.validate_mode
+CONTAINER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 HOSTNAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$")
 ENV_NAME_RE = re.compile(r"^[^=\0]+$")
 
@@ -96,6 +97,12 @@ class ContainerConfig:
     security_opt: tuple = ()
     group_add: tuple = ()               # supplementary groups: names in the image, or gids
     seccomp_profile: object = field(default=None, init=False, compare=False, repr=False)
+    # networking (pycontain/network/)
+    name: str | None = None             # resolvable by other containers on a user-defined network
+    ports: tuple = ()                   # PortMapping from docker's -p forms
+    dns: tuple = ()                     # nameservers for resolv.conf
+    add_hosts: tuple = ()               # (name, ip) extra /etc/hosts entries
+    resources: object = None            # pycontain.cgroups.Limits, validated by Container
     extra: Mapping = field(default_factory=dict)
 
     def __post_init__(self):
@@ -120,8 +127,7 @@ class ContainerConfig:
             raise ConfigError(f"the working directory {self.workdir!r} is invalid, it needs to be an absolute path")
         if self.writable_layer not in ("memory", "disk"):
             raise ConfigError(f"writable_layer must be 'memory' or 'disk', not {self.writable_layer!r}")
-        if self.network not in NETWORK_MODES:
-            raise ConfigError(f"network {self.network!r} is not supported (choose one of: {', '.join(NETWORK_MODES)})")
+        self._validate_network()
         object.__setattr__(self, "env", tuple(normalize_env(self.env)))
         object.__setattr__(self, "mounts", tuple(self.mounts))
         for m in self.mounts:
@@ -155,6 +161,22 @@ class ContainerConfig:
         if not all(g and ":" not in g and "\0" not in g for g in groups):
             raise ConfigError(f"invalid group_add {self.group_add!r}: give group names or numeric gids")
         object.__setattr__(self, "group_add", groups)
+
+    def _validate_network(self):
+        from .network import validate_mode
+        from .network.etcfiles import parse_add_host, parse_dns
+        from .network.ports import parse_publish
+
+        validate_mode(self.network)
+        if self.name is not None and (not isinstance(self.name, str) or not CONTAINER_NAME_RE.match(self.name)):
+            raise ConfigError(f"invalid container name {self.name!r}: letters, digits, '_', '.', '-'")
+        for attr, parse in (("ports", parse_publish), ("dns", parse_dns), ("add_hosts", parse_add_host)):
+            v = getattr(self, attr)
+            if isinstance(v, (str, bytes)):
+                v = (v,)
+            object.__setattr__(self, attr, tuple(parse(x) for x in v or ()))
+        if self.ports and (self.network in ("none", "host") or self.network.startswith("container:")):
+            raise ConfigError(f"published ports need a bridge network, not network {self.network!r}")
 
 
 def normalize_env(env) -> list[str]:

@@ -12,6 +12,7 @@ reaped (remove=True, the default) or at remove().
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import select
 import selectors
@@ -23,10 +24,12 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from . import _launch, _netns, rootless
+from . import _launch, _netns, cgroups, rootless
 from ._paths import default_root
 from .config import RLIMITS, ContainerConfig, merge_env
 from .errors import ConfigError, ContainerError, ContainerExitError, ContainerTimeout, ImageNotFound
+from .network import needs_attachment
+from .network import registry as network_registry
 from .rootfs import RootFS
 from .security import capabilities, seccomp
 from .users import resolve_group_add, resolve_user
@@ -74,6 +77,7 @@ class ContainerResult:
     stdout: bytes | str | None = None
     stderr: bytes | str | None = None
     id: str = ""
+    oom_killed: bool = False      # the kernel killed a process of the container for memory (docker's OOMKilled)
 
     def check_returncode(self):
         if self.returncode:
@@ -109,8 +113,20 @@ class Container:
                  hostname=None, user=None, workdir=None, mounts=(), read_only=False, init=False,
                  network="none", cap_add=(), cap_drop=(), privileged=False, no_new_privileges=True,
                  ulimits=(), oom_score_adj=None, writable_layer="memory", remove=True, root=None,
-                 seccomp="default", security_opt=(), group_add=(),
+                 seccomp="default", security_opt=(), group_add=(), name=None, ports=(), dns=(),
+                 add_hosts=(),
+                 memory=None, memory_swap=None, cpus=None, cpu_shares=None, cpu_quota=None, cpu_period=None,
+                 cpuset_cpus=None, cpuset_mems=None, pids_limit=None, blkio_weight=None,
+                 device_read_bps=(), device_write_bps=(), cgroup_parent=None,
                  id=None, tty=False, layer_dir=None):
+        if isinstance(network, Container):   # join that container's network namespace
+            network = f"container:{network.id}"
+        # resource limits (pycontain/cgroups): checked here, before anything exists
+        resources = cgroups.Limits.from_docker(
+            memory=memory, memory_swap=memory_swap, cpus=cpus, cpu_shares=cpu_shares, cpu_quota=cpu_quota,
+            cpu_period=cpu_period, cpuset_cpus=cpuset_cpus, cpuset_mems=cpuset_mems, pids_limit=pids_limit,
+            blkio_weight=blkio_weight, device_read_bps=device_read_bps, device_write_bps=device_write_bps,
+            cgroup_parent=cgroup_parent)
         self.config = ContainerConfig(
             image=image, rootfs=rootfs, command=command, entrypoint=entrypoint, env=env or (),
             hostname=hostname, user=user, workdir=workdir, mounts=mounts, read_only=read_only,
@@ -118,6 +134,7 @@ class Container:
             privileged=privileged, no_new_privileges=no_new_privileges, ulimits=tuple(ulimits),
             oom_score_adj=oom_score_adj, writable_layer=writable_layer,
             seccomp=seccomp, security_opt=tuple(security_opt), group_add=group_add,
+            name=name, ports=ports, dns=dns, add_hosts=add_hosts, resources=resources,
         )
         self.id = id or os.urandom(32).hex()
         # Managed containers (pycontain/containers.py): tty=True gives init a
@@ -136,8 +153,25 @@ class Container:
         self._child = None
         self._pidfd = None
         self._rootfs = None
+        self._cgroup = None
+        self._oom_killed = False
+        self._paused = False
         self._wait_lock = threading.Lock()
         self._removed = False
+        self.name = self.config.name
+        self._network = None          # NetworkAttachment for bridge and container: modes
+        network_registry.register(self)
+
+    @property
+    def ip_address(self) -> str | None:
+        """The container's address on its bridge network (docker inspect's
+        NetworkSettings.IPAddress); None for none, host and container: modes."""
+        return self._network.address if self._network is not None else None
+
+    @property
+    def published_ports(self) -> list:
+        """The published ports with the host ports actually used ("80" gets a free one)."""
+        return list(self._network.ports) if self._network is not None else []
 
     # ---- lifecycle ----------------------------------------------------------
 
@@ -152,7 +186,11 @@ class Container:
             child, self._child = self._child, None
             try:
                 child.finish_start()
-            except BaseException:
+            except BaseException as e:
+                # finish_start reaped the child and closed its pidfd: a later
+                # remove() must not signal a pid that may belong to someone else now
+                self._pidfd = None
+                self.returncode = getattr(e, "exit_status", 255)
                 self._cleanup()
                 raise
             return self
@@ -165,14 +203,19 @@ class Container:
         try:
             stdio = self._stdio(stdin, stdout, stderr, parent_ends, child_fds)
             plan = self._plan()  # last: what it takes (a ready netns) spawn() releases
+            if self._network is not None:
+                # closed once the launcher has joined it (below, after spawn)
+                child_fds.append(self._network.take_netns_fd())
             plan.stdio = tuple(stdio)
             plan.wait_start = wait_start
             plan.tty = self.tty
             self.launch_plan = plan
             child = _launch.spawn(plan)
+            if self._cgroup is not None:
+                self._cgroup.close_fds()    # the child has joined: the descriptors are spent
         except BaseException:
             for f in parent_ends:
-                if f is not None:
+                if f is not None:   # inherited stdio has no parent end
                     f.close()
             self._cleanup()
             raise
@@ -263,19 +306,79 @@ class Container:
         if self._child is not None:
             child, self._child = self._child, None
             os.kill(child.pid, signal.SIGKILL)
-            child.close_failed()
+            child.close_failed()        # closes the pidfd too
             self._pidfd = None
             self.returncode = -signal.SIGKILL
         if self.pid is not None and self.returncode is None:
             self.kill()
+            if self._paused:      # a frozen process takes its SIGKILL only when thawed (cgroup v1)
+                self.unpause()
             self._try_reap(0)
         self._cleanup()
         self._removed = True
 
     def _cleanup(self):
-        if self._rootfs is not None:
-            self._rootfs.remove()
-            self._rootfs = None
+        try:
+            if self._network is not None:
+                network, self._network = self._network, None
+                network.release()
+            self._remove_cgroup()
+        finally:
+            if self._rootfs is not None:
+                self._rootfs.remove()
+                self._rootfs = None
+
+    # ---- resources (pycontain/cgroups) ---------------------------------------------
+
+    def _make_cgroup(self):
+        """The container's cgroup with its limits, or None where cgroups cannot be
+        made (e.g. unprivileged on v1) and no limit was asked for."""
+        limits = self.config.resources or cgroups.Limits()
+        try:
+            cg = cgroups.create(f"pycontain-{self.id}", limits, devices_restricted=not self.config.privileged)
+        except cgroups.CgroupError as e:
+            if limits or limits.cgroup_parent or e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS,
+                                                                  errno.EOPNOTSUPP):
+                raise
+            return None
+        self._cgroup = cg
+        return cg
+
+    def _remove_cgroup(self):
+        if self._cgroup is not None:
+            cg, self._cgroup = self._cgroup, None
+            try:
+                cg.destroy()    # kills anything left, removes the directories
+            finally:
+                try:
+                    self._oom_killed = cg.oom_killed()
+                except OSError:
+                    pass
+
+    def _running_cgroup(self):
+        if self._cgroup is None:
+            raise ContainerError(f"container {self.id[:12]} has no cgroup (not started, already removed, "
+                                 "or cgroups are unavailable here)")
+        return self._cgroup
+
+    @property
+    def oom_killed(self) -> bool:
+        """True when the kernel killed a process of this container for memory."""
+        cg = self._cgroup
+        return cg.oom_killed() if cg is not None else self._oom_killed
+
+    def stats(self) -> "cgroups.CgroupStats":
+        """CPU time, memory (current, peak), pids and I/O bytes of the container's processes."""
+        return self._running_cgroup().stats()
+
+    def pause(self):
+        """Freezes every process of the container (docker pause)."""
+        self._running_cgroup().freeze()
+        self._paused = True
+
+    def unpause(self):
+        self._running_cgroup().thaw()
+        self._paused = False
 
     def __enter__(self):
         return self
@@ -293,8 +396,9 @@ class Container:
                 self.remove()
             except Exception:
                 pass
-        elif getattr(self, "_rootfs", None) is not None:
-            self._rootfs.remove()
+        elif (getattr(self, "_rootfs", None) is not None or getattr(self, "_network", None) is not None
+              or getattr(self, "_cgroup", None) is not None):
+            self._cleanup()
 
     # ---- run, communicate -----------------------------------------------------
 
@@ -323,7 +427,8 @@ class Container:
         except BaseException:
             self.remove()
             raise
-        result = ContainerResult(self.args, self.returncode, _maybe_text(out, text), _maybe_text(err, text), self.id)
+        result = ContainerResult(self.args, self.returncode, _maybe_text(out, text), _maybe_text(err, text), self.id,
+                                 oom_killed=self.oom_killed)
         if check:
             result.check_returncode()
         return result
@@ -427,9 +532,19 @@ class Container:
                         str(self.root or default_root()), self.id, keep_dir=self.layer_dir)
         rootfs.prepare()
         self._rootfs = rootfs
+        if needs_attachment(cfg.network):
+            from .network.attach import NetworkAttachment
+
+            # its hosts file is rewritten as others join: it must live on the host
+            self._network = NetworkAttachment.prepare(
+                cfg.network, container_id=self.id, name=self.name, hostname=hostname, ports=cfg.ports,
+                dns=cfg.dns, add_hosts=cfg.add_hosts, hosts_file=rootfs.host_dir() / "hosts", root=self.root)
         etc = self._etc_files(rootfs, hostname)
 
         mounts = list(STANDARD_MOUNTS)
+        cgroup = self._make_cgroup()
+        if cgroup is not None:    # its own cgroup as /sys/fs/cgroup, read-only unless privileged (docker)
+            mounts += cgroup.mount_specs(read_only=not cfg.privileged)
         for name in ("hostname", "hosts", "resolv.conf"):
             mounts.append(_launch.MountSpec(etc[name], f"/etc/{name}", None, None,
                                             _launch.MS_BIND, 0, _launch.MKDIR_FILE))
@@ -482,6 +597,11 @@ class Container:
                 plan.owned_fds.append(netns)
                 plan.clone_flags &= ~_launch.CLONE_NEWNET
                 plan.loopback_up = False
+        elif self._network is not None:
+            self._network.apply(plan)
+        if cgroup is not None:    # joined before anything runs; then its cgroup is its root
+            plan.cgroup_fds = cgroup.join_fds()
+            plan.unshare_cgroupns = True
         return plan
 
     def _make_rootless(self, plan):
@@ -507,6 +627,9 @@ class Container:
         """/etc/hostname, /etc/hosts and /etc/resolv.conf, made for this
         container and bind-mounted over the image's own, as docker does."""
         cfg = self.config
+        if self._network is not None:
+            written = self._network.write_etc_files(rootfs.host_dir(), hostname)
+            return {name: str(path) for name, path in written.items()}
         files = {"hostname": hostname + "\n"}
         if cfg.network == "host":
             files["hosts"] = _read_host_file("/etc/hosts") or "127.0.0.1\tlocalhost\n"

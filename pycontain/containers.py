@@ -975,6 +975,14 @@ def inspect_dict(rec: ContainerRecord) -> dict:
             "Image": rec.image, "WorkingDir": cfg.get("workdir") or "", "Tty": cfg.get("tty", False),
             "StopSignal": cfg.get("stop_signal", "SIGTERM"),
         },
+        "NetworkSettings": {
+            "IPAddress": (rec.exec_profile.get("network", {}).get("ip_address") or "")
+            if rec.state in ("running", "paused") else "",
+            "Ports": {f"{p['container_port']}/{p['proto']}": [{"HostIp": p["host_ip"] or "0.0.0.0",
+                                                              "HostPort": str(p["host_port"])}]
+                      for p in rec.exec_profile.get("network", {}).get("ports", ())}
+            if rec.state in ("running", "paused") else {},
+        },
         "Mounts": [{"Type": m["type"], "Source": m["source"], "Destination": m["target"], "RW": not m["read_only"]}
                    for m in cfg.get("mounts", [])],
     }
@@ -984,13 +992,14 @@ def inspect_dict(rec: ContainerRecord) -> dict:
 
 
 def port_lines(c: ManagedContainer) -> list:
-    """docker port's lines ("80/tcp -> 0.0.0.0:8080") from the published ports
-    the networking branch records in the config ("ports": [[host_ip, host_port,
-    container_port, proto], ...]); none without it."""
+    """docker port's lines ("80/tcp -> 0.0.0.0:8080") for the ports the
+    monitor published at the last start (the host ports actually used)."""
+    rec = c.reload().record
+    if rec.state not in ("running", "paused"):
+        return []
     out = []
-    for entry in c.record.config.get("ports") or ():
-        host_ip, host_port, cport, proto = entry
-        out.append(f"{cport}/{proto} -> {host_ip or '0.0.0.0'}:{host_port}")
+    for p in rec.exec_profile.get("network", {}).get("ports", ()):
+        out.append(f"{p['container_port']}/{p['proto']} -> {p['host_ip'] or '0.0.0.0'}:{p['host_port']}")
     return out
 
 

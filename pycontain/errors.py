@@ -75,3 +75,15 @@ class ContainerExitError(ContainerError, subprocess.CalledProcessError):
     def __init__(self, returncode, cmd, output=None, stderr=None, result=None):
         subprocess.CalledProcessError.__init__(self, returncode, cmd, output, stderr)
         self.result = result
+
+
+class NetworkError(ContainerError):
+    """Setting up or tearing down a container's network failed."""
+
+
+class NetworkNotFound(ConfigError, LookupError):
+    """No network by that name (pycontain network ls lists them)."""
+
+
+class PortAlreadyAllocated(NetworkError):
+    """A published host port is taken (by another container or a host program)."""

@@ -185,6 +185,7 @@ class Monitor:
         kwargs.pop("stop_signal", None)
         kwargs.pop("auto_remove", None)
         stdin_open = kwargs.pop("stdin_open", False)
+        kwargs["name"] = rec.name  # the network's DNS name, as docker's
         c = Container(**kwargs, id=rec.id, layer_dir=str(self.store.container_dir(rec.id)),
                       remove=True, tty=tty, root=self.store.root)
         self.container = c
@@ -198,9 +199,13 @@ class Monitor:
             c.start()
         else:
             c.start(stdin=stdin, stdout=PIPE, stderr=PIPE)
+        network = {
+            "ip_address": getattr(c, "ip_address", None),
+            "ports": [p.to_dict() for p in getattr(c, "published_ports", ())],
+        }
         self.store.update(self.cid, state="running", pid=c.pid, pid_start=_start_time(c.pid),
                           started=time.time(), exit_code=None, error="", oom_killed=False,
-                          exec_profile=exec_profile(c.launch_plan))
+                          exec_profile=dict(exec_profile(c.launch_plan), network=network))
         return c
 
     def _pump(self, c, log):

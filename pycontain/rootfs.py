@@ -47,6 +47,7 @@ class RootFS:
         if not self.lower_dirs:
             raise ConfigError("an image needs at least one layer")
         self.kind = kind
+        self._store_root, self._id = store_root, container_id
         self.files = []        # (host path, bytes or None for a directory, mode): made by the launcher
         self.dir = None        # the container's directory on disk ("disk" only)
         # keep_dir: a "disk" layer in a directory its caller owns (a managed
@@ -84,11 +85,23 @@ class RootFS:
             self.remove()
             raise
 
+    def host_dir(self) -> Path:
+        """A directory of this container's on the host (the container's
+        directory under the store root), for files the host must reach while
+        it runs; made on first use and removed with the container."""
+        if self.keep_dir is not None:  # the owner's directory: it stays
+            return Path(self.keep_dir)
+        if self.dir is None:
+            self.dir = Path(os.path.join(self._store_root, "containers", self._id))
+            self.dir.parent.mkdir(parents=True, exist_ok=True)
+            os.mkdir(self.dir, 0o700)
+        return self.dir
+
     def add_file(self, name: str, content: str) -> str:
         """A small file for the container (bind-mounted by the caller's plan)."""
         path = f"{self.base}/{name}"
         data = content.encode()
-        if self.dir is None and self.keep_dir is None:
+        if self.kind == "memory":
             self.files.append((path, data, 0o644))
         else:
             with open(path, "wb") as f:

@@ -8,12 +8,10 @@ NAMESPACES = ("mnt", "pid", "uts", "ipc", "net", "user", "cgroup")
 
 
 def cgroup_layout() -> str:
-    """'unified' (cgroup v2 only), 'hybrid' (v1 controllers plus a v2 tree) or 'legacy' (v1)."""
-    if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
-        return "unified"
-    if os.path.exists("/sys/fs/cgroup/unified/cgroup.controllers"):
-        return "hybrid"
-    return "legacy"
+    """'unified (...)', 'hybrid (...)', 'legacy (...)' or 'none (...)': the kind, the
+    controllers and the driver pycontain uses (pycontain/cgroups)."""
+    from .cgroups import cgroup_layout as describe_layout
+    return describe_layout()
 
 
 def describe() -> dict:

@@ -43,7 +43,6 @@
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
-#include <pthread.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -98,8 +97,12 @@
 #ifndef MS_SLAVE
 #define MS_SLAVE (1 << 19)
 #endif
+#ifndef RESOLVE_NO_MAGICLINKS
 #define RESOLVE_NO_MAGICLINKS 0x02
+#endif
+#ifndef RESOLVE_IN_ROOT
 #define RESOLVE_IN_ROOT 0x10
+#endif
 
 struct open_how_compat {
     uint64_t flags;
@@ -228,6 +231,68 @@ __attribute__((noreturn)) static void fail(struct ctx *c, const char *stage, con
 
 /* ---- paths inside the new root ------------------------------------------ */
 
+/* "/proc/self/fd/N": how a mount reaches a target opened safely. */
+static void fd_path(char *buf, size_t cap, long fd)
+{
+    size_t pos = 0;
+    buf[0] = 0;
+    sappend(buf, cap, &pos, "/proc/self/fd/");
+    sappend_int(buf, cap, &pos, fd);
+}
+
+/* Kernels before 5.6: walk the path one component at a time, refusing every
+ * symlink and "..", so that nothing can steer the walk out of the root. The
+ * mount targets the plan names are normalized paths; an image that puts a
+ * symlink on one of them gets an error instead of an escape. */
+static long open_in_root_walk(struct ctx *c, const char *path, int flags)
+{
+    long dfd = S3(SYS_fcntl, c->rootfd, F_DUPFD_CLOEXEC, 0);
+    if (dfd < 0)
+        return dfd;
+    char comp[256];
+    while (*path) {
+        size_t n = 0;
+        while (*path == '/')
+            path++;
+        while (*path && *path != '/' && n + 1 < sizeof(comp))
+            comp[n++] = *path++;
+        comp[n] = 0;
+        if (n == 0)
+            break;
+        if (*path && *path != '/') {
+            S1(SYS_close, dfd);
+            return -ENAMETOOLONG;
+        }
+        if (comp[0] == '.' && comp[1] == 0)
+            continue;
+        if (comp[0] == '.' && comp[1] == '.' && comp[2] == 0) {
+            S1(SYS_close, dfd);
+            return -EINVAL;
+        }
+        long next = S4(SYS_openat, dfd, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0);
+        S1(SYS_close, dfd);
+        if (next < 0)
+            return next;
+        struct stat st;
+        long r = rsys(SYS_newfstatat, next, (long)"", (long)&st, AT_EMPTY_PATH, 0, 0);
+        if (r == 0 && S_ISLNK(st.st_mode))
+            r = -ELOOP;
+        if (r < 0) {
+            S1(SYS_close, next);
+            return r;
+        }
+        dfd = next;
+    }
+    if (!(flags & O_PATH)) {  /* reopen with the access the caller asked for */
+        char p[64];
+        fd_path(p, sizeof(p), dfd);
+        long fd = S4(SYS_openat, AT_FDCWD, p, flags | O_CLOEXEC, 0);
+        S1(SYS_close, dfd);
+        return fd;
+    }
+    return dfd;
+}
+
 /* Opens path (absolute inside the container) relative to the new root, with
  * symlinks resolved as if the root were "/": a hostile image cannot make a
  * mount land outside its root. Kernels before 5.6 lack openat2; there we fall
@@ -243,9 +308,9 @@ static long open_in_root(struct ctx *c, const char *path, int flags)
         .mode = 0,
         .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
     };
-    long fd = S4(SYS_openat2, c->rootfd, path, &how, sizeof(how));
+    long fd = c->p->no_openat2 ? -ENOSYS : S4(SYS_openat2, c->rootfd, path, &how, sizeof(how));
     if (fd == -ENOSYS)
-        fd = S4(SYS_openat, c->rootfd, path, flags | O_CLOEXEC | O_NOFOLLOW, 0);
+        fd = open_in_root_walk(c, path, flags);
     return fd;
 }
 
@@ -320,14 +385,6 @@ static void create_file_in_root(struct ctx *c, const char *path)
         fail(c, "create", path, fd);
 }
 
-/* "/proc/self/fd/N": how a mount reaches a target opened safely. */
-static void fd_path(char *buf, size_t cap, long fd)
-{
-    size_t pos = 0;
-    buf[0] = 0;
-    sappend(buf, cap, &pos, "/proc/self/fd/");
-    sappend_int(buf, cap, &pos, fd);
-}
 
 /* The mount flags a bind remount must repeat (a user namespace refuses to
  * drop locked ones), from statfs. */
@@ -917,9 +974,11 @@ int pc_spawn(const struct pc_plan *plan, struct pc_child *child, struct pc_error
     if (plan->vfork)
         flags |= CLONE_VFORK;
 
+    /* sigprocmask acts on the calling thread only, like pthread_sigmask,
+     * without needing libpthread on old glibc (manylinux2014) */
     sigset_t all, old;
     sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
+    sigprocmask(SIG_SETMASK, &all, &old);
     int pidfd = -1;
     int pid = clone(child_main, top, flags | CLONE_PIDFD, c, &pidfd);
     if (pid < 0 && errno == EINVAL) { /* kernels before 5.2 */
@@ -927,7 +986,7 @@ int pc_spawn(const struct pc_plan *plan, struct pc_child *child, struct pc_error
         pid = clone(child_main, top, flags, c, NULL);
     }
     int clone_errno = errno;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    sigprocmask(SIG_SETMASK, &old, NULL);
 
     if (pid < 0) {
         munmap(stack, CHILD_STACK_SIZE);

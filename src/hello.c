@@ -1,6 +1,6 @@
 /* The built-in hello-world image: a static program, so it runs in a root
- * filesystem that holds nothing else. */
-#include <unistd.h>
+ * filesystem that holds nothing else. Built without libc (rawsys.h). */
+#include "rawsys.h"
 
 static const char message[] =
 "\n"
@@ -20,16 +20,8 @@ static const char message[] =
 " $ pycontain run -it busybox sh\n"
 "\n";
 
-int main(void)
+int pc_main(int argc, char **argv, char **envp)
 {
-    const char *p = message;
-    size_t left = sizeof(message) - 1;
-    while (left > 0) {
-        ssize_t n = write(1, p, left);
-        if (n <= 0)
-            return 1;
-        p += n;
-        left -= (size_t)n;
-    }
-    return 0;
+    (void)argc, (void)argv, (void)envp;
+    return rs_write_all(1, message, sizeof(message) - 1) == 0 ? 0 : 1;
 }

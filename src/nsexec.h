@@ -105,6 +105,7 @@ struct pc_plan {
 
     const struct pc_mount *mounts;
     int n_mounts;
+    int no_openat2;                 /* resolve mount targets as kernels before 5.6 must (tests) */
     const struct pc_node *nodes;
     int n_nodes;
     const struct pc_symlink *symlinks;

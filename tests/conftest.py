@@ -57,6 +57,20 @@ def workdir():
 
 
 @pytest.fixture(scope="session", autouse=True)
+def cli_default_network_none():
+    """The CLI's default network is bridge, as in docker: it would change the
+    host's network. Every CLI the suite starts defaults to none instead; the
+    networking tests that want a bridge ask for it inside their own namespaces."""
+    old = os.environ.get("PYCONTAIN_NETWORK")
+    os.environ["PYCONTAIN_NETWORK"] = "none"
+    yield
+    if old is None:
+        os.environ.pop("PYCONTAIN_NETWORK", None)
+    else:
+        os.environ["PYCONTAIN_NETWORK"] = old
+
+
+@pytest.fixture(scope="session", autouse=True)
 def store_root(workdir):
     """Every test uses a store root of its own, never /var/lib/pycontain."""
     root = workdir / "store"

@@ -11,6 +11,10 @@ DEBIAN_PACKAGES=(
     gcc libc6-dev python3-dev python3-venv file iproute2 procps
     busybox-static
     libseccomp2     # seccomp filters are compiled by the system libseccomp (pycontain/security/seccomp.py)
+    nftables        # bridge networking: NAT and published ports (pycontain/network/nft.py)
+    python3         # the UDP network tests run the host's /usr/bin/python3 inside containers
+    # the packaging lane (tests/packaging): aarch64 cross build, run under qemu-user
+    binutils gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
 )
 missing=()
 for p in "${DEBIAN_PACKAGES[@]}"; do

@@ -6,6 +6,9 @@ import pytest
 
 
 def pycontain(*args, **kw):
+    """The CLI; `run` gets --network none (its default, bridge, would change the host's network)."""
+    if args and args[0] == "run":
+        args = ("run", "--network", "none") + args[1:]
     return subprocess.run([sys.executable, "-m", "pycontain", *args], capture_output=True, text=True, **kw)
 
 

@@ -396,7 +396,7 @@ def test_bad_config_values(busybox, leakcheck):
         ({"cap_add": ["NOT_A_CAP"]}, "unknown capability"),
         ({"ulimits": ["nofile=10:5"]}, "soft limit"),
         ({"ulimits": ["bogus=1"]}, "unknown ulimit"),
-        ({"network": "bridge0"}, "not supported"),
+        ({"network": "no such/net"}, "invalid network"),
         ({"env": ["NOEQUALS"]}, "KEY=VALUE"),
         ({"mounts": [Mount("/nonexistent-src", "/x")]}, "does not exist"),
         ({"command": "a string"}, "list of strings"),
@@ -495,3 +495,35 @@ def test_container_dies_with_the_process_that_launched_it(busybox, tmp_path):
             break
         time.sleep(0.01)
     assert not os.path.exists(f"/proc/{pid}"), "the container outlived its launcher"
+
+
+@pytest.fixture
+def without_openat2(monkeypatch):
+    """Containers whose mount targets are resolved as on kernels before 5.6."""
+    import pycontain.container as cmod
+
+    plan = cmod.Container._plan
+
+    def patched(self):
+        p = plan(self)
+        p.no_openat2 = True
+        return p
+
+    monkeypatch.setattr(cmod.Container, "_plan", patched)
+
+
+def test_mount_target_walk_without_openat2(busybox, tmp_path, without_openat2, leakcheck):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("walked\n")
+    r = Container(rootfs=busybox, command=["cat", "/deep/er/f"], mounts=[Mount(str(src), "/deep/er")]).run(
+        capture_output=True, text=True)
+    assert r.stdout == "walked\n"
+    evil = tmp_path / "evil"
+    subprocess.run(["cp", "-a", str(busybox), str(evil)], check=True)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (evil / "data").symlink_to(str(victim))  # a symlinked parent of the target
+    with pytest.raises(LaunchError, match="Too many levels of symbolic links"):
+        Container(rootfs=evil, command=["true"], mounts=[Mount(str(src), "/data/sub")]).run()
+    assert list(victim.iterdir()) == []

@@ -203,7 +203,9 @@ def ps_fields(rec, trunc=True) -> dict:
         "RunningFor": human_duration(now - rec.created) + " ago",
         "Status": status_text(rec, now),
         "State": rec.state,
-        "Ports": "",
+        "Ports": ", ".join(
+            f"{p['host_ip'] or '0.0.0.0'}:{p['host_port']}->{p['container_port']}/{p['proto']}"
+            for p in rec.exec_profile.get("network", {}).get("ports", ())) if rec.state == "running" else "",
         "Names": rec.name,
     }
 

@@ -31,7 +31,6 @@ def register(sub):
 def add_container_flags(p):
     """docker run's container options (shared by run and create)."""
     p.add_argument("--help", action="help", help="show this help and exit")
-    p.add_argument("--name", help="assign a name to the container")
     p.add_argument("--restart", default="no", metavar="POLICY",
                    help="restart policy: no, on-failure[:N], always, unless-stopped")
     p.add_argument("--log-opt", action="append", default=[], metavar="KEY=VALUE",
@@ -47,7 +46,14 @@ def add_container_flags(p):
     p.add_argument("--entrypoint", help="override the image's entrypoint")
     p.add_argument("--read-only", action="store_true", help="mount the root filesystem read-only")
     p.add_argument("--init", action="store_true", help="run a tiny init as pid 1 that forwards signals and reaps zombies")
-    p.add_argument("--network", "--net", default="none", help="network mode: none or host")
+    p.add_argument("--network", "--net", default=os.environ.get("PYCONTAIN_NETWORK") or "bridge",
+                   help="network: bridge (the default, or $PYCONTAIN_NETWORK), none, host, "
+                        "container:NAME or a network's name")
+    p.add_argument("--name", help="container name (resolvable by containers on the same user-defined network)")
+    p.add_argument("-p", "--publish", action="append", default=[], metavar="[IP:][HOSTPORT:]PORT[/udp]",
+                   help="publish a container's port on the host")
+    p.add_argument("--dns", action="append", default=[], metavar="IP", help="nameserver for /etc/resolv.conf")
+    p.add_argument("--add-host", action="append", default=[], metavar="NAME:IP", help="add an /etc/hosts entry")
     p.add_argument("--cap-add", action="append", default=[], help="add a capability")
     p.add_argument("--cap-drop", action="append", default=[], help="drop a capability")
     p.add_argument("--privileged", action="store_true", help="all capabilities, no seccomp filter, no masked paths")
@@ -56,6 +62,23 @@ def add_container_flags(p):
     p.add_argument("--group-add", action="append", default=[], metavar="GROUP",
                    help="add a supplementary group (name in the image, or gid)")
     p.add_argument("--ulimit", action="append", default=[], metavar="NAME=SOFT[:HARD]", help="set a resource limit")
+    # resource limits (pycontain/cgroups), docker's names and value syntax
+    p.add_argument("-m", "--memory", metavar="BYTES", help="memory limit, e.g. 64m or 1g")
+    p.add_argument("--memory-swap", metavar="BYTES", help="memory plus swap limit; -1: unlimited swap")
+    p.add_argument("--cpus", metavar="N", help="number of CPUs, e.g. 0.5")
+    p.add_argument("-c", "--cpu-shares", type=int, metavar="N", help="relative CPU weight (default 1024)")
+    p.add_argument("--cpu-period", type=int, metavar="USEC", help="CFS period in microseconds")
+    p.add_argument("--cpu-quota", type=int, metavar="USEC", help="CFS quota in microseconds per period")
+    p.add_argument("--cpuset-cpus", metavar="LIST", help="CPUs the container may run on, e.g. 0-1,3")
+    p.add_argument("--cpuset-mems", metavar="LIST", help="memory nodes the container may use")
+    p.add_argument("--pids-limit", type=int, metavar="N", help="maximum number of processes (-1: unlimited)")
+    p.add_argument("--blkio-weight", type=int, metavar="N", help="relative block I/O weight, 10 to 1000")
+    p.add_argument("--device-read-bps", action="append", default=[], metavar="DEV:RATE",
+                   help="limit reads from a block device, e.g. /dev/sda:1mb")
+    p.add_argument("--device-write-bps", action="append", default=[], metavar="DEV:RATE",
+                   help="limit writes to a block device")
+    p.add_argument("--cgroup-parent", metavar="PATH",
+                   help="parent cgroup (relative: under pycontain's own cgroup; absolute: from the root)")
     p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
     p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal")
     p.add_argument("image", nargs="?", help="image name (hello-world is built in)")
@@ -83,8 +106,14 @@ def container_kwargs(args) -> dict:
         init=args.init, network=args.network, cap_add=args.cap_add, cap_drop=args.cap_drop,
         privileged=args.privileged, ulimits=args.ulimit,
         security_opt=args.security_opt, group_add=args.group_add,
+        name=args.name, ports=args.publish, dns=args.dns, add_hosts=args.add_host,
         entrypoint=[args.entrypoint] if args.entrypoint else None,
-        name=args.name, restart_policy=args.restart, log_opts=args.log_opt, stop_signal=args.stop_signal,
+        memory=args.memory, memory_swap=args.memory_swap, cpus=args.cpus, cpu_shares=args.cpu_shares,
+        cpu_period=args.cpu_period, cpu_quota=args.cpu_quota, cpuset_cpus=args.cpuset_cpus,
+        cpuset_mems=args.cpuset_mems, pids_limit=args.pids_limit, blkio_weight=args.blkio_weight,
+        device_read_bps=args.device_read_bps, device_write_bps=args.device_write_bps,
+        cgroup_parent=args.cgroup_parent,
+        restart_policy=args.restart, log_opts=args.log_opt, stop_signal=args.stop_signal,
         tty=args.tty, auto_remove=getattr(args, "rm", False), stdin_open=args.interactive,
     )
 

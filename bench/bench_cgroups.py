@@ -1,0 +1,108 @@
+"""What cgroup set-up adds to a container start, measured side by side in one run.
+
+    .venv/bin/python bench/bench_cgroups.py [ROUNDS]        # this machine: v1 driver (hybrid layout)
+    tests/vm/run-v2.sh --bench [ROUNDS]                      # the cgroup v2 VM: v2 driver
+
+Start to exit of `true` in a busybox rootfs (Container.run()), variants
+interleaved round by round so that a noisy machine slows all of them alike:
+
+  none        no cgroup at all: the launcher's floor (Container._make_cgroup skipped)
+  default     the cgroup every container gets (stats, OOM flag, pause; v1: device rules)
+  limits      memory=64m, cpus=0.5, pids_limit=100
+  limits-noview   the same without the /sys/fs/cgroup view mounted inside
+
+and, without a container, cgroups.create + join_fds + destroy with those limits.
+Prints wall-time medians (ms) and each variant's difference to `none`, and the
+mean CPU time (this process and its children), which a loaded machine disturbs less.
+"""
+import itertools
+import os
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pycontain import Container, cgroups  # noqa: E402
+from tests.conftest import make_busybox_rootfs  # noqa: E402
+
+LIMITS = dict(memory="64m", cpus=0.5, pids_limit=100)
+_names = itertools.count()
+
+
+def run_container(rootfs, variant):
+    c = Container(rootfs=rootfs, command=["true"], **({} if variant in ("none", "default") else LIMITS))
+    if variant == "none":
+        c._make_cgroup = lambda: None
+    elif variant == "limits-noview":
+        make = c._make_cgroup
+
+        def make_without_view():
+            cg = make()
+            cg.mount_specs = lambda read_only=True: []
+            return cg
+        c._make_cgroup = make_without_view
+    cpu = _cpu_ns()
+    t = time.perf_counter_ns()
+    c.run()
+    return time.perf_counter_ns() - t, _cpu_ns() - cpu
+
+
+def _cpu_ns():
+    """CPU time of this process and its reaped children: unlike wall time, it
+    barely moves when other work on a busy machine takes the CPUs away."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        r = resource.getrusage(who)
+        total += r.ru_utime + r.ru_stime
+    return int(total * 1e9)
+
+
+def bare_cgroup(limits):
+    t = time.perf_counter_ns()
+    cg = cgroups.create(f"pycontain-bench-{os.getpid()}-{next(_names)}", limits)
+    cg.join_fds()
+    cg.close_fds()
+    cg.destroy()
+    return time.perf_counter_ns() - t
+
+
+def main():
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 300
+    work = Path(tempfile.mkdtemp(prefix="pycontain-bench-"))
+    try:
+        os.environ["PYCONTAIN_ROOT"] = str(work / "store")
+        rootfs = make_busybox_rootfs(work / "busybox")
+        limits = cgroups.Limits.from_docker(**LIMITS)
+        variants = ("none", "default", "limits", "limits-noview")
+        samples = {v: [] for v in variants + ("bare",)}
+        cpu = {v: [] for v in variants}
+        for _ in range(max(5, rounds // 10)):       # warm caches, the allocator, the dentry cache
+            for v in variants:
+                run_container(rootfs, v)  # noqa: discard
+        for _ in range(rounds):
+            for v in variants:
+                wall, used = run_container(rootfs, v)
+                samples[v].append(wall)
+                cpu[v].append(used)
+            samples["bare"].append(bare_cgroup(limits))
+        med = {k: statistics.median(v) / 1e6 for k, v in samples.items()}
+        mcpu = {k: statistics.mean(v) / 1e6 for k, v in cpu.items()}
+        print(f"cgroups: {cgroups.layout().describe()}")
+        print(f"kernel {os.uname().release}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, "
+              f"{rounds} interleaved rounds; medians in ms, difference to 'none'")
+        print(f"  {'':20} {'wall':>8} {'diff':>8} {'ratio':>7}   {'cpu':>7} {'diff':>8}   (cpu: mean of this process + children)")
+        for v in variants:
+            print(f"  run() {v:<14} {med[v]:8.3f} {med[v] - med['none']:+8.3f} {med[v] / med['none']:7.3f}"
+                  f"   {mcpu[v]:7.3f} {mcpu[v] - mcpu['none']:+8.3f}")
+        print(f"  create+join_fds+destroy, no container ({'+'.join(LIMITS)}): {med['bare']:.3f}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""Running containers of this process, by id and name, for `container:NAME` mode.
+
+Container records on disk come later (pycontain/state.py); until then a
+container can join the network namespace of a container started by the same
+process. Entries are weak: a Container that is gone is simply not found.
+"""
+from __future__ import annotations
+
+import threading
+import weakref
+
+from ..errors import ConfigError
+
+_by_id: "weakref.WeakValueDictionary" = weakref.WeakValueDictionary()
+_by_name: "weakref.WeakValueDictionary" = weakref.WeakValueDictionary()
+_lock = threading.Lock()
+
+
+def register(container):
+    with _lock:
+        _by_id[container.id] = container
+        name = getattr(container, "name", None)
+        if name:
+            other = _by_name.get(name)
+            if other is not None and other is not container and _running(other):
+                raise ConfigError(f"the container name {name!r} is already in use by container {other.id[:12]}")
+            _by_name[name] = container
+
+
+def _running(c) -> bool:
+    return c.pid is not None and c.returncode is None
+
+
+def lookup(ref: str):
+    """The running container `ref` names (name, id or unique id prefix)."""
+    with _lock:
+        c = _by_name.get(ref) or _by_id.get(ref)
+        if c is None and len(ref) >= 4:
+            matches = [v for k, v in list(_by_id.items()) if k.startswith(ref)]
+            if len(matches) > 1:
+                raise ConfigError(f"container id prefix {ref!r} is ambiguous")
+            c = matches[0] if matches else None
+    if c is None:
+        raise ConfigError(f"no such container: {ref!r} (network container:NAME needs a running container)")
+    if not _running(c):
+        raise ConfigError(f"container {ref!r} is not running (network container:{ref})")
+    return c
