@@ -199,13 +199,17 @@ class Monitor:
             c.start()
         else:
             c.start(stdin=stdin, stdout=PIPE, stderr=PIPE)
+        cgroup = getattr(c, "_cgroup", None)
+        paths = getattr(cgroup, "paths", ()) if cgroup is not None else ()
+        cgroup_dirs = [str(d) for d in (paths() if callable(paths) else paths)]
         network = {
             "ip_address": getattr(c, "ip_address", None),
             "ports": [p.to_dict() for p in getattr(c, "published_ports", ())],
         }
         self.store.update(self.cid, state="running", pid=c.pid, pid_start=_start_time(c.pid),
                           started=time.time(), exit_code=None, error="", oom_killed=False,
-                          exec_profile=dict(exec_profile(c.launch_plan), network=network))
+                          exec_profile=dict(exec_profile(c.launch_plan), network=network,
+                                            cgroups=cgroup_dirs))
         return c
 
     def _pump(self, c, log):

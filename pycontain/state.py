@@ -297,6 +297,7 @@ class Store:
                 os.kill(rec.pid, 9)
             except ProcessLookupError:
                 pass
+        remove_leftover_cgroups(rec)
         was_started = rec.state != "created"
         return {
             "state": "exited" if was_started else "created",
@@ -305,6 +306,33 @@ class Store:
             "error": "the container's monitor ended unexpectedly" if was_started else rec.error,
             "pid": None, "pid_start": None, "monitor_pid": None, "monitor_start": None,
         }
+
+
+def remove_leftover_cgroups(rec: ContainerRecord, timeout: float = 2.0):
+    """The cgroup directories of a container whose monitor died before it
+    could remove them (they would block the next start under the same id).
+    Only directories the monitor recorded, and only those named for this
+    container, are touched; anything still in them is killed first."""
+    dirs = [d for d in rec.exec_profile.get("cgroups", ()) if rec.id in os.path.basename(d)]
+    for d in sorted(dirs, key=len, reverse=True):
+        end = time.monotonic() + timeout
+        while os.path.isdir(d):
+            try:
+                os.rmdir(d)
+                break
+            except OSError:
+                try:
+                    with open(os.path.join(d, "cgroup.procs")) as f:
+                        for pid in f.read().split():
+                            try:
+                                os.kill(int(pid), 9)
+                            except ProcessLookupError:
+                                pass
+                except OSError:
+                    pass
+                if time.monotonic() > end:
+                    break
+                time.sleep(0.01)
 
 
 # docker's generated names: adjective_surname

@@ -263,34 +263,32 @@ def test_list_filters_rename_top_stats(busybox):
     assert [c.name for c in containers.list(all=True)] == ["alpha"]
 
 
-def test_pause_unpause_with_a_freezer_cgroup(busybox):
-    """The cgroups branch gives each container its freezer cgroup; here the
-    test makes one under our own, so pause and unpause act for real."""
-    own = next(line.split(":", 2)[2].strip() for line in open("/proc/self/cgroup") if ":freezer:" in line)
-    cg = f"/sys/fs/cgroup/freezer{own.rstrip('/')}/pycontain-test-{os.getpid()}"
-    c = containers.run(rootfs=str(busybox), command=["sleep", "60"])
-    with pytest.raises(containers.ContainerError, match="no freezer cgroup of its own"):
-        c.pause()  # never freezes a cgroup it shares with us
-    os.mkdir(cg)
-    try:
-        with open(f"{cg}/cgroup.procs", "w") as f:
-            f.write(str(c.record.pid))
+def _freezer_state(pid):
+    path = next(line.split(":", 2)[2].strip() for line in open(f"/proc/{pid}/cgroup") if ":freezer:" in line)
+    with open(f"/sys/fs/cgroup/freezer{path}/freezer.state") as f:
+        return f.read().strip()
+
+
+def test_pause_unpause_freeze_the_containers_own_cgroup(busybox):
+    c = containers.run(rootfs=str(busybox), command=["sh", "-c", "while true; do echo tick; sleep 0.05; done"])
+    pid = c.record.pid
+    c.pause()
+    assert c.status == "paused"
+    assert wait_for(lambda: _freezer_state(pid) == "FROZEN")
+    size = len(c.logs())
+    time.sleep(0.3)
+    assert len(c.logs()) == size  # frozen: no more output
+    with pytest.raises(ContainerStateError, match="is paused, unpause the container before exec"):
+        c.exec_run(["true"])
+    with pytest.raises(ContainerStateError, match="is already paused"):
         c.pause()
-        assert c.status == "paused"
-        assert wait_for(lambda: open(f"{cg}/freezer.state").read().strip() == "FROZEN")
-        with pytest.raises(ContainerStateError, match="is paused, unpause the container before exec"):
-            c.exec_run(["true"])
-        with pytest.raises(ContainerStateError, match="is already paused"):
-            c.pause()
-        with pytest.raises(ContainerStateError, match="cannot start a paused container"):
-            c.start()
-        c.unpause()
-        assert c.status == "running" and open(f"{cg}/freezer.state").read().strip() == "THAWED"
-        assert c.exec_run(["true"]).returncode == 0
-        c.pause()
-        c.stop(timeout=2)  # a paused container is thawed to receive its signals
-        assert c.status == "exited"
-    finally:
-        c.remove(force=True)
-        wait_for(lambda: open(f"{cg}/cgroup.procs").read() == "")
-        os.rmdir(cg)
+    with pytest.raises(ContainerStateError, match="cannot start a paused container"):
+        c.start()
+    assert containers.get(c.id).attrs["State"]["Paused"] is True
+    c.unpause()
+    assert c.status == "running" and _freezer_state(pid) == "THAWED"
+    assert c.exec_run(["true"]).returncode == 0
+    assert wait_for(lambda: len(c.logs()) > size)
+    c.pause()
+    c.stop(timeout=2)  # a paused container is thawed to receive its signals
+    assert c.status == "exited"

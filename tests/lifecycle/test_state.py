@@ -70,6 +70,8 @@ def test_killed_monitor_is_found_and_marked_exited(busybox, managed, store_root)
     rec = c.record
     assert rec.state == "running"
     init_pid, monitor = rec.pid, rec.monitor_pid
+    cgroup_dirs = rec.exec_profile["cgroups"]
+    assert cgroup_dirs and all(os.path.isdir(d) for d in cgroup_dirs)
     os.kill(monitor, signal.SIGKILL)
     # the container's init dies with its monitor (pdeathsig)
     assert wait_for(lambda: not os.path.exists(f"/proc/{init_pid}") or _zombie(init_pid))
@@ -78,6 +80,8 @@ def test_killed_monitor_is_found_and_marked_exited(busybox, managed, store_root)
     assert c.record.exit_code == 137
     assert "monitor ended unexpectedly" in c.record.error
     assert c.record.monitor_pid is None
+    # its cgroups, left behind by the dead monitor, went with the recovery
+    assert not any(os.path.exists(d) for d in cgroup_dirs)
     # and it can be started again
     c.start()
     assert c.reload().status == "running"
