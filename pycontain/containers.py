@@ -52,6 +52,12 @@ class StartFailed(ContainerError):
 _stores: dict = {}
 
 
+def close_stores():
+    """Closes this process's record database connections (they reopen on use)."""
+    while _stores:
+        _stores.popitem()[1].close()
+
+
 def _store(root=None) -> Store:
     """One Store (one SQLite connection) per store root and process."""
     from ._paths import default_root
