@@ -41,7 +41,35 @@ def lookup(ref: str):
                 raise ConfigError(f"container id prefix {ref!r} is ambiguous")
             c = matches[0] if matches else None
     if c is None:
+        c = _managed(ref)
+    if c is None:
         raise ConfigError(f"no such container: {ref!r} (network container:NAME needs a running container)")
     if not _running(c):
         raise ConfigError(f"container {ref!r} is not running (network container:{ref})")
     return c
+
+
+class _ManagedTarget:
+    """A running managed container (pycontain.containers, any process) as
+    container: mode needs it: its init's pid and its directory's /etc files."""
+
+    def __init__(self, rec, container_dir):
+        self.id, self.name, self.pid, self.returncode = rec.id, rec.name, rec.pid, None
+        self._network = None
+        self._rootfs = type("ManagedDir", (), {"dir": container_dir})()
+
+
+def _managed(ref: str):
+    """The container record named `ref`, if it runs (pid checked against its start time)."""
+    from .. import containers
+    from ..errors import ContainerError
+    from ..state import process_alive
+
+    try:
+        m = containers.get(ref)
+    except ContainerError:
+        return None
+    rec = m.record
+    if rec.state != "running" or not process_alive(rec.pid, rec.pid_start):
+        raise ConfigError(f"container {ref!r} is not running (network container:{ref})")
+    return _ManagedTarget(rec, m._store.container_dir(rec.id))

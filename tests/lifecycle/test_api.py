@@ -292,3 +292,13 @@ def test_pause_unpause_freeze_the_containers_own_cgroup(busybox):
     c.pause()
     c.stop(timeout=2)  # a paused container is thawed to receive its signals
     assert c.status == "exited"
+
+
+def test_network_container_mode_joins_a_managed_container(busybox):
+    web = containers.run(rootfs=str(busybox), command=["sleep", "60"], name="netowner", network="none")
+    side = containers.run(rootfs=str(busybox), command=["sleep", "60"], network="container:netowner")
+    assert os.readlink(f"/proc/{side.record.pid}/ns/net") == os.readlink(f"/proc/{web.record.pid}/ns/net")
+    assert os.readlink(f"/proc/{side.record.pid}/ns/pid") != os.readlink(f"/proc/{web.record.pid}/ns/pid")
+    web.stop(timeout=0)
+    with pytest.raises(StartFailed, match="is not running"):
+        containers.run(rootfs=str(busybox), command=["true"], network="container:netowner")
