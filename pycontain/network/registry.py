@@ -61,15 +61,19 @@ class _ManagedTarget:
 
 def _managed(ref: str):
     """The container record named `ref`, if it runs (pid checked against its start time)."""
-    from .. import containers
+    from .._paths import default_root
     from ..errors import ContainerError
-    from ..state import process_alive
+    from ..state import Store, process_alive
 
+    if not (default_root() / "containers.db").exists():
+        return None
+    store = Store()  # its own connection, closed here: a lookup leaves no descriptor behind
     try:
-        m = containers.get(ref)
+        rec = store.get(ref)
     except ContainerError:
         return None
-    rec = m.record
+    finally:
+        store.close()
     if rec.state != "running" or not process_alive(rec.pid, rec.pid_start):
         raise ConfigError(f"container {ref!r} is not running (network container:{ref})")
-    return _ManagedTarget(rec, m._store.container_dir(rec.id))
+    return _ManagedTarget(rec, store.container_dir(rec.id))
