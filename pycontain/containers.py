@@ -668,14 +668,23 @@ class ManagedContainer:
                     rss += info["rss"]
             return cpu, rss, len(pids)
 
+        cg = _cgroup_figures(rec.exec_profile.get("cgroups", ()))
         c0, _, _ = sample()
+        cpu0 = cg.get("cpu_ns")
         t0 = time.monotonic()
         time.sleep(interval)
         c1, rss, npids = sample()
         dt = time.monotonic() - t0
-        cpu_pct = 100.0 * (c1 - c0) / os.sysconf("SC_CLK_TCK") / dt if dt > 0 else 0.0
-        return {"id": rec.id, "name": rec.name, "cpu_percent": cpu_pct, "memory_usage": rss,
-                "memory_limit": _mem_total(), "pids": npids}
+        cg1 = _cgroup_figures(rec.exec_profile.get("cgroups", ()))
+        if cpu0 is not None and cg1.get("cpu_ns") is not None and dt > 0:
+            cpu_pct = 100.0 * (cg1["cpu_ns"] - cpu0) / 1e9 / dt
+        else:
+            cpu_pct = 100.0 * (c1 - c0) / os.sysconf("SC_CLK_TCK") / dt if dt > 0 else 0.0
+        # the container's own cgroup when it has one (docker's figures), else /proc's sums
+        return {"id": rec.id, "name": rec.name, "cpu_percent": cpu_pct,
+                "memory_usage": cg1.get("memory_usage", rss),
+                "memory_limit": min(cg1.get("memory_limit") or _mem_total(), _mem_total()),
+                "pids": cg1.get("pids", npids)}
 
     def rename(self, new_name: str):
         if not NAME_RE.match(new_name):
@@ -927,6 +936,45 @@ def _proc_info(pid):
     fields = stat.rsplit(b")", 1)[1].split()
     return {"ppid": int(fields[1]), "utime": int(fields[11]), "stime": int(fields[12]),
             "rss": int(fields[21]) * os.sysconf("SC_PAGE_SIZE"), "uid": uid, "cmd": cmd}
+
+
+def _read_int(path):
+    try:
+        with open(path) as f:
+            text = f.read().strip()
+    except OSError:
+        return None
+    if text == "max":
+        return None
+    try:
+        return int(text.split()[0])
+    except ValueError:
+        return None
+
+
+def _cgroup_figures(dirs) -> dict:
+    """Memory, limit, CPU time and pids from a container's cgroup directories
+    (v1: one per hierarchy; v2: one)."""
+    out = {}
+    for d in dirs:
+        if os.path.exists(f"{d}/memory.usage_in_bytes"):          # v1 memory
+            out["memory_usage"] = _read_int(f"{d}/memory.usage_in_bytes")
+            out["memory_limit"] = _read_int(f"{d}/memory.limit_in_bytes")
+        elif os.path.exists(f"{d}/memory.current"):               # v2
+            out["memory_usage"] = _read_int(f"{d}/memory.current")
+            out["memory_limit"] = _read_int(f"{d}/memory.max")
+        if os.path.exists(f"{d}/cpuacct.usage"):
+            out["cpu_ns"] = _read_int(f"{d}/cpuacct.usage")
+        elif os.path.exists(f"{d}/cpu.stat") and "cpu_ns" not in out:
+            try:
+                with open(f"{d}/cpu.stat") as f:
+                    usage = dict(line.split() for line in f if line.strip())
+                out["cpu_ns"] = int(usage["usage_usec"]) * 1000
+            except (OSError, KeyError, ValueError):
+                pass
+        if os.path.exists(f"{d}/pids.current"):
+            out["pids"] = _read_int(f"{d}/pids.current")
+    return {k: v for k, v in out.items() if v is not None}
 
 
 def _mem_total() -> int:

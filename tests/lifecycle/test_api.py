@@ -151,6 +151,16 @@ def test_exec_user_workdir_privileges_and_status(busybox):
     with pytest.raises(containers.ContainerError, match='executable file not found'):
         c.exec_run(["nope"])
     assert c.exec_run(["cat"], stdin=b"piped").stdout == b"piped"
+    # exec joins the container's cgroups (its limits and accounting apply)
+    assert c.exec_run(["cat", "/proc/self/cgroup"]).stdout == c.exec_run(["cat", "/proc/1/cgroup"]).stdout
+
+
+def test_stats_from_the_containers_cgroup(busybox):
+    c = containers.run(rootfs=str(busybox), command=["sh", "-c", "sleep 60 & sleep 60 & wait"], memory="64m")
+    assert wait_for(lambda: c.stats()["pids"] == 3)
+    s = c.stats()
+    assert s["memory_limit"] == 64 << 20
+    assert 0 < s["memory_usage"] < 64 << 20
 
 
 def test_logs_follow_a_running_container_and_survive_its_end(busybox):
