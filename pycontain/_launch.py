@@ -60,6 +60,7 @@ class LaunchPlan:
     files: list = field(default_factory=list)          # [(path, bytes or None, mode)]
     root_fstype: str | None = "overlay"
     root_data: str | None = None
+    root_flags: int = 0
     root_propagation: int = MS_REC | MS_SLAVE
     root_readonly: bool = False
     clone_flags: int = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET
@@ -218,6 +219,7 @@ def _to_c(plan: LaunchPlan, sync_fd: int, init_fd: int):
     c.root_source = _cstr(plan.root_source, keep)
     c.root_fstype = _cstr(plan.root_fstype, keep)
     c.root_data = _cstr(plan.root_data, keep)
+    c.root_flags = plan.root_flags
     c.root_propagation = plan.root_propagation
     c.root_readonly = int(plan.root_readonly)
     c.no_openat2 = int(plan.no_openat2)

@@ -90,6 +90,7 @@ class ResolvedImage:
 
     layers: tuple
     config: dict
+    held: bool = False      # the store keeps it for this container until released
 
 
 def builtin_image(name: str) -> ResolvedImage | None:
@@ -99,11 +100,23 @@ def builtin_image(name: str) -> ResolvedImage | None:
     return None
 
 
-def resolve_image(name: str, root: Path) -> ResolvedImage:
+def resolve_image(name: str, root: Path, holder: str | None = None) -> ResolvedImage:
+    """The image's layers and config. With holder, the store refuses to remove
+    the image until release_image(holder) (docker's rmi of an image in use)."""
     img = builtin_image(name)
     if img is not None:
         return img
-    raise ImageNotFound(f"unable to find image {name!r}: only the built-in hello-world image and rootfs= directories are available")
+    # The image store (pulls when missing, like docker run's default --pull=missing).
+    from . import image
+
+    img = image.resolve_for_run(name, root, holder=holder)
+    return ResolvedImage(img.layers, img.config, held=holder is not None)
+
+
+def release_image(holder: str, root) -> None:
+    from . import image
+
+    image.release(holder, root)
 
 
 class Container:
@@ -117,7 +130,7 @@ class Container:
                  add_hosts=(),
                  memory=None, memory_swap=None, cpus=None, cpu_shares=None, cpu_quota=None, cpu_period=None,
                  cpuset_cpus=None, cpuset_mems=None, pids_limit=None, blkio_weight=None,
-                 device_read_bps=(), device_write_bps=(), cgroup_parent=None,
+                 device_read_bps=(), device_write_bps=(), cgroup_parent=None, cgroup=None,
                  id=None, tty=False, layer_dir=None):
         if isinstance(network, Container):   # join that container's network namespace
             network = f"container:{network.id}"
@@ -154,6 +167,12 @@ class Container:
         self._pidfd = None
         self._rootfs = None
         self._cgroup = None
+        self._image_held = False
+        # None: a cgroup when a limit asks for one; True: always (stats, pause,
+        # the OOM flag without a limit); False: never
+        if cgroup is False and (resources or resources.cgroup_parent):
+            raise ConfigError("resource limits need a cgroup: drop cgroup=False")
+        self.want_cgroup = cgroup
         self._oom_killed = False
         self._paused = False
         self._wait_lock = threading.Lock()
@@ -323,6 +342,9 @@ class Container:
                 network, self._network = self._network, None
                 network.release()
             self._remove_cgroup()
+            if self._image_held:
+                self._image_held = False
+                release_image(self.id, self.root)
         finally:
             if self._rootfs is not None:
                 self._rootfs.remove()
@@ -334,6 +356,8 @@ class Container:
         """The container's cgroup with its limits, or None where cgroups cannot be
         made (e.g. unprivileged on v1) and no limit was asked for."""
         limits = self.config.resources or cgroups.Limits()
+        if self.want_cgroup is False or (self.want_cgroup is None and not limits and not limits.cgroup_parent):
+            return None
         try:
             cg = cgroups.create(f"pycontain-{self.id}", limits, devices_restricted=not self.config.privileged)
         except cgroups.CgroupError as e:
@@ -357,8 +381,8 @@ class Container:
 
     def _running_cgroup(self):
         if self._cgroup is None:
-            raise ContainerError(f"container {self.id[:12]} has no cgroup (not started, already removed, "
-                                 "or cgroups are unavailable here)")
+            raise ContainerError(f"container {self.id[:12]} has no cgroup: start it with cgroup=True or a "
+                                 "resource limit (or it is not running, or cgroups are unavailable here)")
         return self._cgroup
 
     @property
@@ -399,6 +423,30 @@ class Container:
         elif (getattr(self, "_rootfs", None) is not None or getattr(self, "_network", None) is not None
               or getattr(self, "_cgroup", None) is not None):
             self._cleanup()
+
+    # ---- image side: docker export / docker commit (pycontain.image) ----------
+
+    def export(self, fileobj) -> None:
+        """docker export: the container's merged filesystem as a tar stream."""
+        from . import image
+
+        self._kept_changes()
+        image.export([self._rootfs.upper, *self._rootfs.lower_dirs], fileobj)
+
+    def commit(self, ref=None, *, changes=(), message=None, author=None) -> str:
+        """docker commit: the container's changes become a new image (deletions
+        as whiteouts) on top of its image. Returns the new image id."""
+        from . import image
+
+        self._kept_changes()
+        return image.commit(self._rootfs.upper, self.config.image, ref, changes, message, author, root=self.root)
+
+    def _kept_changes(self):
+        if self._rootfs is None:
+            raise ContainerError("the container has no filesystem (not started, or removed): use remove=False")
+        if getattr(self._rootfs, "kind", "disk") != "disk":
+            # a memory-backed writable layer vanished with the container's mount namespace
+            raise ContainerError("the container's changes were not kept on disk: use writable_layer='disk'")
 
     # ---- run, communicate -----------------------------------------------------
 
@@ -502,7 +550,8 @@ class Container:
         if cfg.rootfs is not None:
             image = ResolvedImage((cfg.rootfs,), {})
         else:
-            image = resolve_image(cfg.image, self.root)
+            image = resolve_image(cfg.image, self.root, holder=self.id)
+            self._image_held = image.held
         icfg = image.config or {}
 
         if cfg.entrypoint is not None:
@@ -545,8 +594,8 @@ class Container:
         cgroup = self._make_cgroup()
         if cgroup is not None:    # its own cgroup as /sys/fs/cgroup, read-only unless privileged (docker)
             mounts += cgroup.mount_specs(read_only=not cfg.privileged)
-        for name in ("hostname", "hosts", "resolv.conf"):
-            mounts.append(_launch.MountSpec(etc[name], f"/etc/{name}", None, None,
+        for name, path in etc.items():
+            mounts.append(_launch.MountSpec(path, f"/etc/{name}", None, None,
                                             _launch.MS_BIND, 0, _launch.MKDIR_FILE))
         for m in cfg.mounts:
             mounts.append(_user_mount(m))
@@ -563,6 +612,9 @@ class Container:
             files=rootfs.files,
             root_data=rootfs.overlay_options(),
             root_readonly=cfg.read_only,
+            # No device cgroup: device nodes an image ships stay inert (nodev);
+            # the container's own /dev is a tmpfs of its own.
+            root_flags=_launch.MS_NODEV if cgroup is None and not cfg.privileged else 0,
             mounts=mounts,
             nodes=list(DEVICE_NODES),
             symlinks=list(DEV_SYMLINKS),
@@ -625,7 +677,9 @@ class Container:
 
     def _etc_files(self, rootfs: RootFS, hostname: str) -> dict:
         """/etc/hostname, /etc/hosts and /etc/resolv.conf, made for this
-        container and bind-mounted over the image's own, as docker does."""
+        container: {name: host path} to bind-mount over the image's own, as
+        docker does, or {} where they went straight into a memory-backed
+        writable layer (three mounts fewer on the start path)."""
         cfg = self.config
         if self._network is not None:
             written = self._network.write_etc_files(rootfs.host_dir(), hostname)
@@ -638,6 +692,8 @@ class Container:
             files["hosts"] = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
                               f"127.0.1.1\t{hostname}\n")
             files["resolv.conf"] = _resolv_conf_without_loopback(_read_host_file("/etc/resolv.conf"))
+        if rootfs.add_etc_files(files):
+            return {}
         return {name: rootfs.add_file(name, text) for name, text in files.items()}
 
     def _stdio(self, stdin, stdout, stderr, parent_ends, child_fds):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 from pathlib import Path
 
 from .errors import ConfigError
@@ -97,6 +98,18 @@ class RootFS:
             os.mkdir(self.dir, 0o700)
         return self.dir
 
+    def add_etc_files(self, files: dict) -> bool:
+        """Writes files into /etc of a memory-backed writable layer, where
+        nothing else can see them and they vanish with it. Refused (False)
+        for a disk layer, which commit and export must not see them in, and
+        when the image's /etc is not a plain directory."""
+        if self.kind != "memory" or not _etc_is_plain_dir(self.lower_dirs):
+            return False
+        self.files.append((f"{self.upper}/etc", None, 0o755))
+        for name, text in files.items():
+            self.files.append((f"{self.upper}/etc/{name}", text.encode(), 0o644))
+        return True
+
     def add_file(self, name: str, content: str) -> str:
         """A small file for the container (bind-mounted by the caller's plan)."""
         path = f"{self.base}/{name}"
@@ -120,6 +133,20 @@ class RootFS:
         if self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
+
+
+def _etc_is_plain_dir(lower_dirs) -> bool:
+    """True when the topmost layer that has /etc has it as a directory (a
+    symlinked /etc must be followed by binds, not shadowed by a new dir)."""
+    for layer in lower_dirs:
+        try:
+            st = os.lstat(os.path.join(layer, "etc"))
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return False
+        return stat.S_ISDIR(st.st_mode)
+    return True
 
 
 def scratch_dir(store_root) -> str:

@@ -30,20 +30,31 @@ def read_in_layers(layers, path: str, limit: int = 1 << 20) -> bytes | None:
         except OSError:
             continue
         try:
-            whited_out = False
+            # Overlay rules: a whiteout (char 0/0, or an unconverted .wh. name)
+            # or a non-directory hides everything below it; an opaque
+            # directory hides the lower layers' contents of that directory.
+            opaque = False
             for i, part in enumerate(parts):
                 if _exists_at(fd, ".wh." + part):
-                    whited_out = True
-                    break
+                    return None
                 last = i == len(parts) - 1
-                flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | (0 if last else os.O_DIRECTORY)
+                try:
+                    st = os.stat(part, dir_fd=fd, follow_symlinks=False)
+                except OSError:
+                    if opaque:
+                        return None
+                    break  # not in this layer: look lower
+                if last:
+                    if not stat.S_ISREG(st.st_mode):
+                        return None  # whiteout, link, FIFO, device: never opened
+                elif not stat.S_ISDIR(st.st_mode):
+                    return None
+                flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | (0 if last else os.O_DIRECTORY)
                 try:
                     nfd = os.open(part, flags, dir_fd=fd)
                 except OSError as e:
-                    if e.errno in (errno.ENOENT, errno.ENOTDIR):
-                        break  # not in this layer: look lower
-                    if e.errno == errno.ELOOP:
-                        return None
+                    if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+                        return None  # changed under us
                     raise
                 os.close(fd)
                 fd = nfd
@@ -51,8 +62,10 @@ def read_in_layers(layers, path: str, limit: int = 1 << 20) -> bytes | None:
                     if not stat.S_ISREG(os.fstat(fd).st_mode):
                         return None
                     return os.read(fd, limit)
-            if whited_out:
-                return None
+                try:
+                    opaque = opaque or os.getxattr(fd, "trusted.overlay.opaque") == b"y"
+                except OSError:
+                    pass
         finally:
             os.close(fd)
     return None

@@ -800,9 +800,9 @@ static int child_continue(void *arg)
         if (p->scratch)
             make_scratch(c);
         if (p->root_fstype)
-            r = S5(SYS_mount, p->root_source, p->root_path, p->root_fstype, 0, p->root_data);
+            r = S5(SYS_mount, p->root_source, p->root_path, p->root_fstype, p->root_flags, p->root_data);
         else
-            r = S5(SYS_mount, p->root_source, p->root_path, NULL, MS_BIND | MS_REC, NULL);
+            r = S5(SYS_mount, p->root_source, p->root_path, NULL, MS_BIND | MS_REC | p->root_flags, NULL);
         if (r < 0)
             fail(c, "mount rootfs", p->root_fstype ? p->root_path : p->root_source, r);
         r = S4(SYS_openat, AT_FDCWD, p->root_path, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);

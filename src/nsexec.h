@@ -100,6 +100,7 @@ struct pc_plan {
     const char *root_source;
     const char *root_fstype;        /* "overlay", or NULL to bind root_source */
     const char *root_data;
+    unsigned long root_flags;       /* MS_* for the root mount (e.g. MS_NODEV) */
     unsigned long root_propagation; /* MS_REC|MS_SLAVE or MS_REC|MS_PRIVATE for "/" */
     int root_readonly;
 

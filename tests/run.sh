@@ -15,6 +15,11 @@ DEBIAN_PACKAGES=(
     python3         # the UDP network tests run the host's /usr/bin/python3 inside containers
     # the packaging lane (tests/packaging): aarch64 cross build, run under qemu-user
     binutils gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
+    # images (tests/image): a real registry, skopeo to cross-check, bcrypt htpasswd, zstd
+    # layers, and a Debian minbase layer made with debootstrap (cached in ~/.cache)
+    docker-registry skopeo apache2-utils zstd debootstrap umoci
+    # the cgroup v2 lane (tests/vm/run-v2.sh): Debian's kernel under QEMU
+    qemu-system-x86 linux-image-amd64 cpio kmod
 )
 missing=()
 for p in "${DEBIAN_PACKAGES[@]}"; do
@@ -30,4 +35,9 @@ PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
 
-.venv/bin/python -m pytest -p no:cacheprovider "$@"
+# The host's suite (cgroup v1/hybrid here), then the cgroup v2 lane in a VM:
+# the same v2 tests, one boot. Both run; the script fails if either did.
+status=0
+.venv/bin/python -m pytest -p no:cacheprovider "$@" || status=$?
+bash tests/vm/run-v2.sh -q || status=$((status ? status : $?))
+exit $status

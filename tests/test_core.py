@@ -527,3 +527,17 @@ def test_mount_target_walk_without_openat2(busybox, tmp_path, without_openat2, l
     with pytest.raises(LaunchError, match="Too many levels of symbolic links"):
         Container(rootfs=evil, command=["true"], mounts=[Mount(str(src), "/data/sub")]).run()
     assert list(victim.iterdir()) == []
+
+
+def test_image_device_nodes_are_inert_without_a_device_cgroup(busybox, tmp_path, leakcheck):
+    """Without a device cgroup (no limits asked for), the root is mounted nodev:
+    a device node shipped in an image cannot reach the host's disk."""
+    img = tmp_path / "img"
+    subprocess.run(["cp", "-a", str(busybox), str(img)], check=True)
+    st = os.stat("/")
+    os.mknod(img / "disk", 0o600 | 0o060000, os.makedev(os.major(st.st_dev), os.minor(st.st_dev)))
+    r = Container(rootfs=img, command=["sh", "-c", "dd if=/disk of=/dev/null bs=512 count=1 2>&1"]).run(
+        capture_output=True, text=True)
+    assert "Permission denied" in r.stdout
+    r = sh(busybox, "head -c 3 /dev/zero | wc -c")  # the container's own /dev still works
+    assert r.stdout.strip() == "3"

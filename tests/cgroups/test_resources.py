@@ -121,7 +121,7 @@ def test_stats_move(busybox, cgroup_leakcheck):
 
 
 def test_pause_stops_progress_and_unpause_resumes_it(busybox, cgroup_leakcheck):
-    with Container(rootfs=busybox, command=BUSY) as c:
+    with Container(rootfs=busybox, command=BUSY, cgroup=True) as c:
         c.start()
         time.sleep(0.2)
         c.pause()
@@ -135,7 +135,7 @@ def test_pause_stops_progress_and_unpause_resumes_it(busybox, cgroup_leakcheck):
 
 
 def test_removing_a_paused_container_leaves_nothing(busybox, cgroup_leakcheck):
-    c = Container(rootfs=busybox, command=["sh", "-c", "sleep 60 & sleep 60 & wait"])
+    c = Container(rootfs=busybox, command=["sh", "-c", "sleep 60 & sleep 60 & wait"], cgroup=True)
     c.start()
     time.sleep(0.1)
     c.pause()

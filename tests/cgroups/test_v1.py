@@ -21,7 +21,7 @@ def test_devices_cgroup_keeps_the_hosts_disks_out_even_with_mknod(busybox, cgrou
     script = (f"mknod /tmp/disk b {major} {minor} && echo made; "
               "dd if=/tmp/disk of=/dev/null bs=512 count=1 2>&1; "
               "dd if=/dev/zero of=/dev/null bs=512 count=1 2>&1 && echo devzero-ok")
-    r = Container(rootfs=busybox, command=["sh", "-c", script], seccomp="unconfined").run(
+    r = Container(rootfs=busybox, command=["sh", "-c", script], seccomp="unconfined", cgroup=True).run(
         capture_output=True, text=True)
     assert "made" in r.stdout
     assert "Operation not permitted" in r.stdout

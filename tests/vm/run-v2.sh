@@ -33,7 +33,11 @@ command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing (apt
 command -v cpio >/dev/null || die "cpio missing (apt-get install cpio)"
 command -v modprobe >/dev/null || die "modprobe missing (apt-get install kmod)"
 [ -x "$PYTHON" ] || die "no Python at $PYTHON (set PYTHON, or make the .venv: see README)"
-case $PROJECT in /tmp/*|/var/tmp/*|/run/*) die "the project must not live under /tmp, /var/tmp or /run (fresh tmpfs in the guest)";; esac
+case $PROJECT in
+  *[[:space:]]*) die "the project's path must not contain white space (it goes on the kernel command line)";;
+  /tmp/*|/var/tmp/*|/run/*) VM_PROJECT=$PROJECT;;   # the guest keeps it across its fresh tmpfs
+  *) VM_PROJECT=;;
+esac
 BUSYBOX=
 for b in /bin/busybox /usr/bin/busybox; do
   if [ -x "$b" ] && { ldd "$b" 2>&1 || true; } | grep -q 'not a dynamic'; then BUSYBOX=$b; break; fi
@@ -57,8 +61,12 @@ $B mkdir -p /lower /rw /newroot
 $B mount -t 9p -o ro,cache=loose,trans=virtio,version=9p2000.L,msize=512000 hostroot /lower || fail "9p mount of the host root failed"
 $B mount -t tmpfs -o mode=755 tmpfs /rw && $B mkdir -p /rw/upper /rw/work
 $B mount -t overlay overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work /newroot || fail "overlay root failed"
+proj=; for w in $($B cat /proc/cmdline); do case $w in vm.project=*) proj=${w#vm.project=};; esac; done
+# a project under /tmp, /var/tmp or /run would vanish under their fresh tmpfs: keep it aside, put it back
+if [ -n "$proj" ]; then $B mkdir -p /rw/project && $B mount --bind "/newroot$proj" /rw/project || fail "cannot keep $proj"; fi
 for d in /tmp /var/tmp; do $B mount -t tmpfs -o mode=1777 tmpfs /newroot$d; done
 $B mount -t tmpfs -o mode=755 tmpfs /newroot/run
+if [ -n "$proj" ]; then $B mkdir -p "/newroot$proj" && $B mount --move /rw/project "/newroot$proj" || fail "cannot mount $proj"; fi
 $B mkdir -p /newroot/run/vm && $B cp /stage2 /bin/busybox /newroot/run/vm/
 job=; for w in $($B cat /proc/cmdline); do case $w in vm.job=*) job=${w#vm.job=};; esac; done
 $B cp "/lower$job" /newroot/run/vm/job.sh || fail "cannot read the job script $job"
@@ -160,6 +168,7 @@ QARGS=(-nodefaults -no-user-config -display none -no-reboot
   -chardev "file,id=cerr,path=$RUN/err" -device "virtserialport,chardev=cerr,name=vm.err"
   -chardev "file,id=cret,path=$RUN/rc" -device "virtserialport,chardev=cret,name=vm.ret")
 APPEND="console=ttyS0 loglevel=4 panic=-1 rdinit=/init mitigations=off modprobe.blacklist=kvm,kvm_amd,kvm_intel vm.job=$RUN/job.sh"
+[ -n "$VM_PROJECT" ] && APPEND="$APPEND vm.project=$VM_PROJECT"
 [ "${VM_VERBOSE:-0}" = 1 ] && APPEND=${APPEND/loglevel=4/loglevel=7}
 
 # The guest's stdout and stderr arrive through FIFOs: streamed while the tests

@@ -1,0 +1,192 @@
+"""The image side of pycontain: store, registry pull/push, import/export, commit.
+
+    from pycontain import image
+    image.pull("busybox")
+    img = image.resolve_for_run("busybox")     # .layers (top first), .config
+    image.tag("busybox", "mine:1"); image.remove("mine:1")
+
+Every function takes root= (the store root; default: pycontain._paths.default_root()).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ConfigError, ImageNotFound
+from . import build
+from .reference import Reference, parse as parse_reference
+from .store import Image, ImageInUse, ImageStore
+from .unpack import LayerError, unpack_layer
+
+PULL_POLICIES = ("missing", "always", "never")
+
+
+@dataclass(frozen=True)
+class RunImage:
+    """What a container needs from an image: overlay lower dirs (top first)
+    and the "config" section of the image config (Entrypoint, Cmd, Env...)."""
+
+    id: str
+    layers: tuple
+    config: dict
+
+
+def open_store(root: Path | str | None = None) -> ImageStore:
+    return ImageStore(root)
+
+
+def resolve_for_run(ref: str, root: Path | None = None, pull: str = "missing", progress=None, *,
+                    holder: str | None = None, platform: str | None = None) -> RunImage:
+    """The image `ref` ready to mount, pulled first per docker's --pull policy.
+    With holder (a container id) the image is marked in use until
+    release(holder), so rmi refuses to delete it without force."""
+    if pull not in PULL_POLICIES:
+        raise ConfigError(f"invalid pull policy {pull!r}: one of {', '.join(PULL_POLICIES)}")
+    with ImageStore(root) as store:
+        img = None
+        if pull != "always":
+            try:
+                img = store.lookup(ref)
+            except ImageNotFound:
+                if pull == "never":
+                    raise
+        if img is None:
+            from . import registry
+
+            try:
+                image_id = registry.pull(store, ref, progress=progress, platform=platform)
+            except (ImageNotFound, registry.RegistryError) as e:
+                if pull == "always" and not isinstance(e, ImageNotFound):
+                    raise
+                # docker run: "Unable to find image locally" and then why the pull failed
+                raise ImageNotFound(f"unable to find image {ref!r} locally, and pulling it failed: {e}") from e
+            img = store.lookup(image_id)
+        # Under the writers' lock: a concurrent rmi cannot collect the layers
+        # between the lookup and the hold.
+        with store.writing():
+            img = store.lookup(img.id)
+            if holder:
+                store.hold(img.id, holder)
+            cfg = store.config(img.id)
+            layers = store.run_layers(img, _lowerdir_budget(store.root))
+        return RunImage(img.id, layers, dict(cfg.get("config") or {}))
+
+
+def _lowerdir_budget(root: Path) -> int:
+    """Bytes left for lowerdir= in one overlay mount option page (4095) once
+    the container's upperdir= and workdir= (under containers/<64 hex id>/) are in."""
+    from .._paths import containers_dir
+
+    container = len(str(containers_dir(root))) + 1 + 64
+    return 4095 - len("lowerdir=,upperdir=,workdir=") - 2 * (container + len("/upper")) - 16
+
+
+def release(holder: str, root=None) -> None:
+    with ImageStore(root) as store:
+        store.release(holder)
+
+
+def pull(ref: str, *, root=None, progress=None, platform: str | None = None, auth=None, insecure=()) -> str:
+    """Pulls ref from its registry; returns the image id."""
+    from . import registry
+
+    with ImageStore(root) as store:
+        return registry.pull(store, ref, progress=progress, platform=platform, auth=auth, insecure=insecure)
+
+
+def push(ref: str, *, root=None, progress=None, auth=None, insecure=(), dest: str | None = None) -> str:
+    """Pushes the local image ref (to dest, default: ref); returns the manifest digest."""
+    from . import registry
+
+    with ImageStore(root) as store:
+        return registry.push(store, ref, dest=dest, progress=progress, auth=auth, insecure=insecure)
+
+
+def list(root=None) -> "list[Image]":  # noqa: A001 - the API reads images.list()
+    with ImageStore(root) as store:
+        return store.images()
+
+
+def get(ref: str, root=None) -> Image:
+    with ImageStore(root) as store:
+        return store.lookup(ref)
+
+
+def inspect(ref: str, root=None) -> dict:
+    """The image config plus docker's inspect fields (Id, RepoTags, RepoDigests, Size)."""
+    with ImageStore(root) as store:
+        img = store.lookup(ref)
+        cfg = store.config(img.id)
+        tags = [build_familiar(n) for n in img.names if "@" not in n]
+        digests = sorted({build_familiar(n.split("@")[0].rsplit(":", 1)[0] if "@" not in n else n.split("@")[0]) + "@" + img.manifest_digest
+                          for n in img.names})
+        return {
+            "Id": img.id, "RepoTags": tags, "RepoDigests": digests, "Created": cfg.get("created"),
+            "Author": cfg.get("author", ""), "Architecture": cfg.get("architecture"), "Os": cfg.get("os"),
+            "Variant": cfg.get("variant"), "Size": img.size, "Config": cfg.get("config") or {},
+            "RootFS": cfg.get("rootfs"), "History": cfg.get("history", []),
+            "GraphDriver": {"Name": "overlay", "Data": {"LowerDir": ":".join(store.layer_dirs(img))}},
+        }
+
+
+def build_familiar(name: str) -> str:
+    from .store import refmod_familiar
+
+    return refmod_familiar(name)
+
+
+def tag(source: str, target: str, root=None) -> str:
+    with ImageStore(root) as store:
+        return store.tag(source, target)
+
+
+def remove(ref: str, force: bool = False, root=None) -> list:
+    with ImageStore(root) as store:
+        return store.remove(ref, force=force)
+
+
+def prune(all_images: bool = False, root=None) -> tuple[list, int]:
+    """docker image prune: ([("Untagged"|"Deleted", name-or-id)], bytes reclaimed)."""
+    with ImageStore(root) as store:
+        out = store.prune(all_images=all_images)
+        return out, store.reclaimed
+
+
+def import_(source, ref: str | None = None, changes=(), message=None, root=None) -> str:
+    """docker import: a rootfs tarball (path or binary file object) becomes a one-layer image."""
+    with ImageStore(root) as store:
+        return build.import_tarball(store, source, ref, changes, message)
+
+
+def commit(upper_dir, base_ref: str | None, new_ref: str | None, changes=(), message=None, author=None, root=None) -> str:
+    """An overlay upper dir (a container's changes) becomes a new layer and image."""
+    with ImageStore(root) as store:
+        return build.commit(store, upper_dir, base_ref, new_ref, changes, message, author)
+
+
+def export(layers_top_first_plus_upper, fileobj) -> None:
+    """Writes the merged filesystem (upper dir first, then layers top first) as a tar stream."""
+    build.export(layers_top_first_plus_upper, fileobj)
+
+
+def load(source, root=None) -> list:
+    """docker load: a docker-save archive or an OCI layout (dir or tar). Returns the loaded names/ids."""
+    from . import layout
+
+    with ImageStore(root) as store:
+        return layout.load(store, source)
+
+
+def save(refs, dest, format: str = "docker-archive", root=None) -> None:  # noqa: A002
+    """docker save: images into a docker-save tar (or an OCI layout tar with format="oci-archive")."""
+    from . import layout
+
+    with ImageStore(root) as store:
+        layout.save(store, refs if not isinstance(refs, str) else [refs], dest, format)
+
+
+__all__ = [
+    "RunImage", "Image", "ImageStore", "ImageInUse", "LayerError", "Reference", "parse_reference",
+    "resolve_for_run", "release", "pull", "push", "list", "get", "inspect", "tag", "remove", "prune",
+    "import_", "commit", "export", "load", "save", "unpack_layer", "open_store",
+]

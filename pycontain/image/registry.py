@@ -1,0 +1,407 @@
+"""A client of the OCI distribution API (pull and push) on the standard library.
+
+Auth follows the registry's WWW-Authenticate challenge: anonymous first,
+then Basic, or a Bearer token fetched from the realm it names (with the
+user's credentials if there are any). Plain HTTP only for loopback and
+registries marked insecure (reference.is_insecure). Every blob and manifest
+fetched by digest is verified; layers download in parallel with retries
+(resuming with a Range request) and are unpacked as soon as they are complete.
+"""
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import re
+import ssl
+import threading
+import time
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+
+from ..errors import ConfigError, ContainerError, ImageNotFound
+from . import auth as authmod
+from . import reference as refmod
+from .store import (MEDIA_DOCKER_LIST, MEDIA_DOCKER_MANIFEST, MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST,
+                    ImageStore, chain_ids, host_platform, sha256_bytes)
+
+MANIFEST_ACCEPT = ", ".join([MEDIA_OCI_MANIFEST, MEDIA_OCI_INDEX, MEDIA_DOCKER_MANIFEST, MEDIA_DOCKER_LIST])
+INDEX_TYPES = (MEDIA_OCI_INDEX, MEDIA_DOCKER_LIST)
+MAX_MANIFEST = 4 << 20
+MAX_SMALL_BODY = 16 << 20
+RETRIES = 3
+PARALLEL = 4
+USER_AGENT = "pycontain/0.1"
+
+
+class RegistryError(ContainerError):
+    """The registry refused or failed a request."""
+
+
+class AuthError(RegistryError):
+    """The registry wants credentials we do not have or it refused them."""
+
+
+def _parse_challenge(header: str) -> tuple[str, dict]:
+    scheme, _, rest = header.strip().partition(" ")
+    params = dict(re.findall(r'(\w+)="([^"]*)"', rest))
+    return scheme.lower(), params
+
+
+class RegistryClient:
+    def __init__(self, registry: str, repository: str, *, credentials=None, insecure=(), push=False, timeout=60):
+        self.registry = registry
+        self.repository = repository
+        self.host = "registry-1.docker.io" if registry == refmod.DEFAULT_REGISTRY else registry
+        self.secure = not refmod.is_insecure(registry, insecure)
+        self.credentials = credentials if credentials is not None else authmod.lookup(registry)
+        self.scope = f"repository:{repository}:" + ("pull,push" if push else "pull")
+        self.timeout = timeout
+        self._auth_header = None
+        self._auth_lock = threading.Lock()
+        self._local = threading.local()
+
+    # ---- connections ------------------------------------------------------------
+
+    def _conn(self, host=None, secure=None):
+        host = host or self.host
+        secure = self.secure if secure is None else secure
+        key = (host, secure)
+        conns = self._local.__dict__.setdefault("conns", {})
+        c = conns.get(key)
+        if c is None:
+            if secure:
+                c = http.client.HTTPSConnection(host, timeout=self.timeout, context=ssl.create_default_context())
+            else:
+                c = http.client.HTTPConnection(host, timeout=self.timeout)
+            conns[key] = c
+        return c
+
+    def close(self):
+        for c in self._local.__dict__.get("conns", {}).values():
+            c.close()
+
+    def _send(self, method, url_or_path, headers, body=None, host=None, secure=None):
+        """One request on this thread's keep-alive connection (retried once on a stale connection)."""
+        for attempt in (0, 1):
+            c = self._conn(host, secure)
+            try:
+                c.request(method, url_or_path, body=body, headers={"User-Agent": USER_AGENT, **headers})
+                return c.getresponse()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError, http.client.CannotSendRequest):
+                c.close()
+                self._local.conns.pop((host or self.host, self.secure if secure is None else secure), None)
+                if attempt or (body is not None and not isinstance(body, bytes)):
+                    raise
+            except OSError as e:
+                c.close()
+                self._local.conns.pop((host or self.host, self.secure if secure is None else secure), None)
+                raise RegistryError(f"cannot reach registry {self.registry}: {e}") from None
+
+    def request(self, method, path, headers=None, body=None, stream=False, ok=(200,)):
+        """A request with auth handled; follows redirects (blob storage).
+        Returns the response (body unread when stream) or raises."""
+        headers = dict(headers or {})
+        for _ in range(3):
+            h = dict(headers)
+            if self._auth_header:
+                h["Authorization"] = self._auth_header
+            resp = self._send(method, path, h, body)
+            if resp.status == 401:
+                challenge = resp.getheader("WWW-Authenticate", "")
+                resp.read()
+                if not self._authenticate(challenge):
+                    raise AuthError(f"{self.registry}: authentication required for {self.repository} (use pycontain login {self.registry})")
+                if body is not None and not isinstance(body, (bytes, type(None))):
+                    raise AuthError(f"{self.registry}: authentication needed mid-upload")
+                continue
+            if resp.status in (301, 302, 303, 307, 308) and method in ("GET", "HEAD"):
+                loc = resp.getheader("Location")
+                resp.read()
+                return self._follow(method, loc, headers, stream, ok)
+            if resp.status not in ok:
+                data = resp.read(65536)
+                raise self._error(method, path, resp.status, data)
+            if not stream:
+                resp.data = self._read_capped(resp)
+            return resp
+        raise AuthError(f"{self.registry}: authentication failed for {self.repository}")
+
+    def _follow(self, method, loc, headers, stream, ok):
+        u = urllib.parse.urlsplit(urllib.parse.urljoin(f"{'https' if self.secure else 'http'}://{self.host}/", loc))
+        secure = u.scheme == "https"
+        if not secure and not refmod.is_insecure(u.netloc):
+            raise RegistryError(f"{self.registry}: refusing a redirect to plain HTTP ({u.netloc})")
+        path = u.path + (f"?{u.query}" if u.query else "")
+        h = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+        resp = self._send(method, path, h, None, host=u.netloc, secure=secure)
+        if resp.status not in ok:
+            raise self._error(method, loc, resp.status, resp.read(65536))
+        if not stream:
+            resp.data = self._read_capped(resp)
+        return resp
+
+    def _read_capped(self, resp) -> bytes:
+        """Manifests, configs and errors are small: a registry sending more is refused."""
+        data = resp.read(MAX_SMALL_BODY + 1)
+        if len(data) > MAX_SMALL_BODY:
+            resp.close()
+            raise RegistryError(f"{self.registry}: response of more than {MAX_SMALL_BODY} bytes refused")
+        return data
+
+    def _error(self, method, path, status, data):
+        try:
+            errs = json.loads(data).get("errors") or []
+            detail = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errs)
+        except (ValueError, AttributeError):
+            detail = data[:200].decode("utf-8", "replace")
+        if status == 404:
+            return ImageNotFound(f"{self.registry}/{self.repository}: not found ({detail or path})")
+        if status in (401, 403):
+            return AuthError(f"{self.registry}/{self.repository}: access denied ({detail})")
+        return RegistryError(f"{self.registry}: {method} {path} failed: HTTP {status} {detail}")
+
+    def _authenticate(self, challenge: str) -> bool:
+        with self._auth_lock:
+            scheme, params = _parse_challenge(challenge)
+            if scheme == "basic":
+                if not self.credentials or self._auth_header:
+                    return False
+                user, pw = self.credentials
+                self._auth_header = "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode()
+                return True
+            if scheme == "bearer":
+                return self._fetch_token(params)
+            return False
+
+    def _fetch_token(self, params) -> bool:
+        realm = params.get("realm")
+        if not realm:
+            return False
+        q = {}
+        if params.get("scope") or self.scope:
+            q["scope"] = params.get("scope") or self.scope
+        if params.get("service"):
+            q["service"] = params["service"]
+        u = urllib.parse.urlsplit(realm)
+        if u.scheme != "https" and not refmod.is_insecure(u.netloc):
+            raise AuthError(f"{self.registry}: refusing to fetch a token over plain HTTP from {u.netloc}")
+        path = (u.path or "/") + "?" + (u.query + "&" if u.query else "") + urllib.parse.urlencode(q)
+        headers = {}
+        if self.credentials:
+            user, pw = self.credentials
+            headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode()
+        resp = self._send("GET", path, headers, host=u.netloc, secure=u.scheme == "https")
+        data = resp.read()
+        if resp.status != 200:
+            raise AuthError(f"{self.registry}: the token server {u.netloc} refused: HTTP {resp.status}")
+        try:
+            body = json.loads(data)
+            token = body.get("token") or body.get("access_token")
+        except ValueError:
+            token = None
+        if not token:
+            raise AuthError(f"{self.registry}: the token server gave no token")
+        self._auth_header = f"Bearer {token}"
+        return True
+
+    # ---- API --------------------------------------------------------------------
+
+    def _path(self, kind, ref):
+        return f"/v2/{self.repository}/{kind}/{ref}"
+
+    def get_manifest(self, reference: str) -> tuple[bytes, str, str]:
+        """(bytes, media type, digest) of a manifest or index; verified when asked by digest."""
+        resp = self.request("GET", self._path("manifests", reference), {"Accept": MANIFEST_ACCEPT})
+        data = resp.data
+        if len(data) > MAX_MANIFEST:
+            raise RegistryError(f"{self.registry}: manifest of {len(data)} bytes refused")
+        digest = sha256_bytes(data)
+        if reference.startswith("sha256:") and digest != reference:
+            raise RegistryError(f"{self.registry}: manifest digest mismatch: asked {reference}, got {digest}")
+        mtype = (resp.getheader("Content-Type") or "").split(";")[0].strip()
+        try:
+            body = json.loads(data)
+        except ValueError:
+            raise RegistryError(f"{self.registry}: the manifest is not JSON") from None
+        mtype = body.get("mediaType") or mtype
+        if body.get("schemaVersion") == 1 or "prettyjws" in mtype or mtype.endswith("v1+json") and "docker" in mtype:
+            raise RegistryError(f"{self.registry}: Docker schema 1 manifests are not supported")
+        if not mtype or mtype == "application/json":
+            mtype = MEDIA_OCI_INDEX if "manifests" in body else MEDIA_OCI_MANIFEST
+        return data, mtype, digest
+
+    def get_blob_bytes(self, digest: str, limit: int = 16 << 20) -> bytes:
+        resp = self.request("GET", self._path("blobs", digest))
+        if len(resp.data) > limit or sha256_bytes(resp.data) != digest:
+            raise RegistryError(f"{self.registry}: blob {digest} failed verification")
+        return resp.data
+
+    def download_blob(self, store: ImageStore, digest: str, size: int, progress=None):
+        """Into the store, verified; retries resume where the last attempt stopped."""
+        w = store.blob_writer(digest)
+        try:
+            for attempt in range(RETRIES):
+                headers = {"Range": f"bytes={w.size}-"} if w.size else {}
+                try:
+                    resp = self.request("GET", self._path("blobs", digest), headers, stream=True, ok=(200, 206))
+                    if w.size and resp.status == 200:  # no Range support: start again
+                        w.abort()
+                        w = store.blob_writer(digest)
+                    while True:
+                        data = resp.read(1 << 20)
+                        if not data:
+                            break
+                        w.write(data)
+                        if size and w.size > size:
+                            raise RegistryError(f"{self.registry}: blob {digest} is longer than its {size} bytes")
+                        if progress:
+                            progress(digest, w.size, size)
+                    if size and w.size != size:
+                        raise RegistryError(f"short read: {w.size} of {size} bytes")
+                    return w.commit()
+                except (RegistryError, OSError, http.client.HTTPException) as e:
+                    if isinstance(e, (ImageNotFound, AuthError)) or "longer than" in str(e) or attempt == RETRIES - 1:
+                        raise
+                    self.close()
+                    self._local.conns = {}
+                    time.sleep(0.2 * (attempt + 1))
+        except BaseException:
+            w.abort()
+            raise
+
+    def blob_exists(self, digest: str) -> bool:
+        try:
+            self.request("HEAD", self._path("blobs", digest))
+            return True
+        except ImageNotFound:
+            return False
+
+    def upload_blob(self, path, digest: str, size: int):
+        resp = self.request("POST", f"/v2/{self.repository}/blobs/uploads/", {"Content-Length": "0"}, b"", ok=(202,))
+        loc = resp.getheader("Location")
+        if not loc:
+            raise RegistryError(f"{self.registry}: no upload location")
+        u = urllib.parse.urlsplit(loc)
+        q = urllib.parse.parse_qsl(u.query) + [("digest", digest)]
+        target = (u.path or "/") + "?" + urllib.parse.urlencode(q)
+        with open(path, "rb") as f:  # streamed: layers can be big (the POST above already authenticated)
+            self.request("PUT", target, {"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+                         f, ok=(201, 204))
+
+    def put_manifest(self, reference: str, data: bytes, media_type: str) -> str:
+        resp = self.request("PUT", self._path("manifests", reference),
+                            {"Content-Type": media_type, "Content-Length": str(len(data))}, data, ok=(201, 200))
+        return resp.getheader("Docker-Content-Digest") or sha256_bytes(data)
+
+
+# ---- platform choice -------------------------------------------------------------
+
+
+def parse_platform(platform: str | None) -> tuple[str, str, str | None]:
+    if not platform:
+        return host_platform()
+    parts = platform.split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise ConfigError(f"invalid platform {platform!r}: expected os/arch[/variant], e.g. linux/arm64")
+    return parts[0], parts[1], parts[2] if len(parts) == 3 else None
+
+
+def choose_manifest(index: dict, platform: str | None, name: str) -> dict:
+    want_os, want_arch, want_variant = parse_platform(platform)
+    candidates = []
+    for m in index.get("manifests", []):
+        p = m.get("platform") or {}
+        if p.get("os") != want_os or p.get("architecture") != want_arch:
+            continue
+        v = p.get("variant")
+        if want_variant and v and v != want_variant and platform:
+            continue
+        candidates.append((0 if v == want_variant else 1, m))
+    if not candidates:
+        have = ", ".join(
+            "/".join(x for x in (m.get("platform", {}).get("os"), m.get("platform", {}).get("architecture"),
+                                 m.get("platform", {}).get("variant")) if x)
+            for m in index.get("manifests", []))
+        raise ImageNotFound(f"{name}: no image for {want_os}/{want_arch} (the index has: {have or 'nothing'})")
+    return sorted(candidates, key=lambda c: c[0])[0][1]
+
+
+# ---- pull and push ---------------------------------------------------------------
+
+
+def pull(store: ImageStore, ref: str, *, progress=None, platform=None, auth=None, insecure=()) -> str:
+    """Pulls ref into the store; returns the image id. progress(event: dict)
+    gets {"id", "status", "current", "total"} like docker's JSON messages."""
+    r = refmod.parse(ref)
+    client = RegistryClient(r.registry, r.repository, credentials=auth, insecure=insecure)
+    emit = progress or (lambda e: None)
+    try:
+        data, mtype, digest = client.get_manifest(r.reference)
+        if mtype in INDEX_TYPES:
+            chosen = choose_manifest(json.loads(data), platform, str(r))
+            data, mtype, digest = client.get_manifest(chosen["digest"])
+        if mtype not in (MEDIA_OCI_MANIFEST, MEDIA_DOCKER_MANIFEST):
+            raise RegistryError(f"{r}: unsupported manifest type {mtype!r}")
+        manifest = json.loads(data)
+        with store.writing():
+            cfg_digest = manifest["config"]["digest"]
+            cfg_bytes = store.read_blob(cfg_digest) if store.has_blob(cfg_digest) else client.get_blob_bytes(cfg_digest)
+            store.put_blob(cfg_bytes)
+            cfg = json.loads(cfg_bytes)
+            diff_ids = cfg.get("rootfs", {}).get("diff_ids", [])
+            layers = manifest.get("layers", [])
+            if len(diff_ids) != len(layers):
+                raise RegistryError(f"{r}: the manifest lists {len(layers)} layers, the config {len(diff_ids)}")
+            chains = chain_ids(diff_ids)
+
+            def fetch(i):
+                desc = layers[i]
+                short = desc["digest"][7:19]
+                if store.has_layer(chains[i]) and store.has_blob(desc["digest"]):
+                    emit({"id": short, "status": "Already exists"})
+                    return
+                if not store.has_blob(desc["digest"]):
+                    client.download_blob(store, desc["digest"], desc.get("size", 0),
+                                         lambda d, cur, tot: emit({"id": short, "status": "Downloading", "current": cur, "total": tot}))
+                emit({"id": short, "status": "Extracting"})
+                store.ensure_layer(desc["digest"], chains[i - 1] if i else None, diff_ids[i])
+                emit({"id": short, "status": "Pull complete"})
+
+            with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+                for fut in [pool.submit(fetch, i) for i in range(len(layers))]:
+                    fut.result()
+            names = [r.with_tag(r.tag)] if r.tag else []
+            names.append(f"{r.name}@{digest}")
+            image_id = store.add_image(cfg_bytes, data, names)
+        emit({"status": f"Digest: {digest}"})
+        return image_id
+    finally:
+        client.close()
+
+
+def push(store: ImageStore, ref: str, *, dest=None, progress=None, auth=None, insecure=()) -> str:
+    """Pushes a local image to dest (default: its name ref); returns the manifest digest."""
+    img = store.lookup(ref)
+    d = refmod.parse(dest or ref)
+    if d.digest:
+        raise ConfigError(f"cannot push to a digest reference: {dest or ref!r}")
+    emit = progress or (lambda e: None)
+    manifest_bytes = store.read_blob(img.manifest_digest)
+    manifest = json.loads(manifest_bytes)
+    mtype = manifest.get("mediaType") or MEDIA_OCI_MANIFEST
+    client = RegistryClient(d.registry, d.repository, credentials=auth, insecure=insecure, push=True)
+    try:
+        for desc in manifest.get("layers", []) + [manifest["config"]]:
+            short = desc["digest"][7:19]
+            if client.blob_exists(desc["digest"]):
+                emit({"id": short, "status": "Layer already exists"})
+                continue
+            emit({"id": short, "status": "Pushing", "current": 0, "total": desc.get("size", 0)})
+            client.upload_blob(store.blob_path(desc["digest"]), desc["digest"], store.blob_path(desc["digest"]).stat().st_size)
+            emit({"id": short, "status": "Pushed"})
+        digest = client.put_manifest(d.tag or refmod.DEFAULT_TAG, manifest_bytes, mtype)
+        emit({"status": f"{d.tag or refmod.DEFAULT_TAG}: digest: {digest} size: {len(manifest_bytes)}"})
+        return digest
+    finally:
+        client.close()

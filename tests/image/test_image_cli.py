@@ -1,0 +1,86 @@
+"""The image verbs of the command line, through pycontain.cli.main (docker's flags and columns)."""
+import json
+import os
+import stat
+
+import pytest
+
+from pycontain import image
+from pycontain.cli import main
+
+from regtools import PASSWORD, USER
+
+
+@pytest.fixture
+def cli_root(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYCONTAIN_ROOT", str(tmp_path / "root"))
+    return tmp_path / "root"
+
+
+def run(capsys, *argv):
+    rc = main(list(argv))
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def test_import_images_tag_history_inspect_rmi(cli_root, busybox_tar, capsys):
+    rc, out, _ = run(capsys, "import", "-c", "CMD echo hi", "-m", "from cli", str(busybox_tar), "cli/bb:1")
+    assert rc == 0 and out.startswith("sha256:")
+    image_id = out.strip()
+    assert run(capsys, "tag", "cli/bb:1", "localhost:5000/x/bb")[0] == 0
+    rc, out, _ = run(capsys, "images")
+    lines = out.splitlines()
+    assert lines[0].split() == ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]
+    assert {tuple(line.split()[:3]) for line in lines[1:]} == {("cli/bb", "1", image_id[7:19]),
+                                                               ("localhost:5000/x/bb", "latest", image_id[7:19])}
+    rc, out, _ = run(capsys, "images", "-q")
+    assert out == image_id[7:19] + "\n"
+    rc, out, _ = run(capsys, "history", "cli/bb:1")
+    assert "pycontain import" in out and "from cli" in out and out.startswith("IMAGE")
+    rc, out, _ = run(capsys, "image", "inspect", "cli/bb:1")
+    info = json.loads(out)[0]
+    assert info["Id"] == image_id and info["Config"]["Cmd"] == ["/bin/sh", "-c", "echo hi"]
+    assert sorted(info["RepoTags"]) == ["cli/bb:1", "localhost:5000/x/bb:latest"]
+    rc, out, _ = run(capsys, "image", "inspect", "-f", "{{.Os}}/{{.Architecture}} {{json .Config.Cmd}}", "cli/bb:1")
+    assert out.startswith("linux/") and out.strip().endswith('["/bin/sh", "-c", "echo hi"]')
+    rc, out, err = run(capsys, "rmi", image_id[7:19])
+    assert rc == 1 and "referenced in multiple repositories" in err
+    rc, out, err = run(capsys, "rmi", "cli/bb:1", "localhost:5000/x/bb", "no-such-image")
+    assert rc == 1 and "no such image: no-such-image" in err
+    assert out.splitlines() == ["Untagged: cli/bb:1", "Untagged: localhost:5000/x/bb:latest", f"Deleted: {image_id}"]
+    assert image.list() == []
+
+
+def test_save_load_prune(cli_root, busybox_tar, tmp_path, capsys):
+    run(capsys, "import", str(busybox_tar), "keep:1")
+    run(capsys, "import", str(busybox_tar))
+    rc, out, _ = run(capsys, "save", "-o", str(tmp_path / "s.tar"), "keep:1")
+    assert rc == 0 and (tmp_path / "s.tar").stat().st_size > 1000
+    rc, out, _ = run(capsys, "image", "prune", "-f")
+    assert out.startswith("Deleted Images:\ndeleted: sha256:") and "Total reclaimed space:" in out
+    run(capsys, "rmi", "keep:1")
+    rc, out, _ = run(capsys, "load", "-i", str(tmp_path / "s.tar"))
+    assert out == "Loaded image: keep:1\n"
+    rc, out, err = run(capsys, "load", "-i", str(tmp_path / "nothing.tar"))
+    assert rc == 125 and "cannot read" in err
+
+
+def test_pull_push_login_logout(cli_root, htpasswd_registry, busybox_tar, auth_file, capsys):
+    host = htpasswd_registry.host
+    run(capsys, "import", "-c", "CMD echo x", str(busybox_tar), f"{host}/cli/img:2")
+    rc, out, err = run(capsys, "push", f"{host}/cli/img:2")
+    assert rc == 125 and "pycontain login" in err
+    rc, out, err = run(capsys, "login", "-u", USER, "-p", "wrong", host)
+    assert rc == 125 and not auth_file.exists()
+    rc, out, _ = run(capsys, "login", "-u", USER, "-p", PASSWORD, host)
+    assert (rc, out) == (0, "Login Succeeded\n")
+    assert stat.S_IMODE(os.stat(auth_file).st_mode) == 0o600
+    rc, out, err = run(capsys, "push", f"{host}/cli/img:2")
+    assert rc == 0 and "Pushed" in err and "digest: sha256:" in err
+    run(capsys, "rmi", f"{host}/cli/img:2")
+    rc, out, err = run(capsys, "pull", f"{host}/cli/img:2")
+    assert rc == 0 and out == f"{host}/cli/img:2\n" and "Pull complete" in err
+    rc, out, _ = run(capsys, "logout", host)
+    assert out == f"Removing login credentials for {host}\n"
+    rc, out, err = run(capsys, "pull", f"{host}/cli/img:2")
+    assert rc == 125 and "authentication required" in err  # pull always asks the registry
