@@ -308,7 +308,11 @@ def test_attach_with_a_pty_resize_and_the_detach_keys(busybox):
     run_d(busybox, "-i", "-t", "--name", "att", cmd=("sh",))
     proc, master = _pty_run(["attach", "att"], rows=33, cols=90)
     try:
+        # the shell started with nobody attached (its cursor-position query
+        # went unanswered): an empty line first gets a fresh prompt
         time.sleep(0.3)
+        os.write(master, b"\r")
+        _read_until(master, b"# ")
         os.write(master, b"stty size; echo $((2+3))x\r")
         assert b"33 90" in _read_until(master, b"5x")
         fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 44, 111, 0, 0))
@@ -329,6 +333,8 @@ def test_attach_with_a_pty_resize_and_the_detach_keys(busybox):
     proc, master = _pty_run(["attach", "att"])
     try:
         time.sleep(0.3)
+        os.write(master, b"\r")
+        _read_until(master, b"# ")
         os.write(master, b"exit 4\r")
         assert proc.wait(timeout=10) == 4  # the container ended: attach returns its status
     finally:
