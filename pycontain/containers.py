@@ -58,6 +58,15 @@ def close_stores():
         _stores.popitem()[1].close()
 
 
+def cached_store(root=None) -> Store | None:
+    """This process's open Store for the root, if it has one. (SQLite keeps
+    the descriptor of a closed connection while another connection of the
+    process holds a lock on the same file: reuse beats open-and-close.)"""
+    from ._paths import default_root
+
+    return _stores.get((str(root or default_root()), os.getpid()))
+
+
 def _store(root=None) -> Store:
     """One Store (one SQLite connection) per store root and process."""
     from ._paths import default_root

@@ -67,13 +67,21 @@ def _managed(ref: str):
 
     if not (default_root() / "containers.db").exists():
         return None
-    store = Store()  # its own connection, closed here: a lookup leaves no descriptor behind
+    from ..containers import cached_store
+
+    # this process's open record connection if it has one; else one of its
+    # own, closed here: a lookup leaves no descriptor behind
+    store = cached_store()
+    temporary = store is None
+    if temporary:
+        store = Store()
     try:
         rec = store.get(ref)
     except ContainerError:
         return None
     finally:
-        store.close()
+        if temporary:
+            store.close()
     if rec.state != "running" or not process_alive(rec.pid, rec.pid_start):
         raise ConfigError(f"container {ref!r} is not running (network container:{ref})")
     return _ManagedTarget(rec, store.container_dir(rec.id))
