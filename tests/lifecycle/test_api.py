@@ -282,9 +282,11 @@ def _freezer_state(pid):
 def test_pause_unpause_freeze_the_containers_own_cgroup(busybox):
     c = containers.run(rootfs=str(busybox), command=["sh", "-c", "while true; do echo tick; sleep 0.05; done"])
     pid = c.record.pid
+    assert wait_for(lambda: c.logs())
     c.pause()
     assert c.status == "paused"
     assert wait_for(lambda: _freezer_state(pid) == "FROZEN")
+    time.sleep(0.1)  # output written just before the freeze reaches the log
     size = len(c.logs())
     time.sleep(0.3)
     assert len(c.logs()) == size  # frozen: no more output
