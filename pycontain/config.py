@@ -163,6 +163,8 @@ class ContainerConfig:
         object.__setattr__(self, "group_add", groups)
 
     def _validate_network(self):
+        if self.network in ("none", "host") and not (self.ports or self.dns or self.add_hosts or self.name):
+            return  # the common case needs none of the network package
         from .network import validate_mode
         from .network.etcfiles import parse_add_host, parse_dns
         from .network.ports import parse_publish

@@ -48,6 +48,7 @@
 #include <termios.h>
 
 #include "nsexec.h"
+#include "raw_syscall.h"
 
 /* Old kernel headers (manylinux) lack these; the numbers are the same on
  * every architecture since the syscall table was unified at 424. */
@@ -117,29 +118,8 @@ struct open_how_compat {
 
 static inline long rsys(long n, long a, long b, long c, long d, long e, long f)
 {
-#if defined(__x86_64__)
-    long ret;
-    register long r10 __asm__("r10") = d;
-    register long r8 __asm__("r8") = e;
-    register long r9 __asm__("r9") = f;
-    __asm__ volatile("syscall"
-                     : "=a"(ret)
-                     : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
-                     : "rcx", "r11", "memory");
-    return ret;
-#elif defined(__aarch64__)
-    register long x8 __asm__("x8") = n;
-    register long x0 __asm__("x0") = a;
-    register long x1 __asm__("x1") = b;
-    register long x2 __asm__("x2") = c;
-    register long x3 __asm__("x3") = d;
-    register long x4 __asm__("x4") = e;
-    register long x5 __asm__("x5") = f;
-    __asm__ volatile("svc 0"
-                     : "+r"(x0)
-                     : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
-                     : "memory", "cc");
-    return x0;
+#ifdef RAW_SYSCALL_NATIVE
+    return raw_syscall6(n, a, b, c, d, e, f);
 #else
     /* Other architectures: glibc's syscall() writes errno, which the child
      * shares with the parent thread. Harmless in vfork mode (the parent

@@ -46,6 +46,7 @@ typedef struct { int si_signo, si_errno, si_code; int pad[29]; } rs_siginfo_t;
 int pc_main(int argc, char **argv, char **envp);
 
 #ifdef PC_NOLIBC
+#include "raw_syscall.h"
 
 #if defined(__x86_64__)
 #define RS_NR_write 1
@@ -61,14 +62,7 @@ int pc_main(int argc, char **argv, char **envp);
 
 static inline long rs_syscall(long n, long a, long b, long c, long d, long e)
 {
-    long ret;
-    register long r10 __asm__("r10") = d;
-    register long r8 __asm__("r8") = e;
-    __asm__ volatile("syscall"
-                     : "=a"(ret)
-                     : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8)
-                     : "rcx", "r11", "memory");
-    return ret;
+    return raw_syscall6(n, a, b, c, d, e, 0);
 }
 
 /* Entry: the stack holds argc, argv[], NULL, envp[], NULL. Align it to 16
@@ -97,17 +91,7 @@ __asm__(".text\n"
 
 static inline long rs_syscall(long n, long a, long b, long c, long d, long e)
 {
-    register long x8 __asm__("x8") = n;
-    register long x0 __asm__("x0") = a;
-    register long x1 __asm__("x1") = b;
-    register long x2 __asm__("x2") = c;
-    register long x3 __asm__("x3") = d;
-    register long x4 __asm__("x4") = e;
-    __asm__ volatile("svc 0"
-                     : "+r"(x0)
-                     : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4)
-                     : "memory", "cc");
-    return x0;
+    return raw_syscall6(n, a, b, c, d, e, 0);
 }
 
 __asm__(".text\n"

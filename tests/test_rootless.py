@@ -1,66 +1,16 @@
-"""Rootless: the same containers started by a user who is not root.
-
-The test process is root; each test forks, drops to nobody (65534) for good,
-and uses the already-imported library from there, as an unprivileged program
-would. (The interpreter lives under /root, which nobody cannot exec.)
-"""
-import json
-import os
-import shutil
-import subprocess
-
-import cffi
+"""Rootless: the same containers started by a user who is not root
+(tests/nobody.py: a forked child of the test process that became nobody)."""
 import pytest
 
-NOBODY = 65534
-_ffi = cffi.FFI()
-_ffi.cdef("int prctl(int, unsigned long, unsigned long, unsigned long, unsigned long);")
-_libc = _ffi.dlopen(None)
-PR_SET_DUMPABLE = 4
-
-
-def as_nobody(fn):
-    """Runs fn() in a forked child that is nobody; returns what it returned (JSON)."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(r)
-        try:
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-            # A process that changed its uid is not dumpable, which would make
-            # its children's /proc files root's: a real user's processes are.
-            _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
-            out = {"ok": fn()}
-        except BaseException as e:  # report, never fall back into pytest
-            out = {"error": f"{type(e).__name__}: {e}"}
-        os.write(w, json.dumps(out).encode())
-        os._exit(0)
-    os.close(w)
-    data = b""
-    while chunk := os.read(r, 65536):
-        data += chunk
-    os.close(r)
-    os.waitpid(pid, 0)
-    return json.loads(data)
+from nobody import NOBODY, NobodysCopy, as_nobody
 
 
 @pytest.fixture(scope="module")
 def user_rootfs(busybox, workdir):
     """A copy of the busybox rootfs owned by nobody, and a store root of nobody's."""
-    base = workdir / "rootless"
-    base.mkdir()
-    os.chmod(workdir, 0o755)
-    os.chmod(base, 0o755)
-    rootfs = base / "busybox"
-    subprocess.run(["cp", "-a", str(busybox), str(rootfs)], check=True)
-    subprocess.run(["chown", "-R", f"{NOBODY}:{NOBODY}", str(rootfs)], check=True)
-    store = base / "store"
-    store.mkdir()
-    os.chown(store, NOBODY, NOBODY)
-    yield rootfs, store
-    shutil.rmtree(base, ignore_errors=True)
+    copy = NobodysCopy(busybox, workdir / "rootless")
+    yield copy.rootfs, copy.store
+    copy.remove()
 
 
 def run_as_nobody(rootfs, store, script, **kw):  # noqa: D103

@@ -63,6 +63,20 @@ def normalize(name: str) -> str:
 
 
 def resolve(add=(), drop=(), privileged=False) -> frozenset:
+    """The capability names a container gets (see _resolve), remembered."""
+    key = (tuple(add), tuple(drop), bool(privileged))
+    hit = _resolved.get(key)
+    if hit is None:
+        if len(_resolved) > 256:
+            _resolved.clear()
+        hit = _resolved[key] = _resolve(*key)
+    return hit
+
+
+_resolved: dict = {}
+
+
+def _resolve(add=(), drop=(), privileged=False) -> frozenset:
     """The capability names a container gets, docker's way: drop applies to the
     default set, add on top; ALL in either means every capability."""
     if privileged:

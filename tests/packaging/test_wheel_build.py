@@ -9,7 +9,8 @@ import zipfile
 
 import pytest
 
-from wheel_helpers import HOST_ARCH, compiler_warnings, run, tool_env, unpack_wheel
+from wheel_helpers import (HOST_ARCH, compiler_warnings, grafts_nothing, is_manylinux_name, run, tool_env,
+                           unpack_wheel)
 
 pytestmark = pytest.mark.packaging
 
@@ -60,13 +61,13 @@ def test_auditwheel_sees_a_manylinux_wheel_that_needs_only_glibc(dist):
     assert re.search(rf'is consistent with the following platform tag: "manylinux_2_\d+_{HOST_ARCH}"', squashed), out
     # The only library the extension links to is libc; nothing to graft.
     assert "system-provided shared libraries: libc.so.6 with versions" in squashed, out
-    assert "external shared libraries" not in squashed, out
+    assert grafts_nothing(out), out
 
 
 def test_auditwheel_repair_grafts_nothing_and_leaves_the_static_programs_alone(dist, tmp_path):
     run([sys.executable, "-m", "auditwheel", "repair", "--wheel-dir", tmp_path / "repaired", dist.wheel])
     (repaired,) = (tmp_path / "repaired").glob("*.whl")
-    assert re.fullmatch(rf"pycontain-.+-cp310-abi3-manylinux_2_\d+_{HOST_ARCH}\.whl", repaired.name), repaired.name
+    assert is_manylinux_name(repaired.name, HOST_ARCH), repaired.name
     before = unpack_wheel(dist.wheel, tmp_path / "before")
     after = unpack_wheel(repaired, tmp_path / "after")
     assert not list(after.glob("pycontain.libs")), "auditwheel grafted libraries into the wheel"

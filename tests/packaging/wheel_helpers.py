@@ -1,6 +1,7 @@
 """Helpers shared by the packaging lane's modules (a plain module, not
 conftest.py: the tests import these by name)."""
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -76,3 +77,18 @@ def unpack_wheel(wheel: Path, dest: Path) -> Path:
             if mode:
                 os.chmod(dest / info.filename, mode & 0o7777)
     return dest
+
+
+def grafts_nothing(auditwheel_show: str) -> bool:
+    """auditwheel show's verdict, across its versions: newer ones say outright
+    that the wheel "requires no external shared libraries", older ones only
+    list the external libraries when there are some."""
+    text = " ".join(auditwheel_show.split())
+    return "requires no external shared libraries" in text or "external shared libraries" not in text
+
+
+def is_manylinux_name(wheel_name: str, arch: str) -> bool:
+    """A repaired wheel's name: manylinux tags (PEP 600's manylinux_2_N, and the
+    legacy manylinux2014 alias newer auditwheels add), nothing else."""
+    m = re.fullmatch(rf"pycontain-[^-]+-cp310-abi3-(.+)\.whl", wheel_name)
+    return bool(m) and all(re.fullmatch(rf"manylinux(2014|_2_\d+)_{arch}", tag) for tag in m.group(1).split("."))

@@ -2,13 +2,11 @@
 user (nobody) through a user namespace: root inside is nobody outside, and
 the same attempts fail the same way."""
 import errno
-import os
-import shutil
 import subprocess
 
 import pytest
 
-from sechelpers import NOBODY, as_nobody
+from nobody import NobodysCopy, as_nobody
 
 EPERM, ESRCH, ENOSYS = (f"ERR {e}" for e in (errno.EPERM, errno.ESRCH, errno.ENOSYS))
 
@@ -16,18 +14,9 @@ EPERM, ESRCH, ENOSYS = (f"ERR {e}" for e in (errno.EPERM, errno.ESRCH, errno.ENO
 @pytest.fixture(scope="module")
 def nobody_rootfs(rootfs, workdir):
     """The security rootfs, owned by nobody (root inside), and nobody's store root."""
-    base = workdir / "rootless-security"
-    base.mkdir()
-    os.chmod(workdir, 0o755)
-    os.chmod(base, 0o755)
-    copy = base / "rootfs"
-    subprocess.run(["cp", "-a", str(rootfs), str(copy)], check=True)
-    subprocess.run(["chown", "-R", f"{NOBODY}:{NOBODY}", str(copy)], check=True)
-    store = base / "store"
-    store.mkdir()
-    os.chown(store, NOBODY, NOBODY)
-    yield copy, store
-    shutil.rmtree(base, ignore_errors=True)
+    copy = NobodysCopy(rootfs, workdir / "rootless-security")
+    yield copy.rootfs, copy.store
+    copy.remove()
 
 
 def rootless(nobody_rootfs, *command, **kwargs):

@@ -1,0 +1,45 @@
+/* raw_syscall.h: a system call without libc, for x86_64 and aarch64.
+ *
+ * Returns the kernel's answer as is (-errno on failure) and touches nothing
+ * else: no errno, no locks. The launcher's child needs that (it shares the
+ * parent's memory, so glibc's wrappers would write the parent thread's
+ * errno), and the two static programs have no libc at all.
+ * Defines RAW_SYSCALL_NATIVE where it is available.
+ */
+#ifndef PYCONTAIN_RAW_SYSCALL_H
+#define PYCONTAIN_RAW_SYSCALL_H
+
+#if defined(__x86_64__)
+#define RAW_SYSCALL_NATIVE 1
+static inline long raw_syscall6(long n, long a, long b, long c, long d, long e, long f)
+{
+    long ret;
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    register long r9 __asm__("r9") = f;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return ret;
+}
+#elif defined(__aarch64__)
+#define RAW_SYSCALL_NATIVE 1
+static inline long raw_syscall6(long n, long a, long b, long c, long d, long e, long f)
+{
+    register long x8 __asm__("x8") = n;
+    register long x0 __asm__("x0") = a;
+    register long x1 __asm__("x1") = b;
+    register long x2 __asm__("x2") = c;
+    register long x3 __asm__("x3") = d;
+    register long x4 __asm__("x4") = e;
+    register long x5 __asm__("x5") = f;
+    __asm__ volatile("svc 0"
+                     : "+r"(x0)
+                     : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
+                     : "memory", "cc");
+    return x0;
+}
+#endif
+
+#endif
