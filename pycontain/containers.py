@@ -102,8 +102,10 @@ def create(image=None, command=None, *, name=None, restart_policy="no", log_opts
     # Validates everything Container checks, before anything exists.
     probe = Container(**kwargs)
     image_config = {}
+    cid = probe.id
     if image is not None:
-        resolved = _resolve_image(image, root)
+        # held for as long as the container exists: rmi refuses it, as docker's does
+        resolved = _resolve_image(image, root, holder=_image_holder(cid))
         image_config = resolved.config or {}
     if stop_signal is None:
         stop_signal = image_config.get("StopSignal") or "SIGTERM"
@@ -116,18 +118,19 @@ def create(image=None, command=None, *, name=None, restart_policy="no", log_opts
     if auto_remove and parse_restart_policy(restart_policy)[0] != "no":
         raise ConfigError("conflicting options: a restart policy and auto-remove (--rm)")
     store = _store(root)
-    cid = probe.id
     cdir = store.container_dir(cid)
     rec = ContainerRecord(id=cid, name=(name or "").lstrip("/"), image=image or probe.config.rootfs,
                           config=kwargs, restart_policy=restart_policy or "no", log_opts=opts,
                           log_path=str(cdir / f"{cid}-json.log"))
-    os.mkdir(cdir, 0o700)
     try:
+        os.mkdir(cdir, 0o700)
         for d in ("upper", "work", "merged"):
             os.mkdir(cdir / d, 0o755)
         store.insert(rec)
     except BaseException:
         shutil.rmtree(cdir, ignore_errors=True)
+        if image is not None:
+            _release_image(cid, root)
         raise
     return ManagedContainer(store, rec)
 
@@ -210,11 +213,25 @@ def _matches(rec, filters) -> bool:
     return True
 
 
-def _resolve_image(image, root):
-    # The images branch replaces this with pycontain.image.resolve_for_run.
+def _image_holder(cid: str) -> str:
+    # not the container's id: each run's Container holds and releases that one
+    return f"managed:{cid}"
+
+
+def _resolve_image(image, root, holder=None):
     from .container import resolve_image
     from ._paths import default_root
-    return builtin_image(image) or resolve_image(image, root or default_root())
+    return builtin_image(image) or resolve_image(image, root or default_root(), holder=holder)
+
+
+def _release_image(cid, root=None):
+    from .container import release_image
+    from ._paths import default_root
+
+    try:
+        release_image(_image_holder(cid), root or default_root())
+    except (ContainerError, OSError):
+        pass
 
 
 def _signal_number(sig) -> int:
@@ -479,6 +496,8 @@ class ManagedContainer:
             raise NoSuchContainer(rec.id[:12])
         # volumes=True: anonymous volumes go with it; there are none yet (bind mounts are the user's)
         shutil.rmtree(self._store.container_dir(rec.id), ignore_errors=True)
+        if rec.config.get("image"):
+            _release_image(rec.id, self._store.root)
         self._rec.state = "removed"
 
     # ---- wait -------------------------------------------------------------------------------

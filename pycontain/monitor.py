@@ -165,8 +165,12 @@ class Monitor:
         """--rm: the record and the container's directory go with its exit."""
         import shutil
 
-        self.store.delete(self.cid)
+        rec = self.store.delete(self.cid)
         shutil.rmtree(self.store.container_dir(self.cid), ignore_errors=True)
+        if rec is not None and rec.config.get("image"):
+            from .containers import _release_image
+
+            _release_image(self.cid, self.store.root)
 
     def _sleep_unless_stopped(self, delay) -> bool:
         end = time.monotonic() + delay

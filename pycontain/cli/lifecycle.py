@@ -565,9 +565,20 @@ def cmd_system_df(args):
 
 
 def cmd_system_prune(args):
+    """Stopped containers, then images no container uses (dangling ones; all with -a)."""
+    from .. import image
+
     result = containers.prune()
-    print("Deleted Containers:" if result["ContainersDeleted"] else "", end="\n" if result["ContainersDeleted"] else "")
-    for cid in result["ContainersDeleted"]:
-        print(cid)
-    print(f"Total reclaimed space: {_size(result['SpaceReclaimed'])}")
+    if result["ContainersDeleted"]:
+        print("Deleted Containers:")
+        for cid in result["ContainersDeleted"]:
+            print(cid)
+        print()
+    deleted, space = image.prune(all_images=args.all)
+    if deleted:
+        print("Deleted Images:")
+        for ref in deleted:
+            print(ref)
+        print()
+    print(f"Total reclaimed space: {_size(result['SpaceReclaimed'] + space)}")
     return 0
