@@ -372,7 +372,7 @@ def _claim(store, cid):
     """Takes charge of the container, under the database lock: refused if
     another monitor already looks after it."""
     from .errors import ContainerError
-    from .state import process_alive, process_start_time
+    from .state import boot_id, process_alive, process_start_time
 
     me, my_start = os.getpid(), process_start_time(os.getpid())
 
@@ -381,7 +381,8 @@ def _claim(store, cid):
                 rec.monitor_pid and process_alive(rec.monitor_pid, rec.monitor_start)):
             raise ContainerError(f"container {rec.short_id} is already running")
 
-    return store.update(cid, _check=check, monitor_pid=me, monitor_start=my_start, stop_requested=False)
+    return store.update(cid, _check=check, monitor_pid=me, monitor_start=my_start, stop_requested=False,
+                        boot_id=boot_id())
 
 
 def main(argv):

@@ -72,6 +72,7 @@ class ContainerRecord:
     log_path: str = ""
     log_opts: dict = field(default_factory=dict)
     exec_profile: dict = field(default_factory=dict)   # what exec copies from init (user, caps, env...)
+    boot_id: str = ""                  # the boot the pids belong to: after a reboot none is alive
 
     @property
     def short_id(self):
@@ -107,7 +108,8 @@ CREATE TABLE IF NOT EXISTS containers (
     pid INTEGER, pid_start INTEGER, monitor_pid INTEGER, monitor_start INTEGER,
     restart_policy TEXT NOT NULL DEFAULT 'no', restart_count INTEGER NOT NULL DEFAULT 0,
     stop_requested INTEGER NOT NULL DEFAULT 0, log_path TEXT NOT NULL DEFAULT '',
-    log_opts TEXT NOT NULL DEFAULT '{}', exec_profile TEXT NOT NULL DEFAULT '{}'
+    log_opts TEXT NOT NULL DEFAULT '{}', exec_profile TEXT NOT NULL DEFAULT '{}',
+    boot_id TEXT NOT NULL DEFAULT ''
 )
 """
 
@@ -128,6 +130,21 @@ def process_start_time(pid) -> int | None:
 
 def process_alive(pid, start) -> bool:
     return pid is not None and start is not None and process_start_time(pid) == start
+
+
+_boot_id = None
+
+
+def boot_id() -> str:
+    """This boot's random id: (pid, start time) pairs of another boot mean nothing."""
+    global _boot_id
+    if _boot_id is None:
+        try:
+            with open("/proc/sys/kernel/random/boot_id") as f:
+                _boot_id = f.read().strip()
+        except OSError:
+            _boot_id = ""
+    return _boot_id
 
 
 class Store:
@@ -284,6 +301,8 @@ class Store:
     @staticmethod
     def _needs_recovery(rec: ContainerRecord) -> bool:
         if rec.state in MONITORED or (rec.state == "created" and rec.monitor_pid):
+            if rec.boot_id and rec.boot_id != boot_id():
+                return True  # the machine restarted since: nothing of it runs
             return not process_alive(rec.monitor_pid, rec.monitor_start)
         return False
 
@@ -292,7 +311,7 @@ class Store:
         """Nobody watches this container any more. Its init died with its
         monitor (pdeathsig); should it still live (a monitor that lost it
         some other way), it is killed so the record tells the truth."""
-        if process_alive(rec.pid, rec.pid_start):
+        if rec.boot_id == boot_id() and process_alive(rec.pid, rec.pid_start):
             try:
                 os.kill(rec.pid, 9)
             except ProcessLookupError:

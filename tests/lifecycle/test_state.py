@@ -94,3 +94,21 @@ def _zombie(pid):
             return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
     except OSError:
         return True
+
+
+def test_a_record_from_an_earlier_boot_is_recovered(tmp_path):
+    """After a reboot the recorded pids may belong to new processes (even our
+    own): the boot id tells the record is stale."""
+    st = Store(tmp_path)
+    me = os.getpid()
+    from pycontain.state import process_start_time
+    rec = _record("ef" * 32, "old")
+    rec.state, rec.started = "running", time.time()
+    rec.monitor_pid = rec.pid = me
+    rec.monitor_start = rec.pid_start = process_start_time(me)
+    rec.boot_id = "an-earlier-boot"
+    st.insert(rec)
+    got = st.get("old")
+    assert (got.state, got.exit_code, got.monitor_pid) == ("exited", 137, None)
+    assert os.path.exists(f"/proc/{me}")  # the live process that reused the pid was left alone
+    st.close()
