@@ -27,7 +27,7 @@ from . import _launch
 from .container import Container, ContainerResult, builtin_image
 from .errors import ConfigError, ContainerError, ContainerTimeout
 from .logs import follow_entries, parse_log_opts, parse_since, read_entries
-from .monitor import (Monitor, _claim, container_kwargs_from_json, container_kwargs_to_json,
+from .monitor import (Monitor, _claim, container_kwargs_to_json,
                       parse_restart_policy, start_detached)
 from .state import MONITORED, ContainerRecord, NoSuchContainer, Store, process_alive, process_start_time
 from .users import resolve_user

@@ -7,7 +7,6 @@ detached monitor, a foreground run is its own container's monitor.
 """
 import argparse
 import os
-import sys
 
 from .. import containers
 from ..config import Mount

@@ -1,7 +1,6 @@
 """The lifecycle from Python: every transition, every refused one, exec, logs, wait."""
 import asyncio
 import os
-import signal
 import time
 
 import pytest

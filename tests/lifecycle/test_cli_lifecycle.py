@@ -9,7 +9,6 @@ import struct
 import subprocess
 import sys
 import termios
-import threading
 import time
 
 import pytest

@@ -3,8 +3,6 @@ import multiprocessing
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -12,7 +10,7 @@ import pytest
 from pycontain import containers
 from pycontain.state import AmbiguousContainer, ContainerRecord, NameInUse, NoSuchContainer, Store, generate_name
 
-from .conftest import monitor_pids, wait_for
+from .conftest import wait_for
 
 
 def _record(cid, name=""):
