@@ -27,3 +27,13 @@ __all__ = [
     "ContainerError", "ConfigError", "ImageNotFound", "LaunchError", "CommandNotFound",
     "CommandNotExecutable", "ContainerTimeout", "ContainerExitError",
 ]
+
+
+def __getattr__(name):
+    # pycontain.containers (managed containers: records, monitors, the
+    # docker-like lifecycle) is imported on first use: it brings SQLite along
+    if name == "containers":
+        import importlib
+
+        return importlib.import_module(".containers", __name__)
+    raise AttributeError(f"module 'pycontain' has no attribute {name!r}")

@@ -131,7 +131,8 @@ class Container:
                  add_hosts=(),
                  memory=None, memory_swap=None, cpus=None, cpu_shares=None, cpu_quota=None, cpu_period=None,
                  cpuset_cpus=None, cpuset_mems=None, pids_limit=None, blkio_weight=None,
-                 device_read_bps=(), device_write_bps=(), cgroup_parent=None, cgroup=None, devices=()):
+                 device_read_bps=(), device_write_bps=(), cgroup_parent=None, cgroup=None, devices=(),
+                 id=None, tty=False, layer_dir=None):
         if isinstance(network, Container):   # join that container's network namespace
             network = f"container:{network.id}"
         # resource limits (pycontain/cgroups): checked here, before anything exists
@@ -150,7 +151,14 @@ class Container:
             name=name, ports=ports, dns=dns, add_hosts=add_hosts, resources=resources,
             devices=tuple(devices),
         )
-        self.id = os.urandom(32).hex()
+        self.id = id or os.urandom(32).hex()
+        # Managed containers (pycontain/containers.py): tty=True gives init a
+        # terminal from its own devpts (self.tty_master after start);
+        # layer_dir keeps the writable layer in the caller's directory.
+        self.tty = tty
+        self.tty_master = None
+        self.layer_dir = layer_dir
+        self.launch_plan = None  # the last plan started: exec copies its user and privileges
         self.root = Path(root) if root else None
         self.auto_remove = remove
         self.pid = None
@@ -222,6 +230,8 @@ class Container:
                 child_fds.append(self._network.take_netns_fd())
             plan.stdio = tuple(stdio)
             plan.wait_start = wait_start
+            plan.tty = self.tty
+            self.launch_plan = plan
             child = _launch.spawn(plan)
             if self._cgroup is not None:
                 self._cgroup.close_fds()    # the child has joined: the descriptors are spent
@@ -236,6 +246,7 @@ class Container:
                 os.close(fd)
         self.pid = child.pid
         self._pidfd = child.pidfd
+        self.tty_master = child.tty_master
         self.stdin, self.stdout, self.stderr = parent_ends_by_role(parent_ends)
         if wait_start:
             self._child = child
@@ -574,7 +585,8 @@ class Container:
         caps = capabilities.resolve(cfg.cap_add, cfg.cap_drop, cfg.privileged)
         seccomp_bpf = seccomp.filter_for(cfg.seccomp_profile, caps, root=self.root)
 
-        rootfs = RootFS(image.layers, self.config.writable_layer, str(self.root or default_root()), self.id)
+        rootfs = RootFS(image.layers, "disk" if self.layer_dir else self.config.writable_layer,
+                        str(self.root or default_root()), self.id, keep_dir=self.layer_dir)
         rootfs.prepare()
         self._rootfs = rootfs
         network = cfg.network

@@ -41,7 +41,7 @@ class RootFS:
     """The root filesystem of one container and the small files made for it
     (/etc/hostname, /etc/hosts, /etc/resolv.conf)."""
 
-    def __init__(self, lower_dirs, kind: str, store_root: Path, container_id: str):
+    def __init__(self, lower_dirs, kind: str, store_root: Path, container_id: str, keep_dir=None):
         if kind not in LAYER_KINDS:
             raise ConfigError(f"writable_layer must be one of {', '.join(LAYER_KINDS)}, not {kind!r}")
         self.lower_dirs = [str(d) for d in lower_dirs]  # top layer first
@@ -51,10 +51,16 @@ class RootFS:
         self._store_root, self._id = store_root, container_id
         self.files = []        # (host path, bytes or None for a directory, mode): made by the launcher
         self.dir = None        # the container's directory on disk ("disk" only)
+        # keep_dir: a "disk" layer in a directory its caller owns (a managed
+        # container's, kept across restarts): made if missing, never removed here
+        self.keep_dir = keep_dir
         if kind == "memory":
             base = self.scratch = scratch_dir(store_root)
             for name in ("upper", "work", "root"):
                 self.files.append((f"{base}/{name}", None, 0o755))
+        elif keep_dir is not None:
+            base = str(keep_dir)
+            self.scratch = None
         else:
             base = os.path.join(store_root, "containers", container_id)
             self.dir = Path(base)
@@ -65,6 +71,10 @@ class RootFS:
         self.root_path = f"{base}/root" if kind == "memory" else f"{base}/merged"
 
     def prepare(self) -> None:
+        if self.keep_dir is not None:
+            for d in (self.upper, self.work, self.root_path):
+                os.makedirs(d, 0o755, exist_ok=True)
+            return
         if self.dir is None:
             return
         self.dir.parent.mkdir(parents=True, exist_ok=True)
@@ -80,6 +90,8 @@ class RootFS:
         """A directory of this container's on the host (the container's
         directory under the store root), for files the host must reach while
         it runs; made on first use and removed with the container."""
+        if self.keep_dir is not None:  # the owner's directory: it stays
+            return Path(self.keep_dir)
         if self.dir is None:
             self.dir = Path(os.path.join(self._store_root, "containers", self._id))
             self.dir.parent.mkdir(parents=True, exist_ok=True)

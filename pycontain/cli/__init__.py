@@ -12,7 +12,7 @@ from .. import __version__
 from ..errors import ContainerError
 
 # Modules under pycontain.cli that add verbs, in the order `--help` lists them.
-VERB_MODULES = ("run", "images", "network", "system")
+VERB_MODULES = ("run", "lifecycle", "images", "network", "system")
 
 EXIT_ENGINE_FAILED = 125
 
@@ -42,6 +42,11 @@ def main(argv=None) -> int:
         return getattr(e, "exit_status", EXIT_ENGINE_FAILED)
     except KeyboardInterrupt:
         return 130
+    finally:
+        # main() may run inside a longer-lived process: the record database
+        # connection it opened is not left behind
+        if "pycontain.containers" in sys.modules:
+            sys.modules["pycontain.containers"].close_stores()
 
 
 def entry():

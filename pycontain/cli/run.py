@@ -1,18 +1,40 @@
-"""`pycontain run`: docker run's flags, docker's exit statuses."""
+"""`pycontain run` and `pycontain create`: docker run's flags, docker's exit statuses.
+
+Both verbs share one set of flags (add_container_flags) and one function that
+turns them into Container keyword arguments (container_kwargs). Every run
+makes a container record (pycontain.containers): `run -d` leaves it to a
+detached monitor, a foreground run is its own container's monitor.
+"""
 import argparse
 import os
-import sys
 
+from .. import containers
 from ..config import Mount
-from ..container import Container
 
 
 def register(sub):
     p = sub.add_parser("run", help="run a command in a new container",
                        usage="pycontain run [OPTIONS] (IMAGE | --rootfs DIR) [COMMAND] [ARG...]",
                        add_help=False)  # -h is --hostname, as in docker
+    add_container_flags(p)
+    p.add_argument("-d", "--detach", action="store_true", help="run in the background and print the container id")
+    p.add_argument("--rm", action="store_true", help="remove the container when it exits")
+    p.set_defaults(func=cmd_run, parser=p)
+    c = sub.add_parser("create", help="create a new container (start runs it)",
+                       usage="pycontain create [OPTIONS] (IMAGE | --rootfs DIR) [COMMAND] [ARG...]",
+                       add_help=False)
+    add_container_flags(c)
+    c.set_defaults(func=cmd_create, parser=c)
+
+
+def add_container_flags(p):
+    """docker run's container options (shared by run and create)."""
     p.add_argument("--help", action="help", help="show this help and exit")
-    p.add_argument("--rm", action="store_true", help="remove the container when it exits (always, for now)")
+    p.add_argument("--restart", default="no", metavar="POLICY",
+                   help="restart policy: no, on-failure[:N], always, unless-stopped")
+    p.add_argument("--log-opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="json-file log options: max-size=10m, max-file=3")
+    p.add_argument("--stop-signal", help="signal that stops the container (default: the image's, else SIGTERM)")
     p.add_argument("--rootfs", metavar="DIR", help="use this directory (copy-on-write) as the root filesystem")
     p.add_argument("-e", "--env", action="append", default=[], metavar="K=V", help="set an environment variable")
     p.add_argument("-v", "--volume", action="append", default=[], metavar="SRC:DST[:ro]", help="bind mount a host path")
@@ -59,13 +81,13 @@ def register(sub):
     p.add_argument("--cgroup-parent", metavar="PATH",
                    help="parent cgroup (relative: under pycontain's own cgroup; absolute: from the root)")
     p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
-    p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal (not yet: stdio is passed through)")
+    p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal")
     p.add_argument("image", nargs="?", help="image name (hello-world is built in)")
     p.add_argument("command", nargs=argparse.REMAINDER, help="command and arguments")
-    p.set_defaults(func=cmd_run, parser=p)
 
 
-def cmd_run(args):
+def container_kwargs(args) -> dict:
+    """Parsed docker-run flags → pycontain.containers.create() keyword arguments."""
     image, command = args.image, args.command
     if args.rootfs:
         # with --rootfs the first positional is already the command
@@ -79,8 +101,8 @@ def cmd_run(args):
     for t in args.tmpfs:
         dst, _, opts = t.partition(":")
         mounts.append(Mount(None, dst, type="tmpfs", options=tuple(o for o in opts.split(",") if o)))
-    c = Container(
-        image, command or None, rootfs=args.rootfs, env=args.env, hostname=args.hostname,
+    return dict(
+        image=image, command=command or None, rootfs=args.rootfs, env=args.env, hostname=args.hostname,
         user=args.user, workdir=args.workdir, mounts=mounts, read_only=args.read_only,
         init=args.init, network=args.network, cap_add=args.cap_add, cap_drop=args.cap_drop,
         privileged=args.privileged, ulimits=args.ulimit,
@@ -92,24 +114,49 @@ def cmd_run(args):
         cpuset_mems=args.cpuset_mems, pids_limit=args.pids_limit, blkio_weight=args.blkio_weight,
         device_read_bps=args.device_read_bps, device_write_bps=args.device_write_bps,
         cgroup_parent=args.cgroup_parent,
+        restart_policy=args.restart, log_opts=args.log_opt, stop_signal=args.stop_signal,
+        tty=args.tty, auto_remove=getattr(args, "rm", False), stdin_open=args.interactive,
     )
-    # stdio is inherited: the container writes straight to our terminal
-    stdin = None if args.interactive else _devnull()
-    try:
-        c.start(stdin=stdin)
-    finally:
-        if stdin is not None:
-            os.close(stdin)   # the container got its own copy
-    try:
-        code = c.wait()
-    except KeyboardInterrupt:
-        c.kill()
-        code = c.wait()
-    finally:
-        c.remove()
-    return code if code >= 0 else 128 - code
 
 
-def _devnull():
-    import os
-    return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+def cmd_create(args):
+    c = containers.create(**container_kwargs(args))
+    print(c.id)
+    return 0
+
+
+def cmd_run(args):
+    kwargs = container_kwargs(args)
+    if args.detach and args.rm and args.restart not in ("no", None):
+        args.parser.error("conflicting options: --restart and --rm")
+    c = containers.create(**kwargs)
+    if args.detach:
+        try:
+            c.start()
+        except BaseException:
+            if args.rm:
+                c.remove(force=True)
+            raise
+        print(c.id)
+        return 0
+    try:
+        if args.tty:
+            from .terminal import TerminalPump
+
+            pump = TerminalPump(interactive=args.interactive)
+            code = c.run_attached(tty_handler=pump.run)
+        else:
+            # the container reads our stdin only with -i, as in docker
+            stdin = os.dup(0) if args.interactive else None
+            try:
+                code = c.run_attached(stdin_fd=stdin)
+            finally:
+                if stdin is not None:
+                    os.close(stdin)
+    finally:
+        if args.rm:  # the monitor removed it at the exit; not when it failed before
+            try:
+                c.remove(force=True)
+            except containers.NoSuchContainer:
+                pass
+    return code

@@ -41,7 +41,47 @@ def lookup(ref: str):
                 raise ConfigError(f"container id prefix {ref!r} is ambiguous")
             c = matches[0] if matches else None
     if c is None:
+        c = _managed(ref)
+    if c is None:
         raise ConfigError(f"no such container: {ref!r} (network container:NAME needs a running container)")
     if not _running(c):
         raise ConfigError(f"container {ref!r} is not running (network container:{ref})")
     return c
+
+
+class _ManagedTarget:
+    """A running managed container (pycontain.containers, any process) as
+    container: mode needs it: its init's pid and its directory's /etc files."""
+
+    def __init__(self, rec, container_dir):
+        self.id, self.name, self.pid, self.returncode = rec.id, rec.name, rec.pid, None
+        self._network = None
+        self._rootfs = type("ManagedDir", (), {"dir": container_dir})()
+
+
+def _managed(ref: str):
+    """The container record named `ref`, if it runs (pid checked against its start time)."""
+    from .._paths import default_root
+    from ..errors import ContainerError
+    from ..state import Store, process_alive
+
+    if not (default_root() / "containers.db").exists():
+        return None
+    from ..containers import cached_store
+
+    # this process's open record connection if it has one; else one of its
+    # own, closed here: a lookup leaves no descriptor behind
+    store = cached_store()
+    temporary = store is None
+    if temporary:
+        store = Store()
+    try:
+        rec = store.get(ref)
+    except ContainerError:
+        return None
+    finally:
+        if temporary:
+            store.close()
+    if rec.state != "running" or not process_alive(rec.pid, rec.pid_start):
+        raise ConfigError(f"container {ref!r} is not running (network container:{ref})")
+    return _ManagedTarget(rec, store.container_dir(rec.id))

@@ -238,7 +238,7 @@ def test_command_line_limits_and_info(busybox, cgroup_leakcheck):
     import sys
     cli = [sys.executable, "-c", "from pycontain.cli import entry; entry()"]
     pids_max = "/sys/fs/cgroup/pids/pids.max" if DRIVER == "v1" else "/sys/fs/cgroup/pids.max"
-    r = subprocess.run(cli + ["run", "-m", "32m", "--memory-swap", "64m", "--cpus", "0.5", "-c", "512",
+    r = subprocess.run(cli + ["run", "--rm", "-m", "32m", "--memory-swap", "64m", "--cpus", "0.5", "-c", "512",
                               "--pids-limit", "12", "--cpuset-cpus", "0", "--rootfs", str(busybox), "cat", pids_max],
                        capture_output=True, text=True, timeout=120)
     assert (r.returncode, r.stdout, r.stderr) == (0, "12\n", "")

@@ -72,7 +72,7 @@ def test_bad_limits_are_refused_with_nothing_created(busybox, store_root, leakch
 @pytest.mark.cgroupv2
 def test_bad_limit_on_the_command_line_is_one_line_and_status_125(busybox, leakcheck):
     check = CgroupLeakCheck()
-    r = subprocess.run([sys.executable, "-c", "from pycontain.cli import entry; entry()", "run", "--memory", "lots", "--rootfs", str(busybox), "true"],
+    r = subprocess.run([sys.executable, "-c", "from pycontain.cli import entry; entry()", "run", "--rm", "--memory", "lots", "--rootfs", str(busybox), "true"],
                        capture_output=True, text=True)
     assert r.returncode == 125
     assert r.stderr.strip().splitlines() == ["pycontain: invalid memory value 'lots': expected a size like 512k, 64m or 1g"]

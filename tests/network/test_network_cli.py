@@ -41,7 +41,7 @@ def _devnull_fds():
 # veths, leases and published ports are checked by the test_host fixture.
 def test_run_publish_and_network_flags(busybox, capfd, test_host):
     devnull = _devnull_fds()
-    code = main(["run", "--network", "bridge", "--rootfs", str(busybox), "-p", "127.0.0.1:8090:80",
+    code = main(["run", "--rm", "--network", "bridge", "--rootfs", str(busybox), "-p", "127.0.0.1:8090:80",
                  "--add-host", "x.test:192.0.2.9",
                  "--", "sh", "-c", "ip -4 -o addr show eth0; grep x.test /etc/hosts"])
     out = capfd.readouterr().out
@@ -52,9 +52,9 @@ def test_run_publish_and_network_flags(busybox, capfd, test_host):
 
 def test_run_defaults_to_bridge_and_reports_bad_flags(busybox, capfd, test_host, monkeypatch):
     monkeypatch.delenv("PYCONTAIN_NETWORK")  # the suite's guard; here we are inside our own "host"
-    assert main(["run", "--rootfs", str(busybox), "--", "ip", "-4", "-o", "addr", "show", "eth0"]) == 0
+    assert main(["run", "--rm", "--rootfs", str(busybox), "--", "ip", "-4", "-o", "addr", "show", "eth0"]) == 0
     assert "inet 10.88." in capfd.readouterr().out
-    assert main(["run", "--rootfs", str(busybox), "--network", "nope", "--", "true"]) == 125
+    assert main(["run", "--rm", "--rootfs", str(busybox), "--network", "nope", "--", "true"]) == 125
     assert "network 'nope' not found" in capfd.readouterr().err
-    assert main(["run", "--rootfs", str(busybox), "-p", "80/sctp", "--", "true"]) == 125
+    assert main(["run", "--rm", "--rootfs", str(busybox), "-p", "80/sctp", "--", "true"]) == 125
     assert "invalid protocol" in capfd.readouterr().err

@@ -117,7 +117,7 @@ def test_cli_reports_one_line_and_exit_125(rootfs, tmp_path):
     f = tmp_path / "broken.json"
     f.write_text("{nope")
     r = subprocess.run([sys.executable, "-c", "import sys; from pycontain.cli import entry; entry()",
-                        "run", "--security-opt", f"seccomp={f}", "--rootfs", str(rootfs), "true"],
+                        "run", "--rm", "--security-opt", f"seccomp={f}", "--rootfs", str(rootfs), "true"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 125
     lines = r.stderr.strip().splitlines()

@@ -98,7 +98,7 @@ def test_custom_profile_through_the_cli(rootfs, tmp_path):
     f = tmp_path / "deny-mkdir.json"
     f.write_text(json.dumps(DENY_MKDIR))
     cli = [sys.executable, "-c", "import sys; from pycontain.cli import entry; sys.argv[0] = 'pycontain'; entry()",
-           "run", "--rootfs", str(rootfs)]
+           "run", "--rm", "--rootfs", str(rootfs)]
     r = subprocess.run(cli + ["--security-opt", f"seccomp={f}", "sh", "-c", "mkdir /tmp/x"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "Operation not permitted" in r.stderr
@@ -200,7 +200,7 @@ def test_init_reaper_runs_under_the_default_profile(rootfs):
 
 
 def test_group_add_and_no_new_privileges_through_the_cli(rootfs):
-    cli = [sys.executable, "-m", "pycontain", "run", "--rootfs", str(rootfs)]
+    cli = [sys.executable, "-m", "pycontain", "run", "--rm", "--rootfs", str(rootfs)]
     r = subprocess.run(cli + ["--user", "user", "--group-add", "wheel", "--group-add", "4242",
                               "--security-opt", "no-new-privileges=false",
                               "sh", "-c", "id -G; grep NoNewPrivs /proc/self/status"],

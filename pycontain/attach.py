@@ -1,0 +1,178 @@
+"""docker attach: the user's terminal joined to a detached container.
+
+The container's monitor listens on a Unix socket in the container's
+directory (mode 0700, root's: only its owner can connect). Everything the
+container writes goes to every attached client as it is (and to the log, as
+always); what a client sends goes to the container's terminal or stdin in
+small frames: b"d" + length + bytes, or b"w" + a struct winsize (a resize).
+
+The client watches its own input for the detach keys (docker's ctrl-p
+ctrl-q): it leaves, the container runs on.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import select
+import socket
+import struct
+import termios
+
+SOCKET_NAME = "attach.sock"
+DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
+_HEADER = struct.Struct("!cI")
+
+
+def _short_path(dir_fd: int, name: str) -> str:
+    # A socket path must fit 108 bytes; the store root may be deep.
+    return f"/proc/self/fd/{dir_fd}/{name}"
+
+
+class AttachServer:
+    """The monitor's side: accepts clients, fans output out, frames in."""
+
+    def __init__(self, container_dir):
+        self.path = os.path.join(str(container_dir), SOCKET_NAME)
+        dir_fd = os.open(str(container_dir), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+            self.sock.bind(_short_path(dir_fd, SOCKET_NAME))
+            os.chmod(self.path, 0o600)
+            self.sock.listen(8)
+        finally:
+            os.close(dir_fd)
+        self.clients: dict[int, tuple[socket.socket, bytearray]] = {}
+
+    def fileno(self):
+        return self.sock.fileno()
+
+    def fds(self):
+        return [self.sock.fileno(), *self.clients]
+
+    def accept(self):
+        conn, _ = self.sock.accept()
+        # only the user who owns the container may attach (the directory is
+        # 0700 already; the peer's uid says it again)
+        uid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[1]
+        if uid not in (0, os.getuid()):
+            conn.close()
+            return
+        self.clients[conn.fileno()] = (conn, bytearray())
+
+    def broadcast(self, data: bytes):
+        for fd, (conn, _) in list(self.clients.items()):
+            try:
+                conn.setblocking(True)
+                conn.sendall(data)
+            except OSError:
+                self.drop(fd)
+
+    def read(self, fd) -> list:
+        """Frames a client sent: [("d", bytes) | ("w", winsize bytes)]; a
+        closed client is dropped."""
+        conn, buf = self.clients[fd]
+        try:
+            data = conn.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            self.drop(fd)
+            return []
+        buf += data
+        frames = []
+        while len(buf) >= _HEADER.size:
+            kind, length = _HEADER.unpack_from(buf)
+            if len(buf) < _HEADER.size + length:
+                break
+            frames.append((kind.decode(), bytes(buf[_HEADER.size:_HEADER.size + length])))
+            del buf[:_HEADER.size + length]
+        return frames
+
+    def drop(self, fd):
+        conn, _ = self.clients.pop(fd, (None, None))
+        if conn is not None:
+            conn.close()
+
+    def close(self):
+        for fd in list(self.clients):
+            self.drop(fd)
+        self.sock.close()
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+
+def connect(container_dir) -> socket.socket:
+    from .errors import ContainerError
+
+    dir_fd = os.open(str(container_dir), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        try:
+            s.connect(_short_path(dir_fd, SOCKET_NAME))
+        except (FileNotFoundError, ConnectionRefusedError):
+            s.close()
+            raise ContainerError("the container's monitor does not accept attaching (is it running detached?)") from None
+    finally:
+        os.close(dir_fd)
+    return s
+
+
+def frame(kind: str, payload: bytes) -> bytes:
+    return _HEADER.pack(kind.encode(), len(payload)) + payload
+
+
+def window_size(fd) -> bytes | None:
+    try:
+        return fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8)
+    except OSError:
+        return None
+
+
+def run_client(sock: socket.socket, stdin_fd=0, stdout_fd=1, detach_keys=DETACH_KEYS, wake_fd=None) -> str:
+    """Copies until the container ends ("ended") or the user types the
+    detach keys ("detached"). wake_fd readable: the window size changed."""
+    if os.isatty(stdin_fd):
+        size = window_size(stdin_fd)
+        if size:
+            sock.sendall(frame("w", size))
+    pending = b""  # a possible start of the detach sequence, held back
+    watch = [sock.fileno(), stdin_fd] + ([wake_fd] if wake_fd is not None else [])
+    while True:
+        ready, _, _ = select.select(watch, [], [])
+        if wake_fd is not None and wake_fd in ready:
+            os.read(wake_fd, 64)
+            size = window_size(stdin_fd)
+            if size:
+                sock.sendall(frame("w", size))
+        if sock.fileno() in ready:
+            data = sock.recv(65536)
+            if not data:
+                return "ended"
+            view = memoryview(data)
+            while view:
+                view = view[os.write(stdout_fd, view):]
+        if stdin_fd in ready:
+            data = os.read(stdin_fd, 4096)
+            if not data:
+                watch.remove(stdin_fd)
+                continue
+            data = pending + data
+            pending = b""
+            if detach_keys and detach_keys in data:
+                before = data[:data.index(detach_keys)]
+                if before:
+                    sock.sendall(frame("d", before))
+                return "detached"
+            # hold back a tail that may be the start of the detach keys
+            for n in range(len(detach_keys) - 1, 0, -1):
+                if data.endswith(detach_keys[:n]):
+                    pending, data = data[-n:], data[:-n]
+                    break
+            if data:
+                sock.sendall(frame("d", data))

@@ -1,0 +1,97 @@
+"""The user's terminal joined to a container's terminal (run -it, exec -it).
+
+Raw mode on our side (the container's terminal does the line editing and
+echo), our window size copied to the container's terminal at start and on
+every SIGWINCH, bytes copied both ways until the container's side closes.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import select
+import signal
+import struct
+import termios
+import tty
+
+
+def copy_window_size(src_fd: int, master_fd: int):
+    try:
+        size = fcntl.ioctl(src_fd, termios.TIOCGWINSZ, b"\0" * 8)
+    except OSError:
+        return
+    rows, cols = struct.unpack("HHHH", size)[:2]
+    if rows and cols:
+        fcntl.ioctl(master_fd, termios.TIOCSWINSZ, size)
+
+
+class TerminalPump:
+    def __init__(self, interactive=True, stdin_fd=0, stdout_fd=1):
+        self.interactive = interactive
+        self.stdin_fd = stdin_fd
+        self.stdout_fd = stdout_fd
+
+    def run(self, master: int, on_output=None):
+        """Copies until the container's terminal closes. on_output(data):
+        also given every byte the container writes (the log)."""
+        is_tty = os.isatty(self.stdin_fd)
+        saved = termios.tcgetattr(self.stdin_fd) if is_tty and self.interactive else None
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)
+        old_handler = None
+        if is_tty:
+            copy_window_size(self.stdin_fd, master)
+
+            def on_winch(_signum, _frame):
+                try:
+                    os.write(wake_w, b"w")
+                except OSError:
+                    pass
+            old_handler = signal.signal(signal.SIGWINCH, on_winch)
+        try:
+            if saved is not None:
+                tty.setraw(self.stdin_fd)
+            watch = [master, wake_r] + ([self.stdin_fd] if self.interactive else [])
+            while True:
+                try:
+                    ready, _, _ = select.select(watch, [], [])
+                except InterruptedError:
+                    continue
+                if wake_r in ready:
+                    os.read(wake_r, 64)
+                    copy_window_size(self.stdin_fd, master)
+                if self.stdin_fd in ready:
+                    data = os.read(self.stdin_fd, 4096)
+                    if data:
+                        _write_all(master, data)
+                    else:  # our stdin ended: the container's terminal gets EOF (^D)
+                        watch.remove(self.stdin_fd)
+                        _write_all(master, b"\x04")
+                if master in ready:
+                    try:
+                        data = os.read(master, 65536)
+                    except OSError:  # EIO: the last process holding the terminal ended
+                        data = b""
+                    if not data:
+                        return
+                    _write_all(self.stdout_fd, data)
+                    if on_output is not None:
+                        on_output(data)
+        finally:
+            if saved is not None:
+                termios.tcsetattr(self.stdin_fd, termios.TCSADRAIN, saved)
+            if old_handler is not None:
+                signal.signal(signal.SIGWINCH, old_handler)
+            os.close(wake_r)
+            os.close(wake_w)
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+        except BlockingIOError:
+            select.select([], [fd], [])
+            continue
+        view = view[n:]

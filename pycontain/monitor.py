@@ -1,0 +1,423 @@
+"""The monitor: the one process that looks after a managed container.
+
+It launches the container through pycontain.Container (the one launcher),
+is the parent that reaps its init, copies its stdout/stderr into the
+json-file log, records start, exit status, time and OOM, and applies the
+restart policy. The container dies with it (the launcher's pdeathsig), so a
+record whose monitor is gone is known to be stopped (state.py).
+
+A detached container gets a monitor of its own: `python -m pycontain.monitor
+ID FD` started in a new session with its stdio on /dev/null, which forks once
+more at once so that it is nobody's child (the CLI or the Python program that
+started it may end, and never has to reap it). It reports on FD whether the
+container started, then closes it. A foreground `run` uses this same class in
+its own process.
+"""
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+
+# docker's restart delay: 100 ms, doubled after each restart, at most a
+# minute, back to 100 ms after a run of 10 s or more
+RESTART_DELAY_START = 0.1
+RESTART_DELAY_MAX = 60.0
+RESTART_RESET_AFTER = 10.0
+
+
+def exit_status(returncode: int) -> int:
+    """Container.wait()'s -N (killed by signal N) as a shell/docker status 128+N."""
+    return returncode if returncode >= 0 else 128 - returncode
+
+
+def parse_restart_policy(policy: str | None) -> tuple[str, int]:
+    from .errors import ConfigError
+
+    policy = policy or "no"
+    name, _, count = policy.partition(":")
+    if name not in ("no", "on-failure", "always", "unless-stopped"):
+        raise ConfigError(f"invalid restart policy {policy!r}: no, on-failure[:N], always or unless-stopped")
+    if count:
+        if name != "on-failure":
+            raise ConfigError(f"invalid restart policy {policy!r}: only on-failure takes a maximum retry count")
+        if not count.isdigit():
+            raise ConfigError(f"invalid restart policy {policy!r}: the retry count must be a number")
+    return name, int(count or 0)
+
+
+def should_restart(policy: str, code: int, restart_count: int, stop_requested: bool) -> bool:
+    if stop_requested:
+        return False
+    name, max_retries = parse_restart_policy(policy)
+    if name in ("always", "unless-stopped"):
+        return True
+    if name == "on-failure":
+        return code != 0 and (max_retries == 0 or restart_count < max_retries)
+    return False
+
+
+def exec_profile(plan) -> dict:
+    """What `exec` must copy from the container's init: same user, same
+    privileges, same environment (state.ContainerRecord.exec_profile)."""
+    return {
+        "uid": plan.uid, "gid": plan.gid, "groups": list(plan.groups),
+        "capabilities": sorted(plan.capabilities), "no_new_privs": bool(plan.no_new_privs),
+        "seccomp": plan.seccomp_bpf.hex() if plan.seccomp_bpf else None,
+        "env": list(plan.envp), "path_env": plan.path_env, "cwd": plan.cwd,
+        "set_groups": bool(plan.set_groups),
+    }
+
+
+class Monitor:
+    """Runs one managed container until it stops for good."""
+
+    def __init__(self, store, cid, report_fd=None, echo=False, stdin_fd=None, tty_handler=None):
+        self.store = store
+        self.cid = cid
+        self.report_fd = report_fd    # the starter waits on it: b'{"ok": true}' or an error
+        self.echo = echo              # foreground run: also copy output to our stdout/stderr
+        self.stdin_fd = stdin_fd      # foreground run -i: our stdin goes to the container
+        self.tty_handler = tty_handler  # foreground run -t: (master fd) -> pumps the terminal
+        self.container = None
+        self.start_error = None       # why the container could not start, if it could not
+        self.attach = None            # detached: the AttachServer clients attach through
+        self.detached = report_fd is not None
+
+    # ---- reporting to whoever started us -------------------------------------
+
+    def _report(self, msg: dict):
+        if self.report_fd is None:
+            return
+        try:
+            os.write(self.report_fd, json.dumps(msg).encode())
+        except OSError:
+            pass
+        os.close(self.report_fd)
+        self.report_fd = None
+
+    # ---- the loop ------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Starts, reaps, restarts. Returns the last exit status."""
+        from .logs import JsonFileWriter
+
+        rec = self.store._load(self.cid)
+        log = JsonFileWriter(rec.log_path, rec.log_opts.get("max-size"), rec.log_opts.get("max-file", 1))
+        if self.detached:  # `attach` connects here
+            from .attach import AttachServer
+
+            self.attach = AttachServer(self.store.container_dir(self.cid))
+        delay = RESTART_DELAY_START
+        code = 0
+        try:
+            while True:
+                started = time.monotonic()
+                try:
+                    c = self._launch(rec)
+                except Exception as e:  # the container could not start: record why and stop
+                    self.start_error = e
+                    status = getattr(e, "exit_status", 125)
+                    self.store.update(self.cid, state="exited", exit_code=status, error=str(e),
+                                      finished=time.time(), pid=None, pid_start=None,
+                                      monitor_pid=None, monitor_start=None)
+                    self._report({"error": str(e), "exit_status": status, "type": type(e).__name__})
+                    if rec.config.get("auto_remove"):
+                        self._remove()
+                    return status
+                self._report({"ok": True, "pid": c.pid})
+                self._pump(c, log)
+                code = exit_status(c.wait())
+                oom = _oom_killed(c)
+                log.flush_partial()
+                rec = self.store._load(self.cid)
+                if rec is None:  # removed under us (rm -f): nothing left to record
+                    return code
+                ran = time.monotonic() - started
+                if should_restart(rec.restart_policy, code, rec.restart_count, rec.stop_requested):
+                    delay = RESTART_DELAY_START if ran >= RESTART_RESET_AFTER else delay
+                    rec = self.store.update(self.cid, state="restarting", exit_code=code, oom_killed=oom,
+                                            finished=time.time(), pid=None, pid_start=None,
+                                            restart_count=rec.restart_count + 1)
+                    if not self._sleep_unless_stopped(delay):
+                        break
+                    delay = min(delay * 2, RESTART_DELAY_MAX)
+                    continue
+                self.store.update(self.cid, state="exited", exit_code=code, oom_killed=oom,
+                                  finished=time.time(), pid=None, pid_start=None,
+                                  monitor_pid=None, monitor_start=None)
+                if rec.config.get("auto_remove"):
+                    self._remove()
+                return code
+            self.store.update(self.cid, state="exited", pid=None, pid_start=None,
+                              monitor_pid=None, monitor_start=None)
+            return code
+        finally:
+            log.close()
+            if self.attach is not None:
+                self.attach.close()
+
+    def _remove(self):
+        """--rm: the record and the container's directory go with its exit."""
+        import shutil
+
+        rec = self.store.delete(self.cid)
+        shutil.rmtree(self.store.container_dir(self.cid), ignore_errors=True)
+        if rec is not None and rec.config.get("image"):
+            from .containers import _release_image
+
+            _release_image(self.cid, self.store.root)
+
+    def _sleep_unless_stopped(self, delay) -> bool:
+        end = time.monotonic() + delay
+        while time.monotonic() < end:
+            rec = self.store._load(self.cid)
+            if rec is None or rec.stop_requested:
+                return False
+            time.sleep(min(0.05, max(0, end - time.monotonic())))
+        return True
+
+    def _launch(self, rec):
+        from .container import DEVNULL, PIPE, Container
+
+        kwargs = container_kwargs_from_json(rec.config)
+        tty = kwargs.pop("tty", False)
+        kwargs.pop("stop_signal", None)
+        kwargs.pop("auto_remove", None)
+        stdin_open = kwargs.pop("stdin_open", False)
+        kwargs["name"] = rec.name  # the network's DNS name, as docker's
+        c = Container(**kwargs, id=rec.id, layer_dir=str(self.store.container_dir(rec.id)),
+                      remove=True, tty=tty, root=self.store.root)
+        self.container = c
+        if self.stdin_fd is not None:
+            stdin = self.stdin_fd
+        elif stdin_open and self.detached:
+            stdin = PIPE  # run -d -i: attached clients write to it
+        else:
+            stdin = DEVNULL
+        if tty:
+            c.start()
+        else:
+            c.start(stdin=stdin, stdout=PIPE, stderr=PIPE)
+        cgroup = getattr(c, "_cgroup", None)
+        paths = getattr(cgroup, "paths", ()) if cgroup is not None else ()
+        cgroup_dirs = [str(d) for d in (paths() if callable(paths) else paths)]
+        network = {
+            "ip_address": getattr(c, "ip_address", None),
+            "ports": [p.to_dict() for p in getattr(c, "published_ports", ())],
+        }
+        self.store.update(self.cid, state="running", pid=c.pid, pid_start=_start_time(c.pid),
+                          started=time.time(), exit_code=None, error="", oom_killed=False,
+                          exec_profile=dict(exec_profile(c.launch_plan), network=network,
+                                            cgroups=cgroup_dirs))
+        return c
+
+    def _pump(self, c, log):
+        """Copies the container's output into the log (and to our own
+        stdout/stderr in the foreground, and to attached clients) until
+        every output end closed."""
+        if c.tty_master is not None:
+            if self.tty_handler is not None:
+                self.tty_handler(c.tty_master, lambda data: log.write("stdout", data))
+            else:
+                self._copy({c.tty_master: "stdout"}, log, c.tty_master, c.tty_master)
+            os.close(c.tty_master)
+            c.tty_master = None
+            return
+        streams = {c.stdout.fileno(): "stdout", c.stderr.fileno(): "stderr"}
+        self._copy(streams, log, c.stdin.fileno() if c.stdin is not None else None, None)
+        c.stdout.close()
+        c.stderr.close()
+        if c.stdin is not None:
+            c.stdin.close()
+            c.stdin = None
+
+    def _copy(self, streams, log, input_fd, tty_fd):
+        import fcntl
+        import termios
+
+        out_fds = {"stdout": 1, "stderr": 2}
+        attach = self.attach
+        while streams:
+            watch = list(streams) + (attach.fds() if attach is not None else [])
+            ready, _, _ = select.select(watch, [], [])
+            for fd in ready:
+                if attach is not None and fd == attach.fileno():
+                    attach.accept()
+                    continue
+                if attach is not None and fd in attach.clients:
+                    for kind, payload in attach.read(fd):
+                        if kind == "d" and input_fd is not None:
+                            _write_all(input_fd, payload)
+                        elif kind == "w" and tty_fd is not None and len(payload) == 8:
+                            fcntl.ioctl(tty_fd, termios.TIOCSWINSZ, payload)
+                    continue
+                if fd not in streams:
+                    continue
+                try:
+                    data = os.read(fd, 65536)
+                except OSError:  # EIO: a terminal whose last slave closed
+                    data = b""
+                if not data:
+                    del streams[fd]
+                    continue
+                stream = streams[fd]
+                log.write(stream, data)
+                if self.echo:
+                    _write_all(out_fds[stream], data)
+                if attach is not None and attach.clients:
+                    attach.broadcast(data)
+
+
+def _oom_killed(c) -> bool:
+    """Container.oom_killed (the cgroups branch: read from the container's
+    memory cgroup as it is removed); False where there is none."""
+    value = getattr(c, "oom_killed", False)
+    try:
+        return bool(value() if callable(value) else value)
+    except OSError:
+        return False
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+        except BlockingIOError:
+            select.select([], [fd], [])
+            continue
+        except OSError:
+            return
+        view = view[n:]
+
+
+def _start_time(pid):
+    from .state import process_start_time
+
+    return process_start_time(pid)
+
+
+# ---- kwargs <-> JSON ------------------------------------------------------------
+
+
+def container_kwargs_to_json(kwargs: dict) -> dict:
+    """The Container(...) keyword arguments as JSON (mounts as dicts)."""
+    out = dict(kwargs)
+    out["mounts"] = [
+        {"source": m.source, "target": m.target, "read_only": m.read_only, "type": m.type, "options": list(m.options)}
+        for m in kwargs.get("mounts", ())
+    ]
+    for k, v in list(out.items()):
+        if isinstance(v, tuple):
+            out[k] = list(v)
+    return out
+
+
+def container_kwargs_from_json(data: dict) -> dict:
+    from .config import Mount
+
+    kw = dict(data)
+    kw["mounts"] = [Mount(m["source"], m["target"], read_only=m["read_only"], type=m["type"],
+                          options=tuple(m["options"])) for m in data.get("mounts", ())]
+    if kw.get("ulimits"):
+        kw["ulimits"] = [tuple(u) if isinstance(u, list) else u for u in kw["ulimits"]]
+    return kw
+
+
+# ---- starting a detached monitor ----------------------------------------------------
+
+
+def start_detached(store, cid: str, timeout: float = 60.0) -> dict:
+    """Starts the monitor of a detached container and waits until it says
+    whether the container started ({"ok": True, "pid": N} or {"error": ...})."""
+    r, w = os.pipe()
+    # A monitor launches one container at a time: no pool of spare network
+    # namespaces (and no thread making them) in each of possibly hundreds.
+    env = dict(os.environ, PYCONTAIN_ROOT=str(store.root), PYCONTAIN_NETNS_POOL="0")
+    try:
+        # the first process forks the monitor and ends at once: reaped here,
+        # so the monitor is never our child
+        first = subprocess.Popen(
+            [sys.executable, "-m", "pycontain.monitor", cid, str(w)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            pass_fds=(w,), start_new_session=True, env=env, close_fds=True,
+        )
+    finally:
+        os.close(w)
+    try:
+        first.wait()
+        chunks = []
+        end = time.monotonic() + timeout
+        while True:
+            left = end - time.monotonic()
+            if left <= 0 or not select.select([r], [], [], left)[0]:
+                return {"error": "the container's monitor did not report in time", "exit_status": 125}
+            data = os.read(r, 65536)
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        os.close(r)
+    if not chunks:
+        return {"error": "the container's monitor ended before it started the container", "exit_status": 125}
+    return json.loads(b"".join(chunks))
+
+
+def _claim(store, cid):
+    """Takes charge of the container, under the database lock: refused if
+    another monitor already looks after it."""
+    from .errors import ContainerError
+    from .state import boot_id, process_alive, process_start_time
+
+    me, my_start = os.getpid(), process_start_time(os.getpid())
+
+    def check(rec):
+        if rec.state in ("running", "paused", "restarting") or (
+                rec.monitor_pid and process_alive(rec.monitor_pid, rec.monitor_start)):
+            raise ContainerError(f"container {rec.short_id} is already running")
+
+    return store.update(cid, _check=check, monitor_pid=me, monitor_start=my_start, stop_requested=False,
+                        boot_id=boot_id())
+
+
+def main(argv):
+    cid, report_fd = argv[0], int(argv[1])
+    # Leave the starter: it reaps this process, the monitor goes on in the child.
+    if os.fork() != 0:
+        os._exit(0)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    from .state import Store
+
+    store = Store()
+    try:
+        rec = _claim(store, cid)
+        if rec is None:
+            raise LookupError(f"no such container: {cid}")
+    except Exception as e:
+        os.write(report_fd, json.dumps({"error": str(e), "exit_status": 125, "type": type(e).__name__}).encode())
+        os._exit(1)
+    mon = Monitor(store, cid, report_fd=report_fd)
+    try:
+        mon.run()
+    except BaseException as e:  # nobody sees our stderr: the record keeps why
+        import traceback
+
+        store.update(cid, error=f"the monitor failed: {e!r}",
+                     state="exited" if mon.container is not None else "created",
+                     pid=None, pid_start=None, monitor_pid=None, monitor_start=None,
+                     finished=time.time())
+        traceback.print_exc()
+        if mon.container is not None:
+            mon.container.kill()
+        os._exit(1)
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

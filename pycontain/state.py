@@ -1,0 +1,375 @@
+"""Container records: one SQLite database (WAL) under the store root.
+
+Several pycontain processes (CLIs, monitors, Python programs) read and write
+these records at once with no daemon between them. SQLite's transactions
+keep every record whole: writers take the database lock with BEGIN IMMEDIATE
+and wait for each other (busy timeout) instead of failing.
+
+A record also says who looks after the container: its monitor's pid and the
+start time of that pid (from /proc/PID/stat, so a reused pid is not taken
+for the monitor). A record whose monitor is gone (SIGKILL, reboot) while the
+record still says running is marked exited the next time anyone reads it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from ._paths import default_root
+from .errors import ContainerError
+
+STATES = ("created", "running", "paused", "restarting", "exited", "dead")
+# States in which a live monitor must exist.
+MONITORED = ("running", "paused", "restarting")
+
+# The status the kernel gives a process killed by SIGKILL: what a container
+# gets when its monitor dies (the launcher's pdeathsig kills it).
+EXIT_MONITOR_LOST = 137
+
+
+class NoSuchContainer(ContainerError, LookupError):
+    def __init__(self, ref):
+        super().__init__(f"no such container: {ref}")
+
+
+class AmbiguousContainer(ContainerError, LookupError):
+    def __init__(self, ref, matches):
+        super().__init__(f"multiple containers match {ref!r}: {', '.join(m[:12] for m in matches)}")
+
+
+class NameInUse(ContainerError):
+    def __init__(self, name, cid):
+        super().__init__(f'the container name "/{name}" is already in use by container "{cid}". '
+                         "You have to remove (or rename) that container to be able to reuse that name.")
+
+
+@dataclass
+class ContainerRecord:
+    id: str
+    name: str
+    image: str
+    config: dict                       # the Container(...) keyword arguments (JSON)
+    state: str = "created"
+    created: float = field(default_factory=time.time)
+    started: float | None = None
+    finished: float | None = None
+    exit_code: int | None = None
+    error: str = ""
+    oom_killed: bool = False
+    pid: int | None = None             # the container's init, as the host sees it
+    pid_start: int | None = None       # its start time (/proc/PID/stat field 22)
+    monitor_pid: int | None = None
+    monitor_start: int | None = None
+    restart_policy: str = "no"
+    restart_count: int = 0
+    stop_requested: bool = False       # stop/kill asked for: no restart
+    log_path: str = ""
+    log_opts: dict = field(default_factory=dict)
+    exec_profile: dict = field(default_factory=dict)   # what exec copies from init (user, caps, env...)
+    boot_id: str = ""                  # the boot the pids belong to: after a reboot none is alive
+
+    @property
+    def short_id(self):
+        return self.id[:12]
+
+    def to_row(self):
+        row = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, dict):
+                v = json.dumps(v)
+            elif isinstance(v, bool):
+                v = int(v)
+            row[f.name] = v
+        return row
+
+    @classmethod
+    def from_row(cls, row):
+        kw = dict(row)
+        for name in ("config", "log_opts", "exec_profile"):
+            kw[name] = json.loads(kw[name] or "{}")
+        for name in ("oom_killed", "stop_requested"):
+            kw[name] = bool(kw[name])
+        return cls(**kw)
+
+
+_COLUMNS = [f.name for f in fields(ContainerRecord)]
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS containers (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, image TEXT NOT NULL, config TEXT NOT NULL,
+    state TEXT NOT NULL, created REAL NOT NULL, started REAL, finished REAL, exit_code INTEGER,
+    error TEXT NOT NULL DEFAULT '', oom_killed INTEGER NOT NULL DEFAULT 0,
+    pid INTEGER, pid_start INTEGER, monitor_pid INTEGER, monitor_start INTEGER,
+    restart_policy TEXT NOT NULL DEFAULT 'no', restart_count INTEGER NOT NULL DEFAULT 0,
+    stop_requested INTEGER NOT NULL DEFAULT 0, log_path TEXT NOT NULL DEFAULT '',
+    log_opts TEXT NOT NULL DEFAULT '{}', exec_profile TEXT NOT NULL DEFAULT '{}',
+    boot_id TEXT NOT NULL DEFAULT ''
+)
+"""
+
+
+def process_start_time(pid) -> int | None:
+    """The start time of a process in clock ticks since boot, or None if it
+    does not exist. (pid, start time) names one process for good."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except (OSError, TypeError):
+        return None
+    fields_ = data.rsplit(b")", 1)[1].split()
+    if fields_[0] == b"Z":  # a zombie has finished: only its parent's wait is left
+        return None
+    return int(fields_[19])
+
+
+def process_alive(pid, start) -> bool:
+    return pid is not None and start is not None and process_start_time(pid) == start
+
+
+_boot_id = None
+
+
+def boot_id() -> str:
+    """This boot's random id: (pid, start time) pairs of another boot mean nothing."""
+    global _boot_id
+    if _boot_id is None:
+        try:
+            with open("/proc/sys/kernel/random/boot_id") as f:
+                _boot_id = f.read().strip()
+        except OSError:
+            _boot_id = ""
+    return _boot_id
+
+
+class Store:
+    """The container records of one store root."""
+
+    def __init__(self, root: Path | None = None):
+        self.root = Path(root) if root else default_root()
+        self.dir = self.root / "containers"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.root / "containers.db"
+        self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA busy_timeout = 60000")
+        if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            self.db.execute("PRAGMA journal_mode = WAL")
+        self.db.execute("PRAGMA synchronous = NORMAL")
+        self.db.execute(_SCHEMA)
+        # one connection, shared by this process's threads one at a time
+        self.lock = threading.RLock()
+
+    def close(self):
+        self.db.close()
+
+    def container_dir(self, cid: str) -> Path:
+        return self.dir / cid
+
+    # ---- transactions ---------------------------------------------------------
+
+    class _Tx:
+        def __init__(self, db, lock):
+            self.db = db
+            self.lock = lock
+
+        def __enter__(self):
+            self.lock.acquire()
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                self.lock.release()
+                raise
+            return self.db
+
+        def __exit__(self, exc_type, *_):
+            try:
+                self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+            finally:
+                self.lock.release()
+
+    def transaction(self):
+        """A write transaction: the whole read-check-write happens under the
+        database's write lock, so two processes never interleave."""
+        return Store._Tx(self.db, self.lock)
+
+    def _read(self, sql, params=()):
+        with self.lock:
+            return self.db.execute(sql, params).fetchall()
+
+    # ---- records ----------------------------------------------------------------
+
+    def insert(self, rec: ContainerRecord) -> ContainerRecord:
+        with self.transaction() as db:
+            if not rec.name:
+                rec.name = self._free_name(db)
+            other = db.execute("SELECT id FROM containers WHERE name = ?", (rec.name,)).fetchone()
+            if other:
+                raise NameInUse(rec.name, other["id"])
+            row = rec.to_row()
+            db.execute(f"INSERT INTO containers ({','.join(_COLUMNS)}) VALUES ({','.join('?' * len(_COLUMNS))})",
+                       [row[c] for c in _COLUMNS])
+        return rec
+
+    def _free_name(self, db) -> str:
+        for attempt in range(100):
+            name = generate_name(attempt)
+            if not db.execute("SELECT 1 FROM containers WHERE name = ?", (name,)).fetchone():
+                return name
+        raise ContainerError("could not generate a free container name")
+
+    def resolve_id(self, ref: str) -> str:
+        """A full id from a name, a full id or an unambiguous id prefix."""
+        if not ref:
+            raise NoSuchContainer(ref)
+        ref = ref.lstrip("/")
+        rows = self._read("SELECT id FROM containers WHERE name = ? OR id = ?", (ref, ref))
+        if rows:
+            return rows[0]["id"]
+        if all(c in "0123456789abcdef" for c in ref):
+            rows = self._read("SELECT id FROM containers WHERE id >= ? AND id < ? ORDER BY id", (ref, ref + "g"))
+            if len(rows) == 1:
+                return rows[0]["id"]
+            if len(rows) > 1:
+                raise AmbiguousContainer(ref, [r["id"] for r in rows])
+        raise NoSuchContainer(ref)
+
+    def get(self, ref: str) -> ContainerRecord:
+        """The record of a container by name, id or id prefix, its state made true first."""
+        cid = self.resolve_id(ref)
+        rec = self._load(cid)
+        if rec is None:
+            raise NoSuchContainer(ref)
+        if self._needs_recovery(rec):
+            rec = self.update(cid, _recover=True) or rec
+        return rec
+
+    def _load(self, cid, db=None) -> ContainerRecord | None:
+        rows = self._read("SELECT * FROM containers WHERE id = ?", (cid,))
+        return ContainerRecord.from_row(rows[0]) if rows else None
+
+    def list(self) -> list[ContainerRecord]:
+        rows = self._read("SELECT * FROM containers ORDER BY created DESC")
+        out = []
+        for row in rows:
+            rec = ContainerRecord.from_row(row)
+            if self._needs_recovery(rec):
+                rec = self.update(rec.id, _recover=True) or rec
+            out.append(rec)
+        return out
+
+    def update(self, cid: str, _recover=False, _check=None, **changes) -> ContainerRecord | None:
+        """Changes fields of one record in a transaction. `_check(rec)` runs
+        first, under the lock, and may raise to refuse the change. Returns
+        the new record (None if it is gone)."""
+        with self.transaction() as db:
+            rec = self._load(cid, db)
+            if rec is None:
+                return None
+            if _recover:
+                if not self._needs_recovery(rec):
+                    return rec
+                changes = self._recovery_changes(rec)
+            if _check is not None:
+                _check(rec)
+            for k, v in changes.items():
+                setattr(rec, k, v)
+            row = rec.to_row()
+            cols = [c for c in changes]
+            if cols:
+                db.execute(f"UPDATE containers SET {', '.join(c + ' = ?' for c in cols)} WHERE id = ?",
+                           [row[c] for c in cols] + [cid])
+            return rec
+
+    def delete(self, cid: str, _check=None) -> ContainerRecord | None:
+        with self.transaction() as db:
+            rec = self._load(cid, db)
+            if rec is None:
+                return None
+            if _check is not None:
+                _check(rec)
+            db.execute("DELETE FROM containers WHERE id = ?", (cid,))
+            return rec
+
+    # ---- recovery -----------------------------------------------------------------
+
+    @staticmethod
+    def _needs_recovery(rec: ContainerRecord) -> bool:
+        if rec.state in MONITORED or (rec.state == "created" and rec.monitor_pid):
+            if rec.boot_id and rec.boot_id != boot_id():
+                return True  # the machine restarted since: nothing of it runs
+            return not process_alive(rec.monitor_pid, rec.monitor_start)
+        return False
+
+    @staticmethod
+    def _recovery_changes(rec: ContainerRecord) -> dict:
+        """Nobody watches this container any more. Its init died with its
+        monitor (pdeathsig); should it still live (a monitor that lost it
+        some other way), it is killed so the record tells the truth."""
+        if rec.boot_id == boot_id() and process_alive(rec.pid, rec.pid_start):
+            try:
+                os.kill(rec.pid, 9)
+            except ProcessLookupError:
+                pass
+        remove_leftover_cgroups(rec)
+        was_started = rec.state != "created"
+        return {
+            "state": "exited" if was_started else "created",
+            "exit_code": EXIT_MONITOR_LOST if was_started else rec.exit_code,
+            "finished": time.time() if was_started else rec.finished,
+            "error": "the container's monitor ended unexpectedly" if was_started else rec.error,
+            "pid": None, "pid_start": None, "monitor_pid": None, "monitor_start": None,
+        }
+
+
+def remove_leftover_cgroups(rec: ContainerRecord, timeout: float = 2.0):
+    """The cgroup directories of a container whose monitor died before it
+    could remove them (they would block the next start under the same id).
+    Only directories the monitor recorded, and only those named for this
+    container, are touched; anything still in them is killed first."""
+    dirs = [d for d in rec.exec_profile.get("cgroups", ()) if rec.id in os.path.basename(d)]
+    for d in sorted(dirs, key=len, reverse=True):
+        end = time.monotonic() + timeout
+        while os.path.isdir(d):
+            try:
+                os.rmdir(d)
+                break
+            except OSError:
+                try:
+                    with open(os.path.join(d, "cgroup.procs")) as f:
+                        for pid in f.read().split():
+                            try:
+                                os.kill(int(pid), 9)
+                            except ProcessLookupError:
+                                pass
+                except OSError:
+                    pass
+                if time.monotonic() > end:
+                    break
+                time.sleep(0.01)
+
+
+# docker's generated names: adjective_surname
+_ADJECTIVES = (
+    "admiring", "brave", "busy", "clever", "cool", "dazzling", "eager", "elastic", "festive", "focused",
+    "gallant", "happy", "hopeful", "jolly", "keen", "kind", "loving", "modest", "nifty", "optimistic",
+    "peaceful", "quirky", "relaxed", "serene", "sharp", "stoic", "tender", "upbeat", "vibrant", "zealous",
+)
+_NAMES = (
+    "allen", "babbage", "bohr", "curie", "darwin", "dijkstra", "einstein", "euler", "fermi", "franklin",
+    "gauss", "goodall", "hopper", "hypatia", "johnson", "kepler", "knuth", "lovelace", "mccarthy", "meitner",
+    "newton", "noether", "pascal", "ritchie", "shannon", "thompson", "torvalds", "turing", "wozniak", "yalow",
+)
+
+
+def generate_name(attempt: int = 0) -> str:
+    """docker's style; after clashes a number is added, as docker does."""
+    name = f"{random.choice(_ADJECTIVES)}_{random.choice(_NAMES)}"
+    if attempt >= 10:
+        name += str(random.randint(0, 99))
+    return name
