@@ -906,8 +906,13 @@ static int child_continue(void *arg)
     if (p->seccomp_bpf && p->no_new_privs)
         load_seccomp(c);
 
-    uint64_t none = 0;
-    S4(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, 8);
+    /* pycontain-init takes over blocked: a signal sent before it waits for
+     * signals stays pending for it to forward, instead of hitting a pid 1
+     * that has no default actions. It unblocks for the command it runs. */
+    if (p->init_fd < 0) {
+        uint64_t none = 0;
+        S4(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, 8);
+    }
     exec_command(c);
 }
 

@@ -134,3 +134,14 @@ def test_init_skips_path_entries_too_long_for_its_buffer(tmp_path):
     env = {"PATH": ":/bin"}
     r = subprocess.run([INIT, "--", name], capture_output=True, text=True, env=env)
     assert r.returncode == 127 and "No such file or directory" in r.stderr
+
+
+def test_a_signal_right_after_start_reaches_the_command(busybox, leakcheck):
+    """SIGTERM sent the moment start() returns: init takes over with signals
+    blocked, so it is forwarded, not lost to a pid 1 without default actions."""
+    from pycontain import Container
+
+    c = Container(rootfs=busybox, command=["sleep", "60"], init=True)
+    c.start()
+    c.terminate()
+    assert c.wait(timeout=10) == 128 + 15
