@@ -718,6 +718,44 @@ class ManagedContainer:
                 "memory_limit": min(cg1.get("memory_limit") or _mem_total(), _mem_total()),
                 "pids": cg1.get("pids", npids)}
 
+    # ---- its filesystem as an image or a tar stream (docker export, commit) -----
+
+    def _filesystem(self):
+        """(upper dir, lower dirs top first, base image ref or None)."""
+        from . import image
+
+        cfg = self.record.config
+        upper = self._store.container_dir(self.id) / "upper"
+        if cfg.get("rootfs"):
+            return upper, [cfg["rootfs"]], None
+        img = image.resolve_for_run(self.record.image, self._store.root, pull="never")
+        return upper, list(img.layers), self.record.image
+
+    def export(self, fileobj) -> None:
+        """docker export: the container's filesystem (its image and its
+        changes, running or not) as a tar stream."""
+        from . import image
+
+        upper, lowers, _ = self._filesystem()
+        image.export([str(upper), *lowers], fileobj)
+
+    def commit(self, ref=None, *, changes=(), message=None, author=None) -> str:
+        """docker commit: the container's changes (deletions as whiteouts) become
+        a new layer on top of its image. Returns the new image's id."""
+        from . import image
+
+        upper, lowers, base = self._filesystem()
+        if base is None:
+            # a rootfs= container has no image below its changes: the whole
+            # filesystem becomes a one-layer image
+            import tempfile
+
+            with tempfile.TemporaryFile(dir=self._store.root) as f:
+                image.export([str(upper), *lowers], f)
+                f.seek(0)
+                return image.import_(f, ref, changes=changes, message=message, root=self._store.root)
+        return image.commit(str(upper), base, ref, changes, message, author, root=self._store.root)
+
     def rename(self, new_name: str):
         if not NAME_RE.match(new_name):
             raise ConfigError(f'invalid container name "{new_name}", only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')

@@ -81,6 +81,15 @@ def register(sub):
     p.add_argument("dest")
     p = verb("port", "list the port mappings of a container", cmd_port)
     p.add_argument("container", metavar="CONTAINER")
+    p = verb("export", "export a container's filesystem as a tar archive (to STDOUT by default)", cmd_export)
+    p.add_argument("-o", "--output", help="write to a file instead of STDOUT")
+    p.add_argument("container", metavar="CONTAINER")
+    p = verb("commit", "create a new image from a container's changes", cmd_commit)
+    p.add_argument("-m", "--message", help="commit message")
+    p.add_argument("-a", "--author", help="author")
+    p.add_argument("-c", "--change", action="append", default=[], help="apply a Dockerfile instruction")
+    p.add_argument("container", metavar="CONTAINER")
+    p.add_argument("repository", nargs="?", metavar="REPOSITORY[:TAG]")
     p = verb("rename", "rename a container", cmd_rename)
     p.add_argument("container", metavar="CONTAINER")
     p.add_argument("new_name", metavar="NEW_NAME")
@@ -534,6 +543,27 @@ def cmd_port(args):
     c = containers.get(args.container)
     for line in containers.port_lines(c):
         print(line)
+    return 0
+
+
+def cmd_export(args):
+    c = containers.get(args.container)
+    if args.output:
+        with open(args.output, "wb") as f:
+            c.export(f)
+    else:
+        if sys.stdout.isatty():
+            raise containers.ConfigError("cowardly refusing to write a tar archive to a terminal: use -o FILE or a pipe")
+        sys.stdout.flush()
+        c.export(sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+    return 0
+
+
+def cmd_commit(args):
+    image_id = containers.get(args.container).commit(args.repository, changes=args.change,
+                                                       message=args.message, author=args.author)
+    print(image_id if image_id.startswith("sha256:") else f"sha256:{image_id}")
     return 0
 
 
