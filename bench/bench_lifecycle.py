@@ -65,7 +65,7 @@ def main(rounds):
     made = []
     try:
         run_d = timed(lambda: made.append(containers.run(rootfs=busybox, command=["sleep", "600"])), rounds)
-        cli = [sys.executable, "-m", "pycontain", "run", "-d", "--rootfs", busybox, "sleep", "600"]
+        cli = [sys.executable, "-m", "pycontain", "run", "-d", "--network", "none", "--rootfs", busybox, "sleep", "600"]
         run_d_cli = timed(lambda: subprocess.run(cli, check=True, stdout=subprocess.DEVNULL), rounds)
         c = made[0]
         exec_ = timed(lambda: c.exec_run(["/bin/true"]), rounds * 5)
