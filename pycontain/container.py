@@ -101,16 +101,17 @@ def builtin_image(name: str) -> ResolvedImage | None:
     return None
 
 
-def resolve_image(name: str, root: Path, holder: str | None = None) -> ResolvedImage:
-    """The image's layers and config. With holder, the store refuses to remove
-    the image until release_image(holder) (docker's rmi of an image in use)."""
+def resolve_image(name: str, root: Path, holder: str | None = None, pull: str = "missing") -> ResolvedImage:
+    """The image's layers and config, pulled per docker's --pull policy
+    (missing, always, never). With holder, the store refuses to remove the
+    image until release_image(holder) (docker's rmi of an image in use)."""
     img = builtin_image(name)
     if img is not None:
         return img
     # The image store (pulls when missing, like docker run's default --pull=missing).
     from . import image
 
-    img = image.resolve_for_run(name, root, holder=holder)
+    img = image.resolve_for_run(name, root, pull=pull, holder=holder)
     return ResolvedImage(img.layers, img.config, held=holder is not None)
 
 
@@ -132,7 +133,7 @@ class Container:
                  memory=None, memory_swap=None, cpus=None, cpu_shares=None, cpu_quota=None, cpu_period=None,
                  cpuset_cpus=None, cpuset_mems=None, pids_limit=None, blkio_weight=None,
                  device_read_bps=(), device_write_bps=(), cgroup_parent=None, cgroup=None, devices=(),
-                 id=None, tty=False, layer_dir=None):
+                 id=None, tty=False, layer_dir=None, pull="missing"):
         if isinstance(network, Container):   # join that container's network namespace
             network = f"container:{network.id}"
         # resource limits (pycontain/cgroups): checked here, before anything exists
@@ -170,6 +171,9 @@ class Container:
         self._rootfs = None
         self._cgroup = None
         self._image_held = False
+        if pull not in ("missing", "always", "never"):
+            raise ConfigError(f"invalid pull policy {pull!r}: one of missing, always, never")
+        self.pull = pull              # docker's --pull, when the image is not a rootfs directory
         self._slirp = None            # slirp4netns serving a rootless container's network
         # None: a cgroup when a limit asks for one; True: always (stats, pause,
         # the OOM flag without a limit); False: never
@@ -558,7 +562,7 @@ class Container:
         if cfg.rootfs is not None:
             image = ResolvedImage((cfg.rootfs,), {})
         else:
-            image = resolve_image(cfg.image, self.root, holder=self.id)
+            image = resolve_image(cfg.image, self.root, holder=self.id, pull=self.pull)
             self._image_held = image.held
         icfg = image.config or {}
 

@@ -105,7 +105,7 @@ def create(image=None, command=None, *, name=None, restart_policy="no", log_opts
     cid = probe.id
     if image is not None:
         # held for as long as the container exists: rmi refuses it, as docker's does
-        resolved = _resolve_image(image, root, holder=_image_holder(cid))
+        resolved = _resolve_image(image, root, holder=_image_holder(cid), pull=probe.pull)
         image_config = resolved.config or {}
     if stop_signal is None:
         stop_signal = image_config.get("StopSignal") or "SIGTERM"
@@ -218,10 +218,10 @@ def _image_holder(cid: str) -> str:
     return f"managed:{cid}"
 
 
-def _resolve_image(image, root, holder=None):
+def _resolve_image(image, root, holder=None, pull="missing"):
     from .container import resolve_image
     from ._paths import default_root
-    return builtin_image(image) or resolve_image(image, root or default_root(), holder=holder)
+    return builtin_image(image) or resolve_image(image, root or default_root(), holder=holder, pull=pull)
 
 
 def _release_image(cid, root=None):

@@ -84,3 +84,14 @@ def test_pull_push_login_logout(cli_root, htpasswd_registry, busybox_tar, auth_f
     assert out == f"Removing login credentials for {host}\n"
     rc, out, err = run(capsys, "pull", f"{host}/cli/img:2")
     assert rc == 125 and "authentication required" in err  # pull always asks the registry
+
+
+def test_run_pull_never_refuses_a_missing_image(busybox):
+    """docker run --pull=never: no registry is asked; the error says so."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "pycontain", "run", "--rm", "--pull", "never",
+                        "localhost:1/not-here:latest", "true"], capture_output=True, text=True)
+    assert r.returncode == 125
+    assert "not-here" in r.stderr
