@@ -572,13 +572,19 @@ def cmd_rename(args):
     return 0
 
 
-def cmd_container_prune(args):
+def _prune_containers():
+    """Removes the stopped containers and lists them, as docker's prune verbs do."""
     result = containers.prune()
     if result["ContainersDeleted"]:
         print("Deleted Containers:")
         for cid in result["ContainersDeleted"]:
             print(cid)
         print()
+    return result
+
+
+def cmd_container_prune(args):
+    result = _prune_containers()
     print(f"Total reclaimed space: {_size(result['SpaceReclaimed'])}")
     return 0
 
@@ -598,12 +604,7 @@ def cmd_system_prune(args):
     """Stopped containers, then images no container uses (dangling ones; all with -a)."""
     from .. import image
 
-    result = containers.prune()
-    if result["ContainersDeleted"]:
-        print("Deleted Containers:")
-        for cid in result["ContainersDeleted"]:
-            print(cid)
-        print()
+    result = _prune_containers()
     deleted, space = image.prune(all_images=args.all)
     if deleted:
         print("Deleted Images:")
