@@ -127,6 +127,23 @@ def frame(kind: str, payload: bytes) -> bytes:
     return _HEADER.pack(kind.encode(), len(payload)) + payload
 
 
+def write_all(fd, data, *, peer_may_leave=False):
+    """Writes every byte to a (possibly non-blocking) descriptor. With
+    peer_may_leave, a reader that went away (EPIPE, EIO) ends the write quietly."""
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+        except BlockingIOError:
+            select.select([], [fd], [])
+            continue
+        except OSError:
+            if peer_may_leave:
+                return
+            raise
+        view = view[n:]
+
+
 def window_size(fd) -> bytes | None:
     try:
         return fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8)

@@ -27,7 +27,7 @@ from pathlib import Path
 from . import _launch, _netns, cgroups, rootless
 from ._paths import default_root
 from .config import RLIMITS, ContainerConfig, merge_env
-from .errors import ConfigError, ContainerError, ContainerExitError, ContainerTimeout, ImageNotFound
+from .errors import ConfigError, ContainerError, ContainerExitError, ContainerTimeout
 from .network import needs_attachment
 from .network.slirp import Slirp, is_slirp_mode
 from .network import registry as network_registry

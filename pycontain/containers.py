@@ -516,17 +516,25 @@ class ManagedContainer:
             return True, cur
         return False, cur
 
+    def _wait_look(self, start):
+        """One look for wait() and wait_async(): (exit status or None, the
+        record to keep waiting from, the current record)."""
+        done, cur = self._wait_condition(start)
+        if done:
+            self._rec = cur
+            return (cur.exit_code if cur.exit_code is not None else -1), start, cur
+        if start.state in ("created", "restarting", "exited"):
+            start = cur
+        return None, start, cur
+
     def wait(self, timeout=None) -> int:
         """Blocks until the container exits; returns its exit status."""
         start = self._fresh()
         end = None if timeout is None else time.monotonic() + timeout
         while True:
-            done, cur = self._wait_condition(start)
-            if done:
-                self._rec = cur
-                return cur.exit_code if cur.exit_code is not None else -1
-            if start.state in ("created", "restarting", "exited"):
-                start = cur
+            status, start, cur = self._wait_look(start)
+            if status is not None:
+                return status
             left = None if end is None else end - time.monotonic()
             if left is not None and left <= 0:
                 raise ContainerTimeout(self.name, timeout)
@@ -546,12 +554,9 @@ class ManagedContainer:
         loop = asyncio.get_running_loop()
         start = self._fresh()
         while True:
-            done, cur = self._wait_condition(start)
-            if done:
-                self._rec = cur
-                return cur.exit_code if cur.exit_code is not None else -1
-            if start.state in ("created", "restarting", "exited"):
-                start = cur
+            status, start, cur = self._wait_look(start)
+            if status is not None:
+                return status
             fd = self._pidfd(cur)
             if fd is None:
                 await asyncio.sleep(0.01)

@@ -284,16 +284,9 @@ def _oom_killed(c) -> bool:
 
 
 def _write_all(fd, data):
-    view = memoryview(data)
-    while view:
-        try:
-            n = os.write(fd, view)
-        except BlockingIOError:
-            select.select([], [fd], [])
-            continue
-        except OSError:
-            return
-        view = view[n:]
+    from .attach import write_all
+
+    write_all(fd, data, peer_may_leave=True)
 
 
 def _start_time(pid):

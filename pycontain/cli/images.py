@@ -12,17 +12,10 @@ from .. import image
 from ..errors import ConfigError, ContainerError
 from ..image import auth as authmod
 from ..image.store import refmod_familiar
+from ._format import human_duration, human_size
 
 
 # ---- formatting like docker ---------------------------------------------------------
-
-def human_size(n: int) -> str:
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
-            return f"{n:.3g}{unit}" if unit != "B" else f"{n}B"
-        n /= 1000
-    return f"{n}B"
-
 
 def _parse_time(s):
     if not s:
@@ -41,16 +34,7 @@ def human_ago(created) -> str:
     t = _parse_time(created)
     if t is None:
         return "N/A"
-    secs = (datetime.datetime.now(datetime.timezone.utc) - t).total_seconds()
-    for limit, div, unit in ((60, 1, "second"), (3600, 60, "minute"), (86400, 3600, "hour"),
-                             (86400 * 14, 86400, "day"), (86400 * 60, 86400 * 7, "week"),
-                             (86400 * 730, 86400 * 30, "month"), (float("inf"), 86400 * 365, "year")):
-        if secs < limit:
-            n = max(int(secs // div), 1)
-            if unit == "second" and secs < 1:
-                return "Less than a second ago"
-            return f"{n} {unit}{'s' if n != 1 else ''} ago"
-    return "N/A"
+    return human_duration((datetime.datetime.now(datetime.timezone.utc) - t).total_seconds()) + " ago"
 
 
 def _table(rows, headers):

@@ -13,6 +13,7 @@ import sys
 import time
 
 from .. import containers
+from ._format import human_duration, human_size
 from ..errors import ContainerError
 
 # ---- registration ------------------------------------------------------------------
@@ -146,34 +147,6 @@ def _each(refs, action) -> int:
             status = 1
         sys.stdout.flush()
     return status
-
-
-def human_duration(seconds: float) -> str:
-    """docker's go-units HumanDuration."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    m = s // 60
-    if m == 1:
-        return "About a minute"
-    if m < 60:
-        return f"{m} minutes"
-    h = round(s / 3600)
-    if h == 1:
-        return "About an hour"
-    if h < 48:
-        return f"{h} hours"
-    if h < 24 * 7 * 2:
-        return f"{h // 24} days"
-    if h < 24 * 30 * 3:
-        return f"{h // 24 // 7} weeks"
-    if h < 24 * 365 * 2:
-        return f"{h // 24 // 30} months"
-    return f"{h // 24 // 365} years"
 
 
 def status_text(rec, now=None) -> str:
@@ -472,14 +445,6 @@ def cmd_wait(args):
     return _each(args.containers, lambda c: str(c.wait()))
 
 
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.4g}{unit}" if unit != "B" else f"{int(n)}B"
-        n /= 1024
-    return f"{n}B"
-
-
 def cmd_stats(args):
     if args.containers:
         found = [containers.get(r) for r in args.containers]
@@ -492,7 +457,7 @@ def cmd_stats(args):
             s = c.stats()
             mem_pct = 100.0 * s["memory_usage"] / s["memory_limit"] if s["memory_limit"] else 0.0
             fields = {"ID": c.short_id, "Container": c.short_id, "Name": c.name, "CPUPerc": f"{s['cpu_percent']:.2f}%",
-                      "MemUsage": f"{_size(s['memory_usage'])} / {_size(s['memory_limit'])}",
+                      "MemUsage": f"{human_size(s['memory_usage'], binary=True)} / {human_size(s['memory_limit'], binary=True)}",
                       "MemPerc": f"{mem_pct:.2f}%", "PIDs": str(s["pids"])}
             rows.append(fields)
         if args.format:
@@ -585,13 +550,14 @@ def _prune_containers():
 
 def cmd_container_prune(args):
     result = _prune_containers()
-    print(f"Total reclaimed space: {_size(result['SpaceReclaimed'])}")
+    print(f"Total reclaimed space: {human_size(result['SpaceReclaimed'], binary=True)}")
     return 0
 
 
 def cmd_system_df(args):
     usage = containers.disk_usage()
-    rows = [[kind, str(u["total"]), str(u["active"]), _size(u["size"]), _size(u["reclaimable"])]
+    rows = [[kind, str(u["total"]), str(u["active"]), human_size(u["size"], binary=True),
+             human_size(u["reclaimable"], binary=True)]
             for kind, u in usage.items()]
     if args.format == "json":
         print(json.dumps(usage))
@@ -611,5 +577,5 @@ def cmd_system_prune(args):
         for ref in deleted:
             print(ref)
         print()
-    print(f"Total reclaimed space: {_size(result['SpaceReclaimed'] + space)}")
+    print(f"Total reclaimed space: {human_size(result['SpaceReclaimed'] + space, binary=True)}")
     return 0

@@ -14,6 +14,8 @@ import struct
 import termios
 import tty
 
+from ..attach import write_all
+
 
 def copy_window_size(src_fd: int, master_fd: int):
     try:
@@ -63,10 +65,10 @@ class TerminalPump:
                 if self.stdin_fd in ready:
                     data = os.read(self.stdin_fd, 4096)
                     if data:
-                        _write_all(master, data)
+                        write_all(master, data)
                     else:  # our stdin ended: the container's terminal gets EOF (^D)
                         watch.remove(self.stdin_fd)
-                        _write_all(master, b"\x04")
+                        write_all(master, b"\x04")
                 if master in ready:
                     try:
                         data = os.read(master, 65536)
@@ -74,7 +76,7 @@ class TerminalPump:
                         data = b""
                     if not data:
                         return
-                    _write_all(self.stdout_fd, data)
+                    write_all(self.stdout_fd, data)
                     if on_output is not None:
                         on_output(data)
         finally:
@@ -84,14 +86,3 @@ class TerminalPump:
                 signal.signal(signal.SIGWINCH, old_handler)
             os.close(wake_r)
             os.close(wake_w)
-
-
-def _write_all(fd, data):
-    view = memoryview(data)
-    while view:
-        try:
-            n = os.write(fd, view)
-        except BlockingIOError:
-            select.select([], [fd], [])
-            continue
-        view = view[n:]
