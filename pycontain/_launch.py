@@ -61,6 +61,7 @@ class LaunchPlan:
     root_fstype: str | None = "overlay"
     root_data: str | None = None
     root_flags: int = 0
+    root_device: str | None = None  # a root served through this device (FUSE): see on_root_device
     root_propagation: int = MS_REC | MS_SLAVE
     root_readonly: bool = False
     clone_flags: int = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET
@@ -68,6 +69,7 @@ class LaunchPlan:
     joins: list = field(default_factory=list)          # [(fd, nstype)]
     owned_fds: list = field(default_factory=list)      # closed once the child has them
     fork_after_join: bool = False   # joining a pid namespace: the command runs in a grandchild
+    unshare_flags: int = 0          # CLONE_NEW* made after the joins (owned by a joined user namespace)
     cgroup_fds: list = field(default_factory=list)
     unshare_cgroupns: bool = False
     loopback_up: bool = True
@@ -98,6 +100,8 @@ class LaunchPlan:
     init: bool = False
     wait_start: bool = False        # stop at "created" until released
     on_cloned: object = None        # f(pid): runs in the parent before the child goes on (id maps)
+    on_root_device: object = None   # f(pid, fd): starts what serves the root on the child's device fd,
+                                    # while the child waits with its root mounted (fd is closed after)
 
 
 # ---- C conversion ---------------------------------------------------------
@@ -182,8 +186,9 @@ def _to_c(plan: LaunchPlan, sync_fd: int, init_fd: int):
     c = ffi.new("struct pc_plan *")
     keep.append(c)
     c.clone_flags = plan.clone_flags
-    c.vfork = 0 if (plan.wait_start or plan.on_cloned or plan.tty) else 1
+    c.vfork = 0 if (plan.wait_start or plan.on_cloned or plan.tty or plan.root_device) else 1
     c.fork_after_join = int(plan.fork_after_join)
+    c.unshare_flags = plan.unshare_flags
     c.tty = int(plan.tty)
     c.pdeathsig = plan.pdeathsig
     if plan.joins:
@@ -220,6 +225,7 @@ def _to_c(plan: LaunchPlan, sync_fd: int, init_fd: int):
     c.root_fstype = _cstr(plan.root_fstype, keep)
     c.root_data = _cstr(plan.root_data, keep)
     c.root_flags = plan.root_flags
+    c.root_device = _cstr(plan.root_device, keep)
     c.root_propagation = plan.root_propagation
     c.root_readonly = int(plan.root_readonly)
     c.no_openat2 = int(plan.no_openat2)
@@ -405,15 +411,29 @@ class Child:
             self._reap_and_raise()
         self._release()
 
-    def receive_tty(self):
-        """The terminal master the child sends before it goes on."""
-        msg, fds, _, _ = socket.recv_fds(self._sync, 1, 1)
-        if msg != b"T" or not fds:
+    def _receive_fd(self, tag, what):
+        """A descriptor the child sends behind `tag` before it goes on."""
+        msg, fds, _, _ = socket.recv_fds(self._sync, 1, 1, socket.MSG_CMSG_CLOEXEC)
+        if msg != tag or not fds:
             for fd in fds:
                 os.close(fd)
             self.wait_exec()  # the child failed: raises its error
-            raise LaunchError(errno.EIO, "tty", "the container sent no terminal")
-        self.tty_master = fds[0]
+            raise LaunchError(errno.EIO, what, "the container sent no descriptor")
+        return fds[0]
+
+    def receive_tty(self):
+        """The terminal master the child sends before it goes on."""
+        self.tty_master = self._receive_fd(b"T", "tty")
+
+    def serve_root(self):
+        """The child mounted its root on a device and sent the device: the
+        plan's on_root_device starts what serves it, then the child goes on."""
+        fd = self._receive_fd(b"D", "mount rootfs")
+        try:
+            self.plan.on_root_device(self.pid, fd)
+        finally:
+            os.close(fd)
+        self._sync.send(b"S")
 
     def abort(self):
         """Kills a child that has not exec'd yet and waits for it."""
@@ -433,7 +453,7 @@ def spawn(plan: LaunchPlan) -> Child:
     init_fd = init_program_fd() if plan.init else -1
     sync = None
     sync_fd = -1
-    needs_sync = plan.wait_start or plan.on_cloned is not None or plan.tty
+    needs_sync = plan.wait_start or plan.on_cloned is not None or plan.tty or plan.root_device
     if needs_sync:
         parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         sync, sync_fd = parent_end, child_end.fileno()
@@ -460,6 +480,13 @@ def spawn(plan: LaunchPlan) -> Child:
             child.abort()
             raise
         child._sync.send(b"M")
+    if plan.root_device:
+        try:
+            child.serve_root()
+        except BaseException:
+            if child._cchild is not None:
+                child.abort()
+            raise
     if plan.tty:
         try:
             child.receive_tty()

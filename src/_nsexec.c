@@ -584,6 +584,55 @@ __attribute__((noreturn)) static void exec_command(struct ctx *c)
 
 /* ---- the child ---------------------------------------------------------- */
 
+/* Sends one descriptor to the parent over sync_fd, behind a one-byte tag. */
+static void send_fd(struct ctx *c, char tag, long fd, const char *what)
+{
+    struct iovec iov = {.iov_base = &tag, .iov_len = 1};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    memset(&u, 0, sizeof(u));
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    int ifd = (int)fd;
+    memcpy(CMSG_DATA(cm), &ifd, sizeof(int));
+    CHECK(c, S3(SYS_sendmsg, c->p->sync_fd, &msg, 0), "sendmsg", what);
+}
+
+/* The root of a filesystem that a process of the parent's serves through a
+ * device (nsexec.h, root_device): mounted here, served once the parent says
+ * so. Returns the mount's result. */
+static long mount_served_root(struct ctx *c)
+{
+    const struct pc_plan *p = c->p;
+    long fd = S4(SYS_openat, AT_FDCWD, p->root_device, O_RDWR | O_CLOEXEC, 0);
+    if (fd < 0)
+        fail(c, "open", p->root_device, fd);
+    char data[4096];
+    size_t pos = 0;
+    data[0] = 0;
+    sappend(data, sizeof(data), &pos, p->root_data);
+    if (pos)
+        sappend(data, sizeof(data), &pos, ",");
+    sappend(data, sizeof(data), &pos, "fd=");
+    sappend_int(data, sizeof(data), &pos, fd);
+    long r = S5(SYS_mount, p->root_source, p->root_path, p->root_fstype, p->root_flags, data);
+    if (r < 0)
+        return r;
+    send_fd(c, 'D', fd, "the root's device to the parent");
+    /* only the serving process may hold the device: if it dies, the kernel
+     * aborts the connection and nothing waits on it forever */
+    S1(SYS_close, fd);
+    char b;
+    if (S3(SYS_read, p->sync_fd, &b, 1) != 1)
+        die_quietly(125); /* the parent gave up; it reports why */
+    return 0;
+}
+
 static void bring_up_loopback(struct ctx *c)
 {
     long s = S3(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -691,6 +740,8 @@ static int child_main(void *arg)
 
     for (int i = 0; i < p->n_joins; i++)
         CHECK(c, S2(SYS_setns, p->joins[i].fd, p->joins[i].nstype), "setns", "join namespace");
+    if (p->unshare_flags)
+        CHECK(c, S1(SYS_unshare, p->unshare_flags), "unshare", "namespaces after the joins");
 
     if (p->fork_after_join) {
         /* setns into a pid namespace only places our children in it: go on
@@ -726,21 +777,7 @@ static void setup_tty(struct ctx *c)
         fail(c, "open", path, s);
 
     /* the master goes to the parent, which relays it to the user's terminal */
-    char tag = 'T';
-    struct iovec iov = {.iov_base = &tag, .iov_len = 1};
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } u;
-    memset(&u, 0, sizeof(u));
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    int mfd = (int)m;
-    memcpy(CMSG_DATA(cm), &mfd, sizeof(int));
-    CHECK(c, S3(SYS_sendmsg, p->sync_fd, &msg, 0), "sendmsg", "terminal to the parent");
+    send_fd(c, 'T', m, "terminal to the parent");
     S1(SYS_close, m);
 
     CHECK(c, S0(SYS_setsid), "setsid", "");
@@ -775,11 +812,15 @@ static int child_continue(void *arg)
         CHECK(c, S1(SYS_unshare, CLONE_NEWCGROUP), "unshare", "cgroup namespace");
 
     /* ---- the mount tree ---- */
-    if (p->clone_flags & CLONE_NEWNS) {
+    if ((p->clone_flags | p->unshare_flags) & CLONE_NEWNS) {
         CHECK(c, S5(SYS_mount, NULL, "/", NULL, p->root_propagation, NULL), "mount", "make / private");
         if (p->scratch)
             make_scratch(c);
-        if (p->root_fstype)
+    }
+    if ((p->clone_flags & CLONE_NEWNS) && p->root_path) {
+        if (p->root_device)
+            r = mount_served_root(c);
+        else if (p->root_fstype)
             r = S5(SYS_mount, p->root_source, p->root_path, p->root_fstype, p->root_flags, p->root_data);
         else
             r = S5(SYS_mount, p->root_source, p->root_path, NULL, MS_BIND | MS_REC | p->root_flags, NULL);

@@ -70,6 +70,8 @@ struct pc_plan {
     const struct pc_join *joins;
     int n_joins;
     int fork_after_join;            /* continue in a grandchild: only children enter a joined pid namespace */
+    unsigned long unshare_flags;    /* CLONE_NEW* unshared right after the joins, so that a joined
+                                       user namespace owns them (clone_flags are made before the joins) */
 
     /* sync points, on a socket shared with the parent (-1: none).
      * wait_maps: after clone, wait for one byte (uid/gid maps, network ready).
@@ -95,11 +97,20 @@ struct pc_plan {
     const struct pc_file *files;
     int n_files;
 
-    /* root filesystem: mounted at root_path (an empty host directory) */
+    /* root filesystem: mounted at root_path (an empty host directory); with
+     * root_path NULL there is no new root (a process that only needs a mount
+     * namespace of its own, scratch included) */
     const char *root_path;
     const char *root_source;
     const char *root_fstype;        /* "overlay", or NULL to bind root_source */
     const char *root_data;
+    /* A root served through a device by a process of the parent's (FUSE:
+     * "/dev/fuse"; NULL: none). The child opens it in its own namespaces (the
+     * kernel wants the mount made in the user namespace that opened it), mounts
+     * with root_data followed by ",fd=N", sends the descriptor to the parent
+     * over sync_fd (tag 'D'), closes its own copy and waits for one byte: the
+     * parent starts the serving process on it in between. */
+    const char *root_device;
     unsigned long root_flags;       /* MS_* for the root mount (e.g. MS_NODEV) */
     unsigned long root_propagation; /* MS_REC|MS_SLAVE or MS_REC|MS_PRIVATE for "/" */
     int root_readonly;
