@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from . import _launch, _netns, cgroups, rootless
+from . import _launch, _netns, cgroups, fuse_overlayfs, rootless
 from ._paths import default_root
 from .config import RLIMITS, ContainerConfig, merge_env
 from .errors import ConfigError, ContainerError, ContainerExitError, ContainerTimeout
@@ -133,7 +133,7 @@ class Container:
                  memory=None, memory_swap=None, cpus=None, cpu_shares=None, cpu_quota=None, cpu_period=None,
                  cpuset_cpus=None, cpuset_mems=None, pids_limit=None, blkio_weight=None,
                  device_read_bps=(), device_write_bps=(), cgroup_parent=None, cgroup=None, devices=(),
-                 id=None, tty=False, layer_dir=None, pull="missing"):
+                 id=None, tty=False, layer_dir=None, pull="missing", storage_driver=None):
         if isinstance(network, Container):   # join that container's network namespace
             network = f"container:{network.id}"
         # resource limits (pycontain/cgroups): checked here, before anything exists
@@ -174,6 +174,9 @@ class Container:
         if pull not in ("missing", "always", "never"):
             raise ConfigError(f"invalid pull policy {pull!r}: one of missing, always, never")
         self.pull = pull              # docker's --pull, when the image is not a rootfs directory
+        # overlay, fuse-overlayfs or auto (pycontain/fuse_overlayfs.py); None: $PYCONTAIN_STORAGE_DRIVER
+        self.storage_driver = fuse_overlayfs.requested_driver(storage_driver)
+        self._fuse = None             # the fuse-overlayfs process serving the root
         self._slirp = None            # slirp4netns serving a rootless container's network
         # None: a cgroup when a limit asks for one; True: always (stats, pause,
         # the OOM flag without a limit); False: never
@@ -239,11 +242,15 @@ class Container:
             child = _launch.spawn(plan)
             if self._cgroup is not None:
                 self._cgroup.close_fds()    # the child has joined: the descriptors are spent
-        except BaseException:
+        except BaseException as e:
             for f in parent_ends:
                 if f is not None:   # inherited stdio has no parent end
                     f.close()
+            # the root's server died: its own message says more than the container's ENOTCONN
+            why = self._fuse.failure(e) if self._fuse is not None else None
             self._cleanup()
+            if why is not None:
+                raise why from None
             raise
         finally:
             for fd in child_fds:
@@ -356,6 +363,9 @@ class Container:
                 self._image_held = False
                 release_image(self.id, self.root)
         finally:
+            if self._fuse is not None:    # before its layer goes; stop() does not raise
+                fuse, self._fuse = self._fuse, None
+                fuse.stop()
             if self._rootfs is not None:
                 self._rootfs.remove()
                 self._rootfs = None
@@ -588,6 +598,7 @@ class Container:
         # Before anything is created: compiling (cached) may refuse the profile.
         caps = capabilities.resolve(cfg.cap_add, cfg.cap_drop, cfg.privileged)
         seccomp_bpf = seccomp.filter_for(cfg.seccomp_profile, caps, root=self.root)
+        storage_driver = fuse_overlayfs.driver_for(self.storage_driver, rootless=os.geteuid() != 0)
 
         rootfs = RootFS(image.layers, "disk" if self.layer_dir else self.config.writable_layer,
                         str(self.root or default_root()), self.id, keep_dir=self.layer_dir)
@@ -661,6 +672,10 @@ class Container:
         )
         if os.geteuid() != 0:
             self._make_rootless(plan)
+        if storage_driver == "fuse-overlayfs":
+            self._fuse = fuse_overlayfs.FuseOverlayfs(rootfs, rootless=os.geteuid() != 0,
+                                                      allows_setgroups=plan.set_groups)
+            self._fuse.apply(plan)
         if self._slirp is not None:   # its own namespace, which slirp4netns serves once the child exists
             maps = plan.on_cloned
 
