@@ -101,6 +101,8 @@ def create(image=None, command=None, *, name=None, restart_policy="no", log_opts
         kwargs.setdefault("cgroup", True)
     # Validates everything Container checks, before anything exists.
     probe = Container(**kwargs)
+    # $PYCONTAIN_STORAGE_DRIVER as it is now, not as a later start's environment has it
+    kwargs["storage_driver"] = probe.storage_driver
     image_config = {}
     cid = probe.id
     if image is not None:

@@ -5,8 +5,9 @@
  *
  *   pc_spawn            parent: block signals, clone(CLONE_VM [|CLONE_VFORK]) on a fresh stack
  *   child_main          child, in order:
- *     reset signals, pdeathsig, setns joins, [wait for parent], cgroup join,
- *     cgroup namespace, mount tree: propagation, root, mounts, nodes, symlinks,
+ *     reset signals, pdeathsig, setns joins, [unshare], [wait for parent],
+ *     [open the root's device], cgroup join, cgroup namespace, mount tree:
+ *     propagation, scratch, root [and wait while the parent serves it], mounts, nodes, symlinks,
  *     pivot_root, masked and read-only paths, read-only root, hostname,
  *     rlimits, oom_score_adj, cwd, [created: wait for start], stdio, fds,
  *     bounding set, groups and ids, capabilities, no_new_privs, seccomp, exec
@@ -181,6 +182,7 @@ struct ctx {
     struct pc_child *child;  /* the parent's: where the grandchild's pid goes */
     char *stack_low;         /* the lower half of the stack, for a grandchild */
     int rootfd;              /* O_PATH fd of the new root, before pivot_root */
+    int root_device_fd;      /* plan->root_device, opened before the cgroup's device rules apply */
 };
 
 __attribute__((noreturn)) static void die_quietly(int code)
@@ -609,9 +611,7 @@ static void send_fd(struct ctx *c, char tag, long fd, const char *what)
 static long mount_served_root(struct ctx *c)
 {
     const struct pc_plan *p = c->p;
-    long fd = S4(SYS_openat, AT_FDCWD, p->root_device, O_RDWR | O_CLOEXEC, 0);
-    if (fd < 0)
-        fail(c, "open", p->root_device, fd);
+    long fd = c->root_device_fd;
     char data[4096];
     size_t pos = 0;
     data[0] = 0;
@@ -627,6 +627,7 @@ static long mount_served_root(struct ctx *c)
     /* only the serving process may hold the device: if it dies, the kernel
      * aborts the connection and nothing waits on it forever */
     S1(SYS_close, fd);
+    c->root_device_fd = -1;
     char b;
     if (S3(SYS_read, p->sync_fd, &b, 1) != 1)
         die_quietly(125); /* the parent gave up; it reports why */
@@ -801,6 +802,16 @@ static int child_continue(void *arg)
         r = S3(SYS_read, p->sync_fd, &b, 1);
         if (r != 1)
             die_quietly(125); /* the parent gave up; it reports why */
+    }
+
+    if (p->root_device) {
+        /* in the container's user namespace (the kernel requires the mount
+         * to be made there), before its cgroup's device rules apply: the
+         * device is the engine's, never the container's */
+        r = S4(SYS_openat, AT_FDCWD, p->root_device, O_RDWR | O_CLOEXEC, 0);
+        if (r < 0)
+            fail(c, "open", p->root_device, r);
+        c->root_device_fd = (int)r;
     }
 
     if (p->loopback_up)
@@ -993,6 +1004,7 @@ int pc_spawn(const struct pc_plan *plan, struct pc_child *child, struct pc_error
     c->child = child;
     c->stack_low = (char *)stack + CHILD_STACK_SIZE / 2;
     c->rootfd = -1;
+    c->root_device_fd = -1;
     char *top = (char *)c - 64;
     top = (char *)((uintptr_t)top & ~(uintptr_t)15);
 

@@ -105,11 +105,12 @@ struct pc_plan {
     const char *root_fstype;        /* "overlay", or NULL to bind root_source */
     const char *root_data;
     /* A root served through a device by a process of the parent's (FUSE:
-     * "/dev/fuse"; NULL: none). The child opens it in its own namespaces (the
-     * kernel wants the mount made in the user namespace that opened it), mounts
-     * with root_data followed by ",fd=N", sends the descriptor to the parent
-     * over sync_fd (tag 'D'), closes its own copy and waits for one byte: the
-     * parent starts the serving process on it in between. */
+     * "/dev/fuse"; NULL: none). The child opens it once in its own user
+     * namespace (the kernel wants the mount made in the namespace that opened
+     * it) and before joining its cgroups (whose device rules are the
+     * container's), mounts with root_data followed by ",fd=N", sends the
+     * descriptor to the parent over sync_fd (tag 'D'), closes its own copy and
+     * waits for one byte: the parent starts the serving process in between. */
     const char *root_device;
     unsigned long root_flags;       /* MS_* for the root mount (e.g. MS_NODEV) */
     unsigned long root_propagation; /* MS_REC|MS_SLAVE or MS_REC|MS_PRIVATE for "/" */

@@ -55,6 +55,9 @@ def add_container_flags(p):
     p.add_argument("--add-host", action="append", default=[], metavar="NAME:IP", help="add an /etc/hosts entry")
     p.add_argument("--pull", choices=("missing", "always", "never"), default="missing",
                    help="pull the image before running: missing (default), always or never")
+    p.add_argument("--storage-driver", metavar="DRIVER",
+                   help="how the root filesystem is assembled: auto (the default, or $PYCONTAIN_STORAGE_DRIVER), "
+                        "overlay, fuse-overlayfs")
     p.add_argument("--device", action="append", default=[], metavar="HOST[:CONTAINER][:rwm]",
                    help="add a host device to the container")
     p.add_argument("--cap-add", action="append", default=[], help="add a capability")
@@ -110,7 +113,7 @@ def container_kwargs(args) -> dict:
         privileged=args.privileged, ulimits=args.ulimit,
         security_opt=args.security_opt, group_add=args.group_add,
         name=args.name, ports=args.publish, dns=args.dns, add_hosts=args.add_host, devices=args.device,
-        pull=args.pull,
+        pull=args.pull, storage_driver=args.storage_driver,
         entrypoint=[args.entrypoint] if args.entrypoint else None,
         memory=args.memory, memory_swap=args.memory_swap, cpus=args.cpus, cpu_shares=args.cpu_shares,
         cpu_period=args.cpu_period, cpu_quota=args.cpu_quota, cpuset_cpus=args.cpuset_cpus,

@@ -1,0 +1,33 @@
+"""Managed containers on the fuse-overlayfs storage driver (forced, as root):
+the monitor serves the root, exec joins it, the disk layer survives a
+restart, and no fuse-overlayfs process outlives its container."""
+import pytest
+
+from pycontain import containers
+
+from conftest import fuse_processes
+from .conftest import wait_for
+
+FUSE = "fuse-overlayfs"
+
+pytestmark = pytest.mark.usefixtures("managed")
+
+
+def test_managed_container_on_fuse_overlayfs(busybox, store_root):
+    c = containers.run(rootfs=str(busybox), command=["sleep", "60"], init=True, storage_driver=FUSE)
+    assert c.record.config["storage_driver"] == FUSE
+    assert len(fuse_processes(store_root)) == 1
+    r = c.exec_run(["sh", "-c", "grep ' / ' /proc/mounts; echo kept > /root/file; stat -c %u /root/file"],
+                   text=True)
+    assert r.returncode == 0, r
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("fuse-overlayfs / fuse.fuse-overlayfs ") and lines[1] == "0"
+    c.stop(timeout=5)
+    assert c.status == "exited"
+    assert wait_for(lambda: fuse_processes(store_root) == [])   # reaped by the monitor
+    c.start()
+    assert c.exec_run(["cat", "/root/file"], text=True).stdout == "kept\n"   # the disk layer, served again
+    assert not (busybox / "root" / "file").exists()
+    c.remove(force=True)
+    assert wait_for(lambda: fuse_processes(store_root) == [])
+    assert not (store_root / "containers" / c.id).exists()
