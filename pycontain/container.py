@@ -358,12 +358,15 @@ class Container:
             if self._slirp is not None:
                 slirp, self._slirp = self._slirp, None
                 slirp.stop()
+            if self._fuse is not None:    # out of the cgroup before it goes (it is in it)
+                fuse, self._fuse = self._fuse, None
+                fuse.stop()
             self._remove_cgroup()
             if self._image_held:
                 self._image_held = False
                 release_image(self.id, self.root)
         finally:
-            if self._fuse is not None:    # before its layer goes; stop() does not raise
+            if self._fuse is not None:    # when a step above failed; stop() does not raise
                 fuse, self._fuse = self._fuse, None
                 fuse.stop()
             if self._rootfs is not None:

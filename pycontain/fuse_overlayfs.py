@@ -111,6 +111,7 @@ class FuseOverlayfs:
         self.rootfs = rootfs
         self.rootless = rootless
         self.allows_setgroups = allows_setgroups
+        self._container_plan = None
         self.pid = None
         self._pidfd = None
         self._stderr = None
@@ -129,6 +130,7 @@ class FuseOverlayfs:
             plan.scratch, plan.files = None, []
             plan.root_path = rootfs.scratch
         plan.on_root_device = self.start
+        self._container_plan = plan
 
     def start(self, pid: int, device_fd: int) -> None:
         """Starts fuse-overlayfs on the container's device (the launcher calls
@@ -154,6 +156,12 @@ class FuseOverlayfs:
             # a part of the engine, not of the container: a file server acting
             # for every user of the container (in its user namespace when rootless)
             capabilities=capabilities.own(),
+            # the container's cgroups (the launcher's descriptors are still
+            # open): what it writes into its layer is charged to its limits
+            cgroup_fds=list(self._container_plan.cgroup_fds),
+            # and the OOM killer picks the container's processes, not the
+            # server of their files (as podman's conmon), where we may say so
+            oom_score_adj=-1000 if not self.rootless and "SYS_RESOURCE" in capabilities.own() else None,
             stdio=(device_fd, devnull, err_w),
         )
         try:

@@ -196,3 +196,13 @@ def test_root_container_on_fuse_overlayfs_and_the_cli(busybox, leakcheck, store_
     assert cli.returncode == 0 and cli.stdout.startswith("overlay / overlay "), cli
     assert fuse_processes(store_root) == []
     assert stat.S_ISDIR(os.stat(store_root / "scratch").st_mode) and os.listdir(store_root / "scratch") == []
+
+
+def test_writes_through_fuse_overlayfs_are_charged_to_the_container(busybox, leakcheck):
+    # fuse-overlayfs writes the memory layer, not the container: it runs in
+    # the container's cgroup, or a memory limit would not hold
+    r = Container(rootfs=str(busybox), command=["sh", "-c", "dd if=/dev/zero of=/big bs=1M count=100; ls -l /big"],
+                  storage_driver=FUSE, memory="32m", memory_swap="32m").run(capture_output=True, text=True,
+                                                                            timeout=60)
+    assert r.oom_killed, r
+    assert "104857600" not in r.stdout
