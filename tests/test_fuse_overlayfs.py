@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from conftest import child_pids, fuse_processes
 from nobody import NOBODY, NobodysCopy, as_nobody
 from pycontain import Container, fuse_overlayfs
 from pycontain.errors import ConfigError
+from processes import fuse_processes
 
 FUSE = "fuse-overlayfs"
 
@@ -24,12 +24,11 @@ def user_rootfs(busybox, workdir):
 
 
 def leftovers(store) -> dict:
-    """What a container could leave behind, seen from the process that ran it:
-    its children, the store's container directories and scratch entries."""
+    """What a container could leave behind in its store: container
+    directories, scratch entries. (Its processes: fuse_processes.)"""
     containers = store / "containers"
     scratch = store / "scratch"
-    return {"children": sorted(child_pids()),
-            "containers": sorted(os.listdir(containers)) if containers.exists() else [],
+    return {"containers": sorted(os.listdir(containers)) if containers.exists() else [],
             "scratch": sorted(os.listdir(scratch)) if scratch.exists() else []}
 
 
@@ -116,7 +115,7 @@ def test_rootless_container_on_fuse_overlayfs(user_rootfs, leakcheck):
     assert not (root / "new").exists() and not (root / "newdir").exists()
     assert (root / "bin" / "ls").is_symlink() and "more" not in (root / "etc" / "passwd").read_text()
     assert os.stat(root / "bin" / "busybox").st_uid == NOBODY
-    assert out["left"] == {"children": [], "containers": [], "scratch": []}
+    assert out["left"] == {"containers": [], "scratch": []}
 
 
 def test_rootless_create_start_and_a_disk_layer(user_rootfs, leakcheck):
@@ -134,7 +133,7 @@ def test_rootless_create_start_and_a_disk_layer(user_rootfs, leakcheck):
 
     out = as_nobody_with(user_rootfs, fn)
     assert out["result"] == [0, "kept\n", "kept\n", NOBODY, False], out
-    assert out["left"] == {"children": [], "containers": [], "scratch": []}
+    assert out["left"] == {"containers": [], "scratch": []}
 
 
 def test_missing_fuse_overlayfs_is_a_clear_error(user_rootfs, leakcheck, workdir):
@@ -151,7 +150,7 @@ def test_missing_fuse_overlayfs_is_a_clear_error(user_rootfs, leakcheck, workdir
     out = as_nobody_with(user_rootfs, fn)
     assert out["result"] == ("the fuse-overlayfs storage driver needs the fuse-overlayfs program "
                              "(Debian: apt-get install fuse-overlayfs)")
-    assert out["left"] == {"children": [], "containers": [], "scratch": []}
+    assert out["left"] == {"containers": [], "scratch": []}
 
 
 def test_fuse_overlayfs_failing_at_start_is_a_clear_error(user_rootfs, leakcheck, workdir):
@@ -174,7 +173,7 @@ def test_fuse_overlayfs_failing_at_start_is_a_clear_error(user_rootfs, leakcheck
     out = as_nobody_with(user_rootfs, fn)
     assert out["result"] == ["LaunchError", "fuse-overlayfs exited (1): fuse-overlayfs: cannot read lower dirs: "
                                             "Permission denied"], out
-    assert out["left"] == {"children": [], "containers": [], "scratch": []}
+    assert out["left"] == {"containers": [], "scratch": []}
 
 
 # ---- as root, when asked for -------------------------------------------------------------

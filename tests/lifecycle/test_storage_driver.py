@@ -5,7 +5,7 @@ import pytest
 
 from pycontain import containers
 
-from conftest import fuse_processes
+from processes import fuse_processes
 from .conftest import wait_for
 
 FUSE = "fuse-overlayfs"
