@@ -13,6 +13,7 @@ DEBIAN_PACKAGES=(
     libseccomp2     # seccomp filters are compiled by the system libseccomp (pycontain/security/seccomp.py)
     nftables        # bridge networking: NAT and published ports (pycontain/network/nft.py)
     slirp4netns     # rootless networking (pycontain/network/slirp.py)
+    uidmap          # newuidmap/newgidmap: rootless id maps over /etc/subuid ranges (pycontain/rootless.py)
     python3         # the UDP network tests run the host's /usr/bin/python3 inside containers
     # the packaging lane (tests/packaging): aarch64 cross build, run under qemu-user
     binutils gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
