@@ -197,6 +197,8 @@ class Container:
     @property
     def published_ports(self) -> list:
         """The published ports with the host ports actually used ("80" gets a free one)."""
+        if self._slirp is not None:
+            return list(self._slirp.ports)
         return list(self._network.ports) if self._network is not None else []
 
     # ---- lifecycle ----------------------------------------------------------
@@ -597,9 +599,7 @@ class Container:
         if os.geteuid() != 0 and network == "bridge":
             network = "slirp4netns"  # what a user who is not root can have, as in podman
         if is_slirp_mode(network):
-            if cfg.ports:
-                raise ConfigError("published ports are not supported with slirp4netns yet")
-            self._slirp = Slirp(network)
+            self._slirp = Slirp(network, cfg.ports)
         elif os.geteuid() != 0 and needs_attachment(network):
             raise ConfigError(f"network {network!r} needs root; rootless containers can use none, host "
                               "or slirp4netns (bridge means slirp4netns)")
