@@ -209,12 +209,35 @@ def _tarinfo(tf: tarfile.TarFile, path: str, arcname: str) -> tarfile.TarInfo:
     return ti
 
 
-def _add(tf, ti, path):
+def _add(tf, ti, path, rel):
     if ti.isreg():
-        with open(path, "rb") as f:
+        with os.fdopen(_open_beneath(path[:-len(rel) - 1], rel), "rb") as f:
             tf.addfile(ti, f)
     else:
         tf.addfile(ti)
+
+
+def _open_beneath(base: str, rel: str) -> int:
+    """Opens base/rel for reading without following any symlink on the way:
+    a running container can swap a file or a directory of its upper layer
+    for a symlink between our lstat and this open (docker's CVE-2018-15664),
+    which must not make an export read the host's files."""
+    fd = os.open(base, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        *dirs, last = rel.split("/")
+        for name in dirs:
+            nxt = os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+        file_fd = os.open(last, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=fd)
+    except OSError as e:
+        raise ConfigError(f"{rel!r} changed while it was being exported ({e.strerror})") from None
+    finally:
+        os.close(fd)
+    if not stat.S_ISREG(os.fstat(file_fd).st_mode):
+        os.close(file_fd)
+        raise ConfigError(f"{rel!r} changed while it was being exported (not a regular file any more)")
+    return file_fd
 
 
 def write_diff_tar(upper_dir, out) -> None:
@@ -246,7 +269,7 @@ def _write_diff_tar(out, upper_dir) -> None:
                 continue
             if stat.S_ISSOCK(st.st_mode):
                 continue  # sockets are not part of an image, as in docker
-            _add(tf, _tarinfo(tf, p, rel_dir + name), p)
+            _add(tf, _tarinfo(tf, p, rel_dir + name), p, rel_dir + name)
     tf.close()
 
 
@@ -334,7 +357,7 @@ def _export(fileobj, layers_top_first) -> None:
         st = os.lstat(path)
         if stat.S_ISSOCK(st.st_mode):
             continue
-        _add(tf, _tarinfo(tf, path, rel), path)
+        _add(tf, _tarinfo(tf, path, rel), path, rel)
     tf.close()
 
 
