@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import os
 import struct
 from dataclasses import dataclass
@@ -98,6 +99,11 @@ def _insn(code, dst=0, src=0, off=0, imm=0) -> bytes:
     return struct.pack("<BBhi", code, (src << 4) | dst, off, imm)
 
 
+@functools.lru_cache(maxsize=16)     # most containers share docker's list: assembled once
+def _assemble_cached(rules: tuple) -> bytes:
+    return assemble(rules)
+
+
 def assemble(rules) -> bytes:
     """The device program (struct bpf_insn array) allowing exactly `rules`."""
     prog = [
@@ -125,6 +131,20 @@ def assemble(rules) -> bytes:
         prog += [_insn(_MOV32_K, 0, imm=1), _insn(_EXIT)]
     prog += [_insn(_MOV32_K, 0, imm=0), _insn(_EXIT)]
     return b"".join(prog)
+
+
+@functools.lru_cache(maxsize=1)
+def can_filter() -> bool:
+    """True when this process may load a device filter: root in the initial
+    user namespace. In another user namespace bpf(2) refuses it (runc skips
+    the filter there too) and the mounts that namespace owns are nodev anyway."""
+    if os.geteuid() != 0:
+        return False
+    try:
+        with open("/proc/self/uid_map") as f:
+            return f.read().split() == ["0", "0", "4294967295"]
+    except OSError:
+        return False
 
 
 # ---- loading and attaching (bpf(2)) ------------------------------------------------------
@@ -200,7 +220,7 @@ def attach_filter(cgroup_path: str, rules) -> None:
     (BPF_PROG_ATTACH, BPF_F_ALLOW_MULTI as runc and crun do: a filter the
     parent has stays in force too). The attachment holds the program, so no
     descriptor is kept; removing the cgroup detaches it."""
-    prog_fd = load(assemble(rules))
+    prog_fd = load(_assemble_cached(tuple(rules)))
     try:
         try:
             cg_fd = os.open(cgroup_path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)

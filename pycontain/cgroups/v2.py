@@ -61,9 +61,7 @@ class V2Cgroup(Cgroup):
         own = own_cgroups().get("", "/")
         parent = hierarchy_path(lay.v2, _parent_path(own, limits.cgroup_parent))
         cg = cls(name, parent + "/" + name, lay.v2[0])
-        # Only root can load the program (CAP_SYS_ADMIN or CAP_BPF); without
-        # root, device nodes are inert anyway: mounts a user namespace owns are nodev.
-        if devices_restricted and os.geteuid() == 0:
+        if devices_restricted and devices.can_filter():     # else: the root stays nodev
             cg._device_rules = devices.default_rules()
         try:
             wanted = required | (set(ALWAYS) & lay.v2_controllers)
