@@ -7,7 +7,8 @@ Start to exit of `true` in a busybox rootfs (Container.run()), variants
 interleaved round by round so that a noisy machine slows all of them alike:
 
   none        no cgroup at all: the launcher's floor (Container._make_cgroup skipped)
-  default     the cgroup every container gets (stats, OOM flag, pause; v1: device rules)
+  default     the cgroup every container gets (stats, OOM flag, pause, device rules:
+              v1's devices controller, v2's eBPF filter)
   limits      memory=64m, cpus=0.5, pids_limit=100
   limits-noview   the same without the /sys/fs/cgroup view mounted inside
 

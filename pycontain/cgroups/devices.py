@@ -113,7 +113,7 @@ def assemble(rules) -> bytes:
         _insn(_LDX_W, 5, 1, 8),                                     # r5: minor
     ]
     for r in rules:
-        # each test jumps past the block (to the next rule) when it fails; offsets are set below
+        # each failed test jumps past the rest of the block, to the next rule
         tests = []
         if r.kind != "a":
             tests.append((_JNE_K, 2, 0, _DEV_TYPE[r.kind]))

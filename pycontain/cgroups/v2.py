@@ -116,8 +116,8 @@ class V2Cgroup(Cgroup):
         if self._device_rules is None:
             return  # not restricted: nothing to open up
         if self._device_filter_attached:
-            raise CgroupError(errno.EBUSY, f"cannot allow device {major}:{minor} in {self.name}: "
-                                           "its device filter is attached (before the first process joins)")
+            raise CgroupError(errno.EBUSY, f"cannot allow device {major}:{minor} in {self.name}: its device "
+                                           "filter was attached when the cgroup was first handed out to be joined")
         self._device_rules.append(rule)
 
     def _attach_device_filter(self):
