@@ -7,11 +7,14 @@ Start to exit of `true` in a busybox rootfs (Container.run()), variants
 interleaved round by round so that a noisy machine slows all of them alike:
 
   none        no cgroup at all: the launcher's floor (Container._make_cgroup skipped)
-  default     the cgroup every container gets (stats, OOM flag, pause; v1: device rules)
+  default     the cgroup every container gets (stats, OOM flag, pause, device rules:
+              v1's devices controller, v2's eBPF filter)
   limits      memory=64m, cpus=0.5, pids_limit=100
   limits-noview   the same without the /sys/fs/cgroup view mounted inside
 
-and, without a container, cgroups.create + join_fds + destroy with those limits.
+and, without a container, cgroups.create + join_fds + destroy with those limits,
+and what v2's eBPF device filter (pycontain/cgroups/devices.py) costs on its
+own: load + attach to a fresh cgroup (on a hybrid layout, one in its cgroup2 tree).
 Prints wall-time medians (ms) and each variant's difference to `none`, and the
 mean CPU time (this process and its children), which a loaded machine disturbs less.
 """
@@ -28,6 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pycontain import Container, cgroups  # noqa: E402
+from pycontain.cgroups import devices  # noqa: E402
 from tests.conftest import make_busybox_rootfs  # noqa: E402
 
 LIMITS = dict(memory="64m", cpus=0.5, pids_limit=100)
@@ -71,6 +75,33 @@ def bare_cgroup(limits):
     return time.perf_counter_ns() - t
 
 
+def device_filter():
+    """ns for the v2 device filter's load + attach to a fresh cgroup that has
+    none. v1 driver: in a directory of the hybrid layout's cgroup2 tree (the
+    kernel attaches there too); a legacy layout: the load alone."""
+    rules = devices.default_rules()
+    lay = cgroups.layout()
+    if lay.driver == "v2":
+        cg = cgroups.create(f"pycontain-bench-{os.getpid()}-{next(_names)}", cgroups.Limits(),
+                            devices_restricted=False)
+        path, remove = cg.path, cg.destroy
+    elif lay.v2:
+        path = cgroups.hierarchy_path(lay.v2, cgroups.own_cgroups().get("", "/")) + \
+            f"/pycontain-bench-{os.getpid()}-{next(_names)}"
+        os.mkdir(path)
+        remove = lambda: os.rmdir(path)  # noqa: E731
+    else:
+        t = time.perf_counter_ns()
+        os.close(devices.load(devices.assemble(rules)))
+        return time.perf_counter_ns() - t
+    try:
+        t = time.perf_counter_ns()
+        devices.attach_filter(path, rules)
+        return time.perf_counter_ns() - t
+    finally:
+        remove()
+
+
 def main():
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 300
     work = Path(tempfile.mkdtemp(prefix="pycontain-bench-"))
@@ -79,7 +110,7 @@ def main():
         rootfs = make_busybox_rootfs(work / "busybox")
         limits = cgroups.Limits.from_docker(**LIMITS)
         variants = ("none", "default", "limits", "limits-noview")
-        samples = {v: [] for v in variants + ("bare",)}
+        samples = {v: [] for v in variants + ("bare", "devices")}
         cpu = {v: [] for v in variants}
         for _ in range(max(5, rounds // 10)):       # warm caches, the allocator, the dentry cache
             for v in variants:
@@ -90,6 +121,7 @@ def main():
                 samples[v].append(wall)
                 cpu[v].append(used)
             samples["bare"].append(bare_cgroup(limits))
+            samples["devices"].append(device_filter())
         med = {k: statistics.median(v) / 1e6 for k, v in samples.items()}
         mcpu = {k: statistics.mean(v) / 1e6 for k, v in cpu.items()}
         print(f"cgroups: {cgroups.layout().describe()}")
@@ -100,6 +132,8 @@ def main():
             print(f"  run() {v:<14} {med[v]:8.3f} {med[v] - med['none']:+8.3f} {med[v] / med['none']:7.3f}"
                   f"   {mcpu[v]:7.3f} {mcpu[v] - mcpu['none']:+8.3f}")
         print(f"  create+join_fds+destroy, no container ({'+'.join(LIMITS)}): {med['bare']:.3f}")
+        what = "load+attach" if cgroups.layout().v2 else "load only (no cgroup2 tree)"
+        print(f"  v2 device filter, {what}: {med['devices'] * 1000:.0f} us")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

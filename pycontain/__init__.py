@@ -15,6 +15,8 @@ from .errors import (  # noqa: E402
     ContainerTimeout,
     ImageNotFound,
     LaunchError,
+    NetworkError,
+    PortAlreadyAllocated,
 )
 from .config import ContainerConfig, Mount  # noqa: E402
 from .container import Container, ContainerResult  # noqa: E402
@@ -25,7 +27,7 @@ DEVNULL = -3
 __all__ = [
     "Container", "ContainerResult", "ContainerConfig", "Mount", "PIPE", "DEVNULL",
     "ContainerError", "ConfigError", "ImageNotFound", "LaunchError", "CommandNotFound",
-    "CommandNotExecutable", "ContainerTimeout", "ContainerExitError",
+    "CommandNotExecutable", "ContainerTimeout", "ContainerExitError", "NetworkError", "PortAlreadyAllocated",
 ]
 
 

@@ -200,6 +200,8 @@ class Container:
     @property
     def published_ports(self) -> list:
         """The published ports with the host ports actually used ("80" gets a free one)."""
+        if self._slirp is not None:
+            return list(self._slirp.ports)
         return list(self._network.ports) if self._network is not None else []
 
     # ---- lifecycle ----------------------------------------------------------
@@ -611,9 +613,7 @@ class Container:
         if os.geteuid() != 0 and network == "bridge":
             network = "slirp4netns"  # what a user who is not root can have, as in podman
         if is_slirp_mode(network):
-            if cfg.ports:
-                raise ConfigError("published ports are not supported with slirp4netns yet")
-            self._slirp = Slirp(network)
+            self._slirp = Slirp(network, cfg.ports)
         elif os.geteuid() != 0 and needs_attachment(network):
             raise ConfigError(f"network {network!r} needs root; rootless containers can use none, host "
                               "or slirp4netns (bridge means slirp4netns)")
@@ -631,7 +631,7 @@ class Container:
         if cgroup is not None:    # its own cgroup as /sys/fs/cgroup, read-only unless privileged (docker)
             mounts += cgroup.mount_specs(read_only=not cfg.privileged)
         for dev in cfg.devices:   # --device: the node itself, bound in, and allowed by the device cgroup
-            if cgroup is not None and hasattr(cgroup, "allow_device"):
+            if cgroup is not None:
                 cgroup.allow_device(dev.kind, dev.major, dev.minor, dev.permissions)
             mounts.append(_launch.MountSpec(dev.host_path, dev.container_path, None, None, _launch.MS_BIND,
                                             0, _launch.MKDIR_FILE))
@@ -653,9 +653,10 @@ class Container:
             files=rootfs.files,
             root_data=rootfs.overlay_options(),
             root_readonly=cfg.read_only,
-            # Without a device cgroup (none made, or v2, which needs an eBPF
-            # program we do not load yet) device nodes an image ships stay
-            # inert (nodev); the container's own /dev is a tmpfs of its own.
+            # Without device rules (no cgroup made, or rootless) device nodes
+            # an image ships stay inert (nodev); with them (v1's devices
+            # controller, v2's eBPF filter) the rules decide, as in docker.
+            # The container's own /dev is a tmpfs of its own either way.
             root_flags=0 if cfg.privileged or _restricts_devices(cgroup) else _launch.MS_NODEV,
             mounts=mounts,
             nodes=list(DEVICE_NODES),
@@ -804,8 +805,9 @@ def _above_stdio(fd: int) -> int:
 
 
 def _restricts_devices(cgroup) -> bool:
-    """True when the container's cgroup enforces docker's device list (v1's devices controller)."""
-    return cgroup is not None and "devices" in getattr(cgroup, "dirs", {})
+    """True when the container's cgroup enforces docker's device list (v1's devices
+    controller, v2's eBPF device filter)."""
+    return cgroup is not None and cgroup.restricts_devices
 
 
 def _user_mount(m) -> _launch.MountSpec:

@@ -23,7 +23,7 @@ import shutil
 import signal as _signal
 import time
 
-from . import _launch
+from . import _launch, rootless
 from .container import Container, ContainerResult, builtin_image
 from .errors import ConfigError, ContainerError, ContainerTimeout
 from .logs import follow_entries, parse_log_opts, parse_since, read_entries
@@ -497,7 +497,7 @@ class ManagedContainer:
         if gone is None:
             raise NoSuchContainer(rec.id[:12])
         # volumes=True: anonymous volumes go with it; there are none yet (bind mounts are the user's)
-        shutil.rmtree(self._store.container_dir(rec.id), ignore_errors=True)
+        rootless.remove_tree(self._store.container_dir(rec.id), ignore_errors=True)
         if rec.config.get("image"):
             _release_image(rec.id, self._store.root)
         self._rec.state = "removed"

@@ -17,10 +17,10 @@ killed. The writable layer lives in one of two places:
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 from pathlib import Path
 
+from . import rootless
 from .errors import ConfigError
 
 # The kernel copies mount options into one page.
@@ -123,6 +123,10 @@ class RootFS:
 
     def overlay_options(self) -> str:
         data = f"lowerdir={lowerdir_option(self.lower_dirs)},upperdir={_escape(self.upper)},workdir={_escape(self.work)}"
+        if os.geteuid() != 0:
+            # overlayfs in a user namespace cannot use trusted.* xattrs: its
+            # whiteout markers live in user.overlay.* (unpack.USER_OPAQUE_XATTR)
+            data += ",userxattr"
         if len(data) > MAX_MOUNT_DATA:
             raise ConfigError(
                 f"the image has too many layers for one overlay mount ({len(self.lower_dirs)} layers)"
@@ -131,7 +135,7 @@ class RootFS:
 
     def remove(self) -> None:
         if self.dir is not None:
-            shutil.rmtree(self.dir, ignore_errors=True)
+            rootless.remove_tree(self.dir, ignore_errors=True)
             self.dir = None
 
 

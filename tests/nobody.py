@@ -15,14 +15,19 @@ PR_SET_DUMPABLE = 4
 _libc = ctypes.CDLL(None)
 
 
-def as_nobody(fn):
+def as_nobody(fn, subids=None):
     """Runs fn() in a forked child that has become nobody; returns {"ok": fn()}
-    or {"error": "Type: message"} (fn's result must be JSON)."""
+    or {"error": "Type: message"} (fn's result must be JSON).
+    subids=(tmpdir, start, count): nobody gets that subordinate id range,
+    through /etc/subuid and /etc/subgid files seen only by the child (see
+    _private_subids); the host's /etc is not touched."""
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(r)
         try:
+            if subids is not None:
+                _private_subids(*subids)
             os.setgroups([])
             os.setgid(NOBODY)
             os.setuid(NOBODY)
@@ -41,6 +46,29 @@ def as_nobody(fn):
     os.close(r)
     os.waitpid(pid, 0)
     return json.loads(data)
+
+
+CLONE_NEWNS = 0x00020000
+MS_REC, MS_PRIVATE, MS_RDONLY = 0x4000, 1 << 18, 1
+
+
+def _private_subids(tmpdir, start, count):
+    """In a mount namespace of this process's own, /etc becomes a read-only
+    overlay of the real /etc under a directory with subuid and subgid files
+    giving nobody ids start..start+count-1. newuidmap (setuid root, run by
+    the library) reads them there."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    extra = os.path.join(tmpdir, "etc-subids")
+    os.makedirs(extra, exist_ok=True)
+    for name in ("subuid", "subgid"):
+        with open(os.path.join(extra, name), "w") as f:
+            f.write(f"{NOBODY}:{start}:{count}\n")
+    if libc.unshare(CLONE_NEWNS) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
+    if libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+        raise OSError(ctypes.get_errno(), "mount --make-rprivate /")
+    if libc.mount(b"overlay", b"/etc", b"overlay", MS_RDONLY, f"lowerdir={extra}:/etc".encode()) != 0:
+        raise OSError(ctypes.get_errno(), "overlay on /etc")
 
 
 class NobodysCopy:

@@ -13,6 +13,7 @@ DEBIAN_PACKAGES=(
     libseccomp2     # seccomp filters are compiled by the system libseccomp (pycontain/security/seccomp.py)
     nftables        # bridge networking: NAT and published ports (pycontain/network/nft.py)
     slirp4netns     # rootless networking (pycontain/network/slirp.py)
+    uidmap          # newuidmap/newgidmap: rootless id maps over /etc/subuid ranges (pycontain/rootless.py)
     fuse-overlayfs  # the rootless root on kernels before 5.11 (pycontain/fuse_overlayfs.py)
     python3         # the UDP network tests run the host's /usr/bin/python3 inside containers
     # the packaging lane (tests/packaging): aarch64 cross build, run under qemu-user
@@ -36,6 +37,10 @@ fi
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+# An editable install leaves the package uncompiled, and some machines set
+# PYTHONDONTWRITEBYTECODE: every CLI and monitor process the tests start would
+# compile ~40 modules again (~0.1-0.3 s each). pip compiles a real install.
+.venv/bin/python -m compileall -q pycontain >/dev/null
 
 # The host's suite (cgroup v1/hybrid here), then the cgroup v2 lane in a VM:
 # the same v2 tests, one boot. Both run; the script fails if either did.

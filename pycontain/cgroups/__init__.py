@@ -168,6 +168,14 @@ class Cgroup:
     version: int
     name: str
 
+    restricts_devices = False
+    """True when the container may only use docker's device list (and allow_device()'s)."""
+
+    def allow_device(self, kind: str, major: int, minor: int, perms: str) -> None:
+        """Allows one more device (--device): kind "c" or "b", perms of "rwm".
+        ConfigError for a bad rule. A no-op when devices are not restricted."""
+        raise NotImplementedError
+
     def join_fds(self) -> list:
         """Descriptors (O_WRONLY|O_CLOEXEC) for LaunchPlan.cgroup_fds: the child
         writes "0" to each before it mounts anything or execs, which moves it
@@ -223,13 +231,15 @@ class Cgroup:
 def create(name: str, limits: Limits, *, devices_restricted=True, lay: Layout | None = None) -> Cgroup:
     """Makes the cgroup `name` with `limits` applied, nothing joined yet.
 
-    devices_restricted: on v1, allow only docker's default device list
-    (privileged containers pass False). Raises CgroupError (nothing left
-    behind) when the machine cannot give what `limits` asks for."""
+    devices_restricted: allow only docker's default device list, plus what
+    Cgroup.allow_device() adds (privileged containers pass False); v1 writes
+    it to the devices controller, v2 attaches an eBPF device filter when the
+    cgroup is first joined. Raises CgroupError (nothing left behind) when the
+    machine cannot give what `limits` asks for."""
     lay = lay or layout()
     if lay.driver == "v2":
         from .v2 import V2Cgroup
-        return V2Cgroup.create(name, limits, lay)
+        return V2Cgroup.create(name, limits, lay, devices_restricted=devices_restricted)
     if lay.driver == "v1":
         from .v1 import V1Cgroup
         return V1Cgroup.create(name, limits, lay, devices_restricted=devices_restricted)

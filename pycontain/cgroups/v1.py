@@ -13,21 +13,13 @@ import os
 from .. import _launch
 from . import Cgroup, CgroupError, CgroupStats, Layout, hierarchy_path, own_cgroups
 from . import _files as F
+from .devices import DEVICE_RULES, rule as device_rule
 from .limits import Limits, format_cpu_list
 
 # Made for every container: memory (OOM reporting, stats), pids and cpuacct
 # (stats), freezer (pause, and a race-free kill of everything at teardown).
 # The others only when a limit needs them.
 ALWAYS = ("memory", "pids", "cpuacct", "freezer")
-
-# docker's default device rules (runc's AllowedDevices): mknod of anything,
-# but read/write only of the harmless character devices and ptys. Without
-# this, CAP_MKNOD (a docker default) would let a container open the host's disks.
-DEVICE_RULES = (
-    "c *:* m", "b *:* m",
-    "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",   # null zero full random urandom
-    "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm",               # tty console ptmx pts/*
-)
 
 MS = _launch
 
@@ -123,12 +115,17 @@ class V1Cgroup(Cgroup):
             finally:
                 os.close(fd)
 
+    @property
+    def restricts_devices(self) -> bool:
+        return "devices" in self.dirs
+
     def allow_device(self, kind: str, major: int, minor: int, perms: str) -> None:
         """One more rule on top of docker's list (--device): kind "c" or "b"."""
+        rule = device_rule(kind, major, minor, perms)
         if "devices" not in self.dirs:
             return  # not restricted: nothing to open up
         try:
-            F.write(self.dirs["devices"] + "/devices.allow", f"{kind} {major}:{minor} {perms}")
+            F.write(self.dirs["devices"] + "/devices.allow", str(rule))
         except OSError as e:
             raise CgroupError(e.errno, f"cannot allow device {major}:{minor}: {e.strerror}") from None
 

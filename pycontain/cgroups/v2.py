@@ -5,6 +5,10 @@ memory.max, memory.swap.max = docker's memory-swap minus memory,
 cpu.weight = 1 + (shares - 2) * 9999 / 262142, cpu.max "quota period",
 cpuset.cpus/mems, pids.max, io.weight = 1 + (weight - 10) * 9999 / 990
 (io.bfq.weight takes docker's 10..1000 as is), io.max rbps/wbps.
+
+Devices: v2 has no devices controller; docker's rules (and --device's) become
+an eBPF program attached to the cgroup (devices.py), once, just before the
+first process can join it.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import os
 from .. import _launch
 from . import Cgroup, CgroupError, CgroupStats, Layout, hierarchy_path, own_cgroups
 from . import _files as F
+from . import devices
 from .limits import Limits, format_cpu_list
 from .v1 import _parent_path
 
@@ -43,9 +48,11 @@ class V2Cgroup(Cgroup):
         self._fds: list = []
         self._final_oom: bool | None = None
         self._destroyed = False
+        self._device_rules: list | None = None    # None: devices not restricted
+        self._device_filter_attached = False
 
     @classmethod
-    def create(cls, name: str, limits: Limits, lay: Layout) -> "V2Cgroup":
+    def create(cls, name: str, limits: Limits, lay: Layout, devices_restricted=True) -> "V2Cgroup":
         required = {V1_TO_V2[c] for c in limits.controllers()}
         missing = sorted(required - lay.v2_controllers)
         if missing:
@@ -54,6 +61,8 @@ class V2Cgroup(Cgroup):
         own = own_cgroups().get("", "/")
         parent = hierarchy_path(lay.v2, _parent_path(own, limits.cgroup_parent))
         cg = cls(name, parent + "/" + name, lay.v2[0])
+        if devices_restricted and devices.can_filter():     # else: the root stays nodev
+            cg._device_rules = devices.default_rules()
         try:
             wanted = required | (set(ALWAYS) & lay.v2_controllers)
             _enable_down_to(parent, lay.v2[0], wanted, required, cg._made)
@@ -95,9 +104,33 @@ class V2Cgroup(Cgroup):
         for rate in lim.device_write_bps:
             F.write(p + "/io.max", f"{rate.major}:{rate.minor} wbps={rate.rate}")
 
+    # ---- devices ---------------------------------------------------------------------
+
+    @property
+    def restricts_devices(self) -> bool:
+        return self._device_rules is not None
+
+    def allow_device(self, kind: str, major: int, minor: int, perms: str) -> None:
+        """One more rule on top of docker's list (--device), before anything joins."""
+        rule = devices.rule(kind, major, minor, perms)
+        if self._device_rules is None:
+            return  # not restricted: nothing to open up
+        if self._device_filter_attached:
+            raise CgroupError(errno.EBUSY, f"cannot allow device {major}:{minor} in {self.name}: its device "
+                                           "filter was attached when the cgroup was first handed out to be joined")
+        self._device_rules.append(rule)
+
+    def _attach_device_filter(self):
+        """The filter goes on when the cgroup is first handed out to be joined:
+        by then every rule is in, and no process of the container runs yet."""
+        if self._device_rules is not None and not self._device_filter_attached:
+            devices.attach_filter(self.path, self._device_rules)
+            self._device_filter_attached = True
+
     # ---- joining ---------------------------------------------------------------------
 
     def join_fds(self) -> list:
+        self._attach_device_filter()
         if not self._fds:
             try:
                 self._fds.append(os.open(self.path + "/cgroup.procs", F.O_WRITE))
@@ -107,6 +140,7 @@ class V2Cgroup(Cgroup):
 
     def dir_fd(self) -> int:
         """For clone3(CLONE_INTO_CGROUP); the caller closes it (or close_fds() does)."""
+        self._attach_device_filter()
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as e:

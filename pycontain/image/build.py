@@ -11,10 +11,12 @@ import stat
 import tarfile
 import zlib
 
+from .. import rootless
 from ..errors import ConfigError
 from .store import (MEDIA_OCI_CONFIG, MEDIA_OCI_LAYER, MEDIA_OCI_LAYER_GZIP, MEDIA_OCI_LAYER_ZSTD,
                     MEDIA_OCI_MANIFEST, ImageStore, chain_ids, host_platform)
-from .unpack import OPAQUE_MARKER, OPAQUE_XATTR, WHITEOUT_PREFIX, detect_compression
+from .unpack import (OPAQUE_MARKER, OPAQUE_XATTR, OVERLAY_XATTR_PREFIXES, USER_OPAQUE_XATTR, WHITEOUT_PREFIX,
+                     detect_compression)
 
 LAYER_MEDIA = {"gzip": MEDIA_OCI_LAYER_GZIP, "zstd": MEDIA_OCI_LAYER_ZSTD, "none": MEDIA_OCI_LAYER}
 
@@ -181,10 +183,13 @@ def _is_whiteout(st) -> bool:
 
 
 def _is_opaque(path) -> bool:
-    try:
-        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
-    except OSError:
-        return False
+    for name in (OPAQUE_XATTR, USER_OPAQUE_XATTR):  # root's store, a rootless user's
+        try:
+            if os.getxattr(path, name, follow_symlinks=False) == b"y":
+                return True
+        except OSError:
+            pass
+    return False
 
 
 def _tarinfo(tf: tarfile.TarFile, path: str, arcname: str) -> tarfile.TarInfo:
@@ -195,7 +200,7 @@ def _tarinfo(tf: tarfile.TarFile, path: str, arcname: str) -> tarfile.TarInfo:
     except OSError:
         names = []
     for n in names:
-        if n.startswith("trusted.overlay."):
+        if n.startswith(OVERLAY_XATTR_PREFIXES):
             continue
         try:
             ti.pax_headers[f"SCHILY.xattr.{n}"] = os.getxattr(path, n, follow_symlinks=False).decode("utf-8", "surrogateescape")
@@ -204,17 +209,44 @@ def _tarinfo(tf: tarfile.TarFile, path: str, arcname: str) -> tarfile.TarInfo:
     return ti
 
 
-def _add(tf, ti, path):
+def _add(tf, ti, path, rel):
     if ti.isreg():
-        with open(path, "rb") as f:
+        with os.fdopen(_open_beneath(path[:-len(rel) - 1], rel), "rb") as f:
             tf.addfile(ti, f)
     else:
         tf.addfile(ti)
 
 
+def _open_beneath(base: str, rel: str) -> int:
+    """Opens base/rel for reading without following any symlink on the way:
+    a running container can swap a file or a directory of its upper layer
+    for a symlink between our lstat and this open (docker's CVE-2018-15664),
+    which must not make an export read the host's files."""
+    fd = os.open(base, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        *dirs, last = rel.split("/")
+        for name in dirs:
+            nxt = os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+        file_fd = os.open(last, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=fd)
+    except OSError as e:
+        raise ConfigError(f"{rel!r} changed while it was being exported ({e.strerror})") from None
+    finally:
+        os.close(fd)
+    if not stat.S_ISREG(os.fstat(file_fd).st_mode):
+        os.close(file_fd)
+        raise ConfigError(f"{rel!r} changed while it was being exported (not a regular file any more)")
+    return file_fd
+
+
 def write_diff_tar(upper_dir, out) -> None:
     """The changes in an overlay upper dir as an OCI layer tar written to out:
     whiteouts (char 0/0) become .wh.NAME, opaque directories get .wh..wh..opq."""
+    rootless.write_as_container_root(_write_diff_tar, out, upper_dir)
+
+
+def _write_diff_tar(out, upper_dir) -> None:
     tf = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape")
     upper = os.fspath(upper_dir)
     for dirpath, dirnames, filenames in os.walk(upper):
@@ -237,7 +269,7 @@ def write_diff_tar(upper_dir, out) -> None:
                 continue
             if stat.S_ISSOCK(st.st_mode):
                 continue  # sockets are not part of an image, as in docker
-            _add(tf, _tarinfo(tf, p, rel_dir + name), p)
+            _add(tf, _tarinfo(tf, p, rel_dir + name), p, rel_dir + name)
     tf.close()
 
 
@@ -316,12 +348,16 @@ def export(layers_top_first, fileobj) -> None:
     """docker export: writes the merged filesystem of the given directories
     (a container's upper dir first, then its image layers top first) to
     fileobj as a tar stream."""
+    rootless.write_as_container_root(_export, fileobj, layers_top_first)
+
+
+def _export(fileobj, layers_top_first) -> None:
     tf = tarfile.open(fileobj=fileobj, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape")
     for rel, path in _merged_entries([os.fspath(d) for d in layers_top_first]):
         st = os.lstat(path)
         if stat.S_ISSOCK(st.st_mode):
             continue
-        _add(tf, _tarinfo(tf, path, rel), path)
+        _add(tf, _tarinfo(tf, path, rel), path, rel)
     tf.close()
 
 

@@ -28,7 +28,6 @@ import hashlib
 import json
 import os
 import platform
-import shutil
 import sqlite3
 import tempfile
 import threading
@@ -36,6 +35,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import rootless
 from .._paths import default_root
 from ..errors import ConfigError, ContainerError, ImageNotFound
 from . import reference as refmod
@@ -250,7 +250,7 @@ class ImageStore:
         for name in os.listdir(self.tmp_dir):
             p = self.tmp_dir / name
             if p.is_dir() and not p.is_symlink():
-                shutil.rmtree(p, ignore_errors=True)
+                rootless.remove_tree(p, ignore_errors=True)
             else:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(p)
@@ -316,6 +316,7 @@ class ImageStore:
         try:
             with open(self.blob_path(blob_digest), "rb") as f:
                 res = unpack_layer(f, tmp)
+            rootless.chown_tree(tmp, res.owners)
             if expected_diff is not None and res.diff_id != expected_diff:
                 raise LayerError(f"layer {blob_digest}: its content is {res.diff_id}, the image config says {expected_diff}")
             chain = res.diff_id if parent_chain is None else sha256_bytes(f"{parent_chain} {res.diff_id}".encode())
@@ -326,13 +327,13 @@ class ImageStore:
             except OSError:
                 if not self.has_layer(chain):
                     raise
-                shutil.rmtree(tmp)  # another process unpacked the same layer first
+                rootless.remove_tree(tmp)  # another process unpacked the same layer first
             return chain, res.diff_id
         except FileNotFoundError as e:
-            shutil.rmtree(tmp, ignore_errors=True)
+            rootless.remove_tree(tmp, ignore_errors=True)
             raise ImageNotFound(f"layer blob {blob_digest} is missing: {e}") from None
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            rootless.remove_tree(tmp, ignore_errors=True)
             raise
 
     # ---- many layers: flattening the bottom of the stack ----------------------
@@ -381,13 +382,14 @@ class ImageStore:
                 t = threading.Thread(target=produce, daemon=True)
                 t.start()
                 with os.fdopen(r, "rb") as rf:
-                    unpack_layer(rf, tmp)
+                    res = unpack_layer(rf, tmp)
                 t.join()
                 if errors:
                     raise errors[0]
+                rootless.chown_tree(tmp, res.owners)
                 os.rename(tmp, dest)
             except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
+                rootless.remove_tree(tmp, ignore_errors=True)
                 raise
         return dest
 
@@ -569,14 +571,14 @@ class ImageStore:
                     # rename first: a half-deleted layer must never look complete
                     tmp = self.tmp_dir / f"gc-{name}"
                     os.rename(self.layer_dir / name, tmp)
-                    shutil.rmtree(tmp)
+                    rootless.remove_tree(tmp)
                     gone.append("sha256:" + name)
                     nl += 1
             for name in os.listdir(self.flat_dir):
                 if name not in layers:
                     tmp = self.tmp_dir / f"gc-flat-{name}"
                     os.rename(self.flat_dir / name, tmp)
-                    shutil.rmtree(tmp)
+                    rootless.remove_tree(tmp)
             if gone:
                 ph = ",".join("?" * len(gone))
                 self.reclaimed += sum(r[0] for r in self._query(f"SELECT size FROM layers WHERE chain_id IN ({ph})", gone))

@@ -31,7 +31,7 @@ import shutil
 import stat
 import threading
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import ContainerError
 
@@ -40,6 +40,10 @@ BLOCK = 512
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
+# A rootless user's overlay is mounted with "userxattr" (trusted.* needs real
+# root) and reads its markers from the user.overlay.* namespace instead.
+USER_OPAQUE_XATTR = "user.overlay.opaque"
+OVERLAY_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.")
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
@@ -53,6 +57,9 @@ class UnpackResult:
     diff_id: str        # sha256 of the uncompressed tar stream
     size: int           # bytes of file data written
     compression: str    # "gzip" | "zstd" | "none"
+    # unpacked by a user who is not root: {relative path: (uid, gid, mode or
+    # None)} of the files whose image owner is not root, for rootless.chown_tree
+    owners: dict = field(default_factory=dict)
 
 
 # ---- decompression in a thread -------------------------------------------------
@@ -270,12 +277,17 @@ def _parse_pax(data: bytes) -> dict:
 
 
 class _Extractor:
-    def __init__(self, dest: str, allow_devices: bool, max_bytes: int | None):
+    def __init__(self, dest: str, allow_devices: bool | None, max_bytes: int | None):
         self.dest = dest.rstrip("/")
         self.dirs = {""}                 # relative paths known to be real directories we may write into
         self.dir_meta = {}               # rel -> (mode, uid, gid, mtime, xattrs), applied at the end
-        self.allow_devices = allow_devices
         self.is_root = os.geteuid() == 0
+        # None: root makes device nodes; a user who is not root cannot and
+        # skips them, as docker and podman do in a user namespace.
+        self.allow_devices = self.is_root if allow_devices is None else allow_devices
+        self.skip_devices = allow_devices is None and not self.is_root
+        self.opaque_xattr = OPAQUE_XATTR if self.is_root else USER_OPAQUE_XATTR
+        self.owners: dict = {}           # see UnpackResult.owners
         # Files we create are owned by us already and get mode & ~umask: the
         # common case (root-owned, plain permissions) then needs no chown or chmod.
         self.own_ids = (os.geteuid(), os.getegid())
@@ -349,17 +361,21 @@ class _Extractor:
             if keep_dir:
                 return True
             shutil.rmtree(full)
+            self.owners = {r: o for r, o in self.owners.items() if not r.startswith(rel + "/")}
             self.made = {d for d in self.made if not d.startswith(rel + "/")}
             self.dirs = {d for d in self.dirs if d != rel and not d.startswith(rel + "/")}
             self.dir_meta = {d: m for d, m in self.dir_meta.items() if d != rel and not d.startswith(rel + "/")}
         else:
             os.unlink(full)
+        self.owners.pop(rel, None)
         return False
 
     # -- metadata
-    def owner(self, fd_or_path, uid, gid, follow=True):
+    def owner(self, rel, fd_or_path, uid, gid, follow=True, mode=None):
         if self.is_root:
             os.chown(fd_or_path, uid, gid, follow_symlinks=follow)
+        elif (uid, gid) != (0, 0):  # the user's own ids are root's inside
+            self.owners[rel] = (uid, gid, mode if mode is not None and mode & 0o6000 else None)
 
     def set_xattrs(self, target, xattrs, member, follow=True):
         for k, v in xattrs.items():
@@ -378,7 +394,7 @@ class _Extractor:
         for rel in sorted(self.dir_meta, key=lambda r: -r.count("/")):
             mode, uid, gid, mtime, xattrs = self.dir_meta[rel]
             full = self.path(rel)
-            self.owner(full, uid, gid, follow=False)
+            self.owner(rel, full, uid, gid, follow=False)
             os.chmod(full, mode)
             if xattrs:
                 self.set_xattrs(full, xattrs, rel or ".")
@@ -476,7 +492,7 @@ class _Extractor:
     def member(self, ts, name, typ, size, mode, uid, gid, mtime, linkname, major, minor, xattrs):
         rel = self.clean(name, name)
         for k in xattrs:
-            if k.startswith("trusted.overlay."):
+            if k.startswith(OVERLAY_XATTR_PREFIXES):
                 raise LayerError(f"layer member {name!r}: overlayfs-private xattr {k} refused")
         if not rel:  # the layer's root directory itself
             if typ == b"5":
@@ -501,7 +517,7 @@ class _Extractor:
                 self.space_left -= size
                 self.written += size
                 if (uid, gid) != self.own_ids:
-                    self.owner(fd, uid, gid)
+                    self.owner(rel, fd, uid, gid, mode=mode)
                 if mode & ~0o777 or mode & self.umask or (uid, gid) != self.own_ids:
                     os.fchmod(fd, mode)  # after chown, which clears setuid bits
                 if xattrs:
@@ -521,7 +537,7 @@ class _Extractor:
                 raise LayerError(f"layer member {name!r}: empty symlink target")
             self.clear(rel)
             os.symlink(linkname, full)  # any target: it resolves inside the container's root
-            self.owner(full, uid, gid, follow=False)
+            self.owner(rel, full, uid, gid, follow=False)
             os.utime(full, ns=(mtime, mtime), follow_symlinks=False)
         elif typ == b"1":
             target = self.clean(linkname, name, "hardlink target")
@@ -539,6 +555,8 @@ class _Extractor:
             self.clear(rel)
             os.link(self.path(target), full, follow_symlinks=False)
         elif typ in (b"3", b"4", b"6"):
+            if typ != b"6" and self.skip_devices:
+                return
             if typ != b"6" and not self.allow_devices:
                 raise LayerError(f"layer member {name!r}: device node refused (not allowed here)")
             self.clear(rel)
@@ -547,7 +565,7 @@ class _Extractor:
                 os.mknod(full, kind | 0o600, os.makedev(major, minor))
             except PermissionError:
                 raise LayerError(f"layer member {name!r}: no permission to create a device node") from None
-            self.owner(full, uid, gid, follow=False)
+            self.owner(rel, full, uid, gid, follow=False)
             os.chmod(full, mode)
             os.utime(full, ns=(mtime, mtime), follow_symlinks=False)
         else:
@@ -557,7 +575,7 @@ class _Extractor:
         parent = rel.rpartition("/")[0]
         if base == OPAQUE_MARKER:
             # overlayfs: nothing of the lower layers shows through this directory
-            os.setxattr(self.path(parent), OPAQUE_XATTR, b"y")
+            os.setxattr(self.path(parent), self.opaque_xattr, b"y")
             return
         if base.startswith(WHITEOUT_PREFIX + WHITEOUT_PREFIX):
             return  # other AUFS metadata (.wh..wh.plnk...): meaningless here
@@ -576,8 +594,6 @@ def unpack_layer(fileobj, dest, *, allow_devices: bool | None = None, max_bytes:
     """Unpacks a layer (gzip, zstd or plain tar, detected) into dest, an
     existing empty directory. Returns the diff id (sha256 of the tar stream).
     On error raises LayerError; dest is left for the caller to remove."""
-    if allow_devices is None:
-        allow_devices = os.geteuid() == 0
     head = fileobj.read(4)
     dec = _Decompressor(fileobj, head)
     dec.start()
@@ -593,4 +609,4 @@ def unpack_layer(fileobj, dest, *, allow_devices: bool | None = None, max_bytes:
         raise
     finally:
         dec.join()
-    return UnpackResult("sha256:" + dec.digest.hexdigest(), ex.written, dec.compression)
+    return UnpackResult("sha256:" + dec.digest.hexdigest(), ex.written, dec.compression, ex.owners)

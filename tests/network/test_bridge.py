@@ -6,6 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from nettools import tcp_request
+
 from pycontain import PIPE, Container
 
 SLEEP = ["sleep", "30"]
@@ -79,32 +81,13 @@ def test_two_containers_exchange_udp(busybox, network_factory, python_mounts, le
         assert srv.wait(10) == 0
 
 
-def _tcp_request(address, port, payload=b"ping\n", timeout=10):
-    end = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection((address, port), timeout=2) as s:
-                s.sendall(payload)
-                s.shutdown(socket.SHUT_WR)
-                data = b""
-                while chunk := s.recv(1024):
-                    data += chunk
-                if data:
-                    return data
-        except OSError:
-            pass
-        if time.monotonic() > end:
-            raise AssertionError(f"nothing answered on {address}:{port}")
-        time.sleep(0.05)
-
-
 def test_published_port_answers_on_host_address_and_loopback(busybox, outside, leakcheck):
     server = "while true; do echo pong | nc -l -p 80; done"
     with Container(rootfs=busybox, command=["sh", "-c", server], network="bridge", ports=["8080:80"]) as c:
         c.start()
         assert [str(p) for p in c.published_ports] == ["8080->80/tcp"]
-        assert _tcp_request("192.0.2.1", 8080) == b"pong\n"       # a host address
-        assert _tcp_request("127.0.0.1", 8080) == b"pong\n"       # the host's loopback
+        assert tcp_request("192.0.2.1", 8080) == b"pong\n"       # a host address
+        assert tcp_request("127.0.0.1", 8080) == b"pong\n"       # the host's loopback
 
 
 def test_published_port_on_one_address_and_a_chosen_port(busybox, leakcheck):
@@ -114,7 +97,7 @@ def test_published_port_on_one_address_and_a_chosen_port(busybox, leakcheck):
         c.start()
         (p,) = c.published_ports
         assert p.host_ip == "127.0.0.1" and p.host_port > 0
-        assert _tcp_request("127.0.0.1", p.host_port) == b"pong\n"
+        assert tcp_request("127.0.0.1", p.host_port) == b"pong\n"
 
 
 def test_published_udp_port(busybox, python_mounts, leakcheck):

@@ -1,13 +1,16 @@
 """Rootless networking through slirp4netns: the container's own namespace,
 its traffic carried by a process of the user's. Traffic goes only to a
 server this test runs on the host's loopback (allow_host_loopback)."""
+import os
 import shutil
 import socket
+import tempfile
 import threading
 
 import pytest
+from nettools import tcp_request
 
-from pycontain import ConfigError, Container
+from pycontain import ConfigError, Container, PortAlreadyAllocated
 
 from nobody import NobodysCopy, as_nobody
 
@@ -75,3 +78,52 @@ def test_rootless_bridge_means_slirp4netns(busybox, workdir):
 def test_bad_slirp_options(busybox):
     with pytest.raises(ConfigError, match="allow_host_loopback"):
         Container(rootfs=busybox, command=["true"], network="slirp4netns:mtu=9000")
+
+
+SERVER = "while true; do echo pong | nc -l -p 80; done"
+
+
+def test_slirp_publishes_ports(busybox, leakcheck):
+    with Container(rootfs=busybox, command=["sh", "-c", SERVER], network="slirp4netns",
+                   ports=["127.0.0.1::80"]) as c:
+        c.start()
+        (p,) = c.published_ports
+        assert p.host_ip == "127.0.0.1" and p.host_port > 0 and p.container_port == 80
+        api_dir = c._slirp._api_dir
+        assert tcp_request("127.0.0.1", p.host_port) == b"pong\n"
+        c.kill()
+        c.wait(10)
+    assert not os.path.exists(api_dir)
+
+
+def test_slirp_port_already_in_use_is_a_clear_error(busybox, leakcheck):
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    port = taken.getsockname()[1]
+    try:
+        c = Container(rootfs=busybox, command=["sleep", "30"], network="slirp4netns", ports=[f"127.0.0.1:{port}:80"])
+        with pytest.raises(PortAlreadyAllocated, match=f"cannot publish 127.0.0.1:{port}/tcp"):
+            c.start()
+        assert c._slirp is None
+        assert not [d for d in os.listdir(tempfile.gettempdir()) if d.startswith("pycontain-slirp-")]
+    finally:
+        taken.close()
+
+
+def test_rootless_published_port(busybox, workdir):
+    copy = NobodysCopy(busybox, workdir / "rootless-ports")
+    try:
+        def fn():
+            with Container(rootfs=str(copy.rootfs), command=["sh", "-c", SERVER], root=str(copy.store),
+                           network="bridge", ports=["127.0.0.1::80"]) as c:
+                c.start()
+                (p,) = c.published_ports
+                answer = tcp_request("127.0.0.1", p.host_port).decode()
+                c.kill()
+                c.wait(10)
+                return answer
+
+        assert as_nobody(fn) == {"ok": "pong\n"}
+    finally:
+        copy.remove()
