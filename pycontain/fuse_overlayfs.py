@@ -147,7 +147,7 @@ class FuseOverlayfs:
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         devnull = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
         plan = _launch.LaunchPlan(
-            argv=[self.binary, "-f", "-o", rootfs.overlay_options(), "/dev/fd/0"],
+            argv=[self.binary, "-f", "-o", rootfs.layer_options(), "/dev/fd/0"],
             envp=[], root_path=None, root_source=None, root_fstype=None,
             scratch=rootfs.scratch, files=list(rootfs.files),
             clone_flags=0, joins=joins, owned_fds=owned, unshare_flags=_launch.CLONE_NEWNS,

@@ -121,8 +121,12 @@ class RootFS:
                 f.write(data)
         return path
 
+    def layer_options(self) -> str:
+        """The layers as overlayfs and fuse-overlayfs both take them."""
+        return f"lowerdir={lowerdir_option(self.lower_dirs)},upperdir={_escape(self.upper)},workdir={_escape(self.work)}"
+
     def overlay_options(self) -> str:
-        data = f"lowerdir={lowerdir_option(self.lower_dirs)},upperdir={_escape(self.upper)},workdir={_escape(self.work)}"
+        data = self.layer_options()
         if os.geteuid() != 0:
             # overlayfs in a user namespace cannot use trusted.* xattrs: its
             # whiteout markers live in user.overlay.* (unpack.USER_OPAQUE_XATTR)

@@ -32,13 +32,13 @@ def leftovers(store) -> dict:
             "scratch": sorted(os.listdir(scratch)) if scratch.exists() else []}
 
 
-def as_nobody_with(copy, fn):
+def as_nobody_with(copy, fn, **kw):
     """Runs fn(Container kwargs) as nobody; adds what was left behind."""
     def wrapped():
         result = fn(dict(rootfs=str(copy.rootfs), root=str(copy.store), storage_driver=FUSE))
         return {"result": result, "left": leftovers(copy.store)}
 
-    out = as_nobody(wrapped)
+    out = as_nobody(wrapped, **kw)
     assert fuse_processes(copy.store) == [], "a fuse-overlayfs process outlived its container"
     assert "ok" in out, out
     return out["ok"]
@@ -133,6 +133,32 @@ def test_rootless_create_start_and_a_disk_layer(user_rootfs, leakcheck):
 
     out = as_nobody_with(user_rootfs, fn)
     assert out["result"] == [0, "kept\n", "kept\n", NOBODY, False], out
+    assert out["left"] == {"containers": [], "scratch": []}
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/newuidmap"), reason="needs newuidmap (Debian: uidmap)")
+def test_rootless_subordinate_ids_through_fuse_overlayfs(user_rootfs, leakcheck):
+    # fuse-overlayfs is root of the container's user namespace: it creates
+    # and chowns files as the container's users, mapped into nobody's range
+    sub_start = 300000
+
+    def fn(kw):
+        c = Container(command=["sh", "-c", "touch /tmp/mine; mkdir /data; chown 1000:1000 /data; "
+                                           "su -s /bin/sh user -c 'touch /data/theirs'; "
+                                           "stat -c '%u:%g %n' /tmp/mine /data /data/theirs"],
+                      writable_layer="disk", remove=False, **kw)
+        r = c.run(capture_output=True, text=True, timeout=30)
+        upper = c._rootfs.upper
+        host = [os.lstat(os.path.join(upper, p)).st_uid for p in ("tmp/mine", "data", "data/theirs")]
+        c.remove()   # files of subordinate ids: removed from inside a user namespace
+        return [r.returncode, r.stdout, r.stderr, host, os.path.exists(upper)]
+
+    out = as_nobody_with(user_rootfs, fn, subids=(str(user_rootfs.base), sub_start, 65536))
+    code, stdout, stderr, host, upper_left = out["result"]
+    assert code == 0, stderr
+    assert stdout.splitlines() == ["0:0 /tmp/mine", "1000:1000 /data", "1000:1000 /data/theirs"]
+    assert host == [NOBODY, sub_start + 999, sub_start + 999]
+    assert not upper_left
     assert out["left"] == {"containers": [], "scratch": []}
 
 
