@@ -2,7 +2,9 @@
 import os
 import platform
 
+from . import fuse_overlayfs
 from ._paths import default_root
+from .errors import ConfigError
 
 NAMESPACES = ("mnt", "pid", "uts", "ipc", "net", "user", "cgroup")
 
@@ -26,11 +28,18 @@ def describe() -> dict:
             overlay = any(line.split()[-1] == "overlay" for line in f if line.strip())
     except OSError:
         overlay = False
+    try:  # what a container started here now gets
+        requested = fuse_overlayfs.requested_driver(None)
+        driver = fuse_overlayfs.driver_for(requested, rootless=os.geteuid() != 0)
+        storage = driver if requested == driver else f"{driver} ({requested})"
+    except ConfigError as e:
+        storage = f"none: {e}"
     return {
         "kernel": platform.release(),
         "arch": platform.machine(),
         "cgroup_layout": cgroup_layout(),
         "namespaces": namespaces,
         "overlay": overlay,
+        "storage_driver": storage,
         "root": str(default_root()),
     }

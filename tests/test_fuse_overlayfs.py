@@ -219,6 +219,8 @@ def test_root_container_on_fuse_overlayfs_and_the_cli(busybox, leakcheck, store_
                           "--rootfs", str(busybox), "grep", " / ", "/proc/mounts"],
                          capture_output=True, text=True, timeout=60)
     assert cli.returncode == 0 and cli.stdout.startswith("overlay / overlay "), cli
+    info = subprocess.run([sys.executable, "-m", "pycontain", "info"], capture_output=True, text=True, timeout=60)
+    assert "Storage:     fuse-overlayfs\n" in info.stdout
     assert fuse_processes(store_root) == []
     assert stat.S_ISDIR(os.stat(store_root / "scratch").st_mode) and os.listdir(store_root / "scratch") == []
 

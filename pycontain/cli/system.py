@@ -19,6 +19,7 @@ def cmd_info(args):
     print(f"Cgroups:     {info['cgroup_layout']}")
     print("Namespaces:  " + ", ".join(f"{n} {'yes' if ok else 'no'}" for n, ok in info["namespaces"].items()))
     print(f"Overlayfs:   {'yes' if info['overlay'] else 'no'}")
+    print(f"Storage:     {info['storage_driver']}")
     print(f"Rootless:    {'yes' if os.geteuid() != 0 else 'no'} (uid {os.geteuid()})")
     print(f"Store:       {info['root']}")
     return 0
