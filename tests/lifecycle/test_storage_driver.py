@@ -1,12 +1,15 @@
 """Managed containers on the fuse-overlayfs storage driver (forced, as root):
 the monitor serves the root, exec joins it, the disk layer survives a
 restart, and no fuse-overlayfs process outlives its container."""
+import os
+import signal
+
 import pytest
 
 from pycontain import containers
 
 from processes import fuse_processes
-from .conftest import wait_for
+from .conftest import monitor_pids, wait_for
 
 FUSE = "fuse-overlayfs"
 
@@ -31,3 +34,22 @@ def test_managed_container_on_fuse_overlayfs(busybox, store_root):
     c.remove(force=True)
     assert wait_for(lambda: fuse_processes(store_root) == [])
     assert not (store_root / "containers" / c.id).exists()
+
+
+def test_fuse_overlayfs_dies_with_a_killed_monitor(busybox, store_root):
+    c = containers.run(rootfs=str(busybox), command=["sleep", "60"], init=True, storage_driver=FUSE)
+    [fuse] = fuse_processes(store_root)
+    [monitor] = monitor_pids(store_root)
+    os.kill(monitor, signal.SIGKILL)
+    # the container dies with its monitor (PR_SET_PDEATHSIG), fuse-overlayfs with both
+    assert wait_for(lambda: _dead(fuse))
+    assert wait_for(lambda: c.reload().status == "exited")
+
+
+def _dead(pid) -> bool:
+    """Gone, or a zombie that init has yet to reap (its parent was killed)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
