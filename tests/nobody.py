@@ -15,14 +15,19 @@ PR_SET_DUMPABLE = 4
 _libc = ctypes.CDLL(None)
 
 
-def as_nobody(fn):
+def as_nobody(fn, cgroup=None):
     """Runs fn() in a forked child that has become nobody; returns {"ok": fn()}
-    or {"error": "Type: message"} (fn's result must be JSON)."""
+    or {"error": "Type: message"} (fn's result must be JSON). cgroup: a v2
+    cgroup directory the child moves into first, while it is still root (a
+    user's session starts in its cgroup the same way)."""
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(r)
         try:
+            if cgroup is not None:
+                with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
+                    f.write("0")
             os.setgroups([])
             os.setgid(NOBODY)
             os.setuid(NOBODY)
