@@ -55,27 +55,49 @@ def is_delegated(path: str) -> bool:
                for p in (path, *(path + "/" + f for f in DELEGATED_FILES)))
 
 
-def container_parent(limits: Limits, required: set, lay: Layout) -> tuple:
-    """(directory to make the container's cgroup in, the delegated cgroup it is
-    under: the highest one pycontain may write). Raises CgroupNotDelegated (no
-    delegated cgroup next to the caller) or CgroupError (a controller the
-    limits need is not delegated)."""
+def delegated_cgroup(lay: Layout) -> str:
+    """The delegated cgroup a rootless container's cgroup is made in: the
+    parent of the caller's. Raises CgroupNotDelegated saying why there is none."""
     mountpoint = lay.v2[0]
     own = hierarchy_path(lay.v2, own_cgroups().get("", "/"))
     uid = os.geteuid()
     top = os.path.dirname(own) if len(own) > len(mountpoint) else None
-    if top is None or not is_delegated(top):
-        if is_delegated(own):
-            raise CgroupNotDelegated(
-                errno.EBUSY,
-                f"the cgroup delegated to uid {uid}, {own}, holds this process, and cgroup v2 lets a cgroup with "
-                "processes give no controller to a child: start pycontain in a leaf cgroup inside it (as systemd "
-                "puts a service's processes in a scope below it)")
+    if top is not None and is_delegated(top):
+        return top
+    if is_delegated(own):
         raise CgroupNotDelegated(
-            errno.EACCES,
-            f"rootless containers get a cgroup only inside one delegated to the user, and uid {uid} may not "
-            f"manage {top or own}, the parent of its cgroup {own}: delegate it ({HOW_TO_DELEGATE}), or drop the limits")
-    offered = set((F.read(top + "/cgroup.controllers") or "").split())
+            errno.EBUSY,
+            f"the cgroup delegated to uid {uid}, {own}, holds this process, and cgroup v2 lets a cgroup with "
+            "processes give no controller to a child: start pycontain in a leaf cgroup inside it (as systemd "
+            "puts a service's processes in a scope below it)")
+    raise CgroupNotDelegated(
+        errno.EACCES,
+        f"rootless containers get a cgroup only inside one delegated to the user, and uid {uid} may not "
+        f"manage {top or own}, the parent of its cgroup {own}: delegate it ({HOW_TO_DELEGATE}), or drop the limits")
+
+
+def describe(lay: Layout) -> str:
+    """One line for `pycontain info`, run by a user who is not root."""
+    if lay.driver != "v2":
+        return "no (rootless containers get cgroups only on cgroup v2, inside a cgroup delegated to the user)"
+    try:
+        top = delegated_cgroup(lay)
+    except CgroupNotDelegated as e:
+        return f"no ({e})"
+    return f"yes, in {top} (controllers: {_offered(top) or 'none'})"
+
+
+def _offered(cgroup: str) -> str:
+    return " ".join(sorted((F.read(cgroup + "/cgroup.controllers") or "").split()))
+
+
+def container_parent(limits: Limits, required: set, lay: Layout) -> tuple:
+    """(directory to make the container's cgroup in, the delegated cgroup it is
+    under: the highest one pycontain may write). Raises CgroupNotDelegated when
+    there is none, or a controller the limits need is not delegated."""
+    top = delegated_cgroup(lay)
+    uid = os.geteuid()
+    offered = set(_offered(top).split())
     missing = sorted(required - offered)
     if missing:
         raise CgroupNotDelegated(

@@ -80,7 +80,8 @@ def test_rootless_limits_in_a_delegated_cgroup(nobody_busybox, cgtree, cgroup_le
     leaf = cgtree("user/session", delegate=True)    # where the user's own process lives
 
     def fn():
-        from pycontain import PIPE, Container
+        from pycontain import PIPE, Container, system
+        info = system.describe()["rootless_cgroups"]
         script = ("read mem < /sys/fs/cgroup/memory.max; read pids < /sys/fs/cgroup/pids.max; "
                   "read cg < /proc/self/cgroup; echo $mem $pids $cg; " + FORK_BOMB)
         with Container(rootfs=str(nobody_busybox.rootfs), command=["sh", "-c", script],
@@ -92,11 +93,12 @@ def test_rootless_limits_in_a_delegated_cgroup(nobody_busybox, cgtree, cgroup_le
         gone = not os.path.exists(path)
         plain = _run(nobody_busybox, "read cg < /proc/self/cgroup; echo $cg; ls /sys/fs/cgroup | grep -c '^pids.max$'",
                      cgroup=True)
-        return [c.returncode, out.decode(), err.decode(), path, made, gone, _subdirs(delegated), plain]
+        return [c.returncode, out.decode(), err.decode(), path, made, gone, _subdirs(delegated), plain, info]
 
     out = as_nobody(fn, cgroup=leaf)
     assert "ok" in out, out
-    code, stdout, stderr, path, made, gone, after, plain = out["ok"]
+    code, stdout, stderr, path, made, gone, after, plain, info = out["ok"]
+    assert info.startswith(f"yes, in {delegated} (controllers: ") and " memory " in info   # pycontain info
     assert code == 0, (stdout, stderr)
     # beside the caller's leaf, in the delegated cgroup (no internal processes)
     assert os.path.dirname(path) == delegated and made == sorted(["session", os.path.basename(path)])
@@ -132,6 +134,10 @@ def test_rootless_without_a_usable_delegation_is_a_clear_error(case, nobody_busy
 
     out = as_nobody(lambda: _run(nobody_busybox, "true", memory="64m", pids_limit=20), cgroup=where)
     assert out.get("error", "").startswith(expected), out
+    if case != "controller_missing":    # pycontain info tells the same
+        from pycontain import system
+        info = as_nobody(lambda: system.describe()["rootless_cgroups"], cgroup=where)["ok"]
+        assert info == "no (" + out["error"].split(": ", 1)[1] + ")"
     assert "\n" not in out["error"]
     assert _subdirs(top) == ([] if where == top else ["session"])     # nothing left behind
     if case == "not_delegated":     # no limit asked for: it runs, without a cgroup (podman's way)
@@ -147,6 +153,9 @@ def test_rootless_limits_on_cgroup_v1_are_a_clear_error(nobody_busybox, cgroup_l
                             "kernel cannot hand a v1 cgroup to a user safely (asked for: memory, pids_limit); drop "
                             "them, or run on a cgroup v2 machine with a cgroup delegated to you (systemd: "
                             "Delegate=yes)"}
+    from pycontain import system
+    assert as_nobody(lambda: system.describe()["rootless_cgroups"])["ok"].startswith(
+        "no (rootless containers get cgroups only on cgroup v2")
     out = as_nobody(lambda: _run(nobody_busybox, "true", cgroup_parent="mine"))
     assert out["error"].startswith("CgroupNotDelegated: rootless containers cannot use cgroup limits on cgroup v1")
     # cgroup=True (what managed containers ask for) without a limit: no cgroup, no complaint
