@@ -7,8 +7,11 @@ cgroup.subtree_control, cgroup.threads), puts a forked child in a leaf of it
 The v2 tests run in the VM lane (tests/vm/run-v2.sh); the v1 refusal here."""
 import os
 
+import termios  # noqa: F401  (the foreground monitor imports it late; nobody cannot read the stdlib here)
+
 import pytest
 
+import pycontain.containers  # noqa: F401  (likewise: sqlite3)
 from nobody import NOBODY, NobodysCopy, as_nobody
 from pycontain import cgroups
 
@@ -72,6 +75,16 @@ def _run(copy, script, **kw):
     return [r.returncode, r.stdout, r.stderr]
 
 
+def _run_managed(copy, script):
+    """A managed container in the foreground (`pycontain run`'s path): [status, its log]."""
+    from pycontain import containers
+    c = containers.create(rootfs=str(copy.rootfs), command=["sh", "-c", script], root=str(copy.store))
+    try:
+        return [c.run_attached(), c.logs().decode()]
+    finally:
+        c.remove(force=True)
+
+
 @pytest.mark.cgroupv2
 @v2_only
 def test_rootless_limits_in_a_delegated_cgroup(nobody_busybox, cgtree, cgroup_leakcheck):
@@ -92,12 +105,19 @@ def test_rootless_limits_in_a_delegated_cgroup(nobody_busybox, cgtree, cgroup_le
             out, err = c.communicate(timeout=120)
         gone = not os.path.exists(path)
         plain = _run(nobody_busybox, "read cg < /proc/self/cgroup; echo $cg; ls /sys/fs/cgroup | grep -c '^pids.max$'",
-                     cgroup=True)
-        return [c.returncode, out.decode(), err.decode(), path, made, gone, _subdirs(delegated), plain, info]
+                     cgroup=True, cgroup_parent="group")
+        managed = _run_managed(nobody_busybox, "read cg < /proc/self/cgroup; echo $cg")
+        try:
+            _run(nobody_busybox, "true", memory="64m", cgroup_parent="/elsewhere")
+            outside = "ran"
+        except Exception as e:
+            outside = f"{type(e).__name__}: {e}"
+        return [c.returncode, out.decode(), err.decode(), path, made, gone, _subdirs(delegated), plain, info,
+                managed, outside]
 
     out = as_nobody(fn, cgroup=leaf)
     assert "ok" in out, out
-    code, stdout, stderr, path, made, gone, after, plain, info = out["ok"]
+    code, stdout, stderr, path, made, gone, after, plain, info, managed, outside = out["ok"]
     assert info.startswith(f"yes, in {delegated} (controllers: ") and " memory " in info   # pycontain info
     assert code == 0, (stdout, stderr)
     # beside the caller's leaf, in the delegated cgroup (no internal processes)
@@ -106,7 +126,11 @@ def test_rootless_limits_in_a_delegated_cgroup(nobody_busybox, cgtree, cgroup_le
     assert first == f"{64 << 20} 20 0::/"       # its own cgroup is its root (cgroup namespace)
     assert int(forks.split("=")[1]) < 20        # the fork bomb stopped at pids.max
     assert gone and after == ["session"]        # removed on exit
-    assert plain[0] == 0 and plain[1].split() == ["0::/", "1"], plain   # cgroup=True: one of its own
+    # cgroup=True (and a cgroup_parent, made below the delegated cgroup): one of its own
+    assert plain[0] == 0 and plain[1].split() == ["0::/", "1"], plain
+    assert managed == [0, "0::/\n"]          # managed containers get one too
+    assert outside.startswith(f"CgroupNotDelegated: cgroup_parent /elsewhere is outside the cgroup delegated to "
+                              f"uid {NOBODY} ({delegated})"), outside
     assert "pids" in read(delegated + "/cgroup.subtree_control").split()
 
 
@@ -158,9 +182,11 @@ def test_rootless_limits_on_cgroup_v1_are_a_clear_error(nobody_busybox, cgroup_l
         "no (rootless containers get cgroups only on cgroup v2")
     out = as_nobody(lambda: _run(nobody_busybox, "true", cgroup_parent="mine"))
     assert out["error"].startswith("CgroupNotDelegated: rootless containers cannot use cgroup limits on cgroup v1")
-    # cgroup=True (what managed containers ask for) without a limit: no cgroup, no complaint
+    # cgroup=True without a limit, and managed containers (which ask for it): no cgroup, no complaint
     out = as_nobody(lambda: _run(nobody_busybox, "echo ran", cgroup=True))
     assert out == {"ok": [0, "ran\n", ""]}
+    out = as_nobody(lambda: _run_managed(nobody_busybox, "echo ran"))
+    assert out == {"ok": [0, "ran\n"]}
 
 
 def test_limits_asked_names_what_was_set():
