@@ -12,16 +12,16 @@ ancestor).
 
 Where the container's cgroup goes: the calling process sits in a leaf L. The
 "no internal processes" rule forbids enabling controllers in a cgroup that
-holds processes, so, as crun and podman's cgroupfs manager do, the
-container's cgroup is made beside L, in its parent P, when P is delegated
-(systemd's layout: user@UID.service/app.slice/*.scope, all the user's), with
-P's missing controllers enabled if P offers them. pycontain never moves the
+holds processes, so the container's cgroup is made beside L, in its parent
+P, when P is delegated (the layout systemd keeps itself: under
+user@UID.service/app.slice each unit is a leaf beside the others, all the
+user's), with P's missing controllers enabled if P offers them. pycontain never moves the
 caller (podman's MoveUnderCgroupSubtree does): a library must not change its
 caller's cgroup behind its back. A cgroup_parent goes below P.
 
 cgroup v1 has no safe delegation (a v1 directory owned by a user still sits
-in a hierarchy whose limits only root may set, and runc/podman refuse rootless
-v1 limits too): refuse_v1() says so before anything is made.
+in a hierarchy whose limits only root may set; runc refuses rootless v1 limits,
+podman drops them with a warning): refuse_v1() says so before anything is made.
 """
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ from . import CgroupNotDelegated, Layout, hierarchy_path, own_cgroups
 from . import _files as F
 from .limits import Limits
 
-# What systemd's delegation hands the user (systemd.resource-control(5), Delegate=).
+# Of what systemd's delegation hands the user (systemd.resource-control(5),
+# Delegate=), what pycontain needs: cgroup.threads (threaded subtrees) it does not use.
 DELEGATED_FILES = ("cgroup.procs", "cgroup.subtree_control")
 HOW_TO_DELEGATE = ("e.g. run it under systemd-run --user -p Delegate=yes, with the controllers listed in "
                    "Delegate= of /etc/systemd/system/user@.service.d/delegate.conf")
