@@ -20,5 +20,7 @@ def cmd_info(args):
     print("Namespaces:  " + ", ".join(f"{n} {'yes' if ok else 'no'}" for n, ok in info["namespaces"].items()))
     print(f"Overlayfs:   {'yes' if info['overlay'] else 'no'}")
     print(f"Rootless:    {'yes' if os.geteuid() != 0 else 'no'} (uid {os.geteuid()})")
+    if os.geteuid() != 0:
+        print(f"Rootless cgroups: {info['rootless_cgroups']}")
     print(f"Store:       {info['root']}")
     return 0
