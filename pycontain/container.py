@@ -379,8 +379,10 @@ class Container:
 
     def _make_cgroup(self):
         """The container's cgroup with its limits, or None where cgroups cannot be
-        made (e.g. unprivileged on v1) and no limit was asked for."""
-        limits = self.config.resources or cgroups.Limits()
+        made (e.g. rootless without a delegated cgroup v2 subtree) and neither a
+        limit nor a cgroup_parent was asked for (runc and podman do the same)."""
+        # a Limits with only cgroup_parent is falsy but still places the cgroup
+        limits = self.config.resources if self.config.resources is not None else cgroups.Limits()
         # --device needs the device cgroup to hold its permissions (and nothing more)
         if self.want_cgroup is False or (self.want_cgroup is None and not limits and not limits.cgroup_parent
                                          and not self.config.devices):
@@ -388,8 +390,9 @@ class Container:
         try:
             cg = cgroups.create(f"pycontain-{self.id}", limits, devices_restricted=not self.config.privileged)
         except cgroups.CgroupError as e:
-            if limits or limits.cgroup_parent or e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS,
-                                                                  errno.EOPNOTSUPP):
+            unavailable = isinstance(e, cgroups.CgroupNotDelegated) or e.errno in (
+                errno.EACCES, errno.EPERM, errno.EROFS, errno.EOPNOTSUPP)
+            if limits or limits.cgroup_parent or not unavailable:
                 raise
             return None
         self._cgroup = cg
@@ -409,7 +412,8 @@ class Container:
     def _running_cgroup(self):
         if self._cgroup is None:
             raise ContainerError(f"container {self.id[:12]} has no cgroup: start it with cgroup=True or a "
-                                 "resource limit (or it is not running, or cgroups are unavailable here)")
+                                 "resource limit (or it is not running, or cgroups are unavailable here: "
+                                 "rootless, only a delegated cgroup v2 subtree has them)")
         return self._cgroup
 
     @property

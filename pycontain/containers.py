@@ -95,10 +95,11 @@ def create(image=None, command=None, *, name=None, restart_policy="no", log_opts
         if bad in container_kwargs:
             raise ConfigError(f"{bad}= is decided by the managed container, it cannot be given")
     kwargs = dict(container_kwargs, image=image, command=command)
-    if os.geteuid() == 0:
-        # docker gives every container a cgroup: pause, stats and exec's
-        # accounting need it (Container makes one only when asked)
-        kwargs.setdefault("cgroup", True)
+    # docker gives every container a cgroup: pause, stats and exec's
+    # accounting need it (Container makes one only when asked). Rootless, it
+    # gets one where the user's cgroup is delegated and runs without one
+    # elsewhere (cgroup v1), as podman does; limits without one fail.
+    kwargs.setdefault("cgroup", True)
     # Validates everything Container checks, before anything exists.
     probe = Container(**kwargs)
     # $PYCONTAIN_STORAGE_DRIVER as it is now, not as a later start's environment has it

@@ -16,6 +16,16 @@ def cgroup_layout() -> str:
     return describe_layout()
 
 
+def rootless_cgroups() -> str:
+    """Whether a user who is not root gets cgroups here, and where (pycontain/cgroups/delegation.py)."""
+    from . import cgroups
+    from .cgroups import delegation
+    try:
+        return delegation.describe(cgroups.layout())
+    except OSError as e:
+        return f"unknown ({e.strerror})"
+
+
 def describe() -> dict:
     namespaces = {n: os.path.exists(f"/proc/self/ns/{n}") for n in NAMESPACES}
     try:
@@ -38,6 +48,7 @@ def describe() -> dict:
         "kernel": platform.release(),
         "arch": platform.machine(),
         "cgroup_layout": cgroup_layout(),
+        "rootless_cgroups": rootless_cgroups() if os.geteuid() != 0 else None,
         "namespaces": namespaces,
         "overlay": overlay,
         "storage_driver": storage,

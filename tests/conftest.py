@@ -120,7 +120,8 @@ def open_fds() -> set:
             target = os.readlink(f"/proc/self/fd/{fd}")
         except OSError:
             continue  # the listing's own descriptor, already closed
-        if not target.endswith("/fd") and not target.startswith("net:["):  # the netns pool's
+        # the netns pool's namespaces and the loaded device filters (cgroups/devices.py) stay
+        if not target.endswith("/fd") and not target.startswith(("net:[", "anon_inode:bpf-prog")):
             fds.add((fd, target))
     return fds
 

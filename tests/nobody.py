@@ -15,12 +15,14 @@ PR_SET_DUMPABLE = 4
 _libc = ctypes.CDLL(None)
 
 
-def as_nobody(fn, subids=None):
+def as_nobody(fn, subids=None, cgroup=None):
     """Runs fn() in a forked child that has become nobody; returns {"ok": fn()}
     or {"error": "Type: message"} (fn's result must be JSON).
     subids=(tmpdir, start, count): nobody gets that subordinate id range,
     through /etc/subuid and /etc/subgid files seen only by the child (see
-    _private_subids); the host's /etc is not touched."""
+    _private_subids); the host's /etc is not touched. cgroup: a v2 cgroup
+    directory the child moves into first, while it is still root (a user's
+    session starts in its cgroup the same way)."""
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -28,6 +30,9 @@ def as_nobody(fn, subids=None):
         try:
             if subids is not None:
                 _private_subids(*subids)
+            if cgroup is not None:
+                with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
+                    f.write("0")
             os.setgroups([])
             os.setgid(NOBODY)
             os.setuid(NOBODY)

@@ -15,6 +15,10 @@ made are ever written to or removed, except that on v2 a missing controller is
 enabled in the parent's cgroup.subtree_control (the kernel's only way to
 delegate it).
 
+A user who is not root gets a cgroup only inside one delegated to it, on
+cgroup v2 (pycontain/cgroups/delegation.py); anywhere else create() raises
+CgroupNotDelegated, which a container without limits takes as "run without one".
+
 The layout is read from /proc/self/mountinfo: "unified" (one cgroup2
 hierarchy: v2 driver), "hybrid" (v1 controllers plus a cgroup2 tree that holds
 none of them: v1 driver) or "legacy" (v1 only: v1 driver).
@@ -38,6 +42,11 @@ class CgroupError(ContainerError, OSError):
 
     def __str__(self):
         return self.strerror
+
+
+class CgroupNotDelegated(CgroupError):
+    """A user who is not root has no cgroup here to make a container's in
+    (cgroup v1, or no delegated cgroup v2 subtree)."""
 
 
 @dataclass(frozen=True)
@@ -228,19 +237,26 @@ class Cgroup:
         raise NotImplementedError
 
 
-def create(name: str, limits: Limits, *, devices_restricted=True, lay: Layout | None = None) -> Cgroup:
+def create(name: str, limits: Limits, *, devices_restricted=True, lay: Layout | None = None,
+           rootless: bool | None = None) -> Cgroup:
     """Makes the cgroup `name` with `limits` applied, nothing joined yet.
 
     devices_restricted: allow only docker's default device list, plus what
     Cgroup.allow_device() adds (privileged containers pass False); v1 writes
     it to the devices controller, v2 attaches an eBPF device filter when the
-    cgroup is first joined. Raises CgroupError (nothing left behind) when the
-    machine cannot give what `limits` asks for."""
+    cgroup is first joined. rootless (default: not running as root): only
+    inside a delegated cgroup v2 subtree. Raises CgroupError (nothing left
+    behind) when the machine cannot give what `limits` asks for."""
     lay = lay or layout()
+    if rootless is None:
+        rootless = os.geteuid() != 0
     if lay.driver == "v2":
         from .v2 import V2Cgroup
-        return V2Cgroup.create(name, limits, lay, devices_restricted=devices_restricted)
+        return V2Cgroup.create(name, limits, lay, devices_restricted=devices_restricted, rootless=rootless)
     if lay.driver == "v1":
+        if rootless:
+            from .delegation import refuse_v1
+            refuse_v1(limits)
         from .v1 import V1Cgroup
         return V1Cgroup.create(name, limits, lay, devices_restricted=devices_restricted)
     raise CgroupError(95, "resource limits need cgroups, and none are mounted on this machine")

@@ -215,12 +215,32 @@ def load(program: bytes) -> int:
                            + (f" (verifier: {'; '.join(why[-2:])})" if why else ""))
 
 
+# Loaded programs by rule list, kept for the life of the process: the kernel's
+# load (verifier and JIT) is ~0.4 ms, and one loaded program can be attached
+# to any number of cgroups. Most containers share docker's list, so a handful
+# of descriptors (anon_inode:bpf-prog) serve every start.
+_loaded: dict = {}
+_MAX_LOADED = 8
+
+
+def _program_fd(rules: tuple) -> tuple:
+    """(fd, keep): keep is False for an fd the caller must close."""
+    fd = _loaded.get(rules)
+    if fd is not None:
+        return fd, True
+    fd = load(_assemble_cached(rules))
+    if len(_loaded) < _MAX_LOADED:
+        _loaded.setdefault(rules, fd)
+        if _loaded[rules] == fd:
+            return fd, True
+    return fd, False
+
+
 def attach_filter(cgroup_path: str, rules) -> None:
-    """Loads the program for `rules` and attaches it to the cgroup directory
+    """Attaches the program for `rules` to the cgroup directory
     (BPF_PROG_ATTACH, BPF_F_ALLOW_MULTI as runc and crun do: a filter the
-    parent has stays in force too). The attachment holds the program, so no
-    descriptor is kept; removing the cgroup detaches it."""
-    prog_fd = load(_assemble_cached(tuple(rules)))
+    parent has stays in force too). Removing the cgroup detaches it."""
+    prog_fd, keep = _program_fd(tuple(rules))
     try:
         try:
             cg_fd = os.open(cgroup_path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -234,7 +254,8 @@ def attach_filter(cgroup_path: str, rules) -> None:
         finally:
             os.close(cg_fd)
     finally:
-        os.close(prog_fd)
+        if not keep:
+            os.close(prog_fd)
 
 
 def attached_filters(cgroup_path: str) -> int:

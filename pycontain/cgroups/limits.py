@@ -145,6 +145,10 @@ class Limits:
             "memory", "memory_swap", "cpu_shares", "cpu_quota", "cpu_period", "cpuset_cpus",
             "cpuset_mems", "pids_limit", "blkio_weight", "device_read_bps", "device_write_bps"))
 
+    def asked(self) -> list:
+        """The options that are set, by name (for messages), cgroup_parent included."""
+        return [n for n in self.__dataclass_fields__ if getattr(self, n) not in (None, ())]
+
     # which controllers a limit needs (v1 names; v2 maps blkio -> io)
     def controllers(self) -> set:
         need = set()

@@ -18,7 +18,7 @@ import os
 from .. import _launch
 from . import Cgroup, CgroupError, CgroupStats, Layout, hierarchy_path, own_cgroups
 from . import _files as F
-from . import devices
+from . import delegation, devices
 from .limits import Limits, format_cpu_list
 from .v1 import _parent_path
 
@@ -52,20 +52,23 @@ class V2Cgroup(Cgroup):
         self._device_filter_attached = False
 
     @classmethod
-    def create(cls, name: str, limits: Limits, lay: Layout, devices_restricted=True) -> "V2Cgroup":
+    def create(cls, name: str, limits: Limits, lay: Layout, devices_restricted=True, rootless=False) -> "V2Cgroup":
         required = {V1_TO_V2[c] for c in limits.controllers()}
         missing = sorted(required - lay.v2_controllers)
         if missing:
             raise CgroupError(errno.EOPNOTSUPP, f"the cgroup v2 hierarchy has no {', '.join(missing)} controller: "
                                                 f"cannot apply the requested limits")
-        own = own_cgroups().get("", "/")
-        parent = hierarchy_path(lay.v2, _parent_path(own, limits.cgroup_parent))
+        if rootless:    # only inside the cgroup delegated to the user, beside the caller's
+            parent, top = delegation.container_parent(limits, required, lay)
+        else:
+            own = own_cgroups().get("", "/")
+            parent, top = hierarchy_path(lay.v2, _parent_path(own, limits.cgroup_parent)), lay.v2[0]
         cg = cls(name, parent + "/" + name, lay.v2[0])
         if devices_restricted and devices.can_filter():     # else: the root stays nodev
             cg._device_rules = devices.default_rules()
         try:
             wanted = required | (set(ALWAYS) & lay.v2_controllers)
-            _enable_down_to(parent, lay.v2[0], wanted, required, cg._made)
+            _enable_down_to(parent, lay.v2[0], wanted, required, cg._made, top)
             F.mkdir_chain(cg.path, lay.v2[0], cg._made)
             cg._apply(limits)
         except BaseException:
@@ -245,19 +248,20 @@ class V2Cgroup(Cgroup):
             self._made = []
 
 
-def _enable_down_to(parent: str, mountpoint: str, wanted: set, required: set, made: list):
+def _enable_down_to(parent: str, mountpoint: str, wanted: set, required: set, made: list, top: str):
     """Makes the parent's missing ancestors and enables `wanted` in every
-    cgroup.subtree_control from the hierarchy root down to `parent`.
+    cgroup.subtree_control from `top` (the hierarchy root, or for a rootless
+    container the cgroup delegated to the user) down to `parent`.
 
     The kernel only lets a controller into a cgroup whose parent enabled it.
     A cgroup that holds processes (other than the root) cannot enable any: a
     required controller then fails with a message naming cgroup_parent."""
-    F.mkdir_chain(parent, mountpoint, made, leaf_exists_ok=True)
+    F.mkdir_chain(parent, top, made, leaf_exists_ok=True)
     chain = []
     d = parent
     while True:
         chain.append(d)
-        if d == mountpoint or len(d) <= len(mountpoint):
+        if d == top or len(d) <= len(top):
             break
         d = os.path.dirname(d)
     for d in reversed(chain):

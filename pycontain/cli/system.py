@@ -21,5 +21,7 @@ def cmd_info(args):
     print(f"Overlayfs:   {'yes' if info['overlay'] else 'no'}")
     print(f"Storage:     {info['storage_driver']}")
     print(f"Rootless:    {'yes' if os.geteuid() != 0 else 'no'} (uid {os.geteuid()})")
+    if os.geteuid() != 0:
+        print(f"Rootless cgroups: {info['rootless_cgroups']}")
     print(f"Store:       {info['root']}")
     return 0
