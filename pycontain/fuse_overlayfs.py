@@ -88,11 +88,14 @@ def choose_driver(requested: str, *, rootless: bool, kernel: tuple, binary: str 
            f"rootless overlayfs needs Linux {'.'.join(map(str, ROOTLESS_OVERLAY_KERNEL))} (this is "
            f"{'.'.join(map(str, kernel))}): ")
     if binary is None:
-        raise ConfigError(f"{why}the fuse-overlayfs storage driver needs the fuse-overlayfs program "
-                          f"({PACKAGE_HINT})")
+        raise program_missing(why)
     if not fuse_device:
         raise ConfigError(f"{why}the fuse-overlayfs storage driver needs {FUSE_DEVICE} (modprobe fuse)")
     return "fuse-overlayfs"
+
+
+def program_missing(why: str = "") -> ConfigError:
+    return ConfigError(f"{why}the fuse-overlayfs storage driver needs the fuse-overlayfs program ({PACKAGE_HINT})")
 
 
 def driver_for(requested: str, rootless: bool) -> str:
@@ -106,8 +109,8 @@ class FuseOverlayfs:
 
     def __init__(self, rootfs, rootless: bool, allows_setgroups: bool = True):
         self.binary = shutil.which("fuse-overlayfs")
-        if self.binary is None:
-            raise ConfigError(f"the fuse-overlayfs storage driver needs the fuse-overlayfs program ({PACKAGE_HINT})")
+        if self.binary is None:  # removed since driver_for() looked
+            raise program_missing()
         self.rootfs = rootfs
         self.rootless = rootless
         self.allows_setgroups = allows_setgroups
