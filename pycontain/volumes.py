@@ -181,10 +181,10 @@ def list(root=None) -> list:  # noqa: A001 - the API reads volumes.list()
 
 def _record_users(root) -> dict:
     """{volume name: [container ids]} from the managed containers' records."""
-    from . import containers
-
     if not (Path(root or default_root()) / "containers.db").exists():
         return {}
+    from . import containers
+
     store = containers.cached_store(root)
     own = store is None
     if own:
