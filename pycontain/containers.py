@@ -1193,7 +1193,8 @@ def disk_usage(root=None) -> dict:
             active += 1
         else:
             reclaimable += s
-    usage = {"Containers": {"total": total, "active": active, "size": size, "reclaimable": reclaimable}}
+    usage = {"Containers": {"total": total, "active": active, "size": size, "reclaimable": reclaimable},
+             "Local Volumes": volumes.disk_usage(root)}
     try:  # the images branch: pycontain.image.disk_usage() -> the same shape
         from .image import disk_usage as image_disk_usage  # type: ignore
     except ImportError:

@@ -160,8 +160,9 @@ def inspect(name: str, root=None) -> dict:
     return get(name, root).attrs
 
 
-def list(root=None) -> list:  # noqa: A001 - the API reads volumes.list()
-    """Every volume, by name."""
+def list(root=None, dangling: bool | None = None) -> list:  # noqa: A001 - the API reads volumes.list()
+    """Every volume, by name; dangling=True: only those no container uses
+    (docker's --filter dangling=true), False: only those in use."""
     d = volumes_dir(root)
     try:
         names = sorted(n for n in os.listdir(d) if NAME_RE.match(n))
@@ -173,6 +174,35 @@ def list(root=None) -> list:  # noqa: A001 - the API reads volumes.list()
             out.append(_read(d / n, n))
         except (NoSuchVolume, NotADirectoryError):  # removed meanwhile
             pass
+    if dangling is not None:
+        used = in_use(root)
+        out = [v for v in out if (v.name not in used) == dangling]
+    return out
+
+
+def in_use(root=None) -> set:
+    """Names of the volumes a container uses: mounted now, or named by a managed container's record."""
+    used = set(_record_users(root))
+    d = volumes_dir(root)
+    for v in list(root):
+        with contextlib.suppress(OSError):
+            if _mounted(d / v.name):
+                used.add(v.name)
+    return used
+
+
+def disk_usage(root=None) -> dict:
+    """docker system df's "Local Volumes" figures."""
+    used = in_use(root)
+    out = {"total": 0, "active": 0, "size": 0, "reclaimable": 0}
+    for v in list(root):
+        size = _dir_size(v.mountpoint)
+        out["total"] += 1
+        out["size"] += size
+        if v.name in used:
+            out["active"] += 1
+        else:
+            out["reclaimable"] += size
     return out
 
 

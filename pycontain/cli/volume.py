@@ -3,7 +3,7 @@ import json
 import sys
 
 from .. import volumes
-from ..errors import ContainerError
+from ..errors import ConfigError, ContainerError
 from ._format import human_size
 
 
@@ -20,6 +20,8 @@ def register(sub):
 
     ls = verbs.add_parser("ls", aliases=["list"], help="list volumes")
     ls.add_argument("-q", "--quiet", action="store_true", help="only names")
+    ls.add_argument("-f", "--filter", action="append", default=[], metavar="dangling=true|false",
+                    help="only volumes no container uses (true) or only those in use (false)")
     ls.set_defaults(func=cmd_ls)
 
     i = verbs.add_parser("inspect", help="show volumes as JSON")
@@ -47,7 +49,13 @@ def cmd_create(args):
 
 
 def cmd_ls(args):
-    found = volumes.list()
+    dangling = None
+    for f in args.filter:
+        key, _, value = f.partition("=")
+        if key != "dangling" or value.lower() not in ("true", "false", "1", "0"):
+            raise ConfigError(f"invalid filter {f!r}: dangling=true or dangling=false")
+        dangling = value.lower() in ("true", "1")
+    found = volumes.list(dangling=dangling)
     if args.quiet:
         for v in found:
             print(v.name)

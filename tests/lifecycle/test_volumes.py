@@ -326,3 +326,22 @@ def test_cli_volume_verbs(busybox):
     r = pycontain("volume", "prune", "-a", "-f")
     assert r.stdout.startswith("Deleted Volumes:\nother\npgdata\n\nTotal reclaimed space: ")
     assert names() == []
+
+
+def test_cli_dangling_filter_disk_usage_and_system_prune(busybox):
+    r = pycontain("create", "--name", "holder", "-v", "used:/data", "-v", "/anon", "--rootfs", str(busybox), "true")
+    assert r.returncode == 0, r.stderr
+    pycontain("volume", "create", "free")
+    [anon] = [n for n in names() if n not in ("free", "used")]
+    assert pycontain("volume", "ls", "-q", "--filter", "dangling=true").stdout.split() == ["free"]
+    assert sorted(pycontain("volume", "ls", "-q", "-f", "dangling=false").stdout.split()) == sorted([anon, "used"])
+    r = pycontain("volume", "ls", "-f", "colour=red")
+    assert r.returncode == 125 and "invalid filter" in r.stderr
+    df = pycontain("system", "df").stdout.splitlines()
+    assert [line.split()[:4] for line in df if line.startswith("Local Volumes")] == [["Local", "Volumes", "3", "2"]]
+    # the container goes first, then its now unused anonymous volume; named ones stay
+    r = pycontain("system", "prune", "-f", "--volumes")
+    assert f"Deleted Volumes:\n{anon}\n" in r.stdout
+    assert names() == ["free", "used"]
+    for n in ("free", "used"):
+        volumes.remove(n)
