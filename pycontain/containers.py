@@ -124,7 +124,7 @@ def create(image=None, command=None, *, name=None, restart_policy="no", log_opts
                           log_path=str(cdir / f"{cid}-json.log"))
     made_volumes = []
     try:
-        kwargs["mounts"] = _record_volumes(kwargs["mounts"], image_config.get("Volumes"), root, made_volumes)
+        rec.config["mounts"] = _record_volumes(rec.config["mounts"], image_config.get("Volumes"), root, made_volumes)
         os.mkdir(cdir, 0o700)
         for d in ("upper", "work", "merged"):
             os.mkdir(cdir / d, 0o755)
@@ -145,21 +145,20 @@ def _record_volumes(mounts, image_volumes, root, made) -> list:
     as docker's create does: an anonymous one (random name) for a volume
     mount without a source and for each of the image's VOLUMEs no mount
     covers. made: the names this call made, for its caller to undo."""
-    from .config import Mount
-    from .container import _with_image_volumes
+    import dataclasses
 
-    wanted = [Mount(m["source"], m["target"], m["read_only"], m["type"], m["options"]) for m in mounts]
+    from .container import _with_image_volumes
+    from .monitor import container_kwargs_from_json
+
     out = []
-    for m in _with_image_volumes(wanted, image_volumes):
-        d = {"source": m.source, "target": m.target, "read_only": m.read_only, "type": m.type,
-             "options": _list(m.options)}
+    for m in _with_image_volumes(container_kwargs_from_json({"mounts": mounts})["mounts"], image_volumes):
         if m.type == "volume":
             existed = m.source is not None and _volume_exists(m.source, root)
-            d["source"] = volumes.create(m.source, root=root).name
+            m = dataclasses.replace(m, source=volumes.create(m.source, root=root).name)
             if not existed:
-                made.append(d["source"])
-        out.append(d)
-    return out
+                made.append(m.source)
+        out.append(m)
+    return container_kwargs_to_json({"mounts": out})["mounts"]
 
 
 def _volume_exists(name, root) -> bool:
