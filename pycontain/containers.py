@@ -124,11 +124,13 @@ def create(image=None, command=None, *, name=None, restart_policy="no", log_opts
                           log_path=str(cdir / f"{cid}-json.log"))
     made_volumes = []
     try:
-        rec.config["mounts"] = _record_volumes(rec.config["mounts"], image_config.get("Volumes"), root, made_volumes)
-        os.mkdir(cdir, 0o700)
-        for d in ("upper", "work", "merged"):
-            os.mkdir(cdir / d, 0o755)
-        store.insert(rec)
+        with volumes.locked(root) as reservation:
+            rec.config["mounts"] = _record_volumes(rec.config["mounts"], image_config.get("Volumes"),
+                                                   reservation, made_volumes)
+            os.mkdir(cdir, 0o700)
+            for d in ("upper", "work", "merged"):
+                os.mkdir(cdir / d, 0o755)
+            store.insert(rec)
     except BaseException:
         shutil.rmtree(cdir, ignore_errors=True)
         for v in made_volumes:
@@ -139,7 +141,7 @@ def create(image=None, command=None, *, name=None, restart_policy="no", log_opts
     return ManagedContainer(store, rec)
 
 
-def _record_volumes(mounts, image_volumes, root, made) -> list:
+def _record_volumes(mounts, image_volumes, reservation, made) -> list:
     """The mounts a record keeps: every volume named, so that each start
     (restarts, start after stop) mounts the same one. Volumes are made now,
     as docker's create does: an anonymous one (random name) for a volume
@@ -153,20 +155,12 @@ def _record_volumes(mounts, image_volumes, root, made) -> list:
     out = []
     for m in _with_image_volumes(container_kwargs_from_json({"mounts": mounts})["mounts"], image_volumes):
         if m.type == "volume":
-            existed = m.source is not None and _volume_exists(m.source, root)
-            m = dataclasses.replace(m, source=volumes.create(m.source, root=root).name)
-            if not existed:
-                made.append(m.source)
+            vol, new = reservation.create(m.source)
+            m = dataclasses.replace(m, source=vol.name)
+            if new:
+                made.append(vol.name)
         out.append(m)
     return container_kwargs_to_json({"mounts": out})["mounts"]
-
-
-def _volume_exists(name, root) -> bool:
-    try:
-        volumes.get(name, root)
-        return True
-    except volumes.NoSuchVolume:
-        return False
 
 
 def run(image=None, command=None, *, detach=True, **kwargs) -> "ManagedContainer":

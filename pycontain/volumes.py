@@ -141,13 +141,37 @@ def _create_locked(d: Path, name: str, labels: dict) -> Volume:
 
 def create(name: str | None = None, labels=None, *, root=None) -> Volume:
     """docker volume create: a named volume, or an anonymous one without a name."""
-    labels = dict(labels or {})
-    if name is None:
-        name = os.urandom(32).hex()
-        labels.setdefault(ANONYMOUS_LABEL, "")
-    validate_name(name)
+    if name is not None:
+        validate_name(name)   # before the store directory is made
+    with locked(root) as reservation:
+        return reservation.create(name, labels)[0]
+
+
+class Reservation:
+    """volumes.locked(): volumes made while the store lock is held."""
+
+    def __init__(self, d: Path):
+        self._dir = d
+
+    def create(self, name: str | None = None, labels=None) -> tuple:
+        """(volume, whether this call made it); without a name an anonymous one."""
+        labels = dict(labels or {})
+        if name is None:
+            name = os.urandom(32).hex()
+            labels.setdefault(ANONYMOUS_LABEL, "")
+        validate_name(name)
+        existed = (self._dir / name / META).exists()
+        return _create_locked(self._dir, name, labels), not existed
+
+
+@contextlib.contextmanager
+def locked(root=None):
+    """Holds the store lock while the caller makes volumes and records the
+    container that uses them (pycontain.containers.create): a concurrent
+    volume rm, which reads the records under the same lock, sees the
+    container or finds no volume, never a volume about to be used."""
     with _store_lock(root) as d:
-        return _create_locked(d, name, labels)
+        yield Reservation(d)
 
 
 def get(name: str, root=None) -> Volume:
@@ -272,39 +296,41 @@ def remove(name: str, force: bool = False, *, root=None) -> None:
     removes a volume that only stopped managed containers refer to."""
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise NoSuchVolume(name)
-    users = _record_users(root)
-    with _store_lock(root) as d:
-        _remove_locked(d, name, users, force)
+    with _store_lock(root) as d:   # the records are read under the lock: see locked()
+        _remove_locked(d, name, _record_users(root), force)
 
 
 def prune(all: bool = False, *, root=None) -> dict:  # noqa: A002 - docker's -a/--all
     """docker volume prune: the anonymous volumes no container uses (all=True:
     every unused volume). {"VolumesDeleted": [names], "SpaceReclaimed": bytes}."""
-    users = _record_users(root)
     deleted, space = [], 0
-    for v in list(root):
-        if (not all and not v.anonymous) or users.get(v.name):
-            continue
-        with _store_lock(root) as d:
+    with _store_lock(root) as d:
+        users = _record_users(root)
+        for v in list(root):
+            if (not all and not v.anonymous) or users.get(v.name):
+                continue
             try:
                 space += _remove_locked(d, v.name, users, False)
             except (NoSuchVolume, VolumeInUse):
                 continue
-        deleted.append(v.name)
+            deleted.append(v.name)
     return {"VolumesDeleted": deleted, "SpaceReclaimed": space}
 
 
 def remove_anonymous(names, root=None) -> None:
     """The anonymous ones of a removed container's volumes (--rm, rm -v);
     named ones stay, as do any another container still uses."""
-    users = _record_users(root)
-    for name in names:
-        try:
-            if get(name, root).anonymous:
-                with _store_lock(root) as d:
+    names = [n for n in names if n]
+    if not names:
+        return
+    with _store_lock(root) as d:
+        users = _record_users(root)
+        for name in names:
+            try:
+                if get(name, root).anonymous:
                     _remove_locked(d, name, users, False)
-        except (NoSuchVolume, VolumeInUse):
-            pass
+            except (NoSuchVolume, VolumeInUse):
+                pass
 
 
 def _dir_size(path) -> int:
@@ -438,4 +464,5 @@ def _copy_tree(image_layers, target: str, data: str) -> None:
 
 
 __all__ = ["Volume", "NoSuchVolume", "VolumeInUse", "ANONYMOUS_LABEL", "validate_name", "create", "get",
-           "inspect", "list", "remove", "prune", "remove_anonymous", "attach", "Attachment"]
+           "inspect", "list", "in_use", "disk_usage", "remove", "prune", "remove_anonymous", "attach", "Attachment",
+           "locked", "Reservation"]
