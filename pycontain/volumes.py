@@ -97,9 +97,21 @@ def _store_lock(root):
     fd = os.open(d / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
+        _sweep(d)
         yield d
     finally:
         os.close(fd)
+
+
+def _sweep(d: Path) -> None:
+    """Half-made (.new-*) or half-removed (.rm-*) volumes exist only while
+    the lock is held: any seen on taking it were left by a killed process."""
+    stale = [n for n in os.listdir(d) if n.startswith((".new-", ".rm-"))]
+    if stale:
+        from . import rootless
+
+        for n in stale:
+            rootless.remove_tree(d / n, ignore_errors=True)
 
 
 def _read(vdir: Path, name: str) -> Volume:

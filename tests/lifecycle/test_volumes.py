@@ -241,7 +241,12 @@ def test_concurrent_creation_of_one_name_makes_one_volume(leakcheck):
     assert sorted(names()) == sorted(f"race{i}" for i in range(40))
     assert sorted(os.listdir(leakcheck.store / "volumes")) == sorted([".lock"] + names())   # no .new-*
     assert volumes.prune()["VolumesDeleted"] == []      # named: kept by a default prune
+    # what a process killed half way leaves is swept by the next one to take the lock
+    os.makedirs(leakcheck.store / "volumes" / ".new-0123" / "_data")
+    os.makedirs(leakcheck.store / "volumes" / ".rm-4567" / "_data")
+    assert len(names()) == 40
     assert len(volumes.prune(all=True)["VolumesDeleted"]) == 40
+    assert os.listdir(leakcheck.store / "volumes") == [".lock"]
 
 
 # ---- managed containers ----------------------------------------------------------------
