@@ -291,9 +291,9 @@ def _remove_locked(d: Path, name: str, users: dict, force: bool) -> int:
     if not (vdir / META).exists():
         raise NoSuchVolume(name)
     if _mounted(vdir):
-        raise VolumeInUse(name, [u[:12] for u in users.get(name, ())] or ["a running container"])
+        raise VolumeInUse(name, users.get(name) or ["a running container"])
     if users.get(name) and not force:
-        raise VolumeInUse(name, [u[:12] for u in users[name]])
+        raise VolumeInUse(name, users[name])
     size = _dir_size(vdir / DATA)
     # out of sight first: the name is free at once, and a half-removed
     # volume is never listed

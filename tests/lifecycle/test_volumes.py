@@ -192,7 +192,7 @@ def test_a_volume_in_use_is_not_removed(busybox, leakcheck):
     volumes.remove("busy")
     # a managed container uses its volumes even when it is not running (docker's rule)
     m = containers.create(rootfs=str(busybox), command=["true"], mounts=[Mount.parse("held:/data")])
-    with pytest.raises(volumes.VolumeInUse, match=rf"volume is in use - \[{m.short_id}\]"):
+    with pytest.raises(volumes.VolumeInUse, match=rf"volume is in use - \[{m.id}\]"):
         volumes.remove("held")
     volumes.remove("held", force=True)   # force: a stopped container's volume goes
     m.remove()
@@ -319,7 +319,7 @@ def test_cli_volume_verbs(busybox):
     cid = r.stdout.strip()
     r = pycontain("volume", "rm", "pgdata", anon)
     assert r.returncode == 1 and r.stdout == f"{anon}\n"
-    assert r.stderr == f"pycontain: remove pgdata: volume is in use - [{cid[:12]}]\n"
+    assert r.stderr == f"pycontain: remove pgdata: volume is in use - [{cid}]\n"
     assert pycontain("rm", "user").returncode == 0
 
     pycontain("volume", "create", "other")
