@@ -14,7 +14,7 @@ from pycontain import Container, Mount, containers, image, volumes
 from pycontain.errors import ConfigError, ContainerError
 from pycontain.image.build import merged_dir, merged_entries
 
-from .conftest import pycontain
+from .conftest import pycontain, wait_for
 
 pytestmark = pytest.mark.usefixtures("managed")
 
@@ -311,6 +311,9 @@ def test_cli_volume_verbs(busybox):
                   "--rootfs", str(busybox), "sh", "-c", "echo hi > /data/f; touch /anon/g")
     assert r.returncode == 0, r.stderr
     assert sorted(pycontain("volume", "ls", "-q").stdout.split()) == sorted([anon, "pgdata"])
+    r = pycontain("run", "-d", "--rm", "-v", "/anon", "--rootfs", str(busybox), "true")   # its monitor removes it
+    assert r.returncode == 0, r.stderr
+    assert wait_for(lambda: containers.list(all=True) == [] and len(names()) == 2, 10), names()
     r = pycontain("run", "--rm", "--mount", "type=volume,source=pgdata,target=/data,readonly",
                   "--rootfs", str(busybox), "sh", "-c", "cat /data/f; touch /data/x")
     assert r.stdout == "hi\n" and "Read-only file system" in r.stderr
