@@ -38,5 +38,5 @@ def __getattr__(name):
     if name in ("containers", "volumes"):
         import importlib
 
-        return importlib.import_module(".containers", __name__)
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'pycontain' has no attribute {name!r}")

@@ -392,7 +392,11 @@ def attach(name: str | None, *, root=None, image_layers=(), target: str = "/", c
                 meta = json.load(f)
             if meta.get("CopyUp"):
                 if copy_up and image_layers and not os.listdir(vdir / DATA):
-                    _copy_up(image_layers, target, vol.mountpoint)
+                    try:
+                        _copy_up(image_layers, target, vol.mountpoint)
+                    except BaseException:
+                        _empty(vol.mountpoint)   # a half copy would pass for the volume's content
+                        raise
                 meta["CopyUp"] = False   # the first use only, as podman's NeedsCopyUp
                 _write_meta(vdir, meta)
         except BaseException:
@@ -401,6 +405,18 @@ def attach(name: str | None, *, root=None, image_layers=(), target: str = "/", c
                 _remove_locked(d, name, {}, True)
             raise
     return Attachment(vol, fd, owned, root)
+
+
+def _empty(data: str) -> None:
+    from . import rootless
+
+    for n in os.listdir(data):
+        p = os.path.join(data, n)
+        if os.path.isdir(p) and not os.path.islink(p):
+            rootless.remove_tree(p, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(p)
 
 
 def _copy_up(image_layers, target: str, data: str) -> None:

@@ -353,3 +353,19 @@ def test_cli_dangling_filter_disk_usage_and_system_prune(busybox):
     assert names() == ["free", "used"]
     for n in ("free", "used"):
         volumes.remove(n)
+
+
+def test_a_failed_copy_up_leaves_the_volume_empty_for_the_next_use(vol_image, monkeypatch, leakcheck):
+    real = volumes._copy_tree
+
+    def fails_after_copying(*args):   # a fault injected once the files are there: I/O error, disk full
+        real(*args)
+        raise OSError(5, "injected I/O error")
+    monkeypatch.setattr(volumes, "_copy_tree", fails_after_copying)
+    with pytest.raises(OSError, match="injected"):
+        Container(vol_image, command=["true"], mounts=[Mount.parse("halfway:/data")]).run()
+    assert os.listdir(volumes.get("halfway").mountpoint) == []
+    monkeypatch.setattr(volumes, "_copy_tree", real)
+    out = run(vol_image, mounts=[Mount.parse("halfway:/data")], command=["ls", "/data"])
+    assert out.split() == ["conf", "hard", "link", "su", "sub"]   # copied whole on the next use
+    volumes.remove("halfway")
