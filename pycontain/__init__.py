@@ -33,9 +33,10 @@ __all__ = [
 
 def __getattr__(name):
     # pycontain.containers (managed containers: records, monitors, the
-    # docker-like lifecycle) is imported on first use: it brings SQLite along
-    if name == "containers":
+    # docker-like lifecycle) and pycontain.volumes are imported on first
+    # use: they bring SQLite along
+    if name in ("containers", "volumes"):
         import importlib
 
-        return importlib.import_module(".containers", __name__)
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'pycontain' has no attribute {name!r}")

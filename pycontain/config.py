@@ -19,11 +19,16 @@ HOSTNAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$")
 ENV_NAME_RE = re.compile(r"^[^=\0]+$")
 
 
+MOUNT_TYPES = ("bind", "tmpfs", "volume")
+
+
 @dataclass(frozen=True)
 class Mount:
-    """A host path (or a fresh tmpfs) made visible inside the container.
+    """A host path, a volume or a fresh tmpfs made visible inside the container.
 
     Mount("/srv/data", "/data", read_only=True)   # bind mount
+    Mount("pgdata", "/var/lib/postgresql/data", type="volume")   # named volume (pycontain.volumes)
+    Mount(None, "/cache", type="volume")          # anonymous volume, removed with the container
     Mount(None, "/scratch", type="tmpfs", options=("size=64m",))
     """
 
@@ -34,8 +39,8 @@ class Mount:
     options: tuple = ()
 
     def __post_init__(self):
-        if self.type not in ("bind", "tmpfs"):
-            raise ConfigError(f"mount {self.target!r}: unknown type {self.type!r} (bind or tmpfs)")
+        if self.type not in MOUNT_TYPES:
+            raise ConfigError(f"mount {self.target!r}: unknown type {self.type!r} ({', '.join(MOUNT_TYPES)})")
         if not isinstance(self.target, str) or not self.target.startswith("/"):
             raise ConfigError(f"mount target {self.target!r} must be an absolute path")
         if "\0" in self.target or (self.source and "\0" in self.source):
@@ -48,24 +53,79 @@ class Mount:
             if not os.path.isabs(self.source):
                 raise ConfigError(f"bind mount source {self.source!r} must be an absolute path")
         object.__setattr__(self, "options", tuple(self.options))
+        if self.type == "volume":
+            from .volumes import validate_name
+
+            if self.source is not None:
+                validate_name(self.source)
+            bad = [o for o in self.options if o != "nocopy"]
+            if bad:
+                raise ConfigError(f"volume {self.target!r}: unknown option {bad[0]!r} (nocopy)")
 
     @classmethod
     def parse(cls, spec: str) -> "Mount":
-        """docker's -v syntax: SRC:DST[:ro|rw]."""
+        """docker's -v syntax: SRC:DST[:ro|rw|nocopy], NAME:DST[:...] (a volume)
+        or DST alone (an anonymous volume)."""
         parts = spec.split(":")
+        if len(parts) == 1 and parts[0].startswith("/"):
+            return cls(None, parts[0], type="volume")
         if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
-            raise ConfigError(f"invalid volume spec {spec!r}: expected SRC:DST[:ro]")
+            raise ConfigError(f"invalid volume spec {spec!r}: expected SRC:DST[:ro], NAME:DST[:ro] or DST")
         ro = False
+        opts = []
         if len(parts) == 3:
             opts = parts[2].split(",")
             for o in opts:
-                if o not in ("ro", "rw", "z", "Z"):
+                if o not in ("ro", "rw", "z", "Z", "nocopy"):
                     raise ConfigError(f"invalid volume option {o!r} in {spec!r}")
             ro = "ro" in opts
         src = os.path.abspath(parts[0]) if parts[0].startswith((".", "/")) else parts[0]
         if not src.startswith("/"):
-            raise ConfigError(f"named volumes are not supported yet: {spec!r} (use an absolute host path)")
+            return cls(src, parts[1], read_only=ro, type="volume",
+                       options=("nocopy",) if "nocopy" in opts else ())
+        if "nocopy" in opts:
+            raise ConfigError(f"invalid volume option 'nocopy' in {spec!r}: only for volumes")
         return cls(src, parts[1], read_only=ro)
+
+    @classmethod
+    def parse_mount_flag(cls, spec: str) -> "Mount":
+        """docker's --mount syntax: type=bind|volume|tmpfs,source=...,target=...,
+        readonly, volume-nocopy, tmpfs-size=..., tmpfs-mode=..."""
+        kind, src, dst, ro, opts = "volume", None, None, False, []
+        for item in spec.split(","):
+            key, sep, value = item.partition("=")
+            key = key.strip().lower()
+            if key in ("readonly", "ro"):
+                if sep and value.lower() not in ("1", "true", "0", "false"):
+                    raise ConfigError(f"invalid --mount value {item!r} in {spec!r}")
+                ro = not sep or value.lower() in ("1", "true")
+            elif key == "volume-nocopy" and (not sep or value.lower() in ("1", "true")):
+                opts.append("nocopy")
+            elif not sep or not value:
+                raise ConfigError(f"invalid --mount field {item!r} in {spec!r}: expected KEY=VALUE")
+            elif key == "type":
+                kind = value
+            elif key in ("source", "src"):
+                src = value
+            elif key in ("target", "destination", "dst"):
+                dst = value
+            elif key == "tmpfs-size":
+                opts.append(f"size={value}")
+            elif key == "tmpfs-mode":
+                opts.append(f"mode={value}")
+            else:
+                raise ConfigError(f"unknown --mount field {key!r} in {spec!r}")
+        if not dst:
+            raise ConfigError(f"invalid --mount {spec!r}: target is required")
+        if kind not in MOUNT_TYPES:
+            raise ConfigError(f"invalid --mount {spec!r}: type must be one of {', '.join(MOUNT_TYPES)}")
+        if kind == "tmpfs" and src:
+            raise ConfigError(f"invalid --mount {spec!r}: a tmpfs has no source")
+        if kind != "tmpfs" and any(o.startswith(("size=", "mode=")) for o in opts):
+            raise ConfigError(f"invalid --mount {spec!r}: tmpfs options need type=tmpfs")
+        if kind != "volume" and "nocopy" in opts:
+            raise ConfigError(f"invalid --mount {spec!r}: volume-nocopy needs type=volume")
+        return cls(src, dst, read_only=ro, type=kind, options=tuple(opts))
 
 
 @dataclass(frozen=True)

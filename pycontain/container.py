@@ -171,6 +171,7 @@ class Container:
         self._rootfs = None
         self._cgroup = None
         self._image_held = False
+        self._volumes = []            # volumes.Attachment: held while the container exists
         if pull not in ("missing", "always", "never"):
             raise ConfigError(f"invalid pull policy {pull!r}: one of missing, always, never")
         self.pull = pull              # docker's --pull, when the image is not a rootfs directory
@@ -364,6 +365,7 @@ class Container:
                 fuse, self._fuse = self._fuse, None
                 fuse.stop()
             self._remove_cgroup()
+            self._release_volumes()
             if self._image_held:
                 self._image_held = False
                 release_image(self.id, self.root)
@@ -374,6 +376,24 @@ class Container:
             if self._rootfs is not None:
                 self._rootfs.remove()
                 self._rootfs = None
+
+    # ---- volumes (pycontain/volumes.py) ---------------------------------------------
+
+    def _volume_mount(self, m, layers) -> _launch.MountSpec:
+        """A volume held for this container (made, and filled from the
+        image on its first use, if need be) as a bind mount of its directory."""
+        from . import volumes
+
+        att = volumes.attach(m.source, root=self.root, image_layers=layers, target=m.target,
+                             copy_up="nocopy" not in m.options)
+        self._volumes.append(att)
+        return _launch.MountSpec(att.path, m.target, None, None, _launch.MS_BIND | _launch.MS_REC,
+                                 _launch.MS_RDONLY if m.read_only else 0, _launch.MKDIR_DIR)
+
+    def _release_volumes(self):
+        """Lets go of the volumes; an anonymous one made for this container goes with it."""
+        while self._volumes:
+            self._volumes.pop().release()
 
     # ---- resources (pycontain/cgroups) ---------------------------------------------
 
@@ -452,7 +472,7 @@ class Container:
             except Exception:
                 pass
         elif (getattr(self, "_rootfs", None) is not None or getattr(self, "_network", None) is not None
-              or getattr(self, "_cgroup", None) is not None):
+              or getattr(self, "_cgroup", None) is not None or getattr(self, "_volumes", None)):
             self._cleanup()
 
     # ---- image side: docker export / docker commit (pycontain.image) ----------
@@ -642,8 +662,8 @@ class Container:
         for name, path in etc.items():
             mounts.append(_launch.MountSpec(path, f"/etc/{name}", None, None,
                                             _launch.MS_BIND, 0, _launch.MKDIR_FILE))
-        for m in cfg.mounts:
-            mounts.append(_user_mount(m))
+        for m in _with_image_volumes(cfg.mounts, icfg.get("Volumes")):
+            mounts.append(self._volume_mount(m, image.layers) if m.type == "volume" else _user_mount(m))
 
         plan = _launch.LaunchPlan(
             argv=(["pycontain-init", "--"] + argv) if cfg.init else argv,
@@ -812,6 +832,18 @@ def _restricts_devices(cgroup) -> bool:
     """True when the container's cgroup enforces docker's device list (v1's devices
     controller, v2's eBPF device filter)."""
     return cgroup is not None and cgroup.restricts_devices
+
+
+def _with_image_volumes(mounts, image_volumes) -> list:
+    """The container's mounts plus an anonymous volume for each of the
+    image's VOLUMEs that no mount covers, parents before children (docker
+    sorts by depth, so /data is mounted before /data/logs)."""
+    from .config import Mount
+
+    taken = {os.path.normpath(m.target) for m in mounts}
+    extra = [Mount(None, os.path.normpath(t), type="volume") for t in sorted(image_volumes or ())
+             if isinstance(t, str) and t.startswith("/") and os.path.normpath(t) not in taken | {"/"}]
+    return sorted(list(mounts) + extra, key=lambda m: os.path.normpath(m.target).count("/"))
 
 
 def _user_mount(m) -> _launch.MountSpec:

@@ -23,7 +23,7 @@ import shutil
 import signal as _signal
 import time
 
-from . import _launch, rootless
+from . import _launch, rootless, volumes
 from .container import Container, ContainerResult, builtin_image
 from .errors import ConfigError, ContainerError, ContainerTimeout
 from .logs import follow_entries, parse_log_opts, parse_since, read_entries
@@ -125,17 +125,45 @@ def create(image=None, command=None, *, name=None, restart_policy="no", log_opts
     rec = ContainerRecord(id=cid, name=(name or "").lstrip("/"), image=image or probe.config.rootfs,
                           config=kwargs, restart_policy=restart_policy or "no", log_opts=opts,
                           log_path=str(cdir / f"{cid}-json.log"))
+    made_volumes = []
     try:
-        os.mkdir(cdir, 0o700)
-        for d in ("upper", "work", "merged"):
-            os.mkdir(cdir / d, 0o755)
-        store.insert(rec)
+        with volumes.locked(root) as reservation:
+            rec.config["mounts"] = _record_volumes(rec.config["mounts"], image_config.get("Volumes"),
+                                                   reservation, made_volumes)
+            os.mkdir(cdir, 0o700)
+            for d in ("upper", "work", "merged"):
+                os.mkdir(cdir / d, 0o755)
+            store.insert(rec)
     except BaseException:
         shutil.rmtree(cdir, ignore_errors=True)
+        for v in made_volumes:
+            volumes.remove(v, force=True, root=root)
         if image is not None:
             _release_image(cid, root)
         raise
     return ManagedContainer(store, rec)
+
+
+def _record_volumes(mounts, image_volumes, reservation, made) -> list:
+    """The mounts a record keeps: every volume named, so that each start
+    (restarts, start after stop) mounts the same one. Volumes are made now,
+    as docker's create does: an anonymous one (random name) for a volume
+    mount without a source and for each of the image's VOLUMEs no mount
+    covers. made: the names this call made, for its caller to undo."""
+    import dataclasses
+
+    from .container import _with_image_volumes
+    from .monitor import container_kwargs_from_json
+
+    out = []
+    for m in _with_image_volumes(container_kwargs_from_json({"mounts": mounts})["mounts"], image_volumes):
+        if m.type == "volume":
+            vol, new = reservation.create(m.source)
+            m = dataclasses.replace(m, source=vol.name)
+            if new:
+                made.append(vol.name)
+        out.append(m)
+    return container_kwargs_to_json({"mounts": out})["mounts"]
 
 
 def run(image=None, command=None, *, detach=True, **kwargs) -> "ManagedContainer":
@@ -149,7 +177,7 @@ def run(image=None, command=None, *, detach=True, **kwargs) -> "ManagedContainer
             c.run_attached(echo=False)
     except BaseException:
         try:
-            c.remove(force=True)
+            c.remove(force=True, volumes=bool(kwargs.get("auto_remove")))
         except NoSuchContainer:
             pass
         raise
@@ -214,6 +242,12 @@ def _matches(rec, filters) -> bool:
         else:
             raise ConfigError(f"invalid filter {key!r} (status, name, id, exited, ancestor)")
     return True
+
+
+def remove_volumes_of(rec: ContainerRecord, root) -> None:
+    """The anonymous volumes of a removed container's record (rm -v, --rm)."""
+    volumes.remove_anonymous([m["source"] for m in rec.config.get("mounts", ()) if m.get("type") == "volume"],
+                             root)
 
 
 def _image_holder(cid: str) -> str:
@@ -297,7 +331,7 @@ class ManagedContainer:
 
     @property
     def attrs(self) -> dict:
-        return inspect_dict(self._rec)
+        return inspect_dict(self._rec, self._store.root)
 
     def reload(self):
         self._rec = self._store.get(self._rec.id)
@@ -497,8 +531,9 @@ class ManagedContainer:
         gone = self._store.delete(rec.id, _check=still_stopped)
         if gone is None:
             raise NoSuchContainer(rec.id[:12])
-        # volumes=True: anonymous volumes go with it; there are none yet (bind mounts are the user's)
         rootless.remove_tree(self._store.container_dir(rec.id), ignore_errors=True)
+        if volumes:  # docker's rm -v: its anonymous volumes go with it, named ones stay
+            remove_volumes_of(rec, self._store.root)
         if rec.config.get("image"):
             _release_image(rec.id, self._store.root)
         self._rec.state = "removed"
@@ -1073,7 +1108,7 @@ def _rfc3339(t) -> str:
     return rfc3339nano(int(t * 1e9))
 
 
-def inspect_dict(rec: ContainerRecord) -> dict:
+def inspect_dict(rec: ContainerRecord, root=None) -> dict:
     """docker inspect's shape, for the fields pycontain has."""
     cfg = dict(rec.config)
     argv = _list(cfg.get("entrypoint") or []) + _list(cfg.get("command") or [])
@@ -1115,9 +1150,16 @@ def inspect_dict(rec: ContainerRecord) -> dict:
                       for p in rec.exec_profile.get("network", {}).get("ports", ())}
             if rec.state in ("running", "paused") else {},
         },
-        "Mounts": [{"Type": m["type"], "Source": m["source"], "Destination": m["target"], "RW": not m["read_only"]}
-                   for m in cfg.get("mounts", [])],
+        "Mounts": [_inspect_mount(m, root) for m in cfg.get("mounts", [])],
     }
+
+
+def _inspect_mount(m: dict, root) -> dict:
+    out = {"Type": m["type"], "Source": m["source"], "Destination": m["target"], "RW": not m["read_only"]}
+    if m["type"] == "volume":   # docker names the volume and gives its directory as the source
+        out.update(Name=m["source"], Source=str(volumes.volumes_dir(root) / m["source"] / volumes.DATA),
+                   Driver="local")
+    return out
 
 
 # ---- port, disk usage -------------------------------------------------------------------
@@ -1147,7 +1189,8 @@ def disk_usage(root=None) -> dict:
             active += 1
         else:
             reclaimable += s
-    usage = {"Containers": {"total": total, "active": active, "size": size, "reclaimable": reclaimable}}
+    usage = {"Containers": {"total": total, "active": active, "size": size, "reclaimable": reclaimable},
+             "Local Volumes": volumes.disk_usage(root)}
     try:  # the images branch: pycontain.image.disk_usage() -> the same shape
         from .image import disk_usage as image_disk_usage  # type: ignore
     except ImportError:

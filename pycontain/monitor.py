@@ -162,15 +162,17 @@ class Monitor:
                 self.attach.close()
 
     def _remove(self):
-        """--rm: the record and the container's directory go with its exit."""
+        """--rm: the record, the container's directory and its anonymous volumes go with its exit."""
         import shutil
 
         rec = self.store.delete(self.cid)
         shutil.rmtree(self.store.container_dir(self.cid), ignore_errors=True)
-        if rec is not None and rec.config.get("image"):
-            from .containers import _release_image
+        if rec is not None:
+            from .containers import _release_image, remove_volumes_of
 
-            _release_image(self.cid, self.store.root)
+            remove_volumes_of(rec, self.store.root)   # docker run --rm: anonymous volumes too
+            if rec.config.get("image"):
+                _release_image(self.cid, self.store.root)
 
     def _sleep_unless_stopped(self, delay) -> bool:
         end = time.monotonic() + delay

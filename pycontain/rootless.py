@@ -20,6 +20,7 @@ import pwd
 import shutil
 import stat
 import subprocess
+import sys
 from dataclasses import dataclass
 
 from .errors import ConfigError, LaunchError
@@ -168,6 +169,19 @@ def in_user_namespace(fn, *args, after_fork=None):
     return value
 
 
+def _rmtree(path) -> None:
+    """shutil.rmtree, where what another process removed meanwhile (a monitor
+    tidying up the same directory) is not an error; the rest is."""
+    def unless_vanished(_func, _path, exc):
+        exc = exc[1] if isinstance(exc, tuple) else exc
+        if not isinstance(exc, FileNotFoundError):
+            raise exc
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=unless_vanished)
+    else:
+        shutil.rmtree(path, onerror=unless_vanished)
+
+
 def write_as_container_root(write, out, *args) -> None:
     """write(out, *args) writes a tar stream of files in the store. A rootless
     user with a subordinate id range runs it in_user_namespace, where files of
@@ -217,14 +231,12 @@ def remove_tree(path, ignore_errors=False) -> None:
     images own through subordinate ids."""
     try:
         try:
-            shutil.rmtree(path)
-            return
-        except FileNotFoundError:
+            _rmtree(path)
             return
         except PermissionError:
             if os.geteuid() == 0 or mapping().sub_uids is None:
                 raise
-        in_user_namespace(shutil.rmtree, str(path))
+        in_user_namespace(_rmtree, str(path))
     except (OSError, ConfigError, LaunchError):
         if not ignore_errors:
             raise

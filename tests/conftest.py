@@ -135,10 +135,16 @@ class LeakCheck:
         self.mounts = pycontain_mounts()
         self.kids = child_pids()
         self.fds = open_fds()
+        self.volumes = self.volumes_left()
 
     def containers_left(self):
         d = self.store / "containers"
         return sorted(os.listdir(d)) if d.exists() else []
+
+    def volumes_left(self):
+        """Volumes and half-made or half-removed volume directories (.new-*, .rm-*)."""
+        d = self.store / "volumes"
+        return sorted(n for n in os.listdir(d) if n != ".lock") if d.exists() else []
 
     def assert_clean(self):
         assert pycontain_mounts() == self.mounts, "mounts leaked: " + "".join(pycontain_mounts())
@@ -152,6 +158,7 @@ class LeakCheck:
             time.sleep(0.025)
         assert not leaked, f"file descriptors leaked: {leaked}"
         assert self.containers_left() == [], f"container directories leaked: {self.containers_left()}"
+        assert self.volumes_left() == self.volumes, f"volumes leaked: {self.volumes_left()}"
 
 
 @pytest.fixture

@@ -113,6 +113,7 @@ def register(sub):
     p = ssub.add_parser("prune", help="remove stopped containers (and unused data)")
     p.add_argument("-f", "--force", action="store_true", help="do not prompt for confirmation")
     p.add_argument("-a", "--all", action="store_true", help="also unused images (images branch)")
+    p.add_argument("--volumes", action="store_true", help="also unused anonymous volumes")
     p.set_defaults(func=cmd_system_prune)
     s.set_defaults(func=lambda a: (s.print_help(), 0)[1])
 
@@ -567,10 +568,21 @@ def cmd_system_df(args):
 
 
 def cmd_system_prune(args):
-    """Stopped containers, then images no container uses (dangling ones; all with -a)."""
+    """Stopped containers, (--volumes) unused anonymous volumes, then images
+    no container uses (dangling ones; all with -a)."""
     from .. import image
 
     result = _prune_containers()
+    if args.volumes:   # after the containers: their anonymous volumes are unused now
+        from .. import volumes
+
+        pruned = volumes.prune()
+        if pruned["VolumesDeleted"]:
+            print("Deleted Volumes:")
+            for name in pruned["VolumesDeleted"]:
+                print(name)
+            print()
+        result["SpaceReclaimed"] += pruned["SpaceReclaimed"]
     deleted, space = image.prune(all_images=args.all)
     if deleted:
         print("Deleted Images:")

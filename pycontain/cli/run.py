@@ -37,7 +37,11 @@ def add_container_flags(p):
     p.add_argument("--stop-signal", help="signal that stops the container (default: the image's, else SIGTERM)")
     p.add_argument("--rootfs", metavar="DIR", help="use this directory (copy-on-write) as the root filesystem")
     p.add_argument("-e", "--env", action="append", default=[], metavar="K=V", help="set an environment variable")
-    p.add_argument("-v", "--volume", action="append", default=[], metavar="SRC:DST[:ro]", help="bind mount a host path")
+    p.add_argument("-v", "--volume", action="append", default=[], metavar="SRC:DST[:ro]",
+                   help="bind mount a host path (SRC absolute), mount a volume (SRC a name), "
+                        "or an anonymous volume (DST alone)")
+    p.add_argument("--mount", action="append", default=[], metavar="type=TYPE,source=SRC,target=DST[,readonly]",
+                   help="attach a bind mount, volume or tmpfs (docker's --mount syntax)")
     p.add_argument("--tmpfs", action="append", default=[], metavar="DST[:OPTS]", help="mount a tmpfs")
     p.add_argument("-h", "--hostname", help="container host name")
     p.add_argument("-u", "--user", help="user: name|uid[:group|gid]")
@@ -102,7 +106,7 @@ def container_kwargs(args) -> dict:
         args.parser.error("an image or --rootfs is required")
     if command and command[0] == "--":
         command = command[1:]
-    mounts = [Mount.parse(v) for v in args.volume]
+    mounts = [Mount.parse(v) for v in args.volume] + [Mount.parse_mount_flag(m) for m in args.mount]
     for t in args.tmpfs:
         dst, _, opts = t.partition(":")
         mounts.append(Mount(None, dst, type="tmpfs", options=tuple(o for o in opts.split(",") if o)))
@@ -141,7 +145,7 @@ def cmd_run(args):
             c.start()
         except BaseException:
             if args.rm:
-                c.remove(force=True)
+                c.remove(force=True, volumes=True)
             raise
         print(c.id)
         return 0
@@ -162,7 +166,7 @@ def cmd_run(args):
     finally:
         if args.rm:  # the monitor removed it at the exit; not when it failed before
             try:
-                c.remove(force=True)
+                c.remove(force=True, volumes=True)
             except containers.NoSuchContainer:
                 pass
     return code

@@ -303,7 +303,7 @@ def commit(store: ImageStore, upper_dir, base_ref=None, new_ref=None, changes=()
 
 # ---- export: the merged view of layers as one tar ------------------------------
 
-def _merged_entries(sources, rel=""):
+def merged_entries(sources, rel=""):
     """Yields (relpath, abspath) of the overlay view of `sources` (top first,
     each a real directory for rel), parents before children."""
     seen = {}
@@ -328,20 +328,70 @@ def _merged_entries(sources, rel=""):
         r = f"{rel}/{name}" if rel else name
         yield r, p
         if stat.S_ISDIR(st.st_mode):
-            below = [p]
-            if not _is_opaque(p):
-                for lower in sources[idx + 1:]:
-                    q = os.path.join(lower, name)
-                    try:
-                        qst = os.lstat(q)
-                    except FileNotFoundError:
-                        continue
-                    if not stat.S_ISDIR(qst.st_mode):
-                        break  # a file or whiteout below hides everything under it
-                    below.append(q)
-                    if _is_opaque(q):
-                        break
-            yield from _merged_entries(below, r)
+            yield from merged_entries(_dir_sources(sources, idx, name), r)
+
+
+def _dir_sources(sources, idx, name) -> list:
+    """The directories that make up directory `name`, found first in
+    sources[idx]: that one and those of the lower sources it does not hide."""
+    below = [os.path.join(sources[idx], name)]
+    if not _is_opaque(below[0]):
+        for lower in sources[idx + 1:]:
+            q = os.path.join(lower, name)
+            try:
+                qst = os.lstat(q)
+            except FileNotFoundError:
+                continue
+            if not stat.S_ISDIR(qst.st_mode):
+                break  # a file or whiteout below hides everything under it
+            below.append(q)
+            if _is_opaque(q):
+                break
+    return below
+
+
+def merged_dir(layers_top_first, path: str) -> list:
+    """The directories that make up the directory at `path` of the overlay
+    view of the layers (top first; for merged_entries), resolving symlinks
+    within the view as the container will see them (an absolute link
+    starts again at the view's root); [] when it is missing or not a directory."""
+    layers = [os.fspath(d) for d in layers_top_first]
+    todo = [p for p in path.split("/") if p not in ("", ".")]
+    done: list = []
+    sources = layers
+    hops = 0
+    while todo:
+        name = todo.pop(0)
+        if name == "..":
+            done = done[:-1]
+            sources = merged_dir(layers, "/".join(done)) if done else layers
+            continue
+        found = None
+        for idx, src in enumerate(sources):
+            try:
+                st = os.lstat(os.path.join(src, name))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            found = None if _is_whiteout(st) else (idx, st)
+            break
+        if found is None:
+            return []
+        idx, st = found
+        if stat.S_ISLNK(st.st_mode):
+            hops += 1
+            if hops > 40:  # the kernel's own limit (ELOOP)
+                return []
+            target = os.readlink(os.path.join(sources[idx], name))
+            if target.startswith("/"):
+                done = []
+            todo = [p for p in target.split("/") if p not in ("", ".")] + todo
+            sources = merged_dir(layers, "/".join(done)) if done else layers
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            return []
+        sources = _dir_sources(sources, idx, name)
+        done.append(name)
+    return sources
 
 
 def export(layers_top_first, fileobj) -> None:
@@ -353,7 +403,7 @@ def export(layers_top_first, fileobj) -> None:
 
 def _export(fileobj, layers_top_first) -> None:
     tf = tarfile.open(fileobj=fileobj, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape")
-    for rel, path in _merged_entries([os.fspath(d) for d in layers_top_first]):
+    for rel, path in merged_entries([os.fspath(d) for d in layers_top_first]):
         st = os.lstat(path)
         if stat.S_ISSOCK(st.st_mode):
             continue
