@@ -761,7 +761,6 @@ static int child_main(void *arg)
 
 static void setup_tty(struct ctx *c)
 {
-    const struct pc_plan *p = c->p;
     long m = S4(SYS_openat, AT_FDCWD, "/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC, 0);
     if (m < 0)
         fail(c, "open", "/dev/ptmx", m);
