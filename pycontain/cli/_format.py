@@ -40,3 +40,13 @@ def human_duration(seconds: float) -> str:
     if h < 24 * 365 * 2:
         return f"{h // 24 // 30} months"
     return f"{h // 24 // 365} years"
+
+
+def print_deleted(kind: str, lines) -> None:
+    """The list the prune verbs print, docker's way: "Deleted KIND:", one
+    line each, a blank line; nothing when nothing was deleted."""
+    if lines:
+        print(f"Deleted {kind}:")
+        for line in lines:
+            print(line)
+        print()

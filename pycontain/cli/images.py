@@ -12,7 +12,7 @@ from .. import image
 from ..errors import ConfigError, ContainerError
 from ..image import auth as authmod
 from ..image.store import refmod_familiar
-from ._format import human_duration, human_size
+from ._format import human_duration, human_size, print_deleted
 
 
 # ---- formatting like docker ---------------------------------------------------------
@@ -243,11 +243,7 @@ def cmd_prune(a):
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
             return 0
     out, reclaimed = image.prune(all_images=a.all)
-    if out:
-        print("Deleted Images:")
-        for what, x in out:
-            print(f"{what.lower()}: {x}")
-        print()
+    print_deleted("Images", [f"{what.lower()}: {x}" for what, x in out])
     print(f"Total reclaimed space: {human_size(reclaimed)}")
 
 

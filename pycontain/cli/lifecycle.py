@@ -13,7 +13,7 @@ import sys
 import time
 
 from .. import containers
-from ._format import human_duration, human_size
+from ._format import human_duration, human_size, print_deleted
 from ..errors import ContainerError
 
 # ---- registration ------------------------------------------------------------------
@@ -541,11 +541,7 @@ def cmd_rename(args):
 def _prune_containers():
     """Removes the stopped containers and lists them, as docker's prune verbs do."""
     result = containers.prune()
-    if result["ContainersDeleted"]:
-        print("Deleted Containers:")
-        for cid in result["ContainersDeleted"]:
-            print(cid)
-        print()
+    print_deleted("Containers", result["ContainersDeleted"])
     return result
 
 
@@ -577,17 +573,9 @@ def cmd_system_prune(args):
         from .. import volumes
 
         pruned = volumes.prune()
-        if pruned["VolumesDeleted"]:
-            print("Deleted Volumes:")
-            for name in pruned["VolumesDeleted"]:
-                print(name)
-            print()
+        print_deleted("Volumes", pruned["VolumesDeleted"])
         result["SpaceReclaimed"] += pruned["SpaceReclaimed"]
     deleted, space = image.prune(all_images=args.all)
-    if deleted:
-        print("Deleted Images:")
-        for ref in deleted:
-            print(ref)
-        print()
+    print_deleted("Images", [f"{what.lower()}: {x}" for what, x in deleted])
     print(f"Total reclaimed space: {human_size(result['SpaceReclaimed'] + space, binary=True)}")
     return 0

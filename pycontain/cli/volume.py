@@ -4,7 +4,7 @@ import sys
 
 from .. import volumes
 from ..errors import ConfigError, ContainerError
-from ._format import human_size
+from ._format import human_size, print_deleted
 
 
 def register(sub):
@@ -99,10 +99,6 @@ def cmd_prune(args):
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
             return 0
     result = volumes.prune(all=args.all)
-    if result["VolumesDeleted"]:
-        print("Deleted Volumes:")
-        for name in result["VolumesDeleted"]:
-            print(name)
-        print()
+    print_deleted("Volumes", result["VolumesDeleted"])
     print(f"Total reclaimed space: {human_size(result['SpaceReclaimed'])}")
     return 0

@@ -61,6 +61,9 @@ def test_save_load_prune(cli_root, busybox_tar, tmp_path, capsys):
     run(capsys, "rmi", "keep:1")
     rc, out, _ = run(capsys, "load", "-i", str(tmp_path / "s.tar"))
     assert out == "Loaded image: keep:1\n"
+    rc, out, _ = run(capsys, "system", "prune", "-a", "-f")   # the same list as image prune's
+    assert rc == 0 and out.startswith("Deleted Images:\nuntagged: keep:1\ndeleted: sha256:"), out
+    run(capsys, "load", "-i", str(tmp_path / "s.tar"))
     rc, out, err = run(capsys, "load", "-i", str(tmp_path / "nothing.tar"))
     assert rc == 125 and "cannot read" in err
 
