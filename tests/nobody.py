@@ -5,10 +5,25 @@ already-imported library, as an unprivileged program would (the interpreter
 lives under /root, which nobody could not exec again)."""
 import ctypes
 import ctypes.util  # noqa: F401  (the library imports it late; nobody cannot read it then)
+import importlib
 import json
 import os
+import pkgutil
 import shutil
 import subprocess
+
+import pycontain
+
+# Every module of the library, imported now: the library imports some late,
+# and nobody may not be able to read the checkout (CI's may sit in a 0700
+# directory) or the interpreter's own modules under /root.
+for _mod in pkgutil.walk_packages(pycontain.__path__, "pycontain."):
+    if not _mod.name.endswith("__main__"):
+        importlib.import_module(_mod.name)
+# ... and the files it reads once per process: the default seccomp profile,
+# the init program (kept as an O_PATH descriptor)
+pycontain.security.seccomp.default_profile()
+pycontain._launch.init_program_fd()
 
 NOBODY = 65534
 PR_SET_DUMPABLE = 4
