@@ -123,18 +123,24 @@ def in_user_namespace(fn, *args, after_fork=None):
     to_child_r, to_child_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns into the caller's code
+        # one byte first: "u" (in its user namespace, waiting for the maps)
+        # or "x" (could not make it); then the pickled outcome
+        told = False
         try:
             os.close(to_parent_r)
             os.close(to_child_w)
             err = _launch.ffi.new("struct pc_error *")
             if _launch.lib.pc_unshare(_launch.CLONE_NEWUSER, err) < 0:
-                raise OSError(err.err, "cannot make a user namespace")
+                raise OSError(err.err, f"cannot make a user namespace: {os.strerror(err.err)}")
             os.write(to_parent_w, b"u")
+            told = True
             if os.read(to_child_r, 1) != b"m":
                 os._exit(1)
             out = ("ok", fn(*args))
         except BaseException as e:  # reported to the parent, never raised here
             out = ("error", e)
+        if not told:
+            os.write(to_parent_w, b"x")
         try:
             data = pickle.dumps(out)
         except Exception as e:
@@ -148,7 +154,7 @@ def in_user_namespace(fn, *args, after_fork=None):
     try:
         if after_fork is not None:
             after_fork()
-        if os.read(to_parent_r, 1) == b"u":
+        if os.read(to_parent_r, 1) == b"u":   # else "x" or nothing: no namespace to map
             m.write(pid)
             os.write(to_child_w, b"m")
         os.close(to_child_w)
