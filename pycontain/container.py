@@ -26,7 +26,7 @@ from pathlib import Path
 
 from . import _launch, _netns, cgroups, fuse_overlayfs, rootless
 from ._paths import default_root
-from .config import RLIMITS, ContainerConfig, merge_env
+from .config import RLIMITS, ContainerConfig, Mount, merge_env
 from .errors import ConfigError, ContainerError, ContainerExitError, ContainerTimeout
 from .network import needs_attachment
 from .network.slirp import Slirp, is_slirp_mode
@@ -681,7 +681,7 @@ class Container:
             # an image ships stay inert (nodev); with them (v1's devices
             # controller, v2's eBPF filter) the rules decide, as in docker.
             # The container's own /dev is a tmpfs of its own either way.
-            root_flags=0 if cfg.privileged or _restricts_devices(cgroup) else _launch.MS_NODEV,
+            root_flags=0 if cfg.privileged or (cgroup is not None and cgroup.restricts_devices) else _launch.MS_NODEV,
             mounts=mounts,
             nodes=list(DEVICE_NODES),
             symlinks=list(DEV_SYMLINKS),
@@ -828,18 +828,10 @@ def _above_stdio(fd: int) -> int:
     return new
 
 
-def _restricts_devices(cgroup) -> bool:
-    """True when the container's cgroup enforces docker's device list (v1's devices
-    controller, v2's eBPF device filter)."""
-    return cgroup is not None and cgroup.restricts_devices
-
-
 def _with_image_volumes(mounts, image_volumes) -> list:
     """The container's mounts plus an anonymous volume for each of the
     image's VOLUMEs that no mount covers, parents before children (docker
     sorts by depth, so /data is mounted before /data/logs)."""
-    from .config import Mount
-
     taken = {os.path.normpath(m.target) for m in mounts}
     extra = [Mount(None, os.path.normpath(t), type="volume") for t in sorted(image_volumes or ())
              if isinstance(t, str) and t.startswith("/") and os.path.normpath(t) not in taken | {"/"}]

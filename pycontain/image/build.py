@@ -14,7 +14,7 @@ import zlib
 from .. import rootless
 from ..errors import ConfigError
 from .store import (MEDIA_OCI_CONFIG, MEDIA_OCI_LAYER, MEDIA_OCI_LAYER_GZIP, MEDIA_OCI_LAYER_ZSTD,
-                    MEDIA_OCI_MANIFEST, ImageStore, chain_ids, host_platform)
+                    MEDIA_OCI_MANIFEST, ImageStore, chain_ids, host_platform, opened_source)
 from .unpack import (OPAQUE_MARKER, OPAQUE_XATTR, OVERLAY_XATTR_PREFIXES, USER_OPAQUE_XATTR, WHITEOUT_PREFIX,
                      detect_compression)
 
@@ -140,15 +140,8 @@ def import_tarball(store: ImageStore, source, ref=None, changes=(), message=None
     cfg_changes = list(changes or ())
     apply_changes({}, cfg_changes)  # bad changes are refused before anything is written
     with store.writing():
-        if isinstance(source, (str, os.PathLike)):
-            try:
-                f = open(source, "rb")
-            except OSError as e:
-                raise ConfigError(f"cannot read {source}: {e.strerror}") from None
-            with f:
-                blob, _ = store.put_blob_file(f)
-        else:
-            blob, _ = store.put_blob_file(source)
+        with opened_source(source) as f:
+            blob, _ = store.put_blob_file(f)
         _, diff_id = store.ensure_layer(blob, None)
         cfg = make_config(None, diff_id, changes=cfg_changes, created_by="pycontain import", comment=message or "Imported from tarball")
         cfg_bytes = _dumps(cfg)

@@ -21,7 +21,7 @@ from ..errors import ConfigError, ContainerError
 from . import reference as refmod
 from .build import _layer_descriptor, _manifest
 from .registry import choose_manifest
-from .store import MEDIA_DOCKER_LIST, MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST, ImageStore, refmod_familiar
+from .store import MEDIA_DOCKER_LIST, MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST, ImageStore, opened_source, refmod_familiar
 from .unpack import unpack_layer
 
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -47,15 +47,8 @@ def load(store: ImageStore, source) -> list[str]:
             return _load_dir(store, Path(source))
         tmp = Path(tempfile.mkdtemp(dir=store.tmp_dir, prefix="load-"))
         try:
-            if isinstance(source, (str, os.PathLike)):
-                try:
-                    f = open(source, "rb")
-                except OSError as e:
-                    raise ConfigError(f"cannot read {source}: {e.strerror}") from None
-                with f:
-                    unpack_layer(f, tmp, allow_devices=False)
-            else:
-                unpack_layer(source, tmp, allow_devices=False)
+            with opened_source(source) as f:
+                unpack_layer(f, tmp, allow_devices=False)
             return _load_dir(store, tmp)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -94,6 +94,21 @@ def host_platform() -> tuple[str, str, str | None]:
     return "linux", arch, variant
 
 
+@contextlib.contextmanager
+def opened_source(source):
+    """A binary file object for source, a path or one already open (left
+    open); an unreadable path is a ConfigError saying why."""
+    if not isinstance(source, (str, os.PathLike)):
+        yield source
+        return
+    try:
+        f = open(source, "rb")
+    except OSError as e:
+        raise ConfigError(f"cannot read {source}: {e.strerror}") from None
+    with f:
+        yield f
+
+
 def sha256_bytes(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
