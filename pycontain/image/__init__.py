@@ -135,6 +135,12 @@ def build_familiar(name: str) -> str:
     return refmod_familiar(name)
 
 
+def disk_usage(root=None) -> dict:
+    """docker system df's "Images" row: total, active (used by a container), size, reclaimable."""
+    with ImageStore(root) as store:
+        return store.disk_usage()
+
+
 def tag(source: str, target: str, root=None) -> str:
     with ImageStore(root) as store:
         return store.tag(source, target)
@@ -187,6 +193,6 @@ def save(refs, dest, format: str = "docker-archive", root=None) -> None:  # noqa
 
 __all__ = [
     "RunImage", "Image", "ImageStore", "ImageInUse", "LayerError", "Reference", "parse_reference",
-    "resolve_for_run", "release", "pull", "push", "list", "get", "inspect", "tag", "remove", "prune",
+    "resolve_for_run", "release", "pull", "push", "list", "get", "inspect", "disk_usage", "tag", "remove", "prune",
     "import_", "commit", "export", "load", "save", "unpack_layer", "open_store",
 ]

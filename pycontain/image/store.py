@@ -498,6 +498,18 @@ class ImageStore:
             db.execute("INSERT OR REPLACE INTO names VALUES (?,?)", (str(name), image_id))
         return str(name)
 
+    def disk_usage(self) -> dict:
+        """docker system df's "Images" figures: a layer shared by several
+        images counts once; reclaimable is what no container's image uses."""
+        layer_size = dict(self._query("SELECT chain_id, size FROM layers"))
+        held = {r[0] for r in self._query("SELECT image_id FROM holds")}
+        images = self.images()
+        used = {c for img in images for c in img.chain_ids}
+        kept = {c for img in images if img.id in held for c in img.chain_ids}
+        size = sum(layer_size.get(c, 0) for c in used)
+        return {"total": len(images), "active": sum(img.id in held for img in images),
+                "size": size, "reclaimable": size - sum(layer_size.get(c, 0) for c in kept)}
+
     # ---- holds (containers using an image) -------------------------------------
 
     def hold(self, image_id: str, holder: str):

@@ -68,6 +68,18 @@ def test_save_load_prune(cli_root, busybox_tar, tmp_path, capsys):
     assert rc == 125 and "cannot read" in err
 
 
+def test_system_df_counts_images(cli_root, busybox_tar, capsys):
+    run(capsys, "import", str(busybox_tar), "df/one:1")
+    run(capsys, "import", str(busybox_tar), "df/two:1")   # the same layer: counted once
+    rc, out, _ = run(capsys, "system", "df", "--format", "json")
+    usage = json.loads(out)
+    layer = sum(f.lstat().st_size for f in (cli_root / "images" / "layers").rglob("*") if not f.is_symlink())
+    assert rc == 0 and usage["Images"]["total"] == 2 and usage["Images"]["active"] == 0
+    assert layer // 2 < usage["Images"]["size"] == usage["Images"]["reclaimable"] <= 2 * layer
+    rc, out, _ = run(capsys, "system", "df")
+    assert [line.split()[:3] for line in out.splitlines() if line.startswith("Images")] == [["Images", "2", "0"]]
+
+
 def test_pull_push_login_logout(cli_root, htpasswd_registry, busybox_tar, auth_file, capsys):
     host = htpasswd_registry.host
     run(capsys, "import", "-c", "CMD echo x", str(busybox_tar), f"{host}/cli/img:2")
