@@ -14,6 +14,7 @@ import time
 
 from .. import containers
 from ._format import human_duration, human_size, print_deleted
+from ._prompt import confirmed
 from ..errors import ContainerError
 
 # ---- registration ------------------------------------------------------------------
@@ -546,6 +547,9 @@ def _prune_containers():
 
 
 def cmd_container_prune(args):
+    if not confirmed("WARNING! This will remove all stopped containers.\nAre you sure you want to continue?",
+                     args.force):
+        return 0
     result = _prune_containers()
     print(f"Total reclaimed space: {human_size(result['SpaceReclaimed'], binary=True)}")
     return 0
@@ -568,6 +572,14 @@ def cmd_system_prune(args):
     no container uses (dangling ones; all with -a)."""
     from .. import image
 
+    warnings = ["all stopped containers"]
+    if args.volumes:
+        warnings.append("all anonymous volumes not used by at least one container")
+    warnings.append("all images without at least one container associated to them" if args.all
+                    else "all dangling images")
+    if not confirmed("WARNING! This will remove:\n" + "".join(f"  - {w}\n" for w in warnings)
+                     + "\nAre you sure you want to continue?", args.force):
+        return 0
     result = _prune_containers()
     if args.volumes:   # after the containers: their anonymous volumes are unused now
         from .. import volumes

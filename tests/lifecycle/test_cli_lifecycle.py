@@ -291,6 +291,54 @@ def test_inspect_top_stats_port_rename_prune_df(busybox):
     assert pycontain("ps", "-aq").stdout.split() == [cid[:12]]  # running ones stay
 
 
+def _answer_on_a_pty(args, answer: bytes):
+    """Runs the CLI on a real terminal, waits for docker's question, types answer."""
+    proc, master = _pty_run(args)
+    try:
+        shown = _read_until(master, b"Are you sure you want to continue? [y/N] ")
+        os.write(master, answer)
+        rest = b""
+        try:
+            while chunk := os.read(master, 4096):
+                rest += chunk
+        except OSError:   # EIO: the CLI has ended and closed the terminal
+            pass
+        return proc.wait(timeout=30), shown.decode(), rest.decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+
+
+@pytest.mark.parametrize("verb", [("container", "prune"), ("system", "prune")])
+def test_prune_verbs_ask_first_as_docker_does(busybox, verb):
+    made = {pycontain("create", "--rootfs", str(busybox), "true").stdout.strip()[:12] for _ in range(2)}
+    ids = lambda: set(pycontain("ps", "-aq").stdout.split())  # noqa: E731
+    assert ids() == made
+    # a terminal: n, an empty answer and docker's "yes" (only y counts for docker) keep everything
+    for answer in (b"n\r", b"\r", b"yes\r"):
+        status, shown, rest = _answer_on_a_pty(list(verb), answer)
+        assert status == 0 and "Deleted" not in rest and ids() == made, (answer, shown, rest)
+    if verb == ("container", "prune"):
+        assert shown.endswith("WARNING! This will remove all stopped containers.\r\n"
+                              "Are you sure you want to continue? [y/N] ")
+    else:
+        assert "WARNING! This will remove:\r\n  - all stopped containers\r\n" in shown
+    # stdin not a terminal: docker still reads it; end of input or n is no, y is yes
+    for stdin in ({"stdin": subprocess.DEVNULL}, {"input": "n\n"}):
+        r = pycontain(*verb, **stdin)
+        assert r.returncode == 0 and r.stdout.endswith("[y/N] ") and ids() == made, r
+    status, _, rest = _answer_on_a_pty(list(verb), b"y\r")
+    assert status == 0 and "Deleted Containers:" in rest and ids() == set()
+    made = {pycontain("create", "--rootfs", str(busybox), "true").stdout.strip()[:12]}
+    r = pycontain(*verb, input="y\n")
+    assert r.returncode == 0 and "Deleted Containers:" in r.stdout and ids() == set()
+    pycontain("create", "--rootfs", str(busybox), "true")
+    r = pycontain(*verb, "-f", stdin=subprocess.DEVNULL)   # -f: no question
+    assert r.stdout.startswith("Deleted Containers:") and ids() == set()
+
+
 def test_foreground_run_proxies_signals_and_records_the_exit(busybox):
     proc = subprocess.Popen([sys.executable, "-m", "pycontain", "run", "--name", "fg", "--rootfs", str(busybox),
                              "sh", "-c", "trap 'echo got-term; exit 9' TERM; echo ready; while true; do sleep 0.05; done"],
