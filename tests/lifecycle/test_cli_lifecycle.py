@@ -339,6 +339,22 @@ def test_prune_verbs_ask_first_as_docker_does(busybox, verb):
     assert r.stdout.startswith("Deleted Containers:") and ids() == set()
 
 
+def test_a_reader_that_goes_away_ends_the_cli_quietly(busybox):
+    """`ps | head`, `stats | head`: the reader is gone before the CLI writes
+    (its end of the pipe is closed here first, so the write fails for sure)."""
+    run_d(busybox, "--name", "piped")
+    for args in (("ps", "--format", "{{.ID}} {{.Names}}"), ("stats",), ("stats", "--no-stream"), ("images",)):
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        try:
+            r = subprocess.run([sys.executable, "-m", "pycontain", *args], stdout=write_end, stderr=subprocess.PIPE,
+                               text=True, timeout=30)
+        finally:
+            os.close(write_end)
+        # a program SIGPIPE ended, as `docker ps | head` in a shell: 141, and not a word on stderr
+        assert (r.returncode, r.stderr) == (141, ""), (args, r)
+
+
 def test_foreground_run_proxies_signals_and_records_the_exit(busybox):
     proc = subprocess.Popen([sys.executable, "-m", "pycontain", "run", "--name", "fg", "--rootfs", str(busybox),
                              "sh", "-c", "trap 'echo got-term; exit 9' TERM; echo ready; while true; do sleep 0.05; done"],
