@@ -161,7 +161,11 @@ def prune(all_images: bool = False, root=None) -> tuple[list, int]:
 def import_(source, ref: str | None = None, changes=(), message=None, root=None) -> str:
     """docker import: a rootfs tarball (path or binary file object) becomes a one-layer image."""
     with ImageStore(root) as store:
-        return build.import_tarball(store, source, ref, changes, message)
+        try:
+            return build.import_tarball(store, source, ref, changes, message)
+        except LayerError:
+            store.gc()   # the blob and layer written for it: nothing is left of a refused import
+            raise
 
 
 def commit(upper_dir, base_ref: str | None, new_ref: str | None, changes=(), message=None, author=None, root=None) -> str:
