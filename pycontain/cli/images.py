@@ -125,7 +125,9 @@ def cmd_images(a):
     for img in imgs:
         names = [n for n in img.names if "@" not in n]
         digests = {n.split("@")[0]: n.split("@")[1] for n in img.names if "@" in n}
-        entries = [(refmod_familiar(n.rsplit(":", 1)[0]), n.rsplit(":", 1)[1], n.rsplit(":", 1)[0]) for n in names] or [("<none>", "<none>", None)]
+        # no tag: docker shows the repository of a repo@digest reference, tag <none>
+        entries = ([(refmod_familiar(n.rsplit(":", 1)[0]), n.rsplit(":", 1)[1], n.rsplit(":", 1)[0]) for n in names]
+                   or [(refmod_familiar(repo), "<none>", repo) for repo in sorted(digests)] or [("<none>", "<none>", None)])
         for repo, tag, full in entries:
             if want and (full != want.name or (want.tag and tag != want.tag)):
                 continue

@@ -541,6 +541,11 @@ class ImageStore:
                 untag = [str(refmod.parse(ref))]
                 if untag[0] not in names:  # found via name@digest matching the manifest
                     untag = [n for n in names if n.startswith(refmod.parse(ref).name)]
+                # docker: the repository's last tag takes its repo@digest references along
+                # (else they would keep a hidden, untagged image)
+                kept = {_repository(n) for n in names if n not in untag and "@" not in n}
+                untag += [n for n in names if "@" in n and n not in untag and _repository(n) not in kept
+                          and _repository(n) in {_repository(u) for u in untag}]
             remaining = [n for n in names if n not in untag]
             if not remaining and holders and not force:
                 raise ImageInUse(
@@ -558,12 +563,13 @@ class ImageStore:
         return out
 
     def prune(self, all_images: bool = False) -> list[tuple[str, str]]:
-        """docker image prune: removes dangling images (no name), or with
-        all_images every image no container holds."""
+        """docker image prune: removes dangling images (no tag: a repo@digest
+        reference alone does not keep one), or with all_images every image
+        no container holds."""
         out = []
         with self.transaction() as db:
             held = {r[0] for r in db.execute("SELECT image_id FROM holds")}
-            named = {r[0] for r in db.execute("SELECT image_id FROM names")}
+            named = {r[0] for r in db.execute("SELECT image_id FROM names WHERE name NOT LIKE '%@%'")}
             for (image_id,) in db.execute("SELECT id FROM images").fetchall():
                 if image_id in held or (image_id in named and not all_images):
                     continue
@@ -617,6 +623,11 @@ class ImageStore:
 def _escape_overlay(path: str) -> str:
     """As pycontain.rootfs escapes lowerdir entries."""
     return path.replace("\\", "\\\\").replace(",", "\\,").replace(":", "\\:")
+
+
+def _repository(name: str) -> str:
+    """registry/repo of a stored name (registry/repo:tag or registry/repo@digest)."""
+    return name.split("@")[0] if "@" in name else name.rsplit(":", 1)[0]
 
 
 def refmod_familiar(name: str) -> str:

@@ -1,16 +1,19 @@
 """Pull and push against a real docker-registry on loopback, cross-checked with skopeo."""
+import io
 import json
 import os
 import signal
 import stat
 import subprocess
 import sys
+import tarfile
 import textwrap
 import time
 
 import pytest
 
 from pycontain import Container, ContainerError, ImageNotFound, image
+from pycontain.cli import main
 from pycontain.image import auth as authmod
 from pycontain.image.registry import AuthError
 
@@ -222,3 +225,49 @@ def test_docker_v2s2_manifest_list(root, registry, test_layout, leakcheck):
     assert open(os.path.join(ri.layers[0], "arch")).read() == "arm64\n"
     r = Container(ref, command=["sh", "-c", "cat /var/opaque/new"], root=root).run(capture_output=True)
     assert r.stdout == b"new content\n"
+
+
+def _store_is_empty(root) -> bool:
+    return all(os.listdir(root / "images" / d) == [] for d in ("blobs/sha256", "layers", "tmp"))
+
+
+def test_rmi_of_the_last_tag_takes_the_digest_reference_along(root, registry, tmp_path, monkeypatch, capsys):
+    """As docker: `rmi repo:tag` of a pulled image untags repo:tag and
+    repo@digest and deletes the image; no hidden <none> image is left."""
+    ref = f"{registry.host}/rmi/bb:1"
+    pusher = tmp_path / "pusher"
+    # a layer of its own: another test here tampers with the registry's copy of busybox's
+    with tarfile.open(tmp_path / "own.tar", "w") as tar:
+        data = os.urandom(16).hex().encode()
+        info = tarfile.TarInfo("own-file")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    image.import_(str(tmp_path / "own.tar"), ref, root=pusher)
+    digest = image.push(ref, root=pusher)
+    monkeypatch.setenv("PYCONTAIN_ROOT", str(root))
+
+    image_id = image.pull(ref, root=root)
+    assert main(["rmi", ref]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"Untagged: {ref}", f"Untagged: {registry.host}/rmi/bb@{digest}", f"Deleted: {image_id}"]
+    assert image.list(root=root) == [] and _store_is_empty(root)
+
+    # two tags of one repository: the digest reference stays with the other tag
+    image.pull(ref, root=root)
+    image.tag(ref, f"{registry.host}/rmi/bb:2", root=root)
+    assert main(["rmi", ref]) == 0
+    assert capsys.readouterr().out == f"Untagged: {ref}\n"
+    assert image.inspect(f"{registry.host}/rmi/bb:2", root=root)["RepoDigests"] == [f"{registry.host}/rmi/bb@{digest}"]
+    assert main(["rmi", f"{registry.host}/rmi/bb:2"]) == 0
+    assert image.list(root=root) == [] and _store_is_empty(root)
+
+    # pulled by digest only: no tag, so `images` shows it as <none> and `image prune` takes it
+    image.pull(f"{registry.host}/rmi/bb@{digest}", root=root)
+    capsys.readouterr()
+    assert main(["images"]) == 0
+    assert [line.split()[:3] for line in capsys.readouterr().out.splitlines()[1:]] == [
+        [f"{registry.host}/rmi/bb", "<none>", image_id[7:19]]]
+    assert main(["image", "prune", "-f"]) == 0
+    assert capsys.readouterr().out.startswith(f"Deleted Images:\nuntagged: {registry.host}/rmi/bb@{digest}\n"
+                                              f"deleted: {image_id}\n")
+    assert image.list(root=root) == [] and _store_is_empty(root)
