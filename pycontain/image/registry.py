@@ -48,6 +48,17 @@ def _parse_challenge(header: str) -> tuple[str, dict]:
     return scheme.lower(), params
 
 
+def _http_url(url: str, base: str = "") -> urllib.parse.SplitResult | None:
+    """url (relative to base) split, if it is an http or https URL with a
+    host (and a numeric port, if any)."""
+    try:
+        u = urllib.parse.urlsplit(urllib.parse.urljoin(base, url))
+        port_ok = u.port is None or u.port >= 0   # a port that is not a number raises here
+    except ValueError:
+        return None
+    return u if port_ok and u.scheme in ("http", "https") and u.hostname else None
+
+
 class RegistryClient:
     def __init__(self, registry: str, repository: str, *, credentials=None, insecure=(), push=False, timeout=60):
         self.registry = registry
@@ -134,14 +145,10 @@ class RegistryClient:
     def _follow(self, method, loc, headers, stream, ok):
         if not loc:
             raise RegistryError(f"{self.registry}: a redirect without a Location")
-        try:
-            u = urllib.parse.urlsplit(urllib.parse.urljoin(f"{'https' if self.secure else 'http'}://{self.host}/", loc))
-            u.port   # a port that is not a number raises here, not later
-        except ValueError:
-            raise RegistryError(f"{self.registry}: a redirect to a malformed URL {loc[:100]!r}") from None
+        u = _http_url(loc, f"{'https' if self.secure else 'http'}://{self.host}/")
         # Blob storage is reached over HTTP(S) only; any other scheme is refused before connecting.
-        if u.scheme not in ("http", "https") or not u.hostname:
-            raise RegistryError(f"{self.registry}: refusing a redirect to {loc[:100]!r}: only http and https are followed")
+        if u is None:
+            raise RegistryError(f"{self.registry}: refusing a redirect to {loc[:100]!r}: not an http or https URL with a host")
         secure = u.scheme == "https"
         if not secure and not refmod.is_insecure(u.netloc):
             raise RegistryError(f"{self.registry}: refusing a redirect to plain HTTP ({u.netloc})")
@@ -207,13 +214,9 @@ class RegistryClient:
             q["scope"] = params.get("scope") or self.scope
         if params.get("service"):
             q["service"] = params["service"]
-        try:
-            u = urllib.parse.urlsplit(realm)
-            u.port
-        except ValueError:
-            raise AuthError(f"{self.registry}: a token realm that is not a URL: {realm[:100]!r}") from None
-        if u.scheme not in ("http", "https") or not u.hostname:
-            raise AuthError(f"{self.registry}: refusing the token realm {realm[:100]!r}: only http and https")
+        u = _http_url(realm)
+        if u is None:
+            raise AuthError(f"{self.registry}: refusing the token realm {realm[:100]!r}: not an http or https URL with a host")
         if u.scheme != "https" and not refmod.is_insecure(u.netloc):
             raise AuthError(f"{self.registry}: refusing to fetch a token over plain HTTP from {u.netloc}")
         path = (u.path or "/") + "?" + (u.query + "&" if u.query else "") + urllib.parse.urlencode(q)

@@ -384,7 +384,7 @@ def test_a_hostile_registry_gets_one_line_and_125(root, monkeypatch, capsys):
     try:
         for case in reg.answers:   # each in a store of its own: nothing of another case's pull helps it
             monkeypatch.setenv("PYCONTAIN_ROOT", str(root / case))
-            rc, (out, err) = main(["pull", "-q", f"{reg.host}/{case}:1"]), capsys.readouterr()
+            rc, (_, err) = main(["pull", "-q", f"{reg.host}/{case}:1"]), capsys.readouterr()
             assert rc == 125 and len(err.splitlines()) == 1 and err.startswith(f"pycontain: {reg.host}"), (case, err)
             assert image.list(root=root / case) == [] and store_leftovers(root / case) == [], case
         with pytest.raises(BlockingIOError):

@@ -313,8 +313,10 @@ def _answer_on_a_pty(args, answer: bytes):
 
 @pytest.mark.parametrize("verb", [("container", "prune"), ("system", "prune")])
 def test_prune_verbs_ask_first_as_docker_does(busybox, verb):
+    def ids():
+        return set(pycontain("ps", "-aq").stdout.split())
+
     made = {pycontain("create", "--rootfs", str(busybox), "true").stdout.strip()[:12] for _ in range(2)}
-    ids = lambda: set(pycontain("ps", "-aq").stdout.split())  # noqa: E731
     assert ids() == made
     # a terminal: n, an empty answer and docker's "yes" (only y counts for docker) keep everything
     for answer in (b"n\r", b"\r", b"yes\r"):
