@@ -1191,10 +1191,6 @@ def disk_usage(root=None) -> dict:
             reclaimable += s
     usage = {"Containers": {"total": total, "active": active, "size": size, "reclaimable": reclaimable},
              "Local Volumes": volumes.disk_usage(root)}
-    try:  # the images branch: pycontain.image.disk_usage() -> the same shape
-        from .image import disk_usage as image_disk_usage  # type: ignore
-    except ImportError:
-        pass
-    else:
-        usage = {"Images": image_disk_usage(), **usage}
-    return usage
+    from . import image   # as the image verbs above do
+
+    return {"Images": image.disk_usage(root), **usage}

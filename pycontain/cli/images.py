@@ -13,6 +13,7 @@ from ..errors import ConfigError, ContainerError
 from ..image import auth as authmod
 from ..image.store import refmod_familiar
 from ._format import human_duration, human_size, print_deleted
+from ._prompt import confirmed
 
 
 # ---- formatting like docker ---------------------------------------------------------
@@ -124,7 +125,9 @@ def cmd_images(a):
     for img in imgs:
         names = [n for n in img.names if "@" not in n]
         digests = {n.split("@")[0]: n.split("@")[1] for n in img.names if "@" in n}
-        entries = [(refmod_familiar(n.rsplit(":", 1)[0]), n.rsplit(":", 1)[1], n.rsplit(":", 1)[0]) for n in names] or [("<none>", "<none>", None)]
+        # no tag: docker shows the repository of a repo@digest reference, tag <none>
+        entries = ([(refmod_familiar(n.rsplit(":", 1)[0]), n.rsplit(":", 1)[1], n.rsplit(":", 1)[0]) for n in names]
+                   or [(refmod_familiar(repo), "<none>", repo) for repo in sorted(digests)] or [("<none>", "<none>", None)])
         for repo, tag, full in entries:
             if want and (full != want.name or (want.tag and tag != want.tag)):
                 continue
@@ -237,11 +240,9 @@ def cmd_import(a):
 
 
 def cmd_prune(a):
-    if not a.force:
-        what = "all images without at least one container associated to them" if a.all else "all dangling images"
-        print(f"WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ", end="", flush=True)
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
+    what = "all images without at least one container associated to them" if a.all else "all dangling images"
+    if not confirmed(f"WARNING! This will remove {what}.\nAre you sure you want to continue?", a.force):
+        return 0
     out, reclaimed = image.prune(all_images=a.all)
     print_deleted("Images", [f"{what.lower()}: {x}" for what, x in out])
     print(f"Total reclaimed space: {human_size(reclaimed)}")

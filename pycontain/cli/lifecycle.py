@@ -12,8 +12,10 @@ import re
 import sys
 import time
 
-from .. import containers
+from .. import containers, reset
+from .._paths import default_root
 from ._format import human_duration, human_size, print_deleted
+from ._prompt import confirmed
 from ..errors import ContainerError
 
 # ---- registration ------------------------------------------------------------------
@@ -105,7 +107,7 @@ def register(sub):
     p.set_defaults(func=cmd_ps)
     c.set_defaults(func=lambda a: (c.print_help(), 0)[1])
 
-    s = sub.add_parser("system", help="manage pycontain (df, prune)")
+    s = sub.add_parser("system", help="manage pycontain (df, prune, reset)")
     ssub = s.add_subparsers(dest="system_verb", metavar="COMMAND")
     p = ssub.add_parser("df", help="show disk usage")
     p.add_argument("--format", help="json")
@@ -115,6 +117,10 @@ def register(sub):
     p.add_argument("-a", "--all", action="store_true", help="also unused images (images branch)")
     p.add_argument("--volumes", action="store_true", help="also unused anonymous volumes")
     p.set_defaults(func=cmd_system_prune)
+    p = ssub.add_parser("reset", help="remove every container, image, volume and network, the bridge, "
+                                      "the nftables table and the store (podman's verb)")
+    p.add_argument("-f", "--force", action="store_true", help="do not prompt for confirmation")
+    p.set_defaults(func=cmd_system_reset)
     s.set_defaults(func=lambda a: (s.print_help(), 0)[1])
 
 
@@ -546,6 +552,9 @@ def _prune_containers():
 
 
 def cmd_container_prune(args):
+    if not confirmed("WARNING! This will remove all stopped containers.\nAre you sure you want to continue?",
+                     args.force):
+        return 0
     result = _prune_containers()
     print(f"Total reclaimed space: {human_size(result['SpaceReclaimed'], binary=True)}")
     return 0
@@ -568,6 +577,14 @@ def cmd_system_prune(args):
     no container uses (dangling ones; all with -a)."""
     from .. import image
 
+    warnings = ["all stopped containers"]
+    if args.volumes:
+        warnings.append("all anonymous volumes not used by at least one container")
+    warnings.append("all images without at least one container associated to them" if args.all
+                    else "all dangling images")
+    if not confirmed("WARNING! This will remove:\n" + "".join(f"  - {w}\n" for w in warnings)
+                     + "\nAre you sure you want to continue?", args.force):
+        return 0
     result = _prune_containers()
     if args.volumes:   # after the containers: their anonymous volumes are unused now
         from .. import volumes
@@ -578,4 +595,22 @@ def cmd_system_prune(args):
     deleted, space = image.prune(all_images=args.all)
     print_deleted("Images", [f"{what.lower()}: {x}" for what, x in deleted])
     print(f"Total reclaimed space: {human_size(result['SpaceReclaimed'] + space, binary=True)}")
+    return 0
+
+
+def cmd_system_reset(args):
+    """podman system reset: all of pycontain's state and what it changed on the host, gone."""
+    if not confirmed("WARNING! This will remove:\n  - all containers\n  - all images\n  - all volumes\n"
+                     "  - all networks, their bridges and the nftables table ip pycontain\n"
+                     f"  - the store {default_root()}\n"
+                     "and put back the sysctls a bridge changed.\n\nAre you sure you want to continue?", args.force):
+        return 0
+    done = reset.reset()
+    print_deleted("Containers", done["containers"])
+    print_deleted("Bridges", done["bridges"])
+    if done["nftables_table"]:
+        print("Deleted the nftables table ip pycontain")
+    for line in done["sysctls"]:
+        print(f"Restored {line}")
+    print(f"Removed the store {done['store']}")
     return 0

@@ -135,6 +135,12 @@ def build_familiar(name: str) -> str:
     return refmod_familiar(name)
 
 
+def disk_usage(root=None) -> dict:
+    """docker system df's "Images" row: total, active (used by a container), size, reclaimable."""
+    with ImageStore(root) as store:
+        return store.disk_usage()
+
+
 def tag(source: str, target: str, root=None) -> str:
     with ImageStore(root) as store:
         return store.tag(source, target)
@@ -155,7 +161,11 @@ def prune(all_images: bool = False, root=None) -> tuple[list, int]:
 def import_(source, ref: str | None = None, changes=(), message=None, root=None) -> str:
     """docker import: a rootfs tarball (path or binary file object) becomes a one-layer image."""
     with ImageStore(root) as store:
-        return build.import_tarball(store, source, ref, changes, message)
+        try:
+            return build.import_tarball(store, source, ref, changes, message)
+        except LayerError:
+            store.gc()   # the blob and layer written for it: nothing is left of a refused import
+            raise
 
 
 def commit(upper_dir, base_ref: str | None, new_ref: str | None, changes=(), message=None, author=None, root=None) -> str:
@@ -187,6 +197,6 @@ def save(refs, dest, format: str = "docker-archive", root=None) -> None:  # noqa
 
 __all__ = [
     "RunImage", "Image", "ImageStore", "ImageInUse", "LayerError", "Reference", "parse_reference",
-    "resolve_for_run", "release", "pull", "push", "list", "get", "inspect", "tag", "remove", "prune",
+    "resolve_for_run", "release", "pull", "push", "list", "get", "inspect", "disk_usage", "tag", "remove", "prune",
     "import_", "commit", "export", "load", "save", "unpack_layer", "open_store",
 ]

@@ -16,7 +16,7 @@ from ..errors import ConfigError
 from .store import (MEDIA_OCI_CONFIG, MEDIA_OCI_LAYER, MEDIA_OCI_LAYER_GZIP, MEDIA_OCI_LAYER_ZSTD,
                     MEDIA_OCI_MANIFEST, ImageStore, chain_ids, host_platform, opened_source)
 from .unpack import (OPAQUE_MARKER, OPAQUE_XATTR, OVERLAY_XATTR_PREFIXES, USER_OPAQUE_XATTR, WHITEOUT_PREFIX,
-                     detect_compression)
+                     LayerError, detect_compression)
 
 LAYER_MEDIA = {"gzip": MEDIA_OCI_LAYER_GZIP, "zstd": MEDIA_OCI_LAYER_ZSTD, "none": MEDIA_OCI_LAYER}
 
@@ -142,7 +142,13 @@ def import_tarball(store: ImageStore, source, ref=None, changes=(), message=None
     with store.writing():
         with opened_source(source) as f:
             blob, _ = store.put_blob_file(f)
-        _, diff_id = store.ensure_layer(blob, None)
+        what = source if isinstance(source, (str, os.PathLike)) else "the input"
+        try:
+            chain, diff_id = store.ensure_layer(blob, None)
+        except LayerError as e:
+            raise LayerError(f"cannot import {what}: not a tar archive ({e})") from None
+        if not any(os.scandir(store.layer_path(chain))):   # docker makes an image that cannot run
+            raise LayerError(f"cannot import {what}: no files in it (an empty file or an empty tar archive)")
         cfg = make_config(None, diff_id, changes=cfg_changes, created_by="pycontain import", comment=message or "Imported from tarball")
         cfg_bytes = _dumps(cfg)
         cfg_digest = store.put_blob(cfg_bytes)

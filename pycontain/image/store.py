@@ -498,6 +498,18 @@ class ImageStore:
             db.execute("INSERT OR REPLACE INTO names VALUES (?,?)", (str(name), image_id))
         return str(name)
 
+    def disk_usage(self) -> dict:
+        """docker system df's "Images" figures: a layer shared by several
+        images counts once; reclaimable is what no container's image uses."""
+        layer_size = dict(self._query("SELECT chain_id, size FROM layers"))
+        held = {r[0] for r in self._query("SELECT image_id FROM holds")}
+        images = self.images()
+        used = {c for img in images for c in img.chain_ids}
+        kept = {c for img in images if img.id in held for c in img.chain_ids}
+        size = sum(layer_size.get(c, 0) for c in used)
+        return {"total": len(images), "active": sum(img.id in held for img in images),
+                "size": size, "reclaimable": size - sum(layer_size.get(c, 0) for c in kept)}
+
     # ---- holds (containers using an image) -------------------------------------
 
     def hold(self, image_id: str, holder: str):
@@ -529,6 +541,11 @@ class ImageStore:
                 untag = [str(refmod.parse(ref))]
                 if untag[0] not in names:  # found via name@digest matching the manifest
                     untag = [n for n in names if n.startswith(refmod.parse(ref).name)]
+                # docker: the repository's last tag takes its repo@digest references along
+                # (else they would keep a hidden, untagged image)
+                kept = {_repository(n) for n in names if n not in untag and "@" not in n}
+                untag += [n for n in names if "@" in n and n not in untag and _repository(n) not in kept
+                          and _repository(n) in {_repository(u) for u in untag}]
             remaining = [n for n in names if n not in untag]
             if not remaining and holders and not force:
                 raise ImageInUse(
@@ -546,12 +563,13 @@ class ImageStore:
         return out
 
     def prune(self, all_images: bool = False) -> list[tuple[str, str]]:
-        """docker image prune: removes dangling images (no name), or with
-        all_images every image no container holds."""
+        """docker image prune: removes dangling images (no tag: a repo@digest
+        reference alone does not keep one), or with all_images every image
+        no container holds."""
         out = []
         with self.transaction() as db:
             held = {r[0] for r in db.execute("SELECT image_id FROM holds")}
-            named = {r[0] for r in db.execute("SELECT image_id FROM names")}
+            named = {r[0] for r in db.execute("SELECT image_id FROM names WHERE name NOT LIKE '%@%'")}
             for (image_id,) in db.execute("SELECT id FROM images").fetchall():
                 if image_id in held or (image_id in named and not all_images):
                     continue
@@ -605,6 +623,11 @@ class ImageStore:
 def _escape_overlay(path: str) -> str:
     """As pycontain.rootfs escapes lowerdir entries."""
     return path.replace("\\", "\\\\").replace(",", "\\,").replace(":", "\\:")
+
+
+def _repository(name: str) -> str:
+    """registry/repo of a stored name (registry/repo:tag or registry/repo@digest)."""
+    return name.split("@")[0] if "@" in name else name.rsplit(":", 1)[0]
 
 
 def refmod_familiar(name: str) -> str:

@@ -97,3 +97,16 @@ def prune_networks(root=None) -> list:
         except ConfigError:
             pass  # in use
     return removed
+
+
+def reset_host(root=None) -> dict:
+    """For `system reset`, in this network namespace: every bridge of the
+    store's networks (and the default one), the engine's nftables table, and
+    the namespace's sysctls a bridge changed, put back to their earlier value."""
+    from . import bridge, nat, store
+
+    bridges = {store.DEFAULT_BRIDGE} | {net.bridge for net in store.list_networks(root)}
+    removed = [name for name in sorted(bridges) if bridge.delete_link(name)]
+    had_table = nat.table_exists()
+    nat.delete_table()
+    return {"bridges": removed, "nftables_table": had_table, "sysctls": bridge.restore_host_sysctls(root)}
