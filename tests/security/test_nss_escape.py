@@ -12,7 +12,6 @@ commit, volume copy-up and exec --user are done against the image, and the
 marker must never appear.
 """
 import os
-import pwd
 import shutil
 import subprocess
 import sys
@@ -53,20 +52,14 @@ def _lib_dirs():
 
 
 def _chrooted_lookup(root: Path) -> None:
-    """What the old cp helper did: chroot into the image's files as root,
-    then look up an owner's name."""
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.chroot(root)
-            os.chdir("/")
-            try:
-                pwd.getpwuid(UNKNOWN_ID)
-            except KeyError:
-                pass
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
+    """What the old cp helper did: a fresh process chroots into the image's
+    files as root, then looks up an owner's name. (Fresh: glibc keeps the
+    name-service configuration it had before a chroot once it has made any
+    lookup, so a fork of this test process would prove nothing.)"""
+    code = ("import os, pwd, sys\n"
+            "os.chroot(sys.argv[1]); os.chdir('/')\n"
+            "try:\n    pwd.getpwuid(%d)\nexcept KeyError:\n    pass\n" % UNKNOWN_ID)
+    subprocess.run([sys.executable, "-S", "-c", code, str(root)], check=True, timeout=30)
 
 
 class Trap:
