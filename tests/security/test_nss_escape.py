@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from pycontain import Container, Mount, containers, image, volumes
+from nobody import NOBODY, as_nobody
 from pycontain import copy as pc_copy
 
 HERE = Path(__file__).parent
@@ -337,3 +338,53 @@ def test_cp_into_links_that_point_out_writes_inside(busybox, names, tmp_path):
     r = cli("cp", f"{name}:/tmp/pc-cp-probe-file", str(tmp_path / "back"))
     assert r.returncode == 0, r.stderr
     assert not (busybox / "tmp" / "pc-cp-probe-file").exists()
+
+
+# ---- rootless: a user's own store, the work done as root of a user namespace ---------------
+
+SUB_START, SUB_COUNT = 400000, 65536
+
+
+def test_rootless_cp_of_a_created_container_runs_nothing_of_the_image(trap, workdir, request):
+    """nobody (with a subordinate id range) imports the image, creates a
+    container and copies in and out of it: the copy runs as root of a user
+    namespace, the stopped container's overlay in a mount namespace of its own."""
+    if not os.path.exists("/usr/bin/newuidmap"):
+        pytest.fail("the rootless tests need newuidmap: apt-get install uidmap")
+    base = workdir / request.node.name
+    base.mkdir(mode=0o755)
+    os.chmod(workdir, 0o755)
+    store = base / "store"
+    store.mkdir()
+    os.chown(store, NOBODY, NOBODY)
+    out_dir = base / "out"
+    out_dir.mkdir()
+    os.chown(out_dir, NOBODY, NOBODY)
+    src = base / "from-host"
+    src.write_text("from nobody's host side\n")
+    os.chmod(base / "from-host", 0o644)
+    os.chmod(trap.base, 0o755)
+    os.chmod(trap.base / "rootfs.tar", 0o644)
+
+    def fn():
+        ref = image.import_(str(trap.base / "rootfs.tar"), "local/evil-nss:rootless", root=str(store))
+        c = containers.create(ref, ["true"], name="nss-rootless", root=str(store))
+        results = []
+        for args in (("out", "/bin/busybox", str(out_dir / "busybox")), ("out", "/data", str(out_dir)),
+                     ("in", str(src), "/data/"), ("out", "/data/from-host", str(out_dir / "back"))):
+            (pc_copy.copy_from_container if args[0] == "out" else pc_copy.copy_into_container)(c, *args[1:])
+            results.append(trap.ran())
+        return results
+    try:
+        result = as_nobody(fn, subids=(str(base), SUB_START, SUB_COUNT))
+        assert "ok" in result, result
+        assert result["ok"] == [""] * 4
+        assert (out_dir / "busybox").read_bytes() == (trap.rootfs / "bin" / "busybox").read_bytes()
+        assert (out_dir / "data" / "owned").read_text() == "owned by nobody the image knows\n"
+        assert (out_dir / "back").read_text() == "from nobody's host side\n"
+        assert os.stat(out_dir / "back").st_uid == NOBODY       # the user's own file
+        [cdir] = os.listdir(store / "containers")
+        assert not os.path.exists(store / "containers" / cdir / "upper" / ".nss-ran")
+        assert trap.ran() == ""
+    finally:
+        subprocess.run(["rm", "-rf", str(base)], check=True)
