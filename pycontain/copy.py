@@ -58,7 +58,8 @@ def open_in_root(root_fd: int, path: str, flags: int) -> int:
     """Opens `path` as a process chrooted at root_fd would, without entering
     it: symlinks on the way (and the last one unless flags has O_NOFOLLOW)
     are followed as the container sees them, never out of it; ".." stops at
-    the root; /proc's magic links are refused."""
+    the root; the kernel never follows a /proc magic link (openat2 refuses
+    them, the walk reads them as plain links, inside the root)."""
     global _have_openat2
     if _have_openat2 is not False:
         how = _OpenHow(flags | os.O_CLOEXEC, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
@@ -103,7 +104,7 @@ def walk_in_root(root_fd: int, path: str, flags: int) -> int:
                     os.close(fd)
                     raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
                 try:
-                    target = os.readlink(name, dir_fd=stack[-1])
+                    target = os.readlink("", dir_fd=fd)   # the link just checked, not a new one by that name
                 finally:
                     os.close(fd)
                 if target.startswith("/"):
@@ -232,7 +233,7 @@ def _copy_dir(src_dir, src_name, dst_dir, dst_name, st, archive):
 
 def _split(path: str):
     """A container path, cleaned as docker does: (parent, last name)."""
-    clean = os.path.normpath("/" + path)
+    clean = os.path.normpath("/" + path.lstrip("/"))   # lstrip: POSIX keeps a leading "//"
     parent, name = os.path.split(clean)
     return parent, name
 
@@ -279,11 +280,11 @@ def copy_in(root_fd: int, src: str, dest: str, archive: bool = False) -> None:
         raise ContainerError(f"could not find the file {src} in the host")
     host_parent, host_name = os.path.split(os.path.abspath(src))
     host_name = host_name or "."
-    cdest = os.path.normpath("/" + dest)
+    cdest = os.path.normpath("/" + dest.lstrip("/"))
     try:
         cdir = open_in_root(root_fd, cdest, _DIR & ~os.O_NOFOLLOW)
         name = os.path.basename(os.path.normpath(src)) if host_name != "." else "root"
-    except (FileNotFoundError, NotADirectoryError) as e:
+    except (FileNotFoundError, NotADirectoryError):
         if dest.endswith("/") or cdest == "/":
             raise ContainerError(f"destination directory {dest} does not exist in the container") from None
         parent, name = _split(dest)
@@ -291,7 +292,6 @@ def copy_in(root_fd: int, src: str, dest: str, archive: bool = False) -> None:
             cdir = open_in_root(root_fd, parent, _DIR & ~os.O_NOFOLLOW)
         except (FileNotFoundError, NotADirectoryError):
             raise ContainerError(f"destination directory {parent} does not exist in the container") from None
-        del e
     try:
         hdir = os.open(host_parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
@@ -320,6 +320,15 @@ def copy_into_container(c, src: str, dest: str, archive: bool = False) -> None:
 
 
 def _with_container_root(c, fn, cpath, hpath, archive):
+    try:
+        _copy_with_root(c, fn, cpath, hpath, archive)
+    except ContainerError:
+        raise
+    except OSError as e:
+        raise ContainerError(_oserror_text(e)) from None
+
+
+def _copy_with_root(c, fn, cpath, hpath, archive):
     rec = c.reload().record
     args = (cpath, hpath) if fn is copy_out else (hpath, cpath)
     if rec.state in ("running", "paused") and rec.pid:
@@ -331,8 +340,6 @@ def _with_container_root(c, fn, cpath, hpath, archive):
             if process_start_time(rec.pid) != rec.pid_start:  # the pid is another process's now
                 raise ContainerError(f"container {rec.id[:12]} is not running any more")
             _as_container_owner(fn, root_fd, *args, archive)
-        except OSError as e:
-            raise ContainerError(_oserror_text(e)) from None
         finally:
             os.close(root_fd)
         return
@@ -359,7 +366,7 @@ def _as_container_owner(fn, *args, always=False):
     try:
         return rootless.in_user_namespace(fn, *args)
     except ConfigError as e:
-        raise ContainerError(f"copying to or from a stopped rootless container needs {e}") from None
+        raise ContainerError(f"cp of a stopped rootless container needs a subordinate id range: {e}") from None
 
 
 def _in_private_overlay(fn_name, data, merged, a, b, archive):

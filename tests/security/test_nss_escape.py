@@ -388,3 +388,31 @@ def test_rootless_cp_of_a_created_container_runs_nothing_of_the_image(trap, work
         assert trap.ran() == ""
     finally:
         subprocess.run(["rm", "-rf", str(base)], check=True)
+
+
+def test_cp_bad_input_is_one_line_and_leaves_nothing(busybox, names, tmp_path):
+    name = names("cp-bad-input")
+    assert cli("create", "--name", name, "--rootfs", str(busybox), "true").returncode == 0
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    for args, message in (
+        ((f"{name}:/missing", str(dest)), "could not find the file /missing in the container"),
+        ((f"{name}:/etc/passwd", str(tmp_path / "no" / "such")), "destination directory"),
+        ((str(tmp_path / "absent"), f"{name}:/tmp/"), "could not find the file"),
+        ((str(dest), f"{name}:/no/such/dir/"), "does not exist in the container"),
+        ((str(dest), f"{name}:/no/such/x"), "destination directory /no/such does not exist in the container"),
+        ((f"{name}:/bin", str(tmp_path / "busybox-file")), None),
+    ):
+        if message is None:   # a directory over an existing file
+            (tmp_path / "busybox-file").write_text("a file\n")
+            (dest / "x").write_text("")
+            r = cli("cp", str(dest), f"{name}:/etc/passwd")
+            assert r.returncode != 0 and "cannot overwrite non-directory" in r.stderr, r.stderr
+            continue
+        r = cli("cp", *args)
+        assert r.returncode != 0, args
+        assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert "Traceback" not in r.stderr
+    assert sorted(os.listdir(dest)) == ["x"] and sorted(os.listdir(tmp_path)) == ["busybox-file", "dest"]
+    r = cli("cp", "nosuchcontainer:/etc", str(dest))
+    assert r.returncode != 0 and "no such container" in r.stderr.lower()
