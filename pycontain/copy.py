@@ -349,9 +349,11 @@ def _copy_with_root(c, fn, cpath, hpath, archive):
         _as_container_owner(_in_private_overlay, fn.__name__, data, merged, *args, archive, always=True)
         return
     # root: a helper process of its own for the private mount namespace (no
-    # fork of a caller that may have threads); it never enters the overlay
+    # fork of a caller that may have threads); it never enters the overlay.
+    # cwd "/": `python -m` puts its working directory first on sys.path, and
+    # the caller's may be a container's (a volume's directory, say)
     helper = [sys.executable, "-m", "pycontain.copy", fn.__name__, data, merged, *args, "1" if archive else "0"]
-    r = subprocess.run(helper, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    r = subprocess.run(helper, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd="/")
     if r.returncode != 0:
         raise ContainerError(r.stderr.decode(errors="replace").strip() or "the copy failed")
 

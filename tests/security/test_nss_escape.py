@@ -416,3 +416,27 @@ def test_cp_bad_input_is_one_line_and_leaves_nothing(busybox, names, tmp_path):
     assert sorted(os.listdir(dest)) == ["x"] and sorted(os.listdir(tmp_path)) == ["busybox-file", "dest"]
     r = cli("cp", "nosuchcontainer:/etc", str(dest))
     assert r.returncode != 0 and "no such container" in r.stderr.lower()
+
+
+def test_helpers_import_nothing_from_the_callers_directory(busybox, names, tmp_path):
+    """`python -m` puts its working directory first on sys.path. A user who
+    runs pycontain from a container's directory (a volume's _data, which the
+    container writes) must not have the root monitor or cp helper import a
+    module planted there."""
+    planted = tmp_path / "volume-data"
+    planted.mkdir()
+    marker = tmp_path / "planted-module-ran"
+    (planted / "json.py").write_text(f"open({str(marker)!r}, 'a').write('ran\\n')\nraise ImportError('planted')\n")
+    console = os.path.join(os.path.dirname(sys.executable), "pycontain")   # no working directory on its path
+    assert os.path.exists(console)
+
+    def run_here(*args):
+        return subprocess.run([console, *args], capture_output=True, text=True, timeout=60, cwd=planted)
+    name = names("cwd-import")
+    r = run_here("run", "-d", "--name", name, "--rootfs", str(busybox), "sleep", "60")
+    assert not marker.exists(), "the monitor imported the planted module"
+    assert r.returncode == 0, r.stderr
+    assert run_here("stop", "-t", "0", name).returncode == 0
+    r = run_here("cp", f"{name}:/etc/passwd", str(tmp_path / "passwd"))
+    assert not marker.exists(), "the cp helper imported the planted module"
+    assert r.returncode == 0, r.stderr
