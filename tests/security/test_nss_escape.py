@@ -374,14 +374,36 @@ def test_rootless_cp_of_a_created_container_runs_nothing_of_the_image(trap, work
                      ("in", str(src), "/data/"), ("out", "/data/from-host", str(out_dir / "back"))):
             (pc_copy.copy_from_container if args[0] == "out" else pc_copy.copy_into_container)(c, *args[1:])
             results.append(trap.ran())
+        # a running one (unmanaged: no monitor to start as nobody): its
+        # /proc/PID/root, the copy as root of the user's own user namespace
+        running = Container(ref, command=["sleep", "30"], root=str(store), remove=False)
+        running.start()
+        try:
+            root_fd = os.open(f"/proc/{running.pid}/root", os.O_PATH | os.O_DIRECTORY)
+            try:
+                pc_copy._as_container_owner(pc_copy.copy_out, root_fd, "/data", str(out_dir / "running"), False)
+                results.append(trap.ran())
+                pc_copy._as_container_owner(pc_copy.copy_in, root_fd, str(src), "/etc/", False)
+                results.append(trap.ran())
+                pc_copy._as_container_owner(pc_copy.copy_out, root_fd, "/etc/from-host",
+                                            str(out_dir / "running-back"), False)
+                results.append(trap.ran())
+            finally:
+                os.close(root_fd)
+        finally:
+            running.kill()
+            running.wait()
+            running.remove()
         return results
     try:
         result = as_nobody(fn, subids=(str(base), SUB_START, SUB_COUNT))
         assert "ok" in result, result
-        assert result["ok"] == [""] * 4
+        assert result["ok"] == [""] * 7
         assert (out_dir / "busybox").read_bytes() == (trap.rootfs / "bin" / "busybox").read_bytes()
         assert (out_dir / "data" / "owned").read_text() == "owned by nobody the image knows\n"
         assert (out_dir / "back").read_text() == "from nobody's host side\n"
+        assert (out_dir / "running-back").read_text() == "from nobody's host side\n"
+        assert (out_dir / "running" / "owned").exists()
         assert os.stat(out_dir / "back").st_uid == NOBODY       # the user's own file
         [cdir] = os.listdir(store / "containers")
         assert not os.path.exists(store / "containers" / cdir / "upper" / ".nss-ran")
