@@ -772,7 +772,7 @@ class ManagedContainer:
         if cfg.get("rootfs"):
             return upper, [cfg["rootfs"]], None
         img = image.resolve_for_run(self.record.image, self._store.root, pull="never")
-        return upper, list(img.layers), self.record.image
+        return upper, _list(img.layers), self.record.image
 
     def export(self, fileobj) -> None:
         """docker export: the container's filesystem (its image and its

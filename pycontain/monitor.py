@@ -341,6 +341,7 @@ def start_detached(store, cid: str, timeout: float = 60.0) -> dict:
             [sys.executable, "-m", "pycontain.monitor", cid, str(w)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             pass_fds=(w,), start_new_session=True, env=env, close_fds=True,
+            cwd="/",  # `python -m` imports from its working directory first: the caller's may be a container's
         )
     finally:
         os.close(w)

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from ._paths import default_root
+from ._paths import default_root, private_dir, private_file, tighten_if_present
 from .errors import ContainerError
 
 STATES = ("created", "running", "paused", "restarting", "exited", "dead")
@@ -151,10 +151,11 @@ class Store:
     """The container records of one store root."""
 
     def __init__(self, root: Path | None = None):
-        self.root = Path(root) if root else default_root()
-        self.dir = self.root / "containers"
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.path = self.root / "containers.db"
+        self.root = private_dir(Path(root) if root else default_root())  # see _paths: 0700, 0600
+        self.dir = private_dir(self.root / "containers")
+        self.path = private_file(self.root / "containers.db")
+        for journal in ("-wal", "-shm"):
+            tighten_if_present(f"{self.path}{journal}")
         self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA busy_timeout = 60000")

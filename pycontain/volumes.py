@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._paths import default_root
+from ._paths import default_root, private_dir
 from .errors import ConfigError, ContainerError
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
@@ -92,8 +92,8 @@ def volumes_dir(root=None) -> Path:
 @contextlib.contextmanager
 def _store_lock(root):
     """Serializes create, first use and removal across processes."""
-    d = volumes_dir(root)
-    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(Path(root or default_root()))   # see _paths: 0700
+    d = private_dir(volumes_dir(root))
     fd = os.open(d / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)

@@ -79,7 +79,8 @@ def register(sub):
     p.add_argument("--format", help="Go-template-like format")
     p.add_argument("containers", nargs="*", metavar="CONTAINER")
     p = verb("cp", "copy files between a container and the host", cmd_cp,
-             usage="pycontain cp CONTAINER:SRC HOSTDEST | HOSTSRC CONTAINER:DEST")
+             usage="pycontain cp [-a] CONTAINER:SRC HOSTDEST | HOSTSRC CONTAINER:DEST")
+    p.add_argument("-a", "--archive", action="store_true", help="keep the files' numeric owners (uid:gid)")
     p.add_argument("src")
     p.add_argument("dest")
     p = verb("port", "list the port mappings of a container", cmd_port)
@@ -505,9 +506,9 @@ def cmd_cp(args):
         args.parser.error("copying between containers or between host paths is not supported: "
                           "one side must be CONTAINER:PATH")
     if src is not None:
-        copy_from_container(containers.get(src[0]), src[1], args.dest)
+        copy_from_container(containers.get(src[0]), src[1], args.dest, archive=args.archive)
     else:
-        copy_into_container(containers.get(dest[0]), args.src, dest[1])
+        copy_into_container(containers.get(dest[0]), args.src, dest[1], archive=args.archive)
     return 0
 
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import rootless
-from .._paths import default_root
+from .._paths import default_root, private_dir, private_file
 from ..errors import ConfigError, ContainerError, ImageNotFound
 from . import reference as refmod
 from .unpack import LayerError, unpack_layer
@@ -185,8 +185,8 @@ class BlobWriter:
 
 class ImageStore:
     def __init__(self, root: Path | str | None = None):
-        self.root = Path(root) if root else default_root()
-        self.dir = self.root / "images"
+        self.root = private_dir(Path(root) if root else default_root())  # see _paths: 0700, 0600
+        self.dir = private_dir(self.root / "images")
         self.blob_dir = self.dir / "blobs" / "sha256"
         self.layer_dir = self.dir / "layers"
         self.tmp_dir = self.dir / "tmp"
@@ -195,7 +195,7 @@ class ImageStore:
         for d in (self.blob_dir, self.layer_dir, self.tmp_dir, self.lock_dir, self.flat_dir):
             d.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._db_lock = threading.Lock()
-        self.db = sqlite3.connect(self.dir / "images.db", timeout=60, isolation_level=None, check_same_thread=False)
+        self.db = sqlite3.connect(private_file(self.dir / "images.db"), timeout=60, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         # The schema is made once (a write transaction on every open would
