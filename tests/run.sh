@@ -53,13 +53,22 @@ echo "tests/run.sh: $(.venv/bin/python -c 'import sys; print(sys.version.split()
 # the same v2 tests, one boot. Both run; the script fails if either did.
 status=0
 .venv/bin/python -m pytest -p no:cacheprovider "$@" || status=$?
-bash tests/vm/run-v2.sh -q || status=$((status ? status : $?))
+# the VM lane runs the venv's interpreter, never a PYTHON given for the venv
+PYTHON="$PWD/.venv/bin/python" bash tests/vm/run-v2.sh -q || status=$((status ? status : $?))
 # The oldest claimed Python (3.10), where the machine has one: Debian 12 has
 # no package for it (nor PyPI an interpreter), so on a fresh machine this lane
 # does not run and tests/test_python_versions.py checks the source instead.
 # PYTHON310=/path/to/python3.10 (or python3.10 on PATH) turns it on.
-PYTHON310=${PYTHON310:-$(command -v python3.10 || true)}
-if [ -n "$PYTHON310" ]; then
+# A pyenv shim answers `command -v` without having the version: only an
+# interpreter that runs and says 3.10 counts.
+is_py310() { [ -n "$1" ] && "$1" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' 2>/dev/null; }
+if [ -z "${PYTHON310:-}" ]; then
+    for cand in "$(command -v python3.10 || true)" \
+                $( command -v pyenv >/dev/null && ls -d "$(pyenv root)"/versions/3.10*/bin/python3.10 2>/dev/null ); do
+        if is_py310 "$cand"; then PYTHON310=$cand; break; fi
+    done
+fi
+if [ -n "${PYTHON310:-}" ]; then
     bash tests/py310.sh "$PYTHON310" || status=$((status ? status : $?))
 else
     echo "tests/run.sh: no python3.10 here (PYTHON310=...): the 3.10 lane did not run" >&2
