@@ -446,6 +446,40 @@ static void describe_mount(char *buf, size_t cap, const struct pc_mount *m)
     sappend(buf, cap, &pos, m->target);
 }
 
+/* Mounts the detached tree `tree` (open_tree) on the file or directory that
+ * `target` is open on: fd onto fd, no path is looked up again. */
+static long attach_tree(long tree, long target)
+{
+    return S5(SYS_move_mount, tree, "", target, "", PC_MOVE_MOUNT_F_EMPTY_PATH | PC_MOVE_MOUNT_T_EMPTY_PATH);
+}
+
+/* A bind mount made fd onto fd, as crun does: the source cloned (with its
+ * submounts for MS_REC), made read-only, nodev... while still detached (on
+ * every submount too), then attached on the target already resolved in the
+ * root. No second lookup of the target that a concurrent rename could
+ * redirect. Nonzero where the kernel cannot (before 5.12) or the plan asks
+ * for more than a plain bind: the caller goes the path-based way. */
+static long bind_by_fd(const struct pc_mount *m, long target)
+{
+    const unsigned long attrs = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC; /* = MOUNT_ATTR_* */
+    if (m->fstype || !m->source || !(m->flags & MS_BIND) || (m->flags & ~(unsigned long)(MS_BIND | MS_REC)) ||
+        (m->remount & ~attrs))
+        return -ENOSYS;
+    unsigned int rec = (m->flags & MS_REC) ? PC_AT_RECURSIVE : 0;
+    long tree = S3(SYS_open_tree, AT_FDCWD, m->source, PC_OPEN_TREE_CLONE | O_CLOEXEC | rec);
+    if (tree < 0)
+        return tree;
+    long r = 0;
+    if (m->remount) {
+        struct pc_mount_attr attr = {.attr_set = m->remount};
+        r = S5(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | rec, &attr, sizeof(attr));
+    }
+    if (r == 0)
+        r = attach_tree(tree, target);
+    S1(SYS_close, tree);
+    return r;
+}
+
 static void do_mount(struct ctx *c, const struct pc_mount *m)
 {
     char what[1024], target[64];
@@ -461,6 +495,10 @@ static void do_mount(struct ctx *c, const struct pc_mount *m)
     }
     if (fd < 0)
         fail(c, "mount", what, fd);
+    if (bind_by_fd(m, fd) == 0) {
+        S1(SYS_close, fd);
+        return;
+    }
     fd_path(target, sizeof(target), fd);
     long r = S5(SYS_mount, m->source, target, m->fstype, m->flags, m->data);
     S1(SYS_close, fd);
@@ -550,13 +588,6 @@ static void open_host_null(struct ctx *c)
     if (r < 0)
         fail(c, "mask", "the host's /dev/null is not the null device", r);
     c->null_fd = (int)fd;
-}
-
-/* Mounts the detached tree `tree` (open_tree) on the file or directory that
- * `target` is open on: fd onto fd, no path is looked up again. */
-static long attach_tree(long tree, long target)
-{
-    return S5(SYS_move_mount, tree, "", target, "", PC_MOVE_MOUNT_F_EMPTY_PATH | PC_MOVE_MOUNT_T_EMPTY_PATH);
 }
 
 /* Hides path (inside the new root): a directory under an empty read-only

@@ -27,7 +27,7 @@ import time
 import pytest
 
 from nobody import NobodysCopy, as_nobody
-from pycontain import Container, Mount, image, volumes
+from pycontain import Container, Mount, containers, image, volumes
 from pycontain.errors import CommandNotExecutable, CommandNotFound, ConfigError, LaunchError
 from sechelpers import probe, run
 
@@ -121,6 +121,24 @@ def test_path_through_a_launcher_descriptor_is_skipped(make_image, host_dir):
     with pytest.raises(CommandNotFound):
         r = _run(ref, ["host-only-probe", "caps"])
         pytest.fail(f"ran the host's program: {r.stdout!r} {r.stderr!r}")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def warm_store(store_root):
+    """The process's record database, opened before the leak checks look."""
+    return containers._store()
+
+
+def test_exec_workdir_through_a_launcher_descriptor_does_not_lead_out(rootfs, host_dir):
+    # exec runs the same start path, in the running container's namespaces
+    c = containers.run(rootfs=str(rootfs), command=["sleep", "60"])
+    try:
+        with pytest.raises(LaunchError):
+            r = c.exec_run(["sh", "-c", "pwd; cat marker; echo pwned > escaped"], workdir=f"/proc/self/fd/{HOST_FD}")
+            pytest.fail(f"exec ran in the host's directory: {r.stdout!r}")
+        assert c.exec_run(["pwd"], workdir="/tmp").stdout == b"/tmp\n"
+    finally:
+        c.remove(force=True)
 
 
 def test_a_working_directory_through_a_symlink_stays_inside(make_image, host_dir):
@@ -316,3 +334,22 @@ def _state(pid) -> str:
             return f.read().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "gone"
+
+
+# ---- binds made fd onto fd -----------------------------------------------------------------------
+
+
+def test_a_read_only_bind_is_read_only_in_its_submounts_too(rootfs, tmp_path):
+    # the flags are set on the detached clone, each of its mounts (docker 25's
+    # recursive read-only): a host mount under a read-only bind is not a way
+    # to write to the host
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "rosub", str(sub)], check=True)
+    try:
+        r = run(rootfs, "sh", "-c", "touch /b/top; echo rc=$?; touch /b/sub/x; echo rc=$?",
+                mounts=[Mount(str(tmp_path), "/b", read_only=True)])
+        assert r.stdout.split() == ["rc=1", "rc=1"], (r.stdout, r.stderr)
+        assert os.listdir(sub) == [] and not (tmp_path / "top").exists()
+    finally:
+        subprocess.run(["umount", str(sub)], check=True)
