@@ -408,12 +408,19 @@ class Child:
 
     def finish_start(self):
         """Releases a created child and waits until it exec'd the command."""
-        self._sync.send(b"G")
+        try:
+            self._sync.send(b"G")
+        except (BrokenPipeError, ConnectionResetError):
+            pass    # it died while created: wait_exec raises what it left in the error
         self.wait_exec()
 
     def wait_exec(self):
-        # EOF: the child's end closed at exec (or at its death).
-        while self._sync.recv(64):
+        # EOF: the child's end closed at exec (or at its death; a reset when
+        # it died with our last byte unread).
+        try:
+            while self._sync.recv(64):
+                pass
+        except ConnectionResetError:
             pass
         self._adopt_grandchild()
         if self._err.err:

@@ -219,7 +219,6 @@ struct ctx {
     int root_device_fd;      /* plan->root_device, opened before the cgroup's device rules apply */
     int parent_pidfd;        /* the launching process, to see that it still lives; -1: unknown */
     int null_fd;             /* the host's /dev/null (O_PATH), what masked files are covered with */
-    volatile int exec_reached; /* set just before execve: a vfork child that died before it was killed */
 };
 
 __attribute__((noreturn)) static void die_quietly(int code)
@@ -723,6 +722,13 @@ static int through_proc_fd(const char *dir, const char *path)
     return component_is(q, n, "fd");
 }
 
+/* The child is about to execve: the "killed before it ran" that pc_spawn
+ * left in the error is withdrawn (a failed execve writes its own). */
+static void exec_starts(struct ctx *c)
+{
+    __atomic_store_n(&c->e->err, 0, __ATOMIC_SEQ_CST);
+}
+
 /* Finds argv[cmd_index] the way execvp does, in the container's PATH. With an
  * init in front only checks it (init executes it), so that "not found" and
  * "not executable" are still reported here, with their own exit codes. */
@@ -785,12 +791,12 @@ __attribute__((noreturn)) static void exec_command(struct ctx *c)
             if (r == 0)
                 r = S3(SYS_faccessat, AT_FDCWD, path, X_OK);
             if (r == 0) {
-                c->exec_reached = 1;
+                exec_starts(c);
                 rsys(SYS_execveat, p->init_fd, (long)"", (long)p->argv, (long)envp, AT_EMPTY_PATH, 0);
                 fail(c, "exec", "pycontain-init", -EIO);
             }
         } else {
-            c->exec_reached = 1;
+            exec_starts(c);
             r = S3(SYS_execve, path, p->argv + p->cmd_index, envp);
         }
         if (r == -EACCES)
@@ -1380,7 +1386,10 @@ int pc_spawn(const struct pc_plan *plan, struct pc_child *child, struct pc_error
     c->rootfd = -1;
     c->root_device_fd = -1;
     c->null_fd = -1;
-    c->exec_reached = 0;
+    /* Until the child reaches execve, the error says it was killed: a child
+     * that dies without a word of its own (SIGKILL, the OOM killer) did not
+     * start the container, whichever way the parent learns of its end. */
+    set_error(err, "launch", "the container process was killed before it ran its command", EINTR);
     /* the child checks that its launcher still lives once it armed pdeathsig */
     c->parent_pidfd = plan->pdeathsig ? (int)syscall(SYS_pidfd_open, getpid(), 0) : -1;
     if (c->parent_pidfd < 0)
@@ -1433,13 +1442,9 @@ int pc_spawn(const struct pc_plan *plan, struct pc_child *child, struct pc_error
     }
     child->pidfd = pidfd;
     if (plan->vfork) {
-        /* suspended until the child exec'd or died: its stack is free. A
-         * child that died without an error of its own before it reached
-         * execve was killed: not a started container. */
+        /* suspended until the child exec'd or died: its stack is free */
         if (c->parent_pidfd >= 0)
             close(c->parent_pidfd);
-        if (!err->err && !c->exec_reached)
-            set_error(err, "launch", "the container process was killed before it ran its command", EINTR);
         munmap(stack, mapped);
     } else {
         child->stack = stack;

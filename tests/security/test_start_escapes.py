@@ -353,3 +353,12 @@ def test_a_read_only_bind_is_read_only_in_its_submounts_too(rootfs, tmp_path):
         assert os.listdir(sub) == [] and not (tmp_path / "top").exists()
     finally:
         subprocess.run(["umount", str(sub)], check=True)
+
+
+def test_a_container_killed_before_its_command_ran_did_not_start(rootfs):
+    c = Container(rootfs=rootfs, command=["true"])
+    c.create()
+    os.kill(c.pid, signal.SIGKILL)      # still in the launcher's code, waiting at "created"
+    with pytest.raises(LaunchError, match="killed before it ran its command"):
+        c.start()
+    c.remove()
