@@ -262,9 +262,9 @@ UMASK_PROBE = "umask; stat -c %a / /etc /etc/hosts /tmp; touch /tmp/f; mkdir /tm
 UMASK_EXPECTED = ["0022", "755", "755", "644", "1777", "644", "755"]
 
 
-@pytest.mark.parametrize("user", [None, "1000"])
-def test_the_launchers_umask_does_not_leak_in(rootfs, umask_077, user):
-    r = run(rootfs, "sh", "-c", UMASK_PROBE, user=user)
+@pytest.mark.parametrize("user, layer", [(None, "memory"), ("1000", "memory"), ("1000", "disk")])
+def test_the_launchers_umask_does_not_leak_in(rootfs, umask_077, user, layer):
+    r = run(rootfs, "sh", "-c", UMASK_PROBE, user=user, writable_layer=layer)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == UMASK_EXPECTED
 
