@@ -5,12 +5,14 @@
  *
  *   pc_spawn            parent: block signals, clone(CLONE_VM [|CLONE_VFORK]) on a fresh stack
  *   child_main          child, in order:
- *     reset signals, pdeathsig, setns joins, [unshare], [wait for parent],
+ *     reset signals, close every descriptor not in the plan, umask 0022,
+ *     pdeathsig, setns joins, [unshare], [wait for parent],
  *     [open the root's device], cgroup join, cgroup namespace, mount tree:
  *     propagation, scratch, root [and wait while the parent serves it], mounts, nodes, symlinks,
- *     pivot_root, masked and read-only paths, read-only root, hostname,
- *     rlimits, oom_score_adj, cwd, [created: wait for start], stdio, fds,
- *     bounding set, groups and ids, capabilities, no_new_privs, seccomp, exec
+ *     masked paths (the host's /dev/null) and read-only paths, pivot_root,
+ *     read-only root, hostname, rlimits, oom_score_adj, cwd (resolved in the
+ *     root), [created: wait for start], stdio, fds, bounding set, groups and
+ *     ids, capabilities, pdeathsig again, no_new_privs, seccomp, exec
  *
  * There is no policy here: what to mount, which ids, which capabilities, all
  * come from the plan. The child shares the parent's memory (CLONE_VM: no copy
