@@ -16,6 +16,7 @@ from importlib import resources
 from . import _nsexec
 from .errors import CommandNotExecutable, CommandNotFound, LaunchError
 from .security import capabilities
+from .users import check_id
 
 ffi, lib = _nsexec.ffi, _nsexec.lib
 
@@ -32,6 +33,7 @@ MS_BIND, MS_REC, MS_PRIVATE, MS_SLAVE = 4096, 16384, 1 << 18, 1 << 19
 MS_STRICTATIME = 1 << 24
 
 MKDIR_NONE, MKDIR_DIR, MKDIR_FILE = 0, 1, 2
+BPF_MAXINSNS = 4096     # the kernel's limit on a seccomp filter
 
 
 @dataclass(frozen=True)
@@ -248,6 +250,11 @@ def _to_c(plan: LaunchPlan, sync_fd: int, init_fd: int):
         c.oom_score_adj = plan.oom_score_adj
     c.cwd = _cstr(plan.cwd, keep)
     c.mkdir_cwd = int(plan.mkdir_cwd)
+    # every door's ids end here: (uid_t)-1 would leave the process root
+    check_id(plan.uid, "uid")
+    check_id(plan.gid, "gid")
+    for g in plan.groups:
+        check_id(g, "supplementary group")
     c.uid, c.gid = plan.uid, plan.gid
     if plan.groups:
         g = ffi.new("unsigned int[]", plan.groups)
@@ -267,6 +274,9 @@ def _to_c(plan: LaunchPlan, sync_fd: int, init_fd: int):
         c.cap_effective |= c.cap_ambient
     c.no_new_privs = int(plan.no_new_privs)
     if plan.seccomp_bpf:
+        if len(plan.seccomp_bpf) % 8 or len(plan.seccomp_bpf) // 8 > BPF_MAXINSNS:
+            raise LaunchError(errno.EINVAL, "seccomp", f"a filter of {len(plan.seccomp_bpf)} bytes: whole "
+                              f"instructions of 8 bytes, at most {BPF_MAXINSNS} of them")
         b = ffi.new("unsigned char[]", plan.seccomp_bpf)
         keep.append(b)
         c.seccomp_bpf, c.seccomp_len = b, len(plan.seccomp_bpf) // 8
@@ -398,12 +408,19 @@ class Child:
 
     def finish_start(self):
         """Releases a created child and waits until it exec'd the command."""
-        self._sync.send(b"G")
+        try:
+            self._sync.send(b"G")
+        except (BrokenPipeError, ConnectionResetError):
+            pass    # it died while created: wait_exec raises what it left in the error
         self.wait_exec()
 
     def wait_exec(self):
-        # EOF: the child's end closed at exec (or at its death).
-        while self._sync.recv(64):
+        # EOF: the child's end closed at exec (or at its death; a reset when
+        # it died with our last byte unread).
+        try:
+            while self._sync.recv(64):
+                pass
+        except ConnectionResetError:
             pass
         self._adopt_grandchild()
         if self._err.err:

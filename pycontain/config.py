@@ -12,6 +12,7 @@ from typing import Mapping, Sequence
 
 from .errors import ConfigError
 from .security import capabilities, seccomp
+from .users import check_id
 
 NETWORK_MODES = ("none", "host", "bridge", "container:NAME", "a network name")  # pycontain.network.validate_mode
 CONTAINER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -20,6 +21,45 @@ ENV_NAME_RE = re.compile(r"^[^=\0]+$")
 
 
 MOUNT_TYPES = ("bind", "tmpfs", "volume")
+
+# The container's own kernel filesystems (fresh proc, sysfs and /dev). What
+# the masked and read-only paths protect lives there, and the engine covers
+# masked files with /dev/null: a mount there whose content a container wrote
+# (an image's VOLUME, a volume) could turn that into a way out (runc's
+# checkProcMount; CVE-2025-31133).
+KERNEL_DIRS = ("/proc", "/sys", "/dev")
+# /proc files that a bind mount may cover (lxcfs serves them), as runc allows
+PROC_FILES_BINDABLE = (
+    "/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat", "/proc/swaps", "/proc/uptime",
+    "/proc/loadavg", "/proc/slabinfo", "/proc/net/dev", "/proc/sys/kernel/ns_last_pid",
+)
+
+
+def _on_or_under(path: str, top: str) -> bool:
+    return path == top or path.startswith(top + "/")
+
+
+def check_mount_target(target: str, kind: str, source: str | None = None) -> None:
+    """Refuses a mount the engine's own /proc, /sys or /dev would be at the
+    mercy of. kind: "image" for an image's VOLUME (refused anywhere in them),
+    or a Mount type. A volume's content is written by containers, so it is
+    refused there too; a bind or a tmpfs may sit under /sys and /dev (a host
+    socket, /dev/shm, /sys/fs/cgroup), never on them, and not in /proc but
+    for the files lxcfs serves."""
+    target = os.path.normpath(target)
+    where = "an image VOLUME" if kind == "image" else f"a {kind} mount"
+    for top in KERNEL_DIRS:
+        if not _on_or_under(target, top):
+            continue
+        if kind in ("image", "volume"):
+            raise ConfigError(f"{where} cannot be at {target}: not on or under {', '.join(KERNEL_DIRS)}")
+        if top == "/proc":
+            if kind == "bind" and target in PROC_FILES_BINDABLE and source and os.path.isfile(source):
+                return
+            raise ConfigError(f"{where} cannot be at {target}: not on or under /proc "
+                              f"(but for binds of {', '.join(PROC_FILES_BINDABLE)})")
+        if target == top:
+            raise ConfigError(f"{where} cannot replace {top}: the container's own is made by the engine")
 
 
 @dataclass(frozen=True)
@@ -244,6 +284,7 @@ class ContainerConfig:
                 raise ConfigError(f"mounts must be Mount objects, got {m!r}")
             if m.type == "bind" and not os.path.exists(m.source):
                 raise ConfigError(f"bind mount source path does not exist: {m.source}")
+            check_mount_target(m.target, m.type, m.source)
         # Validates the names now, not at start.
         capabilities.resolve(self.cap_add, self.cap_drop, self.privileged)
         self._resolve_security()
@@ -270,6 +311,14 @@ class ContainerConfig:
         if not all(g and ":" not in g and "\0" not in g for g in groups):
             raise ConfigError(f"invalid group_add {self.group_add!r}: give group names or numeric gids")
         object.__setattr__(self, "group_add", groups)
+        for g in groups:
+            if g.isascii() and g.isdigit():
+                check_id(g, "group")
+        if self.user is not None:
+            user_part, _, group_part = str(self.user).partition(":")
+            for part, what in ((user_part, "user"), (group_part, "group")):
+                if part.isascii() and part.isdigit():
+                    check_id(part, what)
 
     def _validate_network(self):
         if self.network in ("none", "host") and not (self.ports or self.dns or self.add_hosts or self.name):

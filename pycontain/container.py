@@ -26,7 +26,7 @@ from pathlib import Path
 
 from . import _launch, _netns, cgroups, fuse_overlayfs, rootless
 from ._paths import default_root
-from .config import RLIMITS, ContainerConfig, Mount, merge_env
+from .config import RLIMITS, ContainerConfig, Mount, check_mount_target, merge_env
 from .errors import ConfigError, ContainerError, ContainerExitError, ContainerTimeout
 from .network import needs_attachment
 from .network.slirp import Slirp, is_slirp_mode
@@ -379,16 +379,19 @@ class Container:
 
     # ---- volumes (pycontain/volumes.py) ---------------------------------------------
 
-    def _volume_mount(self, m, layers) -> _launch.MountSpec:
+    def _volume_mount(self, m, layers, nodev=True) -> _launch.MountSpec:
         """A volume held for this container (made, and filled from the
-        image on its first use, if need be) as a bind mount of its directory."""
+        image on its first use, if need be) as a bind mount of its directory,
+        nodev unless privileged: what one container left there is no device
+        for the next, whatever its device rules."""
         from . import volumes
 
         att = volumes.attach(m.source, root=self.root, image_layers=layers, target=m.target,
                              copy_up="nocopy" not in m.options)
         self._volumes.append(att)
+        remount = (_launch.MS_RDONLY if m.read_only else 0) | (_launch.MS_NODEV if nodev else 0)
         return _launch.MountSpec(att.path, m.target, None, None, _launch.MS_BIND | _launch.MS_REC,
-                                 _launch.MS_RDONLY if m.read_only else 0, _launch.MKDIR_DIR)
+                                 remount, _launch.MKDIR_DIR)
 
     def _release_volumes(self):
         """Lets go of the volumes; an anonymous one made for this container goes with it."""
@@ -614,6 +617,8 @@ class Container:
         if not argv:
             raise ConfigError("no command specified")
         self.args = argv
+        # the image's VOLUMEs checked before anything is made for them
+        user_and_image_mounts = _with_image_volumes(cfg.mounts, icfg.get("Volumes"))
 
         user = resolve_user(cfg.user or icfg.get("User") or None, image.layers)
         hostname = cfg.hostname or (os.uname().nodename if cfg.network == "host" else self.id[:12])
@@ -662,8 +667,15 @@ class Container:
         for name, path in etc.items():
             mounts.append(_launch.MountSpec(path, f"/etc/{name}", None, None,
                                             _launch.MS_BIND, 0, _launch.MKDIR_FILE))
-        for m in _with_image_volumes(cfg.mounts, icfg.get("Volumes")):
-            mounts.append(self._volume_mount(m, image.layers) if m.type == "volume" else _user_mount(m))
+        # Without device rules (no cgroup made, or rootless) a device node in
+        # a volume or a bind stays inert, as in the root (below): a volume's
+        # content is any container's to write, a bind's the host's.
+        devices_ruled = cfg.privileged or (cgroup is not None and cgroup.restricts_devices)
+        for m in user_and_image_mounts:
+            if m.type == "volume":
+                mounts.append(self._volume_mount(m, image.layers, nodev=not cfg.privileged))
+            else:
+                mounts.append(_user_mount(m, nodev=not devices_ruled))
 
         plan = _launch.LaunchPlan(
             argv=(["pycontain-init", "--"] + argv) if cfg.init else argv,
@@ -681,7 +693,7 @@ class Container:
             # an image ships stay inert (nodev); with them (v1's devices
             # controller, v2's eBPF filter) the rules decide, as in docker.
             # The container's own /dev is a tmpfs of its own either way.
-            root_flags=0 if cfg.privileged or (cgroup is not None and cgroup.restricts_devices) else _launch.MS_NODEV,
+            root_flags=0 if devices_ruled else _launch.MS_NODEV,
             mounts=mounts,
             nodes=list(DEVICE_NODES),
             symlinks=list(DEV_SYMLINKS),
@@ -835,16 +847,18 @@ def _with_image_volumes(mounts, image_volumes) -> list:
     taken = {os.path.normpath(m.target) for m in mounts}
     extra = [Mount(None, os.path.normpath(t), type="volume") for t in sorted(image_volumes or ())
              if isinstance(t, str) and t.startswith("/") and os.path.normpath(t) not in taken | {"/"}]
+    for m in extra:
+        check_mount_target(m.target, "image")
     return sorted(list(mounts) + extra, key=lambda m: os.path.normpath(m.target).count("/"))
 
 
-def _user_mount(m) -> _launch.MountSpec:
+def _user_mount(m, nodev=True) -> _launch.MountSpec:
     if m.type == "tmpfs":
         data = ",".join(m.options) or None
         flags = _launch.MS_NOSUID | _launch.MS_NODEV | (_launch.MS_RDONLY if m.read_only else 0)
         return _launch.MountSpec("tmpfs", m.target, "tmpfs", data, flags)
     is_dir = os.path.isdir(m.source)
-    remount = _launch.MS_RDONLY if m.read_only else 0
+    remount = (_launch.MS_RDONLY if m.read_only else 0) | (_launch.MS_NODEV if nodev else 0)
     return _launch.MountSpec(m.source, m.target, None, None, _launch.MS_BIND | _launch.MS_REC, remount,
                              _launch.MKDIR_DIR if is_dir else _launch.MKDIR_FILE)
 

@@ -474,13 +474,11 @@ def _copy_tree(image_layers, target: str, data: str) -> None:
             os.symlink(os.readlink(src), dst)
         elif stat.S_ISFIFO(mode):
             os.mkfifo(dst, 0o600)
-        elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-            try:
-                os.mknod(dst, mode, st.st_rdev)
-            except PermissionError:
-                continue   # a user namespace cannot make device nodes (as in unpacking)
         else:
-            continue       # sockets are not content
+            # sockets are not content; device nodes are never copied: made
+            # as root here, an image's node would be a live device in any
+            # container that mounts the volume (they mount nodev, too)
+            continue
         if st.st_nlink > 1:
             links[(st.st_dev, st.st_ino)] = dst
         meta(src, dst, st)

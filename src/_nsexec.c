@@ -5,12 +5,14 @@
  *
  *   pc_spawn            parent: block signals, clone(CLONE_VM [|CLONE_VFORK]) on a fresh stack
  *   child_main          child, in order:
- *     reset signals, pdeathsig, setns joins, [unshare], [wait for parent],
+ *     reset signals, close every descriptor not in the plan, umask 0022,
+ *     pdeathsig, setns joins, [unshare], [wait for parent],
  *     [open the root's device], cgroup join, cgroup namespace, mount tree:
  *     propagation, scratch, root [and wait while the parent serves it], mounts, nodes, symlinks,
- *     pivot_root, masked and read-only paths, read-only root, hostname,
- *     rlimits, oom_score_adj, cwd, [created: wait for start], stdio, fds,
- *     bounding set, groups and ids, capabilities, no_new_privs, seccomp, exec
+ *     masked paths (the host's /dev/null) and read-only paths, pivot_root,
+ *     read-only root, hostname, rlimits, oom_score_adj, cwd (resolved in the
+ *     root), [created: wait for start], stdio, fds, bounding set, groups and
+ *     ids, capabilities, pdeathsig again, no_new_privs, seccomp, exec
  *
  * There is no policy here: what to mount, which ids, which capabilities, all
  * come from the plan. The child shares the parent's memory (CLONE_VM: no copy
@@ -32,6 +34,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <net/if.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -106,6 +109,38 @@
 #define RESOLVE_IN_ROOT 0x10
 #endif
 
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
+#endif
+/* The new mount API's flags, under names of our own: newer glibc headers
+ * define some of them, older ones none. */
+#define PC_OPEN_TREE_CLONE 1
+#define PC_AT_RECURSIVE 0x8000
+#define PC_MOVE_MOUNT_F_EMPTY_PATH 0x04
+#define PC_MOVE_MOUNT_T_EMPTY_PATH 0x40
+#define PC_MOUNT_ATTR_RDONLY 0x1
+#define PC_BPF_MAXINSNS 4096
+#define PC_DEV_NULL_RDEV 0x103  /* makedev(1, 3) */
+
+struct pc_mount_attr {
+    uint64_t attr_set;
+    uint64_t attr_clr;
+    uint64_t propagation;
+    uint64_t userns_fd;
+};
+
 struct open_how_compat {
     uint64_t flags;
     uint64_t mode;
@@ -113,6 +148,7 @@ struct open_how_compat {
 };
 
 #define CHILD_STACK_SIZE (256 * 1024)
+#define MAX_PLAN_FDS 128
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 /* ---- raw system calls: return -errno, never touch errno ---------------- */
@@ -183,6 +219,8 @@ struct ctx {
     char *stack_low;         /* the lower half of the stack, for a grandchild */
     int rootfd;              /* O_PATH fd of the new root, before pivot_root */
     int root_device_fd;      /* plan->root_device, opened before the cgroup's device rules apply */
+    int parent_pidfd;        /* the launching process, to see that it still lives; -1: unknown */
+    int null_fd;             /* the host's /dev/null (O_PATH), what masked files are covered with */
 };
 
 __attribute__((noreturn)) static void die_quietly(int code)
@@ -290,7 +328,13 @@ static long open_in_root(struct ctx *c, const char *path, int flags)
         .mode = 0,
         .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
     };
-    long fd = c->p->no_openat2 ? -ENOSYS : S4(SYS_openat2, c->rootfd, path, &how, sizeof(how));
+    long fd = -ENOSYS;
+    /* openat2 answers EAGAIN when a rename raced the lookup: try again */
+    for (int tries = 0; !c->p->no_openat2 && tries < 16; tries++) {
+        fd = S4(SYS_openat2, c->rootfd, path, &how, sizeof(how));
+        if (fd != -EAGAIN)
+            break;
+    }
     if (fd == -ENOSYS)
         fd = open_in_root_walk(c, path, flags);
     return fd;
@@ -321,8 +365,10 @@ static long open_parent_in_root(struct ctx *c, const char *path, char *dirbuf, s
     return open_in_root(c, dirbuf, O_PATH | O_DIRECTORY);
 }
 
-/* mkdir -p inside the new root. */
-static void mkdir_p_in_root(struct ctx *c, const char *path, unsigned int mode)
+/* mkdir -p inside the new root; with chown_created, the directories it
+ * makes (never one that existed, never through a symlink) get the plan's
+ * uid and gid, as docker does for a missing working directory. */
+static void mkdir_p_in_root(struct ctx *c, const char *path, unsigned int mode, int chown_created)
 {
     char prefix[4096];
     size_t n = slen(path);
@@ -342,6 +388,8 @@ static void mkdir_p_in_root(struct ctx *c, const char *path, unsigned int mode)
         if (dfd < 0)
             fail(c, "mkdir", prefix, dfd);
         long r = S3(SYS_mkdirat, dfd, name, mode);
+        if (r == 0 && chown_created)
+            r = S5(SYS_fchownat, dfd, name, c->p->uid, c->p->gid, AT_SYMLINK_NOFOLLOW);
         S1(SYS_close, dfd);
         if (r < 0 && r != -EEXIST)
             fail(c, "mkdir", prefix, r);
@@ -354,7 +402,7 @@ static void create_file_in_root(struct ctx *c, const char *path)
     const char *name;
     long dfd = open_parent_in_root(c, path, dirbuf, sizeof(dirbuf), &name);
     if (dfd == -ENOENT) {
-        mkdir_p_in_root(c, dirbuf, 0755);
+        mkdir_p_in_root(c, dirbuf, 0755, 0);
         dfd = open_parent_in_root(c, path, dirbuf, sizeof(dirbuf), &name);
     }
     if (dfd < 0)
@@ -383,6 +431,10 @@ static unsigned long locked_flags(const char *path)
     if (st.f_flags & ST_NODIRATIME) f |= MS_NODIRATIME;
     if (st.f_flags & ST_RELATIME) f |= MS_RELATIME;
     if (st.f_flags & ST_RDONLY) f |= MS_RDONLY;
+    /* neither noatime nor relatime: strictatime, which a remount must name
+     * (left out, the kernel picks relatime, refused where atime is locked) */
+    if (!(st.f_flags & (ST_NOATIME | ST_RELATIME)))
+        f |= MS_STRICTATIME;
     return f;
 }
 
@@ -395,6 +447,40 @@ static void describe_mount(char *buf, size_t cap, const struct pc_mount *m)
     sappend(buf, cap, &pos, m->target);
 }
 
+/* Mounts the detached tree `tree` (open_tree) on the file or directory that
+ * `target` is open on: fd onto fd, no path is looked up again. */
+static long attach_tree(long tree, long target)
+{
+    return S5(SYS_move_mount, tree, "", target, "", PC_MOVE_MOUNT_F_EMPTY_PATH | PC_MOVE_MOUNT_T_EMPTY_PATH);
+}
+
+/* A bind mount made fd onto fd, as crun does: the source cloned (with its
+ * submounts for MS_REC), made read-only, nodev... while still detached (on
+ * every submount too), then attached on the target already resolved in the
+ * root. No second lookup of the target that a concurrent rename could
+ * redirect. Nonzero where the kernel cannot (before 5.12) or the plan asks
+ * for more than a plain bind: the caller goes the path-based way. */
+static long bind_by_fd(const struct pc_mount *m, long target)
+{
+    const unsigned long attrs = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC; /* = MOUNT_ATTR_* */
+    if (m->fstype || !m->source || !(m->flags & MS_BIND) || (m->flags & ~(unsigned long)(MS_BIND | MS_REC)) ||
+        (m->remount & ~attrs))
+        return -ENOSYS;
+    unsigned int rec = (m->flags & MS_REC) ? PC_AT_RECURSIVE : 0;
+    long tree = S3(SYS_open_tree, AT_FDCWD, m->source, PC_OPEN_TREE_CLONE | O_CLOEXEC | rec);
+    if (tree < 0)
+        return tree;
+    long r = 0;
+    if (m->remount) {
+        struct pc_mount_attr attr = {.attr_set = m->remount};
+        r = S5(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | rec, &attr, sizeof(attr));
+    }
+    if (r == 0)
+        r = attach_tree(tree, target);
+    S1(SYS_close, tree);
+    return r;
+}
+
 static void do_mount(struct ctx *c, const struct pc_mount *m)
 {
     char what[1024], target[64];
@@ -403,13 +489,17 @@ static void do_mount(struct ctx *c, const struct pc_mount *m)
     if (fd == -ENOENT && m->mkdir) {
         /* a missing mount point is made (in the overlay's upper layer) */
         if (m->mkdir == 1)
-            mkdir_p_in_root(c, m->target, 0755);
+            mkdir_p_in_root(c, m->target, 0755, 0);
         else
             create_file_in_root(c, m->target);
         fd = open_in_root(c, m->target, O_PATH);
     }
     if (fd < 0)
         fail(c, "mount", what, fd);
+    if (bind_by_fd(m, fd) == 0) {
+        S1(SYS_close, fd);
+        return;
+    }
     fd_path(target, sizeof(target), fd);
     long r = S5(SYS_mount, m->source, target, m->fstype, m->flags, m->data);
     S1(SYS_close, fd);
@@ -480,38 +570,166 @@ static void make_scratch(struct ctx *c)
     }
 }
 
-/* ---- after pivot_root: paths are the container's own -------------------- */
+/* ---- masked and read-only paths, before pivot_root ---------------------- */
 
+/* The host's own /dev/null, opened before pivot_root and checked to be the
+ * character device 1:3. The container's /dev is not to be trusted: an image
+ * VOLUME or a symlink there would make every masked path a bind of whatever
+ * the container calls /dev/null (CVE-2025-31133; runc's verifyDevNull, crun
+ * opens it the same way). */
+static void open_host_null(struct ctx *c)
+{
+    long fd = S4(SYS_openat, AT_FDCWD, "/dev/null", O_PATH | O_NOFOLLOW | O_CLOEXEC, 0);
+    if (fd < 0)
+        fail(c, "mask", "open the host's /dev/null", fd);
+    struct stat st;
+    long r = rsys(SYS_newfstatat, fd, (long)"", (long)&st, AT_EMPTY_PATH, 0, 0);
+    if (r == 0 && (!S_ISCHR(st.st_mode) || st.st_rdev != PC_DEV_NULL_RDEV))
+        r = -ENODEV;
+    if (r < 0)
+        fail(c, "mask", "the host's /dev/null is not the null device", r);
+    c->null_fd = (int)fd;
+}
+
+/* Hides path (inside the new root): a directory under an empty read-only
+ * tmpfs, anything else under the host's /dev/null, bound fd onto fd
+ * (open_tree + move_mount, as crun; before Linux 5.2 through the two
+ * descriptors' /proc/self/fd paths, as runc). */
 static void mask_path(struct ctx *c, const char *path)
 {
-    struct stat st;
-    long r = S4(SYS_newfstatat, AT_FDCWD, path, &st, 0);
-    if (r == -ENOENT || r == -ENOTDIR)
+    long fd = open_in_root(c, path, O_PATH);
+    if (fd == -ENOENT || fd == -ENOTDIR)
         return;
-    if (r < 0)
-        fail(c, "mask", path, r);
-    if (S_ISDIR(st.st_mode))
-        r = S5(SYS_mount, "tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0");
-    else
-        r = S5(SYS_mount, "/dev/null", path, NULL, MS_BIND, NULL);
+    if (fd < 0)
+        fail(c, "mask", path, fd);
+    struct stat st;
+    long r = rsys(SYS_newfstatat, fd, (long)"", (long)&st, AT_EMPTY_PATH, 0, 0);
+    char target[64], source[64];
+    fd_path(target, sizeof(target), fd);
+    if (r < 0) {
+        /* fails below */
+    } else if (S_ISDIR(st.st_mode)) {
+        r = S5(SYS_mount, "tmpfs", target, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0");
+    } else {
+        long tree = S3(SYS_open_tree, c->null_fd, "", PC_OPEN_TREE_CLONE | AT_EMPTY_PATH | O_CLOEXEC);
+        if (tree >= 0) {
+            r = attach_tree(tree, fd);
+            S1(SYS_close, tree);
+        } else if (tree == -ENOSYS) {
+            fd_path(source, sizeof(source), c->null_fd);
+            r = S5(SYS_mount, source, target, NULL, MS_BIND, NULL);
+        } else {
+            r = tree;
+        }
+    }
+    S1(SYS_close, fd);
     if (r < 0)
         fail(c, "mask", path, r);
 }
 
+/* Makes path (inside the new root) read-only: a recursive clone of the mount
+ * there, made read-only while detached and attached on the same descriptor
+ * (crun's way); before Linux 5.12 a bind of the path onto itself, remounted
+ * read-only with the flags a user namespace may not drop. */
 static void readonly_path(struct ctx *c, const char *path)
 {
-    long r = S5(SYS_mount, path, path, NULL, MS_BIND | MS_REC, NULL);
-    if (r == -ENOENT || r == -ENOTDIR)
+    long fd = open_in_root(c, path, O_PATH);
+    if (fd == -ENOENT || fd == -ENOTDIR)
         return;
-    if (r < 0)
-        fail(c, "readonly", path, r);
-    unsigned long keep = locked_flags(path);
-    r = S5(SYS_mount, NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | keep, NULL);
+    if (fd < 0)
+        fail(c, "readonly", path, fd);
+    long r = -ENOSYS;
+    long tree = S3(SYS_open_tree, fd, "", PC_OPEN_TREE_CLONE | PC_AT_RECURSIVE | AT_EMPTY_PATH | O_CLOEXEC);
+    if (tree >= 0) {
+        struct pc_mount_attr attr = {.attr_set = PC_MOUNT_ATTR_RDONLY};
+        r = S5(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | PC_AT_RECURSIVE, &attr, sizeof(attr));
+        if (r == 0)
+            r = attach_tree(tree, fd);
+        S1(SYS_close, tree);
+    }
+    if (r == -ENOSYS) {
+        char target[64];
+        fd_path(target, sizeof(target), fd);
+        r = S5(SYS_mount, target, target, NULL, MS_BIND | MS_REC, NULL);
+        if (r == 0) {
+            /* the descriptor sees what is under the new mount: look again */
+            S1(SYS_close, fd);
+            fd = open_in_root(c, path, O_PATH);
+            if (fd < 0)
+                fail(c, "readonly", path, fd);
+            fd_path(target, sizeof(target), fd);
+            unsigned long keep = locked_flags(target);
+            r = S5(SYS_mount, NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | keep, NULL);
+        }
+    }
+    S1(SYS_close, fd);
     if (r < 0)
         fail(c, "readonly", path, r);
 }
 
 /* ---- exec --------------------------------------------------------------- */
+
+/* Skips slashes and "." components; returns the next component's length. */
+static size_t next_component(const char **q)
+{
+    for (;;) {
+        while (**q == '/')
+            (*q)++;
+        if ((*q)[0] == '.' && ((*q)[1] == '/' || (*q)[1] == 0)) {
+            (*q)++;
+            continue;
+        }
+        break;
+    }
+    size_t n = 0;
+    while ((*q)[n] && (*q)[n] != '/')
+        n++;
+    return n;
+}
+
+static int component_is(const char *q, size_t n, const char *word)
+{
+    return n == slen(word) && memcmp(q, word, n) == 0;
+}
+
+/* True for /proc/self/fd/..., /proc/thread-self/fd/... and /proc/N/fd/...:
+ * a command reached through a descriptor's magic link, which is where a
+ * descriptor of the launching process would lead out of the container.
+ * runc refuses them too. `dir` prefixes a relative path (the working
+ * directory). */
+static int through_proc_fd(const char *dir, const char *path)
+{
+    char full[4096];
+    size_t pos = 0;
+    full[0] = 0;
+    if (path[0] != '/') {
+        sappend(full, sizeof(full), &pos, dir ? dir : "/");
+        sappend(full, sizeof(full), &pos, "/");
+    }
+    sappend(full, sizeof(full), &pos, path);
+    const char *q = full;
+    size_t n = next_component(&q);
+    if (!component_is(q, n, "proc"))
+        return 0;
+    q += n;
+    n = next_component(&q);
+    int pid = n > 0;
+    for (size_t i = 0; i < n; i++)
+        if (q[i] < '0' || q[i] > '9')
+            pid = 0;
+    if (!pid && !component_is(q, n, "self") && !component_is(q, n, "thread-self"))
+        return 0;
+    q += n;
+    n = next_component(&q);
+    return component_is(q, n, "fd");
+}
+
+/* The child is about to execve: the "killed before it ran" that pc_spawn
+ * left in the error is withdrawn (a failed execve writes its own). */
+static void exec_starts(struct ctx *c)
+{
+    __atomic_store_n(&c->e->err, 0, __ATOMIC_SEQ_CST);
+}
 
 /* Finds argv[cmd_index] the way execvp does, in the container's PATH. With an
  * init in front only checks it (init executes it), so that "not found" and
@@ -561,6 +779,11 @@ __attribute__((noreturn)) static void exec_command(struct ctx *c)
             sappend(path, sizeof(path), &pos, "/");
             sappend(path, sizeof(path), &pos, cmd);
         }
+        if (through_proc_fd(p->cwd, path)) {
+            if (direct)
+                fail(c, "exec", "a command under /proc/*/fd is refused", -EPERM);
+            continue;  /* a PATH entry there is skipped */
+        }
 
         if (check_only) {
             struct stat st;
@@ -570,10 +793,12 @@ __attribute__((noreturn)) static void exec_command(struct ctx *c)
             if (r == 0)
                 r = S3(SYS_faccessat, AT_FDCWD, path, X_OK);
             if (r == 0) {
+                exec_starts(c);
                 rsys(SYS_execveat, p->init_fd, (long)"", (long)p->argv, (long)envp, AT_EMPTY_PATH, 0);
                 fail(c, "exec", "pycontain-init", -EIO);
             }
         } else {
+            exec_starts(c);
             r = S3(SYS_execve, path, p->argv + p->cmd_index, envp);
         }
         if (r == -EACCES)
@@ -660,6 +885,102 @@ struct kernel_sigaction {
     uint64_t mask;
 };
 
+/* Right after clone, before any path is followed: every descriptor but the
+ * plan's own (stdio, the sync socket, namespaces to join, cgroup files, the
+ * init program, the parent's pidfd) is closed. Without CLONE_FILES the child
+ * holds a copy of each descriptor the launching process had open, and one of
+ * a host directory (a volume's, held for its lock) is a way out through
+ * /proc/self/fd/N (CVE-2024-21626; runc and crun close them too). */
+static void close_leaked_fds(struct ctx *c)
+{
+    const struct pc_plan *p = c->p;
+    int keep[MAX_PLAN_FDS];
+    int n = 0;
+#define KEEP(fd)                                                   \
+    do {                                                           \
+        if ((fd) >= 0) {                                           \
+            if (n == MAX_PLAN_FDS)                                 \
+                fail(c, "close fds", "too many descriptors", -EMFILE); \
+            keep[n++] = (fd);                                      \
+        }                                                          \
+    } while (0)
+    for (int i = 0; i < 3; i++) {
+        KEEP(i);
+        KEEP(p->stdio[i]);
+    }
+    KEEP(p->sync_fd);
+    KEEP(p->init_fd);
+    KEEP(c->parent_pidfd);
+    for (int i = 0; i < p->n_joins; i++)
+        KEEP(p->joins[i].fd);
+    for (int i = 0; i < p->n_cgroup_fds; i++)
+        KEEP(p->cgroup_fds[i]);
+#undef KEEP
+    for (int i = 1; i < n; i++) /* insertion sort: a handful of numbers */
+        for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+            int t = keep[j];
+            keep[j] = keep[j - 1];
+            keep[j - 1] = t;
+        }
+    unsigned int lo = 0;
+    long r = 0;
+    for (int i = 0; i <= n && r == 0; i++) {
+        unsigned int hi = i < n ? (unsigned int)keep[i] : ~0U;
+        if (hi > lo)
+            r = S3(SYS_close_range, lo, hi - 1 + (i == n), 0);
+        if (i < n && (unsigned int)keep[i] + 1 > lo)
+            lo = (unsigned int)keep[i] + 1;
+    }
+    if (r == 0)
+        return;
+    /* before Linux 5.9: each descriptor /proc/self/fd lists (the host's /proc) */
+    long dfd = S4(SYS_openat, AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (dfd < 0)
+        fail(c, "close fds", "/proc/self/fd", dfd);
+    char buf[4096];
+    for (;;) {
+        long got = S3(SYS_getdents64, dfd, buf, sizeof(buf));
+        if (got <= 0)
+            break;
+        for (long off = 0; off < got;) {
+            unsigned short reclen = *(unsigned short *)(buf + off + 16);
+            const char *name = buf + off + 19;
+            long fd = 0;
+            int ok = *name != 0;
+            for (const char *q = name; *q; q++) {
+                if (*q < '0' || *q > '9')
+                    ok = 0;
+                fd = fd * 10 + (*q - '0');
+            }
+            for (int i = 0; ok && i < n; i++)
+                if (keep[i] == fd)
+                    ok = 0;
+            if (ok && fd != dfd)
+                S1(SYS_close, fd);
+            off += reclen;
+        }
+    }
+    S1(SYS_close, dfd);
+}
+
+/* The parent-death signal, (re)armed: clone does not carry it, and changing
+ * ids or raising capabilities clears it (commit_creds). The parent may have
+ * died before it was armed: its pidfd says so (runc compares getppid, which
+ * a new pid namespace answers with 0 either way). */
+static void arm_pdeathsig(struct ctx *c)
+{
+    const struct pc_plan *p = c->p;
+    if (!p->pdeathsig)
+        return;
+    CHECK(c, S2(SYS_prctl, PR_SET_PDEATHSIG, p->pdeathsig), "prctl", "parent-death signal");
+    if (c->parent_pidfd < 0)
+        return;
+    struct pollfd pfd = {.fd = c->parent_pidfd, .events = POLLIN};
+    struct { long sec, nsec; } now = {0, 0};
+    if (S5(SYS_ppoll, &pfd, 1, &now, NULL, 8) > 0)
+        die_quietly(125);  /* nobody is left to start this container for */
+}
+
 static void close_other_fds(struct ctx *c)
 {
     /* Everything but 0, 1, 2 closes at exec: no descriptor of the launching
@@ -714,11 +1035,58 @@ static void set_capabilities(struct ctx *c)
 static void load_seccomp(struct ctx *c)
 {
     const struct pc_plan *p = c->p;
+    /* sock_fprog's length is an unsigned short: a longer filter would load
+     * truncated, a different program from the one the plan holds */
+    if (p->seccomp_len <= 0 || p->seccomp_len > PC_BPF_MAXINSNS)
+        fail(c, "seccomp", "filter length", -EINVAL);
     struct sock_fprog prog = {
         .len = (unsigned short)p->seccomp_len,
         .filter = (struct sock_filter *)p->seccomp_bpf,
     };
     CHECK(c, S3(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog), "seccomp", "load filter");
+}
+
+/* The working directory, resolved inside the container's root ("/" by now)
+ * so that neither a symlink nor a magic link (/proc/self/fd/N: a descriptor
+ * of the launching process, CVE-2024-21626) leads out, then checked the way
+ * runc's verifyCwd and crun's libcrun_safe_chdir do: getcwd must name a path
+ * inside the root ("(unreachable)/..." otherwise). A missing one is made,
+ * owned by the container's user, as docker and runc do. Before Linux 5.6:
+ * chdir by path (every other descriptor is closed by now) and the check. */
+static void enter_cwd(struct ctx *c)
+{
+    const struct pc_plan *p = c->p;
+    long r = S4(SYS_openat, AT_FDCWD, "/", O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+    if (r < 0)
+        fail(c, "chdir", "/", r);
+    c->rootfd = (int)r;
+    long fd = open_in_root(c, p->cwd, O_PATH | O_DIRECTORY);
+    if (fd == -ENOENT && p->mkdir_cwd) {
+        mkdir_p_in_root(c, p->cwd, 0755, 1);
+        fd = open_in_root(c, p->cwd, O_PATH | O_DIRECTORY);
+    }
+    if (fd == -ELOOP && (p->no_openat2 || S4(SYS_openat2, -1, "", NULL, 0) == -ENOSYS))
+        fd = S4(SYS_openat, AT_FDCWD, p->cwd, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+    S1(SYS_close, c->rootfd);
+    c->rootfd = -1;
+    if (fd < 0)
+        fail(c, "chdir", p->cwd, fd);
+    r = S1(SYS_fchdir, fd);
+    S1(SYS_close, fd);
+    if (r < 0)
+        fail(c, "chdir", p->cwd, r);
+    char here[4096];
+    r = S2(SYS_getcwd, here, sizeof(here));
+    if (r >= 0 && here[0] != '/')
+        r = -EPERM;
+    if (r < 0) {
+        char what[4200];
+        size_t pos = 0;
+        what[0] = 0;
+        sappend(what, sizeof(what), &pos, p->cwd);
+        sappend(what, sizeof(what), &pos, ": outside the container's root");
+        fail(c, "chdir", what, r);
+    }
 }
 
 static int child_continue(void *arg);
@@ -736,8 +1104,12 @@ static int child_main(void *arg)
         if (sig != SIGKILL && sig != SIGSTOP)
             S4(SYS_rt_sigaction, sig, &dfl, NULL, 8);
 
-    if (p->pdeathsig)
-        S2(SYS_prctl, PR_SET_PDEATHSIG, p->pdeathsig);
+    if (p->close_fds)
+        close_leaked_fds(c);
+    /* what the container creates gets the usual modes, whatever the
+     * launcher's umask (runc and crun set 0022 too) */
+    S1(SYS_umask, 022);
+    arm_pdeathsig(c);
 
     for (int i = 0; i < p->n_joins; i++)
         CHECK(c, S2(SYS_setns, p->joins[i].fd, p->joins[i].nstype), "setns", "join namespace");
@@ -772,7 +1144,11 @@ static void setup_tty(struct ctx *c)
     path[0] = 0;
     sappend(path, sizeof(path), &pos, "/dev/pts/");
     sappend_int(path, sizeof(path), &pos, n);
-    long s = S4(SYS_openat, AT_FDCWD, path, O_RDWR | O_NOCTTY | O_CLOEXEC, 0);
+    /* the peer of this very master, not whatever /dev/pts/N names
+     * (TIOCGPTPEER, Linux 4.13); by path before that */
+    long s = S3(SYS_ioctl, m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (s == -EINVAL || s == -ENOTTY)
+        s = S4(SYS_openat, AT_FDCWD, path, O_RDWR | O_NOCTTY | O_CLOEXEC, 0);
     if (s < 0)
         fail(c, "open", path, s);
 
@@ -793,8 +1169,8 @@ static int child_continue(void *arg)
     const struct pc_plan *p = c->p;
     long r;
 
-    if (p->fork_after_join && p->pdeathsig)  /* not inherited by a new process */
-        S2(SYS_prctl, PR_SET_PDEATHSIG, p->pdeathsig);
+    if (p->fork_after_join)  /* not inherited by a new process */
+        arm_pdeathsig(c);
 
     if (p->wait_maps) {
         char b;
@@ -848,6 +1224,18 @@ static int child_continue(void *arg)
         for (int i = 0; i < p->n_symlinks; i++)
             make_symlink(c, &p->symlinks[i]);
 
+        /* before pivot_root, while the host's /dev/null is at hand; targets
+         * resolved inside the new root like every mount's */
+        if (p->n_masked_paths) {
+            open_host_null(c);
+            for (int i = 0; i < p->n_masked_paths; i++)
+                mask_path(c, p->masked_paths[i]);
+            S1(SYS_close, c->null_fd);
+            c->null_fd = -1;
+        }
+        for (int i = 0; i < p->n_readonly_paths; i++)
+            readonly_path(c, p->readonly_paths[i]);
+
         /* pivot_root(".", ".") stacks the old root on the new one; detaching
          * it leaves only the new root, with no directory for the old one. */
         CHECK(c, S1(SYS_fchdir, c->rootfd), "chdir", p->root_path);
@@ -855,11 +1243,8 @@ static int child_continue(void *arg)
         CHECK(c, S2(SYS_umount2, ".", MNT_DETACH), "umount", "old root");
         CHECK(c, S1(SYS_chdir, "/"), "chdir", "/");
         S1(SYS_close, c->rootfd);
+        c->rootfd = -1;
 
-        for (int i = 0; i < p->n_masked_paths; i++)
-            mask_path(c, p->masked_paths[i]);
-        for (int i = 0; i < p->n_readonly_paths; i++)
-            readonly_path(c, p->readonly_paths[i]);
         if (p->root_readonly) {
             unsigned long keep = locked_flags("/");
             CHECK(c, S5(SYS_mount, NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | keep, NULL),
@@ -889,27 +1274,8 @@ static int child_continue(void *arg)
             fail(c, "oom_score_adj", num, r);
     }
 
-    if (p->cwd) {
-        r = S1(SYS_chdir, p->cwd);
-        if (r == -ENOENT && p->mkdir_cwd) {
-            /* like docker and runc: a missing working directory is created */
-            const char *q = p->cwd;
-            char part[4096];
-            size_t n = 0;
-            while (*q && n + 1 < sizeof(part)) {
-                part[n++] = *q++;
-                part[n] = 0;
-                if (*q == '/' || *q == 0) {
-                    long m = S3(SYS_mkdirat, AT_FDCWD, part, 0755);
-                    if (m == 0)
-                        S5(SYS_fchownat, AT_FDCWD, part, p->uid, p->gid, 0);
-                }
-            }
-            r = S1(SYS_chdir, p->cwd);
-        }
-        if (r < 0)
-            fail(c, "chdir", p->cwd, r);
-    }
+    if (p->cwd)
+        enter_cwd(c);
 
     if (p->wait_start) {
         char b = 'R';
@@ -946,12 +1312,19 @@ static int child_continue(void *arg)
      * load it while still root, before the ids change. */
     if (p->seccomp_bpf && !p->no_new_privs)
         load_seccomp(c);
+    /* (uid_t)-1 means "leave unchanged" to setresuid: the process would stay root */
+    if (p->uid == ~0U || p->gid == ~0U)
+        fail(c, "setuid", "4294967295 is not a user or group id", -EINVAL);
+    for (int i = 0; i < p->n_groups; i++)
+        if (p->groups[i] == ~0U)
+            fail(c, "setgroups", "4294967295 is not a group id", -EINVAL);
     if (p->set_groups)
         CHECK(c, S2(SYS_setgroups, p->n_groups, p->groups), "setgroups", "");
     CHECK(c, S2(SYS_prctl, PR_SET_KEEPCAPS, 1), "prctl", "keep capabilities");
     CHECK(c, S3(SYS_setresgid, p->gid, p->gid, p->gid), "setgid", "");
     CHECK(c, S3(SYS_setresuid, p->uid, p->uid, p->uid), "setuid", "");
     set_capabilities(c);
+    arm_pdeathsig(c);  /* cleared by the id and capability changes just made */
     if (p->no_new_privs)
         CHECK(c, S5(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl", "no_new_privs");
     if (p->seccomp_bpf && p->no_new_privs)
@@ -989,21 +1362,40 @@ int pc_spawn(const struct pc_plan *plan, struct pc_child *child, struct pc_error
     child->stack = NULL;
     child->stack_size = 0;
 
-    void *stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE,
+    /* A guard page below the stack: an overflow faults instead of writing
+     * over whatever the parent's heap has there. */
+    size_t guard = (size_t)sysconf(_SC_PAGESIZE);
+    size_t mapped = CHILD_STACK_SIZE + guard;
+    void *stack = mmap(NULL, mapped, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
     if (stack == MAP_FAILED) {
         set_error(err, "mmap", "child stack", errno);
         return -1;
     }
+    if (mprotect(stack, guard, PROT_NONE) < 0) {
+        set_error(err, "mprotect", "child stack guard", errno);
+        munmap(stack, mapped);
+        return -1;
+    }
+    char *usable = (char *)stack + guard;
     /* The context lives at the top of the child's own stack: in the non-vfork
      * mode it must outlive this function. */
-    struct ctx *c = (struct ctx *)((char *)stack + CHILD_STACK_SIZE - sizeof(struct ctx));
+    struct ctx *c = (struct ctx *)(usable + CHILD_STACK_SIZE - sizeof(struct ctx));
     c->p = plan;
     c->e = err;
     c->child = child;
-    c->stack_low = (char *)stack + CHILD_STACK_SIZE / 2;
+    c->stack_low = usable + CHILD_STACK_SIZE / 2;
     c->rootfd = -1;
     c->root_device_fd = -1;
+    c->null_fd = -1;
+    /* Until the child reaches execve, the error says it was killed: a child
+     * that dies without a word of its own (SIGKILL, the OOM killer) did not
+     * start the container, whichever way the parent learns of its end. */
+    set_error(err, "launch", "the container process was killed before it ran its command", EINTR);
+    /* the child checks that its launcher still lives once it armed pdeathsig */
+    c->parent_pidfd = plan->pdeathsig ? (int)syscall(SYS_pidfd_open, getpid(), 0) : -1;
+    if (c->parent_pidfd < 0)
+        c->parent_pidfd = -1;
     char *top = (char *)c - 64;
     top = (char *)((uintptr_t)top & ~(uintptr_t)15);
 
@@ -1024,9 +1416,13 @@ int pc_spawn(const struct pc_plan *plan, struct pc_child *child, struct pc_error
     }
     int clone_errno = errno;
     sigprocmask(SIG_SETMASK, &old, NULL);
+    if (c->parent_pidfd >= 0 && !plan->vfork)
+        close(c->parent_pidfd);  /* the child has its own copy */
 
     if (pid < 0) {
-        munmap(stack, CHILD_STACK_SIZE);
+        if (c->parent_pidfd >= 0 && plan->vfork)
+            close(c->parent_pidfd);
+        munmap(stack, mapped);
         set_error(err, "clone", "", clone_errno);
         return -1;
     }
@@ -1049,10 +1445,12 @@ int pc_spawn(const struct pc_plan *plan, struct pc_child *child, struct pc_error
     child->pidfd = pidfd;
     if (plan->vfork) {
         /* suspended until the child exec'd or died: its stack is free */
-        munmap(stack, CHILD_STACK_SIZE);
+        if (c->parent_pidfd >= 0)
+            close(c->parent_pidfd);
+        munmap(stack, mapped);
     } else {
         child->stack = stack;
-        child->stack_size = CHILD_STACK_SIZE;
+        child->stack_size = mapped;
     }
     return 0;
 }

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -221,6 +222,15 @@ int main(int argc, char **argv)
         return report(mkdir("/tmp/probe-dir", 0755));
     if (!strcmp(w, "caps"))
         return caps_line();
+    if (!strcmp(w, "open")) /* open(argv[2], O_RDONLY): a device node, say */
+        return report(argc > 2 ? open(argv[2], O_RDONLY | O_NONBLOCK) : -1);
+    if (!strcmp(w, "pdeathsig")) { /* the parent-death signal the process runs with */
+        int sig = -1;
+        if (prctl(PR_GET_PDEATHSIG, &sig) < 0)
+            return report(-1);
+        printf("%d\n", sig);
+        return 0;
+    }
     fprintf(stderr, "probe: unknown test %s\n", w);
     return 2;
 }
