@@ -27,7 +27,7 @@ from . import _launch, rootless, volumes
 from .container import Container, ContainerResult, builtin_image
 from .errors import ConfigError, ContainerError, ContainerTimeout
 from .logs import follow_entries, parse_log_opts, parse_since, read_entries
-from .monitor import (Monitor, _claim, container_kwargs_to_json,
+from .managed.monitor import (Monitor, _claim, container_kwargs_to_json,
                       parse_restart_policy, start_detached)
 from .state import MONITORED, ContainerRecord, NoSuchContainer, Store, process_alive, process_start_time
 from .users import resolve_user
@@ -153,7 +153,7 @@ def _record_volumes(mounts, image_volumes, reservation, made) -> list:
     import dataclasses
 
     from .container import _with_image_volumes
-    from .monitor import container_kwargs_from_json
+    from .managed.monitor import container_kwargs_from_json
 
     out = []
     for m in _with_image_volumes(container_kwargs_from_json({"mounts": mounts})["mounts"], image_volumes):

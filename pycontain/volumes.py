@@ -432,7 +432,7 @@ def _copy_up(image_layers, target: str, data: str) -> None:
 
 
 def _copy_tree(image_layers, target: str, data: str) -> None:
-    from .image.build import merged_dir, merged_entries
+    from .image.commit import merged_dir, merged_entries
     from .image.unpack import OVERLAY_XATTR_PREFIXES
 
     sources = merged_dir(image_layers, target)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError, ImageNotFound
-from . import build
+from . import commit as build
 from .reference import Reference, parse as parse_reference
 from .store import Image, ImageInUse, ImageStore
 from .unpack import LayerError, unpack_layer

@@ -9,7 +9,7 @@ import tarfile
 import pytest
 
 from pycontain.errors import ConfigError
-from pycontain.image import build
+from pycontain.image import commit as build
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ def pycontain(*args, timeout=60, **kw):
 
 
 def monitor_pids(store_root) -> set:
-    """Monitors (python -m pycontain.monitor) working for our store root."""
+    """Monitors (python -m pycontain.managed.monitor) working for our store root."""
     found = set()
     want = f"PYCONTAIN_ROOT={store_root}".encode()
     for p in os.listdir("/proc"):
@@ -27,7 +27,7 @@ def monitor_pids(store_root) -> set:
         try:
             with open(f"/proc/{p}/cmdline", "rb") as f:
                 cmd = f.read()
-            if b"pycontain.monitor" not in cmd:
+            if b"pycontain.managed.monitor" not in cmd:
                 continue
             with open(f"/proc/{p}/environ", "rb") as f:
                 if want in f.read().split(b"\0"):

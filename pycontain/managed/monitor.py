@@ -6,7 +6,7 @@ json-file log, records start, exit status, time and OOM, and applies the
 restart policy. The container dies with it (the launcher's pdeathsig), so a
 record whose monitor is gone is known to be stopped (state.py).
 
-A detached container gets a monitor of its own: `python -m pycontain.monitor
+A detached container gets a monitor of its own: `python -m pycontain.managed.monitor
 ID FD` started in a new session with its stdio on /dev/null, which forks once
 more at once so that it is nobody's child (the CLI or the Python program that
 started it may end, and never has to reap it). It reports on FD whether the
@@ -36,7 +36,7 @@ def exit_status(returncode: int) -> int:
 
 
 def parse_restart_policy(policy: str | None) -> tuple[str, int]:
-    from .errors import ConfigError
+    from ..errors import ConfigError
 
     policy = policy or "no"
     name, _, count = policy.partition(":")
@@ -286,13 +286,13 @@ def _oom_killed(c) -> bool:
 
 
 def _write_all(fd, data):
-    from .attach import write_all
+    from ..attach import write_all
 
     write_all(fd, data, peer_may_leave=True)
 
 
 def _start_time(pid):
-    from .state import process_start_time
+    from ..state import process_start_time
 
     return process_start_time(pid)
 
@@ -314,7 +314,7 @@ def container_kwargs_to_json(kwargs: dict) -> dict:
 
 
 def container_kwargs_from_json(data: dict) -> dict:
-    from .config import Mount
+    from ..config import Mount
 
     kw = dict(data)
     kw["mounts"] = [Mount(m["source"], m["target"], read_only=m["read_only"], type=m["type"],
@@ -338,7 +338,7 @@ def start_detached(store, cid: str, timeout: float = 60.0) -> dict:
         # the first process forks the monitor and ends at once: reaped here,
         # so the monitor is never our child
         first = subprocess.Popen(
-            [sys.executable, "-m", "pycontain.monitor", cid, str(w)],
+            [sys.executable, "-m", "pycontain.managed.monitor", cid, str(w)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             pass_fds=(w,), start_new_session=True, env=env, close_fds=True,
         )
@@ -366,8 +366,8 @@ def start_detached(store, cid: str, timeout: float = 60.0) -> dict:
 def _claim(store, cid):
     """Takes charge of the container, under the database lock: refused if
     another monitor already looks after it."""
-    from .errors import ContainerError
-    from .state import boot_id, process_alive, process_start_time
+    from ..errors import ContainerError
+    from ..state import boot_id, process_alive, process_start_time
 
     me, my_start = os.getpid(), process_start_time(os.getpid())
 
@@ -387,7 +387,7 @@ def main(argv):
         os._exit(0)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    from .state import Store
+    from ..state import Store
 
     store = Store()
     try:
