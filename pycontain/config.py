@@ -10,11 +10,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
+from . import names
 from .errors import ConfigError
 from .security import capabilities, seccomp
 
 NETWORK_MODES = ("none", "host", "bridge", "container:NAME", "a network name")  # pycontain.network.validate_mode
-CONTAINER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 HOSTNAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$")
 ENV_NAME_RE = re.compile(r"^[^=\0]+$")
 
@@ -279,8 +279,8 @@ class ContainerConfig:
         from .network.ports import parse_publish
 
         validate_mode(self.network)
-        if self.name is not None and (not isinstance(self.name, str) or not CONTAINER_NAME_RE.match(self.name)):
-            raise ConfigError(f"invalid container name {self.name!r}: letters, digits, '_', '.', '-'")
+        if self.name is not None:
+            names.check("container", self.name)
         for attr, parse in (("ports", parse_publish), ("dns", parse_dns), ("add_hosts", parse_add_host)):
             v = getattr(self, attr)
             if isinstance(v, (str, bytes)):

@@ -662,7 +662,7 @@ class Container:
         for name, path in etc.items():
             mounts.append(_launch.MountSpec(path, f"/etc/{name}", None, None,
                                             _launch.MS_BIND, 0, _launch.MKDIR_FILE))
-        for m in _with_image_volumes(cfg.mounts, icfg.get("Volumes")):
+        for m in with_image_volumes(cfg.mounts, icfg.get("Volumes")):
             mounts.append(self._volume_mount(m, image.layers) if m.type == "volume" else _user_mount(m))
 
         plan = _launch.LaunchPlan(
@@ -828,7 +828,7 @@ def _above_stdio(fd: int) -> int:
     return new
 
 
-def _with_image_volumes(mounts, image_volumes) -> list:
+def with_image_volumes(mounts, image_volumes) -> list:
     """The container's mounts plus an anonymous volume for each of the
     image's VOLUMEs that no mount covers, parents before children (docker
     sorts by depth, so /data is mounted before /data/logs)."""

@@ -537,6 +537,10 @@ class ImageStore:
             for n in untag:
                 db.execute("DELETE FROM names WHERE name=?", (n,))
                 out.append(("Untagged", refmod_familiar(n)))
+            if not remaining and holders and not by_id:
+                # rmi -f NAME of an image a container uses: the name goes, the
+                # image stays for the container (docker keeps it as <none>)
+                return out
             if not remaining:
                 db.execute("DELETE FROM images WHERE id=?", (image_id,))
                 db.execute("DELETE FROM holds WHERE image_id=?", (image_id,))

@@ -15,7 +15,6 @@ import fcntl
 import ipaddress
 import json
 import os
-import re
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from .._paths import default_root
 from ..errors import ConfigError, NetworkError, NetworkNotFound
+from ..names import NAME_RE
 
 DEFAULT_NETWORK = "bridge"
 DEFAULT_BRIDGE = "pycontain0"
@@ -32,7 +32,6 @@ DEFAULT_SUBNETS = (DEFAULT_SUBNET,) + tuple(f"172.{i}.0.0/16" for i in range(17,
 # Subnets handed to networks created without --subnet, first free one wins.
 AUTO_SUBNETS = tuple(f"10.89.{i}.0/24" for i in range(256))
 RESERVED_NAMES = ("none", "host", "default")
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 @dataclass(frozen=True)
