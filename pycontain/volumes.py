@@ -38,7 +38,7 @@ from . import rootless, state
 from ._paths import default_root
 from .diskusage import dir_size
 from .errors import ConfigError, ContainerError
-from .image.commit import merged_dir, merged_entries
+from .image.merged import merged_dir, merged_entries
 from .image.unpack import OVERLAY_XATTR_PREFIXES
 from .names import NAME_RE
 

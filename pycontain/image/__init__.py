@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError, ImageNotFound
-from . import commit as build
+from . import make, merged
 from .reference import Reference, parse as parse_reference
 from .store import Image, ImageInUse, ImageStore
 from .unpack import LayerError, unpack_layer
@@ -155,18 +155,18 @@ def prune(all_images: bool = False, root=None) -> tuple[list, int]:
 def import_(source, ref: str | None = None, changes=(), message=None, root=None) -> str:
     """docker import: a rootfs tarball (path or binary file object) becomes a one-layer image."""
     with ImageStore(root) as store:
-        return build.import_tarball(store, source, ref, changes, message)
+        return make.import_tarball(store, source, ref, changes, message)
 
 
 def commit(upper_dir, base_ref: str | None, new_ref: str | None, changes=(), message=None, author=None, root=None) -> str:
     """An overlay upper dir (a container's changes) becomes a new layer and image."""
     with ImageStore(root) as store:
-        return build.commit(store, upper_dir, base_ref, new_ref, changes, message, author)
+        return make.commit(store, upper_dir, base_ref, new_ref, changes, message, author)
 
 
 def export(layers_top_first_plus_upper, fileobj) -> None:
     """Writes the merged filesystem (upper dir first, then layers top first) as a tar stream."""
-    build.export(layers_top_first_plus_upper, fileobj)
+    merged.export(layers_top_first_plus_upper, fileobj)
 
 
 def load(source, root=None) -> list:

@@ -374,7 +374,7 @@ class ImageStore:
         return tuple(dirs[:keep]) + (str(self.flatten(dirs[keep:], top_of_flat)),)
 
     def flatten(self, dirs_top_first, chain_id: str) -> Path:
-        from .commit import export
+        from .merged import export
 
         dest = self.flat_dir / _hex(chain_id)
         if dest.is_dir():
