@@ -27,7 +27,7 @@ import struct
 from dataclasses import dataclass
 
 from ..errors import ConfigError
-from . import CgroupError
+from .base import CgroupError
 
 # docker's default device rules (runc's AllowedDevices): mknod of anything,
 # but read/write only of the harmless character devices and ptys. Without

@@ -13,7 +13,8 @@ import ipaddress
 
 from ..errors import ConfigError, NetworkError
 from . import _netlink as nl
-from . import nat, store
+from . import nat
+from .files import networks_dir
 
 CONTAINER_IFNAME = "eth0"
 
@@ -76,7 +77,7 @@ def create_bridge(net, root=None) -> int:
             # 127.0.0.1 DNAT'ed to a container must be routable out of the bridge.
             _write_sysctl(f"/proc/sys/net/ipv4/conf/{net.bridge}/route_localnet", "1")
             _write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")
-            nat.add_network(net, store.networks_dir(root) / "nftables.lock")
+            nat.add_network(net, networks_dir(root) / "nftables.lock")
         except BaseException:
             delete_link(net.bridge)
             raise
