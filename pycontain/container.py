@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import fcntl
 import os
 import select
 import selectors
@@ -29,6 +30,8 @@ from ._paths import default_root
 from .config import RLIMITS, ContainerConfig, Mount, merge_env
 from .errors import ConfigError, ContainerError, ContainerExitError, ContainerTimeout
 from .network import needs_attachment
+from .network import slirp
+from .network.attach import NetworkAttachment
 from .network.slirp import Slirp, is_slirp_mode
 from .network import registry as network_registry
 from .rootfs import RootFS
@@ -109,6 +112,8 @@ def resolve_image(name: str, root: Path, holder: str | None = None, pull: str = 
     if img is not None:
         return img
     # The image store (pulls when missing, like docker run's default --pull=missing).
+    # Imported here, not above: a program that only runs rootfs= containers
+    # never pays for the image package (~11 ms of imports).
     from . import image
 
     img = image.resolve_for_run(name, root, pull=pull, holder=holder)
@@ -133,25 +138,31 @@ class Container:
                  memory=None, memory_swap=None, cpus=None, cpu_shares=None, cpu_quota=None, cpu_period=None,
                  cpuset_cpus=None, cpuset_mems=None, pids_limit=None, blkio_weight=None,
                  device_read_bps=(), device_write_bps=(), cgroup_parent=None, cgroup=None, devices=(),
-                 id=None, tty=False, layer_dir=None, pull="missing", storage_driver=None):
+                 id=None, tty=False, layer_dir=None, pull="missing", storage_driver=None, config=None):
         if isinstance(network, Container):   # join that container's network namespace
             network = f"container:{network.id}"
-        # resource limits (pycontain/cgroups): checked here, before anything exists
-        resources = cgroups.Limits.from_docker(
-            memory=memory, memory_swap=memory_swap, cpus=cpus, cpu_shares=cpu_shares, cpu_quota=cpu_quota,
-            cpu_period=cpu_period, cpuset_cpus=cpuset_cpus, cpuset_mems=cpuset_mems, pids_limit=pids_limit,
-            blkio_weight=blkio_weight, device_read_bps=device_read_bps, device_write_bps=device_write_bps,
-            cgroup_parent=cgroup_parent)
-        self.config = ContainerConfig(
-            image=image, rootfs=rootfs, command=command, entrypoint=entrypoint, env=env or (),
-            hostname=hostname, user=user, workdir=workdir, mounts=mounts, read_only=read_only,
-            init=init, network=network, cap_add=tuple(cap_add), cap_drop=tuple(cap_drop),
-            privileged=privileged, no_new_privileges=no_new_privileges, ulimits=tuple(ulimits),
-            oom_score_adj=oom_score_adj, writable_layer=writable_layer,
-            seccomp=seccomp, security_opt=tuple(security_opt), group_add=group_add,
-            name=name, ports=ports, dns=dns, add_hosts=add_hosts, resources=resources,
-            devices=tuple(devices),
-        )
+        if config is not None:
+            # an already validated configuration (a managed container's record)
+            # stands for the docker-run arguments
+            resources = config.resources if config.resources is not None else cgroups.Limits()
+            self.config = config
+        else:
+            # resource limits (pycontain/cgroups): checked here, before anything exists
+            resources = cgroups.Limits.from_docker(
+                memory=memory, memory_swap=memory_swap, cpus=cpus, cpu_shares=cpu_shares, cpu_quota=cpu_quota,
+                cpu_period=cpu_period, cpuset_cpus=cpuset_cpus, cpuset_mems=cpuset_mems, pids_limit=pids_limit,
+                blkio_weight=blkio_weight, device_read_bps=device_read_bps, device_write_bps=device_write_bps,
+                cgroup_parent=cgroup_parent)
+            self.config = ContainerConfig(
+                image=image, rootfs=rootfs, command=command, entrypoint=entrypoint, env=env or (),
+                hostname=hostname, user=user, workdir=workdir, mounts=mounts, read_only=read_only,
+                init=init, network=network, cap_add=tuple(cap_add), cap_drop=tuple(cap_drop),
+                privileged=privileged, no_new_privileges=no_new_privileges, ulimits=tuple(ulimits),
+                oom_score_adj=oom_score_adj, writable_layer=writable_layer,
+                seccomp=seccomp, security_opt=tuple(security_opt), group_add=group_add,
+                name=name, ports=ports, dns=dns, add_hosts=add_hosts, resources=resources,
+                devices=tuple(devices),
+            )
         self.id = id or os.urandom(32).hex()
         # Managed containers (pycontain/containers.py): tty=True gives init a
         # terminal from its own devpts (self.tty_master after start);
@@ -642,8 +653,6 @@ class Container:
             raise ConfigError(f"network {network!r} needs root; rootless containers can use none, host "
                               "or slirp4netns (bridge means slirp4netns)")
         elif needs_attachment(network):
-            from .network.attach import NetworkAttachment
-
             # its hosts file is rewritten as others join: it must live on the host
             self._network = NetworkAttachment.prepare(
                 cfg.network, container_id=self.id, name=self.name, hostname=hostname, ports=cfg.ports,
@@ -766,8 +775,6 @@ class Container:
             return {name: str(path) for name, path in written.items()}
         files = {"hostname": hostname + "\n"}
         if self._slirp is not None:
-            from .network import slirp
-
             files["hosts"] = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
                               f"{slirp.ADDRESS}\t{hostname}\n")
             files["resolv.conf"] = self._slirp.resolv_conf()
@@ -819,8 +826,6 @@ def _launch_fd(fd: int) -> int:
 
 
 def _above_stdio(fd: int) -> int:
-    import fcntl
-
     if fd > 2:
         return fd
     new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)

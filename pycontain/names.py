@@ -21,3 +21,13 @@ def check(kind: str, name) -> str:
     if not is_valid(name):
         raise ConfigError(f'invalid {kind} name "{name}", only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
     return name
+
+
+def check_volume(name) -> str:
+    """The same rule for a local volume, in docker's words for volumes (a
+    relative path given as a -v source lands here)."""
+    if not is_valid(name):
+        raise ConfigError(f'invalid volume name "{name}": only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed '
+                          "(at least two characters). If you intended to pass a host directory, "
+                          "use an absolute path")
+    return name

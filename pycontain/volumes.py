@@ -37,9 +37,8 @@ from pathlib import Path
 from . import rootless, state
 from ._paths import default_root
 from .diskusage import dir_size
-from .errors import ConfigError, ContainerError
-from .image.merged import merged_dir, merged_entries
-from .image.unpack import OVERLAY_XATTR_PREFIXES
+from .errors import ContainerError
+from . import names
 from .names import NAME_RE
 
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"
@@ -61,11 +60,7 @@ class VolumeInUse(ContainerError):
 
 def validate_name(name) -> str:
     """docker's rule for local volume names; its message, too."""
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        raise ConfigError(f'invalid volume name "{name}": only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed '
-                          "(at least two characters). If you intended to pass a host directory, "
-                          "use an absolute path")
-    return name
+    return names.check_volume(name)
 
 
 @dataclass(frozen=True)
@@ -417,6 +412,11 @@ def _copy_up(image_layers, target: str, data: str) -> None:
 
 
 def _copy_tree(image_layers, target: str, data: str) -> None:
+    # Imported here: only copy-up reads image layers, and the image package
+    # costs every volume verb and every managed-container command ~11 ms.
+    from .image.merged import merged_dir, merged_entries
+    from .image.unpack import OVERLAY_XATTR_PREFIXES
+
     sources = merged_dir(image_layers, target)
     if not sources:
         return   # not in the image, or not a directory there: nothing to copy

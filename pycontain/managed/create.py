@@ -12,8 +12,7 @@ from ..errors import ConfigError
 from ..logs import parse_log_opts
 from ..state import ContainerRecord, NoSuchContainer, shared_store
 from .handle import ManagedContainer
-from .record import (container_kwargs_from_json, container_kwargs_to_json, image_holder, parse_restart_policy,
-                     release_image, resolve_image, signal_number)
+from .record import image_holder, parse_restart_policy, record_config, release_image, resolve_image, signal_number
 
 
 def create(image=None, command=None, *, name=None, restart_policy="no", log_opts=(), tty=False,
@@ -25,52 +24,52 @@ def create(image=None, command=None, *, name=None, restart_policy="no", log_opts
     if name is not None:
         names.check("container", name.lstrip("/") if isinstance(name, str) else name)
     parse_restart_policy(restart_policy)
+    if auto_remove and parse_restart_policy(restart_policy)[0] != "no":
+        raise ConfigError("conflicting options: a restart policy and auto-remove (--rm)")
+    if stop_signal is not None:
+        signal_number(stop_signal)
     opts = log_opts if isinstance(log_opts, dict) else parse_log_opts(log_opts)
-    for bad in ("remove", "root", "id", "layer_dir", "writable_layer"):
+    for bad in ("remove", "root", "id", "layer_dir", "writable_layer", "config"):
         if bad in container_kwargs:
             raise ConfigError(f"{bad}= is decided by the managed container, it cannot be given")
-    kwargs = dict(container_kwargs, image=image, command=command)
     # docker gives every container a cgroup: pause, stats and exec's
     # accounting need it (Container makes one only when asked). Rootless, it
     # gets one where the user's cgroup is delegated and runs without one
     # elsewhere (cgroup v1), as podman does; limits without one fail.
-    kwargs.setdefault("cgroup", True)
-    # Validates everything Container checks, before anything exists.
-    probe = Container(**kwargs)
-    # $PYCONTAIN_STORAGE_DRIVER as it is now, not as a later start's environment has it
-    kwargs["storage_driver"] = probe.storage_driver
-    image_config = {}
-    cid = probe.id
-    if image is not None:
-        # held for as long as the container exists: rmi refuses it, as docker's does
-        resolved = resolve_image(image, root, holder=image_holder(cid), pull=probe.pull)
-        image_config = resolved.config or {}
-        if getattr(resolved, "id", None):
-            # docker's rule: the container runs the image it was created
-            # from, whatever happens to the name later (a tag moved, removed,
-            # or a pull policy of "always"): every start uses this id, held
-            # in the store for as long as the container exists.
-            kwargs["image"], kwargs["pull"] = resolved.id, "never"
-    if stop_signal is None:
-        stop_signal = image_config.get("StopSignal") or "SIGTERM"
-    signal_number(stop_signal)
-    kwargs = container_kwargs_to_json(kwargs)
-    kwargs["tty"] = bool(tty)
-    kwargs["stop_signal"] = stop_signal
-    kwargs["auto_remove"] = bool(auto_remove)
-    kwargs["stdin_open"] = bool(stdin_open)  # -i: a detached container's stdin stays open for attach
-    if auto_remove and parse_restart_policy(restart_policy)[0] != "no":
-        raise ConfigError("conflicting options: a restart policy and auto-remove (--rm)")
+    container_kwargs.setdefault("cgroup", True)
+    # Validates everything Container checks, before anything exists: the
+    # record keeps the configuration it made (ContainerConfig), not the arguments.
+    probe = Container(image, command, **container_kwargs)
+    config, pull, cid = probe.config, probe.pull, probe.id
     store = shared_store(root)
     cdir = store.container_dir(cid)
-    rec = ContainerRecord(id=cid, name=(name or "").lstrip("/"), image=image or probe.config.rootfs,
-                          config=kwargs, restart_policy=restart_policy or "no", log_opts=opts,
-                          log_path=str(cdir / f"{cid}-json.log"))
     made_volumes = []
     try:
+        image_config = {}
+        if image is not None:
+            # held for as long as the container exists: rmi refuses it, as docker's does
+            resolved = resolve_image(image, root, holder=image_holder(cid), pull=pull)
+            image_config = resolved.config or {}
+            if getattr(resolved, "id", None):
+                # docker's rule: the container runs the image it was created
+                # from, whatever happens to the name later (a tag moved or
+                # removed, a pull policy of "always"): every start uses this id.
+                config, pull = dataclasses.replace(config, image=resolved.id), "never"
+        if stop_signal is None:
+            stop_signal = image_config.get("StopSignal") or "SIGTERM"
+            signal_number(stop_signal)
         with volumes.locked(root) as reservation:
-            rec.config["mounts"] = _record_volumes(rec.config["mounts"], image_config.get("Volumes"),
-                                                   reservation, made_volumes)
+            config = dataclasses.replace(config, mounts=_record_volumes(
+                config.mounts, image_config.get("Volumes"), reservation, made_volumes))
+            data = record_config(
+                config, tty=bool(tty), stop_signal=stop_signal, auto_remove=bool(auto_remove),
+                stdin_open=bool(stdin_open),  # -i: a detached container's stdin stays open for attach
+                cgroup=probe.want_cgroup, pull=pull,
+                # $PYCONTAIN_STORAGE_DRIVER as it is now, not as a later start's environment has it
+                storage_driver=probe.storage_driver)
+            rec = ContainerRecord(id=cid, name=(name or "").lstrip("/"), image=image or config.rootfs,
+                                  config=data, restart_policy=restart_policy or "no", log_opts=opts,
+                                  log_path=str(cdir / f"{cid}-json.log"))
             os.mkdir(cdir, 0o700)
             for d in ("upper", "work", "merged"):
                 os.mkdir(cdir / d, 0o755)
@@ -85,21 +84,21 @@ def create(image=None, command=None, *, name=None, restart_policy="no", log_opts
     return ManagedContainer(store, rec)
 
 
-def _record_volumes(mounts, image_volumes, reservation, made) -> list:
+def _record_volumes(mounts, image_volumes, reservation, made) -> tuple:
     """The mounts a record keeps: every volume named, so that each start
     (restarts, start after stop) mounts the same one. Volumes are made now,
     as docker's create does: an anonymous one (random name) for a volume
     mount without a source and for each of the image's VOLUMEs no mount
     covers. made: the names this call made, for its caller to undo."""
     out = []
-    for m in with_image_volumes(container_kwargs_from_json({"mounts": mounts})["mounts"], image_volumes):
+    for m in with_image_volumes(mounts, image_volumes):
         if m.type == "volume":
             vol, new = reservation.create(m.source)
             m = dataclasses.replace(m, source=vol.name)
             if new:
                 made.append(vol.name)
         out.append(m)
-    return container_kwargs_to_json({"mounts": out})["mounts"]
+    return tuple(out)
 
 
 def run(image=None, command=None, *, detach=True, **kwargs) -> "ManagedContainer":

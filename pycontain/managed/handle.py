@@ -12,7 +12,7 @@ import tempfile
 import threading
 import time
 
-from .. import _launch, image, names
+from .. import _launch, names
 from ..cgroups import running as running_cgroup
 from ..config import merge_env, normalize_env
 from ..container import ContainerResult
@@ -332,7 +332,7 @@ class ManagedContainer:
                 await asyncio.sleep(0.01)
                 continue
             ready = loop.create_future()
-            loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+            loop.add_reader(fd, lambda ready=ready: ready.done() or ready.set_result(None))
             try:
                 # the exit is recorded by the monitor just after the init ends
                 await asyncio.wait_for(ready, 0.5)
@@ -496,6 +496,10 @@ class ManagedContainer:
 
     def _filesystem(self):
         """(upper dir, lower dirs top first, base image ref or None)."""
+        # Imported here: only containers of images need the image package, which costs
+        # every other verb (ps, stop, logs, a rootfs= container) ~11 ms of imports.
+        from .. import image
+
         cfg = self.record.config
         upper = self.container_dir / "upper"
         if cfg.get("rootfs"):
@@ -507,12 +511,16 @@ class ManagedContainer:
     def export(self, fileobj) -> None:
         """docker export: the container's filesystem (its image and its
         changes, running or not) as a tar stream."""
+        from .. import image  # see _filesystem
+
         upper, lowers, _ = self._filesystem()
         image.export([str(upper), *lowers], fileobj)
 
     def commit(self, ref=None, *, changes=(), message=None, author=None) -> str:
         """docker commit: the container's changes (deletions as whiteouts) become
         a new layer on top of its image. Returns the new image's id."""
+        from .. import image  # see _filesystem
+
         upper, lowers, base = self._filesystem()
         if base is None:
             # a rootfs= container has no image below its changes: the whole

@@ -32,7 +32,7 @@ from ..container import DEVNULL, PIPE, Container
 from ..errors import AlreadyRunning
 from ..logs import JsonFileWriter
 from ..state import Store, boot_id, process_alive, process_start_time
-from .record import container_kwargs_from_json, discard, should_restart
+from .record import container_arguments, discard, should_restart
 
 # docker's restart delay: 100 ms, doubled after each restart, at most a
 # minute, back to 100 ms after a run of 10 s or more
@@ -164,13 +164,8 @@ class Monitor:
         return True
 
     def _launch(self, rec):
-        kwargs = container_kwargs_from_json(rec.config)
-        tty = kwargs.pop("tty", False)
-        kwargs.pop("stop_signal", None)
-        kwargs.pop("auto_remove", None)
-        stdin_open = kwargs.pop("stdin_open", False)
-        kwargs["name"] = rec.name  # the network's DNS name, as docker's
-        c = Container(**kwargs, id=rec.id, layer_dir=str(self.store.container_dir(rec.id)),
+        tty, stdin_open = rec.config.get("tty", False), rec.config.get("stdin_open", False)
+        c = Container(**container_arguments(rec), id=rec.id, layer_dir=str(self.store.container_dir(rec.id)),
                       remove=True, tty=tty, root=self.store.root)
         self.container = c
         if self.stdin_fd is not None:

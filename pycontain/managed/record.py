@@ -3,11 +3,12 @@ restart policy, the Container arguments as JSON, the hold on its image, and
 the removal of everything it owns (rm, --rm, a lost --rm container)."""
 from __future__ import annotations
 
+import dataclasses
 import re
 import signal as _signal
 
-from .. import image, rootless, volumes
-from ..config import Mount
+from .. import rootless, volumes
+from ..config import ContainerConfig, Mount
 from ..container import builtin_image
 from ..errors import ConfigError, ContainerError
 from .._paths import default_root
@@ -38,20 +39,36 @@ def should_restart(policy: str, code: int, restart_count: int, stop_requested: b
     return False
 
 
-def container_kwargs_to_json(kwargs: dict) -> dict:
-    """The Container(...) keyword arguments as JSON (mounts as dicts)."""
-    out = dict(kwargs)
-    out["mounts"] = [
-        {"source": m.source, "target": m.target, "read_only": m.read_only, "type": m.type, "options": list(m.options)}
-        for m in kwargs.get("mounts", ())
-    ]
-    for k, v in list(out.items()):
-        if isinstance(v, tuple):
-            out[k] = list(v)
-    return out
+# A record's config: ContainerConfig.to_json() plus what the managed container
+# decides (below); CONFIG_VERSION marks it. Records written before it held
+# Container(...)'s keyword arguments as JSON: they still start.
+CONFIG_VERSION = 2
+MANAGED_KEYS = ("tty", "stop_signal", "auto_remove", "stdin_open")    # the monitor's, not Container's
+CONTAINER_KEYS = ("cgroup", "pull", "storage_driver")                # Container's, beside its config
 
 
-def container_kwargs_from_json(data: dict) -> dict:
+def record_config(config: ContainerConfig, **managed) -> dict:
+    """What a record keeps: the validated configuration and the managed options."""
+    return dict(config.to_json(), config_version=CONFIG_VERSION, **managed)
+
+
+def container_arguments(rec: ContainerRecord) -> dict:
+    """Keyword arguments for Container(...) that start the container of rec:
+    its ContainerConfig, named as the record is now (the network's DNS name,
+    as docker's: a rename shows at the next start)."""
+    data = rec.config
+    if data.get("config_version") == CONFIG_VERSION:
+        config = dataclasses.replace(ContainerConfig.from_json(data), name=rec.name)
+        return dict(config=config, **{k: data[k] for k in CONTAINER_KEYS if k in data})
+    kwargs = _legacy_kwargs_from_json(data)
+    for k in MANAGED_KEYS:
+        kwargs.pop(k, None)
+    kwargs["name"] = rec.name
+    return kwargs
+
+
+def _legacy_kwargs_from_json(data: dict) -> dict:
+    """A record of before CONFIG_VERSION: Container(...)'s keyword arguments."""
     kw = dict(data)
     kw["mounts"] = [Mount(m["source"], m["target"], read_only=m["read_only"], type=m["type"],
                           options=tuple(m["options"])) for m in data.get("mounts", ())]
@@ -69,10 +86,16 @@ def image_holder(cid: str) -> str:
 def resolve_image(ref, root, holder=None, pull="missing"):
     """The image ref ready to run: pycontain's built-in hello-world, else the
     store's image (image.RunImage: id, layers, config), pulled per the policy."""
+    # Imported here: only containers of images need the image package, which costs
+    # every other verb (ps, stop, logs, a rootfs= container) ~11 ms of imports.
+    from .. import image
+
     return builtin_image(ref) or image.resolve_for_run(ref, root or default_root(), pull=pull, holder=holder)
 
 
 def release_image(cid, root=None):
+    from .. import image  # see resolve_image
+
     try:
         image.release(image_holder(cid), root or default_root())
     except (ContainerError, OSError):

@@ -21,6 +21,7 @@ from pathlib import Path
 from ..errors import ConfigError, NetworkNotFound
 from ..names import NAME_RE
 from . import bridge, ipam, nat
+from .bridge import check_no_route_overlap, host_routes
 from .files import DEFAULT_NETWORK, Network, file_lock, load_network, networks_dir, write_atomic  # noqa: F401
 
 DEFAULT_BRIDGE = "pycontain0"
@@ -63,7 +64,7 @@ def _parse_subnet(subnet, gateway):
 
 def _routed_elsewhere(subnet):
 
-    bridge.check_no_route_overlap(subnet)
+    check_no_route_overlap(subnet)
 
 
 def create(name: str, subnet: str | None = None, gateway: str | None = None, internal: bool = False,
@@ -90,7 +91,7 @@ def _define(name, subnet, gateway, internal, root, bridge) -> Network:
             _routed_elsewhere(net)
         else:
 
-            taken = [ipaddress.ip_network(n.subnet) for n in others] + [r for r, _ in bridge.host_routes()]
+            taken = [ipaddress.ip_network(n.subnet) for n in others] + [r for r, _ in host_routes()]
             for candidate in (DEFAULT_SUBNETS if name == DEFAULT_NETWORK else AUTO_SUBNETS):
                 c = ipaddress.ip_network(candidate)
                 if not any(c.overlaps(t) for t in taken):

@@ -62,14 +62,26 @@ def test_bad_signal():
         record.signal_number("SIGNOPE")
 
 
-def test_container_arguments_survive_json():
-    kwargs = {"mounts": (Mount("/src", "/dst", read_only=True), Mount(None, "/data", type="volume")),
-              "ulimits": (("nofile", 10, 20),), "cap_add": ("NET_ADMIN",), "env": ["A=1"]}
-    data = record.container_kwargs_to_json(kwargs)
-    assert data["cap_add"] == ["NET_ADMIN"]
-    back = record.container_kwargs_from_json(data)
-    assert back["mounts"] == list(kwargs["mounts"])
-    assert back["ulimits"] == [("nofile", 10, 20)]
+def test_a_record_of_before_the_config_version_still_starts():
+    """Records written before CONFIG_VERSION kept Container(...)'s keyword arguments."""
+    legacy = {"image": "busybox", "command": ["true"], "tty": True, "stop_signal": "SIGTERM",
+              "auto_remove": False, "stdin_open": False, "ulimits": [["nofile", 10, 20]],
+              "mounts": [{"source": "/src", "target": "/dst", "read_only": True, "type": "bind", "options": []}]}
+    args = record.container_arguments(_rec(name="old", config=legacy))
+    assert args["mounts"] == [Mount("/src", "/dst", read_only=True)]
+    assert args["ulimits"] == [("nofile", 10, 20)] and args["name"] == "old"
+    assert not {"tty", "stop_signal", "auto_remove", "stdin_open"} & set(args)
+
+
+def test_a_record_starts_from_its_container_config():
+    c = Container(rootfs="/", command=["true"], memory="8m", pull="never", cgroup=True)
+    data = record.record_config(c.config, tty=False, stop_signal="SIGTERM", auto_remove=False, stdin_open=False,
+                                cgroup=True, pull="never", storage_driver="overlay")
+    args = record.container_arguments(_rec(name="renamed", config=data))
+    assert args["config"].name == "renamed"               # the name at start (rename), not at create
+    assert args["config"].resources == c.config.resources
+    assert (args["cgroup"], args["pull"], args["storage_driver"]) == (True, "never", "overlay")
+    Container(**args)                                      # what the monitor does
 
 
 def _rec(**kw):
@@ -92,3 +104,31 @@ def test_a_record_round_trips_through_its_row():
     rec = _rec(config={"image": "sha256:" + "0" * 64, "auto_remove": True}, oom_killed=True,
                log_opts={"max-size": "1m"}, exec_profile={"uid": 0})
     assert ContainerRecord.from_row(rec.to_row()) == rec
+
+
+def test_a_container_config_survives_json():
+    """What a managed container's record keeps: the validated ContainerConfig."""
+    import json
+    import os
+    import stat
+
+    from pycontain.config import ContainerConfig
+
+    # any block device of the machine: a rate limit names one
+    block = next(f"/dev/{n}" for n in sorted(os.listdir("/dev"))
+                 if stat.S_ISBLK(os.stat(f"/dev/{n}", follow_symlinks=False).st_mode))
+    c = Container(rootfs="/", command=["sh", "-c", "true"], entrypoint=["/bin/env"], env={"A": "1"},
+                  hostname="h1", user="1:2", workdir="/tmp", read_only=True, init=True, network="bridge",
+                  mounts=[Mount("/tmp", "/t", read_only=True), Mount(None, "/v", type="volume"),
+                          Mount(None, "/s", type="tmpfs", options=("size=1m",))],
+                  cap_add=["NET_ADMIN"], cap_drop=["CHOWN"], ulimits=["nofile=10:20"], oom_score_adj=5,
+                  security_opt=["no-new-privileges:false"], group_add=["10"], name="web1",
+                  ports=["127.0.0.1:8080:80/udp", "90"], dns=["1.1.1.1"], add_hosts=["db:10.0.0.2"],
+                  devices=["/dev/null:/dev/xnull:r"], memory="64m", cpuset_cpus="0", pids_limit=10,
+                  device_read_bps=[f"{block}:1mb"], cgroup_parent="p")
+    data = json.loads(json.dumps(c.config.to_json()))
+    back = ContainerConfig.from_json(data)
+    assert back == c.config
+    assert back.resources == c.config.resources and back.resources.memory == 64 * 1024 * 1024
+    assert back.seccomp_profile is not None           # read again, as at create
+    assert back.to_json() == data
