@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from . import _launch, _netns, cgroups, fuse_overlayfs, rootless
+from . import _launch, _netns, cgroups, fuse_overlayfs, rootless, volumes
 from ._paths import default_root
 from .config import RLIMITS, ContainerConfig, Mount, merge_env
 from .errors import ConfigError, ContainerError, ContainerExitError, ContainerTimeout
@@ -121,7 +121,7 @@ def resolve_image(name: str, root: Path, holder: str | None = None, pull: str = 
 
 
 def release_image(holder: str, root) -> None:
-    from . import image
+    from . import image  # see resolve_image
 
     image.release(holder, root)
 
@@ -202,6 +202,18 @@ class Container:
         self.name = self.config.name
         self._network = None          # NetworkAttachment for bridge and container: modes
         network_registry.register(self)
+
+    @property
+    def network_attachment(self):
+        """Its NetworkAttachment (bridge and container: modes), else None:
+        a container that joins this one's network counts itself on it."""
+        return self._network
+
+    @property
+    def etc_dir(self) -> Path | None:
+        """Where its generated hostname, hosts and resolv.conf are (while it
+        has a root filesystem): a container joining its network shares them."""
+        return Path(self._rootfs.dir) if self._rootfs is not None else None
 
     @property
     def ip_address(self) -> str | None:
@@ -393,8 +405,6 @@ class Container:
     def _volume_mount(self, m, layers) -> _launch.MountSpec:
         """A volume held for this container (made, and filled from the
         image on its first use, if need be) as a bind mount of its directory."""
-        from . import volumes
-
         att = volumes.attach(m.source, root=self.root, image_layers=layers, target=m.target,
                              copy_up="nocopy" not in m.options)
         self._volumes.append(att)
@@ -490,7 +500,7 @@ class Container:
 
     def export(self, fileobj) -> None:
         """docker export: the container's merged filesystem as a tar stream."""
-        from . import image
+        from . import image  # see resolve_image
 
         self._kept_changes()
         image.export([self._rootfs.upper, *self._rootfs.lower_dirs], fileobj)
@@ -498,7 +508,7 @@ class Container:
     def commit(self, ref=None, *, changes=(), message=None, author=None) -> str:
         """docker commit: the container's changes become a new image (deletions
         as whiteouts) on top of its image. Returns the new image id."""
-        from . import image
+        from . import image  # see resolve_image
 
         self._kept_changes()
         return image.commit(self._rootfs.upper, self.config.image, ref, changes, message, author, root=self.root)

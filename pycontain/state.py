@@ -270,14 +270,15 @@ class Store:
     def get(self, ref: str) -> ContainerRecord:
         """The record of a container by name, id or id prefix, its state made true first."""
         cid = self.resolve_id(ref)
-        rec = self._load(cid)
+        rec = self.load(cid)
         if rec is None:
             raise NoSuchContainer(ref)
         if self._needs_recovery(rec):
             rec = self.update(cid, _recover=True) or rec
         return rec
 
-    def _load(self, cid, db=None) -> ContainerRecord | None:
+    def load(self, cid, db=None) -> ContainerRecord | None:
+        """The record of the full id cid as stored (no recovery), or None."""
         rows = self._read("SELECT * FROM containers WHERE id = ?", (cid,))
         return ContainerRecord.from_row(rows[0]) if rows else None
 
@@ -296,7 +297,7 @@ class Store:
         first, under the lock, and may raise to refuse the change. Returns
         the new record (None if it is gone)."""
         with self.transaction() as db:
-            rec = self._load(cid, db)
+            rec = self.load(cid, db)
             if rec is None:
                 return None
             if _recover:
@@ -316,7 +317,7 @@ class Store:
 
     def delete(self, cid: str, _check=None) -> ContainerRecord | None:
         with self.transaction() as db:
-            rec = self._load(cid, db)
+            rec = self.load(cid, db)
             if rec is None:
                 return None
             if _check is not None:

@@ -42,22 +42,31 @@ def _mounts():
     return mounts
 
 
-def procs_fds(pid) -> list:
-    """cgroup.procs of each cgroup the container's init is in and we are not:
-    exec'd processes join the container's cgroups (limits, accounting, freezer)."""
+def own_cgroups(pid) -> list:
+    """[(controllers, directory)] of every cgroup the process is in and we
+    are not: a container's own cgroups, found the one way, from its init's
+    /proc/PID/cgroup and our mount table ("" is the cgroup v2 hierarchy)."""
     theirs, ours = _lines(pid), _lines("self")
     mounts = None
-    fds = []
+    found = []
     for key, path in theirs.items():
         if ours.get(key) == path:
             continue
         if mounts is None:
             mounts = _mounts()
         point = mounts.get(key[1])
-        if point is None:
-            continue
+        if point is not None:
+            found.append((key[1], f"{point}{path}"))
+    return found
+
+
+def procs_fds(pid) -> list:
+    """cgroup.procs of each of the container's own cgroups: exec'd processes
+    join them (limits, accounting, freezer)."""
+    fds = []
+    for _ctrls, d in own_cgroups(pid):
         try:
-            fds.append(os.open(f"{point}{path}/cgroup.procs", os.O_WRONLY | os.O_CLOEXEC))
+            fds.append(os.open(f"{d}/cgroup.procs", os.O_WRONLY | os.O_CLOEXEC))
         except OSError:
             pass
     return fds
@@ -66,15 +75,11 @@ def procs_fds(pid) -> list:
 def _freezer_state_file(rec) -> str:
     """The container's own v1 freezer cgroup (or v2 cgroup.freeze). Pausing
     needs a cgroup of the container's own: never freeze one we share."""
-    theirs, ours = _lines(rec.pid), _lines("self")
-    mounts = _mounts()
-    for (hid, ctrls), path in theirs.items():
-        if "freezer" in ctrls.split(",") and ours.get((hid, ctrls)) != path and ctrls in mounts:
-            return f"{mounts[ctrls]}{path}/freezer.state"
-        if hid == "0" and ours.get((hid, ctrls)) != path and "" in mounts:
-            f = f"{mounts['']}{path}/cgroup.freeze"
-            if os.path.exists(f):
-                return f
+    for ctrls, d in own_cgroups(rec.pid):
+        if "freezer" in ctrls.split(","):
+            return f"{d}/freezer.state"
+        if ctrls == "" and os.path.exists(f"{d}/cgroup.freeze"):
+            return f"{d}/cgroup.freeze"
     raise ContainerError(f"container {rec.short_id} has no freezer cgroup of its own: cannot pause it")
 
 
@@ -107,11 +112,11 @@ def _read_int(path):
         return None
 
 
-def figures(dirs) -> dict:
-    """Memory, limit, CPU time and pids from a container's cgroup directories
-    (v1: one per hierarchy; v2: one)."""
+def figures(pid) -> dict:
+    """Memory, limit, CPU time and pids from the cgroups of a running
+    container (v1: one per hierarchy; v2: one)."""
     out = {}
-    for d in dirs:
+    for _ctrls, d in own_cgroups(pid):
         if os.path.exists(f"{d}/memory.usage_in_bytes"):          # v1 memory
             out["memory_usage"] = _read_int(f"{d}/memory.usage_in_bytes")
             out["memory_limit"] = _read_int(f"{d}/memory.limit_in_bytes")

@@ -474,14 +474,14 @@ class ManagedContainer:
                     rss += info["rss"]
             return cpu, rss, len(pids)
 
-        cg = running_cgroup.figures(rec.exec_profile.get("cgroups", ()))
+        cg = running_cgroup.figures(rec.pid)
         c0, _, _ = sample()
         cpu0 = cg.get("cpu_ns")
         t0 = time.monotonic()
         time.sleep(interval)
         c1, rss, npids = sample()
         dt = time.monotonic() - t0
-        cg1 = running_cgroup.figures(rec.exec_profile.get("cgroups", ()))
+        cg1 = running_cgroup.figures(rec.pid)
         if cpu0 is not None and cg1.get("cpu_ns") is not None and dt > 0:
             cpu_pct = 100.0 * (cg1["cpu_ns"] - cpu0) / 1e9 / dt
         else:

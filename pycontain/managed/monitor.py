@@ -94,7 +94,7 @@ class Monitor:
 
     def run(self) -> int:
         """Starts, reaps, restarts. Returns the last exit status."""
-        rec = self.store._load(self.cid)
+        rec = self.store.load(self.cid)
         log = JsonFileWriter(rec.log_path, rec.log_opts.get("max-size"), rec.log_opts.get("max-file", 1))
         if self.detached:  # `attach` connects here
             self.attach = AttachServer(self.store.container_dir(self.cid))
@@ -120,7 +120,7 @@ class Monitor:
                 code = exit_status(c.wait())
                 oom = _oom_killed(c)
                 log.flush_partial()
-                rec = self.store._load(self.cid)
+                rec = self.store.load(self.cid)
                 if rec is None:  # removed under us (rm -f): nothing left to record
                     return code
                 ran = time.monotonic() - started
@@ -157,7 +157,7 @@ class Monitor:
     def _sleep_unless_stopped(self, delay) -> bool:
         end = time.monotonic() + delay
         while time.monotonic() < end:
-            rec = self.store._load(self.cid)
+            rec = self.store.load(self.cid)
             if rec is None or rec.stop_requested:
                 return False
             time.sleep(min(0.05, max(0, end - time.monotonic())))

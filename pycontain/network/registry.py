@@ -7,6 +7,7 @@ process. Entries are weak: a Container that is gone is simply not found.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 import weakref
 
 from .. import state
@@ -57,8 +58,8 @@ class _ManagedTarget:
 
     def __init__(self, rec, container_dir):
         self.id, self.name, self.pid, self.returncode = rec.id, rec.name, rec.pid, None
-        self._network = None
-        self._rootfs = type("ManagedDir", (), {"dir": container_dir})()
+        self.network_attachment = None    # its monitor's Container counts joiners, not us
+        self.etc_dir = Path(container_dir)
 
 
 def _managed(ref: str):
