@@ -110,7 +110,10 @@ def test_the_image_is_pinned_at_create(busybox, busybox_image, tmp_path, store_r
         assert c.wait(timeout=10) == 0
         assert c.logs() == b"first\n"
         assert c.attrs["Image"] == first
-        # removing the name (forced: a container uses it) keeps the image the container runs on
+        # removing the last name of the image it runs (forced: a container
+        # uses it) untags it and keeps the image for the container, as docker does
+        image.tag(first, "local/pinned-alias:1", root=store_root)
+        image.remove("local/pinned-alias:1", force=True, root=store_root)
         image.remove(busybox_image, force=True, root=store_root)
         c.start()
         assert c.wait(timeout=10) == 0
