@@ -13,6 +13,7 @@ import zlib
 
 from .. import rootless
 from ..errors import ConfigError
+from . import reference as refmod
 from .merged import add_member, is_opaque, is_whiteout, tarinfo
 from .store import (MEDIA_OCI_CONFIG, MEDIA_OCI_LAYER, MEDIA_OCI_LAYER_GZIP, MEDIA_OCI_LAYER_ZSTD,
                     MEDIA_OCI_MANIFEST, ImageStore, chain_ids, host_platform, opened_source)
@@ -135,8 +136,6 @@ def _layer_descriptor(store: ImageStore, digest: str) -> dict:
 
 def import_tarball(store: ImageStore, source, ref=None, changes=(), message=None) -> str:
     """docker import: a rootfs tarball (plain, gzip or zstd) becomes a one-layer image."""
-    from . import reference as refmod
-
     names = [refmod.parse(ref)] if ref else []
     cfg_changes = list(changes or ())
     apply_changes({}, cfg_changes)  # bad changes are refused before anything is written
@@ -208,8 +207,6 @@ def _write_diff_tar(out, upper_dir) -> None:
 def commit(store: ImageStore, upper_dir, base_ref=None, new_ref=None, changes=(), message=None, author=None) -> str:
     """A container's upper dir becomes a new layer on top of base_ref (or a
     one-layer image when None), named new_ref. Returns the image id."""
-    from . import reference as refmod
-
     names = [refmod.parse(new_ref)] if new_ref else []
     apply_changes({}, changes)
     base_cfg, base_layers, parent = None, [], None
