@@ -15,7 +15,6 @@ unchanged; this builds on it.
 """
 from __future__ import annotations
 
-
 from . import volumes
 from .diskusage import dir_size
 from .errors import AlreadyRunning, ConfigError, ContainerError, ContainerStateError, StartFailed
