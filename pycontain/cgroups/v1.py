@@ -11,7 +11,7 @@ import errno
 import os
 
 from .. import _launch
-from . import Cgroup, CgroupError, CgroupStats, Layout, hierarchy_path, own_cgroups
+from .base import Cgroup, CgroupError, CgroupStats, Layout, hierarchy_path, own_cgroups
 from . import _files as F
 from .devices import DEVICE_RULES, rule as device_rule
 from .limits import Limits, format_cpu_list

@@ -11,6 +11,7 @@ import time
 from .. import image
 from ..errors import ConfigError, ContainerError
 from ..image import auth as authmod
+from ..image import registry as image_registry
 from ..image.store import refmod_familiar
 from ._format import human_duration, human_size, print_deleted
 from ._prompt import confirmed
@@ -106,7 +107,7 @@ def cmd_login(a):
         pw = a.password if a.password is not None else getpass.getpass("Password: ")
     if not user or not pw:
         raise ConfigError("login needs a user name and a password")
-    authmod.login(server, user, pw)
+    image_registry.login(server, user, pw)
     print("Login Succeeded")
 
 

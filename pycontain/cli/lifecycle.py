@@ -400,7 +400,7 @@ def cmd_attach(args):
         raise containers.ContainerStateError(f"container {c.short_id} is paused, unpause the container before attach")
     if c.status != "running":
         raise containers.ContainerStateError(f"container {c.short_id} is not running")
-    sock = attach.connect(c._store.container_dir(c.id))
+    sock = attach.connect(c.container_dir)
     stdin_fd = os.open(os.devnull, os.O_RDONLY) if args.no_stdin else 0
     is_tty = os.isatty(stdin_fd)
     saved = termios.tcgetattr(stdin_fd) if is_tty else None

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, ContainerError
 from . import reference as refmod
-from .build import _layer_descriptor, _manifest
+from .make import _layer_descriptor, _manifest
 from .registry import choose_manifest
 from .store import MEDIA_DOCKER_LIST, MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST, ImageStore, opened_source, refmod_familiar
 from .unpack import unpack_layer

@@ -374,7 +374,7 @@ class ImageStore:
         return tuple(dirs[:keep]) + (str(self.flatten(dirs[keep:], top_of_flat)),)
 
     def flatten(self, dirs_top_first, chain_id: str) -> Path:
-        from .build import export
+        from .merged import export
 
         dest = self.flat_dir / _hex(chain_id)
         if dest.is_dir():
@@ -554,6 +554,10 @@ class ImageStore:
             for n in untag:
                 db.execute("DELETE FROM names WHERE name=?", (n,))
                 out.append(("Untagged", refmod_familiar(n)))
+            if not remaining and holders and not by_id:
+                # rmi -f NAME of an image a container uses: the name goes, the
+                # image stays for the container (docker keeps it as <none>)
+                return out
             if not remaining:
                 db.execute("DELETE FROM images WHERE id=?", (image_id,))
                 db.execute("DELETE FROM holds WHERE image_id=?", (image_id,))

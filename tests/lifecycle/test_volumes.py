@@ -12,7 +12,7 @@ import pytest
 
 from pycontain import Container, Mount, containers, image, volumes
 from pycontain.errors import ConfigError, ContainerError
-from pycontain.image.build import merged_dir, merged_entries
+from pycontain.image.merged import merged_dir, merged_entries
 
 from .conftest import pycontain, wait_for
 
