@@ -142,17 +142,17 @@ def _cstr_array(items, keep):
 def _build_array(kind, items, keep):
     if kind == "mounts":
         arr = ffi.new("struct pc_mount[]", len(items))
-        for e, m in zip(arr, items):
+        for e, m in zip(arr, items, strict=True):
             e.source, e.target = _cstr(m.source, keep), _cstr(m.target, keep)
             e.fstype, e.data = _cstr(m.fstype, keep), _cstr(m.data, keep)
             e.flags, e.remount, e.mkdir = m.flags, m.remount, m.mkdir
     elif kind == "nodes":
         arr = ffi.new("struct pc_node[]", len(items))
-        for e, (path, mode, major, minor) in zip(arr, items):
+        for e, (path, mode, major, minor) in zip(arr, items, strict=True):
             e.path, e.mode, e.major, e.minor = _cstr(path, keep), mode, major, minor
     elif kind == "symlinks":
         arr = ffi.new("struct pc_symlink[]", len(items))
-        for e, (target, path) in zip(arr, items):
+        for e, (target, path) in zip(arr, items, strict=True):
             e.target, e.path = _cstr(target, keep), _cstr(path, keep)
     else:
         arr = ffi.new("char *[]", len(items) + 1)

@@ -138,7 +138,8 @@ class Container:
                  memory=None, memory_swap=None, cpus=None, cpu_shares=None, cpu_quota=None, cpu_period=None,
                  cpuset_cpus=None, cpuset_mems=None, pids_limit=None, blkio_weight=None,
                  device_read_bps=(), device_write_bps=(), cgroup_parent=None, cgroup=None, devices=(),
-                 id=None, tty=False, layer_dir=None, pull="missing", storage_driver=None, config=None):
+                 id=None,  # noqa: A002  (the container id to use, as docker-py names it)
+                 tty=False, layer_dir=None, pull="missing", storage_driver=None, config=None):
         if isinstance(network, Container):   # join that container's network namespace
             network = f"container:{network.id}"
         if config is not None:
@@ -525,7 +526,8 @@ class Container:
 
     # ---- run, communicate -----------------------------------------------------
 
-    def run(self, *, stdin=None, stdout=None, stderr=None, capture_output=False, input=None,
+    def run(self, *, stdin=None, stdout=None, stderr=None, capture_output=False,
+            input=None,  # noqa: A002  (subprocess.run's keyword)
             timeout=None, check=False, text=False) -> ContainerResult:
         """Runs the container to completion, like subprocess.run()."""
         if capture_output:
@@ -536,11 +538,12 @@ class Container:
             if stdin is not None:
                 raise ValueError("stdin and input arguments may not both be used")
             stdin = PIPE
-            if text and isinstance(input, str):
-                input = input.encode()
+            data = input.encode() if text and isinstance(input, str) else input
+        else:
+            data = None
         self.start(stdin=stdin, stdout=stdout, stderr=stderr)
         try:
-            out, err = self.communicate(input, timeout)
+            out, err = self.communicate(data, timeout)
         except ContainerTimeout as e:
             self.kill()
             out, err = self._drain()
@@ -556,7 +559,7 @@ class Container:
             result.check_returncode()
         return result
 
-    def communicate(self, input=None, timeout=None):
+    def communicate(self, input=None, timeout=None):  # noqa: A002  (Popen.communicate's keyword)
         """Sends input, reads stdout/stderr to EOF, waits. Returns (stdout, stderr)."""
         end = None if timeout is None else time.monotonic() + timeout
         chunks = {}

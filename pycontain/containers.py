@@ -50,8 +50,12 @@ def list_containers(all=False, filters=None, root=None) -> list:  # noqa: A002  
     return out
 
 
-# docker-py's public name: containers.list(). Nothing in this module needs the builtin.
-list = list_containers  # noqa: A001
+def __getattr__(name):
+    # docker-py's public name is containers.list(); bound lazily (PEP 562) so that
+    # no module-level `list` hides the builtin inside this module.
+    if name == "list":
+        return list_containers
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def prune(root=None) -> dict:

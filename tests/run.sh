@@ -55,6 +55,9 @@ echo "tests/run.sh: $(.venv/bin/python -c 'import sys; print(sys.version.split()
 # The host's suite (cgroup v1/hybrid here), then the cgroup v2 lane in a VM:
 # the same v2 tests, one boot. Both run; the script fails if either did.
 status=0
+# The lint first (pyproject's [tool.ruff]): a name that does not exist, a
+# builtin shadowed, a loop variable captured late.
+.venv/bin/ruff check pycontain tests bench || status=$?
 .venv/bin/python -m pytest -p no:cacheprovider "$@" || status=$?
 # the VM lane runs the venv's interpreter, never a PYTHON given for the venv
 PYTHON="$PWD/.venv/bin/python" bash tests/vm/run-v2.sh -q || status=$((status ? status : $?))

@@ -232,7 +232,7 @@ def print_table(header, rows):
     """docker's tabwriter layout: columns padded to the widest cell plus 3."""
     widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
     for r in [header] + rows:
-        line = "".join(str(c).ljust(w + 3) for c, w in zip(r[:-1], widths[:-1])) + str(r[-1])
+        line = "".join(str(c).ljust(w + 3) for c, w in zip(r[:-1], widths[:-1], strict=True)) + str(r[-1])
         print(line.rstrip())
 
 
