@@ -165,7 +165,8 @@ class LeakCheck:
 def leakcheck(store_root):
     from pycontain import _launch
 
-    _launch.init_program_fd()  # opened once per process, on purpose
+    _launch.init_program_fd()  # made once per process, on purpose (sealed memfd copies)
+    _launch.join_helper_fd()
     check = LeakCheck(store_root)
     yield check
     check.assert_clean()
