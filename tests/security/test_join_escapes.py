@@ -15,6 +15,7 @@ the sealed executable refuses every write.
 A race: the joins per case default to a CI-sized few hundred;
 PYCONTAIN_JOIN_RACE_JOINS raises them (issue 19 asks for 5,000 once).
 """
+import ctypes
 import os
 import shutil
 import subprocess
@@ -131,3 +132,39 @@ def test_rootless_exec_reaches_nothing_of_the_host(nobody_joinwatch, cap_add):
     assert "ok" in out, out
     print(out["ok"])
     check(out["ok"], ptrace_capable=bool(cap_add))
+
+
+# ---- the caller's own dumpable flag ---------------------------------------------
+
+PR_GET_DUMPABLE, PR_SET_DUMPABLE = 3, 4
+_libc = ctypes.CDLL(None)
+
+
+def test_the_callers_dumpable_flag_comes_back(joinwatch_rootfs):
+    """A child that shares the caller's memory (the start path's CLONE_VM
+    child) shares its dumpable flag: clearing it before a setns, or the
+    kernel clearing it at the child's change of ids, would leave the caller
+    (a root process) non-dumpable for good, and every process it starts
+    later with /proc files owned by root. The launcher puts it back."""
+    from pycontain import Container, containers
+
+    _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+    # the fast path (CLONE_VFORK), the id change included
+    assert Container(rootfs=str(joinwatch_rootfs), command=["true"], user="1000").run().returncode == 0
+    assert _libc.prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1
+    # a child that waits at "created" on our memory: back once it has exec'd
+    c = Container(rootfs=str(joinwatch_rootfs), command=["true"], user="1000")
+    try:
+        c.create()
+        c.start()
+        assert c.wait(timeout=30) == 0
+    finally:
+        c.remove()
+    assert _libc.prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1
+    # exec: the helper is a process of its own, the caller is never touched
+    m = containers.run(rootfs=str(joinwatch_rootfs), command=["sleep", "60"])
+    try:
+        assert m.exec_run(["true"], user="1000", timeout=30).returncode == 0
+    finally:
+        m.remove(force=True)
+    assert _libc.prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1
