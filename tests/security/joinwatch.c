@@ -130,10 +130,11 @@ static int attack(int pid)
     if (fd >= 0) {
         c = classify_fd(fd);
         count(EXEPATH, c);
-        if (c == SEALED)
+        if (c == SEALED) {
             try_write_sealed(fd);
-        if (c == OWN || c == SEALED) {
-            /* never reopened for writing when it may be a host file */
+            /* never reopened for writing when it may be a host file, nor
+             * the container's own (a concurrent exec of it would fail with
+             * ETXTBSY) */
             char link[64];
             snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
             int w = open(link, O_WRONLY | O_CLOEXEC);

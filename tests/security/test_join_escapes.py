@@ -19,11 +19,13 @@ import ctypes
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from nobody import NobodysCopy, as_nobody
+from pycontain import Container, containers
 
 HERE = Path(__file__).parent
 JOINS = int(os.environ.get("PYCONTAIN_JOIN_RACE_JOINS", "300"))
@@ -33,8 +35,6 @@ WATCH_DIR = "/tmp"
 def clean(store_root):
     """The store's connection opened first (it is kept for the process),
     then the leak check."""
-    from pycontain import containers
-
     containers._store()
     yield
 
@@ -65,10 +65,6 @@ def nobody_joinwatch(joinwatch_rootfs, workdir):
 def race(rootfs, joins, **kwargs):
     """Starts joinwatch in a managed container, execs /bin/true into it
     `joins` times, and returns its counts ({name: int})."""
-    import time
-
-    from pycontain import containers
-
     c = containers.run(rootfs=str(rootfs), command=["/t/joinwatch", WATCH_DIR], **kwargs)
     try:
         deadline = time.monotonic() + 30
@@ -77,7 +73,7 @@ def race(rootfs, joins, **kwargs):
                 if c.exec_run(["test", "-e", f"{WATCH_DIR}/ready"], timeout=30).returncode == 0:
                     break
             except containers.ContainerStateError:
-                raise AssertionError(f"joinwatch ended: {c.reload().record.exit_code} {c.logs()!r}")
+                raise AssertionError(f"joinwatch ended: {c.reload().record.exit_code} {c.logs()!r}") from None
             assert time.monotonic() < deadline, "joinwatch did not start"
             time.sleep(0.01)
         for _ in range(joins):
@@ -146,8 +142,6 @@ def test_the_callers_dumpable_flag_comes_back(joinwatch_rootfs):
     kernel clearing it at the child's change of ids, would leave the caller
     (a root process) non-dumpable for good, and every process it starts
     later with /proc files owned by root. The launcher puts it back."""
-    from pycontain import Container, containers
-
     _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
     # the fast path (CLONE_VFORK), the id change included
     assert Container(rootfs=str(joinwatch_rootfs), command=["true"], user="1000").run().returncode == 0
