@@ -195,8 +195,6 @@ static void sappend_int(char *buf, size_t cap, size_t *pos, long v)
 struct ctx {
     const struct pc_plan *p;
     struct pc_error *e;
-    struct pc_child *child;  /* the parent's: where the grandchild's pid goes */
-    char *stack_low;         /* the lower half of the stack, for a grandchild */
     int rootfd;              /* O_PATH fd of the new root, before pivot_root */
     int root_device_fd;      /* plan->root_device, opened before the cgroup's device rules apply */
     int report_fd;           /* the join helper's pipe to the parent (-1: e is the parent's memory) */
@@ -1168,8 +1166,7 @@ int pc_main(int argc, char **argv, char **envp)
     S2(SYS_prctl, PR_SET_DUMPABLE, 0);
     struct pc_error e;
     memset(&e, 0, sizeof(e));
-    struct ctx c = {.p = NULL, .e = &e, .child = NULL, .stack_low = NULL,
-                    .rootfd = -1, .root_device_fd = -1, .report_fd = -1};
+    struct ctx c = {.p = NULL, .e = &e, .rootfd = -1, .root_device_fd = -1, .report_fd = -1};
     if (argc != 3)
         return 125;
     int plan_fd = parse_fd(argv[1]);
@@ -1284,8 +1281,6 @@ int pc_spawn(const struct pc_plan *plan, struct pc_child *child, struct pc_error
     struct ctx *c = (struct ctx *)((char *)stack + CHILD_STACK_SIZE - sizeof(struct ctx));
     c->p = plan;
     c->e = err;
-    c->child = child;
-    c->stack_low = (char *)stack + CHILD_STACK_SIZE / 2;
     c->rootfd = -1;
     c->root_device_fd = -1;
     c->report_fd = -1;
