@@ -105,6 +105,8 @@ class LaunchPlan:
     cmd_index: int = 0
     path_env: str | None = None
     init: bool = False
+    program: str | None = None      # a program of ours (path under _bin) run, from sealed memory, for
+                                    # the command once that is found in the container (hello-world)
     wait_start: bool = False        # stop at "created" until released
     on_cloned: object = None        # f(pid): runs in the parent before the child goes on (id maps)
     on_root_device: object = None   # f(pid, fd): starts what serves the root on the child's device fd,
@@ -188,7 +190,7 @@ def _array(kind, items, keep):
     return hit[0], len(items)
 
 
-def _to_c(plan: LaunchPlan, sync_fd: int, init_fd: int):
+def _to_c(plan: LaunchPlan, sync_fd: int, init_fd: int, exec_fd: int):
     keep = []
     c = ffi.new("struct pc_plan *")
     keep.append(c)
@@ -283,6 +285,7 @@ def _to_c(plan: LaunchPlan, sync_fd: int, init_fd: int):
     c.cmd_index = plan.cmd_index
     c.path_env = _cstr(plan.path_env, keep)
     c.init_fd = init_fd
+    c.exec_fd = exec_fd
     return c, keep
 
 
@@ -294,12 +297,13 @@ _SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_S
 
 def sealed_program(name: str) -> int:
     """A close-on-exec memfd holding a copy of the package's static program
-    `name`, sealed against every change (as runc's and crun's copies of
+    `name` (a path under _bin), sealed against every change (as runc's and crun's copies of
     themselves). The launcher executes programs from these, never from the
     installed files: a process in a container may get a handle to its own
     executable (/proc/PID/exe), and with the installed file it could rewrite
     what this host runs next (CVE-2019-5736)."""
     data = (resources.files("pycontain") / "_bin" / name).read_bytes()
+    name = os.path.basename(name)
     try:
         fd = os.memfd_create(name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING | MFD_EXEC)
     except OSError as e:
@@ -337,6 +341,17 @@ def init_program_fd() -> int:
 def join_helper_fd() -> int:
     """The static join helper (src/join.c), from sealed memory, made once per process."""
     return _program_fd("pycontain-join")
+
+
+PROGRAMS = ("pycontain-init", "pycontain-join", "hello-world/hello")
+
+
+def seal_programs() -> None:
+    """Makes the sealed copy of every program the launcher may execute now
+    rather than at first use: for a process about to lose the right to read
+    the package (a child becoming another user), or a test counting fds."""
+    for name in PROGRAMS:
+        _program_fd(name)
 
 
 # ---- spawning -----------------------------------------------------------------
@@ -501,6 +516,7 @@ def spawn_joined(plan: LaunchPlan) -> Child:
 
 def _start(plan: LaunchPlan, joined: bool) -> Child:
     init_fd = init_program_fd() if plan.init else -1
+    exec_fd = _program_fd(plan.program) if plan.program else -1
     helper_fd = join_helper_fd() if joined else -1
     sync = None
     sync_fd = -1
@@ -509,7 +525,7 @@ def _start(plan: LaunchPlan, joined: bool) -> Child:
         parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         sync, sync_fd = parent_end, child_end.fileno()
     try:
-        cplan, keep = _to_c(plan, sync_fd, init_fd)
+        cplan, keep = _to_c(plan, sync_fd, init_fd, exec_fd)
         cchild = ffi.new("struct pc_child *")
         err = ffi.new("struct pc_error *")
         if joined:

@@ -541,7 +541,9 @@ static void readonly_path(struct ctx *c, const char *path)
 
 /* Finds argv[cmd_index] the way execvp does, in the container's PATH. With an
  * init in front only checks it (init executes it), so that "not found" and
- * "not executable" are still reported here, with their own exit codes. */
+ * "not executable" are still reported here, with their own exit codes; with
+ * exec_fd likewise, then executes that program in its place (the built-in
+ * hello-world image: never the installed file). */
 __attribute__((noreturn)) static void exec_command(struct ctx *c)
 {
     const struct pc_plan *p = c->p;
@@ -549,7 +551,7 @@ __attribute__((noreturn)) static void exec_command(struct ctx *c)
     const char *const *envp = p->envp;
     char path[4096];
     long r, saw_eacces = 0;
-    int check_only = p->init_fd >= 0;
+    int check_only = p->init_fd >= 0 || p->exec_fd >= 0;
 
     if (!cmd || !*cmd)
         fail(c, "exec", "", -ENOENT);
@@ -595,9 +597,14 @@ __attribute__((noreturn)) static void exec_command(struct ctx *c)
                 r = -EACCES;
             if (r == 0)
                 r = S3(SYS_faccessat, AT_FDCWD, path, X_OK);
-            if (r == 0) {
+            if (r == 0 && p->init_fd >= 0) {
                 rsys(SYS_execveat, p->init_fd, (long)"", (long)p->argv, (long)envp, AT_EMPTY_PATH, 0);
                 fail(c, "exec", "pycontain-init", -EIO);
+            }
+            if (r == 0) {
+                r = rsys(SYS_execveat, p->exec_fd, (long)"", (long)(p->argv + p->cmd_index), (long)envp,
+                         AT_EMPTY_PATH, 0);
+                fail(c, "exec", cmd, r < 0 ? r : -EIO);
             }
         } else {
             r = S3(SYS_execve, path, p->argv + p->cmd_index, envp);
@@ -1203,6 +1210,7 @@ int pc_main(int argc, char **argv, char **envp)
     for (int i = 0; i < 3; i++)
         set_cloexec(p->stdio[i]);
     set_cloexec(p->init_fd);
+    set_cloexec(p->exec_fd);
     return child_main(&c);
 }
 
@@ -1467,7 +1475,7 @@ int pc_join(const struct pc_plan *plan, int helper_fd, struct pc_child *child, s
     j->c.rootfd = j->c.root_device_fd = j->c.report_fd = -1;
     j->helper_fd = helper_fd;
     int over = join_keep(j, plan_sv[1]) | join_keep(j, report[1]) | join_keep(j, plan->sync_fd) |
-               join_keep(j, plan->init_fd);
+               join_keep(j, plan->init_fd) | join_keep(j, plan->exec_fd);
     for (int i = 0; i < plan->n_joins; i++)
         over |= join_keep(j, plan->joins[i].fd);
     for (int i = 0; i < plan->n_cgroup_fds; i++)

@@ -163,6 +163,8 @@ struct pc_plan {
     int cmd_index;                  /* argv[cmd_index] is the command looked up in PATH */
     const char *path_env;           /* PATH used to find it; NULL: the usual default */
     int init_fd;                    /* -1, or an fd of the static pid-1 reaper, executed in front */
+    int exec_fd;                    /* -1, or an fd of the command's program (a sealed copy of one of
+                                       ours), executed once argv[cmd_index] is found in the container */
 };
 
 struct pc_child {
