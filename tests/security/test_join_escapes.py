@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from nobody import NobodysCopy, as_nobody
-from pycontain import Container, containers
+from pycontain import Container, _launch, containers
 
 HERE = Path(__file__).parent
 JOINS = int(os.environ.get("PYCONTAIN_JOIN_RACE_JOINS", "300"))
@@ -162,3 +162,14 @@ def test_the_callers_dumpable_flag_comes_back(joinwatch_rootfs):
     finally:
         m.remove(force=True)
     assert _libc.prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1
+
+
+def test_only_the_join_path_enters_a_pid_namespace():
+    """spawn() shares the caller's memory with its child: a plan that joins
+    a pid namespace must go through spawn_joined() (the helper), never it."""
+    plan = _launch.LaunchPlan(argv=["true"], envp=[], root_path=None, root_source=None, clone_flags=0,
+                              joins=[(0, _launch.CLONE_NEWPID)])
+    with pytest.raises(ValueError, match="spawn_joined"):
+        _launch.spawn(plan)
+    with pytest.raises(ValueError):  # nor does a join wait, mount or make namespaces
+        _launch.spawn_joined(_launch.LaunchPlan(argv=["true"], envp=[], root_path=None, root_source=None))
