@@ -95,12 +95,15 @@ class ResolvedImage:
     layers: tuple
     config: dict
     held: bool = False      # the store keeps it for this container until released
+    programs: tuple = ()    # (path in the image, program of ours): run from sealed memory instead
 
 
 def builtin_image(name: str) -> ResolvedImage | None:
     if name in ("hello-world", "hello-world:latest"):
         layer = resources.files("pycontain") / "_bin" / "hello-world"
-        return ResolvedImage((str(layer),), {"Cmd": ["/hello"], "Env": [f"PATH={DEFAULT_PATH}"]})
+        # /hello runs from a sealed copy: a container never holds the installed file as its executable
+        return ResolvedImage((str(layer),), {"Cmd": ["/hello"], "Env": [f"PATH={DEFAULT_PATH}"]},
+                             programs=(("/hello", "hello-world/hello"),))
     return None
 
 
@@ -703,6 +706,7 @@ class Container:
             argv=(["pycontain-init", "--"] + argv) if cfg.init else argv,
             cmd_index=2 if cfg.init else 0,
             init=cfg.init,
+            program=None if cfg.init or not argv else dict(image.programs).get(argv[0]),
             envp=env,
             path_env=path_env,
             root_path=rootfs.root_path,

@@ -403,14 +403,14 @@ class ManagedContainer:
             raise ContainerStateError(f"container {rec.short_id} is not running")
         plan = _launch.LaunchPlan(
             argv=cmd, envp=envp, path_env=prof.get("path_env"), root_path="", root_source="",
-            root_fstype=None, clone_flags=0, joins=joins, fork_after_join=True, loopback_up=False,
+            root_fstype=None, clone_flags=0, joins=joins, loopback_up=False,
             cwd=workdir or prof.get("cwd") or "/", mkdir_cwd=False, uid=uid, gid=gid, groups=groups,
             set_groups=prof.get("set_groups", True),
             capabilities=frozenset(prof["capabilities"]), no_new_privs=prof["no_new_privs"],
             seccomp_bpf=bytes.fromhex(prof["seccomp"]) if prof.get("seccomp") else None,
             stdio=tuple(stdio), tty=tty, cgroup_fds=cgroup_fds, owned_fds=fds + cgroup_fds,
         )
-        return _launch.spawn(plan)
+        return _launch.spawn_joined(plan)
 
     def exec_run(self, cmd, *, env=(), user=None, workdir=None, stdin=None, timeout=None,
                  text=False) -> ContainerResult:
