@@ -35,7 +35,7 @@ WATCH_DIR = "/tmp"
 def clean(store_root):
     """The store's connection opened first (it is kept for the process),
     then the leak check."""
-    containers._store()
+    containers.shared_store()
     yield
 
 
