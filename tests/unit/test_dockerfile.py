@@ -135,7 +135,7 @@ def test_heredocs():
     assert run.heredocs[0].expand and not run.heredocs[0].chomp
     assert cp.heredocs[0].content == "literal $A\n" and not cp.heredocs[0].expand and cp.heredocs[0].chomp
     assert [h.name for h in multi.heredocs] == ["A", "B"] and multi.heredocs[1].content == "second\n"
-    assert cp.args == ["<<-'X'", "/f"] and multi.end_line == 14 and env.line == 15
+    assert cp.args == ["<<-'X'", "/f"] and multi.end_line == 13 and env.line == 14
 
 
 def test_split_words_keeps_quotes():
