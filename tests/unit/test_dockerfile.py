@@ -1,7 +1,7 @@
 """The Dockerfile parser and docker's word expansion: pure logic, no root."""
 import pytest
 
-from pycontain.image.dockerfile import (DockerfileError, ExpansionError, expand_word, format_duration, go_quote,
+from pycontain.build.dockerfile import (DockerfileError, ExpansionError, expand_word, format_duration, go_quote,
                                         go_quote_list, go_quote_rune, parse, parse_duration, split_words)
 
 

@@ -1,0 +1,51 @@
+"""Images from a Dockerfile, with no daemon: `pycontain build` and pycontain.build.build().
+
+    from pycontain import build
+    image_id = build.build("ctx/", tag="app:1", buildargs={"V": "2"}, network="none",
+                           progress=lambda event: print(event))
+
+dockerfile.py parses (pure logic), context.py reads the build context and its
+.dockerignore, executor.py runs the stages through pycontain's Container and
+the image store. This package sits above pycontain.container (a RUN step is a
+container) and pycontain.image (every step is an image in the store).
+"""
+from __future__ import annotations
+
+import os
+
+from ..image.store import ImageStore
+from .dockerfile import DockerfileError, parse
+from .executor import BuildError, BuildOptions, build as _build, prune_cache as _prune_cache
+
+
+def build(context, *, tag=None, dockerfile: str = "Dockerfile", dockerfile_text=None, buildargs=None,
+          target=None, nocache=False, pull=False, network=None, labels=None, platform=None, progress=None,
+          root=None) -> str:
+    """Builds an image from a Dockerfile; returns its id.
+
+    context: a directory, a tar file (path) or a binary file object of a tar.
+    tag: a name or a list of names, applied only when the whole build succeeded.
+    dockerfile: its path, relative to the context unless absolute; or
+    dockerfile_text, the Dockerfile itself (docker's `-f -`).
+    buildargs: {name: value}; network: none, host or bridge for RUN steps
+    (default: $PYCONTAIN_NETWORK, else bridge, as docker).
+    progress(event: dict) gets {"type": "step", "id", "stage", "n", "total",
+    "instruction"}, {"type": "output", "id", "line"}, {"type": "done", "id",
+    "cached", "duration"} and {"type": "warning", "message"}.
+    """
+    tags = (tag,) if isinstance(tag, str) else tuple(tag or ())
+    opts = BuildOptions(tags=tags, buildargs=dict(buildargs or {}), target=target, nocache=nocache, pull=pull,
+                        network=network or os.environ.get("PYCONTAIN_NETWORK") or "bridge",
+                        labels=dict(labels or {}), platform=platform)
+    with ImageStore(root) as store:
+        return _build(store, context, dockerfile=dockerfile, dockerfile_text=dockerfile_text, opts=opts,
+                      progress=progress)
+
+
+def prune(root=None) -> tuple[int, int]:
+    """pycontain builder prune: (cached steps forgotten, images removed)."""
+    with ImageStore(root) as store:
+        return _prune_cache(store)
+
+
+__all__ = ["build", "prune", "parse", "BuildError", "DockerfileError"]
