@@ -126,22 +126,31 @@ def _group_name(gid: int) -> str:
         return ""
 
 
-def file_sum(path: str, name: str, st: os.stat_result, owner: tuple | None = None) -> str:
+def file_sum(path: str, name: str, st: os.stat_result, owner: tuple | None = None, image: bool = False) -> str:
     """The hex sum docker's classic builder gives one file: tarsum v1 headers
-    then the content. owner=(uid, gid) stands in for the file's own."""
+    then the content. owner=(uid, gid) stands in for the file's own.
+
+    Two flavours, as measured against dockerd 20.10: a context file is summed
+    from the tar the docker CLI sent (permission bits only, no owner names);
+    a file of an image (COPY --from) from the file itself through docker's
+    archive.FileInfoHeader (the file type bits in the mode, owner names
+    looked up on the host)."""
     uid, gid = owner if owner is not None else (st.st_uid, st.st_gid)
     fmt = stat.S_IFMT(st.st_mode)
     is_dir = fmt == stat.S_IFDIR
     link = os.readlink(path) if fmt == stat.S_IFLNK else ""
     size = st.st_size if fmt == stat.S_IFREG else 0
-    mode = st.st_mode & 0o7777 | fmt if fmt != stat.S_IFLNK else stat.S_IFLNK | 0o777
+    mode = stat.S_IMODE(st.st_mode) if fmt != stat.S_IFLNK else 0o777
+    if image:
+        mode |= fmt
+    uname, gname = (_user_name(uid), _group_name(gid)) if image else ("", "")
     major = os.major(st.st_rdev) if fmt in (stat.S_IFCHR, stat.S_IFBLK) else 0
     minor = os.minor(st.st_rdev) if fmt in (stat.S_IFCHR, stat.S_IFBLK) else 0
     h = hashlib.sha256()
     for key, value in (("name", name + "/" if is_dir and not name.endswith("/") else name), ("mode", str(mode)),
                        ("uid", str(uid)), ("gid", str(gid)), ("size", str(size)),
                        ("typeflag", _TYPEFLAG.get(fmt, "0")), ("linkname", link),
-                       ("uname", _user_name(uid)), ("gname", _group_name(gid)),
+                       ("uname", uname), ("gname", gname),
                        ("devmajor", str(major)), ("devminor", str(minor))):
         h.update(key.encode() + value.encode("utf-8", "surrogateescape"))
     if fmt == stat.S_IFREG and size:

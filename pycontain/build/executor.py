@@ -1124,8 +1124,8 @@ def _view_hash(layers, path: str) -> str:
     host = _host_path_in_view(layers, path)
     st = os.lstat(host)
     if not stat.S_ISDIR(st.st_mode):
-        return "file:" + file_sum(host, path.lstrip("/"), st)
-    sums = []
+        return "file:" + file_sum(host, path.lstrip("/"), st, image=True)
+    sums = [file_sum(host, path.strip("/") + "/", st, image=True)] if path.strip("/") else []
     todo = [path]
     while todo:
         vp = todo.pop()
@@ -1133,7 +1133,7 @@ def _view_hash(layers, path: str) -> str:
             p = vp.rstrip("/") + "/" + name
             hp = _host_path_in_view(layers, p)
             s = os.lstat(hp)
-            sums.append(file_sum(hp, p.lstrip("/"), s))
+            sums.append(file_sum(hp, p.lstrip("/"), s, image=True))
             if stat.S_ISDIR(s.st_mode):
                 todo.append(p)
     sums.sort()
