@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 
+from .. import image
 from ..image.store import ImageStore
 from .dockerfile import DockerfileError, parse
 from .executor import BuildError, BuildOptions, build as _build, prune_cache as _prune_cache
@@ -48,4 +49,19 @@ def prune(root=None) -> tuple[int, int]:
         return _prune_cache(store)
 
 
-__all__ = ["build", "prune", "parse", "BuildError", "DockerfileError"]
+
+
+def write_output(image_id: str, kind: str, dest, tags=None, root=None) -> None:
+    """docker build --output: the image as a docker archive (type=docker),
+    an OCI archive (type=oci), or its merged file system as a tar (type=tar)."""
+    if kind == "tar":
+        with ImageStore(root) as store:
+            dirs = store.layer_dirs(store.lookup(image_id))
+        with open(dest, "wb") as f:
+            image.export(dirs, f)
+        return
+    refs = list(tags or ()) or [image_id]
+    image.save(refs, dest, "docker-archive" if kind == "docker" else "oci-archive", root=root)
+
+
+__all__ = ["build", "prune", "write_output", "parse", "BuildError", "DockerfileError"]
