@@ -159,8 +159,8 @@ class Builder:
         self.ctx = ctx
         self.df = df
         self.opts = opts
-        self.emit = progress or (lambda event: None)
-        self.cache = BuildCache(store.root)
+        self.emit = progress if progress is not None else (lambda event: None)
+        self.cache = None
         self.build_id = os.urandom(8).hex()
         self.done: dict = {}           # stage index -> StageState
         self.used_args: set = set()
@@ -220,7 +220,7 @@ class Builder:
             label_inst.literal = True
             target.instructions = list(target.instructions) + [label_inst]
         stages = self.needed_stages(target, meta)
-        self.total_steps = sum(len(s.instructions) + 1 for s in stages)
+        self.cache = BuildCache(self.store.root)
         try:
             for st in stages:
                 self.done[st.index] = self.build_stage(st, meta)
