@@ -163,9 +163,11 @@ def file_sum(path: str, name: str, st: os.stat_result, owner: tuple | None = Non
     return h.hexdigest()
 
 
-def tree_hash(root: str, rel: str, owner=None, visible=None) -> str:
+def tree_hash(root: str, rel: str, owner=None, visible=None, resolve=None) -> str:
     """docker's "file:<sum>" for a file, "dir:<sum of the sorted sums>" for a
-    directory (itself and everything under it), rel relative to root."""
+    directory (itself and everything under it), rel relative to root. A
+    symlink inside counts as the sum of what it points to, resolve(rel)
+    (None: dangling, and then left out), as dockerd 20.10 does."""
     path = os.path.join(root, rel) if rel not in ("", ".") else root
     st = os.lstat(path)
     if not stat.S_ISDIR(st.st_mode):
@@ -181,7 +183,14 @@ def tree_hash(root: str, rel: str, owner=None, visible=None) -> str:
             if visible is not None and not visible(r):
                 continue
             p = os.path.join(dirpath, name)
-            sums.append(file_sum(p, r, os.lstat(p), owner))
+            st_p = os.lstat(p)
+            if resolve is not None and stat.S_ISLNK(st_p.st_mode):
+                r = resolve(r)
+                if r is None:
+                    continue
+                p = os.path.join(root, r)
+                st_p = os.lstat(p)
+            sums.append(file_sum(p, r, st_p, owner))
         if visible is not None:
             dirnames[:] = [d for d in dirnames if visible(base + d, walking=True)]
     sums.sort()
@@ -313,7 +322,13 @@ class BuildContext:
         return found
 
     def hash_of(self, rel: str) -> str:
-        return tree_hash(self.root, rel, owner=(0, 0), visible=self.visible)
+        return tree_hash(self.root, rel, owner=(0, 0), visible=self.visible, resolve=self._resolve_or_none)
+
+    def _resolve_or_none(self, rel: str) -> str | None:
+        try:
+            return self.resolve(rel)
+        except ContextError:
+            return None
 
 
 def has_wildcards(path: str) -> bool:

@@ -434,6 +434,7 @@ class Builder:
             comment = "ONBUILD " + inst.expression
         elif kw == "SHELL":
             rc["Shell"] = list(inst.args)
+            shell = list(inst.args)   # docker's history text starts with the new shell already
             comment = "SHELL [" + " ".join(inst.args) + "]"
         elif kw == "ARG":
             parts = []
