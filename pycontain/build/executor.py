@@ -496,9 +496,9 @@ class Builder:
                 staging = tempfile.mkdtemp(dir=self.store.tmp_dir, prefix="build-")
                 layer_fn(staging)
                 diff = staging
-            self._commit_image(state, diff, " ".join(probe) if probe else "", key)
+            self._commit_image(state, diff, " ".join(probe) if probe else "", key, adopt=True)
         finally:
-            if staging is not None:
+            if staging is not None and os.path.exists(staging):
                 rootless.remove_tree(staging, ignore_errors=True)
         return False
 
@@ -530,41 +530,48 @@ class Builder:
         if holder not in self.holds:
             self.holds.append(holder)
 
-    def _commit_image(self, state: StageState, diff_dir: str | None, created_by: str, key: str | None) -> None:
-        if True:
-            layer = None
-            if diff_dir is not None and _has_entries(diff_dir):
-                with self.store.blob_writer() as w:
-                    write_diff_tar(diff_dir, w)
-                    blob = w.commit()
-                    size = w.size
-                parent = state.chain_ids[-1] if state.chain_ids else None
-                chain, diff_id = self.store.ensure_layer(blob, parent, blob)
-                layer = {"mediaType": MEDIA_OCI_LAYER, "digest": blob, "size": size}
-            cfg = state.config
-            now = _now()
-            cfg["created"] = now
-            history = {"created": now, "created_by": created_by}
-            if state.maintainer:
-                cfg["author"] = history["author"] = state.maintainer
-            if layer is None:
-                history["empty_layer"] = True
+    def _commit_image(self, state: StageState, diff_dir: str | None, created_by: str, key: str | None,
+                      adopt: bool = False) -> None:
+        """The step's image; diff_dir (if any) holds its layer's files. With
+        adopt, diff_dir (a staging directory of this build, in the layer
+        form) becomes the layer itself, saving an unpack of the blob."""
+        layer = None
+        if diff_dir is not None and _has_entries(diff_dir):
+            with self.store.blob_writer() as w:
+                write_diff_tar(diff_dir, w)
+                blob = w.commit()
+                size = w.size
+            parent = state.chain_ids[-1] if state.chain_ids else None
+            diff_id = blob      # the blob is the plain tar: its digest is the diff id
+            if adopt:
+                chain = self.store.adopt_layer(diff_dir, parent, diff_id, size)
             else:
-                cfg.setdefault("rootfs", {"type": "layers", "diff_ids": []})
-                cfg["rootfs"]["diff_ids"] = list(cfg["rootfs"].get("diff_ids") or []) + [diff_id]
-                state.layers = state.layers + [layer]
-                state.chain_ids = state.chain_ids + [chain]
-            cfg["history"] = list(cfg.get("history") or []) + [history]
-            for gone in ("container", "container_config", "docker_version"):
-                cfg.pop(gone, None)
-            cfg_bytes = json.dumps(cfg, separators=(",", ":")).encode()
-            cfg_digest = sha256_bytes(cfg_bytes)
-            manifest = json.dumps({
-                "schemaVersion": 2, "mediaType": MEDIA_OCI_MANIFEST,
-                "config": {"mediaType": MEDIA_OCI_CONFIG, "digest": cfg_digest, "size": len(cfg_bytes)},
-                "layers": state.layers,
-            }, separators=(",", ":")).encode()
-            state.image_id = self.store.add_image(cfg_bytes, manifest)
+                chain, _ = self.store.ensure_layer(blob, parent, diff_id)
+            layer = {"mediaType": MEDIA_OCI_LAYER, "digest": blob, "size": size}
+        cfg = state.config
+        now = _now()
+        cfg["created"] = now
+        history = {"created": now, "created_by": created_by}
+        if state.maintainer:
+            cfg["author"] = history["author"] = state.maintainer
+        if layer is None:
+            history["empty_layer"] = True
+        else:
+            cfg.setdefault("rootfs", {"type": "layers", "diff_ids": []})
+            cfg["rootfs"]["diff_ids"] = list(cfg["rootfs"].get("diff_ids") or []) + [diff_id]
+            state.layers = state.layers + [layer]
+            state.chain_ids = state.chain_ids + [chain]
+        cfg["history"] = list(cfg.get("history") or []) + [history]
+        for gone in ("container", "container_config", "docker_version"):
+            cfg.pop(gone, None)
+        cfg_bytes = json.dumps(cfg, separators=(",", ":")).encode()
+        cfg_digest = sha256_bytes(cfg_bytes)
+        manifest = json.dumps({
+            "schemaVersion": 2, "mediaType": MEDIA_OCI_MANIFEST,
+            "config": {"mediaType": MEDIA_OCI_CONFIG, "digest": cfg_digest, "size": len(cfg_bytes)},
+            "layers": state.layers,
+        }, separators=(",", ":")).encode()
+        state.image_id = self.store.add_image(cfg_bytes, manifest)
         if key is not None:
             self.cache.put(key, state.image_id)
         self._hold(state)
