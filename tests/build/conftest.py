@@ -12,9 +12,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "image"))
 
+from buildtools import BASE  # noqa: E402
 from regtools import layer_of_dir, skopeo, write_oci_layout  # noqa: E402
-
-BASE = "bbase:1"   # the tests' base image, the same in both engines
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ import pytest
 
 from pycontain import build, image
 from pycontain.image.build import merged_entries
-from test_build import Events, make_ctx
+from buildtools import Events, make_ctx
 
 CONFIG_FIELDS = ("Env", "Cmd", "Entrypoint", "WorkingDir", "User", "ExposedPorts", "Volumes", "Labels",
                  "StopSignal", "Healthcheck", "OnBuild", "Shell")
