@@ -38,11 +38,9 @@ import tempfile
 import time
 
 from .. import rootless
-from ..container import Container
 from ..errors import ConfigError, ContainerError, ImageNotFound
 from ..users import read_in_layers, resolve_user
 from ..image import reference as refmod
-from ..image import registry
 from ..image.build import merged_dir, write_diff_tar
 from ..image.store import (MEDIA_OCI_CONFIG, MEDIA_OCI_LAYER, MEDIA_OCI_MANIFEST, ImageStore, host_platform,
                            sha256_bytes)
@@ -285,6 +283,9 @@ class Builder:
         return state
 
     def _load_base(self, state: StageState, ref: str, inst) -> None:
+        # The registry client (http, ssl) is loaded only when a base image must be pulled.
+        from ..image import registry
+
         try:
             refmod.parse(ref)
         except ConfigError as e:
@@ -518,7 +519,6 @@ class Builder:
             return False
         state.image_id, state.config, state.layers, state.chain_ids = img.id, cfg, layers, list(img.chain_ids)
         state.config.setdefault("config", {})
-        self._hold(state)
         return True
 
     def _hold(self, state: StageState) -> None:
@@ -610,6 +610,9 @@ class Builder:
         layers = state.layer_dirs(self.store)
         stubs = [s for s in MOUNT_STUBS if _lstat_in_view(layers, "/" + s) is None]
         etc_before = _lstat_in_view(layers, "/etc")
+        # The launcher's modules are loaded when a RUN step runs: a cached build starts no container.
+        from ..container import Container
+
         network = inst.flags.get("network") or self.opts.network
         if inst.flags.get("mount"):
             self._fail(inst, "RUN --mount is not supported by this builder yet")
@@ -900,6 +903,10 @@ def _copy_entry(src: str, dst: str, st, owner, chmod) -> None:
     """One file, directory (itself only), symlink or node, with its mode,
     times and (owner None) its own owner, else the given one."""
     mode = st.st_mode
+    uid, gid = (st.st_uid, st.st_gid) if owner is None else owner
+    if stat.S_ISREG(mode):
+        _copy_file(src, dst, st, uid, gid, chmod if chmod is not None else stat.S_IMODE(mode))
+        return
     if stat.S_ISDIR(mode):
         try:
             dst_st = os.lstat(dst)
@@ -910,22 +917,7 @@ def _copy_entry(src: str, dst: str, st, owner, chmod) -> None:
             os.mkdir(dst)
     else:
         _remove_any(dst)
-        if stat.S_ISREG(mode):
-            with open(src, "rb") as fi, open(dst, "wb") as fo:
-                try:
-                    os.copy_file_range  # noqa: B018 - feature check
-                    left = st.st_size
-                    while left > 0:
-                        n = os.copy_file_range(fi.fileno(), fo.fileno(), min(left, 1 << 30))
-                        if n == 0:
-                            break
-                        left -= n
-                except (AttributeError, OSError):
-                    fi.seek(0)
-                    fo.seek(0)
-                    fo.truncate()
-                    shutil.copyfileobj(fi, fo, 1 << 20)
-        elif stat.S_ISLNK(mode):
+        if stat.S_ISLNK(mode):
             os.symlink(os.readlink(src), dst)
         elif stat.S_ISFIFO(mode):
             os.mkfifo(dst)
@@ -933,11 +925,51 @@ def _copy_entry(src: str, dst: str, st, owner, chmod) -> None:
             os.mknod(dst, mode, st.st_rdev)
         else:
             return  # sockets are not copied
-    uid, gid = (st.st_uid, st.st_gid) if owner is None else owner
     os.lchown(dst, uid, gid)
     if not stat.S_ISLNK(mode):
         os.chmod(dst, chmod if chmod is not None else stat.S_IMODE(mode))
     os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+
+
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _copy_file(src: str, dst: str, st, uid: int, gid: int, mode: int) -> None:
+    """A regular file, on descriptors (a COPY of thousands of files is
+    mostly this: one open each side, an in-kernel copy, three f-calls)."""
+    try:
+        out = os.open(dst, _CREATE, 0o600)
+    except FileExistsError:
+        _remove_any(dst)
+        out = os.open(dst, _CREATE, 0o600)
+    try:
+        size = st.st_size
+        if size:
+            fd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                done = 0
+                while done < size:
+                    try:
+                        n = os.copy_file_range(fd, out, size - done)
+                    except OSError:
+                        n = 0
+                    if n == 0:   # no in-kernel copy here (or the file shrank): read and write
+                        os.lseek(fd, done, os.SEEK_SET)
+                        os.lseek(out, done, os.SEEK_SET)
+                        while True:
+                            chunk = os.read(fd, 1 << 20)
+                            if not chunk:
+                                break
+                            os.write(out, chunk)
+                        break
+                    done += n
+            finally:
+                os.close(fd)
+        os.fchown(out, uid, gid)
+        os.fchmod(out, mode)
+        os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
+    finally:
+        os.close(out)
 
 
 def _fix_dir_times(src_root, dst_root) -> None:

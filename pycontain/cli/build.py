@@ -5,7 +5,6 @@ import os
 import sys
 import time
 
-from .. import build
 from ..errors import ConfigError, ContainerError
 from ..image.store import refmod_familiar
 
@@ -93,6 +92,10 @@ def cmd_build(a):
         # -f is relative to the working directory, as docker's CLI reads it
         dockerfile = os.path.abspath(a.file)
     progress = None if a.quiet or a.progress == "quiet" else PlainProgress()
+    # Loaded by the verb that uses it: every other command would pay for the
+    # builder's modules at start.
+    from .. import build
+
     try:
         image_id = build.build(context, tag=a.tag, dockerfile=dockerfile, dockerfile_text=dockerfile_text,
                                buildargs=_build_args(a.build_arg), target=a.target, nocache=a.no_cache,
@@ -121,6 +124,8 @@ def cmd_builder_prune(a):
               flush=True)
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
             return 0
+    from .. import build
+
     steps, images = build.prune()
     print(f"Deleted build cache objects: {steps} steps, {images} images")
     return 0
