@@ -16,7 +16,7 @@ import os
 from .. import image
 from ..image.store import ImageStore
 from .dockerfile import DockerfileError, parse
-from .executor import BuildError, BuildOptions, build as _build, prune_cache as _prune_cache
+from .executor import BuildCache, BuildError, BuildOptions, build as _build, prune_cache as _prune_cache
 
 
 def build(context, *, tag=None, dockerfile: str = "Dockerfile", dockerfile_text=None, buildargs=None,
@@ -51,6 +51,16 @@ def prune(root=None) -> tuple[int, int]:
 
 
 
+def cache_image_ids(root=None) -> set:
+    """The ids of the images the build cache keeps (a build's steps)."""
+    with ImageStore(root) as store:
+        cache = BuildCache(store.root)
+        try:
+            return set(cache.image_ids())
+        finally:
+            cache.close()
+
+
 def write_output(image_id: str, kind: str, dest, tags=None, root=None) -> None:
     """docker build --output: the image as a docker archive (type=docker),
     an OCI archive (type=oci), or its merged file system as a tar (type=tar)."""
@@ -64,4 +74,4 @@ def write_output(image_id: str, kind: str, dest, tags=None, root=None) -> None:
     image.save(refs, dest, "docker-archive" if kind == "docker" else "oci-archive", root=root)
 
 
-__all__ = ["build", "prune", "write_output", "parse", "BuildError", "DockerfileError"]
+__all__ = ["build", "prune", "cache_image_ids", "write_output", "parse", "BuildError", "DockerfileError"]
