@@ -20,15 +20,17 @@ from .executor import BuildCache, BuildError, BuildOptions, build as _build, pru
 
 
 def build(context, *, tag=None, dockerfile: str = "Dockerfile", dockerfile_text=None, buildargs=None,
-          target=None, nocache=False, pull=False, network=None, labels=None, platform=None, progress=None,
-          root=None) -> str:
+          target=None, nocache=False, pull=False, network=None, labels=None, platform=None, secrets=None,
+          progress=None, root=None) -> str:
     """Builds an image from a Dockerfile; returns its id.
 
     context: a directory, a tar file (path) or a binary file object of a tar.
     tag: a name or a list of names, applied only when the whole build succeeded.
     dockerfile: its path, relative to the context unless absolute; or
     dockerfile_text, the Dockerfile itself (docker's `-f -`).
-    buildargs: {name: value}; network: none, host or bridge for RUN steps
+    buildargs: {name: value}; secrets: {id: host file} for RUN
+    --mount=type=secret (never written into a layer, not part of the cache
+    key); network: none, host or bridge for RUN steps
     (default: $PYCONTAIN_NETWORK, else bridge, as docker).
     progress(event: dict) gets {"type": "step", "id", "stage", "n", "total",
     "instruction"}, {"type": "output", "id", "line"}, {"type": "done", "id",
@@ -37,7 +39,7 @@ def build(context, *, tag=None, dockerfile: str = "Dockerfile", dockerfile_text=
     tags = (tag,) if isinstance(tag, str) else tuple(tag or ())
     opts = BuildOptions(tags=tags, buildargs=dict(buildargs or {}), target=target, nocache=nocache, pull=pull,
                         network=network or os.environ.get("PYCONTAIN_NETWORK") or "bridge",
-                        labels=dict(labels or {}), platform=platform)
+                        labels=dict(labels or {}), platform=platform, secrets=dict(secrets or {}))
     with ImageStore(root) as store:
         return _build(store, context, dockerfile=dockerfile, dockerfile_text=dockerfile_text, opts=opts,
                       progress=progress)

@@ -26,6 +26,7 @@ import bz2
 import copy
 import dataclasses
 import datetime
+import fcntl
 import fnmatch
 import hashlib
 import json
@@ -74,6 +75,7 @@ class BuildOptions:
     network: str = "none"
     labels: dict = dataclasses.field(default_factory=dict)
     platform: str | None = None
+    secrets: dict = dataclasses.field(default_factory=dict)     # id -> host file (RUN --mount=type=secret)
 
 
 # ---- the cache: (parent image, step) -> image ------------------------------------------
@@ -601,7 +603,14 @@ class Builder:
         allowed = {k: v for k, v in build_args.items() if k not in env_keys}
         shown = sorted(f"{k}={v}" for k, v in allowed.items() if k in state.args or k not in BUILTIN_ARGS)
         save_cmd = ([f"|{len(shown)}"] + shown + cmd) if allowed else cmd
-        key = self.cache.key(state.image_id, self._probe(state, save_cmd))
+        mount_specs = [_parse_mount(m, lambda msg: self._fail(inst, msg)) for m in inst.flags.get("mount", [])]
+        for m in mount_specs:
+            if m["type"] == "secret" and m["id"] in self.opts.secrets:
+                m["secret-file"] = self.opts.secrets[m["id"]]
+        probe = self._probe(state, save_cmd)
+        if mount_specs:   # what is mounted is part of the step (a secret's content is not)
+            probe["__mounts"] = [{k: v for k, v in m.items() if k != "secret-file"} for m in mount_specs]
+        key = self.cache.key(state.image_id, probe)
         if not self.opts.nocache and self._cached(state, key):
             self._done(stage, n, t0, cached=True)
             return
@@ -613,15 +622,25 @@ class Builder:
         # The launcher's modules are loaded when a RUN step runs: a cached build starts no container.
         from ..container import Container
 
+        from ..config import Mount
+
         network = inst.flags.get("network") or self.opts.network
-        if inst.flags.get("mount"):
-            self._fail(inst, "RUN --mount is not supported by this builder yet")
-        c = Container(image=state.image_id, command=cmd, entrypoint=[],
-                      env=[f"{k}={v}" for k, v in allowed.items()],
-                      user=rc.get("User") or None, workdir=rc.get("WorkingDir") or None,
-                      network=network, writable_layer="disk", remove=False, root=self.store.root, pull="never")
-        r, w = os.pipe()
+        if network not in ("none", "host", "bridge", "default"):
+            self._fail(inst, f"RUN --network={network}: one of none, host, bridge, default")
+        network = self.opts.network if network == "default" else network
+        mounts, scratch, locks = [], [], []
+        c = None
+        r = w = None
         try:
+            for m in mount_specs:
+                mounts.append(self._run_mount(m, state, inst, scratch, locks, Mount))
+            targets = [m.target for m in mounts]
+            stubs += [t.lstrip("/") for t in _new_paths(layers, targets)]
+            c = Container(image=state.image_id, command=cmd, entrypoint=[],
+                          env=[f"{k}={v}" for k, v in allowed.items()], mounts=mounts,
+                          user=rc.get("User") or None, workdir=rc.get("WorkingDir") or None,
+                          network=network, writable_layer="disk", remove=False, root=self.store.root, pull="never")
+            r, w = os.pipe()
             try:
                 c.start(stdin=-3, stdout=w, stderr=w)
             finally:
@@ -636,9 +655,86 @@ class Builder:
             _clean_mount_stubs(upper, stubs, etc_before)
             self._commit_image(state, upper, " ".join(save_cmd), key)
         finally:
-            os.close(r)
-            c.remove()
+            if r is not None:
+                os.close(r)
+            if c is not None:
+                c.remove()
+            for fd in locks:
+                os.close(fd)
+            for d in scratch:
+                rootless.remove_tree(d, ignore_errors=True)
         self._done(stage, n, t0)
+
+    def _run_mount(self, m: dict, state: StageState, inst, scratch: list, locks: list, mount_cls):
+        """One RUN --mount as a container mount: a cache directory kept under
+        <store>/builder/cache-mounts, a tmpfs, a secret file, or a copy of
+        context or stage files (a copy: the step must not change them)."""
+        kind, target = m["type"], m["target"]
+        if kind == "tmpfs":
+            return mount_cls(None, target, type="tmpfs", options=(f"size={m['size']}",) if m.get("size") else ())
+        if kind == "cache":
+            name = hashlib.sha256(m.get("id", target).encode()).hexdigest()[:32]
+            d = os.path.join(self.store.root, "builder", "cache-mounts", name)
+            if not os.path.isdir(d):
+                os.makedirs(os.path.dirname(d), mode=0o700, exist_ok=True)
+                tmp = tempfile.mkdtemp(dir=os.path.dirname(d), prefix=".new-")
+                os.chmod(tmp, int(m.get("mode", "755"), 8))
+                os.chown(tmp, int(m.get("uid", 0)), int(m.get("gid", 0)))
+                try:
+                    os.rename(tmp, d)
+                except OSError:
+                    os.rmdir(tmp)   # another build made it first
+            if m.get("sharing") == "locked":
+                fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                locks.append(fd)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            return mount_cls(d, target, read_only=m.get("readonly", False))
+        if kind == "secret":
+            src = m.get("secret-file")
+            if src is None:
+                if m.get("required"):
+                    self._fail(inst, f"secret {m['id']!r} is required: give it with --secret id={m['id']},src=FILE")
+                tmp = tempfile.mkdtemp(dir=self.store.tmp_dir, prefix="secret-")
+                scratch.append(tmp)
+                src = os.path.join(tmp, "empty")
+                open(src, "w").close()
+            return mount_cls(os.path.abspath(src), target, read_only=True)
+        # bind: a copy of context files or of a stage's or image's files
+        tmp = tempfile.mkdtemp(dir=self.store.tmp_dir, prefix="bind-")
+        scratch.append(tmp)
+        source = m.get("source", "/")
+        ref = m.get("from")
+        if ref is None:
+            try:
+                rel = self.ctx.resolve(source)
+            except ContextError as e:
+                self._fail(inst, f"RUN --mount: {e}")
+            src_path = os.path.join(self.ctx.root, rel) if rel else self.ctx.root
+            st = os.lstat(src_path)
+            if stat.S_ISDIR(st.st_mode):
+                self._copy_tree(src_path, tmp, rel, self.ctx.visible, None, True, None)
+                return mount_cls(tmp, target, read_only=not m.get("rw", False))
+            dst = os.path.join(tmp, "file")
+            _copy_entry(src_path, dst, st, None, None)
+            return mount_cls(dst, target, read_only=not m.get("rw", False))
+        dep = self._stage_ref(ref, len(self.df.stages))
+        if dep is not None and dep.index in self.done:
+            src_layers = self.done[dep.index].layer_dirs(self.store)
+        else:
+            src_state = StageState(f"from-{ref}")
+            self._load_base(src_state, ref, inst)
+            src_layers = src_state.layer_dirs(self.store)
+        real = _resolve_in_view(src_layers, source if source.startswith("/") else "/" + source)
+        host = _host_path_in_view(src_layers, real)
+        if host is None:
+            self._fail(inst, f"RUN --mount: {source} does not exist in {ref}")
+        st = os.lstat(host)
+        if stat.S_ISDIR(st.st_mode):
+            self._copy_view_tree(src_layers, real, tmp, None, None, None, True, None)
+            return mount_cls(tmp, target, read_only=not m.get("rw", False))
+        dst = os.path.join(tmp, "file")
+        _copy_entry(host, dst, st, None, None)
+        return mount_cls(dst, target, read_only=not m.get("rw", False))
 
     def _pump_output(self, fd: int, stage: str, n: int) -> None:
         buf = b""
@@ -1178,6 +1274,64 @@ def _view_hash(layers, path: str) -> str:
                 todo.append(p)
     sums.sort()
     return "dir:" + hashlib.sha256(",".join(sums).encode()).hexdigest()
+
+
+def _parse_mount(spec: str, fail) -> dict:
+    """One RUN --mount=... (BuildKit's CSV of key=value) as a dict with
+    type and target always set."""
+    m: dict = {"type": "bind"}
+    for field in spec.split(","):
+        k, sep, v = field.strip().partition("=")
+        k = k.lower()
+        if k in ("ro", "readonly", "rw", "required"):
+            value = (v.lower() in ("true", "1", "")) if sep else True
+            if k == "rw":
+                m["rw"] = value
+            elif k == "required":
+                m["required"] = value
+            else:
+                m["readonly"] = value
+            continue
+        if not sep:
+            fail(f"RUN --mount: invalid field {field!r} (KEY=VALUE expected)")
+        k = {"dst": "target", "destination": "target", "src": "source"}.get(k, k)
+        if k not in ("type", "target", "source", "from", "id", "sharing", "mode", "uid", "gid", "size"):
+            fail(f"RUN --mount: unknown key {k!r}")
+        m[k] = v
+    if m["type"] not in ("bind", "cache", "tmpfs", "secret"):
+        fail(f"RUN --mount: unsupported type {m['type']!r} (bind, cache, tmpfs or secret)")
+    if m["type"] == "secret":
+        m.setdefault("id", os.path.basename(m.get("target", "")) or None)
+        if not m["id"]:
+            fail("RUN --mount=type=secret needs an id")
+        m.setdefault("target", f"/run/secrets/{m['id']}")
+    if not m.get("target", "").startswith("/"):
+        fail(f"RUN --mount: target must be an absolute path, not {m.get('target', '')!r}")
+    if m.get("sharing", "shared") not in ("shared", "private", "locked"):
+        fail(f"RUN --mount: sharing must be shared, private or locked, not {m['sharing']!r}")
+    for key in ("mode",):
+        if key in m:
+            try:
+                int(m[key], 8)
+            except ValueError:
+                fail(f"RUN --mount: {key}={m[key]!r} is not an octal mode")
+    for key in ("uid", "gid"):
+        if key in m and not m[key].isdigit():
+            fail(f"RUN --mount: {key}={m[key]!r} is not a number")
+    return m
+
+
+def _new_paths(layers, targets) -> list:
+    """The mount targets (and their parents) the image does not have: the
+    launcher makes them, the step's layer must not keep them."""
+    out = []
+    for t in targets:
+        cur = ""
+        for part in [p for p in t.split("/") if p]:
+            cur += "/" + part
+            if cur not in out and _lstat_in_view(layers, cur) is None:
+                out.append(cur)
+    return out
 
 
 def _clean_mount_stubs(upper: str, stubs: list, etc_before) -> None:

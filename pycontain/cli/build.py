@@ -54,6 +54,24 @@ def _labels(pairs) -> dict:
     return out
 
 
+def _secrets(specs) -> dict:
+    """--secret id=ID[,src=FILE|,env=VAR] (docker buildx's form) -> {id: file}."""
+    out = {}
+    for spec in specs or ():
+        fields = dict(part.partition("=")[::2] for part in spec.split(","))
+        sid = fields.get("id")
+        src = fields.get("src") or fields.get("source")
+        if not sid:
+            raise ConfigError(f"invalid --secret {spec!r}: id=ID is required")
+        if src is None and fields.get("env"):
+            raise ConfigError(f"--secret {spec!r}: env= is not supported, use src=FILE")
+        src = src or sid
+        if not os.path.isfile(src):
+            raise ConfigError(f"--secret {spec!r}: {src} is not a file")
+        out[sid] = os.path.abspath(src)
+    return out
+
+
 def _output_spec(spec: str | None):
     if not spec:
         return None
@@ -100,7 +118,7 @@ def cmd_build(a):
         image_id = build.build(context, tag=a.tag, dockerfile=dockerfile, dockerfile_text=dockerfile_text,
                                buildargs=_build_args(a.build_arg), target=a.target, nocache=a.no_cache,
                                pull=a.pull, network=a.network, labels=_labels(a.label), platform=a.platform,
-                               progress=progress)
+                               secrets=_secrets(a.secret), progress=progress)
     except ContainerError as e:
         print(f"pycontain: {e}", file=sys.stderr)
         return 1
@@ -143,6 +161,8 @@ def register(sub):
     p.add_argument("--network", default=os.environ.get("PYCONTAIN_NETWORK") or "bridge",
                    help="network of the RUN steps: bridge (the default, or $PYCONTAIN_NETWORK), none, host")
     p.add_argument("--label", action="append", metavar="KEY=VALUE", help="a label for the image (repeatable)")
+    p.add_argument("--secret", action="append", metavar="id=ID,src=FILE",
+                   help="a secret for RUN --mount=type=secret (repeatable)")
     p.add_argument("--iidfile", help="write the image id to this file")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the image id")
     p.add_argument("--progress", default="auto", help="auto, plain or tty (all plain for now)")

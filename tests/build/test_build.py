@@ -362,3 +362,41 @@ def test_two_builds_at_once(tmp_path, base_image, leakcheck):
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     assert run_in("both:0", "cat", "/g") == run_in("both:1", "cat", "/g") == "x"
+
+
+def test_run_mounts(tmp_path, base_image, leakcheck):
+    secret = tmp_path / "token"
+    secret.write_text("s3cr3t")
+    ctx = make_ctx(tmp_path / "ctx", {"src/input.txt": "in\n", "ignored.txt": "no\n", ".dockerignore": "ignored.txt\n"}, f"""\
+        FROM {BASE}
+        RUN --mount=type=cache,target=/var/cache/build,id=counter \\
+            echo x >> /var/cache/build/n && wc -l < /var/cache/build/n > /count
+        RUN --mount=type=tmpfs,target=/scratch echo tmp > /scratch/t && cat /scratch/t > /from-tmpfs
+        RUN --mount=type=bind,target=/ctx cat /ctx/src/input.txt > /from-bind && ! test -e /ctx/ignored.txt \\
+            && ! touch /ctx/src/new 2>/dev/null
+        RUN --mount=type=secret,id=token cat /run/secrets/token > /dev/null && wc -c < /run/secrets/token > /secret-size
+        """)
+    build.build(str(ctx), tag="mounts:1", network="none", secrets={"token": str(secret)})
+    build.build(str(ctx), tag="mounts:2", network="none", secrets={"token": str(secret)}, nocache=True)
+    assert run_in("mounts:1", "cat", "/count", "/from-tmpfs", "/from-bind", "/secret-size") == "1\ntmp\nin\n6\n"
+    assert run_in("mounts:2", "cat", "/count") == "2\n"            # the cache directory outlived the first build
+    # nothing of the mounts is in the image: not the targets, not the secret
+    out = run_in("mounts:2", "sh", "-c", "ls -a /var/cache /scratch /ctx /run 2>&1; true")
+    assert "No such file" in out and "build" not in out and "secrets" not in out
+    with image.open_store() as store:
+        for d in store.layer_dirs(store.lookup("mounts:2")):
+            for dirpath, _, files in os.walk(d):
+                for f in files:
+                    p = os.path.join(dirpath, f)
+                    if os.path.isfile(p) and not os.path.islink(p):
+                        with open(p, "rb") as fh:
+                            assert b"s3cr3t" not in fh.read(), p
+    assert not any("s3cr3t" in h for h in history("mounts:2"))
+    # a missing required secret, a bad mount
+    (ctx / "Dockerfile").write_text(f"FROM {BASE}\nRUN --mount=type=secret,id=nope,required cat /run/secrets/nope\n")
+    with pytest.raises(BuildError, match="secret 'nope' is required"):
+        build.build(str(ctx), network="none")
+    (ctx / "Dockerfile").write_text(f"FROM {BASE}\nRUN --mount=type=ssh true\n")
+    with pytest.raises(BuildError, match="Dockerfile:2: RUN --mount: unsupported type 'ssh'"):
+        build.build(str(ctx), network="none")
+    assert os.listdir(leakcheck.store / "images" / "tmp") == []
