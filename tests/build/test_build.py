@@ -401,3 +401,25 @@ def test_run_mounts(tmp_path, base_image, leakcheck):
     with pytest.raises(BuildError, match="Dockerfile:2: RUN --mount: unsupported type 'ssh'"):
         build.build(str(ctx), network="none")
     assert os.listdir(leakcheck.store / "images" / "tmp") == []
+
+
+def test_interrupt_stops_the_running_step_and_leaves_nothing(tmp_path, base_image, leakcheck):
+    import signal
+    import time
+
+    ctx = make_ctx(tmp_path / "ctx", {}, f"FROM {BASE}\nRUN echo started; sleep 60\n")
+    p = subprocess.Popen([PY, "-m", "pycontain", "build", "--no-cache", "-t", "interrupted:1", str(ctx)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    seen = b""
+    while b"started" not in seen and time.monotonic() < deadline:
+        seen += p.stderr.read1(4096)
+    assert b"started" in seen
+    t = time.monotonic()
+    p.send_signal(signal.SIGINT)
+    p.communicate(timeout=30)
+    assert p.returncode == 130 and time.monotonic() - t < 10
+    with pytest.raises(Exception, match="no such image"):
+        image.inspect("interrupted:1")
+    assert os.listdir(leakcheck.store / "images" / "tmp") == []
+    assert leakcheck.containers_left() == []
