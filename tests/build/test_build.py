@@ -423,3 +423,48 @@ def test_interrupt_stops_the_running_step_and_leaves_nothing(tmp_path, base_imag
         image.inspect("interrupted:1")
     assert os.listdir(leakcheck.store / "images" / "tmp") == []
     assert leakcheck.containers_left() == []
+
+
+def test_add_from_a_url(tmp_path, base_image, leakcheck):
+    import functools
+    import hashlib
+    import http.server
+    import threading
+
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "tool.tar.gz").write_bytes(_tar_bytes({"inside": b"i"}, "gz"))
+    (served / "file.txt").write_text("remote\n")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        good = "sha256:" + hashlib.sha256(b"remote\n").hexdigest()
+        ctx = make_ctx(tmp_path / "ctx", {}, f"""\
+            FROM {BASE}
+            ADD {url}/file.txt /downloads/
+            ADD --checksum={good} {url}/file.txt /named.txt
+            ADD {url}/tool.tar.gz /tools/
+            """)
+        events = Events()
+        image_id = build.build(str(ctx), network="none", progress=events)
+        out = run_in(image_id, "sh", "-c", "cat /downloads/file.txt /named.txt; stat -c '%a %u' /named.txt; ls /tools")
+        assert out == "remote\nremote\n600 0\ntool.tar.gz\n"    # a remote archive is not unpacked (docker's rule)
+        assert history(image_id)[-3].startswith("/bin/sh -c #(nop) ADD file:")
+        events = Events()
+        build.build(str(ctx), network="none", progress=events)
+        assert [c for _, c in events.cached()] == [True, True, True]
+        (served / "file.txt").write_text("changed\n")      # new content: that step and what follows again
+        events = Events()
+        with pytest.raises(BuildError, match="checksum mismatch"):
+            build.build(str(ctx), network="none", progress=events)
+        assert [c for _, c in events.cached()] == [False]
+        (ctx / "Dockerfile").write_text(f"FROM {BASE}\nADD {url}/missing /x\n")
+        with pytest.raises(BuildError, match="Dockerfile:2: ADD failed: cannot download .*missing"):
+            build.build(str(ctx), network="none")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert os.listdir(leakcheck.store / "images" / "tmp") == []
