@@ -80,6 +80,7 @@ class Instruction:
     pairs: tuple = ()              # ENV, LABEL: ((key, value), ...) still to expand; ARG: ((key, value|None), ...)
     sub: "Instruction | None" = None   # ONBUILD's trigger, parsed
     expression: str = ""           # ONBUILD: the trigger's text, as docker records it
+    literal: bool = False          # made by the builder (--label): its words are not expanded
 
     def __str__(self) -> str:
         return self.original

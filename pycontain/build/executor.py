@@ -216,9 +216,8 @@ class Builder:
         meta = self.meta_args()
         target = self.df.stage(self.opts.target)
         if self.opts.labels:
-            label_inst = dfmod.Instruction("LABEL", [], "LABEL", 0, 0,
+            label_inst = dfmod.Instruction("LABEL", [], "LABEL", 0, 0, literal=True,
                                            pairs=tuple((k, v) for k, v in sorted(self.opts.labels.items())))
-            label_inst.literal = True
             target.instructions = list(target.instructions) + [label_inst]
         stages = self.needed_stages(target, meta)
         self.cache = BuildCache(self.store.root)
@@ -364,7 +363,7 @@ class Builder:
         shell = list(rc.get("Shell") or DEFAULT_SHELL)
 
         def expand(word):
-            if getattr(inst, "literal", False):
+            if inst.literal:
                 return word
             return self._expand(word, env, inst)
 
@@ -826,9 +825,9 @@ class Builder:
                            f"{kw} failed: no files match {src!r} in the build context")
             for rel in matches:
                 h = self.ctx.hash_of(rel)
-                name = os.path.basename(rel) if not has_wildcards(src) and rel else os.path.basename(rel)
-                if not has_wildcards(src):
-                    name = os.path.basename(os.path.normpath(src)) or os.path.basename(rel)
+                # a file keeps the name it was given (a symlink's, not its target's)
+                name = os.path.basename(rel) if has_wildcards(src) else (
+                    os.path.basename(os.path.normpath(src)) or os.path.basename(rel))
                 items.append(("context", rel, name, h))
                 hashes.append(h)
         if len(items) > 1 and not raw_dest.endswith("/"):
