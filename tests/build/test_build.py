@@ -468,3 +468,19 @@ def test_add_from_a_url(tmp_path, base_image, leakcheck):
         server.shutdown()
         server.server_close()
     assert os.listdir(leakcheck.store / "images" / "tmp") == []
+
+
+def test_dockerfile_outside_the_context_and_outputs(tmp_path, base_image, leakcheck):
+    ctx = make_ctx(tmp_path / "ctx", {"keep": "k", "skip": "s"})
+    (tmp_path / "elsewhere").mkdir()
+    df = tmp_path / "elsewhere" / "Build.file"
+    df.write_text(f"FROM {BASE}\nCOPY . /c/\n")
+    (tmp_path / "elsewhere" / "Build.file.dockerignore").write_text("skip\n")
+    (ctx / ".dockerignore").write_text("keep\n")        # the one beside the Dockerfile wins
+    archive = tmp_path / "out.tar"
+    r = _cli("build", "-q", "-f", str(df), "-t", "outside:1", "--output", f"type=docker,dest={archive}", str(ctx))
+    assert r.returncode == 0, r.stderr
+    assert run_in("outside:1", "ls", "-A", "/c") == ".dockerignore\nkeep\n"
+    other_root = tmp_path / "other-store"
+    assert image.load(str(archive), root=other_root) == ["outside:1"]
+    assert image.inspect("outside:1", root=other_root)["Id"] == image.inspect("outside:1")["Id"]
