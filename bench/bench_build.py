@@ -2,10 +2,11 @@
 
     .venv/bin/python bench/bench_build.py [--runs 7]
 
-Both build the same contexts from the same base image (a busybox rootfs),
-round by round, each timed as a whole process (`pycontain build` and
+All build the same contexts from the same base image (a busybox rootfs),
+round by round, each timed as a whole process (`pycontain build`,
 `DOCKER_BUILDKIT=0 docker build` against a warm dockerd in private
-namespaces, the way tests/build runs it). Prints medians and ratios:
+namespaces, the way tests/build runs it, and `buildah bud --layers` with its
+own storage). Prints medians and ratios:
 - a first (uncached) build of a 16-step multi-stage Dockerfile, 2 RUN steps;
 - the same build fully cached (also as a library call in this process);
 - a COPY of a 100 MB, 5,000-file context, beside `tar c | tar x` of the tree;
@@ -95,16 +96,30 @@ def main():
             (d / f"f{i}").write_bytes(os.urandom(20_000))
         (big / "Dockerfile").write_text("FROM bbase:1\nCOPY . /data\n")
 
+        # buildah 1.28 with its own storage, in private network and mount
+        # namespaces (its runc needs the hybrid cgroup2 tree hidden, as crun does)
+        bh_store = f"--root {work}/buildah/root --runroot {work}/buildah/run --storage-driver overlay " \
+                   "--cgroup-manager cgroupfs"
+        buildah_sh = ["unshare", "--net", "--mount", "--propagation", "private", "sh", "-c",
+                      "ip link set lo up && mount -t tmpfs none /sys/fs/cgroup/unified && exec \"$@\"", "sh"]
+        subprocess.run(buildah_sh + ["sh", "-c", f"buildah {bh_store} pull -q oci:{layout}:multi >/dev/null && "
+                                     f"buildah {bh_store} tag $(buildah {bh_store} images -q | head -1) bbase:1"],
+                       check=True)
+        bh = buildah_sh + ["buildah", *bh_store.split(), "bud", "--layers", "--network", "none", "-q"]
+
         py = [sys.executable, "-m", "pycontain", "build", "-q"]
         dk = ["docker", "build", "-q", "--network", "none"]
-        results = {k: [] for k in ("first/pycontain", "first/dockerd", "cached/pycontain", "cached/dockerd",
+        results = {k: [] for k in ("first/pycontain", "first/dockerd", "first/buildah", "cached/pycontain",
+                                   "cached/dockerd", "cached/buildah",
                                    "copy100/pycontain", "copy100/dockerd", "copy100/tar")}
         unshare = ["unshare", "--mount", "--propagation", "private"]
         for _ in range(args.runs):
             results["first/pycontain"].append(timed(unshare + py + ["--no-cache", "-t", "ms:1", str(ms)], env))
             results["first/dockerd"].append(timed(dk + ["--no-cache", "-t", "ms:1", "."], daemon.env, cwd=ms))
+            results["first/buildah"].append(timed(bh + ["--no-cache", "-t", "ms:1", "."], env, cwd=ms))
             results["cached/pycontain"].append(timed(unshare + py + ["-t", "ms:1", str(ms)], env))
             results["cached/dockerd"].append(timed(dk + ["-t", "ms:1", "."], daemon.env, cwd=ms))
+            results["cached/buildah"].append(timed(bh + ["-t", "ms:1", "."], env, cwd=ms))
             results["copy100/pycontain"].append(timed(unshare + py + ["--no-cache", str(big)], env))
             results["copy100/dockerd"].append(timed(dk + ["--no-cache", "."], daemon.env, cwd=big))
             dest = work / "tar-dest"
@@ -134,8 +149,10 @@ def main():
         rows = [
             ("first build, 16 steps (2 RUN), pycontain build", "first/pycontain"),
             ("first build, 16 steps, dockerd 20.10 classic builder", "first/dockerd"),
+            ("first build, 16 steps, buildah bud --layers", "first/buildah"),
             ("cached rebuild, pycontain build (whole process)", "cached/pycontain"),
             ("cached rebuild, dockerd", "cached/dockerd"),
+            ("cached rebuild, buildah bud --layers", "cached/buildah"),
             ("COPY 100 MB / 5,000 files, pycontain build", "copy100/pycontain"),
             ("COPY 100 MB / 5,000 files, dockerd", "copy100/dockerd"),
             ("tar c | tar x of the same tree", "copy100/tar"),
@@ -147,13 +164,15 @@ def main():
         print(f"{'Container(...).run() of true, pycontain':55} {statistics.median(plain) * 1000:8.1f} ms")
         print()
         print(f"dockerd / pycontain, first build:   {med['first/dockerd'] / med['first/pycontain']:.1f}x")
+        print(f"buildah / pycontain, first build:   {med['first/buildah'] / med['first/pycontain']:.1f}x")
         print(f"dockerd / pycontain, cached:        {med['cached/dockerd'] / med['cached/pycontain']:.1f}x")
+        print(f"buildah / pycontain, cached:        {med['cached/buildah'] / med['cached/pycontain']:.1f}x")
         print(f"pycontain COPY / tar c|tar x:       {med['copy100/pycontain'] / med['copy100/tar']:.1f}x")
         print(f"dockerd COPY / pycontain COPY:      {med['copy100/dockerd'] / med['copy100/pycontain']:.1f}x")
     finally:
         if daemon is not None:
             daemon.stop()
-        subprocess.run(["rm", "-rf", str(work)])
+        subprocess.run(["unshare", "--mount", "--propagation", "private", "rm", "-rf", str(work)])
 
 
 if __name__ == "__main__":
