@@ -638,13 +638,21 @@ class Builder:
                 mounts.append(self._run_mount(m, state, inst, scratch, locks, Mount))
             targets = [m.target for m in mounts]
             stubs += [t.lstrip("/") for t in _new_paths(layers, targets)]
-            c = Container(image=state.image_id, command=cmd, entrypoint=[],
-                          env=[f"{k}={v}" for k, v in allowed.items()], mounts=mounts,
-                          user=rc.get("User") or None, workdir=rc.get("WorkingDir") or None,
-                          network=network, writable_layer="disk", remove=False, root=self.store.root, pull="never")
+            try:
+                c = Container(image=state.image_id, command=cmd, entrypoint=[],
+                              env=[f"{k}={v}" for k, v in allowed.items()], mounts=mounts,
+                              user=rc.get("User") or None, workdir=rc.get("WorkingDir") or None,
+                              network=network, writable_layer="disk", remove=False, root=self.store.root,
+                              pull="never")
+            except ContainerError as e:
+                raise BuildError(f"{self.df.filename}:{inst.line}: [{stage} {n}] RUN failed: {e}") from None
             r, w = os.pipe()
             try:
                 c.start(stdin=-3, stdout=w, stderr=w)
+            except BuildError:
+                raise
+            except ContainerError as e:   # the command cannot run (no such program, no such user...)
+                raise BuildError(f"{self.df.filename}:{inst.line}: [{stage} {n}] RUN failed: {e}") from None
             finally:
                 os.close(w)
             self._pump_output(r, stage, n)

@@ -331,7 +331,11 @@ def test_cli_build(tmp_path, base_image, leakcheck):
                                 (f"FROM {BASE}\nRUN echo \\\n", None),
                                 ("FROM no-such-image-here:1\n", "base image 'no-such-image-here:1'"),
                                 (f"FROM {BASE}\nCOPY missing /\n", "file not found in build context"),
-                                (f"FROM {BASE}\nENV A=${{B\n", "missing '}'")):
+                                (f"FROM {BASE}\nENV A=${{B\n", "missing '}'"),
+                                (f"FROM {BASE}\nUSER nobody2\nRUN true\n",
+                                 "Dockerfile:3: [stage-0 3] RUN failed: unable to find user nobody2"),
+                                (f"FROM {BASE}\nRUN [\"no-such-program\"]\n",
+                                 "Dockerfile:2: [stage-0 2] RUN failed: exec: \"no-such-program\"")):
         (ctx / "Dockerfile").write_text(dockerfile)
         r = _cli("build", str(ctx))
         text = r.stderr.decode()
