@@ -765,6 +765,9 @@ class Builder:
 
     def _copy(self, state: StageState, inst, expand, shell: list, t0: float, stage: str, n: int) -> None:
         kw = inst.keyword
+        for flag in ("parents", "exclude", "keep-git-dir"):
+            if inst.flags.get(flag):
+                self._fail(inst, f"{kw} --{flag} is not supported by this builder")
         args = [expand(a) for a in inst.args] if not inst.heredocs else list(inst.args)
         dest = args[-1] if not inst.heredocs else expand(args[-1])
         raw_dest = dest
