@@ -34,6 +34,45 @@ class PlainProgress:
             print(f"[Warning] {e['message']}", file=self.out, flush=True)
 
 
+class TtyProgress(PlainProgress):
+    """The live view for a terminal: the plain lines of finished steps, and
+    under them one line redrawn in place with the running step's time and its
+    latest output line."""
+
+    def __init__(self, out=sys.stderr):
+        super().__init__(out)
+        self.step = None
+        self.latest = ""
+        self.drawn = False
+
+    def _draw(self):
+        if self.step is None:
+            return
+        t = time.monotonic() - self.started.get(self.step["id"], time.monotonic())
+        line = f"#{self.step['id']} [{self.step['stage']} {self.step['n']}/{self.step['total']}] {t:.1f}s {self.latest}"
+        print("\r\033[K" + line[:200], end="", file=self.out, flush=True)
+        self.drawn = True
+
+    def _clear(self):
+        if self.drawn:
+            print("\r\033[K", end="", file=self.out, flush=True)
+            self.drawn = False
+
+    def __call__(self, e):
+        kind = e["type"]
+        self._clear()
+        if kind == "step":
+            super().__call__(e)
+            self.step, self.latest = e, ""
+        elif kind == "output":
+            self.latest = e["line"]
+        else:
+            super().__call__(e)
+            if kind == "done":
+                self.step = None
+        self._draw()
+
+
 def _build_args(pairs) -> dict:
     out = {}
     for p in pairs or ():
@@ -109,7 +148,12 @@ def cmd_build(a):
     if a.file and a.file != "-" and os.path.isdir(a.context) and not os.path.isabs(a.file):
         # -f is relative to the working directory, as docker's CLI reads it
         dockerfile = os.path.abspath(a.file)
-    progress = None if a.quiet or a.progress == "quiet" else PlainProgress()
+    if a.quiet or a.progress == "quiet":
+        progress = None
+    elif a.progress == "tty" or (a.progress == "auto" and sys.stderr.isatty()):
+        progress = TtyProgress()
+    else:
+        progress = PlainProgress()
     # Loaded by the verb that uses it: every other command would pay for the
     # builder's modules at start.
     from .. import build
@@ -165,7 +209,7 @@ def register(sub):
                    help="a secret for RUN --mount=type=secret (repeatable)")
     p.add_argument("--iidfile", help="write the image id to this file")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the image id")
-    p.add_argument("--progress", default="auto", help="auto, plain or tty (all plain for now)")
+    p.add_argument("--progress", default="auto", help="auto (tty on a terminal, else plain), plain or tty")
     p.add_argument("--platform", help="the platform to build for (this machine's only)")
     p.add_argument("--output", "-o", help="type=docker|oci|tar,dest=FILE: also write the image there")
     p.set_defaults(func=cmd_build)

@@ -488,3 +488,28 @@ def test_dockerfile_outside_the_context_and_outputs(tmp_path, base_image, leakch
     other_root = tmp_path / "other-store"
     assert image.load(str(archive), root=other_root) == ["outside:1"]
     assert image.inspect("outside:1", root=other_root)["Id"] == image.inspect("outside:1")["Id"]
+
+
+def test_cli_live_view_on_a_terminal(tmp_path, base_image, leakcheck):
+    import pty
+
+    ctx = make_ctx(tmp_path / "ctx", {}, f"FROM {BASE}\nRUN echo one; sleep 0.3; echo two\n")
+    master, slave = pty.openpty()
+    p = subprocess.Popen([PY, "-m", "pycontain", "build", "--no-cache", str(ctx)], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:   # EIO: the other side closed
+            break
+        if not data:
+            break
+        out += data
+    os.close(master)
+    assert p.wait(timeout=60) == 0
+    text = out.decode()
+    # the running step's line is redrawn in place with its latest output, then replaced by the plain lines
+    assert "\r\x1b[K#2 [stage-0 2/2] " in text and " one" in text and " two" in text
+    assert "#2 DONE" in text and "#2 0." not in text
