@@ -225,7 +225,7 @@ class BuildContext:
         try:
             with opened_source(source) as f:
                 unpack_layer(f, tmp)
-        except LayerError as e:
+        except (LayerError, ValueError) as e:   # unpack_layer lets a garbled number header through as ValueError
             rootless.remove_tree(tmp, ignore_errors=True)
             raise ContextError(f"the build context is not a valid tar: {e}") from None
         except BaseException:

@@ -1033,7 +1033,7 @@ class Builder:
             with opener(archive, "rb") as f:
                 try:
                     res = unpack_layer(f, tmp)
-                except LayerError as e:
+                except (LayerError, ValueError, OSError, EOFError, lzma.LZMAError) as e:
                     self._fail(inst, f"ADD failed: cannot extract {os.path.basename(archive)}: {e}")
             rootless.chown_tree(tmp, res.owners)
             _merge_move(tmp, dest)

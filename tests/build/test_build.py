@@ -513,3 +513,18 @@ def test_cli_live_view_on_a_terminal(tmp_path, base_image, leakcheck):
     # the running step's line is redrawn in place with its latest output, then replaced by the plain lines
     assert "\r\x1b[K#2 [stage-0 2/2] " in text and " one" in text and " two" in text
     assert "#2 DONE" in text and "#2 0." not in text
+
+
+def test_cli_context_tar_on_stdin(tmp_path, base_image, leakcheck):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, data in (("Dockerfile", f"FROM {BASE}\nCOPY in.txt /\n".encode()), ("in.txt", b"piped\n")):
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+    r = _cli("build", "-q", "-t", "stdin:1", "-", stdin_data=buf.getvalue())
+    assert r.returncode == 0, r.stderr
+    assert run_in("stdin:1", "cat", "/in.txt") == "piped\n"
+    r = _cli("build", "-q", "-", stdin_data=b"not a tar at all" * 100)
+    assert r.returncode == 1 and b"Traceback" not in r.stderr and b"not a valid tar" in r.stderr
+    assert os.listdir(leakcheck.store / "images" / "tmp") == []
