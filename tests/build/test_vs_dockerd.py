@@ -102,6 +102,22 @@ CASES = {
         ADD file.txt /added.txt
         ADD --chown=1000:1000 file.txt /added-owned
         """),
+    "dockerignore": ({".dockerignore": "# comment\n*.log\n!keep.log\nsecret/\n**/*.tmp\ndocs/**/draft*\n",
+                      "a.log": "no", "keep.log": "yes", "secret/key": "no", "deep/x/y.tmp": "no",
+                      "deep/x/z.txt": "yes", "docs/a/draft1.md": "no", "docs/a/final.md": "yes"}, """\
+        FROM bbase:1
+        COPY . /ctx/
+        COPY *.log /logs/
+        """),
+    "run_files": ({}, """\
+        FROM bbase:1
+        RUN mkdir -p /d/sub && echo data > /d/file && ln /d/file /d/hard && ln -s ../d/file /d/sub/rel \\
+            && mkfifo /d/fifo && chmod 2750 /d/sub && chown 1000:1000 /d/sub && touch -d @0 /d/file
+        RUN rm -rf /d/sub && echo again > /d/file && rm /etc/passwd
+        USER 1000
+        WORKDIR /home/user/work
+        RUN touch /tmp/mine && id -u > /tmp/uid && ! touch here
+        """),
     "multistage": ({"src.txt": "source\n"}, """\
         ARG BASE=bbase:1
         FROM $BASE AS builder
@@ -215,6 +231,28 @@ def test_same_image_as_dockerd(case, tmp_path, base_image, dockerd, leakcheck):
     theirs_tree = docker_tree(dockerd, tag)
     assert len(theirs_tree) > 250   # busybox and its applets, at least
     assert pycontain_tree(image_id) == theirs_tree
+
+
+def test_onbuild_triggers_like_dockerd(tmp_path, base_image, dockerd, leakcheck):
+    parent = make_ctx(tmp_path / "parent", {"p.txt": "from parent\n"}, """\
+        FROM bbase:1
+        ONBUILD COPY . /app/
+        ONBUILD RUN ls /app > /listing
+        ENV P=1
+        """)
+    child = make_ctx(tmp_path / "child", {"c.txt": "from child\n"}, """\
+        FROM cmp-parent:1
+        CMD ["cat", "/listing"]
+        """)
+    for ctx, tag in ((parent, "cmp-parent:1"), (child, "cmp-child:1")):
+        docker_build(dockerd, ctx, tag)
+        build.build(str(ctx), tag=tag, network="none")
+    theirs = json.loads(dockerd.docker("image", "inspect", "cmp-child:1", "--format", "{{json .}}").stdout)
+    ours = image.inspect("cmp-child:1")
+    assert _norm(ours["Config"]) == _norm(theirs["Config"]) and ours["Config"]["OnBuild"] == []
+    hist = dockerd.docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", "cmp-child:1").stdout.decode()
+    assert [h["created_by"] for h in ours["History"]][1:] == list(reversed(hist.strip("\n").split("\n")))[1:]
+    assert pycontain_tree(ours["Id"]) == docker_tree(dockerd, "cmp-child:1")
 
 
 def test_cache_reuse_like_dockerd(tmp_path, base_image, dockerd, leakcheck):
