@@ -12,6 +12,7 @@ import pytest
 from buildtools import BASE, Events, make_ctx
 from pycontain import Container, build, image
 from pycontain.build import BuildError, DockerfileError
+from regtools import Registry, skopeo   # tests/image, on the path by conftest.py
 
 PY = sys.executable
 
@@ -528,3 +529,21 @@ def test_cli_context_tar_on_stdin(tmp_path, base_image, leakcheck):
     r = _cli("build", "-q", "-", stdin_data=b"not a tar at all" * 100)
     assert r.returncode == 1 and b"Traceback" not in r.stderr and b"not a valid tar" in r.stderr
     assert os.listdir(leakcheck.store / "images" / "tmp") == []
+
+
+def test_base_image_pulled_when_missing_and_with_pull(tmp_path, base_layout, leakcheck):
+    (tmp_path / "reg").mkdir()
+    reg = Registry(tmp_path / "reg")
+    try:
+        ref = f"{reg.host}/build/base:1"
+        skopeo("copy", "--dest-tls-verify=false", f"oci:{base_layout}:multi", f"docker://{ref}")
+        ctx = make_ctx(tmp_path / "ctx", {}, f"FROM {ref}\nRUN echo pulled > /p\n")
+        root = tmp_path / "fresh-store"
+        build.build(str(ctx), tag="pulled:1", network="none", root=root)
+        assert image.inspect(ref, root=root)["Id"]                   # pulled because it was missing
+        events = Events()
+        build.build(str(ctx), tag="pulled:1", network="none", root=root, pull=True, progress=events)
+        assert [c for _, c in events.cached()] == [True]            # pulled again: the same image, the cache holds
+    finally:
+        reg.stop()
+    assert os.listdir(root / "images" / "tmp") == []
