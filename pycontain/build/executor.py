@@ -1540,6 +1540,10 @@ def prune_cache(store: ImageStore) -> tuple[int, int]:
         n = cache.clear()
     finally:
         cache.close()
+    # the holds a killed build could not release (a running build's go too:
+    # its step images may then be pruned under it, as docker's would)
+    with store.transaction() as db:
+        db.execute("DELETE FROM holds WHERE holder LIKE 'build-%'")
     removed = 0
     named = {i.id for i in store.images() if i.names}
     for image_id in ids:
