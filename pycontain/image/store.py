@@ -225,7 +225,10 @@ class ImageStore:
             try:
                 yield self.db
             except BaseException:
-                self.db.execute("ROLLBACK")
+                # SQLite may have rolled back by itself (a failed statement
+                # under load): then the original error is the one to raise
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
                 raise
             self.db.execute("COMMIT")
 
