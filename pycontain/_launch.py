@@ -406,6 +406,19 @@ class Child:
         except ChildProcessError:
             pass
 
+    def set_command(self, argv):
+        """Replaces a created child's command, entrypoint and init included
+        (argv[plan.cmd_index:] is what runs), before finish_start(). The child
+        shares this memory (CLONE_VM) and reads argv only once released: the
+        new array is in the plan it reads by then (the release is a write on
+        the sync socket, after this store)."""
+        if self._sync is None or self._cplan is None or self.plan.fork_after_join:
+            raise LaunchError(errno.EINVAL, "launch", "only a created container's command can be replaced")
+        if len(argv) <= self.plan.cmd_index:
+            raise LaunchError(errno.EINVAL, "launch", "an empty command")
+        self._cplan.argv = _cstr_array(argv, self._keep)
+        self.plan.argv = list(argv)
+
     def finish_start(self):
         """Releases a created child and waits until it exec'd the command."""
         try:

@@ -1,0 +1,154 @@
+"""pycontain.Pool: containers made ahead, one fresh container per command,
+and nothing left behind when the pool closes or its process ends."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import child_pids
+from pycontain import (
+    CommandNotFound, ConfigError, ContainerError, ContainerExitError, ContainerResult, ContainerTimeout, Pool,
+)
+
+
+def waiting_children(before, want, deadline=10.0):
+    """The pool's containers waiting at "created": our children, once the
+    pool's thread has made `want` of them."""
+    end = time.monotonic() + deadline
+    while True:
+        kids = child_pids() - before
+        if len(kids) == want or time.monotonic() > end:
+            return kids
+        time.sleep(0.01)
+
+
+def own_memory_cgroup() -> Path:
+    """Where this process's containers' memory cgroups are made (v1 here):
+    under its own, which other processes on the machine do not share."""
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            return Path("/sys/fs/cgroup/memory" + path)
+    pytest.skip("no cgroup v1 memory controller here")
+
+
+def test_run_is_subprocess_shaped(busybox, leakcheck):
+    with Pool(rootfs=busybox, size=2) as pool:
+        r = pool.run(["sh", "-c", "echo out; echo err >&2; cat; exit 3"], input=b"in", capture_output=True)
+        assert isinstance(r, ContainerResult)
+        assert (r.args, r.returncode, r.stdout, r.stderr) == (["sh", "-c", "echo out; echo err >&2; cat; exit 3"],
+                                                              3, b"out\nin", b"err\n")
+        r = pool.run(["echo", "héllo"], capture_output=True, text=True)
+        assert (r.returncode, r.stdout, r.stderr) == (0, "héllo\n", "")
+        # stdin is at EOF without input: cat ends at once
+        assert pool.run(["cat"], capture_output=True).stdout == b""
+        with pytest.raises(ContainerExitError) as e:
+            pool.run(["false"], check=True)
+        assert e.value.returncode == 1
+        with pytest.raises(ContainerTimeout):
+            pool.run(["sleep", "30"], timeout=0.3)
+
+
+def test_output_without_capture_goes_to_our_stdout(busybox, capfd, leakcheck):
+    with Pool(rootfs=busybox, size=1) as pool:
+        r = pool.run(["sh", "-c", "echo to-out; echo to-err >&2"])
+    assert (r.stdout, r.stderr) == (None, None)
+    out, err = capfd.readouterr()
+    assert ("to-out\n", "to-err\n") == (out, err)
+
+
+def test_every_command_gets_a_fresh_container(busybox, leakcheck):
+    with Pool(rootfs=busybox, size=2) as pool:
+        first = pool.run(["sh", "-c", "echo secret > /tmp/left; hostname"], capture_output=True, text=True)
+        second = pool.run(["sh", "-c", "cat /tmp/left; hostname"], capture_output=True, text=True)
+        assert "No such file" in second.stderr
+        assert first.stdout != second.stdout and first.id != second.id
+        # the defaults stay a container's: root with Docker's capabilities, seccomp, pid 1, no network
+        r = pool.run(["sh", "-c", "grep -E '^(CapEff|Seccomp|NoNewPrivs):' /proc/self/status; echo $$; "
+                      "ls /sys/class/net"], capture_output=True, text=True)
+        assert r.stdout.split() == ["CapEff:", "00000000a80425fb", "NoNewPrivs:", "1", "Seccomp:", "2",
+                                    "1", "lo"]
+
+
+def test_options_apply_and_the_entrypoint_stays(busybox, leakcheck):
+    with Pool(rootfs=busybox, size=1, env=["WHO=pool"], workdir="/tmp", user="1000:1000",
+              entrypoint=["sh", "-c"], read_only=True) as pool:
+        r = pool.run(['echo $WHO $(pwd) $(id -u); touch /x'], capture_output=True, text=True)
+    assert r.stdout == "pool /tmp 1000\n"
+    assert "Read-only file system" in r.stderr
+
+
+def test_the_pool_keeps_size_containers_ready_and_closing_leaves_nothing(busybox, store_root, leakcheck):
+    before = child_pids()
+    pool = Pool(rootfs=busybox, size=3, memory="64m", pids_limit=50)
+    try:
+        kids = waiting_children(before, 3)
+        assert len(kids) == 3
+        for _ in range(5):
+            assert pool.run(["true"]).returncode == 0
+        time.sleep(0.3)
+        assert len(waiting_children(before, 3)) == 3, "the pool is bounded and refilled"
+        cgroups = [p for p in own_memory_cgroup().rglob("pycontain-*") if p.is_dir()]
+        assert len(cgroups) >= 3
+    finally:
+        pool.close()
+    assert child_pids() - before == set()
+    assert not [p for p in cgroups if p.exists()], "cgroups leaked"
+    with pytest.raises(ContainerError, match="closed"):
+        pool.run(["true"])
+    pool.close()  # twice is fine
+
+
+def test_bad_commands_and_options(busybox, leakcheck):
+    with pytest.raises(ConfigError, match="command"):
+        Pool(rootfs=busybox, command=["true"])
+    with pytest.raises(ConfigError, match="size"):
+        Pool(rootfs=busybox, size=0)
+    with pytest.raises(ConfigError):
+        Pool(rootfs=busybox, memory="lots")
+    with Pool(rootfs=busybox, size=1) as pool:
+        with pytest.raises(CommandNotFound):
+            pool.run(["no-such-command"])
+        with pytest.raises(ConfigError):
+            pool.run("echo a string")
+        with pytest.raises(ConfigError):
+            pool.run(["echo", "nul\0"])
+        assert pool.run(["true"]).returncode == 0, "the pool goes on after a bad command"
+
+
+PROGRAM = textwrap.dedent("""
+    import os, sys, time
+    from conftest import child_pids
+    from pycontain import Pool
+    pool = Pool(rootfs=sys.argv[1], size=2)
+    end = time.monotonic() + 10
+    while len(child_pids()) < 2 and time.monotonic() < end:
+        time.sleep(0.01)
+    print(" ".join(map(str, sorted(child_pids()))), flush=True)
+    if sys.argv[2] == "hang":
+        time.sleep(60)
+""")
+
+
+@pytest.mark.parametrize("how", ["exit", "killed"])
+def test_the_process_ending_ends_its_pool(busybox, store_root, how, leakcheck):
+    """An exit without close() (atexit closes the pool) and a SIGKILL (the
+    launcher's pdeathsig) both take the waiting containers along."""
+    p = subprocess.Popen([sys.executable, "-c", PROGRAM, str(busybox), "hang" if how == "killed" else "exit"],
+                         stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parent,
+                         env=dict(os.environ, PYTHONPATH=str(Path(__file__).parent)))
+    kids = [int(x) for x in p.stdout.readline().split()]
+    assert len(kids) == 2
+    if how == "killed":
+        p.send_signal(signal.SIGKILL)
+    assert p.wait(20) == (-signal.SIGKILL if how == "killed" else 0)
+    end = time.monotonic() + 5
+    while any(os.path.exists(f"/proc/{k}") for k in kids) and time.monotonic() < end:
+        time.sleep(0.02)
+    assert not [k for k in kids if os.path.exists(f"/proc/{k}")], "the pool's containers outlived their process"
+    assert not (store_root / "containers").exists() or not os.listdir(store_root / "containers")
