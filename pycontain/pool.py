@@ -9,8 +9,9 @@ launcher's last steps) with pipes for its stdin, stdout and stderr, and waits
 at "created". run() takes one, gives it the command (Container.replace_command:
 the argv is written into the plan the waiting child reads), releases it and
 returns what Container.run returns. A container runs one command and is gone;
-a thread of the pool makes the next one meanwhile, so that at most `size`
-wait at any time.
+a thread of the pool makes the next one once that command ended (so that it
+does not slow the command's start down), and at most `size` wait at any time.
+When commands come faster than that, run() makes its container itself.
 
 The pool's thread is the parent of every container it made (the launcher
 kills a container whose parent thread ends: prctl PR_SET_PDEATHSIG), so it
@@ -104,19 +105,24 @@ class Pool:
                 self._cond.notify_all()
 
     def _take(self) -> Container:
+        """A ready container, or, when none is (commands come faster than the
+        thread makes them), one made here and now: waiting for the thread would
+        cost more than making it."""
         with self._cond:
-            while True:
-                if self._closed:
-                    raise ContainerError("the pool is closed")
-                if self._ready:
-                    c = self._ready.pop(0)
-                    self._cond.notify_all()    # room for the next one
-                    return c
-                if self._error is not None:
-                    err, self._error = self._error, None
-                    self._cond.notify_all()    # the thread tries again
-                    raise err
-                self._cond.wait()
+            if self._closed:
+                raise ContainerError("the pool is closed")
+            if self._ready:
+                # the thread makes the next one once this command ended (run()):
+                # meanwhile it would take the CPU and the GIL from the command's start
+                return self._ready.pop(0)
+            self._error = None    # the thread tries again after a failure; ours is raised here
+        return self._make()
+
+    @property
+    def ready(self) -> int:
+        """How many containers wait for a command right now."""
+        with self._cond:
+            return len(self._ready)
 
     # ---- running a command --------------------------------------------------------------
 
@@ -131,11 +137,14 @@ class Pool:
         c = self._take()
         try:
             c.replace_command(command)
+            data = input.encode() if text and isinstance(input, str) else input
+            result = c.run(input=data, timeout=timeout)
         except BaseException:
             _discard(c)
             raise
-        data = input.encode() if text and isinstance(input, str) else input
-        result = c.run(input=data, timeout=timeout)
+        finally:
+            with self._cond:
+                self._cond.notify_all()    # room for the next one
         if not capture_output:
             for data, stream in ((result.stdout, sys.stdout), (result.stderr, sys.stderr)):
                 if data:
