@@ -69,19 +69,29 @@ def main():
     os.environ["PYCONTAIN_ROOT"] = str(workdir / "store")
     try:
         rootfs = with_static_hello(make_busybox_rootfs(workdir / "rootfs"))
-        with Pool(rootfs=rootfs, size=2) as pool:
-            def pooled(argv):
+        limits = dict(memory="256m", cpus=0.5, pids_limit=100)
+        with Pool(rootfs=rootfs, size=2) as pool, \
+                Pool(rootfs=rootfs, size=2, seccomp="unconfined") as unconfined, \
+                Pool(rootfs=rootfs, size=2, **limits) as limited:
+            pools = (pool, unconfined, limited)
+
+            def pooled(argv, p=pool):
                 def run():
-                    pool.run(argv, capture_output=True, check=True)
+                    p.run(argv, capture_output=True, check=True)
                 return run
             cases = [("pool.run(['/bin/true'])", pooled(["/bin/true"])),
                      ("Container.run, /bin/true", lambda: Container(rootfs=rootfs, command=["/bin/true"]).run()),
                      ("pool.run, static no-libc program", pooled(["/hello"])),
+                     ("pool.run, static, no seccomp", pooled(["/hello"], unconfined)),
+                     ("pool.run, /bin/true, limits", pooled(["/bin/true"], limited)),
+                     ("Container.run, /bin/true, limits",
+                      lambda: Container(rootfs=rootfs, command=["/bin/true"], **limits).run()),
                      ("posix_spawn of the host's /bin/true", spawn_true)]
             times = {name: [] for name, _ in cases}
             for i in range(args.rounds + 5):
                 for name, fn in cases:
-                    wait_full(pool)
+                    for p in pools:
+                        wait_full(p)
                     t = time.perf_counter()
                     fn()
                     if i >= 5:

@@ -10,10 +10,24 @@ from pathlib import Path
 
 import pytest
 
-from conftest import child_pids
 from pycontain import (
     CommandNotFound, ConfigError, ContainerError, ContainerExitError, ContainerResult, ContainerTimeout, Pool,
 )
+
+
+def child_pids(parent=None) -> set:
+    """The processes whose parent is this process (or `parent`)."""
+    me = str(parent or os.getpid())
+    kids = set()
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                with open(f"/proc/{p}/stat") as f:
+                    if f.read().rsplit(")", 1)[1].split()[1] == me:
+                        kids.add(int(p))
+            except OSError:
+                pass
+    return kids
 
 
 def waiting_children(before, want, deadline=10.0):
@@ -121,34 +135,52 @@ def test_bad_commands_and_options(busybox, leakcheck):
         assert pool.run(["true"]).returncode == 0, "the pool goes on after a bad command"
 
 
+def cgroup_dirs(pids) -> list:
+    """Every v1 hierarchy's directory of these processes that pycontain made."""
+    dirs = set()
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            if "pycontain-" in path and controllers and not controllers.startswith("name="):
+                dirs.add(Path("/sys/fs/cgroup", controllers.split(",")[0], path.lstrip("/")))
+    return sorted(dirs)
+
+
 PROGRAM = textwrap.dedent("""
-    import os, sys, time
-    from conftest import child_pids
+    import sys, time
     from pycontain import Pool
-    pool = Pool(rootfs=sys.argv[1], size=2)
+    pool = Pool(rootfs=sys.argv[1], size=2, pids_limit=50)
     end = time.monotonic() + 10
-    while len(child_pids()) < 2 and time.monotonic() < end:
+    while pool.ready < 2 and time.monotonic() < end:
         time.sleep(0.01)
-    print(" ".join(map(str, sorted(child_pids()))), flush=True)
-    if sys.argv[2] == "hang":
-        time.sleep(60)
+    print("ready", flush=True)
+    sys.stdin.readline()  # until the test has seen the containers; then exit without close()
 """)
 
 
 @pytest.mark.parametrize("how", ["exit", "killed"])
 def test_the_process_ending_ends_its_pool(busybox, store_root, how, leakcheck):
     """An exit without close() (atexit closes the pool) and a SIGKILL (the
-    launcher's pdeathsig) both take the waiting containers along."""
-    p = subprocess.Popen([sys.executable, "-c", PROGRAM, str(busybox), "hang" if how == "killed" else "exit"],
-                         stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parent,
-                         env=dict(os.environ, PYTHONPATH=str(Path(__file__).parent)))
-    kids = [int(x) for x in p.stdout.readline().split()]
+    launcher's pdeathsig) both take the waiting containers along; the exit
+    removes their cgroups too."""
+    p = subprocess.Popen([sys.executable, "-c", PROGRAM, str(busybox)], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline() == "ready\n"
+    kids = child_pids(p.pid)
     assert len(kids) == 2
+    their_cgroups = cgroup_dirs(kids)
+    assert their_cgroups and all(c.name.startswith("pycontain-") for c in their_cgroups)
     if how == "killed":
         p.send_signal(signal.SIGKILL)
+    p.stdin.close()
     assert p.wait(20) == (-signal.SIGKILL if how == "killed" else 0)
     end = time.monotonic() + 5
     while any(os.path.exists(f"/proc/{k}") for k in kids) and time.monotonic() < end:
         time.sleep(0.02)
     assert not [k for k in kids if os.path.exists(f"/proc/{k}")], "the pool's containers outlived their process"
+    left = [c for c in their_cgroups if c.exists()]
+    for c in left:   # a SIGKILL leaves them, as for any container
+        c.rmdir()
+    if how == "exit":   # closed at exit: their cgroups went too
+        assert not left, "cgroups leaked"
     assert not (store_root / "containers").exists() or not os.listdir(store_root / "containers")
