@@ -68,7 +68,7 @@ def test_run_is_subprocess_shaped(busybox, leakcheck):
             pool.run(["sleep", "30"], timeout=0.3)
 
 
-def test_output_without_capture_goes_to_our_stdout(busybox, capfd, leakcheck):
+def test_output_without_capture_goes_to_our_stdout(busybox, leakcheck, capfd):
     with Pool(rootfs=busybox, size=1) as pool:
         r = pool.run(["sh", "-c", "echo to-out; echo to-err >&2"])
     assert (r.stdout, r.stderr) == (None, None)
