@@ -24,9 +24,20 @@ import time
 from importlib import resources
 from pathlib import Path
 
-from pycontain import Container, Pool
+from pycontain import PIPE, Container, Pool
 
 STATIC_HELLO = Path(str(resources.files("pycontain") / "_bin" / "hello-world" / "hello"))
+
+
+class PoolWaitingAtCreated(Pool):
+    """The pool as it was first built: containers waiting at "created", so
+    that the user, capabilities and seccomp filter came after the release
+    (the before/after of Container.create(before_exec=True))."""
+
+    def _make(self):
+        c = Container(self._image, ["true"], rootfs=self._rootfs, **self._options)
+        c.create(stdin=PIPE, stdout=PIPE, stderr=PIPE)
+        return c
 
 
 def wait_full(pool, deadline=5.0):
@@ -72,8 +83,9 @@ def main():
         limits = dict(memory="256m", cpus=0.5, pids_limit=100)
         with Pool(rootfs=rootfs, size=2) as pool, \
                 Pool(rootfs=rootfs, size=2, seccomp="unconfined") as unconfined, \
-                Pool(rootfs=rootfs, size=2, **limits) as limited:
-            pools = (pool, unconfined, limited)
+                Pool(rootfs=rootfs, size=2, **limits) as limited, \
+                PoolWaitingAtCreated(rootfs=rootfs, size=2) as at_created:
+            pools = (pool, unconfined, limited, at_created)
 
             def pooled(argv, p=pool):
                 def run():
@@ -83,6 +95,8 @@ def main():
                      ("Container.run, /bin/true", lambda: Container(rootfs=rootfs, command=["/bin/true"]).run()),
                      ("pool.run, static no-libc program", pooled(["/hello"])),
                      ("pool.run, static, no seccomp", pooled(["/hello"], unconfined)),
+                     ("pool.run, static, waiting at created", pooled(["/hello"], at_created)),
+                     ("pool.run, /bin/true, waiting at created", pooled(["/bin/true"], at_created)),
                      ("pool.run, /bin/true, limits", pooled(["/bin/true"], limited)),
                      ("Container.run, /bin/true, limits",
                       lambda: Container(rootfs=rootfs, command=["/bin/true"], **limits).run()),

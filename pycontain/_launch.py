@@ -33,6 +33,9 @@ MS_BIND, MS_REC, MS_PRIVATE, MS_SLAVE = 4096, 16384, 1 << 18, 1 << 19
 MS_STRICTATIME = 1 << 24
 
 MKDIR_NONE, MKDIR_DIR, MKDIR_FILE = 0, 1, 2
+# LaunchPlan.wait_start: where a created child waits to be released
+WAIT_CREATED = 1        # after the mounts and the working directory (docker's "created")
+WAIT_BEFORE_EXEC = 2    # after every step but the exec: ids, capabilities, seccomp (a warm pool's)
 BPF_MAXINSNS = 4096     # the kernel's limit on a seccomp filter
 
 
@@ -100,7 +103,7 @@ class LaunchPlan:
     cmd_index: int = 0
     path_env: str | None = None
     init: bool = False
-    wait_start: bool = False        # stop at "created" until released
+    wait_start: int = 0             # stop at "created" until released: WAIT_CREATED or WAIT_BEFORE_EXEC
     on_cloned: object = None        # f(pid): runs in the parent before the child goes on (id maps)
     on_root_device: object = None   # f(pid, fd): starts what serves the root on the child's device fd,
                                     # while the child waits with its root mounted (fd is closed after)
@@ -120,11 +123,12 @@ def _cstr(s, keep):
     if len(b) < 64:
         c = _cstrings.get(b)
         if c is None:
+            c = ffi.new("char[]", b)
+            # kept by this plan too: another thread (a Pool's) may make and
+            # store the same string meanwhile, and the cache then drops ours
+            keep.append(c)
             if len(_cstrings) < 4096:
-                c = _cstrings[b] = ffi.new("char[]", b)
-            else:
-                c = ffi.new("char[]", b)
-                keep.append(c)
+                _cstrings[b] = c
         return c
     c = ffi.new("char[]", b)
     keep.append(c)
@@ -176,10 +180,9 @@ def _array(kind, items, keep):
         own = []
         arr = _build_array(kind, items, own)
         hit = (arr, own)
+        keep.append(hit)    # as in _cstr: the cache may drop it for another thread's
         if len(_arrays) < 256:
             _arrays[key] = hit
-        else:
-            keep.append(hit)
     return hit[0], len(items)
 
 

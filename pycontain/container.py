@@ -207,10 +207,17 @@ class Container:
 
     # ---- lifecycle ----------------------------------------------------------
 
-    def create(self, stdin=None, stdout=None, stderr=None):
+    def create(self, stdin=None, stdout=None, stderr=None, *, before_exec=False):
         """Makes the container up to its "created" state: namespaces, cgroup
-        and mounts ready, command not yet executed. start() runs it."""
-        return self._launch(stdin, stdout, stderr, wait_start=True)
+        and mounts ready, command not yet executed. start() runs it.
+        before_exec: further, every step but the exec done (user, capabilities,
+        seccomp filter loaded), as pycontain.Pool's containers wait; with a
+        seccomp profile of the caller's, which may deny the read and write
+        of that wait, at "created" as usual."""
+        own_profile = self.config.seccomp_profile not in (None, seccomp.default_profile())
+        late = before_exec and not own_profile and not self.tty
+        return self._launch(stdin, stdout, stderr,
+                            wait_start=_launch.WAIT_BEFORE_EXEC if late else _launch.WAIT_CREATED)
 
     def start(self, stdin=None, stdout=None, stderr=None):
         """Runs the command (after create(), or from scratch). Returns self."""
@@ -229,7 +236,7 @@ class Container:
                 self._cleanup()
                 raise
             return self
-        return self._launch(stdin, stdout, stderr, wait_start=False)
+        return self._launch(stdin, stdout, stderr, wait_start=0)
 
     def replace_command(self, command):
         """Replaces a created container's command before start(), the

@@ -3,10 +3,10 @@
     with pycontain.Pool(rootfs="/srv/rootfs", size=4, memory="256m") as pool:
         r = pool.run(["sh", "-c", "echo hi"], capture_output=True)
 
-Each container of the pool is made by Container.create() (namespaces, root
-and its mounts, cgroup and limits, working directory: everything but the
-launcher's last steps) with pipes for its stdin, stdout and stderr, and waits
-at "created". run() takes one, gives it the command (Container.replace_command:
+Each container of the pool is made by Container.create(before_exec=True)
+(namespaces, root and its mounts, cgroup and limits, working directory, user,
+capabilities, seccomp filter: every step but the exec) with pipes for its
+stdin, stdout and stderr, and waits there. run() takes one, gives it the command (Container.replace_command:
 the argv is written into the plan the waiting child reads), releases it and
 returns what Container.run returns. A container runs one command and is gone;
 a thread of the pool makes the next one once that command ended (so that it
@@ -75,7 +75,7 @@ class Pool:
 
     def _make(self) -> Container:
         c = Container(self._image, _PLACEHOLDER, rootfs=self._rootfs, **self._options)
-        c.create(stdin=PIPE, stdout=PIPE, stderr=PIPE)
+        c.create(stdin=PIPE, stdout=PIPE, stderr=PIPE, before_exec=True)
         return c
 
     def _fill(self):

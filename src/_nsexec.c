@@ -133,6 +133,8 @@
 #define PC_MOUNT_ATTR_RDONLY 0x1
 #define PC_BPF_MAXINSNS 4096
 #define PC_DEV_NULL_RDEV 0x103  /* makedev(1, 3) */
+#define PC_WAIT_CREATED 1       /* plan->wait_start: _launch.WAIT_CREATED */
+#define PC_WAIT_BEFORE_EXEC 2   /* _launch.WAIT_BEFORE_EXEC */
 
 struct pc_mount_attr {
     uint64_t attr_set;
@@ -1163,6 +1165,16 @@ static void setup_tty(struct ctx *c)
     S1(SYS_close, s);
 }
 
+/* The "created" state: says 'R', then waits for the parent's one byte. */
+static void wait_for_release(struct ctx *c)
+{
+    char b = 'R';
+    if (S3(SYS_write, c->p->sync_fd, &b, 1) != 1)
+        die_quietly(125);
+    if (S3(SYS_read, c->p->sync_fd, &b, 1) != 1)
+        die_quietly(125);
+}
+
 static int child_continue(void *arg)
 {
     struct ctx *c = arg;
@@ -1277,13 +1289,8 @@ static int child_continue(void *arg)
     if (p->cwd)
         enter_cwd(c);
 
-    if (p->wait_start) {
-        char b = 'R';
-        if (S3(SYS_write, p->sync_fd, &b, 1) != 1)
-            die_quietly(125);
-        if (S3(SYS_read, p->sync_fd, &b, 1) != 1)
-            die_quietly(125);
-    }
+    if (p->wait_start == PC_WAIT_CREATED)
+        wait_for_release(c);
 
     if (p->tty)
         setup_tty(c);
@@ -1330,6 +1337,12 @@ static int child_continue(void *arg)
     if (p->seccomp_bpf && p->no_new_privs)
         load_seccomp(c);
 
+    /* A warm pool's container waits here, everything done but the exec and
+     * with every signal but SIGKILL still blocked: the command it gets (argv
+     * in the plan, written by the parent meanwhile) runs at once. Its filter
+     * must allow read and write (Docker's does). */
+    if (p->wait_start == PC_WAIT_BEFORE_EXEC)
+        wait_for_release(c);
     /* pycontain-init takes over blocked: a signal sent before it waits for
      * signals stays pending for it to forward, instead of hitting a pid 1
      * that has no default actions. It unblocks for the command it runs. */

@@ -1,5 +1,6 @@
 """pycontain.Pool: containers made ahead, one fresh container per command,
 and nothing left behind when the pool closes or its process ends."""
+import json
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 from pycontain import (
     CommandNotFound, ConfigError, ContainerError, ContainerExitError, ContainerResult, ContainerTimeout, Pool,
 )
+from pycontain.security import seccomp
 
 
 def child_pids(parent=None) -> set:
@@ -184,3 +186,33 @@ def test_the_process_ending_ends_its_pool(busybox, store_root, how, leakcheck):
     if how == "exit":   # closed at exit: their cgroups went too
         assert not left, "cgroups leaked"
     assert not (store_root / "containers").exists() or not os.listdir(store_root / "containers")
+
+
+def status_of(pid) -> dict:
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return {k: v.strip() for k, _, v in (line.partition(":") for line in lines)}
+
+
+def test_containers_wait_with_every_step_but_the_exec_done(busybox, leakcheck):
+    """A waiting container already runs as its user, with its capabilities,
+    no_new_privs and the seccomp filter: the start of a command pays only the exec."""
+    before = child_pids()
+    with Pool(rootfs=busybox, size=1, user="1000:1000") as pool:
+        (kid,) = waiting_children(before, 1)
+        st = status_of(kid)
+        assert (st["Seccomp"], st["NoNewPrivs"], st["CapEff"], st["Uid"].split()[0]) == ("2", "1", "0" * 16, "1000")
+        assert pool.run(["id", "-u"], capture_output=True).stdout == b"1000\n"
+
+
+def test_a_profile_of_the_callers_waits_at_created(busybox, tmp_path, leakcheck):
+    """A profile of the caller's may deny the read and write of the late wait:
+    its containers wait at "created" (no filter yet) and get it before the exec."""
+    profile = json.loads((Path(seccomp.__file__).parent / seccomp.DEFAULT_PROFILE_FILE).read_text())
+    path = tmp_path / "profile.json"
+    path.write_text(json.dumps(profile))
+    before = child_pids()
+    with Pool(rootfs=busybox, size=1, seccomp=str(path)) as pool:
+        (kid,) = waiting_children(before, 1)
+        assert status_of(kid)["Seccomp"] == "0"
+        r = pool.run(["grep", "Seccomp:", "/proc/self/status"], capture_output=True, text=True)
+        assert r.stdout.split() == ["Seccomp:", "2"]
