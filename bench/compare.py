@@ -2,6 +2,10 @@
 
     .venv/bin/python bench/compare.py [--runs 300] [--cli-runs 30] [--only start,cli,detached,monitor]
 
+Every command's argv is bound to its own lambda (a default argument): the
+script this replaced closed over one reused variable, so that every runtime's
+row ran the last command it set up (util-linux unshare).
+
 Fairness: every runtime is timed the same way, from one worker process. The
 script re-executes itself once in a private mount and network namespace (the
 worker) and there hides the hybrid cgroup2 tree under a tmpfs, which crun 1.8
@@ -9,12 +13,14 @@ needs on this machine; no runtime pays that set-up per run any more (crun used
 to go through `unshare ... sh -c` each time). pycontain's library rows are
 timed in the worker's own process (what a Python program pays); every command
 (crun, runc, bubblewrap, the pycontain CLI, python) is started by the worker
-with posix_spawn and waited for. Runtimes are interleaved round by round, so a
-noisy machine hurts them all alike, and ratios are taken within this run.
+with posix_spawn and waited for. Runtimes are interleaved round by round, in a
+new random order each round, so a noisy machine hurts them all alike, and
+ratios are taken within this run.
 
 Rows (sections):
 - start: start->exit of busybox `true` in a busybox root, in process, beside
   crun and runc `run` of the same root, bubblewrap and util-linux unshare;
+  the same command through a warm pool (Pool.run: the container made ahead);
   with memory+cpu+pids limits (pycontain and crun); on pycontain's bridge
   network (made inside the worker's network namespace).
 - cli: `pycontain run --rm --network none --rootfs DIR true`, whole process,
@@ -33,6 +39,7 @@ installed (`apt-get install crun runc bubblewrap conmon`).
 import argparse
 import json
 import os
+import random
 import shutil
 import signal
 import statistics
@@ -45,7 +52,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from conftest import make_busybox_rootfs  # noqa: E402
 
-from pycontain import Container  # noqa: E402
+from pycontain import Container, Pool  # noqa: E402
 
 WORKER_ENV = "PYCONTAIN_BENCH_WORKER"
 PYTHON = sys.executable
@@ -117,12 +124,16 @@ def oci_bundle(runtime, workdir: Path, rootfs: Path, name: str, args=("/bin/true
 
 def interleave(cases, runs):
     """{name: [seconds]}: one warm-up call each (fails early), then `runs`
-    rounds with every case once per round."""
+    rounds with every case once per round, in a new random order each round:
+    what one case leaves behind changes the next one's cost (the first
+    cgroup attach after a quiet spell waits for an RCU grace period, which
+    a second one soon after does not), so no case always follows the same one."""
     for _, fn in cases:
         fn()
     times = {name: [] for name, _ in cases}
+    order = random.Random(17)
     for _ in range(runs):
-        for name, fn in cases:
+        for name, fn in order.sample(cases, len(cases)):
             times[name].append(timed(fn))
     return times
 
@@ -140,6 +151,9 @@ def start_cases(workdir: Path, rootfs: Path):
         cases.append(("pycontain, bridge", pyc(network="bridge")))
     except Exception as e:   # noqa: BLE001 - a row the machine cannot run is reported, not fatal
         print(f"# skipped pycontain, bridge: {e}", file=sys.stderr)
+    # a warm pool (pycontain.Pool): its thread makes the next container after each command
+    pool = Pool(rootfs=rootfs, size=2)
+    cases.append(("pycontain Pool.run", lambda: pool.run(["/bin/true"], check=True)))
     crun, runc, bwrap = shutil.which("crun"), shutil.which("runc"), shutil.which("bwrap")
     if crun:
         for name, limits in (("crun", False), ("crun + limits", True)):
@@ -151,10 +165,10 @@ def start_cases(workdir: Path, rootfs: Path):
     if runc:
         bundle = oci_bundle(runc, workdir, rootfs, "runc")
         argv = [runc, "--root", str(workdir / "runc-state"), "run", "--bundle", str(bundle), "bench"]
-        cases.append(("runc", lambda: spawn_and_wait(argv)))
+        cases.append(("runc", lambda argv=argv: spawn_and_wait(argv)))
     if bwrap:
         argv = [bwrap, "--unshare-all", "--bind", str(rootfs), "/", "--proc", "/proc", "--dev", "/dev", "/bin/true"]
-        cases.append(("bubblewrap", lambda: spawn_and_wait(argv)))
+        cases.append(("bubblewrap", lambda argv=argv: spawn_and_wait(argv)))
     unshare = shutil.which("unshare")
     argv_unshare = [unshare, "--fork", "--pid", "--mount", "--uts", "--ipc", "--net", "--mount-proc",
                     "chroot", str(rootfs), "/bin/true"]
@@ -176,7 +190,7 @@ def cli_cases(workdir: Path, rootfs: Path):
     if runc:
         bundle = oci_bundle(runc, workdir, rootfs, "runc-cli")
         argv = [runc, "--root", str(workdir / "runc-state"), "run", "--bundle", str(bundle), "cli"]
-        cases.append(("runc run", lambda: spawn_and_wait(argv)))
+        cases.append(("runc run", lambda argv=argv: spawn_and_wait(argv)))
     imp = [PYTHON, "-c", "import pycontain"]
     bare = [PYTHON, "-c", "pass"]
     cases += [("python -c 'import pycontain'", lambda: spawn_and_wait(imp)),
