@@ -216,3 +216,13 @@ def test_a_profile_of_the_callers_waits_at_created(busybox, tmp_path, leakcheck)
         assert status_of(kid)["Seccomp"] == "0"
         r = pool.run(["grep", "Seccomp:", "/proc/self/status"], capture_output=True, text=True)
         assert r.stdout.split() == ["Seccomp:", "2"]
+
+
+def test_with_an_init(busybox, leakcheck):
+    """init=True: pycontain-init is pid 1 and runs the command it is given."""
+    with Pool(rootfs=busybox, size=1, init=True) as pool:
+        r = pool.run(["sh", "-c", "echo $$; cat /proc/1/cmdline | tr '\\0' ' '"], capture_output=True, text=True)
+        assert r.returncode == 0 and r.stdout.split()[0] != "1"
+        assert r.stdout.split("\n", 1)[1].startswith("pycontain-init -- sh -c echo $$; cat /proc/1/cmdline")
+        with pytest.raises(CommandNotFound):
+            pool.run(["missing"])
