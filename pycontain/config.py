@@ -7,15 +7,20 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+import stat
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Mapping, Sequence
 
+from . import names
+from .cgroups.limits import DeviceRate, Limits
 from .errors import ConfigError
+from .network import validate_mode
+from .network.etcfiles import parse_add_host, parse_dns
+from .network.ports import PortMapping, parse_publish
 from .security import capabilities, seccomp
 from .users import check_id
 
 NETWORK_MODES = ("none", "host", "bridge", "container:NAME", "a network name")  # pycontain.network.validate_mode
-CONTAINER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 HOSTNAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$")
 ENV_NAME_RE = re.compile(r"^[^=\0]+$")
 
@@ -94,10 +99,8 @@ class Mount:
                 raise ConfigError(f"bind mount source {self.source!r} must be an absolute path")
         object.__setattr__(self, "options", tuple(self.options))
         if self.type == "volume":
-            from .volumes import validate_name
-
             if self.source is not None:
-                validate_name(self.source)
+                names.check_volume(self.source)
             bad = [o for o in self.options if o != "nocopy"]
             if bad:
                 raise ConfigError(f"volume {self.target!r}: unknown option {bad[0]!r} (nocopy)")
@@ -203,11 +206,9 @@ class Device:
             st = os.stat(host)
         except OSError as e:
             raise ConfigError(f"device {host}: {e.strerror}") from None
-        import stat as stat_
-
-        if stat_.S_ISCHR(st.st_mode):
+        if stat.S_ISCHR(st.st_mode):
             kind = "c"
-        elif stat_.S_ISBLK(st.st_mode):
+        elif stat.S_ISBLK(st.st_mode):
             kind = "b"
         else:
             raise ConfigError(f"{host} is not a device node")
@@ -292,6 +293,39 @@ class ContainerConfig:
         if self.oom_score_adj is not None and not -1000 <= int(self.oom_score_adj) <= 1000:
             raise ConfigError("oom_score_adj must be between -1000 and 1000")
 
+    # ---- JSON: a managed container's record keeps its validated config --------------
+
+    def to_json(self) -> dict:
+        """The configuration as JSON-ready data; from_json() gives it back,
+        validated again (a bind source or a seccomp file may have gone)."""
+        out = {}
+        for f in fields(self):
+            if not f.init or f.name == "extra":
+                continue
+            out[f.name] = _jsonable(getattr(self, f.name))
+        out["ports"] = [p.to_dict() for p in self.ports]
+        out["resources"] = _limits_to_json(self.resources) if self.resources is not None else None
+        if self.extra:
+            out["extra"] = dict(self.extra)
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ContainerConfig":
+        known = {f.name for f in fields(cls) if f.init}
+        kw = {k: v for k, v in data.items() if k in known}
+        kw["mounts"] = tuple(Mount(m["source"], m["target"], read_only=m["read_only"], type=m["type"],
+                                   options=tuple(m["options"])) for m in kw.get("mounts", ()))
+        kw["devices"] = tuple(Device(**d) for d in kw.get("devices", ()))
+        kw["ports"] = tuple(PortMapping.from_dict(p) for p in kw.get("ports", ()))
+        kw["add_hosts"] = tuple(tuple(h) for h in kw.get("add_hosts", ()))
+        kw["ulimits"] = tuple(tuple(u) for u in kw.get("ulimits", ()))
+        if kw.get("resources") is not None:
+            kw["resources"] = _limits_from_json(kw["resources"])
+        for name in ("cap_add", "cap_drop", "security_opt", "group_add", "dns", "env"):
+            if name in kw:
+                kw[name] = tuple(kw[name])
+        return cls(**kw)
+
     def _resolve_security(self):
         """Applies --security-opt and reads the seccomp profile now, so that a
         bad profile fails before anything exists. privileged drops the default
@@ -322,14 +356,10 @@ class ContainerConfig:
 
     def _validate_network(self):
         if self.network in ("none", "host") and not (self.ports or self.dns or self.add_hosts or self.name):
-            return  # the common case needs none of the network package
-        from .network import validate_mode
-        from .network.etcfiles import parse_add_host, parse_dns
-        from .network.ports import parse_publish
-
+            return  # the common case has nothing to check
         validate_mode(self.network)
-        if self.name is not None and (not isinstance(self.name, str) or not CONTAINER_NAME_RE.match(self.name)):
-            raise ConfigError(f"invalid container name {self.name!r}: letters, digits, '_', '.', '-'")
+        if self.name is not None:
+            names.check("container", self.name)
         for attr, parse in (("ports", parse_publish), ("dns", parse_dns), ("add_hosts", parse_add_host)):
             v = getattr(self, attr)
             if isinstance(v, (str, bytes)):
@@ -408,3 +438,28 @@ def parse_ulimit(u):
     if soft > hard:
         raise ConfigError(f"ulimit {name}: soft limit {soft} is above the hard limit {hard}")
     return (name, soft, hard)
+
+
+def _jsonable(v):
+    """Tuples, frozensets and the small frozen dataclasses of a config as JSON data."""
+    if is_dataclass(v):
+        return {f.name: _jsonable(getattr(v, f.name)) for f in fields(v)}
+    if isinstance(v, (frozenset, set)):
+        return sorted(v)
+    if isinstance(v, (tuple, list)):
+        return [_jsonable(x) for x in v]
+    return v
+
+
+def _limits_to_json(limits: Limits) -> dict:
+    return _jsonable(limits)
+
+
+def _limits_from_json(data: dict) -> Limits:
+    kw = dict(data)
+    for name in ("cpuset_cpus", "cpuset_mems"):
+        if kw.get(name) is not None:
+            kw[name] = frozenset(kw[name])
+    for name in ("device_read_bps", "device_write_bps"):
+        kw[name] = tuple(DeviceRate(**d) for d in kw.get(name, ()))
+    return Limits(**kw)

@@ -232,7 +232,7 @@ def print_table(header, rows):
     """docker's tabwriter layout: columns padded to the widest cell plus 3."""
     widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
     for r in [header] + rows:
-        line = "".join(str(c).ljust(w + 3) for c, w in zip(r[:-1], widths[:-1])) + str(r[-1])
+        line = "".join(str(c).ljust(w + 3) for c, w in zip(r[:-1], widths[:-1], strict=True)) + str(r[-1])
         print(line.rstrip())
 
 
@@ -400,7 +400,7 @@ def cmd_attach(args):
         raise containers.ContainerStateError(f"container {c.short_id} is paused, unpause the container before attach")
     if c.status != "running":
         raise containers.ContainerStateError(f"container {c.short_id} is not running")
-    sock = attach.connect(c._store.container_dir(c.id))
+    sock = attach.connect(c.container_dir)
     stdin_fd = os.open(os.devnull, os.O_RDONLY) if args.no_stdin else 0
     is_tty = os.isatty(stdin_fd)
     saved = termios.tcgetattr(stdin_fd) if is_tty else None

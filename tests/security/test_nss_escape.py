@@ -36,7 +36,7 @@ pytestmark = pytest.mark.usefixtures("store_connection", "leakcheck")
 def store_connection(store_root):
     """The process's one record database connection (containers.get opens
     it), opened before the leak check takes its snapshot of descriptors."""
-    return containers._store()
+    return containers.shared_store()
 
 
 def cli(*args, timeout=60):

@@ -127,7 +127,7 @@ def test_path_through_a_launcher_descriptor_is_skipped(make_image, host_dir):
 @pytest.fixture(scope="module", autouse=True)
 def warm_store(store_root):
     """The process's record database, opened before the leak checks look."""
-    return containers._store()
+    return containers.shared_store()
 
 
 def test_exec_workdir_through_a_launcher_descriptor_does_not_lead_out(rootfs, host_dir):
