@@ -1,5 +1,6 @@
 """pycontain.Pool: containers made ahead, one fresh container per command,
 and nothing left behind when the pool closes or its process ends."""
+import ctypes
 import json
 import os
 import signal
@@ -15,6 +16,8 @@ from pycontain import (
     CommandNotFound, ConfigError, ContainerError, ContainerExitError, ContainerResult, ContainerTimeout, Pool,
 )
 from pycontain.security import seccomp
+
+PR_GET_DUMPABLE = 3
 
 
 def child_pids(parent=None) -> set:
@@ -226,3 +229,47 @@ def test_with_an_init(busybox, leakcheck):
         assert r.stdout.split("\n", 1)[1].startswith("pycontain-init -- sh -c echo $$; cat /proc/1/cmdline")
         with pytest.raises(CommandNotFound):
             pool.run(["missing"])
+
+
+# A host process that tries the waiting container: opens its memory, then
+# tries to trace it (PTRACE_SEIZE, which does not stop it). Prints what it got.
+_ATTACK = textwrap.dedent("""
+    import ctypes, errno, os, sys
+    pid = int(sys.argv[1])
+    try:
+        os.close(os.open(f"/proc/{pid}/mem", os.O_RDWR))
+        print("mem opened")
+    except OSError as e:
+        print("mem", errno.errorcode[e.errno])
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+    if libc.ptrace(0x4206, pid, None, None) == 0:
+        print("ptrace attached")
+    else:
+        print("ptrace", errno.errorcode[ctypes.get_errno()])
+""")
+
+
+@pytest.mark.parametrize("user,attacker", [
+    # root like the container's user, every capability but CAP_SYS_PTRACE (a
+    # superset of the container's): passes the uid and capability checks
+    (None, ["--bounding-set=-sys_ptrace", "--inh-caps=-all"]),
+    ("1000:1000", ["--reuid=1000", "--regid=1000", "--clear-groups", "--bounding-set=-all", "--inh-caps=-all"]),
+], ids=["root", "uid1000"])
+def test_a_waiting_container_cannot_be_traced_by_its_uid(busybox, leakcheck, user, attacker):
+    """A waiting container shares this process's memory (CLONE_VM) with its
+    ids and capabilities already narrowed: were it dumpable, a host process
+    of its uid could ptrace it or write /proc/PID/mem, i.e. this root
+    process's memory. It is not; this process's own flag comes back once
+    the pool is closed."""
+    libc = ctypes.CDLL(None)
+    assert libc.prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1
+    before = child_pids()
+    with Pool(rootfs=busybox, size=1, **({"user": user} if user else {})) as pool:
+        (kid,) = waiting_children(before, 1)
+        r = subprocess.run(["setpriv", *attacker, "/usr/bin/python3", "-c", _ATTACK, str(kid)],
+                           capture_output=True, text=True, cwd="/", timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split("\n") == ["mem EACCES", "ptrace EPERM", ""]
+        assert pool.run(["true"]).returncode == 0
+    assert libc.prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1
