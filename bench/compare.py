@@ -278,7 +278,7 @@ def monitor_rows(workdir: Path, rootfs: Path, samples: int = 3):
                             "sleep", "1000"]).strip()
         try:
             time.sleep(0.5)  # let it settle: the figure of a monitor at rest
-            out.setdefault("pycontain monitor", []).append(rss_kib(find_process("pycontain.monitor", cid)))
+            out.setdefault("pycontain monitor", []).append(rss_kib(find_process("pycontain.managed.monitor", cid)))
         finally:
             spawn_and_wait([*cli, "rm", "-f", cid])
     conmon, crun = shutil.which("conmon"), shutil.which("crun")
