@@ -41,6 +41,9 @@ MS_BIND, MS_REC, MS_PRIVATE, MS_SLAVE = 4096, 16384, 1 << 18, 1 << 19
 MS_STRICTATIME = 1 << 24
 
 MKDIR_NONE, MKDIR_DIR, MKDIR_FILE = 0, 1, 2
+# LaunchPlan.wait_start: where a created child waits to be released
+WAIT_CREATED = 1        # after the mounts and the working directory (docker's "created")
+WAIT_BEFORE_EXEC = 2    # after every step but the exec: ids, capabilities, seccomp (a warm pool's)
 BPF_MAXINSNS = 4096     # the kernel's limit on a seccomp filter
 
 
@@ -109,7 +112,7 @@ class LaunchPlan:
     init: bool = False
     program: str | None = None      # a program of ours (path under _bin) run, from sealed memory, for
                                     # the command once that is found in the container (hello-world)
-    wait_start: bool = False        # stop at "created" until released
+    wait_start: int = 0             # stop at "created" until released: WAIT_CREATED or WAIT_BEFORE_EXEC
     on_cloned: object = None        # f(pid): runs in the parent before the child goes on (id maps)
     on_root_device: object = None   # f(pid, fd): starts what serves the root on the child's device fd,
                                     # while the child waits with its root mounted (fd is closed after)
@@ -129,11 +132,12 @@ def _cstr(s, keep):
     if len(b) < 64:
         c = _cstrings.get(b)
         if c is None:
+            c = ffi.new("char[]", b)
+            # kept by this plan too: another thread (a Pool's) may make and
+            # store the same string meanwhile, and the cache then drops ours
+            keep.append(c)
             if len(_cstrings) < 4096:
-                c = _cstrings[b] = ffi.new("char[]", b)
-            else:
-                c = ffi.new("char[]", b)
-                keep.append(c)
+                _cstrings[b] = c
         return c
     c = ffi.new("char[]", b)
     keep.append(c)
@@ -185,10 +189,9 @@ def _array(kind, items, keep):
         own = []
         arr = _build_array(kind, items, own)
         hit = (arr, own)
+        keep.append(hit)    # as in _cstr: the cache may drop it for another thread's
         if len(_arrays) < 256:
             _arrays[key] = hit
-        else:
-            keep.append(hit)
     return hit[0], len(items)
 
 
@@ -446,6 +449,19 @@ class Child:
             os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOWAIT)
         except ChildProcessError:
             pass
+
+    def set_command(self, argv):
+        """Replaces a created child's command, entrypoint and init included
+        (argv[plan.cmd_index:] is what runs), before finish_start(). The child
+        shares this memory (CLONE_VM) and reads argv only once released: the
+        new array is in the plan it reads by then (the release is a write on
+        the sync socket, after this store)."""
+        if self._sync is None or self._cplan is None or not self.plan.wait_start:
+            raise LaunchError(errno.EINVAL, "launch", "only a created container's command can be replaced")
+        if len(argv) <= self.plan.cmd_index:
+            raise LaunchError(errno.EINVAL, "launch", "an empty command")
+        self._cplan.argv = _cstr_array(argv, self._keep)
+        self.plan.argv = list(argv)
 
     def finish_start(self):
         """Releases a created child and waits until it exec'd the command."""

@@ -234,10 +234,17 @@ class Container:
 
     # ---- lifecycle ----------------------------------------------------------
 
-    def create(self, stdin=None, stdout=None, stderr=None):
+    def create(self, stdin=None, stdout=None, stderr=None, *, before_exec=False):
         """Makes the container up to its "created" state: namespaces, cgroup
-        and mounts ready, command not yet executed. start() runs it."""
-        return self._launch(stdin, stdout, stderr, wait_start=True)
+        and mounts ready, command not yet executed. start() runs it.
+        before_exec: further, every step but the exec done (user, capabilities,
+        seccomp filter loaded), as pycontain.Pool's containers wait; with a
+        seccomp profile of the caller's, which may deny the read and write
+        of that wait, at "created" as usual."""
+        own_profile = self.config.seccomp_profile not in (None, seccomp.default_profile())
+        late = before_exec and not own_profile and not self.tty
+        return self._launch(stdin, stdout, stderr,
+                            wait_start=_launch.WAIT_BEFORE_EXEC if late else _launch.WAIT_CREATED)
 
     def start(self, stdin=None, stdout=None, stderr=None):
         """Runs the command (after create(), or from scratch). Returns self."""
@@ -250,10 +257,30 @@ class Container:
                 # remove() must not signal a pid that may belong to someone else now
                 self._pidfd = None
                 self.returncode = getattr(e, "exit_status", 255)
+                for f in (self.stdin, self.stdout, self.stderr):   # no command ran: nothing to read or write
+                    if f is not None:
+                        f.close()
                 self._cleanup()
                 raise
             return self
-        return self._launch(stdin, stdout, stderr, wait_start=False)
+        return self._launch(stdin, stdout, stderr, wait_start=0)
+
+    def replace_command(self, command):
+        """Replaces a created container's command before start(), the
+        entrypoint kept (as `docker run IMAGE COMMAND` does): what
+        pycontain.Pool does to hand a prepared container a command."""
+        if self._child is None:
+            raise ContainerError("only a created container's command can be replaced: create() it first")
+        if isinstance(command, (str, bytes)) or not command:
+            raise ConfigError("command must be a non-empty list of strings")
+        command = list(command)
+        if not all(isinstance(a, str) and "\0" not in a for a in command):
+            raise ConfigError("command must be a list of strings without NUL")
+        created_with = len(self.config.command or ())
+        entrypoint = self.args[:len(self.args) - created_with]
+        plan = self._child.plan
+        self._child.set_command(plan.argv[:plan.cmd_index] + entrypoint + command)
+        self.args = entrypoint + command
 
     def _launch(self, stdin, stdout, stderr, wait_start):
         if self.pid is not None or self._removed:

@@ -12,7 +12,8 @@
  *     masked paths (the host's /dev/null) and read-only paths, pivot_root,
  *     read-only root, hostname, rlimits, oom_score_adj, cwd (resolved in the
  *     root), [created: wait for start], stdio, fds, bounding set, groups and
- *     ids, capabilities, pdeathsig again, no_new_privs, seccomp, exec
+ *     ids, capabilities, pdeathsig again, no_new_privs, seccomp, [a pool's
+ *     container: wait for start here instead], exec (both waits non-dumpable)
  *
  * There is no policy here: what to mount, which ids, which capabilities, all
  * come from the plan. The child shares the parent's memory (CLONE_VM: no copy
@@ -149,6 +150,8 @@
 #define PC_MOUNT_ATTR_RDONLY 0x1
 #define PC_BPF_MAXINSNS 4096
 #define PC_DEV_NULL_RDEV 0x103  /* makedev(1, 3) */
+#define PC_WAIT_CREATED 1       /* plan->wait_start: _launch.WAIT_CREATED */
+#define PC_WAIT_BEFORE_EXEC 2   /* _launch.WAIT_BEFORE_EXEC */
 
 struct pc_mount_attr {
     uint64_t attr_set;
@@ -236,6 +239,7 @@ struct ctx {
     int parent_pidfd;        /* the launching process, to see that it still lives; -1: unknown */
     int null_fd;             /* the host's /dev/null (O_PATH), what masked files are covered with */
     int report_fd;           /* the join helper's pipe to the parent (-1: e is the parent's memory) */
+    int undumpable_wait;     /* clear the dumpable flag before a wait (launched by root) */
 };
 
 /* What the join helper and its child write on report_fd: a tag, then the
@@ -1225,6 +1229,31 @@ static void setup_tty(struct ctx *c)
     S1(SYS_close, s);
 }
 
+/* The "created" state: says 'R', then waits for the parent's one byte.
+ *
+ * However long it waits, the child shares its launcher's memory (CLONE_VM),
+ * and the dumpable flag that decides who may ptrace it or open its
+ * /proc/PID/mem belongs to that memory: the caller's (1), unless an id
+ * change cleared it. A pool's container waits with its ids and capabilities
+ * already narrowed, so a host process of its uid (root without
+ * CAP_SYS_PTRACE, or the container's user) would pass the ptrace checks
+ * and could write into a root Python. Non-dumpable until execve (which gives
+ * the command memory and a flag of its own); launch_end() gives the caller
+ * its flag back once no launch sharing its memory is before its exec. Not
+ * for an unprivileged launcher: its memory is no more than its own user
+ * may trace, and newuidmap would refuse its other children's id maps (the
+ * flag is shared by all of them). */
+static void wait_for_release(struct ctx *c)
+{
+    char b = 'R';
+    if (c->undumpable_wait)
+        S2(SYS_prctl, PR_SET_DUMPABLE, 0);
+    if (S3(SYS_write, c->p->sync_fd, &b, 1) != 1)
+        die_quietly(125);
+    if (S3(SYS_read, c->p->sync_fd, &b, 1) != 1)
+        die_quietly(125);
+}
+
 static int child_continue(void *arg)
 {
     struct ctx *c = arg;
@@ -1343,13 +1372,8 @@ static int child_continue(void *arg)
     if (p->cwd)
         enter_cwd(c);
 
-    if (p->wait_start) {
-        char b = 'R';
-        if (S3(SYS_write, p->sync_fd, &b, 1) != 1)
-            die_quietly(125);
-        if (S3(SYS_read, p->sync_fd, &b, 1) != 1)
-            die_quietly(125);
-    }
+    if (p->wait_start == PC_WAIT_CREATED)
+        wait_for_release(c);
 
     if (p->tty)
         setup_tty(c);
@@ -1368,6 +1392,8 @@ static int child_continue(void *arg)
         close_other_fds(c);
 
     /* ---- identity and privileges, narrowest last ---- */
+    if (p->wait_start == PC_WAIT_BEFORE_EXEC && c->undumpable_wait)
+        S2(SYS_prctl, PR_SET_DUMPABLE, 0);  /* before they narrow: see wait_for_release */
     for (int cap = 0; cap <= p->last_cap && cap < 64; cap++)
         if (!(p->cap_bounding & (1ULL << cap))) {
             r = S2(SYS_prctl, PR_CAPBSET_DROP, cap);
@@ -1396,6 +1422,12 @@ static int child_continue(void *arg)
     if (p->seccomp_bpf && p->no_new_privs)
         load_seccomp(c);
 
+    /* A warm pool's container waits here, everything done but the exec and
+     * with every signal but SIGKILL still blocked: the command it gets (argv
+     * in the plan, written by the parent meanwhile) runs at once. Its filter
+     * must allow read and write (Docker's does). */
+    if (p->wait_start == PC_WAIT_BEFORE_EXEC)
+        wait_for_release(c);
     /* pycontain-init takes over blocked: a signal sent before it waits for
      * signals stays pending for it to forward, instead of hitting a pid 1
      * that has no default actions. It unblocks for the command it runs. */
@@ -1686,6 +1718,7 @@ int pc_spawn(const struct pc_plan *plan, struct pc_child *child, struct pc_error
     c->root_device_fd = -1;
     c->null_fd = -1;
     c->report_fd = -1;
+    c->undumpable_wait = geteuid() == 0;
     /* Until the child reaches execve, the error says it was killed: a child
      * that dies without a word of its own (SIGKILL, the OOM killer) did not
      * start the container, whichever way the parent learns of its end. */

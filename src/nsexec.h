@@ -76,7 +76,9 @@ struct pc_plan {
 
     /* sync points, on a socket shared with the parent (-1: none).
      * wait_maps: after clone, wait for one byte (uid/gid maps, network ready).
-     * wait_start: after the mounts, write 'R', then wait for one byte (created state). */
+     * wait_start: write 'R', then wait for one byte (created state): PC_WAIT_CREATED after
+     * the mounts and the working directory, PC_WAIT_BEFORE_EXEC after every step but the
+     * exec (ids, capabilities, seccomp: a warm pool's container), 0 not at all. */
     int sync_fd;
     int wait_maps;
     int wait_start;
