@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from . import _launch, _netns, cgroups, fuse_overlayfs, rootless
+from . import _launch, _netns, bundle, cgroups, fuse_overlayfs, rootless
 from ._paths import default_root
 from .config import RLIMITS, ContainerConfig, Mount, merge_env
 from .errors import ConfigError, ContainerError, ContainerExitError, ContainerTimeout
@@ -133,30 +133,39 @@ class Container:
                  memory=None, memory_swap=None, cpus=None, cpu_shares=None, cpu_quota=None, cpu_period=None,
                  cpuset_cpus=None, cpuset_mems=None, pids_limit=None, blkio_weight=None,
                  device_read_bps=(), device_write_bps=(), cgroup_parent=None, cgroup=None, devices=(),
-                 id=None, tty=False, layer_dir=None, pull="missing", storage_driver=None):
-        if isinstance(network, Container):   # join that container's network namespace
-            network = f"container:{network.id}"
-        # resource limits (pycontain/cgroups): checked here, before anything exists
-        resources = cgroups.Limits.from_docker(
-            memory=memory, memory_swap=memory_swap, cpus=cpus, cpu_shares=cpu_shares, cpu_quota=cpu_quota,
-            cpu_period=cpu_period, cpuset_cpus=cpuset_cpus, cpuset_mems=cpuset_mems, pids_limit=pids_limit,
-            blkio_weight=blkio_weight, device_read_bps=device_read_bps, device_write_bps=device_write_bps,
-            cgroup_parent=cgroup_parent)
-        self.config = ContainerConfig(
-            image=image, rootfs=rootfs, command=command, entrypoint=entrypoint, env=env or (),
-            hostname=hostname, user=user, workdir=workdir, mounts=mounts, read_only=read_only,
-            init=init, network=network, cap_add=tuple(cap_add), cap_drop=tuple(cap_drop),
-            privileged=privileged, no_new_privileges=no_new_privileges, ulimits=tuple(ulimits),
-            oom_score_adj=oom_score_adj, writable_layer=writable_layer,
-            seccomp=seccomp, security_opt=tuple(security_opt), group_add=group_add,
-            name=name, ports=ports, dns=dns, add_hosts=add_hosts, resources=resources,
-            devices=tuple(devices),
-        )
+                 id=None, tty=False, layer_dir=None, pull="missing", storage_driver=None,
+                 config=None, survive_parent=False):
+        # config: a ContainerConfig made elsewhere (an OCI bundle's, config.container_config_from_oci)
+        # instead of the arguments; survive_parent: the process outlives this one (an OCI runtime's
+        # caller reaps it), so no parent-death signal
+        self.survive_parent = survive_parent
+        if config is not None:
+            self.config = config
+            resources = config.resources if config.resources is not None else cgroups.Limits()
+        else:
+            if isinstance(network, Container):   # join that container's network namespace
+                network = f"container:{network.id}"
+            # resource limits (pycontain/cgroups): checked here, before anything exists
+            resources = cgroups.Limits.from_docker(
+                memory=memory, memory_swap=memory_swap, cpus=cpus, cpu_shares=cpu_shares, cpu_quota=cpu_quota,
+                cpu_period=cpu_period, cpuset_cpus=cpuset_cpus, cpuset_mems=cpuset_mems, pids_limit=pids_limit,
+                blkio_weight=blkio_weight, device_read_bps=device_read_bps, device_write_bps=device_write_bps,
+                cgroup_parent=cgroup_parent)
+            self.config = ContainerConfig(
+                image=image, rootfs=rootfs, command=command, entrypoint=entrypoint, env=env or (),
+                hostname=hostname, user=user, workdir=workdir, mounts=mounts, read_only=read_only,
+                init=init, network=network, cap_add=tuple(cap_add), cap_drop=tuple(cap_drop),
+                privileged=privileged, no_new_privileges=no_new_privileges, ulimits=tuple(ulimits),
+                oom_score_adj=oom_score_adj, writable_layer=writable_layer,
+                seccomp=seccomp, security_opt=tuple(security_opt), group_add=group_add,
+                name=name, ports=ports, dns=dns, add_hosts=add_hosts, resources=resources,
+                devices=tuple(devices),
+            )
         self.id = id or os.urandom(32).hex()
         # Managed containers (pycontain/containers.py): tty=True gives init a
         # terminal from its own devpts (self.tty_master after start);
         # layer_dir keeps the writable layer in the caller's directory.
-        self.tty = tty
+        self.tty = tty or bool(self.config.bundle is not None and self.config.bundle.terminal)
         self.tty_master = None
         self.layer_dir = layer_dir
         self.launch_plan = None  # the last plan started: exec copies its user and privileges
@@ -241,6 +250,8 @@ class Container:
             plan.stdio = tuple(stdio)
             plan.wait_start = wait_start
             plan.tty = self.tty
+            if self.survive_parent:
+                plan.pdeathsig = 0
             self.launch_plan = plan
             child = _launch.spawn(plan)
             if self._cgroup is not None:
@@ -407,8 +418,17 @@ class Container:
         if self.want_cgroup is False or (self.want_cgroup is None and not limits and not limits.cgroup_parent
                                          and not self.config.devices):
             return None
+        name = f"pycontain-{self.id}"
+        spec = self.config.bundle
+        if spec is not None and spec.cgroups_path:
+            # the bundle's cgroupsPath, below the caller's own cgroup (as a relative cgroup_parent)
+            parent, _, name = spec.cgroups_path.strip("/").rpartition("/")
+            limits = dataclasses.replace(limits, cgroup_parent=cgroups.limits.normalize_parent(parent))
         try:
-            cg = cgroups.create(f"pycontain-{self.id}", limits, devices_restricted=not self.config.privileged)
+            cg = cgroups.create(name, limits, devices_restricted=not self.config.privileged)
+            if spec is not None:
+                for kind, major, minor, access in spec.device_rules:
+                    cg.allow_device(kind, major, minor, access)
         except cgroups.CgroupError as e:
             unavailable = isinstance(e, cgroups.CgroupNotDelegated) or e.errno in (
                 errno.EACCES, errno.EPERM, errno.EROFS, errno.EOPNOTSUPP)
@@ -417,6 +437,21 @@ class Container:
             return None
         self._cgroup = cg
         return cg
+
+    def host_record(self) -> dict:
+        """What the created or started container holds on the host, as plain
+        JSON for release_detached() in another process (an OCI runtime's delete)."""
+        return {"cgroup": self._cgroup.record() if self._cgroup is not None else None}
+
+    def detach(self) -> None:
+        """Lets go of the started container without stopping or reaping it
+        (an OCI runtime's create/start: its caller is the process's parent
+        from now on, and delete releases host_record())."""
+        self._cgroup = None
+        self._rootfs = None
+        self._child = None
+        self._pidfd = None
+        self.pid = None
 
     def _remove_cgroup(self):
         if self._cgroup is not None:
@@ -598,6 +633,9 @@ class Container:
 
     def _plan(self) -> _launch.LaunchPlan:
         cfg = self.config
+        if cfg.bundle is not None:    # an OCI bundle: as its config.json says (pycontain/bundle.py)
+            self.args = list(cfg.command)
+            return bundle.launch_plan(cfg, self._make_cgroup(), self.root)
         if cfg.rootfs is not None:
             image = ResolvedImage((cfg.rootfs,), {})
         else:
@@ -805,6 +843,18 @@ class Container:
             child_fds.append(theirs)
             fds.append(theirs)
         return fds
+
+
+def detached_cgroup(record: dict):
+    """The cgroup of a detached container (Container.detach()'s record), or None."""
+    return cgroups.reopen(record["cgroup"]) if record.get("cgroup") else None
+
+
+def release_detached(record: dict) -> None:
+    """Removes what a detached container held (its cgroup, killing what is left in it)."""
+    cg = detached_cgroup(record)
+    if cg is not None:
+        cg.destroy()
 
 
 def parent_ends_by_role(ends):

@@ -236,6 +236,21 @@ class Cgroup:
         """The cgroup's directories (one per hierarchy on v1)."""
         raise NotImplementedError
 
+    def record(self) -> dict:
+        """What reopen() needs to find this cgroup again in another process
+        (plain JSON): its directories and the ones it made."""
+        raise NotImplementedError
+
+
+def reopen(record: dict) -> Cgroup:
+    """The cgroup a record() describes, owned by the caller from now on
+    (an OCI runtime's delete, pause or ps runs in a process of its own)."""
+    if record.get("version") == 2:
+        from .v2 import V2Cgroup
+        return V2Cgroup.reopen(record)
+    from .v1 import V1Cgroup
+    return V1Cgroup.reopen(record)
+
 
 def create(name: str, limits: Limits, *, devices_restricted=True, lay: Layout | None = None,
            rootless: bool | None = None) -> Cgroup:
