@@ -1,0 +1,157 @@
+"""pycontain-runc called directly: the OCI lifecycle, the process model a
+shim relies on, errors, and runc beside it as the reference."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import own_cgroup_dirs, run_runtime
+from ocitools import RUNTIME
+
+RUNC = shutil.which("runc")
+SUBREAPER = str(Path(__file__).parent / "subreaper.py")
+
+
+def test_run_gives_the_exit_status_and_output(bundle, state_root):
+    b = bundle(["sh", "-c", "echo out $(hostname); echo err >&2; exit 3"])
+    r = run_runtime(state_root, "run", "--bundle", str(b), "r1")
+    assert (r.returncode, r.stdout, r.stderr) == (3, b"out runc\n", b"err\n")
+    assert own_cgroup_dirs("pycontain-r1") == []
+
+
+def test_run_killed_by_a_signal_exits_128_plus_it(bundle, state_root):
+    b = bundle(["sleep", "60"])
+    run = subprocess.Popen([RUNTIME, "--root", str(state_root), "run", "--bundle", str(b), "r2"])
+    try:
+        for _ in range(500):
+            r = run_runtime(state_root, "state", "r2")
+            if r.returncode == 0 and json.loads(r.stdout)["status"] == "running":
+                break
+        assert run_runtime(state_root, "kill", "r2", "SIGKILL").returncode == 0
+        assert run.wait(30) == 137
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+
+
+def test_create_start_the_caller_reaps_the_container(bundle, state_root, tmp_path):
+    """The shim's model: create returns with the container waiting, start runs
+    it, and the container's exit status reaches the subreaper that called us."""
+    b = bundle(["sh", "-c", "echo started as $$; exit 7"])
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, SUBREAPER, RUNTIME, str(state_root), str(b), "c1", str(out)],
+                       capture_output=True, timeout=60)
+    seen = json.loads(r.stdout)
+    assert seen["create"] == [0, ""]
+    assert seen["state_created"]["status"] == "created"
+    assert seen["state_created"]["pid"] == seen["pid"]
+    assert seen["start"] == [0, ""]
+    assert seen["exit"] == 7                      # reaped by the caller, not by us
+    assert seen["state_after"]["status"] == "stopped"
+    assert seen["delete"] == [0, ""]
+    assert out.read_bytes() == b"started as 1\n"  # pid 1 of its own namespace; our stdio
+    assert own_cgroup_dirs("pycontain-c1") == []
+
+
+def test_lifecycle_states_and_wrong_state_errors(bundle, state_root, tmp_path):
+    b = bundle(["sleep", "60"])
+    pid_file = tmp_path / "pid"
+    r = run_runtime(state_root, "create", "--bundle", str(b), "--pid-file", str(pid_file), "l1")
+    assert r.returncode == 0, r.stderr
+    pid = int(pid_file.read_text())
+    st = json.loads(run_runtime(state_root, "state", "l1").stdout)
+    assert (st["status"], st["pid"], st["id"], st["bundle"]) == ("created", pid, "l1", str(b))
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        assert b"sleep" not in f.read()           # the command waits for start
+    again = run_runtime(state_root, "create", "--bundle", str(b), "l1")
+    assert again.returncode == 1 and again.stderr == b"container with id exists: l1\n"
+    assert run_runtime(state_root, "start", "l1").returncode == 0
+    assert json.loads(run_runtime(state_root, "state", "l1").stdout)["status"] == "running"
+    r = run_runtime(state_root, "start", "l1")
+    assert (r.returncode, r.stderr) == (1, b"cannot start an already running container\n")
+    r = run_runtime(state_root, "delete", "l1")
+    assert (r.returncode, r.stderr) == (1, b"cannot delete container l1 that is not stopped: running\n")
+    assert run_runtime(state_root, "pause", "l1").returncode == 0
+    assert json.loads(run_runtime(state_root, "state", "l1").stdout)["status"] == "paused"
+    assert run_runtime(state_root, "resume", "l1").returncode == 0
+    ps = json.loads(run_runtime(state_root, "ps", "--format", "json", "l1").stdout)
+    assert ps == [pid]
+    assert run_runtime(state_root, "kill", "l1", "KILL").returncode == 0
+    r = run_runtime(state_root, "delete", "l1")       # the zombie counts as stopped
+    assert r.returncode == 0, r.stderr
+    r = run_runtime(state_root, "state", "l1")
+    assert (r.returncode, r.stderr) == (1, b"container does not exist: l1\n")
+    assert own_cgroup_dirs("pycontain-l1") == []
+
+
+def test_delete_force_and_delete_of_a_created_container(bundle, state_root):
+    b = bundle(["sleep", "60"])
+    assert run_runtime(state_root, "create", "--bundle", str(b), "d1").returncode == 0
+    assert run_runtime(state_root, "delete", "d1").returncode == 0        # runc deletes created ones
+    assert run_runtime(state_root, "create", "--bundle", str(b), "d2").returncode == 0
+    assert run_runtime(state_root, "start", "d2").returncode == 0
+    assert run_runtime(state_root, "delete", "--force", "d2").returncode == 0
+    assert own_cgroup_dirs("pycontain-d1") == own_cgroup_dirs("pycontain-d2") == []
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda s: s.update(hooks={"prestart": [{"path": "/bin/true"}]}), "config.json: hooks: hooks are not supported"),
+    (lambda s: s["process"].update(args=[]), "config.json: process.args: must not be empty"),
+    (lambda s: s["root"].update(path="nowhere"), "config.json: root.path:"),
+    (lambda s: s["linux"].update(sysctl={"net.ipv4.ip_forward": "1"}), "config.json: linux.sysctl:"),
+    (lambda s: s["process"]["capabilities"].update(bounding=["CAP_NOPE"]), "unknown capability 'CAP_NOPE'"),
+    (lambda s: s["mounts"].append({"destination": "/x", "type": "bind", "source": "/no/such"}), "mounts[7].source"),
+])
+def test_bad_config_one_line_error_nothing_left(bundle, state_root, tmp_path, edit, words):
+    b = bundle(["true"], edit=edit)
+    log = tmp_path / "log.json"
+    r = subprocess.run([RUNTIME, "--root", str(state_root), "--log", str(log), "--log-format", "json",
+                        "create", "--bundle", str(b), "--pid-file", str(tmp_path / "pid"), "bad"],
+                       capture_output=True, timeout=60)
+    assert r.returncode == 1
+    lines = r.stderr.decode().splitlines()
+    assert len(lines) == 1 and words in lines[0], r.stderr
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(entries) == 1 and entries[0]["level"] == "error" and entries[0]["msg"] == lines[0]
+    assert set(entries[0]) == {"level", "msg", "time"}
+    assert not (tmp_path / "pid").exists() and not (state_root / "bad").exists()
+    assert own_cgroup_dirs("pycontain-bad") == []
+
+
+def test_not_json_and_unsupported_commands(bundle, state_root):
+    b = bundle(["true"])
+    (b / "config.json").write_text("{")
+    r = run_runtime(state_root, "create", "--bundle", str(b), "j")
+    assert r.returncode == 1 and r.stderr.startswith(b"config.json: not valid JSON")
+    r = run_runtime(state_root, "checkpoint", "j")
+    assert (r.returncode, r.stderr) == (1, b"checkpoint is not supported by pycontain-runc\n")
+
+
+@pytest.mark.skipif(RUNC is None, reason="runc is the reference (apt-get install runc)")
+def test_state_matches_runc_side_by_side(bundle, state_root, tmp_path):
+    """The same bundle under runc and under pycontain-runc: the same state keys
+    and statuses through the lifecycle, the same exit status from run."""
+    b = bundle(["sleep", "60"])
+    runc_root = tmp_path / "runc-state"
+    states = {}
+    for name, rt, root in (("runc", RUNC, runc_root), ("ours", RUNTIME, state_root)):
+        seen = []
+        assert run_runtime(root, "create", "--bundle", str(b), "s1", runtime=rt).returncode == 0
+        seen.append(json.loads(run_runtime(root, "state", "s1", runtime=rt).stdout))
+        assert run_runtime(root, "start", "s1", runtime=rt).returncode == 0
+        seen.append(json.loads(run_runtime(root, "state", "s1", runtime=rt).stdout))
+        assert run_runtime(root, "kill", "s1", "9", runtime=rt).returncode == 0
+        r = run_runtime(root, "delete", "--force", "s1", runtime=rt)
+        assert r.returncode == 0, r.stderr
+        states[name] = seen
+    for theirs, ours in zip(states["runc"], states["ours"], strict=True):
+        assert set(theirs) - {"annotations"} == set(ours) - {"annotations"}
+        assert theirs["status"] == ours["status"]
+    exits = [run_runtime(root, "run", "--bundle", str(bundle(["sh", "-c", "exit 5"], name=f"b-{n}")), "x",
+                         runtime=rt).returncode
+             for n, rt, root in (("runc", RUNC, runc_root), ("ours", RUNTIME, state_root))]
+    assert exits == [5, 5]
