@@ -1,7 +1,6 @@
 """pycontain-runc called directly: the OCI lifecycle, the process model a
 shim relies on, errors, and runc beside it as the reference."""
 import json
-import os
 import shutil
 import subprocess
 import sys

@@ -1,0 +1,47 @@
+"""containerd 1.6 runs pycontain-runc through its io.containerd.runc.v2 shim
+(the one Kubernetes' CRI plugin uses): `ctr run --runc-binary`, beside runc."""
+import shutil
+
+import pytest
+from ocitools import IMAGE, RUNTIME, Containerd, busybox_archive
+
+pytestmark = pytest.mark.skipif(shutil.which("containerd") is None or shutil.which("runc") is None,
+                                reason="needs containerd and runc (apt-get install containerd)")
+
+
+@pytest.fixture(scope="module")
+def containerd(busybox, tmp_path_factory):
+    d = tmp_path_factory.mktemp("containerd")
+    archive = busybox_archive(busybox, d)
+    c = Containerd(d / "daemon")
+    try:
+        c.ctr("images", "import", str(archive))
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.mark.parametrize("runtime", ["/usr/sbin/runc", RUNTIME], ids=["runc", "pycontain-runc"])
+def test_ctr_run_output_and_exit_status(containerd, runtime):
+    r = containerd.ctr("run", "--rm", "--runc-binary", runtime, IMAGE, "run1", "sh", "-c",
+                       "echo hello from pid $$; echo to-stderr >&2; exit 7", check=False)
+    assert (r.returncode, r.stdout, r.stderr) == (7, b"hello from pid 1\n", b"to-stderr\n")
+    assert containerd.ctr("containers", "ls", "-q").stdout == b""
+
+
+def test_ctr_detached_task_kill_and_delete(containerd):
+    containerd.ctr("run", "-d", "--runc-binary", RUNTIME, IMAGE, "det1", "sleep", "60")
+    try:
+        tasks = containerd.ctr("tasks", "ls").stdout.decode()
+        assert "det1" in tasks and "RUNNING" in tasks
+        containerd.ctr("tasks", "kill", "--signal", "SIGKILL", "det1")
+        r = containerd.ctr("tasks", "ls").stdout.decode()
+        for _ in range(100):
+            if "STOPPED" in r:
+                break
+            r = containerd.ctr("tasks", "ls").stdout.decode()
+        assert "STOPPED" in r
+    finally:
+        containerd.ctr("tasks", "delete", "--force", "det1", check=False)
+        containerd.ctr("containers", "delete", "det1", check=False)
+    assert containerd.ctr("containers", "ls", "-q").stdout == b""
