@@ -911,6 +911,11 @@ static int child_continue(void *arg)
             fail(c, "chdir", p->cwd, r);
     }
 
+    /* the terminal exists at "created" (the parent receives its master
+     * before the created message, as an OCI runtime's create hands it out) */
+    if (p->tty)
+        setup_tty(c);
+
     if (p->wait_start) {
         char b = 'R';
         if (S3(SYS_write, p->sync_fd, &b, 1) != 1)
@@ -919,8 +924,6 @@ static int child_continue(void *arg)
             die_quietly(125);
     }
 
-    if (p->tty)
-        setup_tty(c);
     for (int i = 0; i < 3; i++) {
         int fd = p->stdio[i];
         if (fd < 0 || p->tty)

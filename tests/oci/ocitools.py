@@ -66,7 +66,10 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
   address = "{self.sock}.ttrpc"
 """)
         self.log = open(d / "containerd.log", "wb")
+        # /run/containerd (the shims' sockets, runc's --root) is a tmpfs of its own:
+        # other containerds on the machine use the host's
         script = ("ip link set lo up && mount -t tmpfs none /sys/fs/cgroup/unified && "
+                  f"mkdir -p /run/containerd && mount -t tmpfs none /run/containerd && "
                   f"exec containerd --config {cfg}")
         self.proc = subprocess.Popen(["unshare", "--net", "--mount", "--propagation", "private", "sh", "-c", script],
                                      stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -1,7 +1,9 @@
 """pycontain-runc called directly: the OCI lifecycle, the process model a
 shim relies on, errors, and runc beside it as the reference."""
 import json
+import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -154,3 +156,51 @@ def test_state_matches_runc_side_by_side(bundle, state_root, tmp_path):
                          runtime=rt).returncode
              for n, rt, root in (("runc", RUNC, runc_root), ("ours", RUNTIME, state_root))]
     assert exits == [5, 5]
+
+
+def _console_server(path):
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(str(path))
+    srv.listen(1)
+    return srv
+
+
+@pytest.mark.parametrize("runtime", [RUNC, RUNTIME], ids=["runc", "pycontain-runc"])
+def test_terminal_master_through_the_console_socket(bundle, tmp_path, runtime):
+    """create sends the terminal's master over --console-socket (one
+    SCM_RIGHTS descriptor); the container's stdio is that terminal."""
+    if runtime is None:
+        pytest.skip("runc is the reference (apt-get install runc)")
+    b = bundle(["sh", "-c", "tty; echo on-the-terminal; exit 4"],
+               edit=lambda s: s["process"].update(terminal=True))
+    root = tmp_path / "state-tty"
+    srv = _console_server(tmp_path / "console.sock")
+    with srv:
+        r = run_runtime(root, "create", "--bundle", str(b), "--console-socket", str(tmp_path / "console.sock"),
+                        "--pid-file", str(tmp_path / "pid"), "t1", runtime=runtime)
+        assert r.returncode == 0, r.stderr
+        conn, _ = srv.accept()
+        with conn:
+            _, fds, _, _ = socket.recv_fds(conn, 1024, 1)
+    assert len(fds) == 1
+    master = fds[0]
+    try:
+        assert run_runtime(root, "start", "t1", runtime=runtime).returncode == 0
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:        # EIO: the terminal's last user closed it
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        os.close(master)
+    assert out == b"/dev/pts/0\r\non-the-terminal\r\n"
+    pid = int((tmp_path / "pid").read_text())
+    for _ in range(200):   # not our child: it is a zombie of init's now, or gone
+        if json.loads(run_runtime(root, "state", "t1", runtime=runtime).stdout)["status"] == "stopped":
+            break
+    assert run_runtime(root, "delete", "t1", runtime=runtime).returncode == 0
+    assert pid > 0
