@@ -90,6 +90,13 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
             raise AssertionError(f"ctr {' '.join(args)}: {r.returncode} {r.stderr.decode()}")
         return r
 
+    def run_args(self, runtime) -> list:
+        """ctr run's flags for a runtime: its state and the IO fifos in our directory
+        (containerd sees its own /run/containerd; ctr and the shim share these)."""
+        name = os.path.basename(runtime)
+        return ["--runc-binary", runtime, "--runc-root", str(self.dir / f"{name}-state"),
+                "--fifo-dir", str(self.dir / "fifo")]
+
     def stop(self):
         """containerd and its shims (each in a session of its own, children of init)."""
         shims = [p for p in _pids() if _cmdline(p).startswith(b"/usr/bin/containerd-shim")

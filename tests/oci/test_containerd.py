@@ -1,6 +1,7 @@
 """containerd 1.6 runs pycontain-runc through its io.containerd.runc.v2 shim
 (the one Kubernetes' CRI plugin uses): `ctr run --runc-binary`, beside runc."""
 import shutil
+import subprocess
 
 import pytest
 from ocitools import IMAGE, RUNTIME, Containerd, busybox_archive
@@ -23,14 +24,14 @@ def containerd(busybox, tmp_path_factory):
 
 @pytest.mark.parametrize("runtime", ["/usr/sbin/runc", RUNTIME], ids=["runc", "pycontain-runc"])
 def test_ctr_run_output_and_exit_status(containerd, runtime):
-    r = containerd.ctr("run", "--rm", "--runc-binary", runtime, IMAGE, "run1", "sh", "-c",
+    r = containerd.ctr("run", "--rm", *containerd.run_args(runtime), IMAGE, "run1", "sh", "-c",
                        "echo hello from pid $$; echo to-stderr >&2; exit 7", check=False)
     assert (r.returncode, r.stdout, r.stderr) == (7, b"hello from pid 1\n", b"to-stderr\n")
     assert containerd.ctr("containers", "ls", "-q").stdout == b""
 
 
 def test_ctr_detached_task_kill_and_delete(containerd):
-    containerd.ctr("run", "-d", "--runc-binary", RUNTIME, IMAGE, "det1", "sleep", "60")
+    containerd.ctr("run", "-d", *containerd.run_args(RUNTIME), IMAGE, "det1", "sleep", "60")
     try:
         tasks = containerd.ctr("tasks", "ls").stdout.decode()
         assert "det1" in tasks and "RUNNING" in tasks
@@ -45,3 +46,14 @@ def test_ctr_detached_task_kill_and_delete(containerd):
         containerd.ctr("tasks", "delete", "--force", "det1", check=False)
         containerd.ctr("containers", "delete", "det1", check=False)
     assert containerd.ctr("containers", "ls", "-q").stdout == b""
+
+
+@pytest.mark.parametrize("runtime", ["/usr/sbin/runc", RUNTIME], ids=["runc", "pycontain-runc"])
+def test_ctr_run_with_a_terminal(containerd, runtime):
+    """ctr run -t: the shim takes the terminal's master from --console-socket.
+    ctr wants a terminal of its own: script(1) gives it one."""
+    cmd = " ".join(["ctr", "-a", containerd.sock, "run", "--rm", "-t", *containerd.run_args(runtime), IMAGE, "tty1",
+                    "sh", "-c", "'tty; exit 3'"])
+    r = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, timeout=60)
+    assert r.returncode == 3, r.stdout
+    assert r.stdout.endswith(b"/dev/pts/0\r\r\n")
