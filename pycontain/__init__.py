@@ -18,8 +18,6 @@ from .errors import (  # noqa: E402
     NetworkError,
     PortAlreadyAllocated,
 )
-from .config import ContainerConfig, Mount  # noqa: E402
-from .container import Container, ContainerResult  # noqa: E402
 
 PIPE = -1
 DEVNULL = -3
@@ -31,12 +29,21 @@ __all__ = [
 ]
 
 
-def __getattr__(name):
-    # pycontain.containers (managed containers: records, monitors, the
-    # docker-like lifecycle) and pycontain.volumes are imported on first
-    # use: they bring SQLite along
-    if name in ("containers", "volumes"):
-        import importlib
+# Imported on first use: the container modules (~0.1 s of imports) are not
+# needed by a command that only reads state (pycontain-runc state, kill,
+# delete); pycontain.containers (managed containers: records, monitors, the
+# docker-like lifecycle) and pycontain.volumes bring SQLite along.
+_LAZY = {"Container": "container", "ContainerResult": "container", "ContainerConfig": "config",
+         "Mount": "config"}
 
+
+def __getattr__(name):
+    import importlib
+
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    if name in ("containers", "volumes"):
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'pycontain' has no attribute {name!r}")

@@ -375,7 +375,6 @@ def parse_ulimit(u):
 # exact ids and capability sets, device nodes. A container with a BundleSpec
 # is set up exactly as the bundle says, with none of docker's defaults added.
 
-OCI_VERSION = "1.0.2"
 OCI_NAMESPACES = {"pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time"}
 BUNDLE_PROPAGATION = ("private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable",
                       "runbindable")

@@ -440,13 +440,13 @@ class Container:
 
     def host_record(self) -> dict:
         """What the created or started container holds on the host, as plain
-        JSON for release_detached() in another process (an OCI runtime's delete)."""
+        JSON for pycontain.detached in another process (an OCI runtime's delete)."""
         return {"cgroup": self._cgroup.record() if self._cgroup is not None else None}
 
     def detach(self) -> None:
         """Lets go of the started container without stopping or reaping it
         (an OCI runtime's create/start: its caller is the process's parent
-        from now on, and delete releases host_record())."""
+        from now on, and pycontain.detached releases host_record())."""
         self._cgroup = None
         self._rootfs = None
         self._child = None
@@ -843,18 +843,6 @@ class Container:
             child_fds.append(theirs)
             fds.append(theirs)
         return fds
-
-
-def detached_cgroup(record: dict):
-    """The cgroup of a detached container (Container.detach()'s record), or None."""
-    return cgroups.reopen(record["cgroup"]) if record.get("cgroup") else None
-
-
-def release_detached(record: dict) -> None:
-    """Removes what a detached container held (its cgroup, killing what is left in it)."""
-    cg = detached_cgroup(record)
-    if cg is not None:
-        cg.destroy()
 
 
 def parent_ends_by_role(ends):

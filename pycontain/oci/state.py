@@ -16,9 +16,9 @@ import shutil
 import time
 from datetime import datetime, timezone
 
-from ..config import OCI_VERSION
 from ..errors import ContainerError
 
+OCI_VERSION = "1.0.2"                     # the runtime spec version implemented
 DEFAULT_ROOT = "/run/pycontain-runc"
 ID_RE = re.compile(r"^[\w+\-.]+$")       # runc's rule for container ids
 START_SOCKET = "start.sock"

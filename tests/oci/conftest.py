@@ -9,7 +9,7 @@ import tempfile
 import pytest
 
 from ocitools import RUNTIME
-from pycontain.oci.cli import default_spec as make_default_spec
+from pycontain.oci.ops import default_spec as make_default_spec
 
 
 def default_spec(args, terminal=False) -> dict:
