@@ -9,10 +9,11 @@ mounted on the host.
 from __future__ import annotations
 
 import os
+import threading
 
 from . import _launch
-from .config import RLIMITS, ContainerConfig
-from .errors import ConfigError
+from .config import RLIMITS, SYSCTL_NAMESPACES, ContainerConfig
+from .errors import ConfigError, LaunchError
 from .security import seccomp
 
 L = _launch
@@ -150,3 +151,41 @@ def _cgroup_mounts(cgroup, m) -> list:
     prefix = "/sys/fs/cgroup"
     return [L.MountSpec(s.source, m.destination + s.target[len(prefix):], s.fstype, s.data, s.flags, s.remount,
                         s.mkdir) for s in specs]
+
+
+SYSCTL_NAMESPACE_TYPES = {"network": ("net", L.CLONE_NEWNET), "ipc": ("ipc", L.CLONE_NEWIPC)}
+
+
+def apply_sysctls(pid: int, sysctls) -> None:
+    """Writes the bundle's sysctls into the namespaces of the created (not
+    yet started) process `pid`. /proc/sys resolves namespaced entries by the
+    writer's namespaces: a short-lived thread joins them and writes (the
+    calling thread's own namespaces never change)."""
+    failure = []
+
+    def write():
+        err = L.ffi.new("struct pc_error *")
+        joined = set()
+        try:
+            for name, value in sysctls:
+                kind = next(ns for prefix, ns in SYSCTL_NAMESPACES if name.startswith(prefix))
+                nsname, nstype = SYSCTL_NAMESPACE_TYPES[kind]
+                if kind not in joined:
+                    fd = os.open(f"/proc/{pid}/ns/{nsname}", os.O_RDONLY | os.O_CLOEXEC)
+                    try:
+                        if L.lib.pc_setns(fd, nstype, err) < 0:
+                            raise LaunchError(err.err, "setns", f"the container's {kind} namespace")
+                    finally:
+                        os.close(fd)
+                    joined.add(kind)
+                with open("/proc/sys/" + name.replace(".", "/"), "w") as f:
+                    f.write(value)
+        except OSError as e:
+            failure.append(LaunchError(e.errno, "sysctl", f"{name}={value}: {e.strerror}")
+                           if not isinstance(e, LaunchError) else e)
+
+    t = threading.Thread(target=write, name="pycontain-sysctl")
+    t.start()
+    t.join()
+    if failure:
+        raise failure[0]

@@ -415,6 +415,7 @@ class BundleSpec:
     device_rules: tuple = ()            # ("c"|"b"|"a", major|None, minor|None, access): allowed
     cgroups_path: str | None = None
     rootfs_propagation: str | None = None
+    sysctl: tuple = ()                  # (name, value): namespaced ones only, set before the command runs
     terminal: bool = False
     annotations: Mapping = field(default_factory=dict)
 
@@ -464,7 +465,6 @@ _OCI_UNSUPPORTED = (
     ("hooks", "hooks are not supported"),
     ("linux.uidMappings", "user namespaces (id mappings) are not supported"),
     ("linux.gidMappings", "user namespaces (id mappings) are not supported"),
-    ("linux.sysctl", "sysctls are not supported"),
     ("linux.intelRdt", "Intel RDT is not supported"),
     ("linux.personality", "personality is not supported"),
     ("linux.mountLabel", "no LSM is in use here (SELinux labels are not supported)"),
@@ -595,6 +595,26 @@ def _oci_limits(resources: dict) -> Limits:
         blkio_weight=_oci_int(blkio.get("weight"), "linux.resources.blockIO.weight", 0))
 
 
+# runc's rule: only sysctls that belong to a namespace the container has
+SYSCTL_NAMESPACES = (("net.", "network"), ("kernel.shm", "ipc"), ("kernel.msg", "ipc"), ("kernel.sem", "ipc"),
+                     ("fs.mqueue.", "ipc"))
+
+
+def _oci_sysctl(linux: dict, namespaces: list) -> tuple:
+    out = []
+    for name, value in _oci_obj(linux, "sysctl", "linux.").items():
+        where = f"linux.sysctl.{name}"
+        if not isinstance(value, str) or "\0" in value or not name or "/" in name or ".." in name:
+            _oci_error(where, "must be a string value of a sysctl name")
+        kind = next((ns for prefix, ns in SYSCTL_NAMESPACES if name.startswith(prefix)), None)
+        if kind is None:
+            _oci_error(where, "is not in a namespace of the container's own (net.*, IPC ones)")
+        if not any(t == kind for t, _ in namespaces):
+            _oci_error(where, f"needs the container's own {kind} namespace")
+        out.append((name, value))
+    return tuple(out)
+
+
 def _oci_mounts(spec: dict, bundle: str) -> tuple:
     out = []
     for i, m in enumerate(_oci_list(spec, "mounts", "")):
@@ -699,8 +719,6 @@ def container_config_from_oci(spec, bundle: str) -> "ContainerConfig":
     if cgroups_path is not None and ":" in cgroups_path:
         _oci_error("linux.cgroupsPath", "the systemd form (slice:prefix:name) is not supported")
     umask = _oci_int(user.get("umask"), "process.user.umask", 0, 0o777)
-    if umask is not None:
-        _oci_error("process.user.umask", "is not supported")
     caps, ambient = _oci_capabilities(proc)
     resources = _oci_obj(linux, "resources", "linux.")
     annotations = _oci_obj(spec, "annotations", "")
@@ -726,6 +744,7 @@ def container_config_from_oci(spec, bundle: str) -> "ContainerConfig":
         device_rules=_oci_device_rules(resources),
         cgroups_path=cgroups_path,
         rootfs_propagation=propagation,
+        sysctl=_oci_sysctl(linux, namespaces),
         terminal=bool(proc.get("terminal")),
         annotations=dict(annotations),
     )

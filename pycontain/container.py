@@ -248,12 +248,30 @@ class Container:
                 # closed once the launcher has joined it (below, after spawn)
                 child_fds.append(self._network.take_netns_fd())
             plan.stdio = tuple(stdio)
-            plan.wait_start = wait_start
+            # a bundle's sysctls go into its namespaces before the command runs
+            sysctls = self.config.bundle.sysctl if self.config.bundle is not None else ()
+            plan.wait_start = wait_start or bool(sysctls)
             plan.tty = self.tty
             if self.survive_parent:
                 plan.pdeathsig = 0
             self.launch_plan = plan
-            child = _launch.spawn(plan)
+            # a bundle's umask: the child takes a copy of ours at clone (for
+            # that moment, files other threads of this process make get it too)
+            umask = self.config.bundle.umask if self.config.bundle is not None else None
+            old_umask = os.umask(umask) if umask is not None else None
+            try:
+                child = _launch.spawn(plan)
+            finally:
+                if old_umask is not None:
+                    os.umask(old_umask)
+            if sysctls:
+                try:
+                    bundle.apply_sysctls(child.pid, sysctls)
+                except BaseException:
+                    child.abort()
+                    raise
+                if not wait_start:
+                    child.finish_start()
             if self._cgroup is not None:
                 self._cgroup.close_fds()    # the child has joined: the descriptors are spent
         except BaseException as e:

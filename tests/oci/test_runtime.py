@@ -103,7 +103,7 @@ def test_delete_force_and_delete_of_a_created_container(bundle, state_root):
     (lambda s: s.update(hooks={"prestart": [{"path": "/bin/true"}]}), "config.json: hooks: hooks are not supported"),
     (lambda s: s["process"].update(args=[]), "config.json: process.args: must not be empty"),
     (lambda s: s["root"].update(path="nowhere"), "config.json: root.path:"),
-    (lambda s: s["linux"].update(sysctl={"net.ipv4.ip_forward": "1"}), "config.json: linux.sysctl:"),
+    (lambda s: s["linux"].update(sysctl={"kernel.panic": "1"}), "config.json: linux.sysctl.kernel.panic:"),
     (lambda s: s["process"]["capabilities"].update(bounding=["CAP_NOPE"]), "unknown capability 'CAP_NOPE'"),
     (lambda s: s["mounts"].append({"destination": "/x", "type": "bind", "source": "/no/such"}), "mounts[7].source"),
 ])
@@ -204,3 +204,28 @@ def test_terminal_master_through_the_console_socket(bundle, tmp_path, runtime):
             break
     assert run_runtime(root, "delete", "t1", runtime=runtime).returncode == 0
     assert pid > 0
+
+
+def test_sysctls_land_in_the_container_namespaces(bundle, state_root):
+    b = bundle(["sh", "-c", "cat /proc/sys/net/ipv4/ping_group_range /proc/sys/kernel/shmmni"],
+               edit=lambda s: s["linux"].update(sysctl={"net.ipv4.ping_group_range": "0 0", "kernel.shmmni": "1234"}))
+    with open("/proc/sys/net/ipv4/ping_group_range") as f:
+        host_before = f.read()
+    r = run_runtime(state_root, "run", "--bundle", str(b), "sy1")
+    assert (r.returncode, r.stdout.split(b"\n")[:2]) == (0, [b"0\t0", b"1234"]), r.stderr
+    with open("/proc/sys/net/ipv4/ping_group_range") as f:
+        assert f.read() == host_before
+
+
+def test_sysctl_outside_the_container_namespaces_is_refused(bundle, state_root):
+    b = bundle(["true"], edit=lambda s: s["linux"].update(sysctl={"vm.swappiness": "10"}))
+    r = run_runtime(state_root, "run", "--bundle", str(b), "sy2")
+    assert r.returncode == 1
+    assert r.stderr == (b"config.json: linux.sysctl.vm.swappiness: is not in a namespace of the container's "
+                        b"own (net.*, IPC ones)\n")
+
+
+def test_umask(bundle, state_root):
+    b = bundle(["sh", "-c", "umask"], edit=lambda s: s["process"]["user"].update(umask=0o027))
+    r = run_runtime(state_root, "run", "--bundle", str(b), "um1")
+    assert (r.returncode, r.stdout) == (0, b"0027\n"), r.stderr
