@@ -65,6 +65,9 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [ttrpc]
   address = "{self.sock}.ttrpc"
 """)
+        # runc makes containerd's cgroupsPath (/default/ID) from each hierarchy's
+        # root and leaves /default behind: removed at stop() if it was not there
+        self.cgroup_dirs_before = set(_default_cgroup_dirs())
         self.log = open(d / "containerd.log", "wb")
         # /run/containerd (the shims' sockets, runc's --root) is a tmpfs of its own:
         # other containerds on the machine use the host's
@@ -114,8 +117,17 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
             except ProcessLookupError:
                 pass
         self.log.close()
+        for cg in set(_default_cgroup_dirs()) - self.cgroup_dirs_before:
+            try:
+                os.rmdir(cg)
+            except OSError:
+                pass     # in use after all: not ours to remove
         # its snapshots are mounted in its own mount namespace, gone with it
         shutil.rmtree(self.dir / "root", ignore_errors=True)
+
+
+def _default_cgroup_dirs() -> list:
+    return [str(p) for p in Path("/sys/fs/cgroup").glob("*/default") if p.is_dir()]
 
 
 def _pids():
