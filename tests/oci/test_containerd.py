@@ -35,6 +35,12 @@ def test_ctr_detached_task_kill_and_delete(containerd):
     try:
         tasks = containerd.ctr("tasks", "ls").stdout.decode()
         assert "det1" in tasks and "RUNNING" in tasks
+        pid = tasks.split("det1")[1].split()[0]
+        assert pid in containerd.ctr("tasks", "ps", "det1").stdout.decode().split()    # runc ps --format json
+        containerd.ctr("tasks", "pause", "det1")
+        assert "PAUSED" in containerd.ctr("tasks", "ls").stdout.decode()
+        containerd.ctr("tasks", "resume", "det1")
+        assert "RUNNING" in containerd.ctr("tasks", "ls").stdout.decode()
         containerd.ctr("tasks", "kill", "--signal", "SIGKILL", "det1")
         r = containerd.ctr("tasks", "ls").stdout.decode()
         for _ in range(100):
