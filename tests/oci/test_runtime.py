@@ -229,3 +229,15 @@ def test_umask(bundle, state_root):
     b = bundle(["sh", "-c", "umask"], edit=lambda s: s["process"]["user"].update(umask=0o027))
     r = run_runtime(state_root, "run", "--bundle", str(b), "um1")
     assert (r.returncode, r.stdout) == (0, b"0027\n"), r.stderr
+
+
+def test_a_launch_failure_at_create_leaves_nothing(bundle, state_root, tmp_path):
+    """config.json is fine but the kernel refuses a mount: one line, exit 1,
+    no state, no cgroup, no process waiting."""
+    b = bundle(["true"], edit=lambda s: s["mounts"].append({"destination": "/x", "type": "nosuchfs",
+                                                             "source": "none"}))
+    r = run_runtime(state_root, "create", "--bundle", str(b), "--pid-file", str(tmp_path / "pid"), "lf1")
+    assert r.returncode == 1
+    assert r.stderr.count(b"\n") == 1 and b"mount" in r.stderr and b"No such device" in r.stderr, r.stderr
+    assert not (tmp_path / "pid").exists() and not (state_root / "lf1").exists()
+    assert own_cgroup_dirs("pycontain-lf1") == []
