@@ -108,7 +108,7 @@ def parse_signal(text: str) -> int:
         sig = getattr(signal.Signals, name, None) if name in signal.Signals.__members__ else None
         if sig is not None:
             return int(sig)
-    raise OciError(f"unknown signal {text!r}")
+    raise OciError(f'unknown signal "{text}"')
 
 
 def kill(args, log: Log) -> int:

@@ -69,19 +69,19 @@ class StateDir:
         try:
             os.mkdir(self.path, 0o700)
         except FileExistsError:
-            raise OciError(f"container with id exists: {self.id}") from None
+            raise OciError("container with given ID already exists") from None
         self.lock()
 
     def lock(self):
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except FileNotFoundError:
-            raise OciError(f"container does not exist: {self.id}") from None
+            raise OciError("container does not exist") from None
         fcntl.flock(fd, fcntl.LOCK_EX)
         self._lock_fd = fd
         if not os.path.isdir(self.path):     # deleted while we waited
             self.unlock()
-            raise OciError(f"container does not exist: {self.id}")
+            raise OciError("container does not exist")
 
     def unlock(self):
         if self._lock_fd is not None:
@@ -107,7 +107,7 @@ class StateDir:
             with open(os.path.join(self.path, "state.json")) as f:
                 return json.load(f)
         except FileNotFoundError:
-            raise OciError(f"container does not exist: {self.id}") from None
+            raise OciError("container does not exist") from None
         except ValueError:
             raise OciError(f"container {self.id}: its state file is damaged") from None
 

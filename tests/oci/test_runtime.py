@@ -69,7 +69,7 @@ def test_lifecycle_states_and_wrong_state_errors(bundle, state_root, tmp_path):
     with open(f"/proc/{pid}/cmdline", "rb") as f:
         assert b"sleep" not in f.read()           # the command waits for start
     again = run_runtime(state_root, "create", "--bundle", str(b), "l1")
-    assert again.returncode == 1 and again.stderr == b"container with id exists: l1\n"
+    assert again.returncode == 1 and again.stderr == b"container with given ID already exists\n"
     assert run_runtime(state_root, "start", "l1").returncode == 0
     assert json.loads(run_runtime(state_root, "state", "l1").stdout)["status"] == "running"
     r = run_runtime(state_root, "start", "l1")
@@ -85,7 +85,7 @@ def test_lifecycle_states_and_wrong_state_errors(bundle, state_root, tmp_path):
     r = run_runtime(state_root, "delete", "l1")       # the zombie counts as stopped
     assert r.returncode == 0, r.stderr
     r = run_runtime(state_root, "state", "l1")
-    assert (r.returncode, r.stderr) == (1, b"container does not exist: l1\n")
+    assert (r.returncode, r.stderr) == (1, b"container does not exist\n")
     assert own_cgroup_dirs("pycontain-l1") == []
 
 
