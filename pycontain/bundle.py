@@ -189,3 +189,4 @@ def apply_sysctls(pid: int, sysctls) -> None:
     t.join()
     if failure:
         raise failure[0]
+

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-from .cgroups.devices import rule as device_rule
+from .cgroups.devices import DEVICE_RULES, rule as device_rule
 from .cgroups.limits import Limits
 from .errors import ConfigError
 from .security import capabilities, seccomp
@@ -394,6 +394,20 @@ class BundleMount:
         return self.type == "bind" or "bind" in self.options or "rbind" in self.options
 
 
+HOOK_KINDS = ("prestart", "createRuntime", "poststart", "poststop")
+
+
+@dataclass(frozen=True)
+class BundleHook:
+    """One of config.json's hooks: run by the runtime with the state on stdin."""
+
+    kind: str                           # prestart | createRuntime | poststart | poststop
+    path: str
+    args: tuple = ()
+    env: tuple = ()
+    timeout: int | None = None
+
+
 @dataclass(frozen=True)
 class BundleSpec:
     """What an OCI config.json says beyond ContainerConfig's own fields."""
@@ -416,6 +430,7 @@ class BundleSpec:
     cgroups_path: str | None = None
     rootfs_propagation: str | None = None
     sysctl: tuple = ()                  # (name, value): namespaced ones only, set before the command runs
+    hooks: tuple = ()                   # BundleHook, in config.json's order
     terminal: bool = False
     annotations: Mapping = field(default_factory=dict)
 
@@ -462,7 +477,8 @@ def _oci_int(v, what: str, lo=None, hi=None):
 
 # Fields this runtime cannot honour yet: refused by name, never ignored.
 _OCI_UNSUPPORTED = (
-    ("hooks", "hooks are not supported"),
+    ("hooks.createContainer", "hooks in the container's namespaces are not supported"),
+    ("hooks.startContainer", "hooks in the container's namespaces are not supported"),
     ("linux.uidMappings", "user namespaces (id mappings) are not supported"),
     ("linux.gidMappings", "user namespaces (id mappings) are not supported"),
     ("linux.intelRdt", "Intel RDT is not supported"),
@@ -553,26 +569,40 @@ def _oci_devices(linux: dict) -> tuple:
     return tuple(out)
 
 
+_DEFAULT_DEVICES = {r.rsplit(" ", 1)[0] for r in DEVICE_RULES}
+
+
 def _oci_device_rules(resources: dict) -> tuple:
-    """The allow rules, which must follow a deny-all (runc's and containerd's
-    specs all start so): the container may use only what is allowed."""
+    """The allow rules left after the list is applied in order, which must
+    start with a deny-all (runc's, containerd's, docker's and podman's specs
+    all do). A later deny takes its access away from the same allow rule, as
+    the kernel's v1 device controller does; one that would narrow the
+    devices every container gets (cgroups.devices.DEVICE_RULES) is refused."""
     rules = _oci_list(resources, "devices", "linux.resources.")
-    out = []
+    allowed = []
     for i, r in enumerate(rules):
         where = f"linux.resources.devices[{i}]"
         if not isinstance(r, dict):
             _oci_error(where, "must be an object")
         kind = r.get("type") or "a"
         major, minor = r.get("major"), r.get("minor")
-        access = r.get("access") or "rwm"
-        if not r.get("allow"):
-            if i == 0 and kind == "a" and major in (None, -1) and minor in (None, -1) and set(access) == set("rwm"):
-                continue
-            _oci_error(where, "only a leading deny-all rule may deny devices")
+        major = None if major in (None, -1) else major
+        minor = None if minor in (None, -1) else minor
+        x = device_rule(kind, major, minor, r.get("access") or "rwm")
         if i == 0:
-            _oci_error(where, "the device rules must start with a deny-all rule")
-        out.append(device_rule(kind, None if major in (None, -1) else major, None if minor in (None, -1) else minor, access))
-    return tuple((x.kind, x.major, x.minor, x.access) for x in out)
+            if r.get("allow") or kind != "a" or major is not None or minor is not None or set(x.access) != set("rwm"):
+                _oci_error(where, "the device rules must start with a deny-all rule")
+            continue
+        if r.get("allow"):
+            allowed.append(x)
+            continue
+        if str(device_rule(x.kind, x.major, x.minor, "rwm")).rsplit(" ", 1)[0] in _DEFAULT_DEVICES:
+            _oci_error(where, f"denying {x} is not supported (every container may use it)")
+        allowed = [a if (a.kind, a.major, a.minor) != (x.kind, x.major, x.minor)
+                   else device_rule(a.kind, a.major, a.minor, "".join(c for c in a.access if c not in x.access) or "m")
+                   for a in allowed
+                   if (a.kind, a.major, a.minor) != (x.kind, x.major, x.minor) or set(a.access) - set(x.access)]
+    return tuple((x.kind, x.major, x.minor, x.access) for x in allowed)
 
 
 def _oci_limits(resources: dict) -> Limits:
@@ -612,6 +642,25 @@ def _oci_sysctl(linux: dict, namespaces: list) -> tuple:
         if not any(t == kind for t, _ in namespaces):
             _oci_error(where, f"needs the container's own {kind} namespace")
         out.append((name, value))
+    return tuple(out)
+
+
+def _oci_hooks(spec: dict) -> tuple:
+    out = []
+    hooks = _oci_obj(spec, "hooks", "")
+    for kind, entries in hooks.items():
+        if kind not in HOOK_KINDS:
+            _oci_error(f"hooks.{kind}", "unknown hook kind")
+        if not isinstance(entries, list):
+            _oci_error(f"hooks.{kind}", "must be a list")
+        for i, h in enumerate(entries):
+            where = f"hooks.{kind}[{i}]"
+            path = h.get("path") if isinstance(h, dict) else None
+            if not isinstance(path, str) or not path.startswith("/"):
+                _oci_error(f"{where}.path", f"{path!r} is not an absolute path")
+            timeout = _oci_int(h.get("timeout"), f"{where}.timeout", 1)
+            out.append(BundleHook(kind, path, _oci_strings(h, "args", where + "."),
+                                  tuple(normalize_env(_oci_strings(h, "env", where + "."))), timeout))
     return tuple(out)
 
 
@@ -745,6 +794,7 @@ def container_config_from_oci(spec, bundle: str) -> "ContainerConfig":
         cgroups_path=cgroups_path,
         rootfs_propagation=propagation,
         sysctl=_oci_sysctl(linux, namespaces),
+        hooks=_oci_hooks(spec),
         terminal=bool(proc.get("terminal")),
         annotations=dict(annotations),
     )

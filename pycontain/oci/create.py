@@ -2,6 +2,7 @@
 the library's Container (see cli.py for the process model)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import select
@@ -12,6 +13,7 @@ from ..bundle import MOUNT_FLAGS, MOUNT_WORDS, NAMESPACE_FLAGS
 from ..config import container_config_from_oci
 from ..container import Container
 from ..errors import ContainerError
+from ..hooks import run_hooks
 from ..security import capabilities
 from . import ops
 from . import state as S
@@ -56,8 +58,15 @@ def _record(sd: StateDir, cfg, pid: int, pid_start: int, held: dict, started: bo
     return {
         "id": sd.id, "pid": pid, "pid_start": pid_start, "bundle": cfg.bundle.bundle, "rootfs": cfg.rootfs,
         "created": S.now_rfc3339(), "annotations": dict(cfg.bundle.annotations), "held": held,
-        "started": started, "paused": False,
+        "started": started, "paused": False, "hooks": [dataclasses.asdict(h) for h in cfg.bundle.hooks],
     }
+
+
+def _created_hooks(rec: dict) -> None:
+    """prestart (deprecated, still what dockerd uses) and createRuntime: after
+    the namespaces exist, before the command runs; a failure fails create."""
+    for kind in ("prestart", "createRuntime"):
+        run_hooks(rec["hooks"], kind, S.oci_state(rec))
 
 
 def create(args, log: Log, detach_start=False) -> int:
@@ -118,13 +127,19 @@ def _hold(sd: StateDir, cfg, args, report_w: int, log: Log):
                 _report(report_w, f"E console socket {args.console_socket}: {e.strerror}")
                 os._exit(1)
             os.close(c.tty_master)
+        held = c.host_record()
+        pid_start = S.process_start_time(c.pid)
+        try:
+            _created_hooks(_record(sd, cfg, c.pid, pid_start, held, started=False))
+        except ContainerError as e:
+            c.remove()
+            _report(report_w, f"E {e}")
+            os._exit(1)
         srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         os.chdir(sd.path)          # a relative name: the state path may be longer than sun_path
         srv.bind(S.START_SOCKET)
         os.chdir("/")
         srv.listen(4)
-        held = c.host_record()
-        pid_start = S.process_start_time(c.pid)
         # nothing of ours keeps the caller's stdio open: it waits for EOF on create's output
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
@@ -181,15 +196,18 @@ def run(args, log: Log) -> int:
         if c.tty_master is not None:
             _send_console(args.console_socket, c.tty_master)
             os.close(c.tty_master)
-        sd.save(_record(sd, cfg, c.pid, S.process_start_time(c.pid), c.host_record(), started=False))
+        rec = _record(sd, cfg, c.pid, S.process_start_time(c.pid), c.host_record(), started=False)
+        sd.save(rec)
         if args.pid_file:
             _write_pid_file(args.pid_file, c.pid)
+        _created_hooks(rec)
         c.start()
-        st = sd.load()
-        st["started"] = True
-        sd.save(st)
+        rec["started"] = True
+        sd.save(rec)
+        ops.started_hooks(rec, log)
         sd.unlock()
         rc = c.wait()
+        ops.stopped_hooks(rec, log)
     except BaseException:
         if c is not None:
             c.remove()
@@ -203,7 +221,7 @@ def features(args, log: Log) -> int:
     print(json.dumps({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": OCI_VERSION,
-        "hooks": [],
+        "hooks": ["prestart", "createRuntime", "poststart", "poststop"],
         "mountOptions": sorted(set(MOUNT_FLAGS) | (MOUNT_WORDS - {"remount", "tmpcopyup", "rro", "rrw"})),
         "linux": {
             "namespaces": sorted(NAMESPACE_FLAGS),

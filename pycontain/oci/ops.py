@@ -11,6 +11,8 @@ import sys
 from datetime import datetime, timezone
 
 from ..detached import detached_cgroup, release_detached
+from ..errors import ContainerError
+from ..hooks import run_hooks
 from . import state as S
 from .state import OCI_VERSION, OciError, StateDir
 
@@ -85,7 +87,24 @@ def start(args, log: Log) -> int:
             os.unlink(sd.start_socket)
         except FileNotFoundError:
             pass
+        started_hooks(st, log)
     return 0
+
+
+def started_hooks(st: dict, log: Log) -> None:
+    """poststart: the runtime spec logs a failure and goes on."""
+    try:
+        run_hooks(st.get("hooks", ()), "poststart", S.oci_state(st))
+    except ContainerError as e:
+        log.write("warning", str(e))
+
+
+def stopped_hooks(st: dict, log: Log) -> None:
+    """poststop, once the container is gone: a failure is logged."""
+    try:
+        run_hooks(st.get("hooks", ()), "poststop", dict(S.oci_state(st), status="stopped", pid=0))
+    except ContainerError as e:
+        log.write("warning", str(e))
 
 
 # ---- the other operations ------------------------------------------------------------------
@@ -169,6 +188,7 @@ def delete(args, log: Log) -> int:
             raise OciError(f"container {sd.id} did not stop")
     release_detached(st["held"])
     sd.remove()
+    stopped_hooks(st, log)
     return 0
 
 

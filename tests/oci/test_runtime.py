@@ -100,7 +100,8 @@ def test_delete_force_and_delete_of_a_created_container(bundle, state_root):
 
 
 @pytest.mark.parametrize("edit, words", [
-    (lambda s: s.update(hooks={"prestart": [{"path": "/bin/true"}]}), "config.json: hooks: hooks are not supported"),
+    (lambda s: s.update(hooks={"createContainer": [{"path": "/bin/true"}]}),
+     "config.json: hooks.createContainer: hooks in the container's namespaces are not supported"),
     (lambda s: s["process"].update(args=[]), "config.json: process.args: must not be empty"),
     (lambda s: s["root"].update(path="nowhere"), "config.json: root.path:"),
     (lambda s: s["linux"].update(sysctl={"kernel.panic": "1"}), "config.json: linux.sysctl.kernel.panic:"),
@@ -241,3 +242,38 @@ def test_a_launch_failure_at_create_leaves_nothing(bundle, state_root, tmp_path)
     assert r.stderr.count(b"\n") == 1 and b"mount" in r.stderr and b"No such device" in r.stderr, r.stderr
     assert not (tmp_path / "pid").exists() and not (state_root / "lf1").exists()
     assert own_cgroup_dirs("pycontain-lf1") == []
+
+
+
+def _hook(tmp_path, name, body):
+    path = tmp_path / name
+    path.write_text("#!/bin/sh\n" + body + "\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_hooks_run_in_order_with_the_state_on_stdin(bundle, state_root, tmp_path):
+    log = tmp_path / "hooks.log"
+    hooks = {kind: [{"path": _hook(tmp_path, kind, f'echo "{kind} $(cat)" >> {log}')}]
+             for kind in ("prestart", "createRuntime", "poststart", "poststop")}
+    b = bundle(["sleep", "60"], edit=lambda s: s.update(hooks=hooks))
+    assert run_runtime(state_root, "create", "--bundle", str(b), "h1").returncode == 0
+    assert run_runtime(state_root, "start", "h1").returncode == 0
+    assert run_runtime(state_root, "kill", "h1", "KILL").returncode == 0
+    assert run_runtime(state_root, "delete", "--force", "h1").returncode == 0
+    lines = log.read_text().splitlines()
+    kinds = [line.split(" ", 1)[0] for line in lines]
+    assert kinds == ["prestart", "createRuntime", "poststart", "poststop"]
+    states = [json.loads(line.split(" ", 1)[1]) for line in lines]
+    assert [st["status"] for st in states] == ["created", "created", "running", "stopped"]
+    assert {st["id"] for st in states} == {"h1"} and states[0]["pid"] > 0 and states[0]["bundle"] == str(b)
+
+
+def test_a_failing_prestart_hook_fails_create_and_leaves_nothing(bundle, state_root, tmp_path):
+    hooks = {"prestart": [{"path": _hook(tmp_path, "bad", "echo no network for you; exit 3")}]}
+    b = bundle(["sleep", "60"], edit=lambda s: s.update(hooks=hooks))
+    r = run_runtime(state_root, "create", "--bundle", str(b), "--pid-file", str(tmp_path / "pid"), "h2")
+    assert r.returncode == 1
+    assert r.stderr == f"prestart hook {tmp_path}/bad: exited with status 3: no network for you\n".encode()
+    assert not (tmp_path / "pid").exists() and not (state_root / "h2").exists()
+    assert own_cgroup_dirs("pycontain-h2") == []
