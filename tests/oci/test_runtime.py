@@ -277,3 +277,32 @@ def test_a_failing_prestart_hook_fails_create_and_leaves_nothing(bundle, state_r
     assert r.stderr == f"prestart hook {tmp_path}/bad: exited with status 3: no network for you\n".encode()
     assert not (tmp_path / "pid").exists() and not (state_root / "h2").exists()
     assert own_cgroup_dirs("pycontain-h2") == []
+
+
+@pytest.mark.parametrize("runtime", [RUNC, RUNTIME], ids=["runc", "pycontain-runc"])
+def test_create_output_ends_with_create(bundle, tmp_path, runtime):
+    """go-runc reads create's combined output to its end when the container
+    has a terminal: nothing left running may keep create's stdout open."""
+    if runtime is None:
+        pytest.skip("runc is the reference (apt-get install runc)")
+    b = bundle(["sleep", "60"], edit=lambda s: s["process"].update(terminal=True))
+    root = tmp_path / "state-out"
+    with _console_server(tmp_path / "console.sock") as srv:
+        create = subprocess.Popen([runtime, "--root", str(root), "create", "--bundle", str(b), "--console-socket",
+                                   str(tmp_path / "console.sock"), "o1"], stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        conn, _ = srv.accept()
+        with conn:
+            _, fds, _, _ = socket.recv_fds(conn, 1024, 1)
+            try:
+                out, _ = create.communicate(timeout=30)    # EOF, not a hang
+            finally:
+                if create.poll() is None:
+                    create.kill()
+                    create.wait()
+                    out = b"(killed: create's output never ended)"
+                for fd in fds:
+                    os.close(fd)
+        r = run_runtime(root, "delete", "--force", "o1", runtime=runtime)
+    assert (create.returncode, out) == (0, b"")
+    assert r.returncode == 0
