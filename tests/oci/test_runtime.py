@@ -287,22 +287,24 @@ def test_create_output_ends_with_create(bundle, tmp_path, runtime):
         pytest.skip("runc is the reference (apt-get install runc)")
     b = bundle(["sleep", "60"], edit=lambda s: s["process"].update(terminal=True))
     root = tmp_path / "state-out"
-    with _console_server(tmp_path / "console.sock") as srv:
-        create = subprocess.Popen([runtime, "--root", str(root), "create", "--bundle", str(b), "--console-socket",
-                                   str(tmp_path / "console.sock"), "o1"], stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        conn, _ = srv.accept()
-        with conn:
-            _, fds, _, _ = socket.recv_fds(conn, 1024, 1)
-            try:
-                out, _ = create.communicate(timeout=30)    # EOF, not a hang
-            finally:
-                if create.poll() is None:
+    out = b"(create's output never ended)"
+    try:
+        with _console_server(tmp_path / "console.sock") as srv:
+            create = subprocess.Popen([runtime, "--root", str(root), "create", "--bundle", str(b),
+                                       "--console-socket", str(tmp_path / "console.sock"), "o1"],
+                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            conn, _ = srv.accept()
+            with conn:
+                _, fds, _, _ = socket.recv_fds(conn, 1024, 1)
+                try:
+                    out, _ = create.communicate(timeout=30)    # EOF, not a hang
+                except subprocess.TimeoutExpired:
                     create.kill()
                     create.wait()
-                    out = b"(killed: create's output never ended)"
-                for fd in fds:
-                    os.close(fd)
-        r = run_runtime(root, "delete", "--force", "o1", runtime=runtime)
+                finally:
+                    for fd in fds:
+                        os.close(fd)
+    finally:
+        deleted = run_runtime(root, "delete", "--force", "o1", runtime=runtime)
     assert (create.returncode, out) == (0, b"")
-    assert r.returncode == 0
+    assert deleted.returncode == 0
