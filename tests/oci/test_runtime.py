@@ -39,6 +39,7 @@ def test_run_killed_by_a_signal_exits_128_plus_it(bundle, state_root):
             run.wait()
 
 
+@pytest.mark.cgroupv2   # also in the VM lane: record()/reopen() of a v2 cgroup
 def test_create_start_the_caller_reaps_the_container(bundle, state_root, tmp_path):
     """The shim's model: create returns with the container waiting, start runs
     it, and the container's exit status reaches the subreaper that called us."""
@@ -58,6 +59,7 @@ def test_create_start_the_caller_reaps_the_container(bundle, state_root, tmp_pat
     assert own_cgroup_dirs("pycontain-c1") == []
 
 
+@pytest.mark.cgroupv2   # also in the VM lane: record()/reopen() of a v2 cgroup
 def test_lifecycle_states_and_wrong_state_errors(bundle, state_root, tmp_path):
     b = bundle(["sleep", "60"])
     pid_file = tmp_path / "pid"
