@@ -310,3 +310,27 @@ def test_create_output_ends_with_create(bundle, tmp_path, runtime):
         deleted = run_runtime(root, "delete", "--force", "o1", runtime=runtime)
     assert (create.returncode, out) == (0, b"")
     assert deleted.returncode == 0
+
+
+def test_spec_features_version_list(bundle, state_root, tmp_path):
+    d = tmp_path / "spec"
+    d.mkdir()
+    assert run_runtime(state_root, "spec", "--bundle", str(d)).returncode == 0
+    ours = json.loads((d / "config.json").read_text())
+    r = run_runtime(state_root, "spec", "--bundle", str(d))
+    assert (r.returncode, r.stderr) == (1, b"File config.json exists. Remove it first.\n")
+    if RUNC is not None:          # the same document as runc spec's, but for the version
+        (d / "config.json").unlink()
+        subprocess.run([RUNC, "spec"], cwd=d, check=True)
+        theirs = json.loads((d / "config.json").read_text())
+        assert {**theirs, "ociVersion": ""} == {**ours, "ociVersion": ""}
+    features = json.loads(run_runtime(state_root, "features").stdout)
+    assert {"ociVersionMin", "ociVersionMax", "hooks", "mountOptions", "linux"} <= set(features)
+    assert "CAP_SYS_ADMIN" in features["linux"]["capabilities"]
+    assert run_runtime(state_root, "--version").stdout.startswith(b"pycontain-runc version ")
+    b = bundle(["sleep", "60"])
+    assert run_runtime(state_root, "create", "--bundle", str(b), "ls1").returncode == 0
+    listed = json.loads(run_runtime(state_root, "list", "--format", "json").stdout)
+    assert [(s["id"], s["status"]) for s in listed] == [("ls1", "created")]
+    assert run_runtime(state_root, "list", "-q").stdout == b"ls1\n"
+    assert run_runtime(state_root, "delete", "ls1").returncode == 0
