@@ -432,6 +432,7 @@ class BundleSpec:
     sysctl: tuple = ()                  # (name, value): namespaced ones only, set before the command runs
     hooks: tuple = ()                   # BundleHook, in config.json's order
     terminal: bool = False
+    console_size: tuple | None = None   # (height, width) of the terminal
     annotations: Mapping = field(default_factory=dict)
 
     def has_namespace(self, kind: str) -> bool:
@@ -781,6 +782,8 @@ def container_config_from_oci(spec, bundle: str) -> "ContainerConfig":
     console = _oci_obj(proc, "consoleSize", "process.")
     if console and not proc.get("terminal"):
         _oci_error("process.consoleSize", "needs process.terminal")
+    console_size = ((_oci_int(console.get("height", 0), "process.consoleSize.height", 0, 65535),
+                     _oci_int(console.get("width", 0), "process.consoleSize.width", 0, 65535)) if console else None)
     extra = BundleSpec(
         bundle=bundle,
         mounts=_oci_mounts(spec, bundle),
@@ -796,6 +799,7 @@ def container_config_from_oci(spec, bundle: str) -> "ContainerConfig":
         sysctl=_oci_sysctl(linux, namespaces),
         hooks=_oci_hooks(spec),
         terminal=bool(proc.get("terminal")),
+        console_size=console_size,
         annotations=dict(annotations),
     )
     return ContainerConfig(

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import fcntl
 import os
 import select
 import selectors
 import signal
+import struct
+import termios
 import threading
 import time
 import warnings
@@ -290,6 +293,9 @@ class Container:
         self.pid = child.pid
         self._pidfd = child.pidfd
         self.tty_master = child.tty_master
+        size = self.config.bundle.console_size if self.config.bundle is not None else None
+        if size and self.tty_master is not None:   # a bundle's process.consoleSize
+            fcntl.ioctl(self.tty_master, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
         self.stdin, self.stdout, self.stderr = parent_ends_by_role(parent_ends)
         if wait_start:
             self._child = child

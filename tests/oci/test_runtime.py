@@ -174,8 +174,8 @@ def test_terminal_master_through_the_console_socket(bundle, tmp_path, runtime):
     SCM_RIGHTS descriptor); the container's stdio is that terminal."""
     if runtime is None:
         pytest.skip("runc is the reference (apt-get install runc)")
-    b = bundle(["sh", "-c", "tty; echo on-the-terminal; exit 4"],
-               edit=lambda s: s["process"].update(terminal=True))
+    b = bundle(["sh", "-c", "tty; stty size; echo on-the-terminal; exit 4"],
+               edit=lambda s: s["process"].update(terminal=True, consoleSize={"height": 30, "width": 100}))
     root = tmp_path / "state-tty"
     srv = _console_server(tmp_path / "console.sock")
     with srv:
@@ -200,7 +200,7 @@ def test_terminal_master_through_the_console_socket(bundle, tmp_path, runtime):
             out += chunk
     finally:
         os.close(master)
-    assert out == b"/dev/pts/0\r\non-the-terminal\r\n"
+    assert out == b"/dev/pts/0\r\n30 100\r\non-the-terminal\r\n"
     pid = int((tmp_path / "pid").read_text())
     for _ in range(200):   # not our child: it is a zombie of init's now, or gone
         if json.loads(run_runtime(root, "state", "t1", runtime=runtime).stdout)["status"] == "stopped":
