@@ -136,18 +136,17 @@ class Container:
                  memory=None, memory_swap=None, cpus=None, cpu_shares=None, cpu_quota=None, cpu_period=None,
                  cpuset_cpus=None, cpuset_mems=None, pids_limit=None, blkio_weight=None,
                  device_read_bps=(), device_write_bps=(), cgroup_parent=None, cgroup=None, devices=(),
-                 id=None, tty=False, layer_dir=None, pull="missing", storage_driver=None,
-                 config=None, survive_parent=False):
-        # config: a ContainerConfig made elsewhere (an OCI bundle's, config.container_config_from_oci)
-        # instead of the arguments; survive_parent: the process outlives this one (an OCI runtime's
-        # caller reaps it), so no parent-death signal
-        self.survive_parent = survive_parent
+                 id=None,  # noqa: A002  (the container id to use, as docker-py names it)
+                 tty=False, layer_dir=None, pull="missing", storage_driver=None, config=None,
+                 survive_parent=False):
+        if isinstance(network, Container):   # join that container's network namespace
+            network = f"container:{network.id}"
         if config is not None:
-            self.config = config
+            # an already validated configuration (a managed container's record)
+            # stands for the docker-run arguments
             resources = config.resources if config.resources is not None else cgroups.Limits()
+            self.config = config
         else:
-            if isinstance(network, Container):   # join that container's network namespace
-                network = f"container:{network.id}"
             # resource limits (pycontain/cgroups): checked here, before anything exists
             resources = cgroups.Limits.from_docker(
                 memory=memory, memory_swap=memory_swap, cpus=cpus, cpu_shares=cpu_shares, cpu_quota=cpu_quota,
@@ -164,6 +163,9 @@ class Container:
                 name=name, ports=ports, dns=dns, add_hosts=add_hosts, resources=resources,
                 devices=tuple(devices),
             )
+        # survive_parent: the process outlives this one, no parent-death signal
+        # (an OCI runtime's create: its caller reaps it; config.container_config_from_oci)
+        self.survive_parent = survive_parent
         self.id = id or os.urandom(32).hex()
         # Managed containers (pycontain/containers.py): tty=True gives init a
         # terminal from its own devpts (self.tty_master after start);
