@@ -23,8 +23,7 @@ def test_docker_run_with_the_added_runtime(archive):
     dk = f"docker -H unix://{d}/docker.sock"
     run = f"{dk} run --rm --network none {IMAGE} sh -c 'echo hello from $$; exit 5'"
     script = f"""
-ip link set lo up && mount -t tmpfs none /sys/fs/cgroup/unified && mkdir -p /run/containerd &&
-mount -t tmpfs none /run/containerd || exit 99
+ip link set lo up && mount -t tmpfs none /sys/fs/cgroup/unified && mount -t tmpfs none /run || exit 99
 dockerd --data-root {d}/root --exec-root {d}/exec --pidfile {d}/pid -H unix://{d}/docker.sock \\
   --iptables=false --ip-forward=false --ip-masq=false --bridge=none --exec-opt native.cgroupdriver=cgroupfs \\
   --cgroup-parent=/{name} --containerd-namespace {name} --storage-driver overlay2 \\

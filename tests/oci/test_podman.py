@@ -11,7 +11,9 @@ from ocitools import IMAGE, RUNTIME, busybox_archive
 pytestmark = pytest.mark.skipif(shutil.which("podman") is None or shutil.which("runc") is None,
                                 reason="needs podman and runc (apt-get install podman)")
 
-SETUP = "ip link set lo up && mount -t tmpfs none /sys/fs/cgroup/unified"
+# /run a tmpfs of the namespace's own: conmon calls the runtime without --root
+# (pycontain-runc's default /run/pycontain-runc), podman keeps things there too
+SETUP = "ip link set lo up && mount -t tmpfs none /sys/fs/cgroup/unified && mount -t tmpfs none /run"
 
 
 @pytest.fixture(scope="module")
