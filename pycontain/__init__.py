@@ -6,6 +6,15 @@
 """
 __version__ = "0.1.0"
 
+from importlib.util import find_spec  # noqa: E402
+
+# A checkout whose C extension was never built (python started in the source
+# tree, or pycontain installed elsewhere with `pip install .`) would otherwise
+# fail deep in _launch with a misleading "circular import".
+if find_spec(f"{__name__}._nsexec") is None:
+    raise ImportError(f"pycontain's C extension (_nsexec) is not built in {__path__[0]}: "
+                      "run `pip install -e .` in the checkout (it needs a C compiler and the Python headers)")
+
 from .errors import (  # noqa: E402
     CommandNotExecutable,
     CommandNotFound,
@@ -31,19 +40,24 @@ __all__ = [
 
 # Imported on first use: the container modules (~0.1 s of imports) are not
 # needed by a command that only reads state (pycontain-runc state, kill,
-# delete); pycontain.containers (managed containers: records, monitors, the
-# docker-like lifecycle) and pycontain.volumes bring SQLite along.
-_LAZY = {"Container": "container", "ContainerResult": "container", "ContainerConfig": "config",
-         "Mount": "config"}
-
-
+# delete). Plain `from .module import` statements, which tests/unit/
+# test_import_graph.py sees (`from . import x` would call this again).
 def __getattr__(name):
-    import importlib
+    if name == "Container":
+        from .container import Container as value
+    elif name == "ContainerResult":
+        from .container import ContainerResult as value
+    elif name == "ContainerConfig":
+        from .config import ContainerConfig as value
+    elif name == "Mount":
+        from .config import Mount as value
+    elif name in ("containers", "volumes"):
+        # pycontain.containers (managed containers: records, monitors, the
+        # docker-like lifecycle) and pycontain.volumes bring SQLite along
+        import importlib
 
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    if name in ("containers", "volumes"):
         return importlib.import_module(f".{name}", __name__)
-    raise AttributeError(f"module 'pycontain' has no attribute {name!r}")
+    else:
+        raise AttributeError(f"module 'pycontain' has no attribute {name!r}")
+    globals()[name] = value
+    return value
