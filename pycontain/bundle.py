@@ -8,12 +8,17 @@ mounted on the host.
 """
 from __future__ import annotations
 
+import fcntl
 import os
+import struct
+import termios
 import threading
 
 from . import _launch
-from .config import RLIMITS, SYSCTL_NAMESPACES, ContainerConfig
-from .errors import ConfigError, LaunchError
+from .cgroups import running as running_cgroup
+from .config import RLIMITS, SYSCTL_NAMESPACES, BundleProcess, ContainerConfig
+from .errors import ConfigError, ContainerStateError, LaunchError
+from .managed.proc import namespace_joins, start_time
 from .security import seccomp
 
 L = _launch
@@ -190,3 +195,39 @@ def apply_sysctls(pid: int, sysctls) -> None:
     if failure:
         raise failure[0]
 
+
+
+def spawn_in(init_pid: int, init_start: int, proc: BundleProcess, *, seccomp_bpf: bytes | None = None,
+             stdio=(-1, -1, -1), survive_parent=False) -> L.Child:
+    """Starts `proc` inside the running container whose init is
+    (init_pid, init_start): its namespaces, its own cgroups, the process's
+    ids, capabilities, rlimits, umask and no_new_privs, and the container's
+    seccomp filter (seccomp_bpf, compiled at create). The one join path,
+    _launch.spawn_joined; returns its Child (our child, tty_master when
+    proc.terminal). survive_parent: no parent-death signal (an OCI runtime's
+    exec: the caller's subreaper takes the process when we exit).
+    ContainerStateError when the init is gone."""
+    joins, fds = namespace_joins(init_pid)
+    cgroup_fds = running_cgroup.procs_fds(init_pid)
+    if start_time(init_pid) != init_start:   # it died (and the pid was reused?) while we opened them
+        for fd in fds + cgroup_fds:
+            os.close(fd)
+        raise ContainerStateError("the container is not running")
+    plan = L.LaunchPlan(
+        argv=list(proc.args), envp=list(proc.env),
+        path_env=next((e[5:] for e in proc.env if e.startswith("PATH=")), None),
+        root_path="", root_source="", root_fstype=None, clone_flags=0, joins=joins, loopback_up=False,
+        cwd=proc.cwd, mkdir_cwd=False, uid=proc.uid, gid=proc.gid, groups=list(proc.additional_gids),
+        rlimits=[(RLIMITS[n], s, h) for n, s, h in proc.rlimits], oom_score_adj=proc.oom_score_adj,
+        capabilities=proc.capabilities, ambient=proc.ambient, no_new_privs=proc.no_new_privileges,
+        seccomp_bpf=seccomp_bpf, stdio=tuple(stdio), tty=proc.terminal,
+        cgroup_fds=cgroup_fds, owned_fds=fds + cgroup_fds,
+    )
+    if proc.umask is not None:
+        plan.umask = proc.umask
+    if survive_parent:
+        plan.pdeathsig = 0
+    child = L.spawn_joined(plan)
+    if proc.console_size and child.tty_master is not None:
+        fcntl.ioctl(child.tty_master, termios.TIOCSWINSZ, struct.pack("HHHH", *proc.console_size, 0, 0))
+    return child

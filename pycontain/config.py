@@ -803,6 +803,80 @@ def _oci_mounts(spec: dict, bundle: str) -> tuple:
     return tuple(out)
 
 
+@dataclass(frozen=True)
+class BundleProcess:
+    """An OCI process object on its own: what `exec --process F` gives (or a
+    bundle's own process, changed by exec's flags), for a process joined to a
+    running container."""
+
+    args: tuple
+    env: tuple = ()
+    cwd: str = "/"
+    uid: int = 0
+    gid: int = 0
+    additional_gids: tuple = ()
+    umask: int | None = None
+    capabilities: frozenset = frozenset()
+    ambient: frozenset = frozenset()
+    no_new_privileges: bool = False
+    rlimits: tuple = ()                 # (name, soft, hard), names as RLIMITS' keys
+    oom_score_adj: int | None = None
+    terminal: bool = False
+    console_size: tuple | None = None   # (height, width)
+
+
+_OCI_PROCESS_UNSUPPORTED = (
+    ("apparmorProfile", "AppArmor is not in use here"),
+    ("selinuxLabel", "SELinux is not in use here"),
+    ("ioPriority", "I/O priorities are not supported"),
+    ("scheduler", "scheduler settings are not supported"),
+)
+
+
+def process_from_oci(proc, where: str = "process") -> BundleProcess:
+    """An OCI process object (parsed JSON) -> BundleProcess; ConfigError naming
+    the field for anything wrong or unsupported."""
+    if not isinstance(proc, dict):
+        _oci_error(where, "must be an object")
+    for key, why in _OCI_PROCESS_UNSUPPORTED:
+        if _oci_set(proc.get(key)):
+            _oci_error(f"{where}.{key}", why)
+    args = _oci_strings(proc, "args", where + ".")
+    if not args:
+        _oci_error(f"{where}.args", "must not be empty")
+    cwd = proc.get("cwd") or "/"
+    if not isinstance(cwd, str) or not cwd.startswith("/") or "\0" in cwd:
+        _oci_error(f"{where}.cwd", f"{cwd!r} is not an absolute path")
+    user = _oci_obj(proc, "user", where + ".")
+    if user.get("username"):
+        _oci_error(f"{where}.user.username", "is for Windows")
+    rlimits = []
+    for i, r in enumerate(_oci_list(proc, "rlimits", where + ".")):
+        kind = r.get("type") if isinstance(r, dict) else None
+        name = kind[7:].lower() if isinstance(kind, str) and kind.startswith("RLIMIT_") else None
+        if name not in RLIMITS:
+            _oci_error(f"{where}.rlimits[{i}].type", f"unknown limit {kind!r}")
+        rlimits.append((name, _oci_int(r.get("soft"), f"{where}.rlimits[{i}].soft", 0, RLIM_INFINITY),
+                        _oci_int(r.get("hard"), f"{where}.rlimits[{i}].hard", 0, RLIM_INFINITY)))
+    console = _oci_obj(proc, "consoleSize", where + ".")
+    if console and not proc.get("terminal"):
+        _oci_error(f"{where}.consoleSize", "needs terminal")
+    caps, ambient = _oci_capabilities(proc)
+    return BundleProcess(
+        args=args, env=tuple(normalize_env(_oci_strings(proc, "env", where + "."))), cwd=cwd,
+        uid=_oci_int(user.get("uid", 0), f"{where}.user.uid", 0, (1 << 32) - 2) or 0,
+        gid=_oci_int(user.get("gid", 0), f"{where}.user.gid", 0, (1 << 32) - 2) or 0,
+        additional_gids=tuple(_oci_int(g, f"{where}.user.additionalGids", 0, (1 << 32) - 2)
+                              for g in _oci_list(user, "additionalGids", where + ".user.")),
+        umask=_oci_int(user.get("umask"), f"{where}.user.umask", 0, 0o777),
+        capabilities=caps, ambient=ambient, no_new_privileges=bool(proc.get("noNewPrivileges")),
+        rlimits=tuple(rlimits), oom_score_adj=_oci_int(proc.get("oomScoreAdj"), f"{where}.oomScoreAdj", -1000, 1000),
+        terminal=bool(proc.get("terminal")),
+        console_size=((_oci_int(console.get("height", 0), f"{where}.consoleSize.height", 0, 65535),
+                       _oci_int(console.get("width", 0), f"{where}.consoleSize.width", 0, 65535))
+                      if console else None))
+
+
 def container_config_from_oci(spec, bundle: str) -> "ContainerConfig":
     """config.json (parsed) of the bundle at `bundle` -> ContainerConfig.
     Raises ConfigError naming the field for anything wrong or unsupported."""
