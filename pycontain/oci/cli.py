@@ -86,18 +86,38 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("-b", "--bundle", default=".")
     sp.add_argument("--rootless", action="store_true")
     cmd("features", "what this runtime supports, as JSON")
-    for name in ("exec", "update", "checkpoint", "restore"):
+    sp = sub.add_parser("exec", help="run one more process in a running container")
+    sp.add_argument("-p", "--process", help="the process (an OCI process object as JSON)")
+    sp.add_argument("-d", "--detach", action="store_true")
+    sp.add_argument("--pid-file")
+    sp.add_argument("--console-socket")
+    sp.add_argument("-t", "--tty", action="store_true")
+    sp.add_argument("--cwd")
+    sp.add_argument("-e", "--env", action="append", default=[])
+    sp.add_argument("-u", "--user", help="uid[:gid]")
+    sp.add_argument("-g", "--additional-gids", action="append", default=[])
+    sp.add_argument("-c", "--cap", action="append", default=[])
+    sp.add_argument("--no-new-privs", action="store_true")
+    sp.add_argument("--process-label")
+    sp.add_argument("--apparmor")
+    sp.add_argument("--preserve-fds", type=int, default=0)
+    sp.add_argument("--ignore-paused", action="store_true", help=argparse.SUPPRESS)
+    sp.add_argument("id")
+    sp.add_argument("argv", nargs=argparse.REMAINDER, metavar="COMMAND")
+    for name in ("update", "checkpoint", "restore"):
         sp = sub.add_parser(name, help=f"{name} (not supported)")
         sp.add_argument("rest", nargs=argparse.REMAINDER)
     return p
 
 
 def _heavy(name):
-    """create, run and features need the launcher and the config parser
+    """create, run, exec and features need the launcher and the config parser
     (~0.1 s of imports): only they import them."""
     def call(args, log):
-        from . import create
+        from . import create, execute
 
+        if name == "exec":
+            return execute.exec_process(args, log)
         return getattr(create, name)(args, log)
     return call
 
@@ -108,7 +128,7 @@ COMMANDS = {
     "list": ops.list_containers, "ps": ops.ps, "pause": ops.pause,
     "resume": lambda a, log: ops.pause(a, log, freeze=False),
     "events": ops.events, "spec": ops.spec,
-    "exec": ops.unsupported, "update": ops.unsupported, "checkpoint": ops.unsupported, "restore": ops.unsupported,
+    "exec": _heavy("exec"), "update": ops.unsupported, "checkpoint": ops.unsupported, "restore": ops.unsupported,
 }
 
 def main(argv=None) -> int:

@@ -54,12 +54,18 @@ def _send_console(sock_path: str, master_fd: int):
         s.close()
 
 
-def _record(sd: StateDir, cfg, pid: int, pid_start: int, held: dict, started: bool) -> dict:
+def _record(sd: StateDir, cfg, pid: int, pid_start: int, held: dict, started: bool, seccomp: str = "") -> dict:
+    """seccomp: the init's filter (hex), which exec'd processes get too."""
     return {
         "id": sd.id, "pid": pid, "pid_start": pid_start, "bundle": cfg.bundle.bundle, "rootfs": cfg.rootfs,
         "created": S.now_rfc3339(), "annotations": dict(cfg.bundle.annotations), "held": held,
         "started": started, "paused": False, "hooks": [dataclasses.asdict(h) for h in cfg.bundle.hooks],
+        "seccomp": seccomp,
     }
+
+
+def _seccomp_hex(c: Container) -> str:
+    return (c.launch_plan.seccomp_bpf or b"").hex()
 
 
 def _created_hooks(rec: dict) -> None:
@@ -95,8 +101,9 @@ def create(args, log: Log, detach_start=False) -> int:
                 pass
             why = report[2:].decode(errors="replace").strip() or "the container could not be created"
             raise OciError(why)
-        pid, pid_start, held = report[2:].split(b" ", 2)
-        sd.save(_record(sd, cfg, int(pid), int(pid_start), json.loads(held), started=False))
+        pid, pid_start, seccomp, held = report[2:].split(b" ", 3)
+        sd.save(_record(sd, cfg, int(pid), int(pid_start), json.loads(held), started=False,
+                        seccomp=seccomp.decode().strip("-")))
         if args.pid_file:
             _write_pid_file(args.pid_file, int(pid))
     except BaseException:
@@ -145,7 +152,7 @@ def _hold(sd: StateDir, cfg, args, report_w: int, log: Log):
         for fd in (0, 1, 2):
             os.dup2(null, fd)
         os.close(null)
-        _report(report_w, f"P {c.pid} {pid_start} {json.dumps(held)}")
+        _report(report_w, f"P {c.pid} {pid_start} {_seccomp_hex(c) or '-'} {json.dumps(held)}")
         os.close(report_w)
         status = _serve_start(c, srv)
     except BaseException as e:   # noqa: BLE001 - the waiting process must never return into the CLI
@@ -196,7 +203,8 @@ def run(args, log: Log) -> int:
         if c.tty_master is not None:
             _send_console(args.console_socket, c.tty_master)
             os.close(c.tty_master)
-        rec = _record(sd, cfg, c.pid, S.process_start_time(c.pid), c.host_record(), started=False)
+        rec = _record(sd, cfg, c.pid, S.process_start_time(c.pid), c.host_record(), started=False,
+                      seccomp=_seccomp_hex(c))
         sd.save(rec)
         if args.pid_file:
             _write_pid_file(args.pid_file, c.pid)
