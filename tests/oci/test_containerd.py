@@ -63,3 +63,30 @@ def test_ctr_run_with_a_terminal(containerd, runtime):
     r = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, timeout=60)
     assert r.returncode == 3, r.stdout
     assert r.stdout.endswith(b"/dev/pts/0\r\r\n")
+
+
+@pytest.mark.parametrize("runtime", ["/usr/sbin/runc", RUNTIME], ids=["runc", "pycontain-runc"])
+def test_ctr_task_exec(containerd, runtime):
+    """ctr task exec: the shim calls `exec --process F --detach --pid-file`
+    and reaps the process itself; its output and exit status reach ctr."""
+    name = "ex-" + ("runc" if runtime.endswith("/runc") else "ours")
+    containerd.ctr("run", "-d", *containerd.run_args(runtime), IMAGE, name, "sleep", "60")
+    try:
+        fifo = ["--fifo-dir", str(containerd.dir / "fifo")]
+        r = containerd.ctr("task", "exec", *fifo, "--exec-id", "x1", name, "sh", "-c",
+                           "echo exec in $(cat /proc/1/cmdline | tr '\\0' ' ')as $$; echo e >&2; exit 5", check=False)
+        assert (r.returncode, r.stderr) == (5, b"e\n"), r
+        assert r.stdout.startswith(b"exec in sleep 60 as ") and r.stdout != b"exec in sleep 60 as 1\n"
+        cmd = " ".join(["ctr", "-a", containerd.sock, "task", "exec", *fifo, "-t", "--exec-id", "x2", name,
+                        "sh", "-c", "'tty; exit 3'"])
+        r = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, timeout=60)
+        assert r.returncode == 3, r.stdout
+        assert b"/dev/pts/" in r.stdout
+    finally:
+        containerd.ctr("tasks", "kill", "--signal", "SIGKILL", name, check=False)
+        for _ in range(100):
+            if containerd.ctr("tasks", "delete", name, check=False).returncode == 0:
+                break
+        containerd.ctr("tasks", "delete", "--force", name, check=False)
+        containerd.ctr("containers", "delete", name, check=False)
+    assert containerd.ctr("containers", "ls", "-q").stdout == b""
