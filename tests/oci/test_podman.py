@@ -54,3 +54,14 @@ def test_podman_detached_logs_pause_stop(tmp_path, archive, runtime):
             "$P stop -t 5 d1 >/dev/null && $P inspect -f '{{.State.Status}} {{.State.ExitCode}}' d1")
     r = podman_script(tmp_path, archive, runtime, body)
     assert (r.returncode, r.stdout) == (0, b"up\npaused\nexited 0\n"), r.stderr
+
+
+@pytest.mark.parametrize("runtime", ["/usr/sbin/runc", RUNTIME], ids=["runc", "pycontain-runc"])
+def test_podman_exec(tmp_path, archive, runtime):
+    """podman exec: conmon calls `exec --process F --detach --pid-file` (with
+    --exit-dir); the exec'd process's output and exit status reach podman."""
+    body = (f"$P run -d --name e1 {RUN} {IMAGE} sleep 60 >/dev/null && "
+            "$P exec -e WHO=podman -w /tmp e1 sh -c 'echo $WHO in $(pwd) as $(id -u); echo err >&2; exit 4'; "
+            "echo rc=$?")
+    r = podman_script(tmp_path, archive, runtime, body)
+    assert (r.returncode, r.stdout, r.stderr) == (0, b"podman in /tmp as 0\nrc=4\n", b"err\n"), r.stderr
