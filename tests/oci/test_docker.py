@@ -32,6 +32,11 @@ for i in $(seq 1 200); do {dk} version >/dev/null 2>&1 && break; sleep 0.05; don
 {dk} load -q -i {archive} >/dev/null
 {run.replace("run --rm", "run --runtime pycontain --rm")}; echo "pycontain-runc $?"
 {run.replace("run --rm", "run --runtime runc --rm")}; echo "runc $?"
+for rt in pycontain runc; do
+  {dk} run -d --runtime $rt --network none --name ex-$rt {IMAGE} sleep 60 >/dev/null
+  {dk} exec -e WHO=$rt ex-$rt sh -c 'echo exec as $WHO; exit 3'; echo "$rt exec $?"
+  {dk} rm -f ex-$rt >/dev/null
+done
 kill $(cat {d}/pid); while kill -0 $(cat {d}/pid) 2>/dev/null; do sleep 0.05; done
 """
     try:
@@ -42,4 +47,5 @@ kill $(cat {d}/pid); while kill -0 $(cat {d}/pid) 2>/dev/null; do sleep 0.05; do
         for cg in subprocess.run(["find", "/sys/fs/cgroup", "-maxdepth", "2", "-type", "d", "-name", name],
                                  capture_output=True, text=True).stdout.split():
             subprocess.run(["rmdir", cg], capture_output=True)   # dockerd leaves its empty --cgroup-parent
-    assert r.stdout == b"hello from 1\npycontain-runc 5\nhello from 1\nrunc 5\n", r.stderr
+    assert r.stdout == (b"hello from 1\npycontain-runc 5\nhello from 1\nrunc 5\n"
+                        b"exec as pycontain\npycontain exec 3\nexec as runc\nrunc exec 3\n"), r.stderr
