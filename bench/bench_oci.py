@@ -1,5 +1,5 @@
 """pycontain-runc beside runc, side by side in one run: each OCI operation's
-wall time on the same busybox bundle, and a whole `ctr run --rm` through
+wall time (exec: `exec ID true` to its exit) on the same busybox bundle, and a whole `ctr run --rm` through
 containerd 1.6's runc shim.
 
     unshare --mount --propagation private .venv/bin/python bench/bench_oci.py [ROUNDS]
@@ -26,7 +26,7 @@ from pycontain.oci.ops import default_spec  # noqa: E402
 from tests.conftest import make_busybox_rootfs  # noqa: E402
 
 RUNTIMES = {"runc": shutil.which("runc") or "/usr/sbin/runc", "pycontain-runc": RUNTIME}
-OPS = ("create", "start", "state", "kill", "delete")
+OPS = ("create", "start", "state", "exec", "kill", "delete")
 
 
 def timed(cmd) -> float:
@@ -51,6 +51,7 @@ def main(rounds: int):
                 times[(name, "create")].append(timed(base + ["create", "--bundle", str(bundle), cid]))
                 times[(name, "start")].append(timed(base + ["start", cid]))
                 times[(name, "state")].append(timed(base + ["state", cid]))
+                times[(name, "exec")].append(timed(base + ["exec", cid, "true"]))   # foreground, to its exit
                 times[(name, "kill")].append(timed(base + ["kill", cid, "KILL"]))
                 time.sleep(0.05)   # the kill lands (the caller, init here, reaps it)
                 times[(name, "delete")].append(timed(base + ["delete", "--force", cid]))
