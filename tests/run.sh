@@ -22,6 +22,9 @@ DEBIAN_PACKAGES=(
     # images (tests/image): a real registry, skopeo to cross-check, bcrypt htpasswd, zstd
     # layers, and a Debian minbase layer made with debootstrap (cached in ~/.cache)
     docker-registry skopeo apache2-utils zstd debootstrap umoci
+    # the OCI runtime door (tests/oci): its callers containerd 1.6, dockerd 20.10 and podman 4.3 (with
+    # conmon), and runc, the reference; script(1) (bsdutils) gives ctr run -t a terminal
+    containerd podman conmon docker.io runc bsdutils
     # the cgroup v2 lane (tests/vm/run-v2.sh): Debian's kernel under QEMU
     qemu-system-x86 linux-image-amd64 cpio kmod
 )
