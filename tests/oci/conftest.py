@@ -3,12 +3,9 @@ rootfs, a state root of the test's own, runc beside it as the reference."""
 import json
 import os
 import shutil
-import subprocess
-import tempfile
 
 import pytest
 
-from ocitools import RUNTIME
 from pycontain.oci.ops import default_spec as make_default_spec
 
 
@@ -41,28 +38,3 @@ def state_root(tmp_path):
     yield root
     left = sorted(os.listdir(root)) if root.exists() else []
     assert left == [], f"state directories left behind: {left}"
-
-
-def run_runtime(root, *args, runtime=RUNTIME, **kw):
-    """The runtime's output through files, not pipes: a created container
-    holds create's stdio (as with runc), so a pipe would not end with create."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        r = subprocess.run([runtime, "--root", str(root), *args], stdin=subprocess.DEVNULL, stdout=out,
-                           stderr=err, timeout=60, **kw)
-        out.seek(0)
-        err.seek(0)
-        return subprocess.CompletedProcess(r.args, r.returncode, out.read(), err.read())
-
-
-def own_cgroup_dirs(name: str) -> list:
-    """The directories a container's cgroup `name` would have under ours."""
-    found = []
-    with open("/proc/self/cgroup") as f:
-        for line in f:
-            _, ctls, path = line.rstrip("\n").split(":", 2)
-            for ctl in ctls.split(","):
-                if ctl and not ctl.startswith("name="):
-                    d = f"/sys/fs/cgroup/{ctl}{path.rstrip('/')}/{name}"
-                    if os.path.isdir(d):
-                        found.append(d)
-    return found

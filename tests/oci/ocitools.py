@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -140,3 +141,28 @@ def _cmdline(pid) -> bytes:
             return f.read().replace(b"\0", b" ")
     except OSError:
         return b""
+
+
+def run_runtime(root, *args, runtime=RUNTIME, **kw):
+    """The runtime's output through files, not pipes: a created container
+    holds create's stdio (as with runc), so a pipe would not end with create."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        r = subprocess.run([runtime, "--root", str(root), *args], stdin=subprocess.DEVNULL, stdout=out,
+                           stderr=err, timeout=60, **kw)
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(r.args, r.returncode, out.read(), err.read())
+
+
+def own_cgroup_dirs(name: str) -> list:
+    """The directories a container's cgroup `name` would have under ours."""
+    found = []
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, ctls, path = line.rstrip("\n").split(":", 2)
+            for ctl in ctls.split(","):
+                if ctl and not ctl.startswith("name="):
+                    d = f"/sys/fs/cgroup/{ctl}{path.rstrip('/')}/{name}"
+                    if os.path.isdir(d):
+                        found.append(d)
+    return found

@@ -10,7 +10,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import run_runtime
+from ocitools import run_runtime
 from ocitools import RUNTIME
 
 RUNC = shutil.which("runc")

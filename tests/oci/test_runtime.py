@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import own_cgroup_dirs, run_runtime
+from ocitools import own_cgroup_dirs, run_runtime
 from ocitools import RUNTIME
 
 RUNC = shutil.which("runc")
