@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 DEBIAN_PACKAGES=(
     gcc libc6-dev python3-dev python3-venv file iproute2 procps
     busybox-static
-    docker.io buildah  # the builder is compared with dockerd 20.10's classic builder (tests/build) and buildah (bench)
+    buildah  # the builder is compared with dockerd 20.10 (docker.io, below) and buildah (bench)
     libseccomp2     # seccomp filters are compiled by the system libseccomp (pycontain/security/seccomp.py)
     nftables        # bridge networking: NAT and published ports (pycontain/network/nft.py)
     slirp4netns     # rootless networking (pycontain/network/slirp.py)
