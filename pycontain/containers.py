@@ -16,6 +16,7 @@ unchanged; this builds on it.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import os
 import re
 import select
@@ -82,13 +83,17 @@ def _store(root=None) -> Store:
 
 
 def create(image=None, command=None, *, name=None, restart_policy="no", log_opts=(), tty=False,
-           stop_signal=None, auto_remove=False, stdin_open=False, root=None,
+           stop_signal=None, auto_remove=False, stdin_open=False, labels=None, root=None,
            **container_kwargs) -> "ManagedContainer":
     """Makes a container record and its writable layer on disk; start() runs it.
     Takes pycontain.Container's keyword arguments (docker run's options);
-    auto_remove: the monitor removes the container when it exits (--rm)."""
+    auto_remove: the monitor removes the container when it exits (--rm);
+    labels: docker's string-to-string metadata, kept with the record."""
     if name is not None and not NAME_RE.match(name):
         raise ConfigError(f'invalid container name "{name}", only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
+    labels = dict(labels or {})
+    if not all(isinstance(k, str) and k and isinstance(v, str) for k, v in labels.items()):
+        raise ConfigError("labels must map non-empty strings to strings")
     parse_restart_policy(restart_policy)
     opts = log_opts if isinstance(log_opts, dict) else parse_log_opts(log_opts)
     for bad in ("remove", "root", "id", "layer_dir", "writable_layer"):
@@ -118,6 +123,7 @@ def create(image=None, command=None, *, name=None, restart_policy="no", log_opts
     kwargs["stop_signal"] = stop_signal
     kwargs["auto_remove"] = bool(auto_remove)
     kwargs["stdin_open"] = bool(stdin_open)  # -i: a detached container's stdin stays open for attach
+    kwargs["labels"] = labels
     if auto_remove and parse_restart_policy(restart_policy)[0] != "no":
         raise ConfigError("conflicting options: a restart policy and auto-remove (--rm)")
     store = _store(root)
@@ -239,8 +245,14 @@ def _matches(rec, filters) -> bool:
         elif key == "ancestor":
             if rec.image not in wants:
                 return False
+        elif key == "label":   # "KEY" or "KEY=VALUE", every one must match
+            have = rec.config.get("labels") or {}
+            for w in wants:
+                k, sep, v = w.partition("=")
+                if k not in have or (sep and have[k] != v):
+                    return False
         else:
-            raise ConfigError(f"invalid filter {key!r} (status, name, id, exited, ancestor)")
+            raise ConfigError(f"invalid filter {key!r} (status, name, id, exited, ancestor, label)")
     return True
 
 
@@ -545,7 +557,10 @@ class ManagedContainer:
         try:
             cur = self._store.get(start_rec.id)
         except NoSuchContainer:
-            return True, start_rec
+            # removed (--rm) before we looked: the status its record left behind
+            code = self._store.removed_exit_code(start_rec.id)
+            return True, dataclasses.replace(start_rec, state="removed",
+                                             exit_code=start_rec.exit_code if code is None else code)
         if cur.state in ("exited", "dead"):
             return True, cur
         if start_rec.state in ("running", "paused") and cur.started != start_rec.started:
@@ -620,13 +635,34 @@ class ManagedContainer:
             return False
         return cur.state in MONITORED or bool(cur.monitor_pid)
 
-    def log_entries(self, follow=False, tail=None, since=None):
+    def _started_since(self, rec) -> bool:
+        """Whether the container started after `rec` was read (and has not stopped again)."""
+        try:
+            cur = self._store.get(self.id)
+        except NoSuchContainer:
+            return False
+        return cur.state in MONITORED or bool(cur.monitor_pid) or cur.started == rec.started
+
+    def log_entries(self, follow=False, tail=None, since=None, *, next_run=False, stop=None, poll=0.05):
         """(stream, text, RFC 3339 time) tuples; with follow, an endless
-        iterator until the container stops."""
+        iterator until the container stops. next_run: a container not
+        running yet is followed through its next run, from the first byte
+        (docker's attach before start). stop (a threading.Event): set, the
+        iterator ends at its next look."""
         rec = self._fresh()
         since_t = parse_since(since) if isinstance(since, str) else since
         if follow:
-            return follow_entries(rec.log_path, self._still_running, since_t, tail)
+            if next_run and not self._still_running():
+                def running():
+                    return self._started_since(rec)
+            else:
+                running = self._still_running
+            if stop is not None:
+                keep_going = running
+
+                def running():
+                    return not stop.is_set() and keep_going()
+            return follow_entries(rec.log_path, running, since_t, tail, poll)
         return iter(read_entries(rec.log_path, since_t, tail))
 
     def logs(self, stdout=True, stderr=True, follow=False, tail=None, timestamps=False, since=None):
@@ -1135,12 +1171,14 @@ def inspect_dict(rec: ContainerRecord, root=None) -> dict:
             "NetworkMode": cfg.get("network", "none"), "Privileged": cfg.get("privileged", False),
             "ReadonlyRootfs": cfg.get("read_only", False), "Init": cfg.get("init", False),
             "CapAdd": cfg.get("cap_add", []), "CapDrop": cfg.get("cap_drop", []),
+            "AutoRemove": cfg.get("auto_remove", False),
         },
         "Config": {
             "Hostname": cfg.get("hostname") or rec.id[:12], "User": cfg.get("user") or "",
             "Env": cfg.get("env", []), "Cmd": cfg.get("command"), "Entrypoint": cfg.get("entrypoint"),
             "Image": rec.image, "WorkingDir": cfg.get("workdir") or "", "Tty": cfg.get("tty", False),
-            "StopSignal": cfg.get("stop_signal", "SIGTERM"),
+            "StopSignal": cfg.get("stop_signal", "SIGTERM"), "Labels": cfg.get("labels") or {},
+            "OpenStdin": cfg.get("stdin_open", False),
         },
         "NetworkSettings": {
             "IPAddress": (rec.exec_profile.get("network", {}).get("ip_address") or "")

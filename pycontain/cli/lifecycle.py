@@ -13,6 +13,7 @@ import sys
 import time
 
 from .. import containers
+from . import service
 from ._format import human_duration, human_size, print_deleted
 from ..errors import ContainerError
 
@@ -115,6 +116,7 @@ def register(sub):
     p.add_argument("-a", "--all", action="store_true", help="also unused images (images branch)")
     p.add_argument("--volumes", action="store_true", help="also unused anonymous volumes")
     p.set_defaults(func=cmd_system_prune)
+    service.register(ssub)
     s.set_defaults(func=lambda a: (s.print_help(), 0)[1])
 
 

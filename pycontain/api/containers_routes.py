@@ -1,0 +1,395 @@
+"""/containers/...: docker's container endpoints over pycontain.containers."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+
+from aiohttp import web
+
+from .. import containers
+from ..errors import ContainerError, ImageNotFound
+from ..logs import parse_time
+from . import convert, streams
+from .convert import BadRequest, query_bool, query_int
+
+
+def register(routes):
+    routes.add("POST", "/containers/create", create)
+    routes.add("GET", "/containers/json", list_containers)
+    routes.add("POST", "/containers/prune", prune)
+    routes.add("GET", "/containers/{id}/json", inspect)
+    routes.add("POST", "/containers/{id}/start", start)
+    routes.add("POST", "/containers/{id}/stop", stop)
+    routes.add("POST", "/containers/{id}/restart", restart)
+    routes.add("POST", "/containers/{id}/kill", kill)
+    routes.add("POST", "/containers/{id}/pause", pause)
+    routes.add("POST", "/containers/{id}/unpause", unpause)
+    routes.add("POST", "/containers/{id}/rename", rename)
+    routes.add("POST", "/containers/{id}/wait", wait)
+    routes.add("GET", "/containers/{id}/logs", logs)
+    routes.add("POST", "/containers/{id}/attach", attach)
+    routes.add("GET", "/containers/{id}/top", top)
+    routes.add("GET", "/containers/{id}/stats", stats)
+    routes.add("GET", "/containers/{id}/export", export)
+    routes.add("POST", "/containers/{id}/resize", resize)
+    routes.add("DELETE", "/containers/{id}", remove)
+
+
+async def in_thread(fn, *args, **kwargs):
+    """A blocking library call, off the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(None, lambda: fn(*args, **kwargs))
+
+
+async def body_of(request):
+    return convert.parse_json(await request.read())
+
+
+async def container_of(request) -> containers.ManagedContainer:
+    return await in_thread(containers.get, request.match_info["id"])
+
+
+def default_network() -> str:
+    """What NetworkMode "default" means: the CLI's default ($PYCONTAIN_NETWORK, else bridge)."""
+    return os.environ.get("PYCONTAIN_NETWORK") or "bridge"
+
+
+# ---- create, list, inspect ---------------------------------------------------------------------
+
+
+async def create(request):
+    name = request.query.get("name") or None
+    kwargs = convert.create_kwargs(await body_of(request), name, default_network())
+    kwargs["pull"] = "never"  # docker's clients pull (with progress) when create says 404
+
+    def make():
+        try:
+            return containers.create(**kwargs)
+        except ImageNotFound:
+            raise ImageNotFound(f"No such image: {kwargs['image']}") from None
+
+    c = await in_thread(make)
+    return web.json_response({"Id": c.id, "Warnings": []}, status=201)
+
+
+async def list_containers(request):
+    filters = convert.query_filters(request.query)
+    all_ = query_bool(request.query, "all")
+    limit = query_int(request.query, "limit", -1)
+    lib_filters = {}
+    for key, values in filters.items():
+        if key == "name":
+            lib_filters["name"] = values
+        elif key in ("id", "status", "exited", "ancestor", "label"):
+            lib_filters[key] = values
+        else:
+            raise BadRequest(f"invalid filter {key!r}")
+
+    def listing():
+        found = containers.list(all=all_ or bool(lib_filters.get("status")) or bool(lib_filters.get("exited")),
+                                filters=lib_filters or None)
+        if not all_ and "status" not in lib_filters:
+            found = [c for c in found if c.status in ("running", "paused", "restarting")]
+        if limit is not None and limit > 0:
+            found = found[:limit]
+        return [convert.container_summary(c.attrs) for c in found]
+
+    return web.json_response(await in_thread(listing))
+
+
+async def inspect(request):
+    c = await container_of(request)
+    return web.json_response(convert.container_inspect(await in_thread(lambda: c.attrs)))
+
+
+async def prune(request):
+    convert.query_filters(request.query)
+    return web.json_response(await in_thread(containers.prune))
+
+
+# ---- lifecycle ------------------------------------------------------------------------------------
+
+
+async def start(request):
+    c = await container_of(request)
+    if c.status in ("running", "restarting"):
+        return web.Response(status=304)
+    try:
+        await in_thread(c.start)
+    except containers.StartFailed as e:
+        # docker's CLI reads the exit status (126, 127) from the message; 400 like dockerd's
+        return convert_error(400 if e.exit_status in (126, 127) else 500, str(e))
+    return web.Response(status=204)
+
+
+def convert_error(status, message):
+    return web.json_response({"message": message}, status=status)
+
+
+def _timeout(request):
+    t = query_int(request.query, "t")
+    if t is None:
+        t = query_int(request.query, "timeout")
+    return t
+
+
+async def stop(request):
+    c = await container_of(request)
+    if c.status not in ("running", "paused", "restarting"):
+        return web.Response(status=304)
+    timeout = _timeout(request)
+    sig = request.query.get("signal") or None
+    await in_thread(c.stop, timeout if timeout is None or timeout >= 0 else 3600 * 24, sig)
+    return web.Response(status=204)
+
+
+async def restart(request):
+    c = await container_of(request)
+    timeout = _timeout(request)
+    await in_thread(c.restart, timeout)
+    return web.Response(status=204)
+
+
+async def kill(request):
+    c = await container_of(request)
+    sig = request.query.get("signal") or "SIGKILL"
+    try:
+        await in_thread(c.kill, sig)
+    except containers.ContainerStateError:
+        return convert_error(409, f"Cannot kill container: {request.match_info['id']}: "
+                                  f"Container {c.id} is not running")
+    return web.Response(status=204)
+
+
+async def pause(request):
+    c = await container_of(request)
+    await in_thread(c.pause)
+    return web.Response(status=204)
+
+
+async def unpause(request):
+    c = await container_of(request)
+    await in_thread(c.unpause)
+    return web.Response(status=204)
+
+
+async def rename(request):
+    c = await container_of(request)
+    new = request.query.get("name")
+    if not new:
+        raise BadRequest("rename: the new name is required (?name=)")
+    await in_thread(c.rename, new)
+    return web.Response(status=204)
+
+
+async def remove(request):
+    c = await container_of(request)
+    force = query_bool(request.query, "force")
+    volumes = query_bool(request.query, "v")
+    try:
+        await in_thread(c.remove, force=force, volumes=volumes)
+    except containers.NoSuchContainer:
+        if not force:
+            raise
+    return web.Response(status=204)
+
+
+async def wait(request):
+    """The headers go out before the container can exit (docker run sends
+    wait before start): the status follows in the body when it is known."""
+    condition = request.query.get("condition") or "not-running"
+    if condition not in ("not-running", "next-exit", "removed"):
+        raise BadRequest(f"invalid condition {condition!r}: not-running, next-exit or removed")
+    c = await container_of(request)
+    resp = web.StreamResponse(status=200)
+    resp.content_type = "application/json"
+    await resp.prepare(request)
+    error = None
+    try:
+        if condition == "not-running" and c.status not in ("running", "paused", "restarting"):
+            code = c.record.exit_code or 0
+        else:
+            code = await c.wait_async()
+        if condition == "removed":
+            while True:
+                try:
+                    await in_thread(c.reload)
+                except containers.NoSuchContainer:
+                    break
+                await asyncio.sleep(0.02)
+    except ContainerError as e:
+        code, error = -1, {"Message": str(e)}
+    await resp.write(json.dumps({"StatusCode": code, "Error": error}).encode() + b"\n")
+    await resp.write_eof()
+    return resp
+
+
+# ---- output ----------------------------------------------------------------------------------------
+
+
+def _since(value):
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        try:
+            return parse_time(value)
+        except ValueError:
+            raise BadRequest(f"invalid since/until value {value!r}") from None
+
+
+def _tail(value):
+    if value in (None, "", "all"):
+        return None
+    try:
+        return max(0, int(value))
+    except ValueError:
+        raise BadRequest(f"invalid tail value {value!r}: a number or all") from None
+
+
+def _entry_bytes(entry, tty, timestamps):
+    stream, text, t = entry
+    data = ((t + " ") if timestamps else "").encode() + text.encode()
+    return data if tty else streams.frame(streams.STDERR if stream == "stderr" else streams.STDOUT, data)
+
+
+async def logs(request):
+    q = request.query
+    want_out, want_err = query_bool(q, "stdout"), query_bool(q, "stderr")
+    if not (want_out or want_err):
+        raise BadRequest("Bad parameters: you must choose at least one stream")
+    follow, timestamps = query_bool(q, "follow"), query_bool(q, "timestamps")
+    since, until, tail = _since(q.get("since")), _since(q.get("until")), _tail(q.get("tail"))
+    c = await container_of(request)
+    tty = bool(c.record.config.get("tty"))
+    stop_event = threading.Event()
+    entries = await in_thread(c.log_entries, follow, tail, since, stop=stop_event)
+    resp = web.StreamResponse(status=200)
+    resp.content_type = streams.RAW_STREAM if tty else streams.MULTIPLEXED_STREAM
+    await resp.prepare(request)
+    try:
+        async for entry in streams.thread_iter(lambda: entries, stop_event):
+            if until is not None and parse_time(entry[2]) > until:
+                break
+            if (entry[0] == "stderr" and not want_err) or (entry[0] != "stderr" and not want_out):
+                continue
+            await resp.write(_entry_bytes(entry, tty, timestamps))
+        await resp.write_eof()
+    except (ConnectionError, asyncio.CancelledError):
+        stop_event.set()
+        raise
+    return resp
+
+
+async def attach(request):
+    """docker attach / docker run's attach: output from the container's log
+    as it is written (followed from the first byte when the container has
+    not started yet), on the hijacked connection."""
+    q = request.query
+    want_out, want_err = query_bool(q, "stdout"), query_bool(q, "stderr")
+    stream, with_logs = query_bool(q, "stream"), query_bool(q, "logs")
+    c = await container_of(request)
+    tty = bool(c.record.config.get("tty"))
+    stop_event = threading.Event()
+    if stream:
+        entries = await in_thread(c.log_entries, True, None if with_logs else 0, None,
+                                  next_run=True, stop=stop_event, poll=0.01)
+    else:
+        entries = await in_thread(c.log_entries, False) if with_logs else iter(())
+    conn = await streams.Hijacked.start(
+        request, streams.RAW_STREAM if tty else streams.MULTIPLEXED_STREAM)
+    reader = asyncio.ensure_future(_discard_input(conn))
+    try:
+        async for entry in streams.thread_iter(lambda: entries, stop_event):
+            if (entry[0] == "stderr" and not want_err) or (entry[0] != "stderr" and not want_out):
+                continue
+            if not await conn.write(_entry_bytes(entry, tty, False)):
+                break
+        await conn.finish()
+    finally:
+        stop_event.set()
+        reader.cancel()
+    return conn.response
+
+
+async def _discard_input(conn):
+    """stdin through the API's attach is not wired to the container yet: read and drop."""
+    while await conn.read():
+        pass
+
+
+async def top(request):
+    c = await container_of(request)
+    return web.json_response(await in_thread(c.top))
+
+
+async def stats(request):
+    c = await container_of(request)
+    stream = query_bool(request.query, "stream", True)
+    resp = web.StreamResponse(status=200)
+    resp.content_type = "application/json"
+    await resp.prepare(request)
+    previous = None
+    while True:
+        s = await in_thread(c.stats, 0.1 if previous is None else 1.0)
+        doc = _stats_doc(s, previous)
+        previous = doc
+        await resp.write(json.dumps(doc).encode() + b"\n")
+        if not stream or c.status not in ("running", "paused"):
+            break
+    await resp.write_eof()
+    return resp
+
+
+def _stats_doc(s, previous):
+    from datetime import datetime, timezone
+
+    now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    cpu_total = int(s.get("cpu_percent", 0.0) * 1e7)
+    doc = {
+        "read": now, "id": s["id"], "name": "/" + s["name"],
+        "pids_stats": {"current": s.get("pids", 0)},
+        "memory_stats": {"usage": s.get("memory_usage", 0), "limit": s.get("memory_limit", 0)},
+        "cpu_stats": {"cpu_usage": {"total_usage": cpu_total}, "system_cpu_usage": 0,
+                      "online_cpus": os.cpu_count() or 1},
+    }
+    doc["precpu_stats"] = previous["cpu_stats"] if previous else {"cpu_usage": {"total_usage": 0},
+                                                                  "system_cpu_usage": 0}
+    return doc
+
+
+async def export(request):
+    c = await container_of(request)
+    resp = web.StreamResponse(status=200)
+    resp.content_type = "application/x-tar"
+    await resp.prepare(request)
+    loop = asyncio.get_running_loop()
+    r, w = os.pipe()
+
+    def produce():
+        with os.fdopen(w, "wb") as f:
+            try:
+                c.export(f)
+            except (BrokenPipeError, ContainerError):
+                pass
+
+    producer = loop.run_in_executor(None, produce)
+    os.set_blocking(r, False)
+    try:
+        while True:
+            data = await streams.read_fd(r)
+            if not data:
+                break
+            await resp.write(data)
+    finally:
+        os.close(r)
+        await producer
+    await resp.write_eof()
+    return resp
+
+
+async def resize(request):
+    await container_of(request)
+    return web.Response(status=200)

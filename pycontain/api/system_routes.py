@@ -1,0 +1,178 @@
+"""/_ping, /version, /info, /events, /system/df."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import time
+
+from aiohttp import web
+
+from .. import __version__, containers, image, system, volumes
+from .containers_routes import in_thread
+from .convert import API_VERSION, MIN_API_VERSION, BadRequest, api_headers, query_filters
+
+
+def register(routes):
+    routes.add("GET", "/_ping", ping)
+    routes.add("HEAD", "/_ping", ping)
+    routes.add("GET", "/version", version)
+    routes.add("GET", "/info", info)
+    routes.add("GET", "/events", events)
+    routes.add("GET", "/system/df", disk_usage)
+    routes.add("POST", "/auth", auth)
+
+
+async def ping(request):
+    headers = dict(api_headers(), **{"Builder-Version": "1", "Cache-Control": "no-cache, no-store, must-revalidate",
+                                     "Pragma": "no-cache"})
+    return web.Response(text="OK" if request.method == "GET" else None, headers=headers,
+                        content_type="text/plain")
+
+
+async def version(request):
+    kernel = platform.release()
+    engine = {"Version": __version__, "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION,
+              "GitCommit": "", "GoVersion": f"python{platform.python_version()}", "Os": "linux",
+              "Arch": _arch(), "KernelVersion": kernel, "BuildTime": ""}
+    return web.json_response(dict(engine, Platform={"Name": f"pycontain {__version__}"},
+                                  Components=[{"Name": "Engine", "Version": __version__, "Details": {
+                                      k: v for k, v in engine.items() if k != "Version"}}]))
+
+
+def _arch():
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+
+
+async def info(request):
+    def gather():
+        recs = containers.list(all=True)
+        states = [c.status for c in recs]
+        described = system.describe()
+        with open("/proc/meminfo") as f:
+            mem = int(f.readline().split()[1]) * 1024
+        return {
+            "ID": "pycontain", "Containers": len(states), "ContainersRunning": states.count("running"),
+            "ContainersPaused": states.count("paused"),
+            "ContainersStopped": len(states) - states.count("running") - states.count("paused"),
+            "Images": len(image.list()), "Driver": "overlay", "DriverStatus": [],
+            "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Log": ["json-file"]},
+            "MemoryLimit": True, "SwapLimit": True, "CpuCfsPeriod": True, "CpuCfsQuota": True,
+            "CPUShares": True, "CPUSet": True, "PidsLimit": True, "IPv4Forwarding": False,
+            "Debug": False, "NFd": len(os.listdir("/proc/self/fd")), "NGoroutines": 0,
+            "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "LoggingDriver": "json-file",
+            "CgroupDriver": "cgroupfs", "CgroupVersion": "2" if described["cgroup_layout"].startswith("unified")
+            else "1", "NEventsListener": 0, "KernelVersion": described["kernel"],
+            "OperatingSystem": _os_name(), "OSVersion": "", "OSType": "linux", "Architecture": platform.machine(),
+            "NCPU": os.cpu_count() or 1, "MemTotal": mem, "IndexServerAddress": "https://index.docker.io/v1/",
+            "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"]},
+            "DockerRootDir": described["root"], "Name": platform.node(), "Labels": [],
+            "ExperimentalBuild": False, "ServerVersion": __version__, "Runtimes": {"pycontain": {"path": ""}},
+            "DefaultRuntime": "pycontain", "Swarm": {"LocalNodeState": "inactive", "NodeID": "", "NodeAddr": "",
+                                                     "ControlAvailable": False, "Error": "", "RemoteManagers": None},
+            "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "", "SecurityOptions":
+                ["name=seccomp,profile=builtin"] + (["name=rootless"] if os.geteuid() else []),
+            "Warnings": None,
+        }
+    return web.json_response(await in_thread(gather))
+
+
+def _os_name():
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    return line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return "Linux"
+
+
+async def disk_usage(request):
+    usage = await in_thread(containers.disk_usage)
+    imgs = await in_thread(image.list)
+    vols = await in_thread(volumes.list)
+    return web.json_response({
+        "LayersSize": sum(i.size for i in imgs),
+        "Images": [{"Id": i.id, "RepoTags": [image.build_familiar(n) for n in i.names if "@" not in n],
+                    "Size": i.size, "SharedSize": 0, "Containers": 0, "Created": 0, "ParentId": "",
+                    "RepoDigests": [], "Labels": {}, "VirtualSize": i.size} for i in imgs],
+        "Containers": [], "Volumes": [{"Name": v.name, "Driver": "local", "Mountpoint": "", "Labels": {},
+                                       "Scope": "local", "Options": {}, "UsageData": {"Size": -1, "RefCount": -1}}
+                                      for v in vols],
+        "BuildCache": [], "_pycontain": usage,
+    })
+
+
+async def auth(request):
+    return web.json_response({"message": "login through the API is not implemented by pycontain; "
+                                         "use `pycontain login`"}, status=501)
+
+
+# ---- events -----------------------------------------------------------------------------------
+
+_TRANSITIONS = {  # (before, after) → docker's actions, in order
+    (None, "created"): ["create"], (None, "running"): ["create", "start"],
+    ("created", "running"): ["start"], ("exited", "running"): ["start"],
+    ("running", "exited"): ["die"], ("running", "paused"): ["pause"], ("paused", "running"): ["unpause"],
+    ("running", "restarting"): ["die"], ("restarting", "running"): ["start"],
+}
+
+
+async def events(request):
+    """Container events, from watching the records (every process's
+    changes, not only this service's): create, start, die, pause, unpause,
+    destroy. Filters: type, container, event; since/until."""
+    filters = query_filters(request.query)
+    for key in filters:
+        if key not in ("type", "container", "event"):
+            raise BadRequest(f"invalid filter {key!r} (type, container, event)")
+    until = request.query.get("until")
+    try:
+        until_t = float(until) if until else None
+    except ValueError:
+        raise BadRequest(f"invalid until {until!r}") from None
+    resp = web.StreamResponse(status=200)
+    resp.content_type = "application/json"
+    await resp.prepare(request)
+    if filters.get("type") and "container" not in filters["type"]:
+        while until_t is None or time.time() < until_t:
+            await asyncio.sleep(1)
+        await resp.write_eof()
+        return resp
+
+    def snapshot():
+        return {c.id: (c.status, c.name, c.record.image, c.record.exit_code) for c in containers.list(all=True)}
+
+    before = await in_thread(snapshot)
+    while until_t is None or time.time() < until_t:
+        await asyncio.sleep(0.1)
+        now = await in_thread(snapshot)
+        out = []
+        for cid in set(before) | set(now):
+            old, new = before.get(cid), now.get(cid)
+            actions = []
+            if new is None:
+                actions = (["die"] if old[0] in ("running", "paused") else []) + ["destroy"]
+                new = old
+            elif old is None or old[0] != new[0]:
+                actions = _TRANSITIONS.get((old[0] if old else None, new[0]), [])
+            for action in actions:
+                if filters.get("event") and action not in filters["event"]:
+                    continue
+                if filters.get("container") and not any(
+                        cid.startswith(f) or f == new[1] for f in filters["container"]):
+                    continue
+                attrs = {"image": new[2], "name": new[1]}
+                if action == "die":
+                    attrs["exitCode"] = str(new[3] if new[3] is not None else 0)
+                t = time.time_ns()
+                out.append({"status": action, "id": cid, "from": new[2], "Type": "container", "Action": action,
+                            "Actor": {"ID": cid, "Attributes": attrs}, "scope": "local",
+                            "time": t // 10**9, "timeNano": t})
+        before = now
+        for e in out:
+            await resp.write(json.dumps(e).encode() + b"\n")
+    await resp.write_eof()
+    return resp
