@@ -77,6 +77,7 @@ def _str(body, key):
 
 
 _EXEC_FIELDS = {"AttachStdin", "AttachStdout", "AttachStderr", "DetachKeys", "Tty", "Env", "Cmd", "Privileged",
+                "Container",  # docker-py sends the container id again
                 "User", "WorkingDir", "ConsoleSize", "Detach"}
 
 
@@ -143,6 +144,12 @@ async def start(request):
     detach = _bool(body, "Detach")
     c = await in_thread(containers.get, e.container_id)
     e.started = True
+    # The 101 goes out before the process exists: a client reading the
+    # headers through a buffer (docker-py) then reads the output from the
+    # socket, and none of it hides in that buffer.
+    conn = None
+    if not detach:
+        conn = await streams.Hijacked.start(request, streams.RAW_STREAM if e.tty else streams.MULTIPLEXED_STREAM)
     fds = {}
     try:
         if e.tty:
@@ -161,10 +168,21 @@ async def start(request):
             for fd in stdio:
                 if fd != -1:
                     os.close(fd)
+    except ContainerError as err:
+        for fd in fds.values():
+            os.close(fd)
+        e.exit_code = getattr(err, "exit_status", 126)
+        e.done.set()
+        if conn is None:
+            raise
+        # the headers are out: the error goes where the output would have (docker does the same)
+        message = f"exec failed: {err}\n".encode()
+        await conn.write(message if e.tty else streams.frame(streams.STDERR, message))
+        await conn.finish()
+        return conn.response
     except BaseException:
         for fd in fds.values():
             os.close(fd)
-        e.started = False
         raise
     e.pid, e.running = child.pid, True
     if e.tty:
@@ -176,22 +194,15 @@ async def start(request):
     if detach:
         asyncio.ensure_future(_drain_detached(e, fds, reaper))
         return web.Response(status=200)
-    conn = await streams.Hijacked.start(request, streams.RAW_STREAM if e.tty else streams.MULTIPLEXED_STREAM)
     await _pump(e, conn, fds, reaper)
     return conn.response
 
 
 async def _reap(e: ExecInstance, child):
     """Waits for the exec'd process (our own child) and records its status."""
-    loop = asyncio.get_running_loop()
     try:
         if child.pidfd is not None:
-            ready = loop.create_future()
-            loop.add_reader(child.pidfd, lambda: ready.done() or ready.set_result(None))
-            try:
-                await ready
-            finally:
-                loop.remove_reader(child.pidfd)
+            await streams.wait_readable(child.pidfd)
         while True:
             pid, status = os.waitpid(child.pid, os.WNOHANG)
             if pid:

@@ -261,19 +261,20 @@ def serve(socket_spec: str | None = None, idle_seconds: float = 0, group: str | 
     """Runs the service in the foreground until SIGINT/SIGTERM or --time idle.
     Stopping it never stops a container: each has its own monitor."""
     sock = systemd_socket()
-    path = None
+    path = ours = None
     if sock is None:
         path = socket_path(socket_spec)
         sock = listen(path, group)
+        ours = os.stat(path).st_ino
     try:
         asyncio.run(serve_async(sock, idle_seconds, ready))
     finally:
         sock.close()
-        if path is not None:
-            try:
+        try:  # only our own socket: a newer service may listen at the path by now
+            if path is not None and os.stat(path).st_ino == ours:
                 os.unlink(path)
-            except FileNotFoundError:
-                pass
+        except FileNotFoundError:
+            pass
 
 
 def json_dumps(obj) -> str:

@@ -178,6 +178,11 @@ async def _ready(fd, add, remove):
         remove(fd)
 
 
+async def wait_readable(fd: int):
+    loop = asyncio.get_running_loop()
+    await _ready(fd, loop.add_reader, loop.remove_reader)
+
+
 async def read_fd(fd: int) -> bytes:
     """One read of a non-blocking descriptor, waiting in the event loop."""
     loop = asyncio.get_running_loop()

@@ -1,0 +1,115 @@
+"""The machine's docker CLI (28.x) driving pycontain through `pycontain system service`."""
+import json
+import subprocess
+import sys
+
+from conftest import IMAGE
+
+from pycontain import containers, image
+
+
+def test_version_and_info_name_pycontain(docker):
+    r = docker("version", "--format", "{{json .}}")
+    assert r.returncode == 0, r.stderr
+    v = json.loads(r.stdout)
+    assert v["Server"]["Platform"]["Name"].startswith("pycontain")
+    assert v["Server"]["ApiVersion"] == "1.47" and v["Server"]["MinAPIVersion"] == "1.24"
+    r = docker("info", "--format", "{{.OSType}} {{.LoggingDriver}}")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "linux json-file"
+
+
+def test_run_rm_prints_and_exits_with_the_status(docker):
+    r = docker("run", "--rm", "--network", "none", IMAGE, "echo", "hi")
+    assert (r.returncode, r.stdout, r.stderr) == (0, "hi\n", "")
+    r = docker("run", "--rm", "--network", "none", IMAGE, "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert (r.returncode, r.stdout, r.stderr) == (3, "out\n", "err\n")
+    assert containers.list(all=True) == []      # --rm: removed, as docker's
+
+
+def test_run_of_a_missing_command_exits_127(docker):
+    r = docker("run", "--rm", "--network", "none", IMAGE, "no-such-command")
+    assert r.returncode == 127, r.stderr
+    assert "executable file not found" in r.stderr
+
+
+def test_detached_container_is_the_librarys_and_the_clis(docker, store_root):
+    r = docker("run", "-d", "--name", "api-web", "--network", "none", IMAGE, "sh", "-c",
+               "echo started; exec sleep 60")
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.strip()
+    # the same record the library and `pycontain ps` read
+    assert containers.get("api-web").id == cid and containers.get("api-web").status == "running"
+    ps = subprocess.run([sys.executable, "-m", "pycontain", "ps"], capture_output=True, text=True)
+    assert "api-web" in ps.stdout
+    r = docker("ps", "--format", "{{.Names}} {{.Status}}")
+    assert r.stdout.startswith("api-web Up"), r.stdout
+    assert docker("logs", "api-web").stdout == "started\n"
+    r = docker("exec", "api-web", "sh", "-c", "echo in-exec; echo e >&2; exit 4")
+    assert (r.returncode, r.stdout, r.stderr) == (4, "in-exec\n", "e\n")
+    r = docker("exec", "-i", "api-web", "cat", input="through stdin\n")
+    assert (r.returncode, r.stdout) == (0, "through stdin\n")
+    r = docker("inspect", "--format", "{{.State.Status}} {{.Name}} {{.Id}}", "api-web")
+    assert r.stdout.split() == ["running", "/api-web", cid]
+    assert docker("stop", "-t", "1", "api-web").returncode == 0
+    assert containers.get(cid).status == "exited"
+    assert docker("rm", "-f", "api-web").returncode == 0
+    assert docker("ps", "-a", "-q").stdout == ""
+
+
+def test_a_container_made_by_the_library_is_seen_by_docker(docker):
+    c = containers.run(IMAGE, ["sleep", "60"], name="from-library", network="none")
+    try:
+        r = docker("ps", "--format", "{{.ID}} {{.Names}}")
+        assert r.stdout.split() == [c.short_id, "from-library"]
+        assert docker("kill", "from-library").returncode == 0
+        assert docker("wait", "from-library").stdout.strip() == "137"
+    finally:
+        c.remove(force=True)
+
+
+def test_logs_follow_ends_with_the_container(docker):
+    cid = docker("run", "-d", "--network", "none", IMAGE, "sh", "-c",
+                 "for i in 1 2 3; do echo line$i; sleep 0.1; done").stdout.strip()
+    r = docker("logs", "-f", cid, timeout=20)
+    assert r.stdout == "line1\nline2\nline3\n"
+    assert docker("rm", cid).returncode == 0
+
+
+def test_errors_are_docker_shaped(docker):
+    r = docker("container", "inspect", "no-such-container")
+    assert r.returncode == 1 and "no such container: no-such-container" in r.stderr.lower()
+    r = docker("network", "ls")       # not implemented yet: 501 and a message naming it
+    assert r.returncode == 1 and "/networks is not implemented by pycontain" in r.stderr
+    r = docker("run", "--rm", "--network", "none", "--memory-swappiness", "10", IMAGE, "true")
+    assert r.returncode == 125
+    assert "MemorySwappiness is not supported by pycontain" in r.stderr
+    assert containers.list(all=True) == []      # refused before anything was made
+
+
+def test_images_and_pull_from_a_loopback_registry(docker, workdir, busybox, store_root):
+    from regtools import Registry, layer_of_dir, skopeo, write_oci_layout
+
+    d = workdir / "registry-api"
+    d.mkdir()
+    reg = Registry(d)
+    try:
+        layout = write_oci_layout(workdir / "api-layout", [("amd64", [layer_of_dir(busybox)], {})])
+        ref = f"{reg.host}/api/pulled:1"
+        skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:multi", f"docker://{ref}")
+        r = docker("pull", ref, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert "Downloaded newer image" in r.stdout
+        r = docker("images", "--format", "{{.Repository}}:{{.Tag}}")
+        assert f"{reg.host}/api/pulled:1" in r.stdout.split() and "apitest/busybox:latest" in r.stdout.split()
+        r = docker("run", "--rm", "--network", "none", ref, "echo", "pulled")
+        assert r.stdout == "pulled\n", r.stderr
+        assert docker("tag", ref, "api/retagged:2").returncode == 0
+        assert image.get("api/retagged:2").id == image.get(ref).id
+        r = docker("rmi", "api/retagged:2", ref)
+        assert r.returncode == 0, r.stderr
+        assert "Untagged" in r.stdout
+        r = docker("pull", f"{reg.host}/api/missing:1", timeout=60)
+        assert r.returncode != 0 and r.stderr.strip()
+    finally:
+        reg.stop()
