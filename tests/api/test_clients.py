@@ -1,0 +1,69 @@
+"""docker-py and testcontainers (both from PyPI) against `pycontain system service`."""
+import os
+
+import docker as dockerpy
+import pytest
+from conftest import IMAGE
+
+from pycontain import containers
+
+
+@pytest.fixture
+def client(service):
+    c = dockerpy.DockerClient(base_url=f"unix://{service}", timeout=60)
+    yield c
+    c.close()
+
+
+def test_docker_py_run_remove_returns_the_output(client):
+    out = client.containers.run(IMAGE, ["sh", "-c", "echo hello; echo err >&2"], remove=True, network_mode="none")
+    assert out == b"hello\n"
+    with pytest.raises(dockerpy.errors.ContainerError) as e:
+        client.containers.run(IMAGE, ["sh", "-c", "exit 3"], remove=True, network_mode="none")
+    assert e.value.exit_status == 3
+
+
+def test_docker_py_detached_logs_exec_wait(client):
+    c = client.containers.run(IMAGE, ["sh", "-c", "echo ready; exec sleep 60"], detach=True, network_mode="none",
+                              labels={"suite": "api"})
+    try:
+        stream = c.logs(stream=True)
+        assert next(stream) == b"ready\n"
+        r = c.exec_run(["sh", "-c", "echo via-exec; exit 2"])
+        assert (r.exit_code, r.output) == (2, b"via-exec\n")
+        c.reload()
+        assert c.status == "running" and c.labels == {"suite": "api"}
+        assert [x.id for x in client.containers.list(filters={"label": "suite=api"})] == [c.id]
+        c.kill()
+        assert c.wait(timeout=20) == {"StatusCode": 137, "Error": None}
+    finally:
+        c.remove(force=True)
+
+
+def test_docker_py_errors(client):
+    with pytest.raises(dockerpy.errors.NotFound):
+        client.containers.get("nothing-by-this-name")
+    with pytest.raises(dockerpy.errors.ImageNotFound):
+        client.images.get("no/such-image:1")
+    # an unknown field is refused, not ignored, and nothing is made
+    r = client.api._post_json(client.api._url("/containers/create"), data={"Image": IMAGE, "Bogus": 1})
+    assert (r.status_code, r.json()) == (400, {"message": "unknown field Bogus"})
+    assert containers.list(all=True) == []
+
+
+def test_testcontainers_container_with_a_log_wait_and_exec(service, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{service}")
+    monkeypatch.setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.core.wait_strategies import LogMessageWaitStrategy
+
+    tc = DockerContainer(IMAGE).with_command(["sh", "-c", "echo booted; exec sleep 60"]).with_kwargs(
+        network_mode="none").waiting_for(LogMessageWaitStrategy("booted").with_startup_timeout(20))
+    with tc:
+        code, out = tc.exec(["sh", "-c", "echo $((6 * 7))"])
+        assert (code, out) == (0, b"42\n")
+        cid = tc.get_wrapped_container().id
+        assert containers.get(cid).status == "running"
+        assert containers.get(cid).attrs["Config"]["Labels"]["org.testcontainers.lang"] == "python"
+    assert os.environ["DOCKER_HOST"].endswith("docker.sock")
+    assert containers.list(all=True) == []     # stop() removed it
