@@ -24,7 +24,7 @@ import shutil
 import signal as _signal
 import time
 
-from . import _launch, rootless, volumes
+from . import _launch, attach, rootless, volumes
 from .container import Container, ContainerResult, builtin_image
 from .errors import ConfigError, ContainerError, ContainerTimeout
 from .logs import follow_entries, parse_log_opts, parse_since, read_entries
@@ -674,6 +674,11 @@ class ManagedContainer:
         if follow:
             return lines()
         return b"".join(lines())
+
+    def attach_socket(self):
+        """A socket to the running container's monitor: what the container
+        writes comes out of it, pycontain.attach frames go to its stdin."""
+        return attach.connect(self._store.container_dir(self.id))
 
     # ---- exec ----------------------------------------------------------------------------------
 

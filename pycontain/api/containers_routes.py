@@ -9,6 +9,7 @@ import threading
 from aiohttp import web
 
 from .. import containers
+from ..attach import frame as attach_frame
 from ..errors import ContainerError, ImageNotFound
 from ..logs import parse_time
 from . import convert, streams
@@ -300,7 +301,11 @@ async def attach(request):
         entries = await in_thread(c.log_entries, False) if with_logs else iter(())
     conn = await streams.Hijacked.start(
         request, streams.RAW_STREAM if tty else streams.MULTIPLEXED_STREAM)
-    reader = asyncio.ensure_future(_discard_input(conn))
+    if query_bool(q, "stdin") and c.record.config.get("stdin_open"):
+        # attached before start (docker run -i): the input's end is the container's (StdinOnce)
+        reader = asyncio.ensure_future(_forward_input(c, conn, stop_event, once=c.status == "created"))
+    else:
+        reader = asyncio.ensure_future(_discard_input(conn))
     try:
         async for entry in streams.thread_iter(lambda: entries, stop_event):
             if (entry[0] == "stderr" and not want_err) or (entry[0] != "stderr" and not want_out):
@@ -315,8 +320,48 @@ async def attach(request):
 
 
 async def _discard_input(conn):
-    """stdin through the API's attach is not wired to the container yet: read and drop."""
+    """Input of a client that did not ask for stdin (or a container without -i): dropped."""
     while await conn.read():
+        pass
+
+
+async def _forward_input(c, conn, stop_event, once):
+    """The client's input to the container's stdin, through its monitor's
+    attach socket, once the container runs (input sent before waits)."""
+    loop = asyncio.get_running_loop()
+    while not stop_event.is_set():
+        try:
+            await in_thread(c.reload)
+        except containers.NoSuchContainer:
+            return
+        if c.status == "running":
+            break
+        if c.status not in ("created", "restarting") or not once:
+            return
+        await asyncio.sleep(0.01)
+    else:
+        return
+    sock = await in_thread(c.attach_socket)
+    sock.setblocking(False)
+    # the monitor also sends us the output (we read it from the log): drained, or it would block
+    drain = asyncio.ensure_future(_drain_socket(loop, sock))
+    try:
+        while True:
+            data = await conn.read()
+            if not data:
+                if once:
+                    await loop.sock_sendall(sock, attach_frame("e", b""))
+                return
+            await loop.sock_sendall(sock, attach_frame("d", data))
+    except OSError:
+        return
+    finally:
+        drain.cancel()
+        sock.close()
+
+
+async def _drain_socket(loop, sock):
+    while await loop.sock_recv(sock, 65536):
         pass
 
 

@@ -3,7 +3,7 @@ import json
 import subprocess
 import sys
 
-from conftest import IMAGE
+from conftest import DOCKER, IMAGE
 
 from pycontain import containers, image
 
@@ -113,3 +113,19 @@ def test_images_and_pull_from_a_loopback_registry(docker, workdir, busybox, stor
         assert r.returncode != 0 and r.stderr.strip()
     finally:
         reg.stop()
+
+
+def test_run_interactive_passes_stdin_and_its_end(docker):
+    r = docker("run", "--rm", "-i", "--network", "none", IMAGE, "sh", "-c", "cat; echo done", input="one\ntwo\n",
+               timeout=30)
+    assert (r.returncode, r.stdout) == (0, "one\ntwo\ndone\n"), r.stderr
+
+
+def test_run_with_a_terminal(docker_env):
+    # docker run -t wants a terminal of its own: script(1) gives it one
+    cmd = f"{DOCKER} run --rm -t --network none {IMAGE} sh -c 'tty; echo on-tty'"
+    r = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True, timeout=30,
+                       env=docker_env, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stdout + r.stderr
+    # (the outer terminal adds its own line ends: compare the lines)
+    assert [line for line in r.stdout.replace("\r", "").split("\n") if line] == ["/dev/pts/0", "on-tty"]
