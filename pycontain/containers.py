@@ -210,6 +210,12 @@ def list(all=False, filters=None, root=None) -> list:  # noqa: A001  (docker-py'
     return out
 
 
+def removed_exit_status(cid: str, root=None) -> int | None:
+    """The last exit status of a container removed in the last few minutes
+    (state.EXIT_KEPT_SECONDS), None if it never ran or is not known."""
+    return _store(root).removed_exit_code(cid)
+
+
 def prune(root=None) -> dict:
     """Removes every container that is not running."""
     store = _store(root)

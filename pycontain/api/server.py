@@ -21,10 +21,10 @@ import time
 from aiohttp import web
 
 from .. import containers, volumes
-from ..errors import ConfigError, ContainerError, ImageNotFound
+from ..errors import ConfigError, ContainerError, ImageNotFound, NetworkNotFound
 from ..image import ImageInUse
 from ..state import AmbiguousContainer, NameInUse, NoSuchContainer
-from . import containers_routes, exec_routes, images_routes, system_routes
+from . import containers_routes, exec_routes, images_routes, system_routes, volumes_networks_routes
 from .convert import API_VERSION, MIN_API_VERSION, BadRequest, NoSuchExec, api_headers
 
 MAX_BODY = 16 << 20          # a JSON body; image tars (load, build, archive) stream instead
@@ -40,7 +40,7 @@ class NotImplementedEndpoint(ContainerError):
 
 def error_status(e: BaseException) -> int:
     """docker's status code for a library error."""
-    if isinstance(e, (NoSuchContainer, ImageNotFound, volumes.NoSuchVolume, NoSuchExec)):
+    if isinstance(e, (NoSuchContainer, ImageNotFound, volumes.NoSuchVolume, NetworkNotFound, NoSuchExec)):
         return 404
     if isinstance(e, (NameInUse, ImageInUse, volumes.VolumeInUse, containers.ContainerStateError)):
         return 409
@@ -150,7 +150,7 @@ def build_app(idle: IdleTimer | None = None) -> web.Application:
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY, handler_args={
         "max_line_size": 8190, "max_field_size": 8190})
     routes = Routes()
-    for module in (system_routes, containers_routes, exec_routes, images_routes):
+    for module in (system_routes, containers_routes, exec_routes, images_routes, volumes_networks_routes):
         module.register(routes)
     routes.apply(app)
     app.router.add_route("*", "/{tail:.*}", not_implemented)

@@ -112,12 +112,30 @@ async def auth(request):
 
 # ---- events -----------------------------------------------------------------------------------
 
-_TRANSITIONS = {  # (before, after) → docker's actions, in order
-    (None, "created"): ["create"], (None, "running"): ["create", "start"],
-    ("created", "running"): ["start"], ("exited", "running"): ["start"],
-    ("running", "exited"): ["die"], ("running", "paused"): ["pause"], ("paused", "running"): ["unpause"],
-    ("running", "restarting"): ["die"], ("restarting", "running"): ["start"],
-}
+def _actions(old, new, removed_status):
+    """docker's actions between two looks at a container's record:
+    (state, started, finished, ...) tuples, None when absent."""
+    actions = []
+    if old is None:
+        actions.append("create")
+        old = ("created", None, None)
+    if new is None:   # removed: did it run since the last look?
+        if old[0] in ("running", "paused", "restarting"):
+            actions.append("die")
+        elif removed_status is not None and old[0] == "created":
+            actions += ["start", "die"]
+        return actions + ["destroy"]
+    if new[1] != old[1] and new[1] is not None:
+        if old[0] in ("running", "paused") and old[1] is not None:
+            actions.append("die")          # it ended and restarted between the looks
+        actions.append("start")
+    if new[0] == "paused" and old[0] != "paused":
+        actions.append("pause")
+    if old[0] == "paused" and new[0] == "running":
+        actions.append("unpause")
+    if new[2] != old[2] and new[2] is not None and new[0] in ("exited", "dead", "restarting"):
+        actions.append("die")
+    return actions
 
 
 async def events(request):
@@ -143,32 +161,30 @@ async def events(request):
         return resp
 
     def snapshot():
-        return {c.id: (c.status, c.name, c.record.image, c.record.exit_code) for c in containers.list(all=True)}
+        return {c.id: (c.status, c.record.started, c.record.finished, c.name, c.record.image, c.record.exit_code)
+                for c in containers.list(all=True)}
 
     before = await in_thread(snapshot)
     while until_t is None or time.time() < until_t:
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.05)
         now = await in_thread(snapshot)
         out = []
-        for cid in set(before) | set(now):
+        for cid in sorted(set(before) | set(now)):
             old, new = before.get(cid), now.get(cid)
-            actions = []
-            if new is None:
-                actions = (["die"] if old[0] in ("running", "paused") else []) + ["destroy"]
-                new = old
-            elif old is None or old[0] != new[0]:
-                actions = _TRANSITIONS.get((old[0] if old else None, new[0]), [])
-            for action in actions:
+            removed_status = await in_thread(containers.removed_exit_status, cid) if new is None else None
+            last = new or old
+            for action in _actions(old, new, removed_status):
                 if filters.get("event") and action not in filters["event"]:
                     continue
-                if filters.get("container") and not any(
-                        cid.startswith(f) or f == new[1] for f in filters["container"]):
+                if filters.get("container") and not any(cid.startswith(f) or f == last[3]
+                                                        for f in filters["container"]):
                     continue
-                attrs = {"image": new[2], "name": new[1]}
+                attrs = {"image": last[4], "name": last[3]}
                 if action == "die":
-                    attrs["exitCode"] = str(new[3] if new[3] is not None else 0)
+                    code = removed_status if new is None and removed_status is not None else last[5]
+                    attrs["exitCode"] = str(code if code is not None else 0)
                 t = time.time_ns()
-                out.append({"status": action, "id": cid, "from": new[2], "Type": "container", "Action": action,
+                out.append({"status": action, "id": cid, "from": last[4], "Type": "container", "Action": action,
                             "Actor": {"ID": cid, "Attributes": attrs}, "scope": "local",
                             "time": t // 10**9, "timeNano": t})
         before = now

@@ -27,9 +27,9 @@ def api_image(busybox, workdir, store_root):
     return IMAGE
 
 
-def start_service(sock: Path, log: Path, *extra):
+def start_service(sock: Path, log: Path, *extra, wrap=()):
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "pycontain", "system", "service",
+        proc = subprocess.Popen([*wrap, sys.executable, "-m", "pycontain", "system", "service",
                                  "--socket", f"unix://{sock}", *extra], stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 20
     while not sock.exists():
