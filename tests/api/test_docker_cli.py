@@ -76,10 +76,10 @@ def test_logs_follow_ends_with_the_container(docker):
     assert docker("rm", cid).returncode == 0
 
 
-def test_errors_are_docker_shaped(docker):
+def test_errors_are_docker_shaped(docker, tmp_path):
     r = docker("container", "inspect", "no-such-container")
     assert r.returncode == 1 and "no such container: no-such-container" in r.stderr.lower()
-    r = docker("save", "-o", "/dev/null", IMAGE)       # not implemented yet: 501 and a message naming it
+    r = docker("save", "-o", str(tmp_path / "saved.tar"), IMAGE)       # not implemented yet: 501 and a message naming it
     assert r.returncode == 1 and "/images/get is not implemented by pycontain" in r.stderr
     r = docker("run", "--rm", "--network", "none", "--memory-swappiness", "10", IMAGE, "true")
     assert r.returncode == 125
