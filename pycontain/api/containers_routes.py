@@ -8,9 +8,9 @@ import threading
 
 from aiohttp import web
 
-from .. import containers
+from .. import containers, network
 from ..attach import frame as attach_frame
-from ..errors import ContainerError, ImageNotFound
+from ..errors import ContainerError, ImageNotFound, NetworkNotFound
 from ..logs import parse_time
 from . import convert, streams
 from .convert import BadRequest, query_bool, query_int
@@ -94,14 +94,27 @@ async def list_containers(request):
             found = [c for c in found if c.status in ("running", "paused", "restarting")]
         if limit is not None and limit > 0:
             found = found[:limit]
-        return [convert.container_summary(c.attrs) for c in found]
+        return [convert.container_summary(inspect_doc(c)) for c in found]
 
     return web.json_response(await in_thread(listing))
 
 
+def inspect_doc(c) -> dict:
+    """docker inspect's document: the library's, with the container's network's definition."""
+    attrs = c.attrs
+    mode = attrs["HostConfig"]["NetworkMode"]
+    info = None
+    if network.needs_attachment(mode) and not mode.startswith("container:"):
+        try:
+            info = network.inspect_network(mode)
+        except NetworkNotFound:
+            pass
+    return convert.container_inspect(attrs, info)
+
+
 async def inspect(request):
     c = await container_of(request)
-    return web.json_response(convert.container_inspect(await in_thread(lambda: c.attrs)))
+    return web.json_response(await in_thread(inspect_doc, c))
 
 
 async def prune(request):

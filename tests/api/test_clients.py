@@ -1,5 +1,7 @@
 """docker-py and testcontainers (both from PyPI) against `pycontain system service`."""
 import os
+import subprocess
+import sys
 
 import docker as dockerpy
 import pytest
@@ -67,3 +69,42 @@ def test_testcontainers_container_with_a_log_wait_and_exec(service, monkeypatch)
         assert containers.get(cid).attrs["Config"]["Labels"]["org.testcontainers.lang"] == "python"
     assert os.environ["DOCKER_HOST"].endswith("docker.sock")
     assert containers.list(all=True) == []     # stop() removed it
+
+
+PORTS_CLIENT = r'''
+import os, subprocess, sys, time, urllib.request
+sock, www, image = sys.argv[1:4]
+subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+env = dict(os.environ, PYCONTAIN_NETWORK="bridge")
+service = subprocess.Popen([sys.executable, "-m", "pycontain", "system", "service", "--socket", "unix://" + sock,
+                            "--time", "0"], env=env)
+try:
+    while not os.path.exists(sock):
+        time.sleep(0.05)
+    os.environ.update(DOCKER_HOST="unix://" + sock, TESTCONTAINERS_RYUK_DISABLED="true")
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.core.wait_strategies import LogMessageWaitStrategy
+    tc = (DockerContainer(image).with_command(["sh", "-c", "echo serving; exec httpd -f -p 80 -h /www"])
+          .with_exposed_ports(80).with_volume_mapping(www, "/www")
+          .waiting_for(LogMessageWaitStrategy("serving").with_startup_timeout(20)))
+    with tc:
+        url = f"http://{tc.get_container_host_ip()}:{tc.get_exposed_port(80)}/index.html"
+        print(urllib.request.urlopen(url, timeout=10).read().decode(), end="")
+finally:
+    service.terminate()
+    service.wait()
+'''
+
+
+def test_testcontainers_reaches_a_server_through_its_published_port(tmp_path, api_image):
+    """Bridge networking and -p, in a network namespace of the test's own
+    (the service and the client both in it): get_container_host_ip() and
+    get_exposed_port() lead to the container's httpd."""
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "index.html").write_text("hello through the port\n")
+    (tmp_path / "client.py").write_text(PORTS_CLIENT)
+    r = subprocess.run(["unshare", "--net", "--mount", "--propagation", "private", sys.executable,
+                        str(tmp_path / "client.py"), str(tmp_path / "s.sock"), str(tmp_path / "www"), api_image],
+                       capture_output=True, text=True, timeout=120)
+    assert (r.returncode, r.stdout) == (0, "hello through the port\n"), r.stderr
+    assert containers.list(all=True) == []
