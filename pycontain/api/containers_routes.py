@@ -13,7 +13,7 @@ from ..attach import frame as attach_frame
 from ..errors import ContainerError, ImageNotFound, NetworkNotFound
 from ..logs import parse_time
 from . import convert, streams
-from .convert import BadRequest, query_bool, query_int
+from .convert import BadRequest, json_response, query_bool, query_int
 
 
 def register(routes):
@@ -36,6 +36,7 @@ def register(routes):
     routes.add("GET", "/containers/{id}/export", export)
     routes.add("POST", "/containers/{id}/resize", resize)
     routes.add("DELETE", "/containers/{id}", remove)
+    routes.add("POST", "/commit", commit)
 
 
 async def in_thread(fn, *args, **kwargs):
@@ -71,7 +72,7 @@ async def create(request):
             raise ImageNotFound(f"No such image: {kwargs['image']}") from None
 
     c = await in_thread(make)
-    return web.json_response({"Id": c.id, "Warnings": []}, status=201)
+    return json_response({"Id": c.id, "Warnings": []}, status=201)
 
 
 async def list_containers(request):
@@ -96,7 +97,7 @@ async def list_containers(request):
             found = found[:limit]
         return [convert.container_summary(inspect_doc(c)) for c in found]
 
-    return web.json_response(await in_thread(listing))
+    return json_response(await in_thread(listing))
 
 
 def inspect_doc(c) -> dict:
@@ -114,12 +115,12 @@ def inspect_doc(c) -> dict:
 
 async def inspect(request):
     c = await container_of(request)
-    return web.json_response(await in_thread(inspect_doc, c))
+    return json_response(await in_thread(inspect_doc, c))
 
 
 async def prune(request):
     convert.query_filters(request.query)
-    return web.json_response(await in_thread(containers.prune))
+    return json_response(await in_thread(containers.prune))
 
 
 # ---- lifecycle ------------------------------------------------------------------------------------
@@ -138,7 +139,7 @@ async def start(request):
 
 
 def convert_error(status, message):
-    return web.json_response({"message": message}, status=status)
+    return json_response({"message": message}, status=status)
 
 
 def _timeout(request):
@@ -380,7 +381,7 @@ async def _drain_socket(loop, sock):
 
 async def top(request):
     c = await container_of(request)
-    return web.json_response(await in_thread(c.top))
+    return json_response(await in_thread(c.top))
 
 
 async def stats(request):
@@ -451,3 +452,20 @@ async def export(request):
 async def resize(request):
     await container_of(request)
     return web.Response(status=200)
+
+
+async def commit(request):
+    """docker commit: the container's changes as a new image (ManagedContainer.commit)."""
+    q = request.query
+    ref = q.get("container")
+    if not ref:
+        raise BadRequest("commit: container is required")
+    c = await in_thread(containers.get, ref)
+    body = await body_of(request)
+    if body not in (None, {}) and any(v not in (None, "", [], {}, False) for v in body.values()):
+        raise BadRequest("commit: a config body is not supported by pycontain; use changes=")
+    repo, tag_ = q.get("repo"), q.get("tag")
+    target = (f"{repo}:{tag_}" if tag_ else repo) if repo else None
+    image_id = await in_thread(c.commit, target, changes=q.getall("changes", []),
+                               message=q.get("comment") or None, author=q.get("author") or None)
+    return json_response({"Id": image_id}, status=201)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import time
 
+from aiohttp import web
+
 from .. import __version__
 from ..config import Mount
 from ..errors import ConfigError, ContainerError
@@ -34,6 +36,11 @@ class BadRequest(ContainerError):
 class NoSuchExec(ContainerError, LookupError):
     def __init__(self, exec_id):
         super().__init__(f"No such exec instance: {exec_id}")
+
+
+def json_response(obj, status=200) -> web.Response:
+    """Content-Type exactly application/json: docker's CLI shows a body raw when a charset follows."""
+    return web.Response(body=json.dumps(obj).encode(), status=status, content_type="application/json")
 
 
 def parse_json(raw: bytes, what="body"):

@@ -16,7 +16,7 @@ from .. import containers
 from ..errors import ContainerError
 from . import streams
 from .containers_routes import body_of, container_of, in_thread
-from .convert import BadRequest, NoSuchExec, query_int
+from .convert import BadRequest, NoSuchExec, json_response, query_int
 
 # exec instances live as long as the service (docker keeps them with the
 # container); a bound keeps a client that never starts them from growing us
@@ -100,10 +100,10 @@ async def create(request):
         raise BadRequest("Env: expected a list of strings")
     c = await container_of(request)
     if c.status == "paused":
-        return web.json_response({"message": f"Container {c.id} is paused, unpause the container before exec"},
+        return json_response({"message": f"Container {c.id} is paused, unpause the container before exec"},
                                  status=409)
     if c.status != "running":
-        return web.json_response({"message": f"Container {c.id} is not running"}, status=409)
+        return json_response({"message": f"Container {c.id} is not running"}, status=409)
     if len(_execs) >= MAX_EXECS:
         for old in [e for e in _execs.values() if e.exit_code is not None][:MAX_EXECS // 2]:
             _execs.pop(old.id, None)
@@ -112,7 +112,7 @@ async def create(request):
         id=exec_id, container_id=c.id, cmd=cmd, env=env, user=_str(body, "User"),
         workdir=_str(body, "WorkingDir"), tty=_bool(body, "Tty"), attach_stdin=_bool(body, "AttachStdin"),
         attach_stdout=_bool(body, "AttachStdout"), attach_stderr=_bool(body, "AttachStderr"))
-    return web.json_response({"Id": exec_id}, status=201)
+    return json_response({"Id": exec_id}, status=201)
 
 
 def _instance(request) -> ExecInstance:
@@ -123,7 +123,7 @@ def _instance(request) -> ExecInstance:
 
 
 async def inspect(request):
-    return web.json_response(_instance(request).inspect())
+    return json_response(_instance(request).inspect())
 
 
 async def resize(request):
@@ -140,7 +140,7 @@ async def start(request):
     if not isinstance(body, dict):
         raise BadRequest("the exec start config must be a JSON object")
     if e.started:
-        return web.json_response({"message": f"exec {e.id} has already been started"}, status=409)
+        return json_response({"message": f"exec {e.id} has already been started"}, status=409)
     detach = _bool(body, "Detach")
     c = await in_thread(containers.get, e.container_id)
     e.started = True

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import tempfile
 
 from aiohttp import web
 
@@ -10,7 +12,7 @@ from .. import image
 from ..errors import ContainerError, ImageNotFound
 from ..logs import parse_time
 from .containers_routes import in_thread
-from .convert import BadRequest, query_bool, query_filters
+from .convert import BadRequest, json_response, query_bool, query_filters
 
 
 def register(routes):
@@ -21,6 +23,10 @@ def register(routes):
     routes.add("GET", "/images/{name:.+}/json", inspect)
     routes.add("GET", "/images/{name:.+}/history", history)
     routes.add("POST", "/images/{name:.+}/tag", tag)
+    routes.add("GET", "/images/get", save)
+    routes.add("POST", "/images/load", load)
+    routes.add("GET", "/images/{name:.+}/get", save)
+    routes.add("POST", "/images/{name:.+}/push", push)
     routes.add("DELETE", "/images/{name:.+}", remove)
 
 
@@ -49,7 +55,7 @@ async def list_images(request):
                         "Created": _unix(img.created), "Size": img.size, "VirtualSize": img.size,
                         "SharedSize": -1, "Labels": labels, "Containers": -1})
         return out
-    return web.json_response(await in_thread(listing))
+    return json_response(await in_thread(listing))
 
 
 async def inspect(request):
@@ -61,7 +67,7 @@ async def inspect(request):
     doc = dict(doc, Parent="", Comment="", Container="", ContainerConfig={}, DockerVersion="",
                VirtualSize=doc.get("Size", 0), Metadata={"LastTagTime": "0001-01-01T00:00:00Z"})
     doc["Created"] = doc.get("Created") or "0001-01-01T00:00:00Z"
-    return web.json_response(doc)
+    return json_response(doc)
 
 
 async def history(request):
@@ -73,7 +79,7 @@ async def history(request):
     if rows:
         rows[0]["Id"] = doc["Id"]
         rows[0]["Tags"] = doc["RepoTags"]
-    return web.json_response(rows)
+    return json_response(rows)
 
 
 async def tag(request):
@@ -92,35 +98,40 @@ async def remove(request):
         done = await in_thread(image.remove, name, force)
     except ImageNotFound:
         raise ImageNotFound(f"No such image: {name}") from None
-    return web.json_response([{kind: what} for kind, what in done])
+    return json_response([{kind: what} for kind, what in done])
 
 
 async def prune(request):
     filters = query_filters(request.query)
     dangling = filters.get("dangling", ["true"])
     done, reclaimed = await in_thread(image.prune, all_images=dangling == ["false"])
-    return web.json_response({"ImagesDeleted": [{kind: what} for kind, what in done] or None,
+    return json_response({"ImagesDeleted": [{kind: what} for kind, what in done] or None,
                               "SpaceReclaimed": reclaimed})
 
 
 async def search(request):
-    return web.json_response({"message": "searching a registry is not supported by pycontain"}, status=501)
+    return json_response({"message": "searching a registry is not supported by pycontain"}, status=501)
 
 
-async def create(request):
-    """docker pull: the library's progress events as docker's JSON message stream."""
-    q = request.query
-    if q.get("fromSrc"):
-        return web.json_response({"message": "import (fromSrc) is not implemented by pycontain's API yet"},
-                                 status=501)
-    name = q.get("fromImage")
-    if not name:
-        raise BadRequest("fromImage is required")
-    ref = name
-    tag_ = q.get("tag")
-    if tag_:
-        ref = f"{name}@{tag_}" if tag_.startswith("sha256:") else f"{name}:{tag_}"
-    platform = q.get("platform") or None
+def registry_auth(request):
+    """X-Registry-Auth (base64url JSON {username, password}) → (user, password), or None."""
+    raw = request.headers.get("X-Registry-Auth")
+    if not raw:
+        return None
+    try:
+        doc = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("X-Registry-Auth: not base64 JSON") from None
+    if not isinstance(doc, dict) or not doc.get("username"):
+        return None
+    return str(doc["username"]), str(doc.get("password") or "")
+
+
+async def progress_stream(request, first: list, work, done_message):
+    """docker's JSON message stream: `first` messages, then the library's
+    progress events as they come (work(progress) runs in a thread), then
+    done_message(result), or the error inside the stream (the status line
+    is out already by then)."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue = asyncio.Queue()
 
@@ -132,14 +143,12 @@ async def create(request):
             msg["progressDetail"] = {"current": event["current"], "total": event.get("total", 0)}
         loop.call_soon_threadsafe(queue.put_nowait, msg)
 
-    def pull():
-        return image.pull(ref, progress=progress, platform=platform)
-
     resp = web.StreamResponse(status=200)
     resp.content_type = "application/json"
     await resp.prepare(request)
-    await resp.write(json.dumps({"status": f"Pulling from {name}", "id": tag_ or "latest"}).encode() + b"\r\n")
-    task = loop.run_in_executor(None, pull)
+    for msg in first:
+        await resp.write(json.dumps(msg).encode() + b"\r\n")
+    task = loop.run_in_executor(None, work, progress)
     while True:
         getter = asyncio.ensure_future(queue.get())
         done, _ = await asyncio.wait([getter, task], return_when=asyncio.FIRST_COMPLETED)
@@ -151,11 +160,81 @@ async def create(request):
             await resp.write(json.dumps(queue.get_nowait()).encode() + b"\r\n")
         break
     try:
-        task.result()
+        result = task.result()
     except ContainerError as e:
-        # the status line is out already: docker reports a failed pull inside the stream
         await resp.write(json.dumps({"errorDetail": {"message": str(e)}, "error": str(e)}).encode() + b"\r\n")
     else:
-        await resp.write(json.dumps({"status": f"Status: Downloaded newer image for {ref}"}).encode() + b"\r\n")
+        await resp.write(json.dumps(done_message(result)).encode() + b"\r\n")
     await resp.write_eof()
     return resp
+
+
+async def create(request):
+    """docker pull, with docker's progress stream."""
+    q = request.query
+    if q.get("fromSrc"):
+        return json_response({"message": "import (fromSrc) is not implemented by pycontain's API yet"},
+                                 status=501)
+    name = q.get("fromImage")
+    if not name:
+        raise BadRequest("fromImage is required")
+    ref = name
+    tag_ = q.get("tag")
+    if tag_:
+        ref = f"{name}@{tag_}" if tag_.startswith("sha256:") else f"{name}:{tag_}"
+    platform = q.get("platform") or None
+    auth = registry_auth(request)
+    return await progress_stream(
+        request, [{"status": f"Pulling from {name}", "id": tag_ or "latest"}],
+        lambda progress: image.pull(ref, progress=progress, platform=platform, auth=auth),
+        lambda _: {"status": f"Status: Downloaded newer image for {ref}"})
+
+
+async def push(request):
+    name = request.match_info["name"]
+    tag_ = request.query.get("tag")
+    ref = f"{name}:{tag_}" if tag_ else name
+    await in_thread(image.get, ref)   # a 404 before the stream starts
+    auth = registry_auth(request)
+    return await progress_stream(
+        request, [{"status": f"The push refers to repository [{name}]"}],
+        lambda progress: image.push(ref, progress=progress, auth=auth),
+        lambda digest: {"progressDetail": {}, "aux": {"Tag": tag_ or "latest", "Digest": digest}})
+
+
+async def save(request):
+    """docker save: a docker-save tar of the images (written by the library to a temp file, then sent)."""
+    names = request.query.getall("names", []) or ([request.match_info["name"]] if "name" in request.match_info
+                                                  else [])
+    if not names:
+        raise BadRequest("names: at least one image")
+    for n in names:
+        await in_thread(image.get, n)
+    with tempfile.TemporaryFile() as f:
+        await in_thread(image.save, names, f)
+        f.seek(0)
+        resp = web.StreamResponse(status=200)
+        resp.content_type = "application/x-tar"
+        await resp.prepare(request)
+        while True:
+            chunk = await in_thread(f.read, 1 << 20)
+            if not chunk:
+                break
+            await resp.write(chunk)
+        await resp.write_eof()
+        return resp
+
+
+async def load(request):
+    """docker load: the request body (a docker-save tar or an OCI layout tar)."""
+    with tempfile.TemporaryFile() as f:
+        while True:
+            chunk = await request.content.read(1 << 20)
+            if not chunk:
+                break
+            await in_thread(f.write, chunk)
+        f.seek(0)
+        names = await in_thread(image.load, f)
+    text = "".join(f"Loaded image: {n}\n" if not n.startswith("sha256:") else f"Loaded image ID: {n}\n"
+                   for n in names)
+    return json_response({"stream": text})

@@ -9,7 +9,6 @@ leaves as docker's {"message": ...} with docker's status code.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import re
@@ -25,7 +24,7 @@ from ..errors import ConfigError, ContainerError, ImageNotFound, NetworkNotFound
 from ..image import ImageInUse
 from ..state import AmbiguousContainer, NameInUse, NoSuchContainer
 from . import containers_routes, exec_routes, images_routes, system_routes, volumes_networks_routes
-from .convert import API_VERSION, MIN_API_VERSION, BadRequest, NoSuchExec, api_headers
+from .convert import API_VERSION, MIN_API_VERSION, BadRequest, NoSuchExec, api_headers, json_response
 
 MAX_BODY = 16 << 20          # a JSON body; image tars (load, build, archive) stream instead
 MAX_HEADERS = 64 << 10
@@ -52,9 +51,7 @@ def error_status(e: BaseException) -> int:
 
 
 def error_response(status: int, message: str) -> web.Response:
-    # exactly "application/json": docker's CLI shows the body raw with a charset parameter
-    return web.Response(body=json.dumps({"message": message}).encode(), status=status,
-                        content_type="application/json")
+    return json_response({"message": message}, status)
 
 
 def _version_tuple(text):
@@ -276,6 +273,3 @@ def serve(socket_spec: str | None = None, idle_seconds: float = 0, group: str | 
         except FileNotFoundError:
             pass
 
-
-def json_dumps(obj) -> str:
-    return json.dumps(obj, separators=(",", ":"))

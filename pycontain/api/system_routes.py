@@ -11,7 +11,7 @@ from aiohttp import web
 
 from .. import __version__, containers, image, system, volumes
 from .containers_routes import in_thread
-from .convert import API_VERSION, MIN_API_VERSION, BadRequest, api_headers, query_filters
+from .convert import API_VERSION, MIN_API_VERSION, BadRequest, api_headers, json_response, query_filters
 
 
 def register(routes):
@@ -36,7 +36,7 @@ async def version(request):
     engine = {"Version": __version__, "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION,
               "GitCommit": "", "GoVersion": f"python{platform.python_version()}", "Os": "linux",
               "Arch": _arch(), "KernelVersion": kernel, "BuildTime": ""}
-    return web.json_response(dict(engine, Platform={"Name": f"pycontain {__version__}"},
+    return json_response(dict(engine, Platform={"Name": f"pycontain {__version__}"},
                                   Components=[{"Name": "Engine", "Version": __version__, "Details": {
                                       k: v for k, v in engine.items() if k != "Version"}}]))
 
@@ -75,7 +75,7 @@ async def info(request):
                 ["name=seccomp,profile=builtin"] + (["name=rootless"] if os.geteuid() else []),
             "Warnings": None,
         }
-    return web.json_response(await in_thread(gather))
+    return json_response(await in_thread(gather))
 
 
 def _os_name():
@@ -93,7 +93,7 @@ async def disk_usage(request):
     usage = await in_thread(containers.disk_usage)
     imgs = await in_thread(image.list)
     vols = await in_thread(volumes.list)
-    return web.json_response({
+    return json_response({
         "LayersSize": sum(i.size for i in imgs),
         "Images": [{"Id": i.id, "RepoTags": [image.build_familiar(n) for n in i.names if "@" not in n],
                     "Size": i.size, "SharedSize": 0, "Containers": 0, "Created": 0, "ParentId": "",
@@ -106,7 +106,7 @@ async def disk_usage(request):
 
 
 async def auth(request):
-    return web.json_response({"message": "login through the API is not implemented by pycontain; "
+    return json_response({"message": "login through the API is not implemented by pycontain; "
                                          "use `pycontain login`"}, status=501)
 
 

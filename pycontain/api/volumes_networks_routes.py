@@ -8,7 +8,7 @@ from aiohttp import web
 from .. import network, volumes
 from ..errors import NetworkNotFound
 from .containers_routes import body_of, in_thread
-from .convert import BadRequest, query_bool, query_filters
+from .convert import BadRequest, json_response, query_bool, query_filters
 
 # docker lists these two as networks too; pycontain has them as modes
 _MODES = ("host", "none")
@@ -38,7 +38,7 @@ async def list_volumes(request):
             raise BadRequest(f"invalid filter {key!r} (dangling)")
         dangling = values[-1].lower() in ("1", "true")
     found = await in_thread(volumes.list, None, dangling)
-    return web.json_response({"Volumes": [v.attrs for v in found], "Warnings": []})
+    return json_response({"Volumes": [v.attrs for v in found], "Warnings": []})
 
 
 async def create_volume(request):
@@ -59,11 +59,11 @@ async def create_volume(request):
     if name is not None and not isinstance(name, str):
         raise BadRequest("Name: expected a string")
     v = await in_thread(volumes.create, name, labels)
-    return web.json_response(v.attrs, status=201)
+    return json_response(v.attrs, status=201)
 
 
 async def inspect_volume(request):
-    return web.json_response((await in_thread(volumes.get, request.match_info["name"])).attrs)
+    return json_response((await in_thread(volumes.get, request.match_info["name"])).attrs)
 
 
 async def remove_volume(request):
@@ -74,7 +74,7 @@ async def remove_volume(request):
 async def prune_volumes(request):
     filters = query_filters(request.query)
     every = filters.get("all", ["false"])[-1].lower() in ("1", "true")
-    return web.json_response(await in_thread(volumes.prune, every))
+    return json_response(await in_thread(volumes.prune, every))
 
 
 # ---- networks -----------------------------------------------------------------------------------
@@ -131,11 +131,11 @@ async def list_networks(request):
             docs = [d for d in docs if d["Driver"] in values]
         else:
             raise BadRequest(f"invalid filter {key!r} (name, id, driver)")
-    return web.json_response(docs)
+    return json_response(docs)
 
 
 async def inspect_network(request):
-    return web.json_response(await in_thread(_find, request.match_info["id"]))
+    return json_response(await in_thread(_find, request.match_info["id"]))
 
 
 async def create_network(request):
@@ -158,13 +158,13 @@ async def create_network(request):
     subnet = configs[0].get("Subnet") if configs else None
     gateway = configs[0].get("Gateway") if configs else None
     net = await in_thread(network.create_network, body["Name"], subnet, gateway, bool(body.get("Internal")))
-    return web.json_response({"Id": net.id, "Warning": ""}, status=201)
+    return json_response({"Id": net.id, "Warning": ""}, status=201)
 
 
 async def remove_network(request):
     doc = await in_thread(_find, request.match_info["id"])
     if doc["Name"] in _MODES or doc["Name"] == "bridge":
-        return web.json_response({"message": f"{doc['Name']} is a pre-defined network and cannot be removed"},
+        return json_response({"message": f"{doc['Name']} is a pre-defined network and cannot be removed"},
                                  status=403)
     await in_thread(network.remove_network, doc["Name"])
     return web.Response(status=204)
@@ -172,4 +172,4 @@ async def remove_network(request):
 
 async def prune_networks(request):
     query_filters(request.query)
-    return web.json_response({"NetworksDeleted": await in_thread(network.prune_networks)})
+    return json_response({"NetworksDeleted": await in_thread(network.prune_networks)})

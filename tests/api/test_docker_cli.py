@@ -79,8 +79,8 @@ def test_logs_follow_ends_with_the_container(docker):
 def test_errors_are_docker_shaped(docker, tmp_path):
     r = docker("container", "inspect", "no-such-container")
     assert r.returncode == 1 and "no such container: no-such-container" in r.stderr.lower()
-    r = docker("save", "-o", str(tmp_path / "saved.tar"), IMAGE)       # not implemented yet: 501 and a message naming it
-    assert r.returncode == 1 and "/images/get is not implemented by pycontain" in r.stderr
+    r = docker("container", "diff", IMAGE)       # not implemented yet: 501 and a message naming it
+    assert r.returncode == 1 and "/changes is not implemented by pycontain" in r.stderr
     r = docker("run", "--rm", "--network", "none", "--memory-swappiness", "10", IMAGE, "true")
     assert r.returncode == 125
     assert "MemorySwappiness is not supported by pycontain" in r.stderr
@@ -111,6 +111,13 @@ def test_images_and_pull_from_a_loopback_registry(docker, workdir, busybox, stor
         assert "Untagged" in r.stdout
         r = docker("pull", f"{reg.host}/api/missing:1", timeout=60)
         assert r.returncode != 0 and r.stderr.strip()
+        # push: back into the registry under another name, docker's progress stream
+        assert docker("tag", IMAGE, f"{reg.host}/api/pushed:1").returncode == 0
+        r = docker("push", f"{reg.host}/api/pushed:1", timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert "digest: sha256:" in r.stdout
+        assert skopeo("inspect", "--tls-verify=false", f"docker://{reg.host}/api/pushed:1")
+        assert docker("rmi", f"{reg.host}/api/pushed:1").returncode == 0
     finally:
         reg.stop()
 
@@ -129,3 +136,19 @@ def test_run_with_a_terminal(docker_env):
     assert r.returncode == 0, r.stdout + r.stderr
     # (the outer terminal adds its own line ends: compare the lines)
     assert [line for line in r.stdout.replace("\r", "").split("\n") if line] == ["/dev/pts/0", "on-tty"]
+
+
+def test_save_load_commit(docker, tmp_path):
+    assert docker("tag", IMAGE, "api/saved:1").returncode == 0
+    r = docker("save", "-o", str(tmp_path / "saved.tar"), "api/saved:1")
+    assert r.returncode == 0, r.stderr
+    assert docker("rmi", "api/saved:1").returncode == 0
+    r = docker("load", "-i", str(tmp_path / "saved.tar"))
+    assert (r.returncode, r.stdout) == (0, "Loaded image: api/saved:1\n"), r.stderr
+    cid = docker("run", "-d", "--network", "none", "api/saved:1", "sh", "-c", "echo new > /newfile").stdout.strip()
+    assert docker("wait", cid).stdout == "0\n"
+    r = docker("commit", "-c", 'CMD ["cat", "/newfile"]', cid, "api/committed:1")
+    assert r.returncode == 0 and r.stdout.startswith("sha256:"), r.stderr
+    assert docker("run", "--rm", "--network", "none", "api/committed:1").stdout == "new\n"
+    assert docker("rm", cid).returncode == 0
+    assert docker("rmi", "api/committed:1", "api/saved:1").returncode == 0
