@@ -227,7 +227,14 @@ def systemd_socket() -> socket.socket | None:
     """The listening socket systemd passed (socket activation), if any."""
     if os.environ.get("LISTEN_PID") != str(os.getpid()) or os.environ.get("LISTEN_FDS") != "1":
         return None
-    return socket.socket(fileno=3)
+    for key in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+        os.environ.pop(key, None)   # not for the monitors and exec'd processes we start
+    sock = socket.socket(fileno=3)
+    sock.set_inheritable(False)
+    if sock.family != socket.AF_UNIX:
+        sock.close()
+        raise ConfigError("the socket systemd passed is not a unix socket (TCP would need TLS)")
+    return sock
 
 
 async def serve_async(sock: socket.socket, idle_seconds: float = 0, ready=None) -> None:

@@ -6,6 +6,7 @@ import socket
 import stat
 import subprocess
 import sys
+import time
 
 import pytest
 from conftest import IMAGE, start_service, stop_service
@@ -121,3 +122,23 @@ def test_a_client_that_leaves_mid_stream_leaves_nothing_behind(service):
     status, _, _ = call(service, "GET", "/_ping")      # still serving
     assert status == 200
     c.remove(force=True)
+
+
+def test_socket_activation_takes_the_socket_systemd_passes(tmp_path):
+    """systemd-socket-activate stands in for systemd: it listens, then starts
+    the service on the first connection with the socket as fd 3."""
+    sock = tmp_path / "activated.sock"
+    proc = subprocess.Popen(["systemd-socket-activate", "-l", str(sock), sys.executable, "-m", "pycontain",
+                             "system", "service", "--time", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while not sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        status, _, body = call(sock, "GET", "/_ping")
+        assert (status, body) == (200, b"OK")
+        status, _, body = call(sock, "GET", "/version")
+        assert status == 200 and json.loads(body)["ApiVersion"] == "1.47"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        proc.stderr.close()
