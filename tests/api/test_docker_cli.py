@@ -152,3 +152,14 @@ def test_save_load_commit(docker, tmp_path):
     assert docker("run", "--rm", "--network", "none", "api/committed:1").stdout == "new\n"
     assert docker("rm", cid).returncode == 0
     assert docker("rmi", "api/committed:1", "api/saved:1").returncode == 0
+
+
+def test_exec_with_a_terminal(docker, docker_env):
+    cid = docker("run", "-d", "--network", "none", IMAGE, "sleep", "60").stdout.strip()
+    try:
+        r = subprocess.run(["script", "-qec", f"{DOCKER} exec -it {cid} sh", "/dev/null"], input="echo typed\nexit 7\n",
+                           capture_output=True, text=True, timeout=30, env=docker_env)
+        assert r.returncode == 7, r.stdout + r.stderr
+        assert "typed" in r.stdout.replace("echo typed", "")
+    finally:
+        docker("rm", "-f", cid)
