@@ -25,24 +25,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.append(str(Path(__file__).resolve().parent.parent / "tests" / "api"))  # dockerd.py
 from conftest import make_busybox_rootfs  # noqa: E402
+from dockerd import DOCKER, remove_cgroups, start_dockerd, stop, wait_for_socket  # noqa: E402
 
 import docker as dockerpy  # noqa: E402
 
-DOCKER = "/usr/local/bin/docker" if os.path.exists("/usr/local/bin/docker") else "docker"
 CGROUP_PARENT = "pycontain-bench-dockerd"
-
-
-def wait_for_socket(sock: Path, proc, what, timeout=30):
-    end = time.monotonic() + timeout
-    while True:
-        if sock.exists():
-            r = subprocess.run([DOCKER, "-H", f"unix://{sock}", "version"], capture_output=True)
-            if r.returncode == 0:
-                return
-        if proc.poll() is not None or time.monotonic() > end:
-            raise RuntimeError(f"{what} did not start")
-        time.sleep(0.1)
 
 
 def start_pycontain(d: Path, tar: Path):
@@ -55,41 +44,6 @@ def start_pycontain(d: Path, tar: Path):
                             stdout=subprocess.DEVNULL, stderr=open(d / "pycontain.log", "wb"))
     wait_for_socket(sock, proc, "pycontain system service")
     return proc, sock
-
-
-def start_dockerd(d: Path, tar: Path):
-    sock = d / "dockerd.sock"
-    script = ("ip link set lo up && mount -t tmpfs none /sys/fs/cgroup/unified && exec dockerd "
-              f"--data-root {d}/root --exec-root {d}/exec --pidfile {d}/dockerd.pid -H unix://{sock} "
-              "--iptables=false --ip-forward=false --ip-masq=false --bridge=none "
-              f"--exec-opt native.cgroupdriver=cgroupfs --cgroup-parent=/{CGROUP_PARENT} "
-              f"--containerd-namespace {CGROUP_PARENT} --storage-driver overlay2")
-    proc = subprocess.Popen(["unshare", "--net", "--mount", "--propagation", "private", "sh", "-c", script],
-                            stdout=subprocess.DEVNULL, stderr=open(d / "dockerd.log", "wb"))
-    wait_for_socket(sock, proc, "dockerd")
-    subprocess.run([DOCKER, "-H", f"unix://{sock}", "import", str(tar), "busybox:latest"], check=True,
-                   capture_output=True)
-    return proc, sock
-
-
-def stop(proc):
-    proc.terminate()
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def remove_dockerd_cgroups():
-    """dockerd leaves empty cgroup directories named after --cgroup-parent at the v1 roots."""
-    for root in Path("/sys/fs/cgroup").iterdir():
-        leftover = root / CGROUP_PARENT
-        if leftover.is_dir():
-            for sub in sorted(leftover.rglob("*"), key=lambda p: -len(str(p))):
-                if sub.is_dir():
-                    sub.rmdir()
-            leftover.rmdir()
 
 
 def time_cli(sock):
@@ -123,7 +77,8 @@ def main():
         with tarfile.open(tar, "w") as t:
             t.add(rootfs, arcname=".")
         engines = {}
-        for name, start in (("pycontain", start_pycontain), ("dockerd", start_dockerd)):
+        for name, start in (("pycontain", start_pycontain),
+                            ("dockerd", lambda d, tar: start_dockerd(d, tar, CGROUP_PARENT))):
             proc, sock = start(d, tar)
             procs.append(proc)
             engines[name] = (sock, dockerpy.DockerClient(base_url=f"unix://{sock}", timeout=60))
@@ -147,7 +102,7 @@ def main():
     finally:
         for proc in procs:
             stop(proc)
-        remove_dockerd_cgroups()
+        remove_cgroups(CGROUP_PARENT)
         subprocess.run(["umount", "-R", str(d)], capture_output=True)
         shutil.rmtree(d, ignore_errors=True)
 

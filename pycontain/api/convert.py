@@ -438,7 +438,33 @@ def container_inspect(attrs: dict, network_info: dict | None = None) -> dict:
     net.setdefault("SandboxKey", "")
     out["NetworkSettings"] = net
     host = dict(out["HostConfig"])
-    host.setdefault("AutoRemove", False)
-    host.setdefault("PortBindings", {})
+    for key, zero in _HOST_CONFIG_ZERO.items():
+        host.setdefault(key, zero)
     out["HostConfig"] = host
+    for key, zero in (("ResolvConfPath", ""), ("HostnamePath", ""), ("HostsPath", ""), ("MountLabel", ""),
+                      ("ProcessLabel", ""), ("AppArmorProfile", ""), ("ExecIDs", None),
+                      ("GraphDriver", {"Name": "overlay2", "Data": None})):
+        out.setdefault(key, zero)
+    for key, zero in (("EndpointID", ""), ("GlobalIPv6Address", ""), ("GlobalIPv6PrefixLen", 0),
+                      ("HairpinMode", False), ("IPv6Gateway", ""), ("LinkLocalIPv6Address", ""),
+                      ("LinkLocalIPv6PrefixLen", 0), ("SecondaryIPAddresses", None),
+                      ("SecondaryIPv6Addresses", None)):
+        net.setdefault(key, zero)
     return out
+
+
+# docker inspect's HostConfig keys, at the values dockerd shows for a flag not given
+_HOST_CONFIG_ZERO = {
+    "Binds": None, "ContainerIDFile": "", "PortBindings": {}, "AutoRemove": False, "VolumeDriver": "",
+    "VolumesFrom": None, "ConsoleSize": [0, 0], "CgroupnsMode": "host", "Dns": [], "DnsOptions": [],
+    "DnsSearch": [], "ExtraHosts": None, "GroupAdd": None, "IpcMode": "private", "Cgroup": "", "Links": None,
+    "OomScoreAdj": 0, "PidMode": "", "PublishAllPorts": False, "SecurityOpt": None, "UTSMode": "",
+    "UsernsMode": "", "ShmSize": 67108864, "Runtime": "pycontain", "Isolation": "", "CpuShares": 0,
+    "Memory": 0, "NanoCpus": 0, "CgroupParent": "", "BlkioWeight": 0, "BlkioWeightDevice": [],
+    "BlkioDeviceReadBps": None, "BlkioDeviceWriteBps": None, "BlkioDeviceReadIOps": None,
+    "BlkioDeviceWriteIOps": None, "CpuPeriod": 0, "CpuQuota": 0, "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0,
+    "CpusetCpus": "", "CpusetMems": "", "Devices": [], "DeviceCgroupRules": None, "DeviceRequests": None,
+    "KernelMemory": 0, "KernelMemoryTCP": 0, "MemoryReservation": 0, "MemorySwap": 0, "MemorySwappiness": None,
+    "OomKillDisable": False, "PidsLimit": None, "Ulimits": None, "CpuCount": 0, "CpuPercent": 0,
+    "IOMaximumIOps": 0, "IOMaximumBandwidth": 0, "MaskedPaths": None, "ReadonlyPaths": None,
+}

@@ -64,8 +64,14 @@ async def inspect(request):
         doc = await in_thread(image.inspect, name)
     except ImageNotFound:
         raise ImageNotFound(f"No such image: {name}") from None
-    doc = dict(doc, Parent="", Comment="", Container="", ContainerConfig={}, DockerVersion="",
-               VirtualSize=doc.get("Size", 0), Metadata={"LastTagTime": "0001-01-01T00:00:00Z"})
+    rootfs = doc.get("RootFS") or {}
+    doc = dict(doc, Parent="", Comment="", Container="", DockerVersion="", VirtualSize=doc.get("Size", 0),
+               Metadata={"LastTagTime": "0001-01-01T00:00:00Z"},
+               RootFS={"Type": rootfs.get("type", "layers"), "Layers": list(rootfs.get("diff_ids") or [])},
+               ContainerConfig={"Hostname": "", "Domainname": "", "User": "", "AttachStdin": False,
+                                "AttachStdout": False, "AttachStderr": False, "Tty": False, "OpenStdin": False,
+                                "StdinOnce": False, "Env": None, "Cmd": None, "Image": "", "Volumes": None,
+                                "WorkingDir": "", "Entrypoint": None, "OnBuild": None, "Labels": None})
     doc["Created"] = doc.get("Created") or "0001-01-01T00:00:00Z"
     return json_response(doc)
 

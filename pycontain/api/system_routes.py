@@ -57,7 +57,8 @@ async def info(request):
             "ContainersPaused": states.count("paused"),
             "ContainersStopped": len(states) - states.count("running") - states.count("paused"),
             "Images": len(image.list()), "Driver": "overlay", "DriverStatus": [],
-            "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Log": ["json-file"]},
+            "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Log": ["json-file"],
+                        "Authorization": None},
             "MemoryLimit": True, "SwapLimit": True, "CpuCfsPeriod": True, "CpuCfsQuota": True,
             "CPUShares": True, "CPUSet": True, "PidsLimit": True, "IPv4Forwarding": False,
             "Debug": False, "NFd": len(os.listdir("/proc/self/fd")), "NGoroutines": 0,
@@ -66,14 +67,19 @@ async def info(request):
             else "1", "NEventsListener": 0, "KernelVersion": described["kernel"],
             "OperatingSystem": _os_name(), "OSVersion": "", "OSType": "linux", "Architecture": platform.machine(),
             "NCPU": os.cpu_count() or 1, "MemTotal": mem, "IndexServerAddress": "https://index.docker.io/v1/",
-            "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"]},
+            "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"], "Mirrors": [],
+                               "AllowNondistributableArtifactsCIDRs": [],
+                               "AllowNondistributableArtifactsHostnames": []},
             "DockerRootDir": described["root"], "Name": platform.node(), "Labels": [],
             "ExperimentalBuild": False, "ServerVersion": __version__, "Runtimes": {"pycontain": {"path": ""}},
             "DefaultRuntime": "pycontain", "Swarm": {"LocalNodeState": "inactive", "NodeID": "", "NodeAddr": "",
                                                      "ControlAvailable": False, "Error": "", "RemoteManagers": None},
             "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "", "SecurityOptions":
                 ["name=seccomp,profile=builtin"] + (["name=rootless"] if os.geteuid() else []),
-            "Warnings": None,
+            "Warnings": None, "BridgeNfIptables": False, "BridgeNfIp6tables": False, "KernelMemory": False,
+            "KernelMemoryTCP": False, "OomKillDisable": False, "GenericResources": None, "HttpProxy": "",
+            "HttpsProxy": "", "NoProxy": "", "ContainerdCommit": {"ID": "", "Expected": ""},
+            "RuncCommit": {"ID": "", "Expected": ""}, "InitCommit": {"ID": "", "Expected": ""},
         }
     return json_response(await in_thread(gather))
 
