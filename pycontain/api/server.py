@@ -15,6 +15,7 @@ import re
 import signal
 import socket
 import stat
+import struct
 import time
 
 from aiohttp import web
@@ -140,8 +141,37 @@ class IdleTimer:
             await asyncio.sleep(max(0.05, min(left, 1.0)) if self.active == 0 else 1.0)
 
 
+# Requests one client process may have open at once (streams included:
+# attach, logs -f, events stay open): a runaway client cannot exhaust us.
+MAX_REQUESTS_PER_CLIENT = 64
+_in_flight: dict = {}
+
+
+def _peer_pid(request) -> int:
+    sock = request.transport.get_extra_info("socket") if request.transport is not None else None
+    if sock is None or sock.family != socket.AF_UNIX:
+        return 0
+    pid, _uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+    return pid
+
+
+@web.middleware
+async def bounded_per_client(request, handler):
+    pid = _peer_pid(request)
+    if _in_flight.get(pid, 0) >= MAX_REQUESTS_PER_CLIENT:
+        return error_response(429, f"too many requests open at once from this client "
+                                   f"(at most {MAX_REQUESTS_PER_CLIENT})")
+    _in_flight[pid] = _in_flight.get(pid, 0) + 1
+    try:
+        return await handler(request)
+    finally:
+        _in_flight[pid] -= 1
+        if not _in_flight[pid]:
+            del _in_flight[pid]
+
+
 def build_app(idle: IdleTimer | None = None) -> web.Application:
-    middlewares = [errors_and_versions, common_headers]
+    middlewares = [bounded_per_client, errors_and_versions, common_headers]
     if idle is not None:
         middlewares.insert(0, idle.middleware)
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY, handler_args={
@@ -240,7 +270,10 @@ def systemd_socket() -> socket.socket | None:
 async def serve_async(sock: socket.socket, idle_seconds: float = 0, ready=None) -> None:
     idle = IdleTimer(idle_seconds)
     app = build_app(idle)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
+    # handler_cancellation: a client that goes away ends its request (a follower
+    # with nothing to write would otherwise wait for the container to end)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0,
+                           handler_cancellation=True)
     await runner.setup()
     site = web.SockSite(runner, sock)
     await site.start()

@@ -142,3 +142,27 @@ def test_socket_activation_takes_the_socket_systemd_passes(tmp_path):
         proc.terminate()
         proc.wait(10)
         proc.stderr.close()
+
+
+def test_one_client_cannot_hold_more_than_its_share(service):
+    """At most 64 requests open at once per client process: the 65th open
+    stream is refused with a 429, and the others keep working."""
+    c = containers.run(IMAGE, ["sleep", "60"], network="none")
+    streams = []
+    try:
+        for _ in range(64):
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(str(service))
+            s.sendall(f"GET /containers/{c.id}/logs?follow=1&stdout=1 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            streams.append(s)
+        for s in streams:
+            assert s.recv(12) == b"HTTP/1.1 200"
+        status, _, raw = call(service, "GET", "/_ping")
+        assert status == 429 and "at most 64" in json.loads(raw)["message"]
+        streams.pop().close()
+        time.sleep(0.2)
+        assert call(service, "GET", "/_ping")[0] == 200
+    finally:
+        for s in streams:
+            s.close()
+        c.remove(force=True)
