@@ -163,3 +163,23 @@ def test_exec_with_a_terminal(docker, docker_env):
         assert "typed" in r.stdout.replace("echo typed", "")
     finally:
         docker("rm", "-f", cid)
+
+
+def test_stats_top_pause_rename_restart_prune(docker):
+    r = docker("run", "-d", "--name", "api-sweep", "--network", "none", IMAGE, "sh", "-c",
+               "while true; do sleep 1; done")
+    assert r.returncode == 0, r.stderr
+    r = docker("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "api-sweep")
+    assert r.stdout.split()[0] == "api-sweep" and int(r.stdout.split()[1]) >= 1, r.stderr
+    r = docker("top", "api-sweep")
+    assert "sh -c while true" in r.stdout
+    assert docker("pause", "api-sweep").returncode == 0
+    assert docker("ps", "--format", "{{.Status}}").stdout.strip().endswith("(Paused)")
+    assert docker("unpause", "api-sweep").returncode == 0
+    assert docker("rename", "api-sweep", "api-swept").returncode == 0
+    assert docker("restart", "-t", "1", "api-swept").returncode == 0
+    assert docker("ps", "--format", "{{.Names}} {{.State}}").stdout == "api-swept running\n"
+    assert docker("stop", "-t", "1", "api-swept").returncode == 0
+    r = docker("container", "prune", "-f")
+    assert r.returncode == 0 and "Deleted Containers" in r.stdout
+    assert docker("ps", "-aq").stdout == ""
