@@ -632,6 +632,25 @@ class ManagedContainer:
                 os.close(fd)
             await asyncio.sleep(0)
 
+    async def removed_async(self, poll=0.02):
+        """Until the container is gone (docker's wait condition "removed"):
+        its record, and the monitor that removes the rest after it (--rm:
+        the image it held, its anonymous volumes)."""
+        import asyncio  # only here: importing it costs the CLI ~0.1 s
+
+        monitor = None
+        while True:
+            try:
+                rec = self._store.get(self.id)
+            except NoSuchContainer:
+                break
+            if rec.monitor_pid:
+                monitor = (rec.monitor_pid, rec.monitor_start)
+            await asyncio.sleep(poll)
+        while monitor is not None and process_alive(*monitor):
+            await asyncio.sleep(poll)
+        self._rec.state = "removed"
+
     # ---- logs --------------------------------------------------------------------------------
 
     def _still_running(self):

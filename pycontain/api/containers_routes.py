@@ -221,20 +221,20 @@ async def wait(request):
     resp.content_type = "application/json"
     await resp.prepare(request)
     error = None
+    # watched from now: the monitor that removes an --rm container is seen while it lives
+    removed = asyncio.ensure_future(c.removed_async()) if condition == "removed" else None
     try:
         if condition == "not-running" and c.status not in ("running", "paused", "restarting"):
             code = c.record.exit_code or 0
         else:
             code = await c.wait_async()
-        if condition == "removed":
-            while True:
-                try:
-                    await in_thread(c.reload)
-                except containers.NoSuchContainer:
-                    break
-                await asyncio.sleep(0.02)
+        if removed is not None:
+            await removed
     except ContainerError as e:
         code, error = -1, {"Message": str(e)}
+    finally:
+        if removed is not None:
+            removed.cancel()
     await resp.write(json.dumps({"StatusCode": code, "Error": error}).encode() + b"\n")
     await resp.write_eof()
     return resp

@@ -179,8 +179,7 @@ async def create(request):
     """docker pull, with docker's progress stream."""
     q = request.query
     if q.get("fromSrc"):
-        return json_response({"message": "import (fromSrc) is not implemented by pycontain's API yet"},
-                                 status=501)
+        return await import_image(request)
     name = q.get("fromImage")
     if not name:
         raise BadRequest("fromImage is required")
@@ -194,6 +193,24 @@ async def create(request):
         request, [{"status": f"Pulling from {name}", "id": tag_ or "latest"}],
         lambda progress: image.pull(ref, progress=progress, platform=platform, auth=auth),
         lambda _: {"status": f"Status: Downloaded newer image for {ref}"})
+
+
+async def import_image(request):
+    """docker import: the request body (fromSrc=-) is a rootfs tar; a URL source is refused."""
+    q = request.query
+    if q["fromSrc"] != "-":
+        raise BadRequest("import from a URL is not supported by pycontain: send the tar as the body (fromSrc=-)")
+    repo, tag_ = q.get("repo"), q.get("tag")
+    ref = (f"{repo}:{tag_}" if tag_ else repo) if repo else None
+    with tempfile.TemporaryFile() as f:
+        while True:
+            chunk = await request.content.read(1 << 20)
+            if not chunk:
+                break
+            await in_thread(f.write, chunk)
+        f.seek(0)
+        image_id = await in_thread(image.import_, f, ref, q.getall("changes", []), q.get("message") or None)
+    return json_response({"status": image_id})
 
 
 async def push(request):

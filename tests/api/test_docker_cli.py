@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+import tarfile
 
 from conftest import DOCKER, IMAGE
 
@@ -138,7 +139,7 @@ def test_run_with_a_terminal(docker_env):
     assert [line for line in r.stdout.replace("\r", "").split("\n") if line] == ["/dev/pts/0", "on-tty"]
 
 
-def test_save_load_commit(docker, tmp_path):
+def test_save_load_commit_import(docker, tmp_path, busybox):
     assert docker("tag", IMAGE, "api/saved:1").returncode == 0
     r = docker("save", "-o", str(tmp_path / "saved.tar"), "api/saved:1")
     assert r.returncode == 0, r.stderr
@@ -152,6 +153,12 @@ def test_save_load_commit(docker, tmp_path):
     assert docker("run", "--rm", "--network", "none", "api/committed:1").stdout == "new\n"
     assert docker("rm", cid).returncode == 0
     assert docker("rmi", "api/committed:1", "api/saved:1").returncode == 0
+    with tarfile.open(tmp_path / "rootfs.tar", "w") as t:
+        t.add(busybox, arcname=".")
+    r = docker("import", "-c", 'CMD ["echo", "imported"]', str(tmp_path / "rootfs.tar"), "api/imported:1")
+    assert r.returncode == 0 and r.stdout.startswith("sha256:"), r.stderr
+    assert docker("run", "--rm", "--network", "none", "api/imported:1").stdout == "imported\n"
+    assert docker("rmi", "api/imported:1").returncode == 0
 
 
 def test_exec_with_a_terminal(docker, docker_env):
