@@ -90,7 +90,7 @@ def main():
         rootfs = make_busybox_rootfs(workdir / "rootfs")
         cases = list(runtimes(workdir, rootfs))
         times = {name: [] for name, _ in cases}
-        for name, fn in cases:  # warm up, and fail early
+        for _name, fn in cases:  # warm up, and fail early
             fn()
         for _ in range(args.runs):
             for name, fn in cases:

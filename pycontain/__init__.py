@@ -6,6 +6,15 @@
 """
 __version__ = "0.1.0"
 
+from importlib.util import find_spec  # noqa: E402
+
+# A checkout whose C extension was never built (python started in the source
+# tree, or pycontain installed elsewhere with `pip install .`) would otherwise
+# fail deep in _launch with a misleading "circular import".
+if find_spec(f"{__name__}._nsexec") is None:
+    raise ImportError(f"pycontain's C extension (_nsexec) is not built in {__path__[0]}: "
+                      "run `pip install -e .` in the checkout (it needs a C compiler and the Python headers)")
+
 from .errors import (  # noqa: E402
     CommandNotExecutable,
     CommandNotFound,

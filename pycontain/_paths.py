@@ -3,8 +3,15 @@
 Root: /var/lib/pycontain. Others: $XDG_DATA_HOME/pycontain (default
 ~/.local/share/pycontain). $PYCONTAIN_ROOT overrides both; the API takes a
 root= argument where it matters.
+
+The store holds every container's configuration (its environment, -e
+SECRET=... included), logs and sockets: no other user may read or even
+traverse it. Its directories are 0700 and its files 0600, as docker keeps
+/var/lib/docker (0710, content 0700/0600); a store an older version made
+with the default modes is tightened the first time it is used.
 """
 import os
+import stat
 from pathlib import Path
 
 
@@ -20,3 +27,43 @@ def default_root() -> Path:
 
 def containers_dir(root: Path | None = None) -> Path:
     return (root or default_root()) / "containers"
+
+
+def private_dir(path) -> Path:
+    """The directory `path` (made if missing, its parents as usual) with
+    group and other access taken away."""
+    path = Path(path)
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.makedirs(path, 0o700, exist_ok=True)
+    _tighten(os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
+    return path
+
+
+def private_file(path) -> Path:
+    """The file `path` (made empty if missing) readable by its owner only.
+    Made before SQLite opens a database: SQLite gives the database's -wal
+    and -shm files the database file's own mode."""
+    _tighten(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
+    return Path(path)
+
+
+def tighten_if_present(path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    _tighten(fd)
+
+
+def _tighten(fd: int) -> None:
+    try:
+        st = os.fstat(fd)
+        if st.st_mode & 0o077 and st.st_uid == os.geteuid():
+            os.fchmod(fd, stat.S_IMODE(st.st_mode) & ~0o077)
+    finally:
+        os.close(fd)

@@ -89,7 +89,7 @@ async def list_containers(request):
             raise BadRequest(f"invalid filter {key!r}")
 
     def listing():
-        found = containers.list(all=all_ or bool(lib_filters.get("status")) or bool(lib_filters.get("exited")),
+        found = containers.list_containers(all=all_ or bool(lib_filters.get("status")) or bool(lib_filters.get("exited")),
                                 filters=lib_filters or None)
         if not all_ and "status" not in lib_filters:
             found = [c for c in found if c.status in ("running", "paused", "restarting")]

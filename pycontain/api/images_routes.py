@@ -49,7 +49,7 @@ def _digests(img) -> list:
 async def list_images(request):
     def listing():
         out = []
-        for img in image.list():
+        for img in image.list_images():
             labels = (image.inspect(img.id).get("Config") or {}).get("Labels") or {}
             out.append({"Id": img.id, "ParentId": "", "RepoTags": _tags(img), "RepoDigests": _digests(img),
                         "Created": _unix(img.created), "Size": img.size, "VirtualSize": img.size,

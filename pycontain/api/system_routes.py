@@ -47,7 +47,7 @@ def _arch():
 
 async def info(request):
     def gather():
-        recs = containers.list(all=True)
+        recs = containers.list_containers(all=True)
         states = [c.status for c in recs]
         described = system.describe()
         with open("/proc/meminfo") as f:
@@ -56,7 +56,7 @@ async def info(request):
             "ID": "pycontain", "Containers": len(states), "ContainersRunning": states.count("running"),
             "ContainersPaused": states.count("paused"),
             "ContainersStopped": len(states) - states.count("running") - states.count("paused"),
-            "Images": len(image.list()), "Driver": "overlay", "DriverStatus": [],
+            "Images": len(image.list_images()), "Driver": "overlay", "DriverStatus": [],
             "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Log": ["json-file"],
                         "Authorization": None},
             "MemoryLimit": True, "SwapLimit": True, "CpuCfsPeriod": True, "CpuCfsQuota": True,
@@ -98,7 +98,7 @@ def _os_name():
 async def disk_usage(request):
     usage = await in_thread(containers.disk_usage)
     imgs = await in_thread(image.list)
-    vols = await in_thread(volumes.list)
+    vols = await in_thread(volumes.list_volumes)
     return json_response({
         "LayersSize": sum(i.size for i in imgs),
         "Images": [{"Id": i.id, "RepoTags": [image.build_familiar(n) for n in i.names if "@" not in n],
@@ -168,7 +168,7 @@ async def events(request):
 
     def snapshot():
         return {c.id: (c.status, c.record.started, c.record.finished, c.name, c.record.image, c.record.exit_code)
-                for c in containers.list(all=True)}
+                for c in containers.list_containers(all=True)}
 
     before = await in_thread(snapshot)
     while until_t is None or time.time() < until_t:

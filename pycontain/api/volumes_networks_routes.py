@@ -37,7 +37,7 @@ async def list_volumes(request):
         if key != "dangling":
             raise BadRequest(f"invalid filter {key!r} (dangling)")
         dangling = values[-1].lower() in ("1", "true")
-    found = await in_thread(volumes.list, None, dangling)
+    found = await in_thread(volumes.list_volumes, None, dangling)
     return json_response({"Volumes": [v.attrs for v in found], "Warnings": []})
 
 

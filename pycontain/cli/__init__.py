@@ -6,6 +6,8 @@ one line on stderr and docker's exit statuses (125: the engine failed).
 """
 import argparse
 import importlib
+import os
+import signal
 import sys
 
 from .. import __version__
@@ -15,6 +17,7 @@ from ..errors import ContainerError
 VERB_MODULES = ("run", "lifecycle", "images", "volume", "network", "system")
 
 EXIT_ENGINE_FAILED = 125
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE   # 141, as the shell shows a program SIGPIPE killed
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,4 +53,13 @@ def main(argv=None) -> int:
 
 
 def entry():
-    sys.exit(main())
+    try:
+        status = main()
+        sys.stdout.flush()   # here, not at exit, where a broken pipe could only be reported
+    except BrokenPipeError:
+        # The reader went away (`pycontain ps | head`): end quietly, with the
+        # status of a program that SIGPIPE ended, as docker (Go) and coreutils
+        # do. Whatever is still buffered goes nowhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        status = EXIT_BROKEN_PIPE
+    sys.exit(status)

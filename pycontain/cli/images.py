@@ -11,8 +11,10 @@ import time
 from .. import image
 from ..errors import ConfigError, ContainerError
 from ..image import auth as authmod
+from ..image import registry as image_registry
 from ..image.store import refmod_familiar
 from ._format import human_duration, human_size, print_deleted
+from ._prompt import confirmed
 
 
 # ---- formatting like docker ---------------------------------------------------------
@@ -38,9 +40,9 @@ def human_ago(created) -> str:
 
 
 def _table(rows, headers):
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=True)]
     for r in [headers] + rows:
-        print("   ".join(str(x).ljust(w) for x, w in zip(r, widths)).rstrip())
+        print("   ".join(str(x).ljust(w) for x, w in zip(r, widths, strict=True)).rstrip())
 
 
 class ProgressPrinter:
@@ -105,7 +107,7 @@ def cmd_login(a):
         pw = a.password if a.password is not None else getpass.getpass("Password: ")
     if not user or not pw:
         raise ConfigError("login needs a user name and a password")
-    authmod.login(server, user, pw)
+    image_registry.login(server, user, pw)
     print("Login Succeeded")
 
 
@@ -124,7 +126,9 @@ def cmd_images(a):
     for img in imgs:
         names = [n for n in img.names if "@" not in n]
         digests = {n.split("@")[0]: n.split("@")[1] for n in img.names if "@" in n}
-        entries = [(refmod_familiar(n.rsplit(":", 1)[0]), n.rsplit(":", 1)[1], n.rsplit(":", 1)[0]) for n in names] or [("<none>", "<none>", None)]
+        # no tag: docker shows the repository of a repo@digest reference, tag <none>
+        entries = ([(refmod_familiar(n.rsplit(":", 1)[0]), n.rsplit(":", 1)[1], n.rsplit(":", 1)[0]) for n in names]
+                   or [(refmod_familiar(repo), "<none>", repo) for repo in sorted(digests)] or [("<none>", "<none>", None)])
         for repo, tag, full in entries:
             if want and (full != want.name or (want.tag and tag != want.tag)):
                 continue
@@ -237,11 +241,9 @@ def cmd_import(a):
 
 
 def cmd_prune(a):
-    if not a.force:
-        what = "all images without at least one container associated to them" if a.all else "all dangling images"
-        print(f"WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ", end="", flush=True)
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
+    what = "all images without at least one container associated to them" if a.all else "all dangling images"
+    if not confirmed(f"WARNING! This will remove {what}.\nAre you sure you want to continue?", a.force):
+        return 0
     out, reclaimed = image.prune(all_images=a.all)
     print_deleted("Images", [f"{what.lower()}: {x}" for what, x in out])
     print(f"Total reclaimed space: {human_size(reclaimed)}")
@@ -249,8 +251,8 @@ def cmd_prune(a):
 
 # ---- argument parsers --------------------------------------------------------------------
 
-def _add(sub, name, func, help, args):
-    p = sub.add_parser(name, help=help)
+def _add(sub, name, func, help_text, args):
+    p = sub.add_parser(name, help=help_text)
     for flags, kw in args:
         p.add_argument(*flags, **kw)
     p.set_defaults(func=func)
@@ -322,8 +324,8 @@ def _prune_args(p):
 
 
 def register(sub):
-    for name, (func, help, args) in VERBS.items():
-        _add(sub, name, func, help, args)
+    for name, (func, help_text, args) in VERBS.items():
+        _add(sub, name, func, help_text, args)
     _images_args(sub.add_parser("images", help="list images"))
     _rmi_args(sub.add_parser("rmi", help="remove one or more images"))
     p = sub.add_parser("login", help="log in to a registry")
@@ -338,8 +340,8 @@ def register(sub):
 
     img = sub.add_parser("image", help="manage images")
     isub = img.add_subparsers(dest="image_verb", metavar="COMMAND")
-    for name, (func, help, args) in VERBS.items():
-        _add(isub, name, func, help, args)
+    for name, (func, help_text, args) in VERBS.items():
+        _add(isub, name, func, help_text, args)
     _images_args(isub.add_parser("ls", aliases=["list"], help="list images"))
     _rmi_args(isub.add_parser("rm", aliases=["remove"], help="remove one or more images"))
     _inspect_args(isub.add_parser("inspect", help="display detailed information on one or more images"))

@@ -12,9 +12,11 @@ import re
 import sys
 import time
 
-from .. import containers
+from .. import containers, reset
+from .._paths import default_root
 from . import service
 from ._format import human_duration, human_size, print_deleted
+from ._prompt import confirmed
 from ..errors import ContainerError
 
 # ---- registration ------------------------------------------------------------------
@@ -78,7 +80,8 @@ def register(sub):
     p.add_argument("--format", help="Go-template-like format")
     p.add_argument("containers", nargs="*", metavar="CONTAINER")
     p = verb("cp", "copy files between a container and the host", cmd_cp,
-             usage="pycontain cp CONTAINER:SRC HOSTDEST | HOSTSRC CONTAINER:DEST")
+             usage="pycontain cp [-a] CONTAINER:SRC HOSTDEST | HOSTSRC CONTAINER:DEST")
+    p.add_argument("-a", "--archive", action="store_true", help="keep the files' numeric owners (uid:gid)")
     p.add_argument("src")
     p.add_argument("dest")
     p = verb("port", "list the port mappings of a container", cmd_port)
@@ -106,7 +109,7 @@ def register(sub):
     p.set_defaults(func=cmd_ps)
     c.set_defaults(func=lambda a: (c.print_help(), 0)[1])
 
-    s = sub.add_parser("system", help="manage pycontain (df, prune)")
+    s = sub.add_parser("system", help="manage pycontain (df, prune, reset)")
     ssub = s.add_subparsers(dest="system_verb", metavar="COMMAND")
     p = ssub.add_parser("df", help="show disk usage")
     p.add_argument("--format", help="json")
@@ -116,6 +119,10 @@ def register(sub):
     p.add_argument("-a", "--all", action="store_true", help="also unused images (images branch)")
     p.add_argument("--volumes", action="store_true", help="also unused anonymous volumes")
     p.set_defaults(func=cmd_system_prune)
+    p = ssub.add_parser("reset", help="remove every container, image, volume and network, the bridge, "
+                                      "the nftables table and the store (podman's verb)")
+    p.add_argument("-f", "--force", action="store_true", help="do not prompt for confirmation")
+    p.set_defaults(func=cmd_system_reset)
     service.register(ssub)
     s.set_defaults(func=lambda a: (s.print_help(), 0)[1])
 
@@ -227,7 +234,7 @@ def print_table(header, rows):
     """docker's tabwriter layout: columns padded to the widest cell plus 3."""
     widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
     for r in [header] + rows:
-        line = "".join(str(c).ljust(w + 3) for c, w in zip(r[:-1], widths[:-1])) + str(r[-1])
+        line = "".join(str(c).ljust(w + 3) for c, w in zip(r[:-1], widths[:-1], strict=True)) + str(r[-1])
         print(line.rstrip())
 
 
@@ -395,7 +402,7 @@ def cmd_attach(args):
         raise containers.ContainerStateError(f"container {c.short_id} is paused, unpause the container before attach")
     if c.status != "running":
         raise containers.ContainerStateError(f"container {c.short_id} is not running")
-    sock = attach.connect(c._store.container_dir(c.id))
+    sock = attach.connect(c.container_dir)
     stdin_fd = os.open(os.devnull, os.O_RDONLY) if args.no_stdin else 0
     is_tty = os.isatty(stdin_fd)
     saved = termios.tcgetattr(stdin_fd) if is_tty else None
@@ -501,9 +508,9 @@ def cmd_cp(args):
         args.parser.error("copying between containers or between host paths is not supported: "
                           "one side must be CONTAINER:PATH")
     if src is not None:
-        copy_from_container(containers.get(src[0]), src[1], args.dest)
+        copy_from_container(containers.get(src[0]), src[1], args.dest, archive=args.archive)
     else:
-        copy_into_container(containers.get(dest[0]), args.src, dest[1])
+        copy_into_container(containers.get(dest[0]), args.src, dest[1], archive=args.archive)
     return 0
 
 
@@ -548,6 +555,9 @@ def _prune_containers():
 
 
 def cmd_container_prune(args):
+    if not confirmed("WARNING! This will remove all stopped containers.\nAre you sure you want to continue?",
+                     args.force):
+        return 0
     result = _prune_containers()
     print(f"Total reclaimed space: {human_size(result['SpaceReclaimed'], binary=True)}")
     return 0
@@ -570,6 +580,14 @@ def cmd_system_prune(args):
     no container uses (dangling ones; all with -a)."""
     from .. import image
 
+    warnings = ["all stopped containers"]
+    if args.volumes:
+        warnings.append("all anonymous volumes not used by at least one container")
+    warnings.append("all images without at least one container associated to them" if args.all
+                    else "all dangling images")
+    if not confirmed("WARNING! This will remove:\n" + "".join(f"  - {w}\n" for w in warnings)
+                     + "\nAre you sure you want to continue?", args.force):
+        return 0
     result = _prune_containers()
     if args.volumes:   # after the containers: their anonymous volumes are unused now
         from .. import volumes
@@ -580,4 +598,22 @@ def cmd_system_prune(args):
     deleted, space = image.prune(all_images=args.all)
     print_deleted("Images", [f"{what.lower()}: {x}" for what, x in deleted])
     print(f"Total reclaimed space: {human_size(result['SpaceReclaimed'] + space, binary=True)}")
+    return 0
+
+
+def cmd_system_reset(args):
+    """podman system reset: all of pycontain's state and what it changed on the host, gone."""
+    if not confirmed("WARNING! This will remove:\n  - all containers\n  - all images\n  - all volumes\n"
+                     "  - all networks, their bridges and the nftables table ip pycontain\n"
+                     f"  - the store {default_root()}\n"
+                     "and put back the sysctls a bridge changed.\n\nAre you sure you want to continue?", args.force):
+        return 0
+    done = reset.reset()
+    print_deleted("Containers", done["containers"])
+    print_deleted("Bridges", done["bridges"])
+    if done["nftables_table"]:
+        print("Deleted the nftables table ip pycontain")
+    for line in done["sysctls"]:
+        print(f"Restored {line}")
+    print(f"Removed the store {done['store']}")
     return 0

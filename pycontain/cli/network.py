@@ -2,6 +2,7 @@
 import json
 
 from .. import network
+from ._prompt import confirmed
 
 
 def register(sub):
@@ -30,7 +31,7 @@ def register(sub):
     i.set_defaults(func=cmd_inspect)
 
     pr = verbs.add_parser("prune", help="remove unused networks and stale address leases")
-    pr.add_argument("-f", "--force", action="store_true", help="do not ask (pycontain never asks)")
+    pr.add_argument("-f", "--force", action="store_true", help="do not prompt for confirmation")
     pr.set_defaults(func=cmd_prune)
 
 
@@ -61,6 +62,9 @@ def cmd_inspect(args):
 
 
 def cmd_prune(args):
+    if not confirmed("WARNING! This will remove all custom networks not used by at least one container.\n"
+                     "Are you sure you want to continue?", args.force):
+        return 0
     removed = network.prune_networks()
     if removed:
         print("Deleted Networks:")

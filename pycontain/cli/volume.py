@@ -5,6 +5,7 @@ import sys
 from .. import volumes
 from ..errors import ConfigError, ContainerError
 from ._format import human_size, print_deleted
+from ._prompt import confirmed
 
 
 def register(sub):
@@ -92,12 +93,10 @@ def cmd_rm(args):
 
 
 def cmd_prune(args):
-    if not args.force:
-        what = "all local volumes" if args.all else "anonymous local volumes"
-        print(f"WARNING! This will remove {what} not used by at least one container.\n"
-              "Are you sure you want to continue? [y/N] ", end="", flush=True)
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
+    what = "all local volumes" if args.all else "anonymous local volumes"
+    if not confirmed(f"WARNING! This will remove {what} not used by at least one container.\n"
+                     "Are you sure you want to continue?", args.force):
+        return 0
     result = volumes.prune(all=args.all)
     print_deleted("Volumes", result["VolumesDeleted"])
     print(f"Total reclaimed space: {human_size(result['SpaceReclaimed'])}")

@@ -48,6 +48,17 @@ def _parse_challenge(header: str) -> tuple[str, dict]:
     return scheme.lower(), params
 
 
+def _http_url(url: str, base: str = "") -> urllib.parse.SplitResult | None:
+    """url (relative to base) split, if it is an http or https URL with a
+    host (and a numeric port, if any)."""
+    try:
+        u = urllib.parse.urlsplit(urllib.parse.urljoin(base, url))
+        port_ok = u.port is None or u.port >= 0   # a port that is not a number raises here
+    except ValueError:
+        return None
+    return u if port_ok and u.scheme in ("http", "https") and u.hostname else None
+
+
 class RegistryClient:
     def __init__(self, registry: str, repository: str, *, credentials=None, insecure=(), push=False, timeout=60):
         self.registry = registry
@@ -88,11 +99,16 @@ class RegistryClient:
             try:
                 c.request(method, url_or_path, body=body, headers={"User-Agent": USER_AGENT, **headers})
                 return c.getresponse()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError, http.client.CannotSendRequest):
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError, http.client.CannotSendRequest) as e:
                 c.close()
                 self._local.conns.pop((host or self.host, self.secure if secure is None else secure), None)
                 if attempt or (body is not None and not isinstance(body, bytes)):
-                    raise
+                    raise RegistryError(f"{self.registry}: {host or self.host} closed the connection: {e}") from None
+            except http.client.HTTPException as e:   # a status line or header that is not HTTP
+                c.close()
+                self._local.conns.pop((host or self.host, self.secure if secure is None else secure), None)
+                raise RegistryError(f"{self.registry}: {host or self.host} sent a malformed HTTP answer "
+                                    f"({type(e).__name__}: {str(e)[:80]!r})") from None
             except OSError as e:
                 c.close()
                 self._local.conns.pop((host or self.host, self.secure if secure is None else secure), None)
@@ -109,7 +125,7 @@ class RegistryClient:
             resp = self._send(method, path, h, body)
             if resp.status == 401:
                 challenge = resp.getheader("WWW-Authenticate", "")
-                resp.read()
+                self._read(resp)
                 if not self._authenticate(challenge):
                     raise AuthError(f"{self.registry}: authentication required for {self.repository} (use pycontain login {self.registry})")
                 if body is not None and not isinstance(body, (bytes, type(None))):
@@ -117,18 +133,22 @@ class RegistryClient:
                 continue
             if resp.status in (301, 302, 303, 307, 308) and method in ("GET", "HEAD"):
                 loc = resp.getheader("Location")
-                resp.read()
+                self._read(resp)
                 return self._follow(method, loc, headers, stream, ok)
             if resp.status not in ok:
-                data = resp.read(65536)
-                raise self._error(method, path, resp.status, data)
+                raise self._error(method, path, resp.status, self._read(resp, 65536))
             if not stream:
                 resp.data = self._read_capped(resp)
             return resp
         raise AuthError(f"{self.registry}: authentication failed for {self.repository}")
 
     def _follow(self, method, loc, headers, stream, ok):
-        u = urllib.parse.urlsplit(urllib.parse.urljoin(f"{'https' if self.secure else 'http'}://{self.host}/", loc))
+        if not loc:
+            raise RegistryError(f"{self.registry}: a redirect without a Location")
+        u = _http_url(loc, f"{'https' if self.secure else 'http'}://{self.host}/")
+        # Blob storage is reached over HTTP(S) only; any other scheme is refused before connecting.
+        if u is None:
+            raise RegistryError(f"{self.registry}: refusing a redirect to {loc[:100]!r}: not an http or https URL with a host")
         secure = u.scheme == "https"
         if not secure and not refmod.is_insecure(u.netloc):
             raise RegistryError(f"{self.registry}: refusing a redirect to plain HTTP ({u.netloc})")
@@ -136,14 +156,22 @@ class RegistryClient:
         h = {k: v for k, v in headers.items() if k.lower() != "authorization"}
         resp = self._send(method, path, h, None, host=u.netloc, secure=secure)
         if resp.status not in ok:
-            raise self._error(method, loc, resp.status, resp.read(65536))
+            raise self._error(method, loc, resp.status, self._read(resp, 65536))
         if not stream:
             resp.data = self._read_capped(resp)
         return resp
 
+    def _read(self, resp, limit: int | None = None) -> bytes:
+        """A body, whole or its first limit bytes; one cut short is a RegistryError."""
+        try:
+            return resp.read(limit)
+        except (http.client.HTTPException, OSError) as e:
+            resp.close()
+            raise RegistryError(f"{self.registry}: the answer was cut short ({type(e).__name__})") from None
+
     def _read_capped(self, resp) -> bytes:
         """Manifests, configs and errors are small: a registry sending more is refused."""
-        data = resp.read(MAX_SMALL_BODY + 1)
+        data = self._read(resp, MAX_SMALL_BODY + 1)
         if len(data) > MAX_SMALL_BODY:
             resp.close()
             raise RegistryError(f"{self.registry}: response of more than {MAX_SMALL_BODY} bytes refused")
@@ -151,10 +179,13 @@ class RegistryClient:
 
     def _error(self, method, path, status, data):
         try:
-            errs = json.loads(data).get("errors") or []
-            detail = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errs)
-        except (ValueError, AttributeError):
-            detail = data[:200].decode("utf-8", "replace")
+            body = json.loads(data)
+        except ValueError:
+            body = None
+        errs = body.get("errors") if isinstance(body, dict) else None
+        detail = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errs if isinstance(e, dict)) \
+            if isinstance(errs, list) else ""
+        detail = detail or data[:200].decode("utf-8", "replace")
         if status == 404:
             return ImageNotFound(f"{self.registry}/{self.repository}: not found ({detail or path})")
         if status in (401, 403):
@@ -183,7 +214,9 @@ class RegistryClient:
             q["scope"] = params.get("scope") or self.scope
         if params.get("service"):
             q["service"] = params["service"]
-        u = urllib.parse.urlsplit(realm)
+        u = _http_url(realm)
+        if u is None:
+            raise AuthError(f"{self.registry}: refusing the token realm {realm[:100]!r}: not an http or https URL with a host")
         if u.scheme != "https" and not refmod.is_insecure(u.netloc):
             raise AuthError(f"{self.registry}: refusing to fetch a token over plain HTTP from {u.netloc}")
         path = (u.path or "/") + "?" + (u.query + "&" if u.query else "") + urllib.parse.urlencode(q)
@@ -192,15 +225,15 @@ class RegistryClient:
             user, pw = self.credentials
             headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode()
         resp = self._send("GET", path, headers, host=u.netloc, secure=u.scheme == "https")
-        data = resp.read()
+        data = self._read_capped(resp)
         if resp.status != 200:
             raise AuthError(f"{self.registry}: the token server {u.netloc} refused: HTTP {resp.status}")
         try:
             body = json.loads(data)
-            token = body.get("token") or body.get("access_token")
         except ValueError:
-            token = None
-        if not token:
+            body = None
+        token = (body.get("token") or body.get("access_token")) if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
             raise AuthError(f"{self.registry}: the token server gave no token")
         self._auth_header = f"Bearer {token}"
         return True
@@ -224,6 +257,8 @@ class RegistryClient:
             body = json.loads(data)
         except ValueError:
             raise RegistryError(f"{self.registry}: the manifest is not JSON") from None
+        if not isinstance(body, dict) or not isinstance(body.get("mediaType", ""), str):
+            raise RegistryError(f"{self.registry}: the manifest is not a JSON object with a string mediaType")
         mtype = body.get("mediaType") or mtype
         if body.get("schemaVersion") == 1 or "prettyjws" in mtype or mtype.endswith("v1+json") and "docker" in mtype:
             raise RegistryError(f"{self.registry}: Docker schema 1 manifests are not supported")
@@ -258,14 +293,21 @@ class RegistryClient:
                         if progress:
                             progress(digest, w.size, size)
                     if size and w.size != size:
-                        raise RegistryError(f"short read: {w.size} of {size} bytes")
-                    return w.commit()
+                        raise RegistryError(f"{self.registry}: blob {digest}: short read: {w.size} of {size} bytes")
                 except (RegistryError, OSError, http.client.HTTPException) as e:
-                    if isinstance(e, (ImageNotFound, AuthError)) or "longer than" in str(e) or attempt == RETRIES - 1:
+                    if isinstance(e, (ImageNotFound, AuthError)) or "longer than" in str(e):
                         raise
+                    if attempt == RETRIES - 1:
+                        raise e if isinstance(e, RegistryError) else \
+                            RegistryError(f"{self.registry}: blob {digest}: {type(e).__name__}: {e}") from None
                     self.close()
                     self._local.conns = {}
                     time.sleep(0.2 * (attempt + 1))
+                    continue
+                try:
+                    return w.commit()
+                except ContainerError as e:   # the store's digest check: what came is not the blob asked for
+                    raise RegistryError(f"{self.registry}: {e}") from None
         except BaseException:
             w.abort()
             raise
@@ -280,9 +322,12 @@ class RegistryClient:
     def upload_blob(self, path, digest: str, size: int):
         resp = self.request("POST", f"/v2/{self.repository}/blobs/uploads/", {"Content-Length": "0"}, b"", ok=(202,))
         loc = resp.getheader("Location")
-        if not loc:
-            raise RegistryError(f"{self.registry}: no upload location")
-        u = urllib.parse.urlsplit(loc)
+        try:
+            u = urllib.parse.urlsplit(loc or "")
+        except ValueError:
+            u = None
+        if not loc or u is None:
+            raise RegistryError(f"{self.registry}: no upload location, or not a URL: {str(loc)[:100]!r}")
         q = urllib.parse.parse_qsl(u.query) + [("digest", digest)]
         target = (u.path or "/") + "?" + urllib.parse.urlencode(q)
         with open(path, "rb") as f:  # streamed: layers can be big (the POST above already authenticated)
@@ -296,6 +341,33 @@ class RegistryClient:
 
 
 # ---- platform choice -------------------------------------------------------------
+
+    def login(self) -> None:
+        """docker login's check: /v2/ answers 200 with these credentials."""
+        self.scope = ""
+        resp = self._send("GET", "/v2/", {})
+        challenge = resp.getheader("WWW-Authenticate", "")
+        resp.read()
+        if resp.status == 401:
+            if not self._authenticate(challenge):
+                raise AuthError(f"{self.registry}: login refused")
+            resp = self._send("GET", "/v2/", {"Authorization": self._auth_header})
+            resp.read()
+            if resp.status != 200:
+                raise AuthError(f"{self.registry}: login refused (HTTP {resp.status}): wrong user name or password")
+        elif resp.status != 200:
+            raise AuthError(f"{self.registry}: /v2/ answered HTTP {resp.status}")
+
+
+def login(registry: str, user: str, password: str, insecure=()) -> None:
+    """Checks the credentials against the registry (like docker login), then
+    saves them (auth.py keeps them)."""
+    c = RegistryClient(registry, "", credentials=(user, password), insecure=insecure)
+    try:
+        c.login()
+    finally:
+        c.close()
+    authmod.save(registry, user, password)
 
 
 def parse_platform(platform: str | None) -> tuple[str, str, str | None]:
@@ -327,6 +399,63 @@ def choose_manifest(index: dict, platform: str | None, name: str) -> dict:
     return sorted(candidates, key=lambda c: c[0])[0][1]
 
 
+# ---- what a registry's JSON must look like before it is used ----------------------
+# (a registry is not trusted: a wrong type or a missing field is one line naming it)
+
+DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def _checked_digest(registry: str, value, what: str) -> str:
+    if not isinstance(value, str) or not DIGEST_RE.fullmatch(value):
+        raise RegistryError(f"{registry}: {what} has no valid sha256 digest ({str(value)[:80]!r})")
+    return value
+
+
+def _checked_descriptor(registry: str, desc, what: str) -> dict:
+    """{"digest", "size"} of a manifest's config or layer entry, checked."""
+    if not isinstance(desc, dict):
+        raise RegistryError(f"{registry}: {what} is not a JSON object")
+    size = desc.get("size", 0)
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise RegistryError(f"{registry}: {what} has an invalid size ({str(size)[:40]!r})")
+    return {"digest": _checked_digest(registry, desc.get("digest"), what), "size": size}
+
+
+def _checked_manifest(registry: str, manifest: dict) -> tuple[dict, list]:
+    """(config descriptor, layer descriptors) of an image manifest."""
+    layers = manifest.get("layers", [])
+    if not isinstance(layers, list):
+        raise RegistryError(f"{registry}: the manifest's layers are not a list")
+    return (_checked_descriptor(registry, manifest.get("config"), "the manifest's config"),
+            [_checked_descriptor(registry, d, f"layer {i} of the manifest") for i, d in enumerate(layers)])
+
+
+def _checked_index(registry: str, index: dict) -> dict:
+    entries = index.get("manifests")
+    if not isinstance(entries, list):
+        raise RegistryError(f"{registry}: the index's manifests are not a list")
+    for i, m in enumerate(entries):
+        if not isinstance(m, dict) or not isinstance(m.get("platform", {}), dict):
+            raise RegistryError(f"{registry}: entry {i} of the index is not an object with a platform object")
+        _checked_digest(registry, m.get("digest"), f"entry {i} of the index")
+    return index
+
+
+def _checked_config(registry: str, cfg_bytes: bytes) -> list:
+    """The diff ids of a config blob, checked with the rest of its shape."""
+    try:
+        cfg = json.loads(cfg_bytes)
+    except ValueError:
+        raise RegistryError(f"{registry}: the image config is not JSON") from None
+    rootfs = cfg.get("rootfs", {}) if isinstance(cfg, dict) else None
+    if not isinstance(rootfs, dict) or not isinstance(cfg.get("config") or {}, dict):
+        raise RegistryError(f"{registry}: the image config is not a JSON object with rootfs and config objects")
+    diff_ids = rootfs.get("diff_ids", [])
+    if not isinstance(diff_ids, list):
+        raise RegistryError(f"{registry}: the image config's diff_ids are not a list")
+    return [_checked_digest(registry, d, f"diff id {i} of the image config") for i, d in enumerate(diff_ids)]
+
+
 # ---- pull and push ---------------------------------------------------------------
 
 
@@ -339,20 +468,18 @@ def pull(store: ImageStore, ref: str, *, progress=None, platform=None, auth=None
     try:
         data, mtype, digest = client.get_manifest(r.reference)
         if mtype in INDEX_TYPES:
-            chosen = choose_manifest(json.loads(data), platform, str(r))
+            chosen = choose_manifest(_checked_index(r.registry, json.loads(data)), platform, str(r))
             data, mtype, digest = client.get_manifest(chosen["digest"])
         if mtype not in (MEDIA_OCI_MANIFEST, MEDIA_DOCKER_MANIFEST):
-            raise RegistryError(f"{r}: unsupported manifest type {mtype!r}")
-        manifest = json.loads(data)
+            raise RegistryError(f"{r.registry}: unsupported manifest type {mtype!r} for {r}")
+        config_desc, layers = _checked_manifest(r.registry, json.loads(data))
         with store.writing():
-            cfg_digest = manifest["config"]["digest"]
+            cfg_digest = config_desc["digest"]
             cfg_bytes = store.read_blob(cfg_digest) if store.has_blob(cfg_digest) else client.get_blob_bytes(cfg_digest)
+            diff_ids = _checked_config(r.registry, cfg_bytes)
             store.put_blob(cfg_bytes)
-            cfg = json.loads(cfg_bytes)
-            diff_ids = cfg.get("rootfs", {}).get("diff_ids", [])
-            layers = manifest.get("layers", [])
             if len(diff_ids) != len(layers):
-                raise RegistryError(f"{r}: the manifest lists {len(layers)} layers, the config {len(diff_ids)}")
+                raise RegistryError(f"{r.registry}: the manifest of {r} lists {len(layers)} layers, its config {len(diff_ids)}")
             chains = chain_ids(diff_ids)
 
             def fetch(i):

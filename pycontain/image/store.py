@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import rootless
-from .._paths import default_root
+from .._paths import default_root, private_dir, private_file
 from ..errors import ConfigError, ContainerError, ImageNotFound
 from . import reference as refmod
 from .unpack import LayerError, unpack_layer
@@ -185,8 +185,8 @@ class BlobWriter:
 
 class ImageStore:
     def __init__(self, root: Path | str | None = None):
-        self.root = Path(root) if root else default_root()
-        self.dir = self.root / "images"
+        self.root = private_dir(Path(root) if root else default_root())  # see _paths: 0700, 0600
+        self.dir = private_dir(self.root / "images")
         self.blob_dir = self.dir / "blobs" / "sha256"
         self.layer_dir = self.dir / "layers"
         self.tmp_dir = self.dir / "tmp"
@@ -195,7 +195,7 @@ class ImageStore:
         for d in (self.blob_dir, self.layer_dir, self.tmp_dir, self.lock_dir, self.flat_dir):
             d.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._db_lock = threading.Lock()
-        self.db = sqlite3.connect(self.dir / "images.db", timeout=60, isolation_level=None, check_same_thread=False)
+        self.db = sqlite3.connect(private_file(self.dir / "images.db"), timeout=60, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         # The schema is made once (a write transaction on every open would
@@ -374,7 +374,7 @@ class ImageStore:
         return tuple(dirs[:keep]) + (str(self.flatten(dirs[keep:], top_of_flat)),)
 
     def flatten(self, dirs_top_first, chain_id: str) -> Path:
-        from .build import export
+        from .merged import export
 
         dest = self.flat_dir / _hex(chain_id)
         if dest.is_dir():
@@ -498,6 +498,18 @@ class ImageStore:
             db.execute("INSERT OR REPLACE INTO names VALUES (?,?)", (str(name), image_id))
         return str(name)
 
+    def disk_usage(self) -> dict:
+        """docker system df's "Images" figures: a layer shared by several
+        images counts once; reclaimable is what no container's image uses."""
+        layer_size = dict(self._query("SELECT chain_id, size FROM layers"))
+        held = {r[0] for r in self._query("SELECT image_id FROM holds")}
+        images = self.images()
+        used = {c for img in images for c in img.chain_ids}
+        kept = {c for img in images if img.id in held for c in img.chain_ids}
+        size = sum(layer_size.get(c, 0) for c in used)
+        return {"total": len(images), "active": sum(img.id in held for img in images),
+                "size": size, "reclaimable": size - sum(layer_size.get(c, 0) for c in kept)}
+
     # ---- holds (containers using an image) -------------------------------------
 
     def hold(self, image_id: str, holder: str):
@@ -529,6 +541,11 @@ class ImageStore:
                 untag = [str(refmod.parse(ref))]
                 if untag[0] not in names:  # found via name@digest matching the manifest
                     untag = [n for n in names if n.startswith(refmod.parse(ref).name)]
+                # docker: the repository's last tag takes its repo@digest references along
+                # (else they would keep a hidden, untagged image)
+                kept = {_repository(n) for n in names if n not in untag and "@" not in n}
+                untag += [n for n in names if "@" in n and n not in untag and _repository(n) not in kept
+                          and _repository(n) in {_repository(u) for u in untag}]
             remaining = [n for n in names if n not in untag]
             if not remaining and holders and not force:
                 raise ImageInUse(
@@ -537,6 +554,10 @@ class ImageStore:
             for n in untag:
                 db.execute("DELETE FROM names WHERE name=?", (n,))
                 out.append(("Untagged", refmod_familiar(n)))
+            if not remaining and holders and not by_id:
+                # rmi -f NAME of an image a container uses: the name goes, the
+                # image stays for the container (docker keeps it as <none>)
+                return out
             if not remaining:
                 db.execute("DELETE FROM images WHERE id=?", (image_id,))
                 db.execute("DELETE FROM holds WHERE image_id=?", (image_id,))
@@ -546,12 +567,13 @@ class ImageStore:
         return out
 
     def prune(self, all_images: bool = False) -> list[tuple[str, str]]:
-        """docker image prune: removes dangling images (no name), or with
-        all_images every image no container holds."""
+        """docker image prune: removes dangling images (no tag: a repo@digest
+        reference alone does not keep one), or with all_images every image
+        no container holds."""
         out = []
         with self.transaction() as db:
             held = {r[0] for r in db.execute("SELECT image_id FROM holds")}
-            named = {r[0] for r in db.execute("SELECT image_id FROM names")}
+            named = {r[0] for r in db.execute("SELECT image_id FROM names WHERE name NOT LIKE '%@%'")}
             for (image_id,) in db.execute("SELECT id FROM images").fetchall():
                 if image_id in held or (image_id in named and not all_images):
                     continue
@@ -605,6 +627,11 @@ class ImageStore:
 def _escape_overlay(path: str) -> str:
     """As pycontain.rootfs escapes lowerdir entries."""
     return path.replace("\\", "\\\\").replace(",", "\\,").replace(":", "\\:")
+
+
+def _repository(name: str) -> str:
+    """registry/repo of a stored name (registry/repo:tag or registry/repo@digest)."""
+    return name.split("@")[0] if "@" in name else name.rsplit(":", 1)[0]
 
 
 def refmod_familiar(name: str) -> str:

@@ -13,7 +13,11 @@ Nothing here imports pyroute2 until a bridge network is used.
 """
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from ..errors import ConfigError
+from ..names import NAME_RE
+from .slirp import parse_mode
 
 BUILTIN_MODES = ("none", "host", "bridge")
 
@@ -21,15 +25,11 @@ BUILTIN_MODES = ("none", "host", "bridge")
 def validate_mode(mode) -> str:
     """Checks the syntax of a network mode: none, host, bridge, container:REF or
     a network name (whether that network exists is checked at start)."""
-    from .store import NAME_RE
-
     if not isinstance(mode, str):
         raise ConfigError(f"network must be a string, not {type(mode).__name__}")
     if mode in BUILTIN_MODES:
         return mode
     if mode == "slirp4netns" or mode.startswith("slirp4netns:"):
-        from .slirp import parse_mode
-
         parse_mode(mode)
         return mode
     if mode.startswith("container:"):
@@ -47,6 +47,9 @@ def needs_attachment(mode: str) -> bool:
 
 
 def create_network(name, subnet=None, gateway=None, internal=False, root=None):
+    # Imported here: the network store pulls in netlink and nftables, which only
+    # the network verbs and a bridge attachment need (config and every
+    # `pycontain` command import this package).
     from . import store
 
     return store.create(name, subnet, gateway, internal, root)
@@ -67,8 +70,6 @@ def list_networks(root=None):
 
 def inspect_network(name, root=None) -> dict:
     """The definition plus the containers holding an address on it."""
-    from dataclasses import asdict
-
     from . import ipam, store
 
     net = store.get(name, root)
@@ -97,3 +98,16 @@ def prune_networks(root=None) -> list:
         except ConfigError:
             pass  # in use
     return removed
+
+
+def reset_host(root=None) -> dict:
+    """For `system reset`, in this network namespace: every bridge of the
+    store's networks (and the default one), the engine's nftables table, and
+    the namespace's sysctls a bridge changed, put back to their earlier value."""
+    from . import bridge, nat, store
+
+    bridges = {store.DEFAULT_BRIDGE} | {net.bridge for net in store.list_networks(root)}
+    removed = [name for name in sorted(bridges) if bridge.delete_link(name)]
+    had_table = nat.table_exists()
+    nat.delete_table()
+    return {"bridges": removed, "nftables_table": had_table, "sysctls": bridge.restore_host_sysctls(root)}

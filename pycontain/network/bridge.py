@@ -10,10 +10,13 @@ namespace as eth0 (one RTM_NEWLINK), then address and default route.
 from __future__ import annotations
 
 import ipaddress
+import json
+import os
 
 from ..errors import ConfigError, NetworkError
 from . import _netlink as nl
-from . import nat, store
+from . import nat
+from .files import file_lock, networks_dir, write_atomic
 
 CONTAINER_IFNAME = "eth0"
 
@@ -29,6 +32,55 @@ def _write_sysctl(path, value):
             f.write(value)
     except OSError as e:
         raise NetworkError(f"cannot set {path[len('/proc/sys/'):].replace('/', '.')}={value}: {e.strerror}") from None
+
+
+# The namespace-wide sysctls a bridge changes, with the earlier value noted the
+# first time, per network namespace, so that `pycontain system reset` can put
+# them back (a bridge's own conf/<bridge>/ entries go with the bridge).
+SYSCTL_RECORD = "host-sysctls.json"
+
+
+def _netns_key() -> str:
+    return str(os.stat("/proc/thread-self/ns/net").st_ino)
+
+
+def _set_host_sysctl(path: str, value: str, root=None):
+    record = networks_dir(root) / SYSCTL_RECORD
+    try:
+        with open(path) as f:
+            earlier = f.read().strip()
+    except OSError:
+        earlier = None
+    if earlier is not None and earlier != value:
+        with file_lock(record.with_suffix(".lock")):
+            noted = _read_record(record)
+            noted.setdefault(_netns_key(), {}).setdefault(path, earlier)
+            write_atomic(record, json.dumps(noted))
+    _write_sysctl(path, value)
+
+
+def _read_record(record) -> dict:
+    try:
+        noted = json.loads(record.read_text())
+    except FileNotFoundError:
+        return {}
+    except ValueError as e:
+        raise NetworkError(f"{record} is damaged ({e}): the earlier sysctl values are lost; remove it") from None
+    return noted if isinstance(noted, dict) else {}
+
+
+def restore_host_sysctls(root=None) -> list:
+    """Puts back the sysctls of this network namespace that a bridge changed
+    (those noted by _set_host_sysctl). Returns "name=value" of each."""
+    record = networks_dir(root) / SYSCTL_RECORD
+    restored = []
+    with file_lock(record.with_suffix(".lock")):
+        noted = _read_record(record)
+        for path, earlier in noted.pop(_netns_key(), {}).items():
+            _write_sysctl(path, earlier)
+            restored.append(f"{path[len('/proc/sys/'):].replace('/', '.')}={earlier}")
+        write_atomic(record, json.dumps(noted))
+    return restored
 
 
 def host_routes() -> list:
@@ -75,8 +127,8 @@ def create_bridge(net, root=None) -> int:
             # Published ports answer on the host's loopback too: a packet from
             # 127.0.0.1 DNAT'ed to a container must be routable out of the bridge.
             _write_sysctl(f"/proc/sys/net/ipv4/conf/{net.bridge}/route_localnet", "1")
-            _write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")
-            nat.add_network(net, store.networks_dir(root) / "nftables.lock")
+            _set_host_sysctl("/proc/sys/net/ipv4/ip_forward", "1", root)
+            nat.add_network(net, networks_dir(root) / "nftables.lock")
         except BaseException:
             delete_link(net.bridge)
             raise

@@ -83,7 +83,7 @@ def monitor_pids(store_root) -> set:
             continue
         try:
             with open(f"/proc/{p}/cmdline", "rb") as f:
-                if b"pycontain.monitor" not in f.read():
+                if b"pycontain.managed.monitor" not in f.read():
                     continue
             with open(f"/proc/{p}/environ", "rb") as f:
                 if want in f.read().split(b"\0"):
@@ -97,7 +97,7 @@ def monitor_pids(store_root) -> set:
 def no_containers_left(store_root):
     """Whatever a test made through the API is gone when it ends (a failed test's too)."""
     yield
-    left = containers.list(all=True)
+    left = containers.list_containers(all=True)
     for c in left:
         try:
             c.remove(force=True)

@@ -141,7 +141,7 @@ class Registry:
             except OSError:
                 if time.time() > deadline or self.proc.poll() is not None:
                     self.stop()
-                    raise RuntimeError("docker-registry did not start: " + (workdir / "registry.log").read_text())
+                    raise RuntimeError("docker-registry did not start: " + (workdir / "registry.log").read_text()) from None
                 time.sleep(0.03)
 
     def stop(self):
@@ -167,7 +167,7 @@ def _tar_gz(members) -> bytes:
     return gzip.compress(buf.getvalue(), mtime=0)
 
 
-def _ti(name, type=tarfile.REGTYPE, data=None, linkname="", mode=0o644):
+def _ti(name, type=tarfile.REGTYPE, data=None, linkname="", mode=0o644):  # noqa: A002  (TarInfo.type)
     ti = tarfile.TarInfo(name)
     ti.type, ti.linkname, ti.mode, ti.mtime = type, linkname, mode, 1700000000
     if data is not None:
@@ -293,3 +293,57 @@ class ThrottlingProxy:
     def stop(self):
         self.stopped = True
         self.sock.close()
+
+
+class HostileRegistry:
+    """A "registry" on loopback that answers each repository with its own
+    malformed answer: GET /v2/CASE/{manifests,blobs}/REF gets answers[CASE][(kind,
+    REF)] (or [(kind, "*")]), raw bytes written as they are, then the connection
+    closes. /token/CASE serves the token answers the same way."""
+
+    def __init__(self, answers: dict):
+        self.answers = answers
+        self.port = free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", self.port))
+        self.sock.listen(16)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        with c, c.makefile("rb") as f:
+            try:
+                request = f.readline().decode("latin-1").split()
+                while f.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                parts = request[1].split("?")[0].strip("/").split("/") if len(request) > 1 else []
+                if parts[:1] == ["token"]:
+                    answer = self.answers[parts[1]][("token", "*")]
+                elif parts[:1] == ["v2"] and len(parts) >= 4:
+                    case, kind, ref = parts[1], parts[-2], parts[-1]
+                    table = self.answers.get(case, {})
+                    answer = table.get((kind, ref), table.get((kind, "*")))
+                else:
+                    answer = None
+                c.sendall(answer if answer is not None else http_answer(404, b'{"errors": []}'))
+            except OSError:
+                pass
+
+    def stop(self):
+        self.sock.close()
+
+
+def http_answer(status: int, body: bytes = b"", headers: dict | None = None, length: int | None = None) -> bytes:
+    """A raw HTTP/1.1 answer; length overrides Content-Length (a truncated body)."""
+    head = [f"HTTP/1.1 {status} X", f"Content-Length: {len(body) if length is None else length}", "Connection: close"]
+    head += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body

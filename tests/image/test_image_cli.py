@@ -68,6 +68,31 @@ def test_save_load_prune(cli_root, busybox_tar, tmp_path, capsys):
     assert rc == 125 and "cannot read" in err
 
 
+def test_system_df_counts_images(cli_root, busybox_tar, capsys):
+    run(capsys, "import", str(busybox_tar), "df/one:1")
+    run(capsys, "import", str(busybox_tar), "df/two:1")   # the same layer: counted once
+    rc, out, _ = run(capsys, "system", "df", "--format", "json")
+    usage = json.loads(out)
+    layer = sum(f.lstat().st_size for f in (cli_root / "images" / "layers").rglob("*") if not f.is_symlink())
+    assert rc == 0 and usage["Images"]["total"] == 2 and usage["Images"]["active"] == 0
+    assert layer // 2 < usage["Images"]["size"] == usage["Images"]["reclaimable"] <= 2 * layer
+    rc, out, _ = run(capsys, "system", "df")
+    assert [line.split()[:3] for line in out.splitlines() if line.startswith("Images")] == [["Images", "2", "0"]]
+
+
+def test_import_refuses_an_empty_or_non_tar_file_and_keeps_nothing(cli_root, tmp_path, capsys):
+    cases = {"empty": b"", "text": b"not a tar archive\n", "zeros": bytes(10240),   # tar's own empty archive
+             "empty.gz": bytes.fromhex("1f8b08000000000000030300000000000000000000")}
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        rc, out, err = run(capsys, "import", str(tmp_path / name), f"imp/{name.replace('.', '-')}")
+        assert (rc, out) == (125, "") and len(err.splitlines()) == 1, (name, err)
+        assert err.startswith(f"pycontain: cannot import {tmp_path / name}: "), err
+        assert image.list() == []
+        for d in ("blobs/sha256", "layers", "tmp"):
+            assert os.listdir(cli_root / "images" / d) == [], (name, d)
+
+
 def test_pull_push_login_logout(cli_root, htpasswd_registry, busybox_tar, auth_file, capsys):
     host = htpasswd_registry.host
     run(capsys, "import", "-c", "CMD echo x", str(busybox_tar), f"{host}/cli/img:2")

@@ -1,21 +1,27 @@
 """Pull and push against a real docker-registry on loopback, cross-checked with skopeo."""
+import hashlib
+import io
 import json
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
+import tarfile
 import textwrap
 import time
 
 import pytest
 
 from pycontain import Container, ContainerError, ImageNotFound, image
+from pycontain.cli import main
 from pycontain.image import auth as authmod
+from pycontain.image import registry
 from pycontain.image.registry import AuthError
 
 from imgtools import store_leftovers
-from regtools import PASSWORD, USER, ThrottlingProxy, skopeo
+from regtools import PASSWORD, USER, HostileRegistry, ThrottlingProxy, http_answer, skopeo
 
 
 @pytest.fixture
@@ -101,9 +107,9 @@ def test_htpasswd_auth(root, htpasswd_registry, busybox_tar, auth_file, tmp_path
     with pytest.raises(AuthError, match="authentication required"):
         image.push("local/auth:1", dest=dest, root=root)
     with pytest.raises(AuthError):
-        authmod.login(reg.host, USER, "wrong")
+        registry.login(reg.host, USER, "wrong")
     assert not auth_file.exists()
-    authmod.login(reg.host, USER, PASSWORD)
+    registry.login(reg.host, USER, PASSWORD)
     assert stat.S_IMODE(os.stat(auth_file).st_mode) == 0o600
     image.push("local/auth:1", dest=dest, root=root)
     assert image.pull(dest, root=tmp_path / "other")
@@ -131,7 +137,7 @@ def test_token_auth(root, token_registry, busybox_tar, auth_file, tmp_path):
     assert image.pull(f"{reg.host}/public/img:1", root=tmp_path / "anon")
     with pytest.raises(AuthError):
         image.pull(f"{reg.host}/private/img:1", root=tmp_path / "anon")
-    authmod.login(reg.host, USER, PASSWORD)
+    registry.login(reg.host, USER, PASSWORD)
     assert image.pull(f"{reg.host}/private/img:1", root=tmp_path / "logged-in")
 
 
@@ -222,3 +228,168 @@ def test_docker_v2s2_manifest_list(root, registry, test_layout, leakcheck):
     assert open(os.path.join(ri.layers[0], "arch")).read() == "arm64\n"
     r = Container(ref, command=["sh", "-c", "cat /var/opaque/new"], root=root).run(capture_output=True)
     assert r.stdout == b"new content\n"
+
+
+def _store_is_empty(root) -> bool:
+    return all(os.listdir(root / "images" / d) == [] for d in ("blobs/sha256", "layers", "tmp"))
+
+
+def test_rmi_of_the_last_tag_takes_the_digest_reference_along(root, registry, tmp_path, monkeypatch, capsys):
+    """As docker: `rmi repo:tag` of a pulled image untags repo:tag and
+    repo@digest and deletes the image; no hidden <none> image is left."""
+    ref = f"{registry.host}/rmi/bb:1"
+    pusher = tmp_path / "pusher"
+    # a layer of its own: another test here tampers with the registry's copy of busybox's
+    with tarfile.open(tmp_path / "own.tar", "w") as tar:
+        data = os.urandom(16).hex().encode()
+        info = tarfile.TarInfo("own-file")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    image.import_(str(tmp_path / "own.tar"), ref, root=pusher)
+    digest = image.push(ref, root=pusher)
+    monkeypatch.setenv("PYCONTAIN_ROOT", str(root))
+
+    image_id = image.pull(ref, root=root)
+    assert main(["rmi", ref]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"Untagged: {ref}", f"Untagged: {registry.host}/rmi/bb@{digest}", f"Deleted: {image_id}"]
+    assert image.list(root=root) == [] and _store_is_empty(root)
+
+    # two tags of one repository: the digest reference stays with the other tag
+    image.pull(ref, root=root)
+    image.tag(ref, f"{registry.host}/rmi/bb:2", root=root)
+    assert main(["rmi", ref]) == 0
+    assert capsys.readouterr().out == f"Untagged: {ref}\n"
+    assert image.inspect(f"{registry.host}/rmi/bb:2", root=root)["RepoDigests"] == [f"{registry.host}/rmi/bb@{digest}"]
+    assert main(["rmi", f"{registry.host}/rmi/bb:2"]) == 0
+    assert image.list(root=root) == [] and _store_is_empty(root)
+
+    # pulled by digest only: no tag, so `images` shows it as <none> and `image prune` takes it
+    image.pull(f"{registry.host}/rmi/bb@{digest}", root=root)
+    capsys.readouterr()
+    assert main(["images"]) == 0
+    assert [line.split()[:3] for line in capsys.readouterr().out.splitlines()[1:]] == [
+        [f"{registry.host}/rmi/bb", "<none>", image_id[7:19]]]
+    assert main(["image", "prune", "-f"]) == 0
+    assert capsys.readouterr().out.startswith(f"Deleted Images:\nuntagged: {registry.host}/rmi/bb@{digest}\n"
+                                              f"deleted: {image_id}\n")
+    assert image.list(root=root) == [] and _store_is_empty(root)
+
+
+# ---- a hostile registry: every malformed answer is one line and exit 125 ----------------------
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+
+
+def _digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _hostile_answers(trap_port: int, registry_port: int) -> dict:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("hello")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"hi\n"))
+    layer = buf.getvalue()
+    good_config = json.dumps({"os": "linux", "architecture": "amd64",
+                              "rootfs": {"type": "layers", "diff_ids": [_digest(layer)]}}).encode()
+    layer_desc = {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": _digest(layer), "size": len(layer)}
+
+    def manifest(config=None, layers=None, **extra) -> bytes:
+        body = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                "config": config if config is not None else {"digest": _digest(good_config), "size": len(good_config)},
+                "layers": layers if layers is not None else [layer_desc], **extra}
+        return json.dumps(body).encode()
+
+    def with_config(cfg: bytes) -> dict:   # a manifest naming this config blob, which is served as it is
+        return {("manifests", "*"): http_answer(200, manifest({"digest": _digest(cfg), "size": len(cfg)})),
+                ("blobs", _digest(cfg)): http_answer(200, cfg), ("blobs", _digest(layer)): http_answer(200, layer)}
+
+    def manifest_only(body: bytes, **kw) -> dict:   # the good blobs too: the malformed part is what fails
+        return {**with_config(good_config), ("manifests", "*"): http_answer(200, body, **kw)}
+
+    def redirect(location) -> dict:
+        return {("manifests", "*"): http_answer(307, headers={"Location": location} if location is not None else {})}
+
+    def index(manifests) -> dict:
+        return manifest_only(json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests}).encode())
+
+    def token(body: bytes, realm_scheme="http") -> dict:
+        port = registry_port if realm_scheme == "http" else trap_port
+        realm = f'{realm_scheme}://127.0.0.1:{port}/token/{{case}}'
+        return {("manifests", "*"): http_answer(401, headers={"WWW-Authenticate": f'Bearer realm="{realm}"'}),
+                ("token", "*"): http_answer(200, body)}
+
+    answers = {
+        "bad-json": manifest_only(b"{not json"),
+        "not-utf8": manifest_only(b"\xff\xfe\x00{"),
+        "json-list": manifest_only(b"[1, 2]"),
+        "json-string": manifest_only(b'"manifest"'),
+        "media-type-number": manifest_only(manifest(mediaType=5)),
+        "no-config": manifest_only(json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "layers": []}).encode()),
+        "config-string": manifest_only(manifest(config="sha256:0")),
+        "config-bad-digest": manifest_only(manifest(config={"digest": "sha256:zz", "size": 2})),
+        "config-digest-path": manifest_only(manifest(config={"digest": "sha256:../../../../etc/passwd", "size": 2})),
+        "config-digest-number": manifest_only(manifest(config={"digest": 7})),
+        "layers-number": manifest_only(manifest(layers=5)),
+        "layer-string": manifest_only(manifest(layers=["sha256:0"])),
+        "layer-no-digest": manifest_only(manifest(layers=[{"size": 3}])),
+        "layer-size-string": {**with_config(good_config),
+                              ("manifests", "*"): http_answer(200, manifest(layers=[{**layer_desc, "size": "big"}]))},
+        "layer-size-negative": {**with_config(good_config),
+                                ("manifests", "*"): http_answer(200, manifest(layers=[{**layer_desc, "size": -5}]))},
+        "index-manifests-string": index("all"),
+        "index-entry-string": index(["sha256:0"]),
+        "index-platform-string": index([{"digest": _digest(b"x"), "platform": "linux/amd64"}]),
+        "index-no-digest": index([{"platform": {"os": "linux", "architecture": "amd64"}}]),
+        "index-bad-digest": index([{"digest": "md5:1", "platform": {"os": "linux", "architecture": "amd64"}}]),
+        "config-blob-list": with_config(b"[]"),
+        "config-blob-not-json": with_config(b"{{{"),
+        "config-rootfs-string": with_config(json.dumps({"rootfs": "layers"}).encode()),
+        "config-diff-ids-string": with_config(json.dumps({"rootfs": {"diff_ids": "sha256:0"}}).encode()),
+        "config-diff-id-bad": with_config(json.dumps({"rootfs": {"diff_ids": ["nope"]}}).encode()),
+        "config-blob-mismatch": {**with_config(good_config), ("blobs", _digest(good_config)): http_answer(200, b"{}")},
+        "layer-blob-mismatch": {**with_config(good_config), ("blobs", _digest(layer)): http_answer(200, layer[:-1] + b"!")},
+        "truncated-manifest": manifest_only(manifest()[:20], length=400),
+        "truncated-layer": {**with_config(good_config), ("blobs", _digest(layer)): http_answer(200, layer[:100], length=len(layer))},
+        "garbage-status-line": {("manifests", "*"): b"SPAM AND EGGS\r\n\r\n"},
+        "status-not-a-number": {("manifests", "*"): b"HTTP/1.1 2OO OK\r\nContent-Length: 0\r\n\r\n"},
+        "header-line-too-long": {("manifests", "*"): b"HTTP/1.1 200 OK\r\nX: " + b"a" * 70000 + b"\r\n\r\n"},
+        "error-body-odd": {("manifests", "*"): http_answer(500, b'{"errors": 5}')},
+        "error-body-entries-odd": {("manifests", "*"): http_answer(500, b'{"errors": ["x", 3]}')},
+        "redirect-ftp": redirect(f"ftp://127.0.0.1:{trap_port}/manifest"),
+        "redirect-file": redirect("file:///etc/passwd"),
+        "redirect-gopher": redirect(f"gopher://127.0.0.1:{trap_port}/"),
+        "redirect-no-location": redirect(None),
+        "redirect-bad-url": redirect("http://[::1/x"),
+        "redirect-no-host": redirect("http:///x"),
+        "token-list": token(b"[]"),
+        "token-number": token(b'{"token": 5}'),
+        "token-realm-ftp": token(b'{"token": "t"}', realm_scheme="ftp"),
+    }
+    for case, table in answers.items():   # the token realms name their own case
+        for key, raw in table.items():
+            table[key] = raw.replace(b"%7Bcase%7D", case.encode()).replace(b"{case}", case.encode())
+    return answers
+
+
+def test_a_hostile_registry_gets_one_line_and_125(root, monkeypatch, capsys):
+    trap = socket.socket()   # redirects to other schemes point here: nothing may connect
+    trap.bind(("127.0.0.1", 0))
+    trap.listen(4)
+    trap.setblocking(False)
+    reg = HostileRegistry({})
+    reg.answers.update(_hostile_answers(trap.getsockname()[1], reg.port))
+    try:
+        for case in reg.answers:   # each in a store of its own: nothing of another case's pull helps it
+            monkeypatch.setenv("PYCONTAIN_ROOT", str(root / case))
+            rc, (_, err) = main(["pull", "-q", f"{reg.host}/{case}:1"]), capsys.readouterr()
+            assert rc == 125 and len(err.splitlines()) == 1 and err.startswith(f"pycontain: {reg.host}"), (case, err)
+            assert image.list(root=root / case) == [] and store_leftovers(root / case) == [], case
+        with pytest.raises(BlockingIOError):
+            trap.accept()
+    finally:
+        reg.stop()
+        trap.close()

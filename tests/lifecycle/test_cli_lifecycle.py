@@ -116,7 +116,7 @@ def test_two_clis_stop_and_remove_the_same_container_at_once(busybox, store_root
         results = [p.communicate(timeout=30) + (p.returncode,) for p in procs]
         codes = sorted(code for _, _, code in results)
         assert codes in ([0, 0], [0, 1]), results
-        for out, err, code in results:
+        for _out, err, code in results:
             if code:
                 assert "no such container" in err
         assert containers.list(all=True) == []
@@ -280,13 +280,81 @@ def test_inspect_top_stats_port_rename_prune_df(busybox):
     assert pycontain("rename", "box", "crate").returncode == 0
     assert pycontain("ps", "--format", "{{.Names}}").stdout == "crate\n"
     df = pycontain("system", "df").stdout.splitlines()
-    assert df[0].split() == ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"] and df[1].split()[:3] == ["Containers", "1", "1"]
+    assert df[0].split() == ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]
+    assert [line.split()[0] for line in df[1:]] == ["Images", "Containers", "Local"]   # docker's order
+    assert df[2].split()[:3] == ["Containers", "1", "1"]
     assert pycontain("create", "--rootfs", str(busybox), "true").returncode == 0
     r = pycontain("container", "prune", "-f")
     assert r.stdout.startswith("Deleted Containers:") and "Total reclaimed space" in r.stdout
     assert pycontain("ps", "-aq").stdout.split() == [cid[:12]]
     assert pycontain("system", "prune", "-f").returncode == 0
     assert pycontain("ps", "-aq").stdout.split() == [cid[:12]]  # running ones stay
+
+
+def _answer_on_a_pty(args, answer: bytes):
+    """Runs the CLI on a real terminal, waits for docker's question, types answer."""
+    proc, master = _pty_run(args)
+    try:
+        shown = _read_until(master, b"Are you sure you want to continue? [y/N] ")
+        os.write(master, answer)
+        rest = b""
+        try:
+            while chunk := os.read(master, 4096):
+                rest += chunk
+        except OSError:   # EIO: the CLI has ended and closed the terminal
+            pass
+        return proc.wait(timeout=30), shown.decode(), rest.decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+
+
+@pytest.mark.parametrize("verb", [("container", "prune"), ("system", "prune")])
+def test_prune_verbs_ask_first_as_docker_does(busybox, verb):
+    def ids():
+        return set(pycontain("ps", "-aq").stdout.split())
+
+    made = {pycontain("create", "--rootfs", str(busybox), "true").stdout.strip()[:12] for _ in range(2)}
+    assert ids() == made
+    # a terminal: n, an empty answer and docker's "yes" (only y counts for docker) keep everything
+    for answer in (b"n\r", b"\r", b"yes\r"):
+        status, shown, rest = _answer_on_a_pty(list(verb), answer)
+        assert status == 0 and "Deleted" not in rest and ids() == made, (answer, shown, rest)
+    if verb == ("container", "prune"):
+        assert shown.endswith("WARNING! This will remove all stopped containers.\r\n"
+                              "Are you sure you want to continue? [y/N] ")
+    else:
+        assert "WARNING! This will remove:\r\n  - all stopped containers\r\n" in shown
+    # stdin not a terminal: docker still reads it; end of input or n is no, y is yes
+    for stdin in ({"stdin": subprocess.DEVNULL}, {"input": "n\n"}):
+        r = pycontain(*verb, **stdin)
+        assert r.returncode == 0 and r.stdout.endswith("[y/N] ") and ids() == made, r
+    status, _, rest = _answer_on_a_pty(list(verb), b"y\r")
+    assert status == 0 and "Deleted Containers:" in rest and ids() == set()
+    made = {pycontain("create", "--rootfs", str(busybox), "true").stdout.strip()[:12]}
+    r = pycontain(*verb, input="y\n")
+    assert r.returncode == 0 and "Deleted Containers:" in r.stdout and ids() == set()
+    pycontain("create", "--rootfs", str(busybox), "true")
+    r = pycontain(*verb, "-f", stdin=subprocess.DEVNULL)   # -f: no question
+    assert r.stdout.startswith("Deleted Containers:") and ids() == set()
+
+
+def test_a_reader_that_goes_away_ends_the_cli_quietly(busybox):
+    """`ps | head`, `stats | head`: the reader is gone before the CLI writes
+    (its end of the pipe is closed here first, so the write fails for sure)."""
+    run_d(busybox, "--name", "piped")
+    for args in (("ps", "--format", "{{.ID}} {{.Names}}"), ("stats",), ("stats", "--no-stream"), ("images",)):
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        try:
+            r = subprocess.run([sys.executable, "-m", "pycontain", *args], stdout=write_end, stderr=subprocess.PIPE,
+                               text=True, timeout=30)
+        finally:
+            os.close(write_end)
+        # a program SIGPIPE ended, as `docker ps | head` in a shell: 141, and not a word on stderr
+        assert (r.returncode, r.stderr) == (141, ""), (args, r)
 
 
 def test_foreground_run_proxies_signals_and_records_the_exit(busybox):

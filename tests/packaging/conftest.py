@@ -57,7 +57,8 @@ def sdist_tree(dist, tmp_path_factory):
     """The sdist unpacked: what a user or a distribution builds from."""
     dest = tmp_path_factory.mktemp("sdist")
     with tarfile.open(dist.sdist) as tar:
-        tar.extractall(dest, filter="data")
+        # filter= exists from 3.10.12 / 3.11.4 on; Debian 12's 3.11.2 has none
+        tar.extractall(dest, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
     (root,) = dest.iterdir()
     return root
 
