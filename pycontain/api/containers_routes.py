@@ -4,11 +4,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import tempfile
 import threading
 
 from aiohttp import web
 
-from .. import containers, network
+from .. import containers, copy_archive, network
 from ..attach import frame as attach_frame
 from ..errors import ContainerError, ImageNotFound, NetworkNotFound
 from ..logs import parse_time
@@ -35,6 +36,9 @@ def register(routes):
     routes.add("GET", "/containers/{id}/stats", stats)
     routes.add("GET", "/containers/{id}/export", export)
     routes.add("POST", "/containers/{id}/resize", resize)
+    routes.add("HEAD", "/containers/{id}/archive", archive_stat)
+    routes.add("GET", "/containers/{id}/archive", get_archive)
+    routes.add("PUT", "/containers/{id}/archive", put_archive)
     routes.add("DELETE", "/containers/{id}", remove)
     routes.add("POST", "/commit", commit)
 
@@ -447,6 +451,62 @@ async def export(request):
         await producer
     await resp.write_eof()
     return resp
+
+
+# ---- archive: docker cp -------------------------------------------------------------------
+
+
+def _archive_path(request) -> str:
+    path = request.query.get("path")
+    if not path:
+        raise BadRequest("path is required (?path=...)")
+    if "\0" in path:
+        raise BadRequest("path: a NUL byte is not allowed")
+    return path
+
+
+async def archive_stat(request):
+    """HEAD: the path's stat in docker's header (docker cp asks before it copies in)."""
+    c = await container_of(request)
+    st = await in_thread(copy_archive.path_stat, c, _archive_path(request))
+    return web.Response(status=200, headers=convert.path_stat_header(st))
+
+
+async def get_archive(request):
+    """docker cp CONTAINER:PATH -: a tar of the path, its stat in the header.
+    The tar is made whole first (a temp file), so that an error is an answer, not a cut stream."""
+    c = await container_of(request)
+    path = _archive_path(request)
+    with tempfile.TemporaryFile() as f:
+        st = await in_thread(copy_archive.get_archive, c, path, f)
+        f.seek(0)
+        resp = web.StreamResponse(status=200, headers=convert.path_stat_header(st))
+        resp.content_type = "application/x-tar"
+        await resp.prepare(request)
+        while True:
+            chunk = await in_thread(f.read, 1 << 20)
+            if not chunk:
+                break
+            await resp.write(chunk)
+        await resp.write_eof()
+        return resp
+
+
+async def put_archive(request):
+    """docker cp - CONTAINER:DIR: the body, a tar, extracted into the directory
+    (copyUIDGID: the tar's owners, as docker cp -a)."""
+    c = await container_of(request)
+    path = _archive_path(request)
+    keep_owners = query_bool(request.query, "copyUIDGID")
+    with tempfile.TemporaryFile() as f:
+        while True:
+            chunk = await request.content.read(1 << 20)
+            if not chunk:
+                break
+            await in_thread(f.write, chunk)
+        f.seek(0)
+        await in_thread(copy_archive.put_archive, c, path, f, keep_owners)
+    return web.Response(status=200)
 
 
 async def resize(request):

@@ -8,7 +8,9 @@ ignored. A field docker does not have is refused too.
 """
 from __future__ import annotations
 
+import base64
 import json
+import stat
 import time
 
 from aiohttp import web
@@ -16,7 +18,7 @@ from aiohttp import web
 from .. import __version__
 from ..config import Mount
 from ..errors import ConfigError, ContainerError
-from ..logs import parse_time
+from ..logs import parse_time, rfc3339nano
 
 MAX_JSON_DEPTH = 32
 API_VERSION = "1.47"       # docker 27's; newer clients (docker 28) negotiate down to it
@@ -468,3 +470,29 @@ _HOST_CONFIG_ZERO = {
     "OomKillDisable": False, "PidsLimit": None, "Ulimits": None, "CpuCount": 0, "CpuPercent": 0,
     "IOMaximumIOps": 0, "IOMaximumBandwidth": 0, "MaskedPaths": None, "ReadonlyPaths": None,
 }
+
+
+# ---- docker cp's stat header ---------------------------------------------------------------
+
+# Go's os.FileMode type bits, which docker's path stat carries instead of st_mode's
+_GO_TYPE = ((stat.S_ISDIR, 1 << 31), (stat.S_ISLNK, 1 << 27), (stat.S_ISFIFO, 1 << 25),
+            (stat.S_ISSOCK, 1 << 24), (stat.S_ISBLK, 1 << 26), (stat.S_ISCHR, (1 << 26) | (1 << 21)))
+_GO_SPECIAL = ((stat.S_ISUID, 1 << 23), (stat.S_ISGID, 1 << 22), (stat.S_ISVTX, 1 << 20))
+
+
+def go_file_mode(st_mode: int) -> int:
+    mode = st_mode & 0o777
+    for is_kind, bits in _GO_TYPE:
+        if is_kind(st_mode):
+            mode |= bits
+    for bit, go_bit in _GO_SPECIAL:
+        if st_mode & bit:
+            mode |= go_bit
+    return mode
+
+
+def path_stat_header(st) -> dict:
+    """X-Docker-Container-Path-Stat: docker's ContainerPathStat, JSON in base64."""
+    doc = {"name": st.name, "size": st.size, "mode": go_file_mode(st.mode),
+           "mtime": rfc3339nano(st.mtime_ns), "linkTarget": st.link_target}
+    return {"X-Docker-Container-Path-Stat": base64.b64encode(json.dumps(doc).encode()).decode()}

@@ -21,6 +21,7 @@ import time
 from aiohttp import web
 
 from .. import containers, volumes
+from ..copy_archive import NoSuchPath
 from ..errors import ConfigError, ContainerError, ImageNotFound, NetworkNotFound
 from ..image import ImageInUse
 from ..state import AmbiguousContainer, NameInUse, NoSuchContainer
@@ -40,7 +41,8 @@ class NotImplementedEndpoint(ContainerError):
 
 def error_status(e: BaseException) -> int:
     """docker's status code for a library error."""
-    if isinstance(e, (NoSuchContainer, ImageNotFound, volumes.NoSuchVolume, NetworkNotFound, NoSuchExec)):
+    if isinstance(e, (NoSuchContainer, ImageNotFound, volumes.NoSuchVolume, NetworkNotFound, NoSuchExec,
+                      NoSuchPath)):
         return 404
     if isinstance(e, (NameInUse, ImageInUse, volumes.VolumeInUse, containers.ContainerStateError)):
         return 409
