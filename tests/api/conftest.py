@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from apitools import DOCKER, IMAGE, start_service, stop_service
+
 from pycontain import containers, image
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "image"))  # regtools: the loopback registry
-
-IMAGE = "apitest/busybox:latest"
-DOCKER = "/usr/local/bin/docker" if os.path.exists("/usr/local/bin/docker") else "docker"
 
 
 @pytest.fixture(scope="session")
@@ -25,29 +24,6 @@ def api_image(busybox, workdir, store_root):
         t.add(busybox, arcname=".")
     image.import_(str(tar), IMAGE, changes=['CMD ["sh"]'], root=store_root)
     return IMAGE
-
-
-def start_service(sock: Path, log: Path, *extra, wrap=()):
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([*wrap, sys.executable, "-m", "pycontain", "system", "service",
-                                 "--socket", f"unix://{sock}", *extra], stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 20
-    while not sock.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            proc.wait()
-            raise RuntimeError("the service did not start: " + log.read_text())
-        time.sleep(0.02)
-    return proc
-
-
-def stop_service(proc):
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 @pytest.fixture(scope="session")

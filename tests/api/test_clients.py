@@ -5,7 +5,7 @@ import sys
 
 import docker as dockerpy
 import pytest
-from conftest import IMAGE
+from apitools import IMAGE
 
 from pycontain import containers
 

@@ -11,7 +11,7 @@ import tempfile
 
 import docker as docker_py
 import pytest
-from conftest import IMAGE
+from apitools import IMAGE
 
 
 def _temp_dirs() -> set:

@@ -4,7 +4,7 @@ import subprocess
 import sys
 import tarfile
 
-from conftest import DOCKER, IMAGE
+from apitools import DOCKER, IMAGE
 
 from pycontain import containers, image
 

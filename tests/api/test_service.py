@@ -9,7 +9,7 @@ import sys
 import time
 
 import pytest
-from conftest import IMAGE, start_service, stop_service
+from apitools import IMAGE, start_service, stop_service
 
 from pycontain import containers
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import docker as dockerpy
 import pytest
-from conftest import IMAGE
+from apitools import IMAGE
 from dockerd import available, remove_cgroups, start_dockerd, stop
 
 pytestmark = pytest.mark.skipif(not available(), reason="dockerd (apt-get install docker.io) is the reference")

@@ -2,7 +2,7 @@
 import subprocess
 import time
 
-from conftest import DOCKER, IMAGE, start_service, stop_service
+from apitools import DOCKER, IMAGE, start_service, stop_service
 
 from pycontain import volumes
 
