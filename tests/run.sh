@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 DEBIAN_PACKAGES=(
     gcc libc6-dev python3-dev python3-venv file iproute2 procps
     busybox-static
+    docker.io buildah  # the builder is compared with dockerd 20.10's classic builder (tests/build) and buildah (bench)
     libseccomp2     # seccomp filters are compiled by the system libseccomp (pycontain/security/seccomp.py)
     nftables        # bridge networking: NAT and published ports (pycontain/network/nft.py)
     slirp4netns     # rootless networking (pycontain/network/slirp.py)
@@ -47,8 +48,9 @@ if [ ! -x .venv/bin/python ] || [ "$(real_python .venv/bin/python)" != "$(real_p
 fi
 echo "tests/run.sh: $(.venv/bin/python -c 'import sys; print(sys.version.split()[0])') from $PYTHON"
 # Debian's venv brings pip 23.0, which cannot drive a 3.12+ interpreter (the
-# packaging lane installs the wheel into newer Pythons with this pip's --python).
-.venv/bin/python -m pip install -q --disable-pip-version-check -U 'pip>=24'
+# packaging lane installs the wheel into newer Pythons with this pip's --python);
+# before 26, which no longer drives a 3.9 (the lane checks 3.9 is refused).
+.venv/bin/python -m pip install -q --disable-pip-version-check -U 'pip>=24,<26'
 .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
 # An editable install leaves the package uncompiled, and some machines set
 # PYTHONDONTWRITEBYTECODE: every CLI and monitor process the tests start would

@@ -121,6 +121,13 @@ def cmd_logout(a):
 
 def cmd_images(a):
     imgs = image.list()
+    if not a.all:
+        # a build's intermediate images (one per step, kept for its cache)
+        # are listed with -a only, as docker lists them
+        from .. import build
+
+        steps = build.cache_image_ids()
+        imgs = [i for i in imgs if i.names or i.id not in steps]
     rows, seen = [], set()
     want = image.parse_reference(a.repository, default_tag=False) if a.repository else None
     for img in imgs:
