@@ -22,9 +22,9 @@ DEBIAN_PACKAGES=(
     # images (tests/image): a real registry, skopeo to cross-check, bcrypt htpasswd, zstd
     # layers, and a Debian minbase layer made with debootstrap (cached in ~/.cache)
     docker-registry skopeo apache2-utils zstd debootstrap umoci
-    # the Engine API (tests/api): docker's client where the machine has none, a reference
-    # dockerd for response shapes; script(1) and systemd-socket-activate
-    docker.io bsdutils systemd
+    # the Engine API (tests/api): docker.io above also gives docker's client where the
+    # machine has none and a reference dockerd for response shapes; script(1), systemd-socket-activate
+    bsdutils systemd
     # the cgroup v2 lane (tests/vm/run-v2.sh): Debian's kernel under QEMU
     qemu-system-x86 linux-image-amd64 cpio kmod
 )
