@@ -133,21 +133,26 @@ def registry_auth(request):
     return str(doc["username"]), str(doc.get("password") or "")
 
 
-async def progress_stream(request, first: list, work, done_message):
+def status_message(event) -> dict:
+    """A pull or push progress event as docker's status message."""
+    msg = {"status": event.get("status", "")}
+    if event.get("id"):
+        msg["id"] = event["id"]
+    if "current" in event:
+        msg["progressDetail"] = {"current": event["current"], "total": event.get("total", 0)}
+    return msg
+
+
+async def progress_stream(request, first: list, work, done_message, message=status_message):
     """docker's JSON message stream: `first` messages, then the library's
-    progress events as they come (work(progress) runs in a thread), then
-    done_message(result), or the error inside the stream (the status line
-    is out already by then)."""
+    progress events as they come (work(progress) runs in a thread; message()
+    makes each docker's), then done_message(result) (a message or a list of
+    them), or the error inside the stream (the status line is out already by then)."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue = asyncio.Queue()
 
     def progress(event):
-        msg = {"status": event.get("status", "")}
-        if event.get("id"):
-            msg["id"] = event["id"]
-        if "current" in event:
-            msg["progressDetail"] = {"current": event["current"], "total": event.get("total", 0)}
-        loop.call_soon_threadsafe(queue.put_nowait, msg)
+        loop.call_soon_threadsafe(queue.put_nowait, message(event))
 
     resp = web.StreamResponse(status=200)
     resp.content_type = "application/json"
@@ -170,7 +175,9 @@ async def progress_stream(request, first: list, work, done_message):
     except ContainerError as e:
         await resp.write(json.dumps({"errorDetail": {"message": str(e)}, "error": str(e)}).encode() + b"\r\n")
     else:
-        await resp.write(json.dumps(done_message(result)).encode() + b"\r\n")
+        done = done_message(result)
+        for msg in done if isinstance(done, list) else [done]:
+            await resp.write(json.dumps(msg).encode() + b"\r\n")
     await resp.write_eof()
     return resp
 

@@ -25,7 +25,7 @@ from ..copy_archive import NoSuchPath
 from ..errors import ConfigError, ContainerError, ImageNotFound, NetworkNotFound
 from ..image import ImageInUse
 from ..state import AmbiguousContainer, NameInUse, NoSuchContainer
-from . import containers_routes, exec_routes, images_routes, system_routes, volumes_networks_routes
+from . import build_routes, containers_routes, exec_routes, images_routes, system_routes, volumes_networks_routes
 from .convert import API_VERSION, MIN_API_VERSION, BadRequest, NoSuchExec, api_headers, json_response
 
 MAX_BODY = 16 << 20          # a JSON body; image tars (load, build, archive) stream instead
@@ -179,7 +179,8 @@ def build_app(idle: IdleTimer | None = None) -> web.Application:
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY, handler_args={
         "max_line_size": 8190, "max_field_size": 8190})
     routes = Routes()
-    for module in (system_routes, containers_routes, exec_routes, images_routes, volumes_networks_routes):
+    for module in (system_routes, containers_routes, exec_routes, images_routes, volumes_networks_routes,
+                   build_routes):
         module.register(routes)
     routes.apply(app)
     app.router.add_route("*", "/{tail:.*}", not_implemented)
