@@ -36,6 +36,7 @@ def register(routes):
     routes.add("GET", "/containers/{id}/stats", stats)
     routes.add("GET", "/containers/{id}/export", export)
     routes.add("POST", "/containers/{id}/resize", resize)
+    routes.add("GET", "/containers/{id}/changes", changes)
     routes.add("HEAD", "/containers/{id}/archive", archive_stat)
     routes.add("GET", "/containers/{id}/archive", get_archive)
     routes.add("PUT", "/containers/{id}/archive", put_archive)
@@ -451,6 +452,17 @@ async def export(request):
         await producer
     await resp.write_eof()
     return resp
+
+
+# docker's ChangeType numbers
+_CHANGE_KINDS = {"C": 0, "A": 1, "D": 2}
+
+
+async def changes(request):
+    """docker diff: the container's writable layer against its image."""
+    c = await container_of(request)
+    found = await in_thread(c.changes)
+    return json_response([{"Path": path, "Kind": _CHANGE_KINDS[kind]} for kind, path in found])
 
 
 # ---- archive: docker cp -------------------------------------------------------------------

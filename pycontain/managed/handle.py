@@ -31,6 +31,12 @@ DEFAULT_STOP_TIMEOUT = 10
 
 
 
+# What every start makes in the writable layer: mount points the image may
+# lack and the generated network files. docker keeps them in an "init" layer
+# under the container's own, so docker diff never lists them.
+INIT_PATHS = frozenset(("/dev", "/proc", "/sys", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf"))
+
+
 class ManagedContainer:
     """A container with a record: created, running, paused, restarting, exited."""
 
@@ -556,6 +562,23 @@ class ManagedContainer:
         # the image pinned at create (records before pinning: the name given)
         img = image.resolve_for_run(cfg["image"], self._store.root, pull="never")
         return upper, list(img.layers), cfg["image"]
+
+    def changes(self) -> list:
+        """docker diff: [(kind, path)], "A" added, "C" changed, "D" deleted,
+        what the container's writable layer changes in its image, less what
+        every start makes there (INIT_PATHS)."""
+        from ..image.merged import layer_changes  # see _filesystem
+
+        upper, lowers, _ = self._filesystem()
+        found = layer_changes(upper, lowers)
+        kept = [(kind, path) for kind, path in found if path not in INIT_PATHS]
+        # a directory changed only by what is left out is left out too
+        # (docker's init layer holds that copy of /etc, not the container's)
+        dropped = {path for _, path in found} - {path for _, path in kept}
+        parents = {path.rpartition("/")[0] for path in dropped}
+        return [(kind, path) for kind, path in kept
+                if not (kind == "C" and path in parents
+                        and not any(p.startswith(path + "/") for _, p in kept))]
 
     def export(self, fileobj) -> None:
         """docker export: the container's filesystem (its image and its

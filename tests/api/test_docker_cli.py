@@ -80,8 +80,8 @@ def test_logs_follow_ends_with_the_container(docker):
 def test_errors_are_docker_shaped(docker, tmp_path):
     r = docker("container", "inspect", "no-such-container")
     assert r.returncode == 1 and "no such container: no-such-container" in r.stderr.lower()
-    r = docker("container", "diff", IMAGE)       # not implemented yet: 501 and a message naming it
-    assert r.returncode == 1 and "/changes is not implemented by pycontain" in r.stderr
+    r = docker("update", "--restart", "no", "api-any")   # not implemented yet: 501 and a message naming it
+    assert r.returncode == 1 and "/containers/api-any/update is not implemented by pycontain" in r.stderr
     r = docker("run", "--rm", "--network", "none", "--memory-swappiness", "10", IMAGE, "true")
     assert r.returncode == 125
     assert "MemorySwappiness is not supported by pycontain" in r.stderr
@@ -190,3 +190,29 @@ def test_stats_top_pause_rename_restart_prune(docker):
     r = docker("container", "prune", "-f")
     assert r.returncode == 0 and "Deleted Containers" in r.stdout
     assert docker("ps", "-aq").stdout == ""
+
+
+def test_diff_lists_the_writable_layers_changes(docker):
+    r = docker("run", "--name", "api-diff", "--network", "none", IMAGE, "sh", "-c",
+               "mkdir -p /new/deeper && echo x > /new/deeper/f && echo more >> /etc/passwd && rm /etc/group "
+               "&& rm -r /home/user && touch /tmp/t")
+    assert r.returncode == 0, r.stderr
+    r = docker("diff", "api-diff")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    for want in ("A /new", "A /new/deeper", "A /new/deeper/f", "C /etc", "C /etc/passwd", "D /etc/group",
+                 "C /home", "D /home/user", "C /tmp", "A /tmp/t"):
+        assert want in lines, r.stdout
+    assert not [line for line in lines if line.startswith(("A /bin", "C /bin"))], r.stdout
+    # what pycontain makes at each start (docker's init layer): not the container's changes
+    for made in ("/dev", "/proc", "/sys", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf"):
+        assert f"A {made}" not in lines and f"C {made}" not in lines, r.stdout
+    assert sorted(line[2:] for line in lines) == [line[2:] for line in lines]    # by path, as docker
+    # a container that only ran: no change at all (not even C /etc for its generated files)
+    r = docker("run", "--name", "api-diff-none", "--network", "none", IMAGE, "true")
+    assert r.returncode == 0, r.stderr
+    assert docker("diff", "api-diff-none").stdout == ""
+    assert docker("rm", "api-diff-none").returncode == 0
+    assert docker("rm", "api-diff").returncode == 0
+    r = docker("diff", "no-such-container")
+    assert r.returncode == 1 and "no such container" in r.stderr.lower()
