@@ -10,7 +10,8 @@ import time
 from aiohttp import web
 
 from .. import __version__, containers, image, system, volumes
-from .containers_routes import in_thread
+from ..image import registry
+from .containers_routes import body_of, in_thread
 from .convert import API_VERSION, MIN_API_VERSION, BadRequest, api_headers, json_response, query_filters
 
 
@@ -111,9 +112,30 @@ async def disk_usage(request):
     })
 
 
+def registry_of(server: str) -> str:
+    """docker login's serveraddress as a registry host: "https://index.docker.io/v1/"
+    (the CLI's name for Docker Hub) is docker.io; a scheme and a path are dropped."""
+    host = server.split("://", 1)[-1].split("/", 1)[0]
+    return "docker.io" if host in ("", "index.docker.io", "registry-1.docker.io") else host
+
+
 async def auth(request):
-    return json_response({"message": "login through the API is not implemented by pycontain; "
-                                         "use `pycontain login`"}, status=501)
+    """docker login: checks the credentials against the registry and keeps
+    nothing (the client saves them, and sends them with each pull and push)."""
+    body = await body_of(request)
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    user, password = body.get("username"), body.get("password")
+    server = body.get("serveraddress") or ""
+    if not all(isinstance(v, str) for v in (user, password, server)) or not user or not password:
+        raise BadRequest("username and password (strings) are required"
+                         + ("; identity tokens are not supported by pycontain" if body.get("identitytoken") else ""))
+    host = registry_of(server)
+    try:
+        await in_thread(registry.check_login, host, user, password)
+    except registry.AuthError as e:
+        return json_response({"message": f"login attempt to {host} failed: {e}"}, status=401)
+    return json_response({"Status": "Login Succeeded", "IdentityToken": ""})
 
 
 # ---- events -----------------------------------------------------------------------------------

@@ -216,3 +216,27 @@ def test_diff_lists_the_writable_layers_changes(docker):
     assert docker("rm", "api-diff").returncode == 0
     r = docker("diff", "no-such-container")
     assert r.returncode == 1 and "no such container" in r.stderr.lower()
+
+
+def test_login_checks_the_registry_and_push_uses_the_credentials(docker, workdir, store_root):
+    """docker login: POST /auth checks with the registry and keeps nothing (the
+    CLI saves the credentials and sends them with the push)."""
+    from regtools import PASSWORD, USER, Registry
+
+    d = workdir / "registry-api-auth"
+    d.mkdir()
+    reg = Registry(d, auth="htpasswd")
+    try:
+        r = docker("login", reg.host, "-u", USER, "--password-stdin", input="wrong\n")
+        assert r.returncode != 0 and "login attempt to" in r.stderr and "Traceback" not in r.stderr, r.stderr
+        r = docker("login", reg.host, "-u", USER, "--password-stdin", input=PASSWORD + "\n")
+        assert r.returncode == 0 and "Login Succeeded" in r.stdout, r.stderr
+        # the service saved nothing: pycontain's own credentials for the registry are still none
+        from pycontain.image import auth as pycontain_auth
+        assert pycontain_auth.lookup(reg.host) is None
+        assert docker("tag", IMAGE, f"{reg.host}/api/private:1").returncode == 0
+        r = docker("push", f"{reg.host}/api/private:1", timeout=120)
+        assert r.returncode == 0 and "digest: sha256:" in r.stdout, r.stderr
+        assert docker("rmi", f"{reg.host}/api/private:1").returncode == 0
+    finally:
+        reg.stop()
