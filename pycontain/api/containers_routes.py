@@ -29,6 +29,7 @@ def register(routes):
     routes.add("POST", "/containers/{id}/pause", pause)
     routes.add("POST", "/containers/{id}/unpause", unpause)
     routes.add("POST", "/containers/{id}/rename", rename)
+    routes.add("POST", "/containers/{id}/update", update)
     routes.add("POST", "/containers/{id}/wait", wait)
     routes.add("GET", "/containers/{id}/logs", logs)
     routes.add("POST", "/containers/{id}/attach", attach)
@@ -452,6 +453,15 @@ async def export(request):
         await producer
     await resp.write_eof()
     return resp
+
+
+async def update(request):
+    """docker update: the restart policy (limits: refused unless zero, see convert.update_policy)."""
+    policy = convert.update_policy(await body_of(request))
+    c = await container_of(request)
+    if policy is not None:
+        await in_thread(c.set_restart_policy, policy)
+    return json_response({"Warnings": []})
 
 
 # docker's ChangeType numbers

@@ -148,6 +148,32 @@ def _check_fields(body: dict, applied: set, ignored_at_zero: set, where: str):
         raise BadRequest(f"unknown field {where}{key}")
 
 
+def restart_policy(body: dict, where: str) -> str:
+    """docker's RestartPolicy {Name, MaximumRetryCount} as pycontain's "on-failure:N"."""
+    restart = _want(body, "RestartPolicy", dict, where) or {}
+    policy = restart.get("Name") or "no"
+    if not isinstance(policy, str):
+        raise BadRequest(f"{where}RestartPolicy.Name: expected a string")
+    retries = restart.get("MaximumRetryCount") or 0
+    if not isinstance(retries, int) or isinstance(retries, bool):
+        raise BadRequest(f"{where}RestartPolicy.MaximumRetryCount: expected an integer")
+    if policy == "on-failure" and retries:
+        policy = f"on-failure:{retries}"
+    return policy
+
+
+def update_policy(body) -> str | None:
+    """containers/{id}/update: the restart policy to set (None: the body sets
+    none). The resources docker's CLI sends with it are accepted at their
+    zero values only: pycontain cannot change a container's limits yet."""
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    for key, value in body.items():
+        if key != "RestartPolicy" and not _zero(key, value):
+            raise BadRequest(f"{key}: updating it is not supported by pycontain (only the restart policy)")
+    return restart_policy(body, "") if body.get("RestartPolicy") else None
+
+
 # ---- containers/create -------------------------------------------------------------------
 
 _CONFIG_APPLIED = {
@@ -204,15 +230,7 @@ def create_kwargs(body, name: str | None, default_network: str) -> dict:
     network = _want(host, "NetworkMode", str, "HostConfig.") or "default"
     if network == "default":
         network = default_network
-    restart = _want(host, "RestartPolicy", dict, "HostConfig.") or {}
-    policy = restart.get("Name") or "no"
-    if not isinstance(policy, str):
-        raise BadRequest("HostConfig.RestartPolicy.Name: expected a string")
-    retries = restart.get("MaximumRetryCount") or 0
-    if not isinstance(retries, int):
-        raise BadRequest("HostConfig.RestartPolicy.MaximumRetryCount: expected an integer")
-    if policy == "on-failure" and retries:
-        policy = f"on-failure:{retries}"
+    policy = restart_policy(host, "HostConfig.")
     log_config = _want(host, "LogConfig", dict, "HostConfig.") or {}
     if log_config.get("Type") not in (None, "", "json-file"):
         raise BadRequest(f"HostConfig.LogConfig.Type {log_config['Type']!r}: pycontain logs to json-file only")

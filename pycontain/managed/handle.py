@@ -25,7 +25,7 @@ from . import proc
 from .inspect import inspect_dict
 from .monitor import ALREADY_RUNNING, Monitor, claim, start_detached
 from .proc import namespace_joins
-from .record import discard, look, signal_number
+from .record import discard, look, parse_restart_policy, signal_number
 
 DEFAULT_STOP_TIMEOUT = 10
 
@@ -602,6 +602,18 @@ class ManagedContainer:
                 f.seek(0)
                 return image.import_(f, ref, changes=changes, message=message, root=self._store.root)
         return image.commit(str(upper), base, ref, changes, message, author, root=self._store.root)
+
+    def set_restart_policy(self, policy: str):
+        """docker update --restart: the monitor reads it when the container next exits."""
+        parse_restart_policy(policy)
+
+        def allowed(rec):
+            if policy.partition(":")[0] != "no" and rec.config.get("auto_remove"):
+                raise ConfigError("conflicting options: a restart policy and auto-remove (--rm)")
+
+        if self._store.update(self.id, restart_policy=policy, _check=allowed) is None:
+            raise NoSuchContainer(self.short_id)
+        return self.reload()
 
     def rename(self, new_name: str):
         new_name = names.check("container", new_name.lstrip("/") if isinstance(new_name, str) else new_name)

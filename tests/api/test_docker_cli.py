@@ -3,6 +3,7 @@ import json
 import subprocess
 import sys
 import tarfile
+import time
 
 from apitools import DOCKER, IMAGE
 
@@ -80,8 +81,8 @@ def test_logs_follow_ends_with_the_container(docker):
 def test_errors_are_docker_shaped(docker, tmp_path):
     r = docker("container", "inspect", "no-such-container")
     assert r.returncode == 1 and "no such container: no-such-container" in r.stderr.lower()
-    r = docker("update", "--restart", "no", "api-any")   # not implemented yet: 501 and a message naming it
-    assert r.returncode == 1 and "/containers/api-any/update is not implemented by pycontain" in r.stderr
+    r = docker("network", "connect", "api-net", "api-any")   # not implemented yet: 501 and a message naming it
+    assert r.returncode == 1 and "/networks/api-net/connect is not implemented by pycontain" in r.stderr
     r = docker("run", "--rm", "--network", "none", "--memory-swappiness", "10", IMAGE, "true")
     assert r.returncode == 125
     assert "MemorySwappiness is not supported by pycontain" in r.stderr
@@ -240,3 +241,28 @@ def test_login_checks_the_registry_and_push_uses_the_credentials(docker, workdir
         assert docker("rmi", f"{reg.host}/api/private:1").returncode == 0
     finally:
         reg.stop()
+
+
+def test_update_sets_the_restart_policy_and_refuses_limits(docker):
+    r = docker("run", "-d", "--name", "api-upd", "--network", "none", IMAGE, "sh", "-c", "sleep 0.3; exit 2")
+    assert r.returncode == 0, r.stderr
+    r = docker("update", "--restart", "on-failure:2", "api-upd")
+    assert r.returncode == 0, r.stderr
+    r = docker("inspect", "--format", "{{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}}",
+               "api-upd")
+    assert r.stdout.split() == ["on-failure", "2"]
+    # the monitor reads the new policy when the container exits: restarted twice, then left
+    r = docker("wait", "api-upd", timeout=30)
+    deadline = time.monotonic() + 20
+    while containers.get("api-upd").record.restart_count < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert containers.get("api-upd").record.restart_count == 2
+    r = docker("update", "--memory", "64m", "api-upd")
+    assert r.returncode != 0 and "Memory: updating it is not supported by pycontain" in r.stderr, r.stderr
+    assert docker("rm", "-f", "api-upd").returncode == 0
+    r = docker("create", "--rm", "--name", "api-upd-rm", "--network", "none", IMAGE, "true")
+    assert r.returncode == 0, r.stderr
+    r = docker("update", "--restart", "always", "api-upd-rm")
+    assert r.returncode != 0 and "auto-remove" in r.stderr, r.stderr
+    assert containers.get("api-upd-rm").record.restart_policy == "no"
+    assert docker("rm", "api-upd-rm").returncode == 0
