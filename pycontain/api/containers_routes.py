@@ -33,6 +33,7 @@ def register(routes):
     routes.add("POST", "/containers/{id}/wait", wait)
     routes.add("GET", "/containers/{id}/logs", logs)
     routes.add("POST", "/containers/{id}/attach", attach)
+    routes.add("GET", "/containers/{id}/attach/ws", attach_websocket)
     routes.add("GET", "/containers/{id}/top", top)
     routes.add("GET", "/containers/{id}/stats", stats)
     routes.add("GET", "/containers/{id}/export", export)
@@ -308,19 +309,35 @@ async def attach(request):
     """docker attach / docker run's attach: output from the container's log
     as it is written (followed from the first byte when the container has
     not started yet), on the hijacked connection."""
-    q = request.query
-    want_out, want_err = query_bool(q, "stdout"), query_bool(q, "stderr")
-    stream, with_logs = query_bool(q, "stream"), query_bool(q, "logs")
     c = await container_of(request)
     tty = bool(c.record.config.get("tty"))
     stop_event = threading.Event()
-    if stream:
-        entries = await in_thread(c.log_entries, True, None if with_logs else 0, None,
-                                  next_run=True, stop=stop_event, poll=0.01)
-    else:
-        entries = await in_thread(c.log_entries, False) if with_logs else iter(())
+    entries = await _attach_entries(c, request.query, stop_event)
     conn = await streams.Hijacked.start(
         request, streams.RAW_STREAM if tty else streams.MULTIPLEXED_STREAM)
+    return await _attached(c, request.query, conn, entries, stop_event, raw=tty)
+
+
+async def attach_websocket(request):
+    """docker's attach over a websocket: the same, the output raw in binary
+    messages (a message is the framing, as docker's), messages in to stdin."""
+    c = await container_of(request)
+    stop_event = threading.Event()
+    entries = await _attach_entries(c, request.query, stop_event)
+    conn = await streams.WebSocketConnection.start(request)
+    return await _attached(c, request.query, conn, entries, stop_event, raw=True)
+
+
+async def _attach_entries(c, q, stop_event):
+    """The log entries an attach sends; made before the answer, so that no output is missed."""
+    if query_bool(q, "stream"):
+        return await in_thread(c.log_entries, True, None if query_bool(q, "logs") else 0, None,
+                               next_run=True, stop=stop_event, poll=0.01)
+    return await in_thread(c.log_entries, False) if query_bool(q, "logs") else iter(())
+
+
+async def _attached(c, q, conn, entries, stop_event, raw):
+    want_out, want_err = query_bool(q, "stdout"), query_bool(q, "stderr")
     if query_bool(q, "stdin") and c.record.config.get("stdin_open"):
         # attached before start (docker run -i): the input's end is the container's (StdinOnce)
         reader = asyncio.ensure_future(_forward_input(c, conn, stop_event, once=c.status == "created"))
@@ -330,12 +347,14 @@ async def attach(request):
         async for entry in streams.thread_iter(lambda: entries, stop_event):
             if (entry[0] == "stderr" and not want_err) or (entry[0] != "stderr" and not want_out):
                 continue
-            if not await conn.write(_entry_bytes(entry, tty, False)):
+            if not await conn.write(_entry_bytes(entry, raw, False)):
                 break
-        await conn.finish()
     finally:
         stop_event.set()
         reader.cancel()
+    # the reader is done first: a websocket's close reads the client's answer itself
+    await asyncio.gather(reader, return_exceptions=True)
+    await conn.finish()
     return conn.response
 
 

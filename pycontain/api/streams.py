@@ -209,3 +209,42 @@ async def write_fd(fd: int, data: bytes) -> bool:
             return False
         await _ready(fd, loop.add_writer, loop.remove_writer)
     return True
+
+
+class WebSocketConnection:
+    """Hijacked's interface over a websocket (docker's attach/ws): each
+    write() one binary message, read() a client message's bytes (b"" once
+    the client closed)."""
+
+    def __init__(self, ws: web.WebSocketResponse):
+        self.ws = ws
+        self.response = ws
+
+    @classmethod
+    async def start(cls, request: web.Request) -> "WebSocketConnection":
+        ws = web.WebSocketResponse(max_msg_size=1 << 20)
+        await ws.prepare(request)
+        return cls(ws)
+
+    async def write(self, data: bytes) -> bool:
+        if self.ws.closed:
+            return False
+        if not data:
+            return True
+        try:
+            await self.ws.send_bytes(data)
+        except (ConnectionError, RuntimeError):
+            return False
+        return True
+
+    async def read(self) -> bytes:
+        while True:
+            msg = await self.ws.receive()
+            if msg.type not in (web.WSMsgType.BINARY, web.WSMsgType.TEXT):
+                return b""   # closed, or an error: the input ended
+            data = msg.data if msg.type == web.WSMsgType.BINARY else msg.data.encode()
+            if data:         # an empty message is not the end of the input
+                return data
+
+    async def finish(self):
+        await self.ws.close()

@@ -1,4 +1,5 @@
 """The service itself: its socket, bad requests, the library bits it relies on."""
+import asyncio
 import http.client
 import json
 import os
@@ -8,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import aiohttp
 import pytest
 from apitools import IMAGE, start_service, stop_service
 
@@ -166,3 +168,30 @@ def test_one_client_cannot_hold_more_than_its_share(service):
         for s in streams:
             s.close()
         c.remove(force=True)
+
+
+def test_attach_over_a_websocket(service, docker):
+    """GET /containers/{id}/attach/ws: output in binary messages, messages in
+    to the container's stdin; closing the socket ends a -i container's input."""
+    r = docker("create", "-i", "--name", "api-ws", "--network", "none", IMAGE, "sh", "-c",
+               "echo ready; cat; echo done")
+    assert r.returncode == 0, r.stderr
+
+    async def talk():
+        got = b""
+        async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(service))) as session:
+            async with session.ws_connect("http://localhost/v1.47/containers/api-ws/attach/ws"
+                                          "?stream=1&stdout=1&stderr=1&stdin=1") as ws:
+                assert docker("start", "api-ws").returncode == 0
+                while b"ready\n" not in got:
+                    got += (await asyncio.wait_for(ws.receive_bytes(), 10))
+                await ws.send_bytes(b"through the websocket\n")
+                while b"through the websocket\n" not in got:
+                    got += (await asyncio.wait_for(ws.receive_bytes(), 10))
+            # the client closed: the container's stdin ended, cat returns
+        return got
+
+    assert asyncio.run(talk()) == b"ready\nthrough the websocket\n"
+    assert docker("wait", "api-ws", timeout=20).stdout.strip() == "0"
+    assert docker("logs", "api-ws").stdout == "ready\nthrough the websocket\ndone\n"
+    assert docker("rm", "api-ws").returncode == 0
