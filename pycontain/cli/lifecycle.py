@@ -14,6 +14,7 @@ import time
 
 from .. import containers, reset
 from .._paths import default_root
+from . import service
 from ._format import human_duration, human_size, print_deleted
 from ._prompt import confirmed
 from ..errors import ContainerError
@@ -122,6 +123,7 @@ def register(sub):
                                       "the nftables table and the store (podman's verb)")
     p.add_argument("-f", "--force", action="store_true", help="do not prompt for confirmation")
     p.set_defaults(func=cmd_system_reset)
+    service.register(ssub)
     s.set_defaults(func=lambda a: (s.print_help(), 0)[1])
 
 
