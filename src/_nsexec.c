@@ -929,6 +929,44 @@ struct kernel_sigaction {
     uint64_t mask;
 };
 
+/* Without close_range (before Linux 5.9): every descriptor /proc/self/fd
+ * lists but `keep` (and the listing's own) closed, or with cloexec_only
+ * marked close-on-exec. */
+static void each_listed_fd(struct ctx *c, const int *keep, int n_keep, int cloexec_only)
+{
+    long dfd = S4(SYS_openat, AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (dfd < 0)
+        fail(c, "close fds", "/proc/self/fd", dfd);
+    char buf[4096];
+    for (;;) {
+        long got = S3(SYS_getdents64, dfd, buf, sizeof(buf));
+        if (got <= 0)
+            break;
+        for (long off = 0; off < got;) {
+            unsigned short reclen = *(unsigned short *)(buf + off + 16);
+            const char *name = buf + off + 19;
+            long fd = 0;
+            int ok = *name != 0;
+            for (const char *q = name; *q; q++) {
+                if (*q < '0' || *q > '9')
+                    ok = 0;
+                fd = fd * 10 + (*q - '0');
+            }
+            for (int i = 0; ok && i < n_keep; i++)
+                if (keep[i] == fd)
+                    ok = 0;
+            if (ok && fd != dfd) {
+                if (cloexec_only)
+                    S3(SYS_fcntl, fd, F_SETFD, FD_CLOEXEC);
+                else
+                    S1(SYS_close, fd);
+            }
+            off += reclen;
+        }
+    }
+    S1(SYS_close, dfd);
+}
+
 /* Right after clone, before any path is followed: every descriptor but the
  * plan's own (stdio, the sync socket, namespaces to join, cgroup files, the
  * init program, the parent's pidfd) is closed. Without CLONE_FILES the child
@@ -980,33 +1018,7 @@ static void close_leaked_fds(struct ctx *c)
     if (r == 0)
         return;
     /* before Linux 5.9: each descriptor /proc/self/fd lists (the host's /proc) */
-    long dfd = S4(SYS_openat, AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-    if (dfd < 0)
-        fail(c, "close fds", "/proc/self/fd", dfd);
-    char buf[4096];
-    for (;;) {
-        long got = S3(SYS_getdents64, dfd, buf, sizeof(buf));
-        if (got <= 0)
-            break;
-        for (long off = 0; off < got;) {
-            unsigned short reclen = *(unsigned short *)(buf + off + 16);
-            const char *name = buf + off + 19;
-            long fd = 0;
-            int ok = *name != 0;
-            for (const char *q = name; *q; q++) {
-                if (*q < '0' || *q > '9')
-                    ok = 0;
-                fd = fd * 10 + (*q - '0');
-            }
-            for (int i = 0; ok && i < n; i++)
-                if (keep[i] == fd)
-                    ok = 0;
-            if (ok && fd != dfd)
-                S1(SYS_close, fd);
-            off += reclen;
-        }
-    }
-    S1(SYS_close, dfd);
+    each_listed_fd(c, keep, n, 0);
 }
 
 /* The parent-death signal, (re)armed: clone does not carry it, and changing
@@ -1034,30 +1046,8 @@ static void close_other_fds(struct ctx *c)
     long r = S3(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
     if (r == 0)
         return;
-    long dfd = S4(SYS_openat, AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-    if (dfd < 0)
-        fail(c, "close fds", "/proc/self/fd", dfd);
-    char buf[4096];
-    for (;;) {
-        long n = S3(SYS_getdents64, dfd, buf, sizeof(buf));
-        if (n <= 0)
-            break;
-        for (long off = 0; off < n;) {
-            unsigned short reclen = *(unsigned short *)(buf + off + 16);
-            const char *name = buf + off + 19;
-            long fd = 0;
-            int ok = *name != 0;
-            for (const char *q = name; *q; q++) {
-                if (*q < '0' || *q > '9')
-                    ok = 0;
-                fd = fd * 10 + (*q - '0');
-            }
-            if (ok && fd > 2 && fd != dfd)
-                S3(SYS_fcntl, fd, F_SETFD, FD_CLOEXEC);
-            off += reclen;
-        }
-    }
-    S1(SYS_close, dfd);
+    static const int stdio[] = {0, 1, 2};
+    each_listed_fd(c, stdio, 3, 1);
 }
 
 static void set_capabilities(struct ctx *c)

@@ -10,9 +10,10 @@ import posixpath
 import tempfile
 
 from .. import build
-from .containers_routes import default_network, in_thread
+from .containers_routes import default_network
 from .convert import BadRequest, query_bool
 from .images_routes import progress_stream
+from .streams import body_to_file
 
 # Query parameters pycontain's builder does not apply: accepted at their zero
 # value only (the docker CLI sends most of them, zero, with every build)
@@ -84,12 +85,7 @@ async def build_image(request):
     kwargs = build_kwargs(request.query)
     quiet = query_bool(request.query, "q")
     with tempfile.TemporaryFile() as context:
-        while True:
-            chunk = await request.content.read(1 << 20)
-            if not chunk:
-                break
-            await in_thread(context.write, chunk)
-        context.seek(0)
+        await body_to_file(request, context)
 
         def work(progress):
             def each(event):

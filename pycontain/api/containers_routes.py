@@ -15,6 +15,7 @@ from ..errors import ContainerError, ImageNotFound, NetworkNotFound
 from ..logs import parse_time
 from . import convert, streams
 from .convert import BadRequest, json_response, query_bool, query_int
+from .streams import in_thread
 
 
 def register(routes):
@@ -44,11 +45,6 @@ def register(routes):
     routes.add("PUT", "/containers/{id}/archive", put_archive)
     routes.add("DELETE", "/containers/{id}", remove)
     routes.add("POST", "/commit", commit)
-
-
-async def in_thread(fn, *args, **kwargs):
-    """A blocking library call, off the event loop."""
-    return await asyncio.get_running_loop().run_in_executor(None, lambda: fn(*args, **kwargs))
 
 
 async def body_of(request):
@@ -520,17 +516,7 @@ async def get_archive(request):
     path = _archive_path(request)
     with tempfile.TemporaryFile() as f:
         st = await in_thread(copy_archive.get_archive, c, path, f)
-        f.seek(0)
-        resp = web.StreamResponse(status=200, headers=convert.path_stat_header(st))
-        resp.content_type = "application/x-tar"
-        await resp.prepare(request)
-        while True:
-            chunk = await in_thread(f.read, 1 << 20)
-            if not chunk:
-                break
-            await resp.write(chunk)
-        await resp.write_eof()
-        return resp
+        return await streams.send_file(request, f, convert.path_stat_header(st))
 
 
 async def put_archive(request):
@@ -540,12 +526,7 @@ async def put_archive(request):
     path = _archive_path(request)
     keep_owners = query_bool(request.query, "copyUIDGID")
     with tempfile.TemporaryFile() as f:
-        while True:
-            chunk = await request.content.read(1 << 20)
-            if not chunk:
-                break
-            await in_thread(f.write, chunk)
-        f.seek(0)
+        await streams.body_to_file(request, f)
         await in_thread(copy_archive.put_archive, c, path, f, keep_owners)
     return web.Response(status=200)
 

@@ -15,7 +15,8 @@ from aiohttp import web
 from .. import containers
 from ..errors import ContainerError
 from . import streams
-from .containers_routes import body_of, container_of, in_thread
+from .containers_routes import body_of, container_of
+from .streams import in_thread
 from .convert import BadRequest, NoSuchExec, json_response, query_int
 
 # exec instances live as long as the service (docker keeps them with the

@@ -11,7 +11,7 @@ from aiohttp import web
 from .. import image
 from ..errors import ContainerError, ImageNotFound
 from ..logs import parse_time
-from .containers_routes import in_thread
+from .streams import body_to_file, in_thread, send_file
 from .convert import BadRequest, json_response, query_bool, query_filters
 
 
@@ -210,12 +210,7 @@ async def import_image(request):
     repo, tag_ = q.get("repo"), q.get("tag")
     ref = (f"{repo}:{tag_}" if tag_ else repo) if repo else None
     with tempfile.TemporaryFile() as f:
-        while True:
-            chunk = await request.content.read(1 << 20)
-            if not chunk:
-                break
-            await in_thread(f.write, chunk)
-        f.seek(0)
+        await body_to_file(request, f)
         image_id = await in_thread(image.import_, f, ref, q.getall("changes", []), q.get("message") or None)
     return json_response({"status": image_id})
 
@@ -242,28 +237,13 @@ async def save(request):
         await in_thread(image.get, n)
     with tempfile.TemporaryFile() as f:
         await in_thread(image.save, names, f)
-        f.seek(0)
-        resp = web.StreamResponse(status=200)
-        resp.content_type = "application/x-tar"
-        await resp.prepare(request)
-        while True:
-            chunk = await in_thread(f.read, 1 << 20)
-            if not chunk:
-                break
-            await resp.write(chunk)
-        await resp.write_eof()
-        return resp
+        return await send_file(request, f)
 
 
 async def load(request):
     """docker load: the request body (a docker-save tar or an OCI layout tar)."""
     with tempfile.TemporaryFile() as f:
-        while True:
-            chunk = await request.content.read(1 << 20)
-            if not chunk:
-                break
-            await in_thread(f.write, chunk)
-        f.seek(0)
+        await body_to_file(request, f)
         names = await in_thread(image.load, f)
     text = "".join(f"Loaded image: {n}\n" if not n.startswith("sha256:") else f"Loaded image ID: {n}\n"
                    for n in names)

@@ -248,3 +248,35 @@ class WebSocketConnection:
 
     async def finish(self):
         await self.ws.close()
+
+
+async def in_thread(fn, *args, **kwargs):
+    """A blocking library call, off the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(None, lambda: fn(*args, **kwargs))
+
+
+async def body_to_file(request, f) -> None:
+    """The request body (a tar: cp, load, import, a build context) into the
+    file f, a MiB at a time, then f rewound for the library to read."""
+    while True:
+        chunk = await request.content.read(1 << 20)
+        if not chunk:
+            break
+        await in_thread(f.write, chunk)
+    f.seek(0)
+
+
+async def send_file(request, f, headers=None) -> web.StreamResponse:
+    """The tar the library wrote to the file f (export, save, cp), streamed
+    back as the response body."""
+    f.seek(0)
+    resp = web.StreamResponse(status=200, headers=headers)
+    resp.content_type = "application/x-tar"
+    await resp.prepare(request)
+    while True:
+        chunk = await in_thread(f.read, 1 << 20)
+        if not chunk:
+            break
+        await resp.write(chunk)
+    await resp.write_eof()
+    return resp

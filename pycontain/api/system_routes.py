@@ -11,7 +11,8 @@ from aiohttp import web
 
 from .. import __version__, containers, image, system, volumes
 from ..image import registry
-from .containers_routes import body_of, in_thread
+from .containers_routes import body_of
+from .streams import in_thread
 from .convert import API_VERSION, MIN_API_VERSION, BadRequest, api_headers, json_response, query_filters
 
 

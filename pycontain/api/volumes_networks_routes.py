@@ -7,7 +7,8 @@ from aiohttp import web
 
 from .. import network, volumes
 from ..errors import NetworkNotFound
-from .containers_routes import body_of, in_thread
+from .containers_routes import body_of
+from .streams import in_thread
 from .convert import BadRequest, json_response, query_bool, query_filters
 
 # docker lists these two as networks too; pycontain has them as modes
