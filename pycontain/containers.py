@@ -82,11 +82,13 @@ def _store(root=None) -> Store:
 
 
 def create(image=None, command=None, *, name=None, restart_policy="no", log_opts=(), tty=False,
-           stop_signal=None, auto_remove=False, stdin_open=False, root=None,
+           stop_signal=None, auto_remove=False, stdin_open=False, root=None, labels=None, stop_timeout=None,
            **container_kwargs) -> "ManagedContainer":
     """Makes a container record and its writable layer on disk; start() runs it.
     Takes pycontain.Container's keyword arguments (docker run's options);
-    auto_remove: the monitor removes the container when it exits (--rm)."""
+    auto_remove: the monitor removes the container when it exits (--rm);
+    labels: {key: value} kept on the record (docker's Config.Labels);
+    stop_timeout: stop()'s default seconds before SIGKILL (--stop-timeout)."""
     if name is not None and not NAME_RE.match(name):
         raise ConfigError(f'invalid container name "{name}", only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
     parse_restart_policy(restart_policy)
@@ -118,6 +120,11 @@ def create(image=None, command=None, *, name=None, restart_policy="no", log_opts
     kwargs["stop_signal"] = stop_signal
     kwargs["auto_remove"] = bool(auto_remove)
     kwargs["stdin_open"] = bool(stdin_open)  # -i: a detached container's stdin stays open for attach
+    kwargs["labels"] = {str(k): str(v) for k, v in (labels or {}).items()}
+    if stop_timeout is not None:
+        if not isinstance(stop_timeout, int) or isinstance(stop_timeout, bool):
+            raise ConfigError(f"invalid stop timeout {stop_timeout!r}: a whole number of seconds")
+        kwargs["stop_timeout"] = stop_timeout
     if auto_remove and parse_restart_policy(restart_policy)[0] != "no":
         raise ConfigError("conflicting options: a restart policy and auto-remove (--rm)")
     store = _store(root)
@@ -424,7 +431,8 @@ class ManagedContainer:
         """The stop signal (the image's StopSignal, else SIGTERM), SIGKILL
         after `timeout` seconds; returns once the exit is recorded. A stopped
         container is not restarted by its policy."""
-        timeout = DEFAULT_STOP_TIMEOUT if timeout is None else timeout
+        if timeout is None:
+            timeout = self.record.config.get("stop_timeout", DEFAULT_STOP_TIMEOUT)
         try:
             rec = self._store.update(self._fresh().id, stop_requested=True)
         except NoSuchContainer:
@@ -1140,7 +1148,8 @@ def inspect_dict(rec: ContainerRecord, root=None) -> dict:
             "Hostname": cfg.get("hostname") or rec.id[:12], "User": cfg.get("user") or "",
             "Env": cfg.get("env", []), "Cmd": cfg.get("command"), "Entrypoint": cfg.get("entrypoint"),
             "Image": rec.image, "WorkingDir": cfg.get("workdir") or "", "Tty": cfg.get("tty", False),
-            "StopSignal": cfg.get("stop_signal", "SIGTERM"),
+            "StopSignal": cfg.get("stop_signal", "SIGTERM"), "Labels": cfg.get("labels") or {},
+            **({"StopTimeout": cfg["stop_timeout"]} if "stop_timeout" in cfg else {}),
         },
         "NetworkSettings": {
             "IPAddress": (rec.exec_profile.get("network", {}).get("ip_address") or "")

@@ -190,6 +190,7 @@ class Monitor:
         tty = kwargs.pop("tty", False)
         kwargs.pop("stop_signal", None)
         kwargs.pop("auto_remove", None)
+        kwargs.pop("labels", None), kwargs.pop("stop_timeout", None)   # the record's, not the launch's
         stdin_open = kwargs.pop("stdin_open", False)
         kwargs["name"] = rec.name  # the network's DNS name, as docker's
         c = Container(**kwargs, id=rec.id, layer_dir=str(self.store.container_dir(rec.id)),

@@ -8,14 +8,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 
 from .. import containers, reset
 from .._paths import default_root
-from ._format import human_duration, human_size, print_deleted
+from ._errors import CliError, UsageError
+from ._format import format_each, format_rows, human_duration, human_size, print_deleted
 from ._prompt import confirmed
+from .run import env_list
 from ..errors import ContainerError
 
 # ---- registration ------------------------------------------------------------------
@@ -57,7 +58,11 @@ def register(sub):
              usage="pycontain exec [OPTIONS] CONTAINER COMMAND [ARG...]")
     p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
     p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal")
-    p.add_argument("-e", "--env", action="append", default=[], metavar="K=V", help="set an environment variable")
+    p.add_argument("-d", "--detach", action="store_true", help="run the command in the background")
+    p.add_argument("-e", "--env", action="append", default=[], metavar="K=V",
+                   help="set an environment variable (K alone: the caller's value of K)")
+    p.add_argument("--env-file", action="append", default=[], metavar="FILE",
+                   help="read environment variables from a file")
     p.add_argument("-u", "--user", help="user: name|uid[:group|gid]")
     p.add_argument("-w", "--workdir", help="working directory inside the container")
     p.add_argument("container", metavar="CONTAINER")
@@ -68,8 +73,10 @@ def register(sub):
     p.add_argument("--no-stdin", action="store_true", help="do not attach stdin")
     p.add_argument("container", metavar="CONTAINER")
 
-    p = verb("inspect", "low-level information on containers (JSON)", cmd_inspect, "container name or id")
-    p.add_argument("-f", "--format", help="Go-template-like format, e.g. '{{.State.Status}}'")
+    p = verb("inspect", "low-level information on containers, images, volumes or networks (JSON)", cmd_inspect,
+             "container, image, volume or network name or id")
+    p.add_argument("-f", "--format", help="Go template, e.g. '{{.State.Status}}'")
+    p.add_argument("--type", help="only this kind: container, image, volume or network")
     p = verb("top", "display the running processes of a container", cmd_top)
     p.add_argument("container", metavar="CONTAINER")
     verb("wait", "block until containers stop, then print their exit codes", cmd_wait, "container name or id")
@@ -133,6 +140,7 @@ def _ps_flags(p):
     p.add_argument("--no-trunc", action="store_true", help="do not truncate output")
     p.add_argument("-n", "--last", type=int, default=-1, help="show the n last created containers")
     p.add_argument("-l", "--latest", action="store_true", help="show the latest created container")
+    p.add_argument("-s", "--size", action="store_true", help="display total file sizes")
     p.add_argument("--json", action="store_true", help="print the containers as JSON")
 
 
@@ -182,8 +190,12 @@ def _command_text(rec, trunc=True) -> str:
     return f'"{text}"'
 
 
-def ps_fields(rec, trunc=True) -> dict:
+def ps_fields(rec, trunc=True, size=None) -> dict:
+    """One row of docker ps, as its --format templates see it (strings, and
+    Label, a method: {{.Label "key"}})."""
     now = time.time()
+    labels = rec.config.get("labels") or {}
+    mounts = rec.config.get("mounts") or []
     return {
         "ID": rec.id[:12] if trunc else rec.id,
         "Image": rec.image,
@@ -196,35 +208,14 @@ def ps_fields(rec, trunc=True) -> dict:
             f"{p['host_ip'] or '0.0.0.0'}:{p['host_port']}->{p['container_port']}/{p['proto']}"
             for p in rec.exec_profile.get("network", {}).get("ports", ())) if rec.state == "running" else "",
         "Names": rec.name,
+        "Labels": ",".join(f"{k}={v}" for k, v in labels.items()),
+        "Label": lambda key: labels.get(key, ""),
+        "Mounts": ",".join(m["source"] if m["type"] == "volume" else m["target"] for m in mounts
+                           if m["type"] in ("volume", "bind")),
+        "LocalVolumes": str(sum(1 for m in mounts if m["type"] == "volume")),
+        "Networks": rec.config.get("network") or "none",
+        "Size": size if size is not None else "",
     }
-
-
-_FIELD_RE = re.compile(r"\{\{\s*(json\s+)?\.([A-Za-z0-9_.]*)\s*\}\}")
-
-
-def render_template(template: str, data: dict) -> str:
-    """A small subset of Go templates: {{.Field}}, {{.A.B}}, {{json .X}}, {{json .}}."""
-    template = template.replace("\\t", "\t").replace("\\n", "\n")
-
-    def sub(m):
-        is_json, path = m.group(1), m.group(2)
-        value = data
-        for part in [p for p in path.split(".") if p]:
-            if isinstance(value, dict) and part in value:
-                value = value[part]
-            else:
-                raise ContainerError(f"template: can't evaluate field {part}")
-        if is_json:
-            return json.dumps(value)
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if value is None:
-            return "<no value>"
-        if isinstance(value, (dict, list)):
-            return json.dumps(value)
-        return str(value)
-
-    return _FIELD_RE.sub(sub, template)
 
 
 def print_table(header, rows):
@@ -288,32 +279,44 @@ def cmd_ps(args):
         for c in found:
             print(c.id[:12] if trunc else c.id)
         return 0
-    rows = [ps_fields(c.record, trunc) for c in found]
     if args.json:
         print(json.dumps([c.attrs for c in found], indent=2))
         return 0
-    if args.format:
-        fmt = args.format
-        if fmt == "json":
-            fmt = "{{json .}}"
-        if fmt.startswith("table"):
-            fmt = fmt[5:].strip()
-            names = [m.group(2) for m in _FIELD_RE.finditer(fmt)]
-            header = [_HEADERS.get(n, n.upper()) for n in names]
-            table = [[render_template("{{." + n + "}}", r) for n in names] for r in rows]
-            print_table(header, table) if names else None
-            return 0
-        for r in rows:
-            print(render_template(fmt, r))
-        return 0
-    header = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
-    print_table(header, [[r["ID"], r["Image"], r["Command"], r["RunningFor"], r["Status"], r["Ports"], r["Names"]]
-                         for r in rows])
+    rows = [ps_fields(c.record, trunc, _size_text(c) if args.size else None) for c in found]
+    fmt = args.format or ("table " + _PS_DEFAULT + ("\\t{{.Size}}" if args.size else ""))
+    sys.stdout.write(format_rows(fmt, rows, _HEADERS, default_table=_PS_DEFAULT))
     return 0
 
 
+_PS_DEFAULT = "{{.ID}}\\t{{.Image}}\\t{{.Command}}\\t{{.RunningFor}}\\t{{.Status}}\\t{{.Ports}}\\t{{.Names}}"
 _HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
-            "RunningFor": "CREATED", "Status": "STATUS", "State": "STATE", "Ports": "PORTS", "Names": "NAMES"}
+            "RunningFor": "CREATED", "Status": "STATUS", "State": "STATE", "Ports": "PORTS", "Names": "NAMES",
+            "Labels": "LABELS", "Label": lambda key: key, "Mounts": "MOUNTS", "LocalVolumes": "LOCAL VOLUMES",
+            "Networks": "NETWORKS", "Size": "SIZE"}
+
+
+def _size_text(c) -> str:
+    """ps -s: the writable layer's size, and the image's beside it ("0B (virtual 1.98MB)")."""
+    rw = _layer_size(c)
+    virtual = rw
+    try:
+        from .. import image
+
+        virtual += image.inspect(c.record.image).get("Size", 0)
+    except ContainerError:
+        pass
+    return f"{human_size(rw)} (virtual {human_size(virtual)})"
+
+
+def _layer_size(c) -> int:
+    total = 0
+    for dirpath, _, files in os.walk(c._store.container_dir(c.id) / "upper"):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, f)).st_size
+            except OSError:
+                pass
+    return total
 
 
 def cmd_logs(args):
@@ -335,12 +338,17 @@ def cmd_exec(args):
     if command and command[0] == "--":
         command = command[1:]
     if not command:
-        args.parser.error("exec needs a command")
+        raise UsageError(f'"{args.parser.prog}" requires at least 2 arguments.', args.parser.prog, 1)
+    if args.tty and args.interactive and not args.detach and not os.isatty(0):
+        raise CliError("the input device is not a TTY")
+    env = env_list(args.env_file, args.env, args.tty)
     c = containers.get(args.container)
+    if args.detach:
+        return _exec_detached(c, command, env, args.user, args.workdir)
     if args.tty:
         from .terminal import TerminalPump
 
-        child = c.exec_start(command, env=args.env, user=args.user, workdir=args.workdir, tty=True)
+        child = c.exec_start(command, env=env, user=args.user, workdir=args.workdir, tty=True)
         try:
             TerminalPump(interactive=args.interactive).run(child.tty_master)
         finally:
@@ -348,7 +356,7 @@ def cmd_exec(args):
     else:
         stdin = -1 if args.interactive else os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            child = c.exec_start(command, env=args.env, user=args.user, workdir=args.workdir,
+            child = c.exec_start(command, env=env, user=args.user, workdir=args.workdir,
                                  stdio=(stdin, -1, -1))
         finally:
             if stdin >= 0:
@@ -363,6 +371,44 @@ def cmd_exec(args):
             os.close(child.pidfd)
     code = os.waitstatus_to_exitcode(status)
     return code if code >= 0 else 128 - code
+
+
+def _exec_detached(c, command, env, user, workdir) -> int:
+    """docker exec -d: the command runs on after this CLI ends. An exec'd
+    process dies with its parent (the launcher's pdeathsig), so its parent is
+    a forked copy of this process in a session of its own that only waits
+    for it; that copy says on a pipe whether the command started."""
+    r, w = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:   # the waiting parent of the exec'd command
+        status = 0
+        try:
+            os.close(r)
+            os.setsid()
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            try:
+                child = c.exec_start(command, env=env, user=user, workdir=workdir, stdio=(null, null, null))
+            except ContainerError as e:
+                os.write(w, f"{getattr(e, 'exit_status', 126)} {e}".encode())
+                status = 1
+            else:
+                os.close(w)
+                os.waitpid(child.pid, 0)
+        finally:
+            os._exit(status)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        answer = f.read().decode(errors="replace")
+    os.waitpid(pid, os.WNOHANG)
+    if answer:
+        code, _, message = answer.partition(" ")
+        print(f"pycontain: {message}", file=sys.stderr)
+        return int(code) if code.isdigit() else 126
+    return 0
 
 
 def parse_detach_keys(spec: str) -> bytes:
@@ -426,17 +472,39 @@ def cmd_attach(args):
     return c.wait()
 
 
+def _inspect_one(ref, kind):
+    """docker inspect's lookup: a container, else an image, volume or network
+    of that name (--type: only that kind). NoSuch... is "No such object"."""
+    from .. import image, network, volumes
+
+    finders = {"container": lambda: containers.get(ref).attrs, "image": lambda: image.inspect(ref),
+               "volume": lambda: volumes.inspect(ref), "network": lambda: network.inspect_network(ref)}
+    for name, find in finders.items():
+        if kind in (None, name):
+            try:
+                return find()
+            except ContainerError as e:
+                if not isinstance(e, LookupError) and kind is None:
+                    raise
+                last = e
+    if kind is None:
+        raise CliError(f"No such object: {ref}")
+    raise CliError(f"No such {kind}: {ref}") from last
+
+
 def cmd_inspect(args):
+    kind = getattr(args, "type", None)
+    if kind not in (None, "container", "image", "volume", "network"):
+        raise CliError(f'"{kind}" is not a valid value for --type')
     results, status = [], 0
     for ref in args.containers:
         try:
-            results.append(containers.get(ref).attrs)
+            results.append(_inspect_one(ref, kind))
         except ContainerError as e:
             print(f"pycontain: {e}", file=sys.stderr)
             status = 1
     if args.format:
-        for r in results:
-            print(render_template(args.format, r))
+        sys.stdout.write(format_each(args.format, results))
     else:
         print(json.dumps(results, indent=4))
     return status
@@ -457,7 +525,6 @@ def cmd_stats(args):
         found = [containers.get(r) for r in args.containers]
     else:
         found = containers.list(all=args.all)
-    header = ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS"]
     while True:
         rows = []
         for c in found:
@@ -467,18 +534,19 @@ def cmd_stats(args):
                       "MemUsage": f"{human_size(s['memory_usage'], binary=True)} / {human_size(s['memory_limit'], binary=True)}",
                       "MemPerc": f"{mem_pct:.2f}%", "PIDs": str(s["pids"])}
             rows.append(fields)
-        if args.format:
-            for r in rows:
-                print(render_template(args.format, r))
-        else:
-            print_table(header, [[r["ID"], r["Name"], r["CPUPerc"], r["MemUsage"], r["MemPerc"], r["PIDs"]]
-                                 for r in rows])
+        sys.stdout.write(format_rows(args.format or "table " + _STATS_DEFAULT, rows, _STATS_HEADERS,
+                                     default_table=_STATS_DEFAULT))
         sys.stdout.flush()
         if args.no_stream:
             return 0
         time.sleep(1)
         found = [c for c in found if _still_there(c)]
         print("\033[2J\033[H", end="")
+
+
+_STATS_DEFAULT = "{{.ID}}\\t{{.Name}}\\t{{.CPUPerc}}\\t{{.MemUsage}}\\t{{.MemPerc}}\\t{{.PIDs}}"
+_STATS_HEADERS = {"ID": "CONTAINER ID", "Container": "CONTAINER", "Name": "NAME", "CPUPerc": "CPU %",
+                  "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "PIDs": "PIDS"}
 
 
 def _still_there(c):
@@ -565,10 +633,14 @@ def cmd_system_df(args):
     rows = [[kind, str(u["total"]), str(u["active"]), human_size(u["size"], binary=True),
              human_size(u["reclaimable"], binary=True)]
             for kind, u in usage.items()]
-    if args.format == "json":
+    if args.format == "json":   # pycontain's own figures, as before (docker's json is the rows below)
         print(json.dumps(usage))
         return 0
-    print_table(["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], rows)
+    fields = [{"Type": r[0], "TotalCount": r[1], "Active": r[2], "Size": r[3], "Reclaimable": r[4]} for r in rows]
+    default = "{{.Type}}\\t{{.TotalCount}}\\t{{.Active}}\\t{{.Size}}\\t{{.Reclaimable}}"
+    sys.stdout.write(format_rows(args.format or "table " + default, fields,
+                                 {"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE",
+                                  "Reclaimable": "RECLAIMABLE"}, default_table=default))
     return 0
 
 
