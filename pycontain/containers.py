@@ -21,6 +21,7 @@ import re
 import select
 import shutil
 import signal as _signal
+import stat
 import time
 
 from . import _launch, rootless, volumes
@@ -780,7 +781,7 @@ class ManagedContainer:
         if cfg.get("rootfs"):
             return upper, [cfg["rootfs"]], None
         img = image.resolve_for_run(self.record.image, self._store.root, pull="never")
-        return upper, list(img.layers), self.record.image
+        return upper, _list(img.layers), self.record.image
 
     def export(self, fileobj) -> None:
         """docker export: the container's filesystem (its image and its
@@ -1184,6 +1185,33 @@ def port_lines(c: ManagedContainer) -> list:
     for p in rec.exec_profile.get("network", {}).get("ports", ()):
         out.append(f"{p['container_port']}/{p['proto']} -> {p['host_ip'] or '0.0.0.0'}:{p['host_port']}")
     return out
+
+
+def filesystem_changes(c: ManagedContainer) -> list:
+    """docker diff: [(kind, path)], kind A (added), C (changed) or D (deleted),
+    from the container's writable layer against the layers below it."""
+    upper, lowers, _ = c._filesystem()
+    out = []
+    # what the engine itself puts in every container (docker keeps these in an
+    # init layer below the container's own, so its diff never lists them)
+    engine_made = {"dev", "proc", "sys", "etc/hostname", "etc/hosts", "etc/resolv.conf", ".pycontain"}
+
+    def below(rel):
+        return any(os.path.lexists(os.path.join(low, rel)) for low in lowers)
+
+    for dirpath, dirnames, filenames in os.walk(upper):
+        dirnames.sort()
+        for name in sorted(dirnames + filenames):
+            full = os.path.join(dirpath, name)
+            rel = os.path.relpath(full, upper)
+            if rel in engine_made or rel.split("/", 1)[0] in ("dev", "proc", "sys"):
+                continue
+            st = os.lstat(full)
+            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:   # an overlay whiteout
+                out.append(("D", "/" + rel))
+            else:
+                out.append(("C" if below(rel) else "A", "/" + rel))
+    return sorted(out, key=lambda e: e[1])
 
 
 def disk_usage(root=None) -> dict:

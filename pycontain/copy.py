@@ -97,6 +97,24 @@ def copy_into_container(c, src: str, dest: str):
         raise ContainerError(err or f"could not copy {src} into the container")
 
 
+def tar_stream_from_container(c, src: str, out_fd: int):
+    """docker cp CONTAINER:SRC -: the helper's tar stream of src, written straight to out_fd."""
+    _stream(_helper_args(c, "out", src), dict(stdout=out_fd), f"could not copy {src} from the container")
+
+
+def tar_stream_into_container(c, in_fd: int, dest: str):
+    """docker cp - CONTAINER:DEST: a tar stream read from in_fd, unpacked by the helper at dest."""
+    _stream(_helper_args(c, "in", dest), dict(stdin=in_fd), f"could not copy into {dest} in the container")
+
+
+def _stream(args, fds, fallback):
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, **fds)
+    err = proc.stderr.read().decode(errors="replace").strip()
+    proc.stderr.close()
+    if proc.wait() != 0:
+        raise ContainerError(err or fallback)
+
+
 # ---- the helper (runs as its own process) --------------------------------------------------
 
 

@@ -16,6 +16,7 @@ from .._paths import default_root
 from ._errors import CliError, UsageError
 from ._format import format_each, format_rows, human_duration, human_size, print_deleted
 from ._prompt import confirmed
+from . import run as run_verbs
 from .run import env_list
 from ..errors import ContainerError
 
@@ -23,7 +24,24 @@ from ..errors import ContainerError
 
 
 def register(sub):
+    _container_verbs(sub, grouped=False)
+    c = sub.add_parser("container", help="manage containers (docker's container COMMAND forms)")
+    csub = c.add_subparsers(dest="container_verb", metavar="COMMAND")
+    run_verbs.register(csub)
+    _container_verbs(csub, grouped=True)
+    p = csub.add_parser("prune", help="remove all stopped containers")
+    p.add_argument("-f", "--force", action="store_true", help="do not prompt for confirmation")
+    p.set_defaults(func=cmd_container_prune)
+    c.set_defaults(func=lambda a: (c.print_help(), 0)[1])
+    _system_verbs(sub)
+
+
+def _container_verbs(sub, grouped):
+    """The container verbs, at the top (ps, rm...) and under `container`
+    (grouped: ls for ps, as docker's container ls|list|ps)."""
     def verb(name, help_, func, multi=None, **kw):
+        if grouped and name == "ps":
+            name, kw["aliases"] = "ls", ["list", "ps"]
         p = sub.add_parser(name, help=help_, **kw)
         if multi:
             p.add_argument("containers", nargs="+", metavar="CONTAINER", help=multi)
@@ -104,16 +122,11 @@ def register(sub):
     p.add_argument("container", metavar="CONTAINER")
     p.add_argument("new_name", metavar="NEW_NAME")
 
-    c = sub.add_parser("container", help="manage containers (prune, ls)")
-    csub = c.add_subparsers(dest="container_verb", metavar="COMMAND")
-    p = csub.add_parser("prune", help="remove all stopped containers")
-    p.add_argument("-f", "--force", action="store_true", help="do not prompt for confirmation")
-    p.set_defaults(func=cmd_container_prune)
-    p = csub.add_parser("ls", help="list containers (as ps)")
-    _ps_flags(p)
-    p.set_defaults(func=cmd_ps)
-    c.set_defaults(func=lambda a: (c.print_help(), 0)[1])
+    p = verb("diff", "list the changes to the files of a container's filesystem (A, C, D)", cmd_diff)
+    p.add_argument("container", metavar="CONTAINER")
 
+
+def _system_verbs(sub):
     s = sub.add_parser("system", help="manage pycontain (df, prune, reset)")
     ssub = s.add_subparsers(dest="system_verb", metavar="COMMAND")
     p = ssub.add_parser("df", help="show disk usage")
@@ -222,7 +235,7 @@ def print_table(header, rows):
     """docker's tabwriter layout: columns padded to the widest cell plus 3."""
     widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
     for r in [header] + rows:
-        line = "".join(str(c).ljust(w + 3) for c, w in zip(r[:-1], widths[:-1])) + str(r[-1])
+        line = "".join(str(c).ljust(w + 3) for c, w in zip(r[:-1], widths[:-1], strict=True)) + str(r[-1])
         print(line.rstrip())
 
 
@@ -566,16 +579,33 @@ def _split_container_path(spec):
 
 
 def cmd_cp(args):
-    from ..copy import copy_from_container, copy_into_container
+    from .. import copy
 
     src, dest = _split_container_path(args.src), _split_container_path(args.dest)
     if (src is None) == (dest is None):
         args.parser.error("copying between containers or between host paths is not supported: "
                           "one side must be CONTAINER:PATH")
     if src is not None:
-        copy_from_container(containers.get(src[0]), src[1], args.dest)
+        c = containers.get(src[0])
+        if args.dest == "-":   # a tar archive of PATH on stdout, as docker's
+            if sys.stdout.isatty():
+                raise CliError("cowardly refusing to write a tar archive to a terminal: use a pipe or a file")
+            sys.stdout.flush()
+            copy.tar_stream_from_container(c, src[1], sys.stdout.fileno())
+        else:
+            copy.copy_from_container(c, src[1], args.dest)
     else:
-        copy_into_container(containers.get(dest[0]), args.src, dest[1])
+        c = containers.get(dest[0])
+        if args.src == "-":    # a tar archive on stdin, unpacked into PATH
+            copy.tar_stream_into_container(c, sys.stdin.fileno(), dest[1])
+        else:
+            copy.copy_into_container(c, args.src, dest[1])
+    return 0
+
+
+def cmd_diff(args):
+    for kind, path in containers.filesystem_changes(containers.get(args.container)):
+        print(f"{kind} {path}")
     return 0
 
 

@@ -66,18 +66,29 @@ def list_networks(root=None):
 
 
 def inspect_network(name, root=None) -> dict:
-    """The definition plus the containers holding an address on it."""
-    from dataclasses import asdict
+    """docker network inspect's shape: the definition plus the containers
+    holding an address on it."""
+    import datetime
 
     from . import ipam, store
 
     net = store.get(name, root)
-    info = asdict(net)
-    info["containers"] = [
-        {"id": lease.container, "name": lease.container_name, "address": lease.address,
-         "ports": lease.ports}
-        for lease in ipam.live_leases(net, root)]
-    return info
+    prefix = net.prefixlen
+    return {
+        "Name": net.name, "Id": net.id,
+        "Created": datetime.datetime.fromtimestamp(net.created, datetime.timezone.utc)
+        .strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "Scope": "local", "Driver": net.driver, "EnableIPv6": False,
+        "IPAM": {"Driver": "default", "Options": None, "Config": [{"Subnet": net.subnet, "Gateway": net.gateway}]},
+        "Internal": net.internal, "Attachable": False, "Ingress": False,
+        "ConfigFrom": {"Network": ""}, "ConfigOnly": False,
+        "Containers": {lease.container: {"Name": lease.container_name, "EndpointID": "", "MacAddress": "",
+                                         "IPv4Address": f"{lease.address}/{prefix}", "IPv6Address": "",
+                                         "Ports": lease.ports}
+                       for lease in ipam.live_leases(net, root)},
+        "Options": {"com.docker.network.bridge.name": net.bridge},
+        "Labels": {},
+    }
 
 
 def prune_networks(root=None) -> list:
