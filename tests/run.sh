@@ -21,6 +21,8 @@ DEBIAN_PACKAGES=(
     # images (tests/image): a real registry, skopeo to cross-check, bcrypt htpasswd, zstd
     # layers, and a Debian minbase layer made with debootstrap (cached in ~/.cache)
     docker-registry skopeo apache2-utils zstd debootstrap umoci
+    # the reference engine the CLI is compared with (tests/dockerref): dockerd 20.10 and its client
+    docker.io
     # the cgroup v2 lane (tests/vm/run-v2.sh): Debian's kernel under QEMU
     qemu-system-x86 linux-image-amd64 cpio kmod
 )

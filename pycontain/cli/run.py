@@ -143,8 +143,10 @@ def env_list(env_files, env_flags, tty=False) -> list:
 
 
 def label_dict(label_files, label_flags) -> dict:
+    """--label-file then -l. As docker: a file's line without "=" is read as
+    an env file's (the caller's value, left out when unset); -l K is K="" ."""
     labels = {}
-    for item in [line for f in label_files for line in read_env_file(f)] + list(label_flags):
+    for item in env_list(label_files, ()) + list(label_flags):
         key, _, value = item.partition("=")
         labels[key] = value
     return labels

@@ -105,12 +105,16 @@ def version_dict() -> dict:
               "Components": [{"Name": "Engine", "Version": __version__, "Details": details}],
               "Version": __version__, "ApiVersion": API_VERSION, "MinAPIVersion": "1.12", "GitCommit": "",
               "GoVersion": py, "Os": "linux", "Arch": arch, "KernelVersion": platform.release(), "BuildTime": ""}
+    # docker's templates see Go's field names (APIVersion), its JSON other ones
+    # (ApiVersion): the Go names are methods here, which {{json .}} leaves out
+    for block in (client, server):
+        block["APIVersion"] = lambda: API_VERSION
     return {"Client": client, "Server": server}
 
 
 _VERSION_TEXT = """Client:{{if .Client.Platform.Name}} {{.Client.Platform.Name}}{{end}}
  Version:           {{.Client.Version}}
- API version:       {{.Client.ApiVersion}}
+ API version:       {{.Client.APIVersion}}
  Python version:    {{.Client.GoVersion}}
  OS/Arch:           {{.Client.Os}}/{{.Client.Arch}}
  Context:           {{.Client.Context}}

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from pycontain import containers
+
 DOCKERD = "/usr/sbin/dockerd"
 DOCKER_CLIENT = "/usr/bin/docker"   # docker.io's own 20.10 client, not a newer one on PATH
 CGROUP_V1_ROOT = Path("/sys/fs/cgroup")
@@ -80,10 +82,10 @@ class Dockerd:
                 raise RuntimeError("dockerd did not start: " + (base / "dockerd.log").read_text()[-2000:])
             time.sleep(0.2)
 
-    def docker(self, *args, stdin_data=None, timeout=60):
+    def docker(self, *args, stdin_data=None, timeout=60, env=None):
         return subprocess.run([DOCKER_CLIENT, "-H", f"unix://{self.sock}", *args], capture_output=True,
                               text=stdin_data is None or isinstance(stdin_data, str), input=stdin_data, timeout=timeout,
-                              env=dict(os.environ, DOCKER_CONFIG=str(self.base / "client")))
+                              env=dict(env or os.environ, DOCKER_CONFIG=str(self.base / "client")))
 
     def stop(self):
         if self.proc.poll() is None:
@@ -159,3 +161,23 @@ def first_words(text: str, n: int = 3) -> str:
     return " ".join(line.split()[:n])
 
 
+
+
+@pytest.fixture
+def warm_store(store_root):
+    """The process's record database connection, opened before leakcheck's snapshot."""
+    return containers._store()
+
+
+@pytest.fixture
+def clean_both(dockerd, busybox_image, warm_store, leakcheck):
+    """Each comparing test ends with no containers on either side (and, on
+    pycontain's, no monitor, mount or container directory: leakcheck)."""
+    yield
+    for cid in dockerd.docker("ps", "-aq").stdout.split():
+        dockerd.docker("rm", "-f", cid)
+    for c in containers.list(all=True):
+        try:
+            c.remove(force=True, volumes=True)
+        except containers.NoSuchContainer:
+            pass
