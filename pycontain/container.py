@@ -29,6 +29,7 @@ from ._paths import default_root
 from .config import RLIMITS, ContainerConfig, Mount, merge_env
 from .errors import ConfigError, ContainerError, ContainerExitError, ContainerTimeout
 from .network import needs_attachment
+from .network.etcfiles import resolv_conf_text
 from .network.slirp import Slirp, is_slirp_mode
 from .network import registry as network_registry
 from .rootfs import RootFS
@@ -778,6 +779,10 @@ class Container:
             files["hosts"] = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
                               f"127.0.1.1\t{hostname}\n")
             files["resolv.conf"] = _resolv_conf_without_loopback(_read_host_file("/etc/resolv.conf"))
+        if cfg.dns or cfg.add_hosts:   # docker honours both with --network host and none too
+            if cfg.dns:
+                files["resolv.conf"] = resolv_conf_text(files["resolv.conf"], cfg.dns)
+            files["hosts"] += "".join(f"{ip}\t{name}\n" for name, ip in cfg.add_hosts)
         if rootfs.add_etc_files(files):
             return {}
         return {name: rootfs.add_file(name, text) for name, text in files.items()}

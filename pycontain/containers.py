@@ -1187,6 +1187,28 @@ def port_lines(c: ManagedContainer) -> list:
     return out
 
 
+def top_with_ps(c: ManagedContainer, ps_args) -> dict:
+    """docker top CONTAINER [ps OPTIONS]: the host's ps with those options,
+    its rows kept for the container's processes (as dockerd does)."""
+    import subprocess
+
+    pids = {str(p) for p in c.processes()}
+    r = subprocess.run(["ps", *ps_args], capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        raise ContainerError(f"ps: {(r.stderr.strip() or 'failed').splitlines()[0]}")
+    lines = r.stdout.splitlines()
+    titles = lines[0].split() if lines else []
+    if "PID" not in titles:
+        raise ContainerError("Couldn't find PID field in ps output")
+    at = titles.index("PID")
+    rows = []
+    for line in lines[1:]:
+        fields = line.split(None, len(titles) - 1)
+        if len(fields) > at and fields[at] in pids:
+            rows.append(fields)
+    return {"Titles": titles, "Processes": rows}
+
+
 def filesystem_changes(c: ManagedContainer) -> list:
     """docker diff: [(kind, path)], kind A (added), C (changed) or D (deleted),
     from the container's writable layer against the layers below it."""

@@ -19,6 +19,7 @@ from ._prompt import confirmed
 from . import run as run_verbs
 from .run import env_list
 from ..errors import ContainerError
+from ..logs import parse_since, parse_time
 
 # ---- registration ------------------------------------------------------------------
 
@@ -70,6 +71,8 @@ def _container_verbs(sub, grouped):
     p.add_argument("-n", "--tail", default="all", help="number of lines to show from the end (default all)")
     p.add_argument("-t", "--timestamps", action="store_true", help="show timestamps")
     p.add_argument("--since", help="show logs since a timestamp (RFC 3339 or Unix) or a duration (10m)")
+    p.add_argument("--until", help="show logs before a timestamp (RFC 3339 or Unix) or a duration (10m)")
+    p.add_argument("--details", action="store_true", help="show the extra details given to logs (none here)")
     p.add_argument("container", metavar="CONTAINER")
 
     p = verb("exec", "run a command in a running container", cmd_exec,
@@ -95,8 +98,10 @@ def _container_verbs(sub, grouped):
              "container, image, volume or network name or id")
     p.add_argument("-f", "--format", help="Go template, e.g. '{{.State.Status}}'")
     p.add_argument("--type", help="only this kind: container, image, volume or network")
-    p = verb("top", "display the running processes of a container", cmd_top)
+    p = verb("top", "display the running processes of a container", cmd_top,
+             usage="pycontain top CONTAINER [ps OPTIONS]")
     p.add_argument("container", metavar="CONTAINER")
+    p.add_argument("ps_args", nargs=argparse.REMAINDER, metavar="ps OPTIONS")
     verb("wait", "block until containers stop, then print their exit codes", cmd_wait, "container name or id")
     p = verb("stats", "display containers' resource usage", cmd_stats)
     p.add_argument("--no-stream", action="store_true", help="print one sample and exit")
@@ -335,10 +340,19 @@ def _layer_size(c) -> int:
 def cmd_logs(args):
     c = containers.get(args.container)
     tail = None if args.tail in ("all", "-1") else int(args.tail)
+    until = parse_since(args.until) if args.until else None
+    # docker: --details puts the log's extra attributes (none: pycontain's
+    # json-file log has no labels/env options) before each line, then a space
+    details = " " if args.details else ""
     try:
-        for stream, text, t in c.log_entries(follow=args.follow, tail=tail, since=args.since):
+        entries = c.log_entries(follow=args.follow and until is None, tail=None if until else tail,
+                                since=args.since)
+        if until is not None:   # the window first, then its last lines, as docker's
+            entries = [e for e in entries if parse_time(e[2]) < until]
+            entries = entries[-tail:] if tail else ([] if tail == 0 else entries)
+        for stream, text, t in entries:
             out = sys.stdout if stream == "stdout" else sys.stderr
-            out.write((t + " " if args.timestamps else "") + text)
+            out.write((t + " " if args.timestamps else "") + details + text)
             if args.follow:
                 out.flush()
     except BrokenPipeError:
@@ -524,8 +538,16 @@ def cmd_inspect(args):
 
 
 def cmd_top(args):
-    top = containers.get(args.container).top()
-    print_table(top["Titles"], top["Processes"])
+    c = containers.get(args.container)
+    try:
+        top = containers.top_with_ps(c, args.ps_args) if args.ps_args else c.top()
+    except containers.ContainerStateError:
+        raise
+    except ContainerError as e:   # ps refused its options: docker's daemon error, status 1
+        raise CliError(str(e)) from None
+    # docker top's tabwriter: cells at least 20 wide
+    for cells in [top["Titles"]] + top["Processes"]:
+        print("".join(str(x).ljust(max(len(str(x)) + 3, 20)) for x in cells[:-1]) + str(cells[-1]))
     return 0
 
 

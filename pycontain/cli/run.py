@@ -7,11 +7,14 @@ detached monitor, a foreground run is its own container's monitor.
 """
 import argparse
 import os
+import sys
 
-from .. import containers
+from .. import containers, image
 from ..config import Mount
-from ..errors import ConfigError
+from ..container import builtin_image
+from ..errors import ConfigError, ImageNotFound
 from ._errors import CliError
+from .images import ProgressPrinter
 
 
 def register(sub):
@@ -194,12 +197,29 @@ def container_kwargs(args) -> dict:
     )
 
 
+def _pull_if_missing(ref, policy):
+    """docker run's implicit pull: "Unable to find image 'REF' locally", then
+    the pull with its progress on stderr, as `pycontain pull` shows it."""
+    if not ref or policy != "missing" or builtin_image(ref):
+        return
+    try:
+        image.inspect(ref)
+        return
+    except ImageNotFound:
+        pass
+    familiar = str(image.parse_reference(ref))
+    familiar = familiar.removeprefix("docker.io/library/").removeprefix("docker.io/")
+    print(f"Unable to find image '{familiar}' locally", file=sys.stderr)
+    image.pull(ref, progress=ProgressPrinter())
+
+
 def _create(args, kwargs):
     """containers.create() and --cidfile: the file is refused if it exists
     (docker's check, before the container is made) and written once it is."""
     if args.cidfile and os.path.exists(args.cidfile):
         raise ConfigError(f"container ID file found, make sure the other container isn't running "
                           f"or delete {args.cidfile}")
+    _pull_if_missing(kwargs["image"], kwargs["pull"])
     c = containers.create(**kwargs)
     if args.cidfile:
         try:

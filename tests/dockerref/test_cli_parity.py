@@ -351,3 +351,40 @@ def test_completion_scripts_complete_verbs_flags_and_names(dockerd, tmp_path):
     zsh = pycontain("completion", "zsh")
     assert zsh.returncode == 0 and zsh.stdout.startswith("#compdef pycontain")
     assert subprocess.run(["bash", "-n"], input=bash.stdout, text=True).returncode == 0
+
+
+def test_dns_and_add_host_with_network_none(dockerd):
+    argv = ("run", "--rm", "--network", "none", "--dns", "192.0.2.53", "--add-host", "db.test:192.0.2.7",
+            "busybox", "sh", "-c", "grep nameserver /etc/resolv.conf; grep db.test /etc/hosts")
+    d, p = both(dockerd, *argv)
+    assert d.returncode == p.returncode == 0, p.stderr
+    assert p.stdout == d.stdout == "nameserver 192.0.2.53\n192.0.2.7\tdb.test\n"
+
+
+def test_top_with_ps_options(dockerd):
+    run_d(dockerd, "--name", "topweb", "busybox", "sleep", "30")
+    d, p = both(dockerd, "top", "topweb", "-o", "pid,comm")
+    assert d.returncode == p.returncode == 0
+    for r in (d, p):
+        titles, row = (line.split() for line in r.stdout.splitlines())
+        assert titles == ["PID", "COMMAND"] and row[1] == "sleep"
+    d, p = both(dockerd, "top", "topweb")
+    assert d.stdout.splitlines()[0].split() == p.stdout.splitlines()[0].split()
+    d, p = both(dockerd, "top", "topweb", "--bogus")
+    assert d.returncode == p.returncode == 1 and "unknown gnu long option" in p.stderr
+
+
+def test_logs_until_and_details(dockerd):
+    both(dockerd, "run", "--name", "logweb", "--network", "none", "busybox", "sh", "-c", "echo one; echo two")
+    for argv in [("logs", "--details", "logweb"), ("logs", "--until", "2100-01-01T00:00:00Z", "-n", "1", "logweb"),
+                 ("logs", "--until", "2000-01-01T00:00:00Z", "logweb")]:
+        d, p = both(dockerd, *argv)
+        assert d.returncode == p.returncode == 0
+        assert p.stdout == d.stdout, argv
+
+
+def test_run_of_a_missing_image_says_it_pulls(dockerd):
+    # neither side reaches a registry here: the pull fails, after docker's line
+    d, p = both(dockerd, "run", "--rm", "--network", "none", "nosuchimage", "true")
+    assert d.returncode == p.returncode == 125
+    assert d.stderr.splitlines()[0] == p.stderr.splitlines()[0] == "Unable to find image 'nosuchimage:latest' locally"
