@@ -1138,16 +1138,12 @@ def inspect_dict(rec: ContainerRecord, root=None) -> dict:
         "Name": "/" + rec.name,
         "RestartCount": rec.restart_count,
         "LogPath": rec.log_path,
-        "HostConfig": {
-            "RestartPolicy": {"Name": policy, "MaximumRetryCount": retries},
-            "LogConfig": {"Type": "json-file", "Config": {k: str(v) for k, v in rec.log_opts.items()}},
-            "NetworkMode": cfg.get("network", "none"), "Privileged": cfg.get("privileged", False),
-            "ReadonlyRootfs": cfg.get("read_only", False), "Init": cfg.get("init", False),
-            "CapAdd": cfg.get("cap_add", []), "CapDrop": cfg.get("cap_drop", []),
-        },
+        "HostConfig": _inspect_host_config(cfg, rec, policy, retries),
         "Config": {
             "Hostname": cfg.get("hostname") or rec.id[:12], "User": cfg.get("user") or "",
             "Env": cfg.get("env", []), "Cmd": cfg.get("command"), "Entrypoint": cfg.get("entrypoint"),
+            "Domainname": "", "AttachStdin": False, "AttachStdout": False, "AttachStderr": False,
+            "OpenStdin": cfg.get("stdin_open", False), "StdinOnce": False, "Volumes": None, "OnBuild": None,
             "Image": rec.image, "WorkingDir": cfg.get("workdir") or "", "Tty": cfg.get("tty", False),
             "StopSignal": cfg.get("stop_signal", "SIGTERM"), "Labels": cfg.get("labels") or {},
             **({"StopTimeout": cfg["stop_timeout"]} if "stop_timeout" in cfg else {}),
@@ -1164,8 +1160,72 @@ def inspect_dict(rec: ContainerRecord, root=None) -> dict:
     }
 
 
+def _inspect_host_config(cfg: dict, rec: ContainerRecord, policy: str, retries: int) -> dict:
+    """docker inspect's HostConfig: its keys and types, from the record's
+    options (0, "", [] or None where docker has them unset)."""
+    from .cgroups.limits import parse_bytes
+    from .network.ports import parse_publish
+
+    def size(key):
+        value = cfg.get(key)
+        return 0 if value in (None, "") else (-1 if str(value) == "-1" else parse_bytes(value))
+
+    mounts = cfg.get("mounts") or []
+    ports = {}
+    for spec in cfg.get("ports") or []:
+        p = parse_publish(spec if not isinstance(spec, (_list, tuple)) else ":".join(map(str, spec)))
+        ports.setdefault(f"{p.container_port}/{p.proto}", []).append(
+            {"HostIp": p.host_ip or "", "HostPort": str(p.host_port or "")})
+    memory = size("memory")
+    return {
+        "Binds": [f"{m['source']}:{m['target']}" + (":ro" if m["read_only"] else "")
+                  for m in mounts if m["type"] in ("bind", "volume") and m["source"]] or None,
+        "ContainerIDFile": "",
+        "LogConfig": {"Type": "json-file", "Config": {k: str(v) for k, v in rec.log_opts.items()}},
+        "NetworkMode": cfg.get("network", "none"),
+        "PortBindings": ports,
+        "RestartPolicy": {"Name": policy, "MaximumRetryCount": retries},
+        "AutoRemove": bool(cfg.get("auto_remove", False)),
+        "CapAdd": cfg.get("cap_add") or None, "CapDrop": cfg.get("cap_drop") or None,
+        "Dns": _list(cfg.get("dns") or []), "DnsOptions": [], "DnsSearch": [],
+        "ExtraHosts": _list(cfg.get("add_hosts") or []) or None,
+        "GroupAdd": _list(cfg.get("group_add") or []) or None,
+        "IpcMode": "private", "PidMode": "", "UTSMode": "", "UsernsMode": "", "CgroupnsMode": "host",
+        "Privileged": bool(cfg.get("privileged", False)), "PublishAllPorts": False,
+        "ReadonlyRootfs": bool(cfg.get("read_only", False)),
+        "SecurityOpt": _list(cfg.get("security_opt") or []) or None,
+        "Tmpfs": {m["target"]: ",".join(m.get("options") or []) for m in mounts if m["type"] == "tmpfs"} or None,
+        "Init": bool(cfg.get("init", False)),
+        "CpuShares": cfg.get("cpu_shares") or 0,
+        "Memory": memory,
+        "NanoCpus": int(round(float(cfg["cpus"]) * 1e9)) if cfg.get("cpus") else 0,
+        "CgroupParent": cfg.get("cgroup_parent") or "",
+        "BlkioWeight": cfg.get("blkio_weight") or 0,
+        "CpuPeriod": cfg.get("cpu_period") or 0, "CpuQuota": cfg.get("cpu_quota") or 0,
+        "CpusetCpus": cfg.get("cpuset_cpus") or "", "CpusetMems": cfg.get("cpuset_mems") or "",
+        "Devices": [{"PathOnHost": d.split(":")[0], "PathInContainer": (d.split(":") + [d.split(":")[0]])[1],
+                     "CgroupPermissions": (d.split(":") + ["", "rwm"])[2] or "rwm"}
+                    if isinstance(d, str) else d for d in cfg.get("devices") or []],
+        # docker: twice the memory limit when a limit is set without --memory-swap
+        "MemorySwap": size("memory_swap") if cfg.get("memory_swap") else (2 * memory if memory else 0),
+        "PidsLimit": cfg.get("pids_limit") or None,
+        "Ulimits": [_inspect_ulimit(u) for u in cfg.get("ulimits") or []] or None,
+    }
+
+
+def _inspect_ulimit(spec) -> dict:
+    """NAME=SOFT[:HARD] (or a (name, soft, hard) triple) as docker's {"Name", "Soft", "Hard"}."""
+    if isinstance(spec, str):
+        name, _, limits = spec.partition("=")
+        soft, _, hard = limits.partition(":")
+        return {"Name": name, "Soft": int(soft), "Hard": int(hard or soft)}
+    name, soft, hard = spec
+    return {"Name": name, "Soft": soft, "Hard": hard}
+
+
 def _inspect_mount(m: dict, root) -> dict:
-    out = {"Type": m["type"], "Source": m["source"], "Destination": m["target"], "RW": not m["read_only"]}
+    out = {"Type": m["type"], "Source": m["source"] or "", "Destination": m["target"],
+           "Mode": "ro" if m["read_only"] else "", "RW": not m["read_only"], "Propagation": "rprivate"}
     if m["type"] == "volume":   # docker names the volume and gives its directory as the source
         out.update(Name=m["source"], Source=str(volumes.volumes_dir(root) / m["source"] / volumes.DATA),
                    Driver="local")

@@ -134,7 +134,10 @@ def test_ps_formats_tables_and_json_rows(dockerd):
 
 
 def test_inspect_json_keys_and_types_match_where_pycontain_has_them(dockerd):
-    run_d(dockerd, "--name", "keyweb", "-l", "a=b", "-e", "X=1", "busybox", "sleep", "30")
+    run_d(dockerd, "--name", "keyweb", "-l", "a=b", "-e", "X=1", "-m", "64m", "--cpus", "0.5", "--pids-limit", "50",
+          "-v", "/tmp:/host:ro", "--tmpfs", "/run:size=1m", "--dns", "192.0.2.53", "--add-host", "a.test:192.0.2.7",
+          "--cap-add", "NET_ADMIN", "--security-opt", "no-new-privileges", "--restart", "on-failure:2",
+          "--ulimit", "nofile=100:200", "busybox", "sleep", "30")
     d, p = both(dockerd, "inspect", "keyweb")
     (dinfo,), (pinfo,) = json.loads(d.stdout), json.loads(p.stdout)
 
@@ -155,6 +158,14 @@ def test_inspect_json_keys_and_types_match_where_pycontain_has_them(dockerd):
     for key in ("Id", "Created", "Path", "Args", "State", "Image", "Name", "HostConfig", "Config", "Mounts"):
         assert key in pinfo
     assert pinfo["Config"]["Labels"] == dinfo["Config"]["Labels"] == {"a": "b"}
+    for key in ("Binds", "NetworkMode", "RestartPolicy", "CapAdd", "CapDrop", "Dns", "ExtraHosts", "SecurityOpt",
+                "Tmpfs", "Memory", "NanoCpus", "MemorySwap", "PidsLimit", "Ulimits", "PortBindings", "AutoRemove",
+                "Privileged", "ReadonlyRootfs", "CpuShares", "CpuQuota", "CpuPeriod", "CgroupParent", "GroupAdd"):
+        assert pinfo["HostConfig"][key] == dinfo["HostConfig"][key], key
+    assert len(pinfo["HostConfig"]) >= 35
+    (dmount,), (pmount,) = dinfo["Mounts"], [m for m in pinfo["Mounts"] if m["Type"] == "bind"]
+    for key in ("Type", "Source", "Destination", "Mode", "RW"):
+        assert pmount[key] == dmount[key], key
 
 
 def test_inspect_type_and_the_management_forms(dockerd):
