@@ -1099,6 +1099,43 @@ def _cgroup_figures(dirs) -> dict:
     return {k: v for k, v in out.items() if v is not None}
 
 
+def io_counters(c: ManagedContainer) -> dict:
+    """docker stats' NET I/O and BLOCK I/O: bytes received and sent on the
+    container's interfaces but lo (/proc/PID/net/dev, its network namespace)
+    and bytes read and written by its cgroup (v1 blkio, v2 io.stat)."""
+    rec = c._fresh()
+    out = {"net_rx": 0, "net_tx": 0, "block_read": 0, "block_write": 0}
+    if rec.state not in ("running", "paused") or not rec.pid:
+        return out
+    try:
+        with open(f"/proc/{rec.pid}/net/dev") as f:
+            for line in f.readlines()[2:]:
+                name, _, counters = line.partition(":")
+                fields = counters.split()
+                if name.strip() != "lo" and len(fields) >= 9:
+                    out["net_rx"] += int(fields[0])
+                    out["net_tx"] += int(fields[8])
+    except (OSError, ValueError):
+        pass
+    for d in rec.exec_profile.get("cgroups", ()):
+        try:
+            if os.path.exists(f"{d}/blkio.throttle.io_service_bytes"):      # v1
+                with open(f"{d}/blkio.throttle.io_service_bytes") as f:
+                    for line in f:
+                        parts = line.split()
+                        if len(parts) == 3 and parts[1] in ("Read", "Write"):
+                            out["block_read" if parts[1] == "Read" else "block_write"] += int(parts[2])
+            elif os.path.exists(f"{d}/io.stat"):                             # v2
+                with open(f"{d}/io.stat") as f:
+                    for line in f:
+                        fields = dict(kv.split("=", 1) for kv in line.split()[1:] if "=" in kv)
+                        out["block_read"] += int(fields.get("rbytes", 0))
+                        out["block_write"] += int(fields.get("wbytes", 0))
+        except (OSError, ValueError):
+            pass
+    return out
+
+
 def _mem_total() -> int:
     with open("/proc/meminfo") as f:
         for line in f:

@@ -565,9 +565,12 @@ def cmd_stats(args):
         for c in found:
             s = c.stats()
             mem_pct = 100.0 * s["memory_usage"] / s["memory_limit"] if s["memory_limit"] else 0.0
+            io = containers.io_counters(c)
             fields = {"ID": c.short_id, "Container": c.short_id, "Name": c.name, "CPUPerc": f"{s['cpu_percent']:.2f}%",
                       "MemUsage": f"{human_size(s['memory_usage'], binary=True)} / {human_size(s['memory_limit'], binary=True)}",
-                      "MemPerc": f"{mem_pct:.2f}%", "PIDs": str(s["pids"])}
+                      "MemPerc": f"{mem_pct:.2f}%", "PIDs": str(s["pids"]),
+                      "NetIO": f"{human_size(io['net_rx'])} / {human_size(io['net_tx'])}",
+                      "BlockIO": f"{human_size(io['block_read'])} / {human_size(io['block_write'])}"}
             rows.append(fields)
         sys.stdout.write(format_rows(args.format or "table " + _STATS_DEFAULT, rows, _STATS_HEADERS,
                                      default_table=_STATS_DEFAULT))
@@ -579,9 +582,11 @@ def cmd_stats(args):
         print("\033[2J\033[H", end="")
 
 
-_STATS_DEFAULT = "{{.ID}}\\t{{.Name}}\\t{{.CPUPerc}}\\t{{.MemUsage}}\\t{{.MemPerc}}\\t{{.PIDs}}"
+_STATS_DEFAULT = ("{{.ID}}\\t{{.Name}}\\t{{.CPUPerc}}\\t{{.MemUsage}}\\t{{.MemPerc}}\\t{{.NetIO}}\\t{{.BlockIO}}"
+                  "\\t{{.PIDs}}")
 _STATS_HEADERS = {"ID": "CONTAINER ID", "Container": "CONTAINER", "Name": "NAME", "CPUPerc": "CPU %",
-                  "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "PIDs": "PIDS"}
+                  "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "PIDs": "PIDS", "NetIO": "NET I/O",
+                  "BlockIO": "BLOCK I/O"}
 
 
 def _still_there(c):

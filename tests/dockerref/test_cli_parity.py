@@ -399,3 +399,17 @@ def test_run_of_a_missing_image_says_it_pulls(dockerd):
     d, p = both(dockerd, "run", "--rm", "--network", "none", "nosuchimage", "true")
     assert d.returncode == p.returncode == 125
     assert d.stderr.splitlines()[0] == p.stderr.splitlines()[0] == "Unable to find image 'nosuchimage:latest' locally"
+
+
+def test_stats_columns_and_fields(dockerd):
+    run_d(dockerd, "--name", "statweb", "busybox", "sleep", "30")
+    d, p = both(dockerd, "stats", "--no-stream")
+    assert d.returncode == p.returncode == 0
+    assert re.split(r"\s{2,}", p.stdout.splitlines()[0]) == re.split(r"\s{2,}", d.stdout.splitlines()[0]) == \
+        ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS"]
+    d, p = both(dockerd, "stats", "--no-stream", "--format", "{{json .}}")
+    drow, prow = json.loads(d.stdout), json.loads(p.stdout)
+    assert sorted(prow) == sorted(drow)
+    assert prow["NetIO"] == drow["NetIO"] == "0B / 0B"   # --network none: only lo, which is not counted
+    d, p = both(dockerd, "stats", "--no-stream", "--format", "table {{.Name}}\t{{.PIDs}}")
+    assert p.stdout == d.stdout
