@@ -172,7 +172,16 @@ def container_kwargs(args) -> dict:
         args.parser.error("an image or --rootfs is required")
     if command and command[0] == "--":
         command = command[1:]
-    mounts = [Mount.parse(v) for v in args.volume] + [Mount.parse_mount_flag(m) for m in args.mount]
+    volume_mounts = [Mount.parse(v) for v in args.volume]
+    mounts = volume_mounts + [Mount.parse_mount_flag(m) for m in args.mount]
+    for m in volume_mounts:
+        # docker's -v makes a missing host directory (its --mount type=bind refuses, as here)
+        if m.type == "bind" and m.source and os.path.isabs(m.source) and not os.path.lexists(m.source):
+            try:
+                os.makedirs(m.source, 0o755)
+            except OSError as e:
+                raise ConfigError(f"error while creating mount source path '{m.source}': "
+                                  f"{e.strerror.lower()}") from None
     for t in args.tmpfs:
         dst, _, opts = t.partition(":")
         mounts.append(Mount(None, dst, type="tmpfs", options=tuple(o for o in opts.split(",") if o)))

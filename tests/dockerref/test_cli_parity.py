@@ -413,3 +413,16 @@ def test_stats_columns_and_fields(dockerd):
     assert prow["NetIO"] == drow["NetIO"] == "0B / 0B"   # --network none: only lo, which is not counted
     d, p = both(dockerd, "stats", "--no-stream", "--format", "table {{.Name}}\t{{.PIDs}}")
     assert p.stdout == d.stdout
+
+
+def test_volume_flag_makes_a_missing_host_directory(dockerd, tmp_path):
+    for side, name in ((dockerd.docker, "docker"), (pycontain, "pycontain")):
+        src = tmp_path / name / "missing" / "dir"
+        r = side("run", "--rm", "--network", "none", "-v", f"{src}:/data", "busybox", "sh", "-c",
+                 "echo hi > /data/f")
+        assert r.returncode == 0, r.stderr
+        assert (src / "f").read_text() == "hi\n"
+        # --mount type=bind refuses a missing source, on both sides
+        r = side("run", "--rm", "--network", "none", "--mount", f"type=bind,source={src}x,target=/data",
+                 "busybox", "true")
+        assert r.returncode == 125 and not os.path.exists(f"{src}x")
