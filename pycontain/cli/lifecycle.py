@@ -49,7 +49,10 @@ def _container_verbs(sub, grouped):
         p.set_defaults(func=func, parser=p)
         return p
 
-    verb("start", "start one or more stopped containers", cmd_start, "container name or id")
+    p = verb("start", "start one or more stopped containers", cmd_start, "container name or id")
+    p.add_argument("-a", "--attach", action="store_true",
+                   help="print the container's output until it exits; its exit status is ours")
+    p.add_argument("-i", "--interactive", action="store_true", help="attach the container's stdin (not yet)")
     p = verb("stop", "stop one or more running containers", cmd_stop, "container name or id")
     p.add_argument("-t", "--time", type=int, default=None, help="seconds to wait before killing it (default 10)")
     p.add_argument("-s", "--signal", help="signal to send (default: the container's stop signal)")
@@ -258,7 +261,27 @@ def _parse_filters(items) -> dict:
 
 
 def cmd_start(args):
-    return _each(args.containers, lambda c: (c.start(), None)[1])
+    if not (args.attach or args.interactive):
+        return _each(args.containers, lambda c: (c.start(), None)[1])
+    if len(args.containers) > 1:
+        raise CliError("you cannot start and attach multiple containers at once")
+    if args.interactive:
+        # the attach socket has no way yet to pass on the end of our input
+        # (docker's stdin close), so a piped `start -i` would never end
+        raise CliError("start -i is not supported yet: start the container, then attach to it")
+    c = containers.get(args.containers[0])
+    # -a: the output of this run, from its log (nothing written before the
+    # start is missed, as an attach made after it could), then its status
+    started = time.time()
+    c.start()
+    try:
+        for stream, text, _ in c.log_entries(follow=True, since=started - 0.001):
+            out = sys.stdout if stream == "stdout" else sys.stderr
+            out.write(text)
+            out.flush()
+    except BrokenPipeError:
+        pass
+    return c.wait()
 
 
 def cmd_stop(args):

@@ -426,3 +426,14 @@ def test_volume_flag_makes_a_missing_host_directory(dockerd, tmp_path):
         r = side("run", "--rm", "--network", "none", "--mount", f"type=bind,source={src}x,target=/data",
                  "busybox", "true")
         assert r.returncode == 125 and not os.path.exists(f"{src}x")
+
+
+def test_start_attach_prints_the_output_and_returns_the_status(dockerd):
+    for side in (dockerd.docker, pycontain):
+        assert side("create", "--name", "startweb", "--network", "none", "busybox", "sh", "-c",
+                    "echo out; echo err >&2; exit 3").returncode == 0
+    d, p = both(dockerd, "start", "-a", "startweb")
+    assert d.returncode == p.returncode == 3
+    assert (d.stdout, d.stderr) == (p.stdout, p.stderr) == ("out\n", "err\n")
+    d, p = both(dockerd, "start", "-a", "startweb")   # a second run prints only its own output
+    assert d.returncode == p.returncode == 3 and d.stdout == p.stdout == "out\n"
