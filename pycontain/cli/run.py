@@ -13,7 +13,7 @@ from .. import containers, image
 from ..config import Mount
 from ..container import builtin_image
 from ..errors import ConfigError, ImageNotFound
-from ._errors import CliError
+from ._errors import CliError, UsageError
 from .images import ProgressPrinter
 
 
@@ -168,8 +168,9 @@ def container_kwargs(args) -> dict:
         # with --rootfs the first positional is already the command
         command = ([image] if image else []) + command
         image = None
-    elif not image:
-        args.parser.error("an image or --rootfs is required")
+    elif not image:   # docker: "docker run" requires at least 1 argument, status 1
+        raise UsageError(f'"{args.parser.prog}" requires at least 1 argument (an image, or --rootfs DIR).',
+                         args.parser.prog, 1)
     if command and command[0] == "--":
         command = command[1:]
     volume_mounts = [Mount.parse(v) for v in args.volume]

@@ -60,6 +60,10 @@ def test_a_missing_argument_is_status_1(dockerd):
     d, p = both(dockerd, "exec", "argweb")
     assert d.returncode == p.returncode == 1
     assert "requires at least 2 arguments" in d.stderr and "requires at least 2 arguments" in p.stderr
+    d, p = both(dockerd, "run")
+    assert d.returncode == p.returncode == 1
+    assert d.stderr.startswith('"docker run" requires at least 1 argument')
+    assert p.stderr.startswith('"pycontain run" requires at least 1 argument')
 
 
 @pytest.mark.parametrize("argv", [("inspect", "nosuch"), ("rm", "nosuch"), ("logs", "nosuch"),
