@@ -4,11 +4,11 @@ from __future__ import annotations
 from .gotemplate import TemplateError, parse
 
 
-def human_size(n: float, binary: bool = False) -> str:
-    """go-units HumanSize (1000s: kB, MB: images, prune) or, with binary,
-    BytesSize (1024s: KiB, MiB: stats, system df)."""
+def human_size(n: float, binary: bool = False, precision: int = 3) -> str:
+    """go-units HumanSize (1000s: kB, MB: images, prune; system df with
+    precision 4) or, with binary, BytesSize (1024s: KiB, MiB: stats)."""
     base, units, fmt = (1024, ("B", "KiB", "MiB", "GiB", "TiB"), "{:.4g}{}") if binary else \
-        (1000, ("B", "kB", "MB", "GB", "TB"), "{:.3g}{}")
+        (1000, ("B", "kB", "MB", "GB", "TB"), "{:.%dg}{}" % precision)
     for unit in units:
         if n < base or unit == units[-1]:
             return f"{int(n)}B" if unit == "B" else fmt.format(n, unit)

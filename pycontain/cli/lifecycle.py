@@ -138,7 +138,8 @@ def _system_verbs(sub):
     s = sub.add_parser("system", help="manage pycontain (df, prune, reset)")
     ssub = s.add_subparsers(dest="system_verb", metavar="COMMAND")
     p = ssub.add_parser("df", help="show disk usage")
-    p.add_argument("--format", help="json")
+    p.add_argument("--format", help="Go template, 'table ...', or json (pycontain's own figures)")
+    p.add_argument("-v", "--verbose", action="store_true", help="each image, container and volume")
     p.set_defaults(func=cmd_system_df)
     p = ssub.add_parser("prune", help="remove stopped containers (and unused data)")
     p.add_argument("-f", "--force", action="store_true", help="do not prompt for confirmation")
@@ -205,7 +206,8 @@ def status_text(rec, now=None) -> str:
 def _command_text(rec, trunc=True) -> str:
     cfg = rec.config
     argv = list(cfg.get("entrypoint") or []) + list(cfg.get("command") or [])
-    text = " ".join(argv) if argv else ""
+    # docker's daemon quotes an argument with a space in it: sh -c 'echo hi'
+    text = " ".join(f"'{a}'" if any(ch.isspace() for ch in a) else a for a in argv)
     if trunc and len(text) > 20:
         text = text[:19] + "…"
     return f'"{text}"'
@@ -350,14 +352,7 @@ def _size_text(c) -> str:
 
 
 def _layer_size(c) -> int:
-    total = 0
-    for dirpath, _, files in os.walk(c._store.container_dir(c.id) / "upper"):
-        for f in files:
-            try:
-                total += os.lstat(os.path.join(dirpath, f)).st_size
-            except OSError:
-                pass
-    return total
+    return _tree_size(c._store.container_dir(c.id) / "upper")
 
 
 def cmd_logs(args):
@@ -708,20 +703,86 @@ def cmd_container_prune(args):
     return 0
 
 
+def _df_size(n) -> str:
+    return human_size(n, precision=4)   # docker system df: HumanSizeWithPrecision(n, 4)
+
+
 def cmd_system_df(args):
     usage = containers.disk_usage()
-    rows = [[kind, str(u["total"]), str(u["active"]), human_size(u["size"], binary=True),
-             human_size(u["reclaimable"], binary=True)]
-            for kind, u in usage.items()]
     if args.format == "json":   # pycontain's own figures, as before (docker's json is the rows below)
         print(json.dumps(usage))
         return 0
-    fields = [{"Type": r[0], "TotalCount": r[1], "Active": r[2], "Size": r[3], "Reclaimable": r[4]} for r in rows]
+    if args.verbose:
+        return _system_df_verbose()
+    fields = []
+    for kind, u in usage.items():
+        reclaimable = _df_size(u["reclaimable"])
+        if kind == "Images" and u["size"]:   # docker gives the share for images
+            reclaimable += f" ({int(100 * u['reclaimable'] / u['size'])}%)"
+        fields.append({"Type": kind, "TotalCount": str(u["total"]), "Active": str(u["active"]),
+                       "Size": _df_size(u["size"]), "Reclaimable": reclaimable})
     default = "{{.Type}}\\t{{.TotalCount}}\\t{{.Active}}\\t{{.Size}}\\t{{.Reclaimable}}"
     sys.stdout.write(format_rows(args.format or "table " + default, fields,
                                  {"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE",
                                   "Reclaimable": "RECLAIMABLE"}, default_table=default))
     return 0
+
+
+def _system_df_verbose() -> int:
+    """docker system df -v: each image, container and volume with its size."""
+    from .. import image, volumes
+
+    from .images import _image_rows
+
+    recs = [c.record for c in containers.list(all=True)]
+    users = {}
+    for rec in recs:
+        try:
+            users.setdefault(image.inspect(rec.image)["Id"], []).append(rec.id)
+        except ContainerError:
+            pass
+    rows = _image_rows(argparse.Namespace(filter=[], repository=None, no_trunc=False))
+    for r in rows:
+        size = image.inspect(r["FullID"])["Size"]
+        r.update(Size=_df_size(size), SharedSize="0B", UniqueSize=_df_size(size),
+                 Containers=str(len(users.get(r["FullID"], []))))
+    print("Images space usage:\n")
+    sys.stdout.write(format_rows(
+        "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}"
+        "\t{{.UniqueSize}}\t{{.Containers}}", rows,
+        {"Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID", "CreatedSince": "CREATED", "Size": "SIZE",
+         "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE", "Containers": "CONTAINERS"}))
+    print("\nContainers space usage:\n")
+    crows = []
+    for c in containers.list(all=True):
+        f = ps_fields(c.record)
+        f["Size"] = _df_size(_layer_size(c))
+        crows.append(f)
+    sys.stdout.write(format_rows(
+        "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t{{.Status}}"
+        "\t{{.Names}}", crows, dict(_HEADERS, Size="SIZE")))
+    print("\nLocal Volumes space usage:\n")
+    in_use = {}
+    for rec in recs:
+        for m in rec.config.get("mounts") or []:
+            if m["type"] == "volume":
+                in_use[m["source"]] = in_use.get(m["source"], 0) + 1
+    vrows = [{"Name": v.name, "Links": str(in_use.get(v.name, 0)), "Size": _df_size(_tree_size(v.mountpoint))}
+             for v in volumes.list()]
+    sys.stdout.write(format_rows("table {{.Name}}\t{{.Links}}\t{{.Size}}", vrows,
+                                 {"Name": "VOLUME NAME", "Links": "LINKS", "Size": "SIZE"}))
+    return 0
+
+
+def _tree_size(path) -> int:
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, f)).st_size
+            except OSError:
+                pass
+    return total
 
 
 def cmd_system_prune(args):

@@ -117,8 +117,8 @@ def test_a_template_that_cannot_run_is_an_error_with_docker_s_status(dockerd):
 
 
 def test_ps_formats_tables_and_json_rows(dockerd):
-    run_d(dockerd, "--name", "psweb", "-l", "a=b", "busybox", "sleep", "30")
-    for template in ["{{.Names}} {{.Image}} {{.State}} {{.Labels}} {{.Networks}}", '{{.Label "a"}}',
+    run_d(dockerd, "--name", "psweb", "-l", "a=b", "busybox", "sh", "-c", "sleep 30; echo a long command line")
+    for template in ["{{.Names}} {{.Image}} {{.State}} {{.Labels}} {{.Networks}} {{.Command}}", '{{.Label "a"}}',
                      "table {{.Names}}\t{{.Image}}\t{{.Label \"a\"}}", "table {{.Names}}\\t{{.State}}"]:
         d, p = both(dockerd, "ps", "--format", template)
         assert d.returncode == p.returncode == 0
@@ -319,6 +319,25 @@ def test_cp_tar_streams(dockerd, tmp_path):
     assert d.returncode == p.returncode == 0, p.stderr
     d, p = both(dockerd, "exec", "cpweb", "cat", "/tmp/dir/in.txt")
     assert d.stdout == p.stdout == "from a tar on stdin\n"
+
+
+def test_system_df_tables(dockerd):
+    run_d(dockerd, "--name", "dfweb", "-v", "dfvol:/data", "busybox", "sleep", "30")
+    try:
+        d, p = both(dockerd, "system", "df")
+        dlines, plines = d.stdout.splitlines(), p.stdout.splitlines()
+        assert plines[0] == dlines[0] == "TYPE            TOTAL     ACTIVE    SIZE      RECLAIMABLE"
+        # deliberate: no "Build Cache" row (pycontain's builder keeps no separate cache)
+        assert [line.split()[:3] for line in plines[1:]] == [line.split()[:3] for line in dlines[1:4]]
+        d, p = both(dockerd, "system", "df", "-v")
+        assert d.returncode == p.returncode == 0
+        def layout(out):   # section titles and the column names under them (widths follow the data)
+            return [re.split(r"\s{2,}", line) for line in out.splitlines() if line.endswith(":") or line.isupper()]
+        assert layout(p.stdout) == layout(d.stdout)[:6]   # deliberate: no build cache section
+        assert "dfvol         1         0B" in p.stdout and "dfvol         1         0B" in d.stdout
+    finally:
+        both(dockerd, "rm", "-f", "dfweb")
+        both(dockerd, "volume", "rm", "dfvol")
 
 
 def test_version_search_wait_diff(dockerd):
