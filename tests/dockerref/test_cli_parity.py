@@ -209,15 +209,20 @@ def test_images_format_filter_digests(dockerd):
         assert re.split(r"\s{2,}", p.stdout.splitlines()[0]) == re.split(r"\s{2,}", d.stdout.splitlines()[0])
 
 
-def test_network_and_volume_listings(dockerd):
-    d, p = both(dockerd, "network", "ls")
+def test_network_and_volume_listings(dockerd, tmp_path):
+    # `network ls` writes the default bridge network's definition, its subnet
+    # chosen from the routes seen here: a store of its own, so that the
+    # network tests' store keeps the subnet they expect
+    own_store = dict(os.environ, PYCONTAIN_ROOT=str(tmp_path / "store"))
+    d, p = dockerd.docker("network", "ls"), pycontain("network", "ls", env=own_store)
     assert p.stdout.splitlines()[0] == d.stdout.splitlines()[0] == "NETWORK ID     NAME      DRIVER    SCOPE"
     drows = {tuple(line.split()[1:]) for line in d.stdout.splitlines()[1:]}
     prows = {tuple(line.split()[1:]) for line in p.stdout.splitlines()[1:]}
     assert drows == {("host", "host", "local"), ("none", "null", "local")}
     # deliberate: pycontain lists its default bridge network, which docker here runs without (--bridge=none)
     assert prows == drows | {("bridge", "bridge", "local")}
-    d, p = both(dockerd, "network", "ls", "--format", "{{json .}}")
+    d = dockerd.docker("network", "ls", "--format", "{{json .}}")
+    p = pycontain("network", "ls", "--format", "{{json .}}", env=own_store)
     assert sorted(json.loads(p.stdout.splitlines()[-1])) <= sorted(json.loads(d.stdout.splitlines()[-1])) + \
         ["Bridge", "Subnet"]
     for side in (dockerd.docker, pycontain):
@@ -371,20 +376,27 @@ def test_completion_scripts_complete_verbs_flags_and_names(dockerd, tmp_path):
     run_d(dockerd, "--name", "compweb", "busybox", "sleep", "30")
     bash = pycontain("completion", "bash")
     assert bash.returncode == 0
+    assert subprocess.run(["bash", "-n"], input=bash.stdout, text=True).returncode == 0
     (tmp_path / "comp.sh").write_text(bash.stdout)
     shim = tmp_path / "bin" / "pycontain"
     shim.parent.mkdir()
     shim.write_text(f"#!/bin/sh\nexec {sys.executable} -m pycontain \"$@\"\n")
     shim.chmod(0o755)
-    probe = ('source comp.sh; c(){ COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]}-1)); COMPREPLY=(); '
-             '_pycontain; echo "${COMPREPLY[*]}"; }; c pycontain ins; c pycontain container l; '
-             'c pycontain run --netw; c pycontain stop comp; c pycontain rmi busy; c pycontain network rm no')
-    r = subprocess.run(["bash", "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=60,
-                       env=dict(os.environ, PATH=f"{shim.parent}:{os.environ['PATH']}"))
-    assert r.stdout.splitlines() == ["inspect", "ls list logs", "--network", "compweb", "busybox:latest", "none"]
+
+    def complete(*lines, root=os.environ["PYCONTAIN_ROOT"]):
+        """What bash offers for each command line (the last word being completed)."""
+        script = ('source comp.sh; c(){ COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]}-1)); COMPREPLY=(); '
+                  '_pycontain; echo "${COMPREPLY[*]}"; }; ' + "; ".join(f"c pycontain {line}" for line in lines))
+        env = dict(os.environ, PATH=f"{shim.parent}:{os.environ['PATH']}", PYCONTAIN_ROOT=str(root))
+        r = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
+        return r.stdout.splitlines()
+
+    assert complete("ins", "container l", "run --netw", "stop comp", "rmi busy") == \
+        ["inspect", "ls list logs", "--network", "compweb", "busybox:latest"]
+    # network names, from a store of its own (see test_network_and_volume_listings)
+    assert complete("network rm no", root=tmp_path / "store") == ["none"]
     zsh = pycontain("completion", "zsh")
     assert zsh.returncode == 0 and zsh.stdout.startswith("#compdef pycontain")
-    assert subprocess.run(["bash", "-n"], input=bash.stdout, text=True).returncode == 0
 
 
 def test_dns_and_add_host_with_network_none(dockerd):
