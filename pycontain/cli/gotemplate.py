@@ -54,8 +54,8 @@ def go_string(v) -> str:
         return repr(v).replace("e+0", "e+").replace("e-0", "e-")
     if isinstance(v, (list, tuple)):
         return "[" + " ".join(go_string(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "map[" + " ".join(f"{k}:{go_string(v[k])}" for k in sorted(v, key=str)) + "]"
+    if isinstance(v, dict):   # a row's methods are not its entries
+        return "map[" + " ".join(f"{k}:{go_string(v[k])}" for k in sorted(v, key=str) if not callable(v[k])) + "]"
     return str(v)
 
 
@@ -182,9 +182,10 @@ def _sprintf(fmt, *args) -> str:
             out.append(f"%!{verb}(MISSING)")
             continue
         spec = "%" + flags + (width or "") + (f".{prec}" if prec else "")
-        if verb in "dxXob" and isinstance(a, int) and not isinstance(a, bool):
-            text = format(a, {"d": "d", "x": "x", "X": "X", "o": "o", "b": "b"}[verb])
-            out.append((spec.replace(".", "") + "s") % text if (width or flags) else text)
+        if verb in "dxXo" and isinstance(a, int) and not isinstance(a, bool):
+            out.append((spec + verb) % a)
+        elif verb == "b" and isinstance(a, int) and not isinstance(a, bool):
+            out.append(format(a, "b").rjust(int(width or 0), "0" if "0" in flags else " "))
         elif verb in "feEgG" and isinstance(a, (int, float)) and not isinstance(a, bool):
             out.append((spec + verb) % a)
         elif verb == "q" and isinstance(a, str):
@@ -222,8 +223,8 @@ def _truncate(s, n):
 FUNCTIONS = {
     # Go's builtins (and/or/not are short-circuit in Go 1.18+; with evaluated arguments
     # the result is the same for the values templates see here)
-    "and": lambda *a: next((x for x in a if not _truth(x)), a[-1]),
-    "or": lambda *a: next((x for x in a if _truth(x)), a[-1]),
+    "and": lambda first, *rest: next((x for x in (first, *rest) if not _truth(x)), (first, *rest)[-1]),
+    "or": lambda first, *rest: next((x for x in (first, *rest) if _truth(x)), (first, *rest)[-1]),
     "not": lambda a: not _truth(a),
     "eq": _eq,
     "ne": lambda a, b: not _eq(a, b),
@@ -645,7 +646,12 @@ class _Exec:
                 raise TemplateError(f'template: executing "" at <.{".".join(names[:n + 1])}>: '
                                     f"can't evaluate field {name} in type {_go_type(value)}")
             if callable(value):   # a method of the row, as docker's {{.Label "key"}}
-                value = value(*(args if last else []))
+                given = args if last else []
+                try:
+                    value = value(*given)
+                except TypeError:
+                    raise TemplateError(f'template: executing "" at <.{".".join(names[:n + 1])}>: '
+                                        f"wrong number of args for {name}: got {len(given)}") from None
                 continue
             if last and args:
                 if self.missing_ok:

@@ -73,6 +73,8 @@ def test_template_runs_as_go_does(template, expected):
     ("{{upper .Count}}", "expected string"),
     ("{{$x}}", 'undefined variable "$x"'),
     ("{{.Name 1}}", "cannot be invoked"),
+    ("{{and}}", "wrong number of args for and"),
+    ("{{printf}}", "wrong number of args for printf"),
 ])
 def test_a_template_that_cannot_run_is_an_error_never_printed_back(template, words):
     with pytest.raises(TemplateError) as e:
@@ -120,6 +122,22 @@ def test_errors_carry_docker_words_and_statuses():
         format_each("{{.Nope}}", [DATA])
     assert e.value.status == 1
     assert format_each("{{.Id}}", [DATA, {"Id": "x"}]) == "abc\nx\n"
+
+
+def test_methods_of_a_row():
+    row = ROWS[0]
+    assert parse('{{.Label "a"}}').execute(row) == "1"
+    for template in ("{{.Label}}", '{{.Label "a" "b"}}'):   # Go's "wrong number of args", not a traceback
+        with pytest.raises(TemplateError, match="wrong number of args for Label"):
+            parse(template).execute(row)
+    assert parse("{{.}}").execute(row) == "map[ID:abc Image:busybox Labels:a=1 Names:web]"   # no method
+
+
+def test_printf_verbs():
+    assert parse('{{printf "%05d|%-4s|%x|%X|%o|%b|%.1f|%t|%v" 42 "ab" 255 255 8 5 2.25 true .}}').execute("s") == \
+        "00042|ab  |ff|FF|10|101|2.2|true|s"
+    assert parse('{{printf "%d" "x"}}').execute(None) == "%!d(string=x)"
+    assert parse('{{printf "%s %s" "a"}}').execute(None) == "a %!s(MISSING)"
 
 
 def test_tabwriter_cells():
