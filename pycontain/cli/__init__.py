@@ -11,6 +11,7 @@ import signal
 import sys
 
 from .. import __version__
+from ..containers import ContainerStateError
 from ..errors import ContainerError
 from ._errors import UsageError
 from .gotemplate import TemplateError
@@ -21,7 +22,8 @@ VERB_MODULES = ("run", "lifecycle", "images", "volume", "network", "system")
 EXIT_ENGINE_FAILED = 125
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE   # 141, as the shell shows a program SIGPIPE killed
 # Verbs whose failures to find a thing are the engine's (docker run/create: 125);
-# everywhere else "No such container/image/volume" is 1, as in docker.
+# everywhere else "No such container/image/volume" and a container in the
+# wrong state ("is not running") are 1, as in docker.
 VERBS_NOT_FOUND_IS_ENGINE_FAILURE = ("run", "create")
 
 
@@ -92,8 +94,8 @@ def main(argv=None) -> int:
         return e.status
     except ContainerError as e:
         print(f"pycontain: {e}", file=sys.stderr)
-        if isinstance(e, LookupError) and args.verb not in VERBS_NOT_FOUND_IS_ENGINE_FAILURE:
-            return 1
+        if isinstance(e, (LookupError, ContainerStateError)) and args.verb not in VERBS_NOT_FOUND_IS_ENGINE_FAILURE:
+            return 1   # docker's "No such container", "Container X is not running": 1
         return getattr(e, "exit_status", EXIT_ENGINE_FAILED)
     except KeyboardInterrupt:
         return 130

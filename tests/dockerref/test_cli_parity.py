@@ -55,6 +55,17 @@ def test_an_unknown_flag_is_docker_s_usage_error(dockerd, argv):
         assert lines[1].startswith(f"See '{prog} {argv[0]}") and lines[1].endswith(" --help'.")
 
 
+def test_a_container_in_the_wrong_state_is_status_1(dockerd):
+    for side in (dockerd.docker, pycontain):
+        assert side("create", "--name", "stopped", "--network", "none", "busybox", "true").returncode == 0
+    for argv in (("exec", "stopped", "true"), ("top", "stopped"), ("container", "exec", "stopped", "true"),
+                 ("unpause", "stopped"), ("pause", "stopped")):
+        d, p = both(dockerd, *argv)
+        assert d.returncode == p.returncode == 1, (argv, d.stderr, p.stderr)
+        assert "not running" in d.stderr.lower() or "not paused" in d.stderr.lower()
+        assert "not running" in p.stderr.lower() or "not paused" in p.stderr.lower(), (argv, p.stderr)
+
+
 def test_a_missing_argument_is_status_1(dockerd):
     run_d(dockerd, "--name", "argweb", "busybox", "sleep", "30")
     d, p = both(dockerd, "exec", "argweb")
