@@ -100,7 +100,8 @@ def run_gnu_tar(dest):
 def run_tarfile(dest):
     dest.mkdir()
     with tarfile.open(LAYER) as tf:
-        tf.extractall(dest, filter="fully_trusted")
+        # fully_trusted is what extractall did before filter= existed (3.11.2 has none)
+        tf.extractall(dest, **({"filter": "fully_trusted"} if hasattr(tarfile, "data_filter") else {}))
 
 
 def run_umoci(dest, layout):

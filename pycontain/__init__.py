@@ -29,12 +29,13 @@ from .errors import (  # noqa: E402
 )
 from .config import ContainerConfig, Mount  # noqa: E402
 from .container import Container, ContainerResult  # noqa: E402
+from .pool import Pool  # noqa: E402
 
 PIPE = -1
 DEVNULL = -3
 
 __all__ = [
-    "Container", "ContainerResult", "ContainerConfig", "Mount", "PIPE", "DEVNULL",
+    "Container", "ContainerResult", "Pool", "ContainerConfig", "Mount", "PIPE", "DEVNULL",
     "ContainerError", "ConfigError", "ImageNotFound", "LaunchError", "CommandNotFound",
     "CommandNotExecutable", "ContainerTimeout", "ContainerExitError", "NetworkError", "PortAlreadyAllocated",
 ]

@@ -18,6 +18,8 @@ import socket
 import struct
 import termios
 
+from .errors import ContainerError
+
 SOCKET_NAME = "attach.sock"
 DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
 _HEADER = struct.Struct("!cI")
@@ -108,8 +110,6 @@ class AttachServer:
 
 
 def connect(container_dir) -> socket.socket:
-    from .errors import ContainerError
-
     dir_fd = os.open(str(container_dir), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)

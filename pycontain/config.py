@@ -7,19 +7,64 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+import stat
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Mapping, Sequence
 
+from . import names
+from .cgroups.limits import DeviceRate, Limits
 from .errors import ConfigError
+from .network import validate_mode
+from .network.etcfiles import parse_add_host, parse_dns
+from .network.ports import PortMapping, parse_publish
 from .security import capabilities, seccomp
+from .users import check_id
 
 NETWORK_MODES = ("none", "host", "bridge", "container:NAME", "a network name")  # pycontain.network.validate_mode
-CONTAINER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 HOSTNAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$")
 ENV_NAME_RE = re.compile(r"^[^=\0]+$")
 
 
 MOUNT_TYPES = ("bind", "tmpfs", "volume")
+
+# The container's own kernel filesystems (fresh proc, sysfs and /dev). What
+# the masked and read-only paths protect lives there, and the engine covers
+# masked files with /dev/null: a mount there whose content a container wrote
+# (an image's VOLUME, a volume) could turn that into a way out (runc's
+# checkProcMount; CVE-2025-31133).
+KERNEL_DIRS = ("/proc", "/sys", "/dev")
+# /proc files that a bind mount may cover (lxcfs serves them), as runc allows
+PROC_FILES_BINDABLE = (
+    "/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat", "/proc/swaps", "/proc/uptime",
+    "/proc/loadavg", "/proc/slabinfo", "/proc/net/dev", "/proc/sys/kernel/ns_last_pid",
+)
+
+
+def _on_or_under(path: str, top: str) -> bool:
+    return path == top or path.startswith(top + "/")
+
+
+def check_mount_target(target: str, kind: str, source: str | None = None) -> None:
+    """Refuses a mount the engine's own /proc, /sys or /dev would be at the
+    mercy of. kind: "image" for an image's VOLUME (refused anywhere in them),
+    or a Mount type. A volume's content is written by containers, so it is
+    refused there too; a bind or a tmpfs may sit under /sys and /dev (a host
+    socket, /dev/shm, /sys/fs/cgroup), never on them, and not in /proc but
+    for the files lxcfs serves."""
+    target = os.path.normpath(target)
+    where = "an image VOLUME" if kind == "image" else f"a {kind} mount"
+    for top in KERNEL_DIRS:
+        if not _on_or_under(target, top):
+            continue
+        if kind in ("image", "volume"):
+            raise ConfigError(f"{where} cannot be at {target}: not on or under {', '.join(KERNEL_DIRS)}")
+        if top == "/proc":
+            if kind == "bind" and target in PROC_FILES_BINDABLE and source and os.path.isfile(source):
+                return
+            raise ConfigError(f"{where} cannot be at {target}: not on or under /proc "
+                              f"(but for binds of {', '.join(PROC_FILES_BINDABLE)})")
+        if target == top:
+            raise ConfigError(f"{where} cannot replace {top}: the container's own is made by the engine")
 
 
 @dataclass(frozen=True)
@@ -54,10 +99,8 @@ class Mount:
                 raise ConfigError(f"bind mount source {self.source!r} must be an absolute path")
         object.__setattr__(self, "options", tuple(self.options))
         if self.type == "volume":
-            from .volumes import validate_name
-
             if self.source is not None:
-                validate_name(self.source)
+                names.check_volume(self.source)
             bad = [o for o in self.options if o != "nocopy"]
             if bad:
                 raise ConfigError(f"volume {self.target!r}: unknown option {bad[0]!r} (nocopy)")
@@ -163,11 +206,9 @@ class Device:
             st = os.stat(host)
         except OSError as e:
             raise ConfigError(f"device {host}: {e.strerror}") from None
-        import stat as stat_
-
-        if stat_.S_ISCHR(st.st_mode):
+        if stat.S_ISCHR(st.st_mode):
             kind = "c"
-        elif stat_.S_ISBLK(st.st_mode):
+        elif stat.S_ISBLK(st.st_mode):
             kind = "b"
         else:
             raise ConfigError(f"{host} is not a device node")
@@ -244,12 +285,46 @@ class ContainerConfig:
                 raise ConfigError(f"mounts must be Mount objects, got {m!r}")
             if m.type == "bind" and not os.path.exists(m.source):
                 raise ConfigError(f"bind mount source path does not exist: {m.source}")
+            check_mount_target(m.target, m.type, m.source)
         # Validates the names now, not at start.
         capabilities.resolve(self.cap_add, self.cap_drop, self.privileged)
         self._resolve_security()
         object.__setattr__(self, "ulimits", tuple(parse_ulimit(u) for u in self.ulimits))
         if self.oom_score_adj is not None and not -1000 <= int(self.oom_score_adj) <= 1000:
             raise ConfigError("oom_score_adj must be between -1000 and 1000")
+
+    # ---- JSON: a managed container's record keeps its validated config --------------
+
+    def to_json(self) -> dict:
+        """The configuration as JSON-ready data; from_json() gives it back,
+        validated again (a bind source or a seccomp file may have gone)."""
+        out = {}
+        for f in fields(self):
+            if not f.init or f.name == "extra":
+                continue
+            out[f.name] = _jsonable(getattr(self, f.name))
+        out["ports"] = [p.to_dict() for p in self.ports]
+        out["resources"] = _limits_to_json(self.resources) if self.resources is not None else None
+        if self.extra:
+            out["extra"] = dict(self.extra)
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ContainerConfig":
+        known = {f.name for f in fields(cls) if f.init}
+        kw = {k: v for k, v in data.items() if k in known}
+        kw["mounts"] = tuple(Mount(m["source"], m["target"], read_only=m["read_only"], type=m["type"],
+                                   options=tuple(m["options"])) for m in kw.get("mounts", ()))
+        kw["devices"] = tuple(Device(**d) for d in kw.get("devices", ()))
+        kw["ports"] = tuple(PortMapping.from_dict(p) for p in kw.get("ports", ()))
+        kw["add_hosts"] = tuple(tuple(h) for h in kw.get("add_hosts", ()))
+        kw["ulimits"] = tuple(tuple(u) for u in kw.get("ulimits", ()))
+        if kw.get("resources") is not None:
+            kw["resources"] = _limits_from_json(kw["resources"])
+        for name in ("cap_add", "cap_drop", "security_opt", "group_add", "dns", "env"):
+            if name in kw:
+                kw[name] = tuple(kw[name])
+        return cls(**kw)
 
     def _resolve_security(self):
         """Applies --security-opt and reads the seccomp profile now, so that a
@@ -270,17 +345,21 @@ class ContainerConfig:
         if not all(g and ":" not in g and "\0" not in g for g in groups):
             raise ConfigError(f"invalid group_add {self.group_add!r}: give group names or numeric gids")
         object.__setattr__(self, "group_add", groups)
+        for g in groups:
+            if g.isascii() and g.isdigit():
+                check_id(g, "group")
+        if self.user is not None:
+            user_part, _, group_part = str(self.user).partition(":")
+            for part, what in ((user_part, "user"), (group_part, "group")):
+                if part.isascii() and part.isdigit():
+                    check_id(part, what)
 
     def _validate_network(self):
         if self.network in ("none", "host") and not (self.ports or self.dns or self.add_hosts or self.name):
-            return  # the common case needs none of the network package
-        from .network import validate_mode
-        from .network.etcfiles import parse_add_host, parse_dns
-        from .network.ports import parse_publish
-
+            return  # the common case has nothing to check
         validate_mode(self.network)
-        if self.name is not None and (not isinstance(self.name, str) or not CONTAINER_NAME_RE.match(self.name)):
-            raise ConfigError(f"invalid container name {self.name!r}: letters, digits, '_', '.', '-'")
+        if self.name is not None:
+            names.check("container", self.name)
         for attr, parse in (("ports", parse_publish), ("dns", parse_dns), ("add_hosts", parse_add_host)):
             v = getattr(self, attr)
             if isinstance(v, (str, bytes)):
@@ -359,3 +438,28 @@ def parse_ulimit(u):
     if soft > hard:
         raise ConfigError(f"ulimit {name}: soft limit {soft} is above the hard limit {hard}")
     return (name, soft, hard)
+
+
+def _jsonable(v):
+    """Tuples, frozensets and the small frozen dataclasses of a config as JSON data."""
+    if is_dataclass(v):
+        return {f.name: _jsonable(getattr(v, f.name)) for f in fields(v)}
+    if isinstance(v, (frozenset, set)):
+        return sorted(v)
+    if isinstance(v, (tuple, list)):
+        return [_jsonable(x) for x in v]
+    return v
+
+
+def _limits_to_json(limits: Limits) -> dict:
+    return _jsonable(limits)
+
+
+def _limits_from_json(data: dict) -> Limits:
+    kw = dict(data)
+    for name in ("cpuset_cpus", "cpuset_mems"):
+        if kw.get(name) is not None:
+            kw[name] = frozenset(kw[name])
+    for name in ("device_read_bps", "device_write_bps"):
+        kw[name] = tuple(DeviceRate(**d) for d in kw.get(name, ()))
+    return Limits(**kw)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import fcntl
 import os
 import select
 import selectors
@@ -24,11 +25,13 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from . import _launch, _netns, cgroups, fuse_overlayfs, rootless
+from . import _launch, _netns, cgroups, fuse_overlayfs, rootless, volumes
 from ._paths import default_root
-from .config import RLIMITS, ContainerConfig, Mount, merge_env
+from .config import RLIMITS, ContainerConfig, Mount, check_mount_target, merge_env
 from .errors import ConfigError, ContainerError, ContainerExitError, ContainerTimeout
 from .network import needs_attachment
+from .network import slirp
+from .network.attach import NetworkAttachment
 from .network.etcfiles import resolv_conf_text
 from .network.slirp import Slirp, is_slirp_mode
 from .network import registry as network_registry
@@ -93,12 +96,15 @@ class ResolvedImage:
     layers: tuple
     config: dict
     held: bool = False      # the store keeps it for this container until released
+    programs: tuple = ()    # (path in the image, program of ours): run from sealed memory instead
 
 
 def builtin_image(name: str) -> ResolvedImage | None:
     if name in ("hello-world", "hello-world:latest"):
         layer = resources.files("pycontain") / "_bin" / "hello-world"
-        return ResolvedImage((str(layer),), {"Cmd": ["/hello"], "Env": [f"PATH={DEFAULT_PATH}"]})
+        # /hello runs from a sealed copy: a container never holds the installed file as its executable
+        return ResolvedImage((str(layer),), {"Cmd": ["/hello"], "Env": [f"PATH={DEFAULT_PATH}"]},
+                             programs=(("/hello", "hello-world/hello"),))
     return None
 
 
@@ -110,6 +116,8 @@ def resolve_image(name: str, root: Path, holder: str | None = None, pull: str = 
     if img is not None:
         return img
     # The image store (pulls when missing, like docker run's default --pull=missing).
+    # Imported here, not above: a program that only runs rootfs= containers
+    # never pays for the image package (~11 ms of imports).
     from . import image
 
     img = image.resolve_for_run(name, root, pull=pull, holder=holder)
@@ -117,7 +125,7 @@ def resolve_image(name: str, root: Path, holder: str | None = None, pull: str = 
 
 
 def release_image(holder: str, root) -> None:
-    from . import image
+    from . import image  # see resolve_image
 
     image.release(holder, root)
 
@@ -134,25 +142,32 @@ class Container:
                  memory=None, memory_swap=None, cpus=None, cpu_shares=None, cpu_quota=None, cpu_period=None,
                  cpuset_cpus=None, cpuset_mems=None, pids_limit=None, blkio_weight=None,
                  device_read_bps=(), device_write_bps=(), cgroup_parent=None, cgroup=None, devices=(),
-                 id=None, tty=False, layer_dir=None, pull="missing", storage_driver=None):
+                 id=None,  # noqa: A002  (the container id to use, as docker-py names it)
+                 tty=False, layer_dir=None, pull="missing", storage_driver=None, config=None):
         if isinstance(network, Container):   # join that container's network namespace
             network = f"container:{network.id}"
-        # resource limits (pycontain/cgroups): checked here, before anything exists
-        resources = cgroups.Limits.from_docker(
-            memory=memory, memory_swap=memory_swap, cpus=cpus, cpu_shares=cpu_shares, cpu_quota=cpu_quota,
-            cpu_period=cpu_period, cpuset_cpus=cpuset_cpus, cpuset_mems=cpuset_mems, pids_limit=pids_limit,
-            blkio_weight=blkio_weight, device_read_bps=device_read_bps, device_write_bps=device_write_bps,
-            cgroup_parent=cgroup_parent)
-        self.config = ContainerConfig(
-            image=image, rootfs=rootfs, command=command, entrypoint=entrypoint, env=env or (),
-            hostname=hostname, user=user, workdir=workdir, mounts=mounts, read_only=read_only,
-            init=init, network=network, cap_add=tuple(cap_add), cap_drop=tuple(cap_drop),
-            privileged=privileged, no_new_privileges=no_new_privileges, ulimits=tuple(ulimits),
-            oom_score_adj=oom_score_adj, writable_layer=writable_layer,
-            seccomp=seccomp, security_opt=tuple(security_opt), group_add=group_add,
-            name=name, ports=ports, dns=dns, add_hosts=add_hosts, resources=resources,
-            devices=tuple(devices),
-        )
+        if config is not None:
+            # an already validated configuration (a managed container's record)
+            # stands for the docker-run arguments
+            resources = config.resources if config.resources is not None else cgroups.Limits()
+            self.config = config
+        else:
+            # resource limits (pycontain/cgroups): checked here, before anything exists
+            resources = cgroups.Limits.from_docker(
+                memory=memory, memory_swap=memory_swap, cpus=cpus, cpu_shares=cpu_shares, cpu_quota=cpu_quota,
+                cpu_period=cpu_period, cpuset_cpus=cpuset_cpus, cpuset_mems=cpuset_mems, pids_limit=pids_limit,
+                blkio_weight=blkio_weight, device_read_bps=device_read_bps, device_write_bps=device_write_bps,
+                cgroup_parent=cgroup_parent)
+            self.config = ContainerConfig(
+                image=image, rootfs=rootfs, command=command, entrypoint=entrypoint, env=env or (),
+                hostname=hostname, user=user, workdir=workdir, mounts=mounts, read_only=read_only,
+                init=init, network=network, cap_add=tuple(cap_add), cap_drop=tuple(cap_drop),
+                privileged=privileged, no_new_privileges=no_new_privileges, ulimits=tuple(ulimits),
+                oom_score_adj=oom_score_adj, writable_layer=writable_layer,
+                seccomp=seccomp, security_opt=tuple(security_opt), group_add=group_add,
+                name=name, ports=ports, dns=dns, add_hosts=add_hosts, resources=resources,
+                devices=tuple(devices),
+            )
         self.id = id or os.urandom(32).hex()
         # Managed containers (pycontain/containers.py): tty=True gives init a
         # terminal from its own devpts (self.tty_master after start);
@@ -194,6 +209,18 @@ class Container:
         network_registry.register(self)
 
     @property
+    def network_attachment(self):
+        """Its NetworkAttachment (bridge and container: modes), else None:
+        a container that joins this one's network counts itself on it."""
+        return self._network
+
+    @property
+    def etc_dir(self) -> Path | None:
+        """Where its generated hostname, hosts and resolv.conf are (while it
+        has a root filesystem): a container joining its network shares them."""
+        return Path(self._rootfs.dir) if self._rootfs is not None else None
+
+    @property
     def ip_address(self) -> str | None:
         """The container's address on its bridge network (docker inspect's
         NetworkSettings.IPAddress); None for none, host and container: modes."""
@@ -208,10 +235,17 @@ class Container:
 
     # ---- lifecycle ----------------------------------------------------------
 
-    def create(self, stdin=None, stdout=None, stderr=None):
+    def create(self, stdin=None, stdout=None, stderr=None, *, before_exec=False):
         """Makes the container up to its "created" state: namespaces, cgroup
-        and mounts ready, command not yet executed. start() runs it."""
-        return self._launch(stdin, stdout, stderr, wait_start=True)
+        and mounts ready, command not yet executed. start() runs it.
+        before_exec: further, every step but the exec done (user, capabilities,
+        seccomp filter loaded), as pycontain.Pool's containers wait; with a
+        seccomp profile of the caller's, which may deny the read and write
+        of that wait, at "created" as usual."""
+        own_profile = self.config.seccomp_profile not in (None, seccomp.default_profile())
+        late = before_exec and not own_profile and not self.tty
+        return self._launch(stdin, stdout, stderr,
+                            wait_start=_launch.WAIT_BEFORE_EXEC if late else _launch.WAIT_CREATED)
 
     def start(self, stdin=None, stdout=None, stderr=None):
         """Runs the command (after create(), or from scratch). Returns self."""
@@ -224,10 +258,30 @@ class Container:
                 # remove() must not signal a pid that may belong to someone else now
                 self._pidfd = None
                 self.returncode = getattr(e, "exit_status", 255)
+                for f in (self.stdin, self.stdout, self.stderr):   # no command ran: nothing to read or write
+                    if f is not None:
+                        f.close()
                 self._cleanup()
                 raise
             return self
-        return self._launch(stdin, stdout, stderr, wait_start=False)
+        return self._launch(stdin, stdout, stderr, wait_start=0)
+
+    def replace_command(self, command):
+        """Replaces a created container's command before start(), the
+        entrypoint kept (as `docker run IMAGE COMMAND` does): what
+        pycontain.Pool does to hand a prepared container a command."""
+        if self._child is None:
+            raise ContainerError("only a created container's command can be replaced: create() it first")
+        if isinstance(command, (str, bytes)) or not command:
+            raise ConfigError("command must be a non-empty list of strings")
+        command = list(command)
+        if not all(isinstance(a, str) and "\0" not in a for a in command):
+            raise ConfigError("command must be a list of strings without NUL")
+        created_with = len(self.config.command or ())
+        entrypoint = self.args[:len(self.args) - created_with]
+        plan = self._child.plan
+        self._child.set_command(plan.argv[:plan.cmd_index] + entrypoint + command)
+        self.args = entrypoint + command
 
     def _launch(self, stdin, stdout, stderr, wait_start):
         if self.pid is not None or self._removed:
@@ -380,16 +434,17 @@ class Container:
 
     # ---- volumes (pycontain/volumes.py) ---------------------------------------------
 
-    def _volume_mount(self, m, layers) -> _launch.MountSpec:
+    def _volume_mount(self, m, layers, nodev=True) -> _launch.MountSpec:
         """A volume held for this container (made, and filled from the
-        image on its first use, if need be) as a bind mount of its directory."""
-        from . import volumes
-
+        image on its first use, if need be) as a bind mount of its directory,
+        nodev unless privileged: what one container left there is no device
+        for the next, whatever its device rules."""
         att = volumes.attach(m.source, root=self.root, image_layers=layers, target=m.target,
                              copy_up="nocopy" not in m.options)
         self._volumes.append(att)
+        remount = (_launch.MS_RDONLY if m.read_only else 0) | (_launch.MS_NODEV if nodev else 0)
         return _launch.MountSpec(att.path, m.target, None, None, _launch.MS_BIND | _launch.MS_REC,
-                                 _launch.MS_RDONLY if m.read_only else 0, _launch.MKDIR_DIR)
+                                 remount, _launch.MKDIR_DIR)
 
     def _release_volumes(self):
         """Lets go of the volumes; an anonymous one made for this container goes with it."""
@@ -480,7 +535,7 @@ class Container:
 
     def export(self, fileobj) -> None:
         """docker export: the container's merged filesystem as a tar stream."""
-        from . import image
+        from . import image  # see resolve_image
 
         self._kept_changes()
         image.export([self._rootfs.upper, *self._rootfs.lower_dirs], fileobj)
@@ -488,7 +543,7 @@ class Container:
     def commit(self, ref=None, *, changes=(), message=None, author=None) -> str:
         """docker commit: the container's changes become a new image (deletions
         as whiteouts) on top of its image. Returns the new image id."""
-        from . import image
+        from . import image  # see resolve_image
 
         self._kept_changes()
         return image.commit(self._rootfs.upper, self.config.image, ref, changes, message, author, root=self.root)
@@ -502,7 +557,8 @@ class Container:
 
     # ---- run, communicate -----------------------------------------------------
 
-    def run(self, *, stdin=None, stdout=None, stderr=None, capture_output=False, input=None,
+    def run(self, *, stdin=None, stdout=None, stderr=None, capture_output=False,
+            input=None,  # noqa: A002  (subprocess.run's keyword)
             timeout=None, check=False, text=False) -> ContainerResult:
         """Runs the container to completion, like subprocess.run()."""
         if capture_output:
@@ -513,11 +569,12 @@ class Container:
             if stdin is not None:
                 raise ValueError("stdin and input arguments may not both be used")
             stdin = PIPE
-            if text and isinstance(input, str):
-                input = input.encode()
+            data = input.encode() if text and isinstance(input, str) else input
+        else:
+            data = None
         self.start(stdin=stdin, stdout=stdout, stderr=stderr)
         try:
-            out, err = self.communicate(input, timeout)
+            out, err = self.communicate(data, timeout)
         except ContainerTimeout as e:
             self.kill()
             out, err = self._drain()
@@ -533,7 +590,7 @@ class Container:
             result.check_returncode()
         return result
 
-    def communicate(self, input=None, timeout=None):
+    def communicate(self, input=None, timeout=None):  # noqa: A002  (Popen.communicate's keyword)
         """Sends input, reads stdout/stderr to EOF, waits. Returns (stdout, stderr)."""
         end = None if timeout is None else time.monotonic() + timeout
         chunks = {}
@@ -615,6 +672,8 @@ class Container:
         if not argv:
             raise ConfigError("no command specified")
         self.args = argv
+        # the image's VOLUMEs checked before anything is made for them
+        user_and_image_mounts = with_image_volumes(cfg.mounts, icfg.get("Volumes"))
 
         user = resolve_user(cfg.user or icfg.get("User") or None, image.layers)
         hostname = cfg.hostname or (os.uname().nodename if cfg.network == "host" else self.id[:12])
@@ -643,8 +702,6 @@ class Container:
             raise ConfigError(f"network {network!r} needs root; rootless containers can use none, host "
                               "or slirp4netns (bridge means slirp4netns)")
         elif needs_attachment(network):
-            from .network.attach import NetworkAttachment
-
             # its hosts file is rewritten as others join: it must live on the host
             self._network = NetworkAttachment.prepare(
                 cfg.network, container_id=self.id, name=self.name, hostname=hostname, ports=cfg.ports,
@@ -663,13 +720,21 @@ class Container:
         for name, path in etc.items():
             mounts.append(_launch.MountSpec(path, f"/etc/{name}", None, None,
                                             _launch.MS_BIND, 0, _launch.MKDIR_FILE))
-        for m in _with_image_volumes(cfg.mounts, icfg.get("Volumes")):
-            mounts.append(self._volume_mount(m, image.layers) if m.type == "volume" else _user_mount(m))
+        # Without device rules (no cgroup made, or rootless) a device node in
+        # a volume or a bind stays inert, as in the root (below): a volume's
+        # content is any container's to write, a bind's the host's.
+        devices_ruled = cfg.privileged or (cgroup is not None and cgroup.restricts_devices)
+        for m in user_and_image_mounts:
+            if m.type == "volume":
+                mounts.append(self._volume_mount(m, image.layers, nodev=not cfg.privileged))
+            else:
+                mounts.append(_user_mount(m, nodev=not devices_ruled))
 
         plan = _launch.LaunchPlan(
             argv=(["pycontain-init", "--"] + argv) if cfg.init else argv,
             cmd_index=2 if cfg.init else 0,
             init=cfg.init,
+            program=None if cfg.init or not argv else dict(image.programs).get(argv[0]),
             envp=env,
             path_env=path_env,
             root_path=rootfs.root_path,
@@ -682,7 +747,7 @@ class Container:
             # an image ships stay inert (nodev); with them (v1's devices
             # controller, v2's eBPF filter) the rules decide, as in docker.
             # The container's own /dev is a tmpfs of its own either way.
-            root_flags=0 if cfg.privileged or (cgroup is not None and cgroup.restricts_devices) else _launch.MS_NODEV,
+            root_flags=0 if devices_ruled else _launch.MS_NODEV,
             mounts=mounts,
             nodes=list(DEVICE_NODES),
             symlinks=list(DEV_SYMLINKS),
@@ -767,8 +832,6 @@ class Container:
             return {name: str(path) for name, path in written.items()}
         files = {"hostname": hostname + "\n"}
         if self._slirp is not None:
-            from .network import slirp
-
             files["hosts"] = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
                               f"{slirp.ADDRESS}\t{hostname}\n")
             files["resolv.conf"] = self._slirp.resolv_conf()
@@ -824,8 +887,6 @@ def _launch_fd(fd: int) -> int:
 
 
 def _above_stdio(fd: int) -> int:
-    import fcntl
-
     if fd > 2:
         return fd
     new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
@@ -833,23 +894,25 @@ def _above_stdio(fd: int) -> int:
     return new
 
 
-def _with_image_volumes(mounts, image_volumes) -> list:
+def with_image_volumes(mounts, image_volumes) -> list:
     """The container's mounts plus an anonymous volume for each of the
     image's VOLUMEs that no mount covers, parents before children (docker
     sorts by depth, so /data is mounted before /data/logs)."""
     taken = {os.path.normpath(m.target) for m in mounts}
     extra = [Mount(None, os.path.normpath(t), type="volume") for t in sorted(image_volumes or ())
              if isinstance(t, str) and t.startswith("/") and os.path.normpath(t) not in taken | {"/"}]
+    for m in extra:
+        check_mount_target(m.target, "image")
     return sorted(list(mounts) + extra, key=lambda m: os.path.normpath(m.target).count("/"))
 
 
-def _user_mount(m) -> _launch.MountSpec:
+def _user_mount(m, nodev=True) -> _launch.MountSpec:
     if m.type == "tmpfs":
         data = ",".join(m.options) or None
         flags = _launch.MS_NOSUID | _launch.MS_NODEV | (_launch.MS_RDONLY if m.read_only else 0)
         return _launch.MountSpec("tmpfs", m.target, "tmpfs", data, flags)
     is_dir = os.path.isdir(m.source)
-    remount = _launch.MS_RDONLY if m.read_only else 0
+    remount = (_launch.MS_RDONLY if m.read_only else 0) | (_launch.MS_NODEV if nodev else 0)
     return _launch.MountSpec(m.source, m.target, None, None, _launch.MS_BIND | _launch.MS_REC, remount,
                              _launch.MKDIR_DIR if is_dir else _launch.MKDIR_FILE)
 

@@ -87,3 +87,19 @@ class NetworkNotFound(ConfigError, LookupError):
 
 class PortAlreadyAllocated(NetworkError):
     """A published host port is taken (by another container or a host program)."""
+
+
+class ContainerStateError(ContainerError):
+    """The verb does not apply to the container's state (docker's 409 Conflict)."""
+
+
+class AlreadyRunning(ContainerStateError):
+    """Another monitor already looks after the container (a concurrent start won)."""
+
+
+class StartFailed(ContainerError):
+    """The container's monitor could not start it; exit_status follows docker (125, 126, 127)."""
+
+    def __init__(self, message, exit_status=125):
+        super().__init__(message)
+        self.exit_status = exit_status

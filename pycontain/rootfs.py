@@ -74,6 +74,7 @@ class RootFS:
         if self.keep_dir is not None:
             for d in (self.upper, self.work, self.root_path):
                 os.makedirs(d, 0o755, exist_ok=True)
+                os.chmod(d, 0o755)  # the upper dir is the container's "/": not the launcher's umask
             return
         if self.dir is None:
             return
@@ -82,6 +83,7 @@ class RootFS:
         try:
             for d in (self.upper, self.work, self.root_path):
                 os.mkdir(d, 0o755)
+                os.chmod(d, 0o755)  # the upper dir is the container's "/": not the launcher's umask
         except BaseException:
             self.remove()
             raise
@@ -118,6 +120,7 @@ class RootFS:
             self.files.append((path, data, 0o644))
         else:
             with open(path, "wb") as f:
+                os.fchmod(f.fileno(), 0o644)    # whatever the launcher's umask
                 f.write(data)
         return path
 

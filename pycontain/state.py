@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from ._paths import default_root
+from ._paths import default_root, private_dir, private_file, tighten_if_present
 from .errors import ContainerError
 
 STATES = ("created", "running", "paused", "restarting", "exited", "dead")
@@ -147,14 +147,43 @@ def boot_id() -> str:
     return _boot_id
 
 
+# ---- this process's connections ------------------------------------------------------
+
+_stores: dict = {}
+
+
+def shared_store(root=None) -> "Store":
+    """This process's Store (one SQLite connection) for the store root,
+    opened on first use. (SQLite keeps the descriptor of a closed connection
+    while another connection of the process holds a lock on the same file:
+    reuse beats open-and-close.) A forked child opens its own."""
+    key = (str(root or default_root()), os.getpid())
+    st = _stores.get(key)
+    if st is None:
+        st = _stores[key] = Store(root)
+    return st
+
+
+def cached_store(root=None) -> "Store | None":
+    """This process's open Store for the root, if it has one."""
+    return _stores.get((str(root or default_root()), os.getpid()))
+
+
+def close_stores():
+    """Closes this process's record database connections (they reopen on use)."""
+    while _stores:
+        _stores.popitem()[1].close()
+
+
 class Store:
     """The container records of one store root."""
 
     def __init__(self, root: Path | None = None):
-        self.root = Path(root) if root else default_root()
-        self.dir = self.root / "containers"
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.path = self.root / "containers.db"
+        self.root = private_dir(Path(root) if root else default_root())  # see _paths: 0700, 0600
+        self.dir = private_dir(self.root / "containers")
+        self.path = private_file(self.root / "containers.db")
+        for journal in ("-wal", "-shm"):
+            tighten_if_present(f"{self.path}{journal}")
         self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA busy_timeout = 60000")
@@ -242,14 +271,15 @@ class Store:
     def get(self, ref: str) -> ContainerRecord:
         """The record of a container by name, id or id prefix, its state made true first."""
         cid = self.resolve_id(ref)
-        rec = self._load(cid)
+        rec = self.load(cid)
         if rec is None:
             raise NoSuchContainer(ref)
         if self._needs_recovery(rec):
             rec = self.update(cid, _recover=True) or rec
         return rec
 
-    def _load(self, cid, db=None) -> ContainerRecord | None:
+    def load(self, cid, db=None) -> ContainerRecord | None:
+        """The record of the full id cid as stored (no recovery), or None."""
         rows = self._read("SELECT * FROM containers WHERE id = ?", (cid,))
         return ContainerRecord.from_row(rows[0]) if rows else None
 
@@ -268,7 +298,7 @@ class Store:
         first, under the lock, and may raise to refuse the change. Returns
         the new record (None if it is gone)."""
         with self.transaction() as db:
-            rec = self._load(cid, db)
+            rec = self.load(cid, db)
             if rec is None:
                 return None
             if _recover:
@@ -288,7 +318,7 @@ class Store:
 
     def delete(self, cid: str, _check=None) -> ContainerRecord | None:
         with self.transaction() as db:
-            rec = self._load(cid, db)
+            rec = self.load(cid, db)
             if rec is None:
                 return None
             if _check is not None:
@@ -321,10 +351,22 @@ class Store:
         return {
             "state": "exited" if was_started else "created",
             "exit_code": EXIT_MONITOR_LOST if was_started else rec.exit_code,
-            "finished": time.time() if was_started else rec.finished,
+            "finished": _last_sign_of_life(rec) if was_started else rec.finished,
             "error": "the container's monitor ended unexpectedly" if was_started else rec.error,
             "pid": None, "pid_start": None, "monitor_pid": None, "monitor_start": None,
         }
+
+
+def _last_sign_of_life(rec: ContainerRecord) -> float:
+    """When a container whose monitor died was last known alive: its last
+    log line, else its start. The monitor is gone, and the container died
+    with it; the time of the look that found it says nothing."""
+    t = rec.started or rec.created
+    try:
+        t = max(t, os.stat(rec.log_path).st_mtime)
+    except (OSError, TypeError, ValueError):
+        pass
+    return min(t, time.time())
 
 
 def remove_leftover_cgroups(rec: ContainerRecord, timeout: float = 2.0):

@@ -9,6 +9,19 @@ from dataclasses import dataclass
 
 from .errors import ConfigError
 
+# setresuid(2) and friends read (uid_t)-1 as "leave unchanged": a container
+# asked to run as 4294967295 would stay root
+ID_UNCHANGED = 0xFFFFFFFF
+
+
+def check_id(value: str | int, what: str) -> None:
+    """A numeric user, group or supplementary group id fits uid_t and is not (uid_t)-1."""
+    n = int(value)
+    if n == ID_UNCHANGED:
+        raise ConfigError(f"{what} {n} is not a valid id: setuid and setgid read it as 'leave unchanged'")
+    if not 0 <= n < ID_UNCHANGED:
+        raise ConfigError(f"{what} {n}: id out of range")
+
 
 @dataclass(frozen=True)
 class User:
@@ -142,6 +155,8 @@ def _resolve_user(spec: str | None, layers) -> User:
         entry = next((p for p in passwd if p[0] == user_part), None)
         if entry is None:
             raise ConfigError(f"unable to find user {user_part}: no matching entries in passwd file")
+        if not entry[2].isdigit():
+            raise ConfigError(f"user {user_part}: invalid uid {entry[2]!r} in the image's passwd file")
         uid = int(entry[2])
     gid = int(entry[3]) if entry and entry[3].isdigit() else 0
     home = entry[5] if entry and entry[5] else ("/root" if uid == 0 else "/")
@@ -155,8 +170,10 @@ def _resolve_user(spec: str | None, layers) -> User:
             if g is None:
                 raise ConfigError(f"unable to find group {group_part}: no matching entries in group file")
             gid = int(g[2])
-    if uid >= 1 << 32 or gid >= 1 << 32:
-        raise ConfigError(f"user {spec!r}: id out of range")
+    # the image's passwd and group files may name 4294967295 too: (uid_t)-1,
+    # "leave unchanged" to setresuid, which would keep the container root
+    check_id(uid, f"user {spec!r}: uid")
+    check_id(gid, f"user {spec!r}: gid")
 
     supplementary = [gid]
     if name and not group_part:
@@ -182,8 +199,7 @@ def resolve_group_add(specs, layers) -> tuple:
             if g is None:
                 raise ConfigError(f"unable to find group {spec}: no matching entries in group file")
             gid = int(g[2])
-        if gid >= 1 << 32:
-            raise ConfigError(f"group {spec!r}: id out of range")
+        check_id(gid, f"group {spec!r}: gid")
         if gid not in gids:
             gids.append(gid)
     return tuple(gids)

@@ -23,27 +23,26 @@ they go with a container removed by --rm or rm -v.
 """
 from __future__ import annotations
 
-import builtins
 import contextlib
 import fcntl
 import json
 import os
-import re
 import shutil
 import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._paths import default_root
-from .errors import ConfigError, ContainerError
+from . import names, rootless, state
+from ._paths import default_root, private_dir
+from .diskusage import dir_size
+from .errors import ContainerError
+from .names import NAME_RE
 
-NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"
 DATA = "_data"
 META = "volume.json"
 
-_list = builtins.list  # this module has its own list()
 
 
 class NoSuchVolume(ContainerError, LookupError):
@@ -58,11 +57,7 @@ class VolumeInUse(ContainerError):
 
 def validate_name(name) -> str:
     """docker's rule for local volume names; its message, too."""
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        raise ConfigError(f'invalid volume name "{name}": only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed '
-                          "(at least two characters). If you intended to pass a host directory, "
-                          "use an absolute path")
-    return name
+    return names.check_volume(name)
 
 
 @dataclass(frozen=True)
@@ -92,8 +87,8 @@ def volumes_dir(root=None) -> Path:
 @contextlib.contextmanager
 def _store_lock(root):
     """Serializes create, first use and removal across processes."""
-    d = volumes_dir(root)
-    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(Path(root or default_root()))   # see _paths: 0700
+    d = private_dir(volumes_dir(root))
     fd = os.open(d / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -108,8 +103,6 @@ def _sweep(d: Path) -> None:
     the lock is held: any seen on taking it were left by a killed process."""
     stale = [n for n in os.listdir(d) if n.startswith((".new-", ".rm-"))]
     if stale:
-        from . import rootless
-
         for n in stale:
             rootless.remove_tree(d / n, ignore_errors=True)
 
@@ -196,7 +189,7 @@ def inspect(name: str, root=None) -> dict:
     return get(name, root).attrs
 
 
-def list(root=None, dangling: bool | None = None) -> list:  # noqa: A001 - the API reads volumes.list()
+def list_volumes(root=None, dangling: bool | None = None) -> list:
     """Every volume, by name; dangling=True: only those no container uses
     (docker's --filter dangling=true), False: only those in use."""
     d = volumes_dir(root)
@@ -220,7 +213,7 @@ def in_use(root=None) -> set:
     """Names of the volumes a container uses: mounted now, or named by a managed container's record."""
     used = set(_record_users(root))
     d = volumes_dir(root)
-    for v in list(root):
+    for v in list_volumes(root):
         with contextlib.suppress(OSError):
             if _mounted(d / v.name):
                 used.add(v.name)
@@ -231,8 +224,8 @@ def disk_usage(root=None) -> dict:
     """docker system df's "Local Volumes" figures."""
     used = in_use(root)
     out = {"total": 0, "active": 0, "size": 0, "reclaimable": 0}
-    for v in list(root):
-        size = _dir_size(v.mountpoint)
+    for v in list_volumes(root):
+        size = dir_size(v.mountpoint)
         out["total"] += 1
         out["size"] += size
         if v.name in used:
@@ -249,14 +242,10 @@ def _record_users(root) -> dict:
     """{volume name: [container ids]} from the managed containers' records."""
     if not (Path(root or default_root()) / "containers.db").exists():
         return {}
-    from . import containers
-
-    store = containers.cached_store(root)
+    store = state.cached_store(root)
     own = store is None
     if own:
-        from .state import Store
-
-        store = Store(root)
+        store = state.Store(root)
     try:
         users: dict = {}
         for rec in store.list():
@@ -285,8 +274,6 @@ def _remove_locked(d: Path, name: str, users: dict, force: bool) -> int:
     """Under the store lock: refuses a volume in use, else removes it; the
     bytes it held. A volume mounted by a running container is refused even
     with force (its files would vanish under it)."""
-    from . import rootless
-
     vdir = d / name
     if not (vdir / META).exists():
         raise NoSuchVolume(name)
@@ -294,7 +281,7 @@ def _remove_locked(d: Path, name: str, users: dict, force: bool) -> int:
         raise VolumeInUse(name, users.get(name) or ["a running container"])
     if users.get(name) and not force:
         raise VolumeInUse(name, users[name])
-    size = _dir_size(vdir / DATA)
+    size = dir_size(vdir / DATA)
     # out of sight first: the name is free at once, and a half-removed
     # volume is never listed
     trash = d / f".rm-{os.urandom(8).hex()}"
@@ -318,7 +305,7 @@ def prune(all: bool = False, *, root=None) -> dict:  # noqa: A002 - docker's -a/
     deleted, space = [], 0
     with _store_lock(root) as d:
         users = _record_users(root)
-        for v in list(root):
+        for v in list_volumes(root):
             if (not all and not v.anonymous) or users.get(v.name):
                 continue
             try:
@@ -343,12 +330,6 @@ def remove_anonymous(names, root=None) -> None:
                     _remove_locked(d, name, users, False)
             except (NoSuchVolume, VolumeInUse):
                 pass
-
-
-def _dir_size(path) -> int:
-    from .containers import _dir_size as size
-
-    return size(path)
 
 
 # ---- use by a container -----------------------------------------------------------
@@ -408,8 +389,6 @@ def attach(name: str | None, *, root=None, image_layers=(), target: str = "/", c
 
 
 def _empty(data: str) -> None:
-    from . import rootless
-
     for n in os.listdir(data):
         p = os.path.join(data, n)
         if os.path.isdir(p) and not os.path.islink(p):
@@ -423,16 +402,16 @@ def _copy_up(image_layers, target: str, data: str) -> None:
     """Copies the image's directory at target into data. A rootless user whose
     layers carry subordinate ids copies as root of a user namespace with
     that mapping, so the owners come along."""
-    from . import rootless
-
     if os.geteuid() != 0 and rootless.mapping().sub_uids is not None:
-        rootless.in_user_namespace(_copy_tree, _list(image_layers), target, data)
+        rootless.in_user_namespace(_copy_tree, list(image_layers), target, data)
         return
     _copy_tree(image_layers, target, data)
 
 
 def _copy_tree(image_layers, target: str, data: str) -> None:
-    from .image.build import merged_dir, merged_entries
+    # Imported here: only copy-up reads image layers, and the image package
+    # costs every volume verb and every managed-container command ~11 ms.
+    from .image.merged import merged_dir, merged_entries
     from .image.unpack import OVERLAY_XATTR_PREFIXES
 
     sources = merged_dir(image_layers, target)
@@ -474,13 +453,11 @@ def _copy_tree(image_layers, target: str, data: str) -> None:
             os.symlink(os.readlink(src), dst)
         elif stat.S_ISFIFO(mode):
             os.mkfifo(dst, 0o600)
-        elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-            try:
-                os.mknod(dst, mode, st.st_rdev)
-            except PermissionError:
-                continue   # a user namespace cannot make device nodes (as in unpacking)
         else:
-            continue       # sockets are not content
+            # sockets are not content; device nodes are never copied: made
+            # as root here, an image's node would be a live device in any
+            # container that mounts the volume (they mount nodev, too)
+            continue
         if st.st_nlink > 1:
             links[(st.st_dev, st.st_ino)] = dst
         meta(src, dst, st)
@@ -492,5 +469,13 @@ def _copy_tree(image_layers, target: str, data: str) -> None:
 
 
 __all__ = ["Volume", "NoSuchVolume", "VolumeInUse", "ANONYMOUS_LABEL", "validate_name", "create", "get",
-           "inspect", "list", "in_use", "disk_usage", "remove", "prune", "remove_anonymous", "attach", "Attachment",
+           "inspect", "list", "list_volumes", "in_use", "disk_usage", "remove", "prune", "remove_anonymous", "attach", "Attachment",
            "locked", "Reservation"]
+
+
+def __getattr__(name):
+    # docker-py's public name is volumes.list(); bound lazily (PEP 562) so that
+    # no module-level `list` hides the builtin inside this module.
+    if name == "list":
+        return list_volumes
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,7 +10,7 @@ import os
 import signal
 import time
 
-from . import CgroupError
+from .base import CgroupError
 
 O_WRITE = os.O_WRONLY | os.O_CLOEXEC
 O_READ = os.O_RDONLY | os.O_CLOEXEC

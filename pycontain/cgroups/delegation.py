@@ -28,7 +28,7 @@ from __future__ import annotations
 import errno
 import os
 
-from . import CgroupNotDelegated, Layout, hierarchy_path, own_cgroups
+from .base import CgroupNotDelegated, Layout, hierarchy_path, own_cgroups
 from . import _files as F
 from .limits import Limits
 

@@ -27,7 +27,8 @@ import struct
 from dataclasses import dataclass
 
 from ..errors import ConfigError
-from . import CgroupError
+from ..security.seccomp import native_arch
+from .base import CgroupError
 
 # docker's default device rules (runc's AllowedDevices): mknod of anything,
 # but read/write only of the harmless character devices and ptys. Without
@@ -166,7 +167,6 @@ def _bpf(cmd: int, attr) -> int:
     if _libc is None:
         _libc = ctypes.CDLL(None, use_errno=True)
         _libc.syscall.restype = ctypes.c_long
-    from ..security.seccomp import native_arch
     nr = _SYS_BPF.get(native_arch())
     if nr is None:
         raise CgroupError(errno.ENOSYS, f"the cgroup v2 device filter does not know bpf(2) on {native_arch()}")

@@ -11,7 +11,7 @@ import errno
 import os
 
 from .. import _launch
-from . import Cgroup, CgroupError, CgroupStats, Layout, hierarchy_path, own_cgroups
+from .base import Cgroup, CgroupError, CgroupStats, Layout, hierarchy_path, own_cgroups
 from . import _files as F
 from .devices import DEVICE_RULES, rule as device_rule
 from .limits import Limits, format_cpu_list
@@ -156,7 +156,7 @@ class V1Cgroup(Cgroup):
         ro = MS.MS_RDONLY if read_only else 0
         flags = MS.MS_NOSUID | MS.MS_NODEV | MS.MS_NOEXEC
         specs = [MS.MountSpec("tmpfs", "/sys/fs/cgroup", "tmpfs", "mode=755,size=64k", flags, mkdir=MS.MKDIR_NONE)]
-        for d, (mountpoint, opts) in sorted(self._hier.items(), key=lambda kv: kv[1][0]):
+        for _d, (mountpoint, opts) in sorted(self._hier.items(), key=lambda kv: kv[1][0]):
             sub = os.path.basename(mountpoint.rstrip("/")) or opts.replace(",", "_")
             specs.append(MS.MountSpec("cgroup", f"/sys/fs/cgroup/{sub}", "cgroup", opts, flags | ro, mkdir=MS.MKDIR_DIR))
         if read_only:   # the tmpfs itself, now that its mount points exist

@@ -16,7 +16,7 @@ import errno
 import os
 
 from .. import _launch
-from . import Cgroup, CgroupError, CgroupStats, Layout, hierarchy_path, own_cgroups
+from .base import Cgroup, CgroupError, CgroupStats, Layout, hierarchy_path, own_cgroups
 from . import _files as F
 from . import delegation, devices
 from .limits import Limits, format_cpu_list

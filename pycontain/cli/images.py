@@ -11,6 +11,7 @@ import time
 from .. import image
 from ..errors import ConfigError, ContainerError
 from ..image import auth as authmod
+from ..image import registry as image_registry
 from ..image.store import refmod_familiar
 from ._format import format_each, format_rows, human_duration, human_size, print_deleted
 from ._prompt import confirmed
@@ -106,7 +107,7 @@ def cmd_login(a):
         pw = a.password if a.password is not None else getpass.getpass("Password: ")
     if not user or not pw:
         raise ConfigError("login needs a user name and a password")
-    authmod.login(server, user, pw)
+    image_registry.login(server, user, pw)
     print("Login Succeeded")
 
 
@@ -146,8 +147,16 @@ def _image_rows(a) -> list:
 
     filters = _image_filters(a.filter)
     want = image.parse_reference(a.repository, default_tag=False) if a.repository else None
+    imgs = image.list()
+    if not a.all:
+        # a build's intermediate images (one per step, kept for its cache)
+        # are listed with -a only, as docker lists them
+        from .. import build
+
+        steps = build.cache_image_ids()
+        imgs = [i for i in imgs if i.names or i.id not in steps]
     rows = []
-    for img in image.list():
+    for img in imgs:
         names = [n for n in img.names if "@" not in n]
         digests = {n.split("@")[0]: n.split("@")[1] for n in img.names if "@" in n}
         # no tag: docker shows the repository of a repo@digest reference, tag <none>

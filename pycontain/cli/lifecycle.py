@@ -112,7 +112,8 @@ def _container_verbs(sub, grouped):
     p.add_argument("--format", help="Go-template-like format")
     p.add_argument("containers", nargs="*", metavar="CONTAINER")
     p = verb("cp", "copy files between a container and the host", cmd_cp,
-             usage="pycontain cp CONTAINER:SRC HOSTDEST | HOSTSRC CONTAINER:DEST")
+             usage="pycontain cp [-a] CONTAINER:SRC HOSTDEST | HOSTSRC CONTAINER:DEST")
+    p.add_argument("-a", "--archive", action="store_true", help="keep the files' numeric owners (uid:gid)")
     p.add_argument("src")
     p.add_argument("dest")
     p = verb("port", "list the port mappings of a container", cmd_port)
@@ -157,7 +158,7 @@ def _ps_flags(p):
     p.add_argument("-a", "--all", action="store_true", help="show all containers (default shows just running)")
     p.add_argument("-q", "--quiet", action="store_true", help="only display container ids")
     p.add_argument("-f", "--filter", action="append", default=[], metavar="KEY=VALUE",
-                   help="filter: status=, name=, id=, exited=, ancestor=")
+                   help="filter: status=, name=, id=, exited=, ancestor=, label=")
     p.add_argument("--format", help="Go-template-like format, e.g. '{{.ID}} {{.Names}}' or 'table {{.ID}}'")
     p.add_argument("--no-trunc", action="store_true", help="do not truncate output")
     p.add_argument("-n", "--last", type=int, default=-1, help="show the n last created containers")
@@ -490,7 +491,7 @@ def cmd_attach(args):
         raise containers.ContainerStateError(f"container {c.short_id} is paused, unpause the container before attach")
     if c.status != "running":
         raise containers.ContainerStateError(f"container {c.short_id} is not running")
-    sock = attach.connect(c._store.container_dir(c.id))
+    sock = attach.connect(c.container_dir)
     stdin_fd = os.open(os.devnull, os.O_RDONLY) if args.no_stdin else 0
     is_tty = os.isatty(stdin_fd)
     saved = termios.tcgetattr(stdin_fd) if is_tty else None
@@ -558,7 +559,7 @@ def cmd_inspect(args):
 def cmd_top(args):
     c = containers.get(args.container)
     try:
-        top = containers.top_with_ps(c, args.ps_args) if args.ps_args else c.top()
+        top = c.top(args.ps_args or None)
     except containers.ContainerStateError:
         raise
     except ContainerError as e:   # ps refused its options: docker's daemon error, status 1
@@ -583,7 +584,7 @@ def cmd_stats(args):
         for c in found:
             s = c.stats()
             mem_pct = 100.0 * s["memory_usage"] / s["memory_limit"] if s["memory_limit"] else 0.0
-            io = containers.io_counters(c)
+            io = c.io_counters()
             fields = {"ID": c.short_id, "Container": c.short_id, "Name": c.name, "CPUPerc": f"{s['cpu_percent']:.2f}%",
                       "MemUsage": f"{human_size(s['memory_usage'], binary=True)} / {human_size(s['memory_limit'], binary=True)}",
                       "MemPerc": f"{mem_pct:.2f}%", "PIDs": str(s["pids"]),
@@ -638,18 +639,18 @@ def cmd_cp(args):
             sys.stdout.flush()
             copy.tar_stream_from_container(c, src[1], sys.stdout.fileno())
         else:
-            copy.copy_from_container(c, src[1], args.dest)
+            copy.copy_from_container(c, src[1], args.dest, archive=args.archive)
     else:
         c = containers.get(dest[0])
         if args.src == "-":    # a tar archive on stdin, unpacked into PATH
             copy.tar_stream_into_container(c, sys.stdin.fileno(), dest[1])
         else:
-            copy.copy_into_container(c, args.src, dest[1])
+            copy.copy_into_container(c, args.src, dest[1], archive=args.archive)
     return 0
 
 
 def cmd_diff(args):
-    for kind, path in containers.filesystem_changes(containers.get(args.container)):
+    for kind, path in containers.get(args.container).diff():
         print(f"{kind} {path}")
     return 0
 
@@ -741,7 +742,7 @@ def _system_df_verbose() -> int:
             users.setdefault(image.inspect(rec.image)["Id"], []).append(rec.id)
         except ContainerError:
             pass
-    rows = _image_rows(argparse.Namespace(filter=[], repository=None, no_trunc=False))
+    rows = _image_rows(argparse.Namespace(filter=[], repository=None, no_trunc=False, all=True))
     for r in rows:
         size = image.inspect(r["FullID"])["Size"]
         r.update(Size=_df_size(size), SharedSize="0B", UniqueSize=_df_size(size),

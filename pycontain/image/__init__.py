@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._paths import containers_dir
 from ..errors import ConfigError, ImageNotFound
-from . import build
+from . import make, merged
 from .reference import Reference, parse as parse_reference
-from .store import Image, ImageInUse, ImageStore
+from .store import Image, ImageInUse, ImageStore, refmod_familiar
 from .unpack import LayerError, unpack_layer
 
 PULL_POLICIES = ("missing", "always", "never")
@@ -51,6 +52,8 @@ def resolve_for_run(ref: str, root: Path | None = None, pull: str = "missing", p
                 if pull == "never":
                     raise
         if img is None:
+            # Imported here: the registry client brings http.client, ssl and a
+            # thread pool (~24 ms), which only a pull or push needs.
             from . import registry
 
             try:
@@ -75,8 +78,6 @@ def resolve_for_run(ref: str, root: Path | None = None, pull: str = "missing", p
 def _lowerdir_budget(root: Path) -> int:
     """Bytes left for lowerdir= in one overlay mount option page (4095) once
     the container's upperdir= and workdir= (under containers/<64 hex id>/) are in."""
-    from .._paths import containers_dir
-
     container = len(str(containers_dir(root))) + 1 + 64
     return 4095 - len("lowerdir=,upperdir=,workdir=") - 2 * (container + len("/upper")) - 16
 
@@ -88,7 +89,7 @@ def release(holder: str, root=None) -> None:
 
 def pull(ref: str, *, root=None, progress=None, platform: str | None = None, auth=None, insecure=()) -> str:
     """Pulls ref from its registry; returns the image id."""
-    from . import registry
+    from . import registry  # see resolve_for_run
 
     with ImageStore(root) as store:
         return registry.pull(store, ref, progress=progress, platform=platform, auth=auth, insecure=insecure)
@@ -96,13 +97,13 @@ def pull(ref: str, *, root=None, progress=None, platform: str | None = None, aut
 
 def push(ref: str, *, root=None, progress=None, auth=None, insecure=(), dest: str | None = None) -> str:
     """Pushes the local image ref (to dest, default: ref); returns the manifest digest."""
-    from . import registry
+    from . import registry  # see resolve_for_run
 
     with ImageStore(root) as store:
         return registry.push(store, ref, dest=dest, progress=progress, auth=auth, insecure=insecure)
 
 
-def list(root=None) -> "list[Image]":  # noqa: A001 - the API reads images.list()
+def list_images(root=None) -> "list[Image]":
     with ImageStore(root) as store:
         return store.images()
 
@@ -130,8 +131,6 @@ def inspect(ref: str, root=None) -> dict:
 
 
 def build_familiar(name: str) -> str:
-    from .store import refmod_familiar
-
     return refmod_familiar(name)
 
 
@@ -162,7 +161,7 @@ def import_(source, ref: str | None = None, changes=(), message=None, root=None)
     """docker import: a rootfs tarball (path or binary file object) becomes a one-layer image."""
     with ImageStore(root) as store:
         try:
-            return build.import_tarball(store, source, ref, changes, message)
+            return make.import_tarball(store, source, ref, changes, message)
         except LayerError:
             store.gc()   # the blob and layer written for it: nothing is left of a refused import
             raise
@@ -171,16 +170,18 @@ def import_(source, ref: str | None = None, changes=(), message=None, root=None)
 def commit(upper_dir, base_ref: str | None, new_ref: str | None, changes=(), message=None, author=None, root=None) -> str:
     """An overlay upper dir (a container's changes) becomes a new layer and image."""
     with ImageStore(root) as store:
-        return build.commit(store, upper_dir, base_ref, new_ref, changes, message, author)
+        return make.commit(store, upper_dir, base_ref, new_ref, changes, message, author)
 
 
 def export(layers_top_first_plus_upper, fileobj) -> None:
     """Writes the merged filesystem (upper dir first, then layers top first) as a tar stream."""
-    build.export(layers_top_first_plus_upper, fileobj)
+    merged.export(layers_top_first_plus_upper, fileobj)
 
 
 def load(source, root=None) -> list:
     """docker load: a docker-save archive or an OCI layout (dir or tar). Returns the loaded names/ids."""
+    # Imported here: archives need the registry's media types and more (~27 ms)
+    # that running a container never does.
     from . import layout
 
     with ImageStore(root) as store:
@@ -189,7 +190,7 @@ def load(source, root=None) -> list:
 
 def save(refs, dest, format: str = "docker-archive", root=None) -> None:  # noqa: A002
     """docker save: images into a docker-save tar (or an OCI layout tar with format="oci-archive")."""
-    from . import layout
+    from . import layout  # see load
 
     with ImageStore(root) as store:
         layout.save(store, refs if not isinstance(refs, str) else [refs], dest, format)
@@ -197,6 +198,14 @@ def save(refs, dest, format: str = "docker-archive", root=None) -> None:  # noqa
 
 __all__ = [
     "RunImage", "Image", "ImageStore", "ImageInUse", "LayerError", "Reference", "parse_reference",
-    "resolve_for_run", "release", "pull", "push", "list", "get", "inspect", "disk_usage", "tag", "remove", "prune",
+    "resolve_for_run", "release", "pull", "push", "list", "list_images", "get", "inspect", "disk_usage", "tag", "remove", "prune",
     "import_", "commit", "export", "load", "save", "unpack_layer", "open_store",
 ]
+
+
+def __getattr__(name):
+    # docker-py's public name is image.list(); bound lazily (PEP 562) so that
+    # no module-level `list` hides the builtin inside this module.
+    if name == "list":
+        return list_images
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

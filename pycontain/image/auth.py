@@ -95,27 +95,3 @@ def remove(registry: str) -> bool:
     if gone:
         _write(data)
     return bool(gone)
-
-
-def login(registry: str, user: str, password: str, insecure=()) -> None:
-    """Checks the credentials against the registry (like docker login), then saves them."""
-    from .registry import AuthError, RegistryClient
-
-    c = RegistryClient(registry, "", credentials=(user, password), insecure=insecure)
-    c.scope = ""
-    try:
-        resp = c._send("GET", "/v2/", {})
-        challenge = resp.getheader("WWW-Authenticate", "")
-        resp.read()
-        if resp.status == 401:
-            if not c._authenticate(challenge):
-                raise AuthError(f"{registry}: login refused")
-            resp = c._send("GET", "/v2/", {"Authorization": c._auth_header})
-            resp.read()
-            if resp.status != 200:
-                raise AuthError(f"{registry}: login refused (HTTP {resp.status}): wrong user name or password")
-        elif resp.status != 200:
-            raise AuthError(f"{registry}: /v2/ answered HTTP {resp.status}")
-    finally:
-        c.close()
-    save(registry, user, password)

@@ -342,6 +342,33 @@ class RegistryClient:
 
 # ---- platform choice -------------------------------------------------------------
 
+    def login(self) -> None:
+        """docker login's check: /v2/ answers 200 with these credentials."""
+        self.scope = ""
+        resp = self._send("GET", "/v2/", {})
+        challenge = resp.getheader("WWW-Authenticate", "")
+        resp.read()
+        if resp.status == 401:
+            if not self._authenticate(challenge):
+                raise AuthError(f"{self.registry}: login refused")
+            resp = self._send("GET", "/v2/", {"Authorization": self._auth_header})
+            resp.read()
+            if resp.status != 200:
+                raise AuthError(f"{self.registry}: login refused (HTTP {resp.status}): wrong user name or password")
+        elif resp.status != 200:
+            raise AuthError(f"{self.registry}: /v2/ answered HTTP {resp.status}")
+
+
+def login(registry: str, user: str, password: str, insecure=()) -> None:
+    """Checks the credentials against the registry (like docker login), then
+    saves them (auth.py keeps them)."""
+    c = RegistryClient(registry, "", credentials=(user, password), insecure=insecure)
+    try:
+        c.login()
+    finally:
+        c.close()
+    authmod.save(registry, user, password)
+
 
 def parse_platform(platform: str | None) -> tuple[str, str, str | None]:
     if not platform:

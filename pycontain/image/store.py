@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import rootless
-from .._paths import default_root
+from .._paths import default_root, private_dir, private_file
 from ..errors import ConfigError, ContainerError, ImageNotFound
 from . import reference as refmod
 from .unpack import LayerError, unpack_layer
@@ -185,8 +185,8 @@ class BlobWriter:
 
 class ImageStore:
     def __init__(self, root: Path | str | None = None):
-        self.root = Path(root) if root else default_root()
-        self.dir = self.root / "images"
+        self.root = private_dir(Path(root) if root else default_root())  # see _paths: 0700, 0600
+        self.dir = private_dir(self.root / "images")
         self.blob_dir = self.dir / "blobs" / "sha256"
         self.layer_dir = self.dir / "layers"
         self.tmp_dir = self.dir / "tmp"
@@ -195,7 +195,7 @@ class ImageStore:
         for d in (self.blob_dir, self.layer_dir, self.tmp_dir, self.lock_dir, self.flat_dir):
             d.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._db_lock = threading.Lock()
-        self.db = sqlite3.connect(self.dir / "images.db", timeout=60, isolation_level=None, check_same_thread=False)
+        self.db = sqlite3.connect(private_file(self.dir / "images.db"), timeout=60, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         # The schema is made once (a write transaction on every open would
@@ -225,7 +225,10 @@ class ImageStore:
             try:
                 yield self.db
             except BaseException:
-                self.db.execute("ROLLBACK")
+                # SQLite may have rolled back by itself (a failed statement
+                # under load): then the original error is the one to raise
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
                 raise
             self.db.execute("COMMIT")
 
@@ -351,6 +354,21 @@ class ImageStore:
             rootless.remove_tree(tmp, ignore_errors=True)
             raise
 
+    def adopt_layer(self, directory, parent_chain: str | None, diff_id: str, size: int) -> str:
+        """A directory its caller made in tmp/, already in unpacked-layer form
+        and matching diff_id (an image builder's step), becomes the layer by
+        a rename instead of an unpack of its blob. Returns the chain id; when
+        the layer exists already, the directory is removed."""
+        chain = diff_id if parent_chain is None else sha256_bytes(f"{parent_chain} {diff_id}".encode())
+        with self._flock(f"layer-{_hex(chain)}.lock", fcntl.LOCK_EX):
+            if self.has_layer(chain):
+                rootless.remove_tree(directory, ignore_errors=True)
+                return chain
+            with self.transaction() as db:
+                db.execute("INSERT OR REPLACE INTO layers VALUES (?,?,?)", (chain, diff_id, size))
+            os.rename(directory, self.layer_path(chain))
+        return chain
+
     # ---- many layers: flattening the bottom of the stack ----------------------
 
     def run_layers(self, image: Image, budget: int) -> tuple:
@@ -374,7 +392,7 @@ class ImageStore:
         return tuple(dirs[:keep]) + (str(self.flatten(dirs[keep:], top_of_flat)),)
 
     def flatten(self, dirs_top_first, chain_id: str) -> Path:
-        from .build import export
+        from .merged import export
 
         dest = self.flat_dir / _hex(chain_id)
         if dest.is_dir():
@@ -554,6 +572,10 @@ class ImageStore:
             for n in untag:
                 db.execute("DELETE FROM names WHERE name=?", (n,))
                 out.append(("Untagged", refmod_familiar(n)))
+            if not remaining and holders and not by_id:
+                # rmi -f NAME of an image a container uses: the name goes, the
+                # image stays for the container (docker keeps it as <none>)
+                return out
             if not remaining:
                 db.execute("DELETE FROM images WHERE id=?", (image_id,))
                 db.execute("DELETE FROM holds WHERE image_id=?", (image_id,))

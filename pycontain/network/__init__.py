@@ -13,7 +13,11 @@ Nothing here imports pyroute2 until a bridge network is used.
 """
 from __future__ import annotations
 
+import datetime
+
 from ..errors import ConfigError
+from ..names import NAME_RE
+from .slirp import parse_mode
 
 BUILTIN_MODES = ("none", "host", "bridge")
 
@@ -21,15 +25,11 @@ BUILTIN_MODES = ("none", "host", "bridge")
 def validate_mode(mode) -> str:
     """Checks the syntax of a network mode: none, host, bridge, container:REF or
     a network name (whether that network exists is checked at start)."""
-    from .store import NAME_RE
-
     if not isinstance(mode, str):
         raise ConfigError(f"network must be a string, not {type(mode).__name__}")
     if mode in BUILTIN_MODES:
         return mode
     if mode == "slirp4netns" or mode.startswith("slirp4netns:"):
-        from .slirp import parse_mode
-
         parse_mode(mode)
         return mode
     if mode.startswith("container:"):
@@ -47,6 +47,9 @@ def needs_attachment(mode: str) -> bool:
 
 
 def create_network(name, subnet=None, gateway=None, internal=False, root=None):
+    # Imported here: the network store pulls in netlink and nftables, which only
+    # the network verbs and a bridge attachment need (config and every
+    # `pycontain` command import this package).
     from . import store
 
     return store.create(name, subnet, gateway, internal, root)
@@ -68,8 +71,6 @@ def list_networks(root=None):
 def inspect_network(name, root=None) -> dict:
     """docker network inspect's shape: the definition plus the containers
     holding an address on it."""
-    import datetime
-
     from . import ipam, store
 
     net = store.get(name, root)

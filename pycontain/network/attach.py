@@ -91,10 +91,12 @@ class NetworkAttachment:
         except OSError:
             raise ConfigError(f"container {ref!r} is not running (network container:{ref})") from None
         self.target = target
-        if target._network is not None:
-            target._network.joiners += 1
+        if target.network_attachment is not None:
+            target.network_attachment.joiners += 1
 
     def _join_bridge(self, name, hostname, port_specs, hosts_file):
+        # Imported here: the network store, netlink and nftables (~7 ms) serve
+        # bridge networks only, and container.py imports this module for every container.
         from . import bridge, ipam, nat, store
         from .ports import PortReservation, parse_publish
 
@@ -146,7 +148,7 @@ class NetworkAttachment:
         network, the other members' hosts files learn this container too."""
         files = {"hostname": hostname + "\n"}
         if self.target is not None:
-            tdir = Path(self.target._rootfs.dir) if self.target._rootfs else None
+            tdir = self.target.etc_dir
             files["hosts"] = _read(tdir / "hosts") if tdir else hosts_text(None, ())
             files["resolv.conf"] = _read(tdir / "resolv.conf") if tdir else resolv_conf_text(host_resolv_conf())
         else:
@@ -210,8 +212,8 @@ class NetworkAttachment:
         if self.host_netns_fd is not None:
             os.close(self.host_netns_fd)
             self.host_netns_fd = None
-        if self.target is not None and self.target._network is not None:
-            self.target._network.joiners -= 1
+        if self.target is not None and self.target.network_attachment is not None:
+            self.target.network_attachment.joiners -= 1
         self.target = None
         if errors:
             raise errors[0]

@@ -15,7 +15,8 @@ import os
 
 from ..errors import ConfigError, NetworkError
 from . import _netlink as nl
-from . import nat, store
+from . import nat
+from .files import file_lock, networks_dir, write_atomic
 
 CONTAINER_IFNAME = "eth0"
 
@@ -44,17 +45,17 @@ def _netns_key() -> str:
 
 
 def _set_host_sysctl(path: str, value: str, root=None):
-    record = store.networks_dir(root) / SYSCTL_RECORD
+    record = networks_dir(root) / SYSCTL_RECORD
     try:
         with open(path) as f:
             earlier = f.read().strip()
     except OSError:
         earlier = None
     if earlier is not None and earlier != value:
-        with store.file_lock(record.with_suffix(".lock")):
+        with file_lock(record.with_suffix(".lock")):
             noted = _read_record(record)
             noted.setdefault(_netns_key(), {}).setdefault(path, earlier)
-            store.write_atomic(record, json.dumps(noted))
+            write_atomic(record, json.dumps(noted))
     _write_sysctl(path, value)
 
 
@@ -71,14 +72,14 @@ def _read_record(record) -> dict:
 def restore_host_sysctls(root=None) -> list:
     """Puts back the sysctls of this network namespace that a bridge changed
     (those noted by _set_host_sysctl). Returns "name=value" of each."""
-    record = store.networks_dir(root) / SYSCTL_RECORD
+    record = networks_dir(root) / SYSCTL_RECORD
     restored = []
-    with store.file_lock(record.with_suffix(".lock")):
+    with file_lock(record.with_suffix(".lock")):
         noted = _read_record(record)
         for path, earlier in noted.pop(_netns_key(), {}).items():
             _write_sysctl(path, earlier)
             restored.append(f"{path[len('/proc/sys/'):].replace('/', '.')}={earlier}")
-        store.write_atomic(record, json.dumps(noted))
+        write_atomic(record, json.dumps(noted))
     return restored
 
 
@@ -127,7 +128,7 @@ def create_bridge(net, root=None) -> int:
             # 127.0.0.1 DNAT'ed to a container must be routable out of the bridge.
             _write_sysctl(f"/proc/sys/net/ipv4/conf/{net.bridge}/route_localnet", "1")
             _set_host_sysctl("/proc/sys/net/ipv4/ip_forward", "1", root)
-            nat.add_network(net, store.networks_dir(root) / "nftables.lock")
+            nat.add_network(net, networks_dir(root) / "nftables.lock")
         except BaseException:
             delete_link(net.bridge)
             raise

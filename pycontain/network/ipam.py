@@ -19,7 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import NetworkError
-from . import store
+from . import bridge, nat, ports
+from .files import file_lock, networks_dir
 
 
 @dataclass
@@ -62,11 +63,11 @@ def is_live(lease: Lease) -> bool:
 
 
 def _leases_dir(network, root) -> Path:
-    return store.networks_dir(root) / network.name / "leases"
+    return networks_dir(root) / network.name / "leases"
 
 
 def network_lock(network, root=None):
-    return store.file_lock(store.networks_dir(root) / network.name / "lock")
+    return file_lock(networks_dir(root) / network.name / "lock")
 
 
 def read_lease(path: Path) -> Lease | None:
@@ -85,7 +86,7 @@ def write_lease(lease: Lease, root=None):
     the address). Not written atomically on purpose (no temp file and rename
     on the start path): a file left half-written by a crash does not parse,
     and read_lease() takes that for a stale lease."""
-    path = store.networks_dir(root) / lease.network / "leases" / lease.address
+    path = networks_dir(root) / lease.network / "leases" / lease.address
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
     try:
         os.write(fd, (json.dumps(asdict(lease)) + "\n").encode())
@@ -132,8 +133,6 @@ def live_leases(network, root=None) -> list:
 
 def _reclaim(lease: Lease, network, root):
     """Undoes what a dead owner left: its published ports, its veth, its lease."""
-    from . import bridge, nat, ports
-
     if lease.ports:
         nat.unpublish_stale([ports.PortMapping.from_dict(p) for p in lease.ports], lease.address)
     if lease.veth:
@@ -186,4 +185,4 @@ def allocate(network, lease_fields: dict, root=None) -> Lease:
 
 def release(lease: Lease, root=None):
     with contextlib.suppress(FileNotFoundError):
-        os.unlink(store.networks_dir(root) / lease.network / "leases" / lease.address)
+        os.unlink(networks_dir(root) / lease.network / "leases" / lease.address)

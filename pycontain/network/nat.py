@@ -24,6 +24,7 @@ import ipaddress
 
 from ..errors import NetworkError
 from . import nft
+from .files import file_lock
 
 FAMILY, TABLE = "ip", "pycontain"
 
@@ -134,7 +135,6 @@ def table_exists() -> bool:
 def ensure_table(lock_path):
     """Makes the table here unless it exists. `lock_path` serializes makers
     (two networks' first containers at once would add every rule twice)."""
-    from .store import file_lock
 
     with file_lock(lock_path):
         if not table_exists():

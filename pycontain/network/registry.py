@@ -7,9 +7,12 @@ process. Entries are weak: a Container that is gone is simply not found.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 import weakref
 
-from ..errors import ConfigError
+from .. import state
+from .._paths import default_root
+from ..errors import ConfigError, ContainerError
 
 _by_id: "weakref.WeakValueDictionary" = weakref.WeakValueDictionary()
 _by_name: "weakref.WeakValueDictionary" = weakref.WeakValueDictionary()
@@ -55,26 +58,20 @@ class _ManagedTarget:
 
     def __init__(self, rec, container_dir):
         self.id, self.name, self.pid, self.returncode = rec.id, rec.name, rec.pid, None
-        self._network = None
-        self._rootfs = type("ManagedDir", (), {"dir": container_dir})()
+        self.network_attachment = None    # its monitor's Container counts joiners, not us
+        self.etc_dir = Path(container_dir)
 
 
 def _managed(ref: str):
     """The container record named `ref`, if it runs (pid checked against its start time)."""
-    from .._paths import default_root
-    from ..errors import ContainerError
-    from ..state import Store, process_alive
-
     if not (default_root() / "containers.db").exists():
         return None
-    from ..containers import cached_store
-
     # this process's open record connection if it has one; else one of its
     # own, closed here: a lookup leaves no descriptor behind
-    store = cached_store()
+    store = state.cached_store()
     temporary = store is None
     if temporary:
-        store = Store()
+        store = state.Store()
     try:
         rec = store.get(ref)
     except ContainerError:
@@ -82,6 +79,6 @@ def _managed(ref: str):
     finally:
         if temporary:
             store.close()
-    if rec.state != "running" or not process_alive(rec.pid, rec.pid_start):
+    if rec.state != "running" or not state.process_alive(rec.pid, rec.pid_start):
         raise ConfigError(f"container {ref!r} is not running (network container:{ref})")
     return _ManagedTarget(rec, store.container_dir(rec.id))

@@ -10,21 +10,20 @@ in whichever network namespace the engine runs in, on first use there.
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import ipaddress
 import json
 import os
-import re
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
-from .._paths import default_root
-from ..errors import ConfigError, NetworkError, NetworkNotFound
+from ..errors import ConfigError, NetworkNotFound
+from ..names import NAME_RE
+from . import bridge, ipam, nat
+from .bridge import check_no_route_overlap, host_routes
+from .files import DEFAULT_NETWORK, Network, file_lock, load_network, networks_dir, write_atomic  # noqa: F401
 
-DEFAULT_NETWORK = "bridge"
 DEFAULT_BRIDGE = "pycontain0"
 DEFAULT_SUBNET = "10.88.0.0/16"
 # when the host already routes 10.88.0.0/16: docker's own default pool
@@ -32,76 +31,6 @@ DEFAULT_SUBNETS = (DEFAULT_SUBNET,) + tuple(f"172.{i}.0.0/16" for i in range(17,
 # Subnets handed to networks created without --subnet, first free one wins.
 AUTO_SUBNETS = tuple(f"10.89.{i}.0/24" for i in range(256))
 RESERVED_NAMES = ("none", "host", "default")
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-@dataclass(frozen=True)
-class Network:
-    name: str
-    id: str
-    subnet: str
-    gateway: str
-    bridge: str
-    driver: str = "bridge"
-    internal: bool = False
-    created: float = 0.0
-
-    @property
-    def user_defined(self) -> bool:
-        """docker resolves container names on user-defined networks only."""
-        return self.name != DEFAULT_NETWORK
-
-    @property
-    def prefixlen(self) -> int:
-        return ipaddress.ip_network(self.subnet).prefixlen
-
-
-def networks_dir(root: Path | None = None) -> Path:
-    return Path(root or default_root()) / "networks"
-
-
-@contextlib.contextmanager
-def file_lock(path: Path):
-    """An exclusive flock on `path` (per open file: safe between threads and
-    processes, released by the kernel if the holder dies)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, text: str):
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
-_cache: dict = {}   # path -> ((inode, mtime_ns), Network): one stat per start instead of a parse
-
-
-def _load(path: Path) -> Network | None:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        _cache.pop(str(path), None)
-        return None
-    key = (st.st_ino, st.st_mtime_ns)
-    hit = _cache.get(str(path))
-    if hit is not None and hit[0] == key:
-        return hit[1]
-    try:
-        with open(path) as f:
-            network = Network(**json.load(f))
-    except FileNotFoundError:
-        return None
-    except (ValueError, TypeError) as e:
-        raise NetworkError(f"network definition {path} is damaged: {e}") from None
-    _cache[str(path)] = (key, network)
-    return network
 
 
 def validate_name(name: str):
@@ -134,7 +63,6 @@ def _parse_subnet(subnet, gateway):
 
 
 def _routed_elsewhere(subnet):
-    from .bridge import check_no_route_overlap
 
     check_no_route_overlap(subnet)
 
@@ -162,7 +90,6 @@ def _define(name, subnet, gateway, internal, root, bridge) -> Network:
                     raise ConfigError(f"subnet {net} overlaps network {n.name!r} ({n.subnet})")
             _routed_elsewhere(net)
         else:
-            from .bridge import host_routes
 
             taken = [ipaddress.ip_network(n.subnet) for n in others] + [r for r, _ in host_routes()]
             for candidate in (DEFAULT_SUBNETS if name == DEFAULT_NETWORK else AUTO_SUBNETS):
@@ -184,14 +111,14 @@ def _define(name, subnet, gateway, internal, root, bridge) -> Network:
 def get(name: str, root: Path | None = None) -> Network:
     """The network called `name`; the default one is defined on first use."""
     base = networks_dir(root)
-    network = _load(base / name / "network.json") if NAME_RE.match(name or "") else None
+    network = load_network(base / name / "network.json") if NAME_RE.match(name or "") else None
     if network is not None:
         return network
     if name == DEFAULT_NETWORK:
         try:
             return _define(DEFAULT_NETWORK, None, None, False, root, bridge=DEFAULT_BRIDGE)
         except ConfigError:
-            network = _load(base / name / "network.json")  # made by someone else meanwhile
+            network = load_network(base / name / "network.json")  # made by someone else meanwhile
             if network is not None:
                 return network
             raise
@@ -202,7 +129,7 @@ def _list_unlocked(base: Path) -> list:
     out = []
     if base.is_dir():
         for entry in sorted(os.listdir(base)):
-            n = _load(base / entry / "network.json") if (base / entry).is_dir() else None
+            n = load_network(base / entry / "network.json") if (base / entry).is_dir() else None
             if n is not None:
                 out.append(n)
     return out
@@ -215,7 +142,6 @@ def list_networks(root: Path | None = None) -> list:
 def remove(name: str, root: Path | None = None, *, force_default=False):
     """Deletes a network: its bridge and nftables entries here, then its
     definition. Refused while a live container uses it."""
-    from . import bridge, ipam, nat
 
     if name == DEFAULT_NETWORK and not force_default:
         raise ConfigError(f"network {name!r} is the default network and cannot be removed")

@@ -9,7 +9,7 @@ import tarfile
 import pytest
 
 from pycontain.errors import ConfigError
-from pycontain.image import build
+from pycontain.image import merged
 
 
 @pytest.fixture
@@ -29,10 +29,10 @@ def upper(tmp_path):
 def _add_after_swap(upper, rel, swap):
     tf = tarfile.open(fileobj=io.BytesIO(), mode="w|")
     path = os.path.join(upper, rel)
-    ti = build._tarinfo(tf, path, rel)  # the walk saw a regular file
+    ti = merged.tarinfo(tf, path, rel)  # the walk saw a regular file
     assert ti.isreg()
     swap()                               # ... then the container moved
-    build._add(tf, ti, path, rel)
+    merged.add_member(tf, ti, path, rel)
 
 
 def test_a_file_swapped_for_a_symlink_is_not_followed(upper):
@@ -59,6 +59,6 @@ def test_a_directory_swapped_for_a_symlink_is_not_followed(upper):
 def test_unchanged_files_are_read(upper):
     up, _, _ = upper
     buf = io.BytesIO()
-    build.export([up], buf)
+    merged.export([up], buf)
     with tarfile.open(fileobj=io.BytesIO(buf.getvalue())) as t:
         assert t.extractfile("d/g").read() == b"plain\n"

@@ -17,6 +17,7 @@ import pytest
 from pycontain import Container, ContainerError, ImageNotFound, image
 from pycontain.cli import main
 from pycontain.image import auth as authmod
+from pycontain.image import registry
 from pycontain.image.registry import AuthError
 
 from imgtools import store_leftovers
@@ -106,9 +107,9 @@ def test_htpasswd_auth(root, htpasswd_registry, busybox_tar, auth_file, tmp_path
     with pytest.raises(AuthError, match="authentication required"):
         image.push("local/auth:1", dest=dest, root=root)
     with pytest.raises(AuthError):
-        authmod.login(reg.host, USER, "wrong")
+        registry.login(reg.host, USER, "wrong")
     assert not auth_file.exists()
-    authmod.login(reg.host, USER, PASSWORD)
+    registry.login(reg.host, USER, PASSWORD)
     assert stat.S_IMODE(os.stat(auth_file).st_mode) == 0o600
     image.push("local/auth:1", dest=dest, root=root)
     assert image.pull(dest, root=tmp_path / "other")
@@ -136,7 +137,7 @@ def test_token_auth(root, token_registry, busybox_tar, auth_file, tmp_path):
     assert image.pull(f"{reg.host}/public/img:1", root=tmp_path / "anon")
     with pytest.raises(AuthError):
         image.pull(f"{reg.host}/private/img:1", root=tmp_path / "anon")
-    authmod.login(reg.host, USER, PASSWORD)
+    registry.login(reg.host, USER, PASSWORD)
     assert image.pull(f"{reg.host}/private/img:1", root=tmp_path / "logged-in")
 
 

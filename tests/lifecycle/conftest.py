@@ -18,7 +18,7 @@ def pycontain(*args, timeout=60, **kw):
 
 
 def monitor_pids(store_root) -> set:
-    """Monitors (python -m pycontain.monitor) working for our store root."""
+    """Monitors (python -m pycontain.managed.monitor) working for our store root."""
     found = set()
     want = f"PYCONTAIN_ROOT={store_root}".encode()
     for p in os.listdir("/proc"):
@@ -27,7 +27,7 @@ def monitor_pids(store_root) -> set:
         try:
             with open(f"/proc/{p}/cmdline", "rb") as f:
                 cmd = f.read()
-            if b"pycontain.monitor" not in cmd:
+            if b"pycontain.managed.monitor" not in cmd:
                 continue
             with open(f"/proc/{p}/environ", "rb") as f:
                 if want in f.read().split(b"\0"):
@@ -51,7 +51,7 @@ def wait_for(predicate, timeout=10.0, interval=0.02):
 def warm_store(store_root):
     """The process's one record database connection, opened before the leak
     check takes its snapshot of our file descriptors."""
-    return containers._store()
+    return containers.shared_store()
 
 
 @pytest.fixture
@@ -64,5 +64,5 @@ def managed(warm_store, leakcheck, store_root):
             c.remove(force=True)
         except containers.NoSuchContainer:
             pass
-    assert containers._store().list() == []
+    assert containers.shared_store().list() == []
     assert wait_for(lambda: not monitor_pids(store_root), 10), f"monitors left: {monitor_pids(store_root)}"

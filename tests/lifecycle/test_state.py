@@ -110,3 +110,39 @@ def test_a_record_from_an_earlier_boot_is_recovered(tmp_path):
     assert (got.state, got.exit_code, got.monitor_pid) == ("exited", 137, None)
     assert os.path.exists(f"/proc/{me}")  # the live process that reused the pid was left alone
     st.close()
+
+
+def test_an_auto_remove_container_whose_monitor_was_killed_goes_at_the_next_look(busybox, managed, store_root):
+    """docker removes a --rm container at its restart when it finds it
+    stopped: its record, directory, cgroups and anonymous volumes."""
+    from pycontain import Mount, volumes
+
+    c = containers.run(rootfs=str(busybox), command=["sleep", "60"], auto_remove=True,
+                       mounts=[Mount(None, "/data", type="volume")])
+    rec = c.record
+    vol = next(m["source"] for m in rec.config["mounts"] if m["type"] == "volume")
+    assert vol in [v.name for v in volumes.list(root=store_root)]
+    cgroup_dirs = rec.exec_profile["cgroups"]
+    assert cgroup_dirs and all(os.path.isdir(d) for d in cgroup_dirs)
+    os.kill(rec.monitor_pid, signal.SIGKILL)
+    assert wait_for(lambda: not os.path.exists(f"/proc/{rec.pid}") or _zombie(rec.pid))
+    assert c.id not in [x.id for x in containers.list(all=True)]
+    with pytest.raises(NoSuchContainer):
+        containers.get(c.id)
+    assert not os.path.exists(containers.shared_store().container_dir(c.id))
+    assert not any(os.path.exists(d) for d in cgroup_dirs)
+    assert vol not in [v.name for v in volumes.list(root=store_root)]
+
+
+def test_the_exit_time_of_a_lost_container_is_not_the_time_of_the_look(busybox, managed):
+    c = containers.run(rootfs=str(busybox), command=["sh", "-c", "echo up; sleep 60"])
+    assert wait_for(lambda: c.logs() == b"up\n")
+    rec = c.record
+    killed = time.time()
+    os.kill(rec.monitor_pid, signal.SIGKILL)
+    assert wait_for(lambda: not os.path.exists(f"/proc/{rec.pid}") or _zombie(rec.pid))
+    time.sleep(1.5)
+    c.reload()
+    assert c.status == "exited"
+    assert rec.started <= c.record.finished <= killed + 0.5
+    c.remove()

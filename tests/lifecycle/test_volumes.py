@@ -12,14 +12,14 @@ import pytest
 
 from pycontain import Container, Mount, containers, image, volumes
 from pycontain.errors import ConfigError, ContainerError
-from pycontain.image.build import merged_dir, merged_entries
+from pycontain.image.merged import merged_dir, merged_entries
 
 from .conftest import pycontain, wait_for
 
 pytestmark = pytest.mark.usefixtures("managed")
 
 
-def _member(name, type=tarfile.REGTYPE, data=None, **kw):
+def _member(name, type=tarfile.REGTYPE, data=None, **kw):  # noqa: A002  (TarInfo.type)
     ti = tarfile.TarInfo(name)
     ti.type = type
     for k, v in kw.items():

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 import pycontain.image  # noqa: F401  (imported here: nobody cannot read the interpreter's files under /root)
-import pycontain.image.build  # noqa: F401
+import pycontain.image.make  # noqa: F401
 import pycontain.image.unpack  # noqa: F401
 import pycontain.volumes  # noqa: F401
 from nobody import NOBODY, as_nobody

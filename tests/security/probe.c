@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -25,6 +26,11 @@
 
 #ifndef SYS_clone3
 #define SYS_clone3 435
+#endif
+#ifndef SYS_io_uring_setup  /* the same numbers on every architecture */
+#define SYS_io_uring_setup 425
+#define SYS_io_uring_enter 426
+#define SYS_io_uring_register 427
 #endif
 
 static int report(long r)
@@ -125,6 +131,14 @@ int main(int argc, char **argv)
         attr[1] = 128;          /* size */
         return report(syscall(SYS_perf_event_open, attr, 0, -1, -1, 0));
     }
+    if (!strcmp(w, "io_uring_setup")) { /* one entry, default parameters: an io_uring fd if allowed */
+        uint32_t params[30] = {0};      /* struct io_uring_params, 120 bytes */
+        return report(syscall(SYS_io_uring_setup, 1, params));
+    }
+    if (!strcmp(w, "io_uring_enter")) /* no ring: EBADF from the kernel, EPERM from a filter */
+        return report(syscall(SYS_io_uring_enter, -1, 0, 0, 0, NULL, 0));
+    if (!strcmp(w, "io_uring_register"))
+        return report(syscall(SYS_io_uring_register, -1, 0, NULL, 0));
     if (!strcmp(w, "kexec_load")) /* no segments: a no-op unload if it were allowed */
         return report(syscall(SYS_kexec_load, 0, 0, NULL, 0));
     if (!strcmp(w, "open_by_handle_at"))
@@ -208,6 +222,15 @@ int main(int argc, char **argv)
         return report(mkdir("/tmp/probe-dir", 0755));
     if (!strcmp(w, "caps"))
         return caps_line();
+    if (!strcmp(w, "open")) /* open(argv[2], O_RDONLY): a device node, say */
+        return report(argc > 2 ? open(argv[2], O_RDONLY | O_NONBLOCK) : -1);
+    if (!strcmp(w, "pdeathsig")) { /* the parent-death signal the process runs with */
+        int sig = -1;
+        if (prctl(PR_GET_PDEATHSIG, &sig) < 0)
+            return report(-1);
+        printf("%d\n", sig);
+        return 0;
+    }
     fprintf(stderr, "probe: unknown test %s\n", w);
     return 2;
 }

@@ -6,7 +6,7 @@ json-file log, records start, exit status, time and OOM, and applies the
 restart policy. The container dies with it (the launcher's pdeathsig), so a
 record whose monitor is gone is known to be stopped (state.py).
 
-A detached container gets a monitor of its own: `python -m pycontain.monitor
+A detached container gets a monitor of its own: `python -m pycontain.managed.monitor
 ID FD` started in a new session with its stdio on /dev/null, which forks once
 more at once so that it is nobody's child (the CLI or the Python program that
 started it may end, and never has to reap it). It reports on FD whether the
@@ -15,13 +15,24 @@ its own process.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
+import termios
 import time
+import traceback
+
+from ..attach import AttachServer, write_all
+from ..container import DEVNULL, PIPE, Container
+from ..errors import AlreadyRunning
+from ..logs import JsonFileWriter
+from ..state import Store, boot_id, process_alive, process_start_time
+from .record import container_arguments, discard, should_restart
 
 # docker's restart delay: 100 ms, doubled after each restart, at most a
 # minute, back to 100 ms after a run of 10 s or more
@@ -29,36 +40,15 @@ RESTART_DELAY_START = 0.1
 RESTART_DELAY_MAX = 60.0
 RESTART_RESET_AFTER = 10.0
 
+# What a monitor tells its starter when the container did not start: the
+# "kind" of its report, so that the starter decides on a kind, not on a text.
+START_FAILED = "start-failed"          # the launch failed: "error" says why
+ALREADY_RUNNING = "already-running"    # another monitor looks after it (a concurrent start won)
+
 
 def exit_status(returncode: int) -> int:
     """Container.wait()'s -N (killed by signal N) as a shell/docker status 128+N."""
     return returncode if returncode >= 0 else 128 - returncode
-
-
-def parse_restart_policy(policy: str | None) -> tuple[str, int]:
-    from .errors import ConfigError
-
-    policy = policy or "no"
-    name, _, count = policy.partition(":")
-    if name not in ("no", "on-failure", "always", "unless-stopped"):
-        raise ConfigError(f"invalid restart policy {policy!r}: no, on-failure[:N], always or unless-stopped")
-    if count:
-        if name != "on-failure":
-            raise ConfigError(f"invalid restart policy {policy!r}: only on-failure takes a maximum retry count")
-        if not count.isdigit():
-            raise ConfigError(f"invalid restart policy {policy!r}: the retry count must be a number")
-    return name, int(count or 0)
-
-
-def should_restart(policy: str, code: int, restart_count: int, stop_requested: bool) -> bool:
-    if stop_requested:
-        return False
-    name, max_retries = parse_restart_policy(policy)
-    if name in ("always", "unless-stopped"):
-        return True
-    if name == "on-failure":
-        return code != 0 and (max_retries == 0 or restart_count < max_retries)
-    return False
 
 
 def exec_profile(plan) -> dict:
@@ -104,13 +94,9 @@ class Monitor:
 
     def run(self) -> int:
         """Starts, reaps, restarts. Returns the last exit status."""
-        from .logs import JsonFileWriter
-
-        rec = self.store._load(self.cid)
+        rec = self.store.load(self.cid)
         log = JsonFileWriter(rec.log_path, rec.log_opts.get("max-size"), rec.log_opts.get("max-file", 1))
         if self.detached:  # `attach` connects here
-            from .attach import AttachServer
-
             self.attach = AttachServer(self.store.container_dir(self.cid))
         delay = RESTART_DELAY_START
         code = 0
@@ -125,7 +111,7 @@ class Monitor:
                     self.store.update(self.cid, state="exited", exit_code=status, error=str(e),
                                       finished=time.time(), pid=None, pid_start=None,
                                       monitor_pid=None, monitor_start=None)
-                    self._report({"error": str(e), "exit_status": status, "type": type(e).__name__})
+                    self._report({"error": str(e), "exit_status": status, "kind": START_FAILED})
                     if rec.config.get("auto_remove"):
                         self._remove()
                     return status
@@ -134,7 +120,7 @@ class Monitor:
                 code = exit_status(c.wait())
                 oom = _oom_killed(c)
                 log.flush_partial()
-                rec = self.store._load(self.cid)
+                rec = self.store.load(self.cid)
                 if rec is None:  # removed under us (rm -f): nothing left to record
                     return code
                 ran = time.monotonic() - started
@@ -163,37 +149,23 @@ class Monitor:
 
     def _remove(self):
         """--rm: the record, the container's directory and its anonymous volumes go with its exit."""
-        import shutil
-
         rec = self.store.delete(self.cid)
         shutil.rmtree(self.store.container_dir(self.cid), ignore_errors=True)
-        if rec is not None:
-            from .containers import _release_image, remove_volumes_of
-
-            remove_volumes_of(rec, self.store.root)   # docker run --rm: anonymous volumes too
-            if rec.config.get("image"):
-                _release_image(self.cid, self.store.root)
+        if rec is not None:  # else someone who found it lost removed it: they do the rest
+            discard(self.store, rec, with_volumes=True)   # docker run --rm: anonymous volumes too
 
     def _sleep_unless_stopped(self, delay) -> bool:
         end = time.monotonic() + delay
         while time.monotonic() < end:
-            rec = self.store._load(self.cid)
+            rec = self.store.load(self.cid)
             if rec is None or rec.stop_requested:
                 return False
             time.sleep(min(0.05, max(0, end - time.monotonic())))
         return True
 
     def _launch(self, rec):
-        from .container import DEVNULL, PIPE, Container
-
-        kwargs = container_kwargs_from_json(rec.config)
-        tty = kwargs.pop("tty", False)
-        kwargs.pop("stop_signal", None)
-        kwargs.pop("auto_remove", None)
-        kwargs.pop("labels", None), kwargs.pop("stop_timeout", None)   # the record's, not the launch's
-        stdin_open = kwargs.pop("stdin_open", False)
-        kwargs["name"] = rec.name  # the network's DNS name, as docker's
-        c = Container(**kwargs, id=rec.id, layer_dir=str(self.store.container_dir(rec.id)),
+        tty, stdin_open = rec.config.get("tty", False), rec.config.get("stdin_open", False)
+        c = Container(**container_arguments(rec), id=rec.id, layer_dir=str(self.store.container_dir(rec.id)),
                       remove=True, tty=tty, root=self.store.root)
         self.container = c
         if self.stdin_fd is not None:
@@ -240,9 +212,6 @@ class Monitor:
             c.stdin = None
 
     def _copy(self, streams, log, input_fd, tty_fd):
-        import fcntl
-        import termios
-
         out_fds = {"stdout": 1, "stderr": 2}
         attach = self.attach
         while streams:
@@ -287,42 +256,11 @@ def _oom_killed(c) -> bool:
 
 
 def _write_all(fd, data):
-    from .attach import write_all
-
     write_all(fd, data, peer_may_leave=True)
 
 
 def _start_time(pid):
-    from .state import process_start_time
-
     return process_start_time(pid)
-
-
-# ---- kwargs <-> JSON ------------------------------------------------------------
-
-
-def container_kwargs_to_json(kwargs: dict) -> dict:
-    """The Container(...) keyword arguments as JSON (mounts as dicts)."""
-    out = dict(kwargs)
-    out["mounts"] = [
-        {"source": m.source, "target": m.target, "read_only": m.read_only, "type": m.type, "options": list(m.options)}
-        for m in kwargs.get("mounts", ())
-    ]
-    for k, v in list(out.items()):
-        if isinstance(v, tuple):
-            out[k] = list(v)
-    return out
-
-
-def container_kwargs_from_json(data: dict) -> dict:
-    from .config import Mount
-
-    kw = dict(data)
-    kw["mounts"] = [Mount(m["source"], m["target"], read_only=m["read_only"], type=m["type"],
-                          options=tuple(m["options"])) for m in data.get("mounts", ())]
-    if kw.get("ulimits"):
-        kw["ulimits"] = [tuple(u) if isinstance(u, list) else u for u in kw["ulimits"]]
-    return kw
 
 
 # ---- starting a detached monitor ----------------------------------------------------
@@ -339,9 +277,10 @@ def start_detached(store, cid: str, timeout: float = 60.0) -> dict:
         # the first process forks the monitor and ends at once: reaped here,
         # so the monitor is never our child
         first = subprocess.Popen(
-            [sys.executable, "-m", "pycontain.monitor", cid, str(w)],
+            [sys.executable, "-m", "pycontain.managed.monitor", cid, str(w)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             pass_fds=(w,), start_new_session=True, env=env, close_fds=True,
+            cwd="/",  # `python -m` imports from its working directory first: the caller's may be a container's
         )
     finally:
         os.close(w)
@@ -352,7 +291,8 @@ def start_detached(store, cid: str, timeout: float = 60.0) -> dict:
         while True:
             left = end - time.monotonic()
             if left <= 0 or not select.select([r], [], [], left)[0]:
-                return {"error": "the container's monitor did not report in time", "exit_status": 125}
+                return {"error": "the container's monitor did not report in time", "exit_status": 125,
+                        "kind": START_FAILED}
             data = os.read(r, 65536)
             if not data:
                 break
@@ -360,22 +300,20 @@ def start_detached(store, cid: str, timeout: float = 60.0) -> dict:
     finally:
         os.close(r)
     if not chunks:
-        return {"error": "the container's monitor ended before it started the container", "exit_status": 125}
+        return {"error": "the container's monitor ended before it started the container", "exit_status": 125,
+                "kind": START_FAILED}
     return json.loads(b"".join(chunks))
 
 
-def _claim(store, cid):
-    """Takes charge of the container, under the database lock: refused if
-    another monitor already looks after it."""
-    from .errors import ContainerError
-    from .state import boot_id, process_alive, process_start_time
-
+def claim(store, cid):
+    """Takes charge of the container, under the database lock: refused
+    (AlreadyRunning) if another monitor already looks after it."""
     me, my_start = os.getpid(), process_start_time(os.getpid())
 
     def check(rec):
         if rec.state in ("running", "paused", "restarting") or (
                 rec.monitor_pid and process_alive(rec.monitor_pid, rec.monitor_start)):
-            raise ContainerError(f"container {rec.short_id} is already running")
+            raise AlreadyRunning(f"container {rec.short_id} is already running")
 
     return store.update(cid, _check=check, monitor_pid=me, monitor_start=my_start, stop_requested=False,
                         boot_id=boot_id())
@@ -388,22 +326,19 @@ def main(argv):
         os._exit(0)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    from .state import Store
-
     store = Store()
     try:
-        rec = _claim(store, cid)
+        rec = claim(store, cid)
         if rec is None:
             raise LookupError(f"no such container: {cid}")
     except Exception as e:
-        os.write(report_fd, json.dumps({"error": str(e), "exit_status": 125, "type": type(e).__name__}).encode())
+        kind = ALREADY_RUNNING if isinstance(e, AlreadyRunning) else START_FAILED
+        os.write(report_fd, json.dumps({"error": str(e), "exit_status": 125, "kind": kind}).encode())
         os._exit(1)
     mon = Monitor(store, cid, report_fd=report_fd)
     try:
         mon.run()
     except BaseException as e:  # nobody sees our stderr: the record keeps why
-        import traceback
-
         store.update(cid, error=f"the monitor failed: {e!r}",
                      state="exited" if mon.container is not None else "created",
                      pid=None, pid_start=None, monitor_pid=None, monitor_start=None,

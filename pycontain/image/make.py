@@ -13,10 +13,12 @@ import zlib
 
 from .. import rootless
 from ..errors import ConfigError
+from . import reference as refmod
+from .merged import add_member, is_opaque, is_whiteout, tarinfo
 from .store import (MEDIA_OCI_CONFIG, MEDIA_OCI_LAYER, MEDIA_OCI_LAYER_GZIP, MEDIA_OCI_LAYER_ZSTD,
                     MEDIA_OCI_MANIFEST, ImageStore, chain_ids, host_platform, opened_source)
-from .unpack import (OPAQUE_MARKER, OPAQUE_XATTR, OVERLAY_XATTR_PREFIXES, USER_OPAQUE_XATTR, WHITEOUT_PREFIX,
-                     LayerError, detect_compression)
+from .unpack import (OPAQUE_MARKER, WHITEOUT_PREFIX, LayerError,
+                     detect_compression)
 
 LAYER_MEDIA = {"gzip": MEDIA_OCI_LAYER_GZIP, "zstd": MEDIA_OCI_LAYER_ZSTD, "none": MEDIA_OCI_LAYER}
 
@@ -134,8 +136,6 @@ def _layer_descriptor(store: ImageStore, digest: str) -> dict:
 
 def import_tarball(store: ImageStore, source, ref=None, changes=(), message=None) -> str:
     """docker import: a rootfs tarball (plain, gzip or zstd) becomes a one-layer image."""
-    from . import reference as refmod
-
     names = [refmod.parse(ref)] if ref else []
     cfg_changes = list(changes or ())
     apply_changes({}, cfg_changes)  # bad changes are refused before anything is written
@@ -177,68 +177,6 @@ class _HashingGzipWriter:
         self.w.write(self.z.flush())
 
 
-def _is_whiteout(st) -> bool:
-    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
-
-
-def _is_opaque(path) -> bool:
-    for name in (OPAQUE_XATTR, USER_OPAQUE_XATTR):  # root's store, a rootless user's
-        try:
-            if os.getxattr(path, name, follow_symlinks=False) == b"y":
-                return True
-        except OSError:
-            pass
-    return False
-
-
-def _tarinfo(tf: tarfile.TarFile, path: str, arcname: str) -> tarfile.TarInfo:
-    ti = tf.gettarinfo(path, arcname)
-    ti.uname = ti.gname = ""
-    try:
-        names = os.listxattr(path, follow_symlinks=False)
-    except OSError:
-        names = []
-    for n in names:
-        if n.startswith(OVERLAY_XATTR_PREFIXES):
-            continue
-        try:
-            ti.pax_headers[f"SCHILY.xattr.{n}"] = os.getxattr(path, n, follow_symlinks=False).decode("utf-8", "surrogateescape")
-        except OSError:
-            pass
-    return ti
-
-
-def _add(tf, ti, path, rel):
-    if ti.isreg():
-        with os.fdopen(_open_beneath(path[:-len(rel) - 1], rel), "rb") as f:
-            tf.addfile(ti, f)
-    else:
-        tf.addfile(ti)
-
-
-def _open_beneath(base: str, rel: str) -> int:
-    """Opens base/rel for reading without following any symlink on the way:
-    a running container can swap a file or a directory of its upper layer
-    for a symlink between our lstat and this open (docker's CVE-2018-15664),
-    which must not make an export read the host's files."""
-    fd = os.open(base, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        *dirs, last = rel.split("/")
-        for name in dirs:
-            nxt = os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
-            os.close(fd)
-            fd = nxt
-        file_fd = os.open(last, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=fd)
-    except OSError as e:
-        raise ConfigError(f"{rel!r} changed while it was being exported ({e.strerror})") from None
-    finally:
-        os.close(fd)
-    if not stat.S_ISREG(os.fstat(file_fd).st_mode):
-        os.close(file_fd)
-        raise ConfigError(f"{rel!r} changed while it was being exported (not a regular file any more)")
-    return file_fd
-
-
 def write_diff_tar(upper_dir, out) -> None:
     """The changes in an overlay upper dir as an OCI layer tar written to out:
     whiteouts (char 0/0) become .wh.NAME, opaque directories get .wh..wh..opq."""
@@ -252,7 +190,7 @@ def _write_diff_tar(out, upper_dir) -> None:
         dirnames.sort()
         rel_dir = os.path.relpath(dirpath, upper)
         rel_dir = "" if rel_dir == "." else rel_dir + "/"
-        if rel_dir and _is_opaque(dirpath):
+        if rel_dir and is_opaque(dirpath):
             ti = tarfile.TarInfo(rel_dir + OPAQUE_MARKER)
             ti.mtime = 0
             tf.addfile(ti)
@@ -261,22 +199,20 @@ def _write_diff_tar(out, upper_dir) -> None:
         for name in sorted(filenames + linked) + dirnames:
             p = os.path.join(dirpath, name)
             st = os.lstat(p)
-            if _is_whiteout(st):
+            if is_whiteout(st):
                 ti = tarfile.TarInfo(rel_dir + WHITEOUT_PREFIX + name)
                 ti.mtime = int(st.st_mtime)
                 tf.addfile(ti)
                 continue
             if stat.S_ISSOCK(st.st_mode):
                 continue  # sockets are not part of an image, as in docker
-            _add(tf, _tarinfo(tf, p, rel_dir + name), p, rel_dir + name)
+            add_member(tf, tarinfo(tf, p, rel_dir + name), p, rel_dir + name)
     tf.close()
 
 
 def commit(store: ImageStore, upper_dir, base_ref=None, new_ref=None, changes=(), message=None, author=None) -> str:
     """A container's upper dir becomes a new layer on top of base_ref (or a
     one-layer image when None), named new_ref. Returns the image id."""
-    from . import reference as refmod
-
     names = [refmod.parse(new_ref)] if new_ref else []
     apply_changes({}, changes)
     base_cfg, base_layers, parent = None, [], None
@@ -302,112 +238,5 @@ def commit(store: ImageStore, upper_dir, base_ref=None, new_ref=None, changes=()
 
 # ---- export: the merged view of layers as one tar ------------------------------
 
-def merged_entries(sources, rel=""):
-    """Yields (relpath, abspath) of the overlay view of `sources` (top first,
-    each a real directory for rel), parents before children."""
-    seen = {}
-    for idx, src in enumerate(sources):
-        try:
-            names = os.listdir(src)
-        except OSError:
-            continue
-        for name in names:
-            if name in seen:
-                continue
-            p = os.path.join(src, name)
-            st = os.lstat(p)
-            seen[name] = None if _is_whiteout(st) else (idx, p, st)
-        if _is_opaque(src):
-            break
-    for name in sorted(seen):
-        e = seen[name]
-        if e is None:
-            continue
-        idx, p, st = e
-        r = f"{rel}/{name}" if rel else name
-        yield r, p
-        if stat.S_ISDIR(st.st_mode):
-            yield from merged_entries(_dir_sources(sources, idx, name), r)
 
-
-def _dir_sources(sources, idx, name) -> list:
-    """The directories that make up directory `name`, found first in
-    sources[idx]: that one and those of the lower sources it does not hide."""
-    below = [os.path.join(sources[idx], name)]
-    if not _is_opaque(below[0]):
-        for lower in sources[idx + 1:]:
-            q = os.path.join(lower, name)
-            try:
-                qst = os.lstat(q)
-            except FileNotFoundError:
-                continue
-            if not stat.S_ISDIR(qst.st_mode):
-                break  # a file or whiteout below hides everything under it
-            below.append(q)
-            if _is_opaque(q):
-                break
-    return below
-
-
-def merged_dir(layers_top_first, path: str) -> list:
-    """The directories that make up the directory at `path` of the overlay
-    view of the layers (top first; for merged_entries), resolving symlinks
-    within the view as the container will see them (an absolute link
-    starts again at the view's root); [] when it is missing or not a directory."""
-    layers = [os.fspath(d) for d in layers_top_first]
-    todo = [p for p in path.split("/") if p not in ("", ".")]
-    done: list = []
-    sources = layers
-    hops = 0
-    while todo:
-        name = todo.pop(0)
-        if name == "..":
-            done = done[:-1]
-            sources = merged_dir(layers, "/".join(done)) if done else layers
-            continue
-        found = None
-        for idx, src in enumerate(sources):
-            try:
-                st = os.lstat(os.path.join(src, name))
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            found = None if _is_whiteout(st) else (idx, st)
-            break
-        if found is None:
-            return []
-        idx, st = found
-        if stat.S_ISLNK(st.st_mode):
-            hops += 1
-            if hops > 40:  # the kernel's own limit (ELOOP)
-                return []
-            target = os.readlink(os.path.join(sources[idx], name))
-            if target.startswith("/"):
-                done = []
-            todo = [p for p in target.split("/") if p not in ("", ".")] + todo
-            sources = merged_dir(layers, "/".join(done)) if done else layers
-            continue
-        if not stat.S_ISDIR(st.st_mode):
-            return []
-        sources = _dir_sources(sources, idx, name)
-        done.append(name)
-    return sources
-
-
-def export(layers_top_first, fileobj) -> None:
-    """docker export: writes the merged filesystem of the given directories
-    (a container's upper dir first, then its image layers top first) to
-    fileobj as a tar stream."""
-    rootless.write_as_container_root(_export, fileobj, layers_top_first)
-
-
-def _export(fileobj, layers_top_first) -> None:
-    tf = tarfile.open(fileobj=fileobj, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape")
-    for rel, path in merged_entries([os.fspath(d) for d in layers_top_first]):
-        st = os.lstat(path)
-        if stat.S_ISSOCK(st.st_mode):
-            continue
-        _add(tf, _tarinfo(tf, path, rel), path, rel)
-    tf.close()
-
-
-__all__ = ["apply_changes", "import_tarball", "commit", "export", "write_diff_tar", "chain_ids"]
+__all__ = ["apply_changes", "import_tarball", "commit", "write_diff_tar", "chain_ids"]

@@ -1,0 +1,1 @@
+"""Managed containers: the record-keeping machinery behind pycontain.containers."""

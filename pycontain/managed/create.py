@@ -1,0 +1,127 @@
+"""Creating a managed container: its options checked, its image pinned and
+held, its volumes made and its record written, or nothing at all."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+
+from .. import names, volumes
+from ..container import Container, with_image_volumes
+from ..errors import ConfigError
+from ..logs import parse_log_opts
+from ..state import ContainerRecord, NoSuchContainer, shared_store
+from .handle import ManagedContainer
+from .record import image_holder, parse_restart_policy, record_config, release_image, resolve_image, signal_number
+
+
+def create(image=None, command=None, *, name=None, restart_policy="no", log_opts=(), tty=False,
+           stop_signal=None, auto_remove=False, stdin_open=False, root=None,
+           labels=None, stop_timeout=None, **container_kwargs) -> "ManagedContainer":
+    """Makes a container record and its writable layer on disk; start() runs it.
+    Takes pycontain.Container's keyword arguments (docker run's options);
+    auto_remove: the monitor removes the container when it exits (--rm);
+    labels: {key: value} kept on the record (docker's Config.Labels, ps --filter label=);
+    stop_timeout: stop()'s default seconds before SIGKILL (--stop-timeout)."""
+    if name is not None:
+        names.check("container", name.lstrip("/") if isinstance(name, str) else name)
+    parse_restart_policy(restart_policy)
+    if auto_remove and parse_restart_policy(restart_policy)[0] != "no":
+        raise ConfigError("conflicting options: a restart policy and auto-remove (--rm)")
+    if stop_signal is not None:
+        signal_number(stop_signal)
+    if stop_timeout is not None and (not isinstance(stop_timeout, int) or isinstance(stop_timeout, bool)):
+        raise ConfigError(f"invalid stop timeout {stop_timeout!r}: a whole number of seconds")
+    if labels is not None and not isinstance(labels, dict):
+        raise ConfigError("labels must be a {key: value} dict")
+    opts = log_opts if isinstance(log_opts, dict) else parse_log_opts(log_opts)
+    for bad in ("remove", "root", "id", "layer_dir", "writable_layer", "config"):
+        if bad in container_kwargs:
+            raise ConfigError(f"{bad}= is decided by the managed container, it cannot be given")
+    # docker gives every container a cgroup: pause, stats and exec's
+    # accounting need it (Container makes one only when asked). Rootless, it
+    # gets one where the user's cgroup is delegated and runs without one
+    # elsewhere (cgroup v1), as podman does; limits without one fail.
+    container_kwargs.setdefault("cgroup", True)
+    # Validates everything Container checks, before anything exists: the
+    # record keeps the configuration it made (ContainerConfig), not the arguments.
+    probe = Container(image, command, **container_kwargs)
+    config, pull, cid = probe.config, probe.pull, probe.id
+    store = shared_store(root)
+    cdir = store.container_dir(cid)
+    made_volumes = []
+    try:
+        image_config = {}
+        if image is not None:
+            # held for as long as the container exists: rmi refuses it, as docker's does
+            resolved = resolve_image(image, root, holder=image_holder(cid), pull=pull)
+            image_config = resolved.config or {}
+            if getattr(resolved, "id", None):
+                # docker's rule: the container runs the image it was created
+                # from, whatever happens to the name later (a tag moved or
+                # removed, a pull policy of "always"): every start uses this id.
+                config, pull = dataclasses.replace(config, image=resolved.id), "never"
+        if stop_signal is None:
+            stop_signal = image_config.get("StopSignal") or "SIGTERM"
+            signal_number(stop_signal)
+        with volumes.locked(root) as reservation:
+            config = dataclasses.replace(config, mounts=_record_volumes(
+                config.mounts, image_config.get("Volumes"), reservation, made_volumes))
+            data = record_config(
+                config, tty=bool(tty), stop_signal=stop_signal, auto_remove=bool(auto_remove),
+                stdin_open=bool(stdin_open),  # -i: a detached container's stdin stays open for attach
+                labels={str(k): str(v) for k, v in (labels or {}).items()}, stop_timeout=stop_timeout,
+                cgroup=probe.want_cgroup, pull=pull,
+                # $PYCONTAIN_STORAGE_DRIVER as it is now, not as a later start's environment has it
+                storage_driver=probe.storage_driver)
+            rec = ContainerRecord(id=cid, name=(name or "").lstrip("/"), image=image or config.rootfs,
+                                  config=data, restart_policy=restart_policy or "no", log_opts=opts,
+                                  log_path=str(cdir / f"{cid}-json.log"))
+            os.mkdir(cdir, 0o700)
+            for d in ("upper", "work", "merged"):
+                os.mkdir(cdir / d, 0o755)
+            store.insert(rec)
+    except BaseException:
+        shutil.rmtree(cdir, ignore_errors=True)
+        for v in made_volumes:
+            volumes.remove(v, force=True, root=root)
+        if image is not None:
+            release_image(cid, root)
+        raise
+    return ManagedContainer(store, rec)
+
+
+def _record_volumes(mounts, image_volumes, reservation, made) -> tuple:
+    """The mounts a record keeps: every volume named, so that each start
+    (restarts, start after stop) mounts the same one. Volumes are made now,
+    as docker's create does: an anonymous one (random name) for a volume
+    mount without a source and for each of the image's VOLUMEs no mount
+    covers. made: the names this call made, for its caller to undo."""
+    out = []
+    for m in with_image_volumes(mounts, image_volumes):
+        if m.type == "volume":
+            vol, new = reservation.create(m.source)
+            m = dataclasses.replace(m, source=vol.name)
+            if new:
+                made.append(vol.name)
+        out.append(m)
+    return tuple(out)
+
+
+def run(image=None, command=None, *, detach=True, **kwargs) -> "ManagedContainer":
+    """create() then start(). detach=False runs the container with this
+    process as its monitor and returns once it exited (echo=False)."""
+    c = create(image, command, **kwargs)
+    try:
+        if detach:
+            c.start()
+        else:
+            c.run_attached(echo=False)
+    except BaseException:
+        try:
+            c.remove(force=True, volumes=bool(kwargs.get("auto_remove")))
+        except NoSuchContainer:
+            pass
+        raise
+    return c
+

@@ -1,0 +1,657 @@
+"""The handle of a managed container: every verb (start, stop, kill, pause,
+wait, logs, exec, export, commit, rename, rm) from any process. It reads the
+record, acts on the container's processes by pid (checked against their
+start time) and lets the record's transactions order concurrent callers."""
+from __future__ import annotations
+
+import os
+import select
+import selectors
+import signal as _signal
+import tempfile
+import threading
+import time
+
+from .. import _launch, names
+from ..cgroups import running as running_cgroup
+from ..config import merge_env, normalize_env
+from ..container import ContainerResult
+from ..errors import ConfigError, ContainerError, ContainerStateError, ContainerTimeout, StartFailed
+from ..logs import follow_entries, parse_since, read_entries
+from ..state import MONITORED, ContainerRecord, NameInUse, NoSuchContainer, Store, process_alive, process_start_time
+from ..users import resolve_user
+from . import proc
+from .changes import layer_changes
+from .inspect import inspect_dict
+from .monitor import ALREADY_RUNNING, Monitor, claim, start_detached
+from .proc import namespace_joins
+from .record import discard, look, signal_number
+
+DEFAULT_STOP_TIMEOUT = 10
+
+
+
+class ManagedContainer:
+    """A container with a record: created, running, paused, restarting, exited."""
+
+    def __init__(self, store: Store, rec: ContainerRecord):
+        self._store = store
+        self._rec = rec
+
+    def __repr__(self):
+        return f"<ManagedContainer {self.short_id} {self.name} {self.status}>"
+
+    @property
+    def id(self):
+        return self._rec.id
+
+    @property
+    def short_id(self):
+        return self._rec.id[:12]
+
+    @property
+    def name(self):
+        return self._rec.name
+
+    @property
+    def status(self):
+        return self._rec.state
+
+    @property
+    def record(self) -> ContainerRecord:
+        return self._rec
+
+    @property
+    def attrs(self) -> dict:
+        return inspect_dict(self._rec, self._store.root)
+
+    @property
+    def container_dir(self):
+        """The directory of its writable layer, logs and attach socket."""
+        return self._store.container_dir(self._rec.id)
+
+    def reload(self):
+        self._rec = look(self._store, self._rec.id)
+        return self
+
+    def _fresh(self):
+        try:
+            return self.reload()._rec
+        except NoSuchContainer:
+            raise NoSuchContainer(self._rec.id[:12]) from None
+
+    # ---- start, run -----------------------------------------------------------
+
+    def start(self):
+        """Starts a created or exited container under a detached monitor."""
+        rec = self._fresh()
+        if rec.state == "paused":
+            raise ContainerStateError(f"cannot start a paused container {rec.name}, try unpause instead")
+        if rec.state in ("running", "restarting"):
+            return self  # docker: starting a running container is not an error
+        result = start_detached(self._store, rec.id)
+        try:
+            self.reload()
+        except NoSuchContainer:  # auto-removed already
+            self._rec.state = "removed"
+        if "error" in result:
+            if result.get("kind") == ALREADY_RUNNING:
+                return self  # a concurrent start won
+            raise StartFailed(result["error"], result.get("exit_status", 125))
+        return self
+
+    def run_attached(self, stdin_fd=None, echo=True, tty_handler=None) -> int:
+        """Runs the container with this process as its monitor (foreground
+        `run`): output goes to the log and, with echo, to our stdout/stderr."""
+        claim(self._store, self.id)
+        mon = Monitor(self._store, self.id, echo=echo, stdin_fd=stdin_fd, tty_handler=tty_handler)
+        with _signals_proxied_to(mon):
+            code = mon.run()
+        try:
+            self.reload()
+        except NoSuchContainer:  # auto_remove: the monitor removed it
+            self._rec.state = "removed"
+        if mon.start_error is not None:
+            raise mon.start_error
+        return code
+
+    # ---- signals, stop ------------------------------------------------------------
+
+    def _pidfd(self, rec):
+        """A pidfd of the container's init if it still is the one recorded."""
+        if not rec.pid:
+            return None
+        try:
+            fd = os.pidfd_open(rec.pid)
+        except (ProcessLookupError, OSError):
+            return None
+        if process_start_time(rec.pid) != rec.pid_start:
+            os.close(fd)
+            return None
+        return fd
+
+    def _send(self, rec, sig) -> bool:
+        fd = self._pidfd(rec)
+        if fd is None:
+            return False
+        try:
+            _signal.pidfd_send_signal(fd, sig)
+            return True
+        except ProcessLookupError:
+            return False
+        finally:
+            os.close(fd)
+
+    def kill(self, signal=_signal.SIGKILL):
+        """Sends a signal to the container's init (SIGKILL by default). Killing
+        with SIGKILL or the stop signal means stopped: no restart."""
+        sig = signal_number(signal)
+        rec = self._fresh()
+        if rec.state not in ("running", "paused"):
+            raise ContainerStateError(f"container {rec.short_id} is not running")
+        if sig in (_signal.SIGKILL, signal_number(rec.config.get("stop_signal", "SIGTERM"))):
+            rec = self._store.update(rec.id, stop_requested=True) or rec
+        if not self._send(rec, sig):
+            raise ContainerStateError(f"container {rec.short_id} is not running")
+        if rec.state == "paused" and sig == _signal.SIGKILL:
+            running_cgroup.thaw(rec)
+        return self
+
+    def stop(self, timeout=None, signal=None):
+        """The stop signal (the image's StopSignal, else SIGTERM), SIGKILL
+        after `timeout` seconds; returns once the exit is recorded. A stopped
+        container is not restarted by its policy."""
+        if timeout is None:   # the container's own (--stop-timeout), else docker's 10 s
+            timeout = self._rec.config.get("stop_timeout")
+            timeout = DEFAULT_STOP_TIMEOUT if timeout is None else timeout
+        try:
+            rec = self._store.update(self._fresh().id, stop_requested=True)
+        except NoSuchContainer:
+            raise
+        if rec is None:
+            raise NoSuchContainer(self._rec.id[:12])
+        if rec.state not in MONITORED:
+            self._rec = rec
+            return self
+        sig = signal_number(signal or rec.config.get("stop_signal") or "SIGTERM")
+        fd = self._pidfd(rec)
+        if fd is not None:
+            try:
+                try:
+                    _signal.pidfd_send_signal(fd, sig)
+                except ProcessLookupError:
+                    pass
+                if rec.state == "paused":
+                    running_cgroup.thaw(rec)  # a frozen process cannot act on a signal
+                if not select.select([fd], [], [], max(0, timeout))[0]:
+                    try:
+                        _signal.pidfd_send_signal(fd, _signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+            finally:
+                os.close(fd)
+        self._wait_recorded(rec)
+        return self
+
+    def _wait_recorded(self, rec, timeout=30.0):
+        """Until the monitor recorded that the container stopped for good."""
+        end = time.monotonic() + timeout
+        mfd = None
+        if rec.monitor_pid:
+            try:
+                mfd = os.pidfd_open(rec.monitor_pid)
+            except OSError:
+                mfd = None
+        try:
+            while True:
+                try:
+                    cur = self._store.get(rec.id)
+                except NoSuchContainer:
+                    return
+                self._rec = cur
+                if cur.state not in MONITORED and not (cur.monitor_pid and cur.state == "created"):
+                    return
+                if time.monotonic() > end:
+                    raise ContainerError(f"container {rec.short_id} did not stop in time")
+                if mfd is not None:
+                    select.select([mfd], [], [], 0.005)
+                else:
+                    time.sleep(0.005)
+        finally:
+            if mfd is not None:
+                os.close(mfd)
+
+    def restart(self, timeout=None):
+        self.stop(timeout)
+        return self.start()
+
+    # ---- pause --------------------------------------------------------------------------
+
+    def pause(self):
+        rec = self._fresh()
+        if rec.state == "paused":
+            raise ContainerStateError(f"container {rec.short_id} is already paused")
+        if rec.state != "running":
+            raise ContainerStateError(f"container {rec.short_id} is not running")
+        running_cgroup.freeze(rec)
+        self._rec = self._store.update(rec.id, state="paused") or rec
+        return self
+
+    def unpause(self):
+        rec = self._fresh()
+        if rec.state != "paused":
+            raise ContainerStateError(f"container {rec.short_id} is not paused")
+        running_cgroup.thaw(rec)
+        self._rec = self._store.update(rec.id, state="running") or rec
+        return self
+
+    # ---- remove -------------------------------------------------------------------------
+
+    def remove(self, force=False, volumes=False):
+        """Deletes the record, the writable layer and the logs. A running
+        container needs force=True (it is killed first)."""
+        rec = self._fresh()
+        if rec.state in MONITORED or (rec.state == "created" and rec.monitor_pid):
+            if not force:
+                raise ContainerStateError(
+                    f"cannot remove container {rec.short_id}: container is {rec.state}: "
+                    "stop the container before removing or force remove")
+            rec = self._store.update(rec.id, stop_requested=True) or rec
+            if rec.state == "paused":
+                self._send(rec, _signal.SIGKILL)
+                running_cgroup.thaw(rec)
+            self._send(rec, _signal.SIGKILL)
+            self._wait_recorded(rec)
+
+        def still_stopped(cur):
+            if cur.state in MONITORED or cur.monitor_pid:
+                raise ContainerStateError(f"cannot remove container {cur.short_id}: it was started meanwhile")
+
+        gone = self._store.delete(rec.id, _check=still_stopped)
+        if gone is None:
+            raise NoSuchContainer(rec.id[:12])
+        discard(self._store, rec, with_volumes=volumes)  # docker's rm -v: its anonymous volumes too
+        self._rec.state = "removed"
+
+    # ---- wait -------------------------------------------------------------------------------
+
+    def _wait_condition(self, start_rec):
+        """True once the run that was current at start_rec has ended."""
+        try:
+            cur = self._store.get(start_rec.id)
+        except NoSuchContainer:
+            return True, start_rec
+        if cur.state in ("exited", "dead"):
+            return True, cur
+        if start_rec.state in ("running", "paused") and cur.started != start_rec.started:
+            return True, cur  # it ended and a restart began
+        if start_rec.state in ("running", "paused") and cur.state == "restarting":
+            return True, cur
+        return False, cur
+
+    def _wait_look(self, start):
+        """One look for wait() and wait_async(): (exit status or None, the
+        record to keep waiting from, the current record)."""
+        done, cur = self._wait_condition(start)
+        if done:
+            self._rec = cur
+            return (cur.exit_code if cur.exit_code is not None else -1), start, cur
+        if start.state in ("created", "restarting", "exited"):
+            start = cur
+        return None, start, cur
+
+    def wait(self, timeout=None) -> int:
+        """Blocks until the container exits; returns its exit status."""
+        start = self._fresh()
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:
+            status, start, cur = self._wait_look(start)
+            if status is not None:
+                return status
+            left = None if end is None else end - time.monotonic()
+            if left is not None and left <= 0:
+                raise ContainerTimeout(self.name, timeout)
+            fd = self._pidfd(cur)
+            if fd is None:
+                time.sleep(0.01 if left is None else min(0.01, left))
+                continue
+            try:
+                select.select([fd], [], [], 0.5 if left is None else min(0.5, left))
+            finally:
+                os.close(fd)
+
+    async def wait_async(self) -> int:
+        """wait() for asyncio: the event loop watches the init's pidfd."""
+        import asyncio  # only here: importing it costs the CLI ~0.1 s
+
+        loop = asyncio.get_running_loop()
+        start = self._fresh()
+        while True:
+            status, start, cur = self._wait_look(start)
+            if status is not None:
+                return status
+            fd = self._pidfd(cur)
+            if fd is None:
+                await asyncio.sleep(0.01)
+                continue
+            ready = loop.create_future()
+            loop.add_reader(fd, lambda ready=ready: ready.done() or ready.set_result(None))
+            try:
+                # the exit is recorded by the monitor just after the init ends
+                await asyncio.wait_for(ready, 0.5)
+            except asyncio.TimeoutError:
+                pass
+            finally:
+                loop.remove_reader(fd)
+                os.close(fd)
+            await asyncio.sleep(0)
+
+    # ---- logs --------------------------------------------------------------------------------
+
+    def _still_running(self):
+        try:
+            cur = self._store.get(self.id)
+        except NoSuchContainer:
+            return False
+        return cur.state in MONITORED or bool(cur.monitor_pid)
+
+    def log_entries(self, follow=False, tail=None, since=None):
+        """(stream, text, RFC 3339 time) tuples; with follow, an endless
+        iterator until the container stops."""
+        rec = self._fresh()
+        since_t = parse_since(since) if isinstance(since, str) else since
+        if follow:
+            return follow_entries(rec.log_path, self._still_running, since_t, tail)
+        return iter(read_entries(rec.log_path, since_t, tail))
+
+    def logs(self, stdout=True, stderr=True, follow=False, tail=None, timestamps=False, since=None):
+        """The container's output as bytes (follow=True: an iterator of bytes)."""
+        def lines():
+            for stream, text, t in self.log_entries(follow, tail, since):
+                if (stream == "stdout" and stdout) or (stream == "stderr" and stderr):
+                    yield ((t + " ") if timestamps else "").encode() + text.encode()
+        if follow:
+            return lines()
+        return b"".join(lines())
+
+    # ---- exec ----------------------------------------------------------------------------------
+
+    def exec_start(self, cmd, *, env=(), user=None, workdir=None, tty=False, stdio=(-1, -1, -1)):
+        """Starts cmd inside the running container (its namespaces and cgroups,
+        its init's user, capabilities, no_new_privs and seccomp filter).
+        Returns the launcher's Child: pid (our own child), pidfd, tty_master."""
+        rec = self._fresh()
+        if rec.state == "paused":
+            raise ContainerStateError(f"container {rec.short_id} is paused, unpause the container before exec")
+        if rec.state != "running" or not process_alive(rec.pid, rec.pid_start):
+            raise ContainerStateError(f"container {rec.short_id} is not running")
+        if isinstance(cmd, str):
+            raise ConfigError("exec: the command must be a list of strings")
+        cmd = [str(a) for a in cmd]
+        if not cmd:
+            raise ConfigError("exec: no command specified")
+        prof = rec.exec_profile
+        envp = merge_env(prof.get("env", ()), normalize_env(env))
+        uid, gid, groups = prof["uid"], prof["gid"], prof["groups"]
+        if user:
+            u = resolve_user(user, [f"/proc/{rec.pid}/root"])
+            uid, gid, groups = u.uid, u.gid, list(u.groups)
+        if workdir is not None and not workdir.startswith("/"):
+            raise ConfigError(f"the working directory {workdir!r} is invalid, it needs to be an absolute path")
+        joins, fds = namespace_joins(rec.pid)
+        cgroup_fds = running_cgroup.procs_fds(rec.pid)
+        if process_start_time(rec.pid) != rec.pid_start:  # the init died while we opened its namespaces
+            for fd in fds + cgroup_fds:
+                os.close(fd)
+            raise ContainerStateError(f"container {rec.short_id} is not running")
+        plan = _launch.LaunchPlan(
+            argv=cmd, envp=envp, path_env=prof.get("path_env"), root_path="", root_source="",
+            root_fstype=None, clone_flags=0, joins=joins, loopback_up=False,
+            cwd=workdir or prof.get("cwd") or "/", mkdir_cwd=False, uid=uid, gid=gid, groups=groups,
+            set_groups=prof.get("set_groups", True),
+            capabilities=frozenset(prof["capabilities"]), no_new_privs=prof["no_new_privs"],
+            seccomp_bpf=bytes.fromhex(prof["seccomp"]) if prof.get("seccomp") else None,
+            stdio=tuple(stdio), tty=tty, cgroup_fds=cgroup_fds, owned_fds=fds + cgroup_fds,
+        )
+        return _launch.spawn_joined(plan)
+
+    def exec_run(self, cmd, *, env=(), user=None, workdir=None, stdin=None, timeout=None,
+                 text=False) -> ContainerResult:
+        """Runs cmd in the container to completion; stdout and stderr captured."""
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        in_r = in_w = None
+        if stdin is not None:
+            in_r, in_w = os.pipe()
+        try:
+            child = self.exec_start(cmd, env=env, user=user, workdir=workdir,
+                                    stdio=(in_r if in_r is not None else -1, out_w, err_w))
+        except BaseException:
+            for fd in (out_r, err_r, in_w):
+                if fd is not None:
+                    os.close(fd)
+            raise
+        finally:
+            for fd in (out_w, err_w, in_r):
+                if fd is not None:
+                    os.close(fd)
+        proc = _ExecProcess(child, cmd)
+        return proc.communicate(out_r, err_r, in_w, stdin, timeout, text)
+
+    # ---- inspection ------------------------------------------------------------------------------
+
+    def processes(self) -> list:
+        rec = self._fresh()
+        if rec.state not in ("running", "paused"):
+            raise ContainerStateError(f"container {rec.short_id} is not running")
+        return proc.pid_namespace_members(rec.pid)
+
+    def top(self, ps_args=None) -> dict:
+        """docker top: UID PID PPID C STIME TTY TIME CMD for each process;
+        with ps_args, the host's ps with those options, for its processes."""
+        if ps_args:
+            return proc.ps_rows(self.processes(), ps_args)
+        rows = []
+        tick = os.sysconf("SC_CLK_TCK")
+        for pid in self.processes():
+            info = proc.proc_info(pid)
+            if info is None:
+                continue
+            t = (info["utime"] + info["stime"]) // tick
+            rows.append([str(info["uid"]), str(pid), str(info["ppid"]), "0", "-", "?",
+                         f"{t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d}", info["cmd"]])
+        return {"Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"], "Processes": rows}
+
+    def stats(self, interval=0.1) -> dict:
+        """CPU (over `interval`), memory (resident) and pids of the container's
+        processes, read from /proc. The cgroups branch gives the cgroup's own figures."""
+        rec = self._fresh()
+        if rec.state not in ("running", "paused"):
+            return {"id": rec.id, "name": rec.name, "cpu_percent": 0.0, "memory_usage": 0,
+                    "memory_limit": proc.mem_total(), "pids": 0}
+
+        def sample():
+            pids = proc.pid_namespace_members(rec.pid)
+            cpu = rss = 0
+            for pid in pids:
+                info = proc.proc_info(pid)
+                if info:
+                    cpu += info["utime"] + info["stime"]
+                    rss += info["rss"]
+            return cpu, rss, len(pids)
+
+        cg = running_cgroup.figures(rec.pid)
+        c0, _, _ = sample()
+        cpu0 = cg.get("cpu_ns")
+        t0 = time.monotonic()
+        time.sleep(interval)
+        c1, rss, npids = sample()
+        dt = time.monotonic() - t0
+        cg1 = running_cgroup.figures(rec.pid)
+        if cpu0 is not None and cg1.get("cpu_ns") is not None and dt > 0:
+            cpu_pct = 100.0 * (cg1["cpu_ns"] - cpu0) / 1e9 / dt
+        else:
+            cpu_pct = 100.0 * (c1 - c0) / os.sysconf("SC_CLK_TCK") / dt if dt > 0 else 0.0
+        # the container's own cgroup when it has one (docker's figures), else /proc's sums
+        return {"id": rec.id, "name": rec.name, "cpu_percent": cpu_pct,
+                "memory_usage": cg1.get("memory_usage", rss),
+                "memory_limit": min(cg1.get("memory_limit") or proc.mem_total(), proc.mem_total()),
+                "pids": cg1.get("pids", npids)}
+
+    # ---- its filesystem as an image or a tar stream (docker export, commit) -----
+
+    def io_counters(self) -> dict:
+        """docker stats' NET I/O (the container's interfaces but lo) and
+        BLOCK I/O (its cgroups), in bytes; zeros when it is not running."""
+        rec = self._fresh()
+        if rec.state not in ("running", "paused") or not rec.pid:
+            return {"net_rx": 0, "net_tx": 0, "block_read": 0, "block_write": 0}
+        rx, tx = proc.net_bytes(rec.pid)
+        read, written = running_cgroup.block_io(rec.pid)
+        return {"net_rx": rx, "net_tx": tx, "block_read": read, "block_write": written}
+
+    def diff(self) -> list:
+        """docker diff: [(kind, path)], kind A, C or D, the writable layer's changes."""
+        upper, lowers, _ = self._filesystem()
+        return layer_changes(upper, lowers)
+
+    def _filesystem(self):
+        """(upper dir, lower dirs top first, base image ref or None)."""
+        # Imported here: only containers of images need the image package, which costs
+        # every other verb (ps, stop, logs, a rootfs= container) ~11 ms of imports.
+        from .. import image
+
+        cfg = self.record.config
+        upper = self.container_dir / "upper"
+        if cfg.get("rootfs"):
+            return upper, [cfg["rootfs"]], None
+        # the image pinned at create (records before pinning: the name given)
+        img = image.resolve_for_run(cfg["image"], self._store.root, pull="never")
+        return upper, list(img.layers), cfg["image"]
+
+    def export(self, fileobj) -> None:
+        """docker export: the container's filesystem (its image and its
+        changes, running or not) as a tar stream."""
+        from .. import image  # see _filesystem
+
+        upper, lowers, _ = self._filesystem()
+        image.export([str(upper), *lowers], fileobj)
+
+    def commit(self, ref=None, *, changes=(), message=None, author=None) -> str:
+        """docker commit: the container's changes (deletions as whiteouts) become
+        a new layer on top of its image. Returns the new image's id."""
+        from .. import image  # see _filesystem
+
+        upper, lowers, base = self._filesystem()
+        if base is None:
+            # a rootfs= container has no image below its changes: the whole
+            # filesystem becomes a one-layer image
+            with tempfile.TemporaryFile(dir=self._store.root) as f:
+                image.export([str(upper), *lowers], f)
+                f.seek(0)
+                return image.import_(f, ref, changes=changes, message=message, root=self._store.root)
+        return image.commit(str(upper), base, ref, changes, message, author, root=self._store.root)
+
+    def rename(self, new_name: str):
+        new_name = names.check("container", new_name.lstrip("/") if isinstance(new_name, str) else new_name)
+        with self._store.transaction() as db:
+            other = db.execute("SELECT id FROM containers WHERE name = ?", (new_name,)).fetchone()
+            if other and other["id"] != self.id:
+                raise NameInUse(new_name, other["id"])
+            if db.execute("UPDATE containers SET name = ? WHERE id = ?", (new_name, self.id)).rowcount == 0:
+                raise NoSuchContainer(self.short_id)
+        self.reload()
+        return self
+
+
+class _signals_proxied_to:
+    """docker run's --sig-proxy: while this process is the monitor of a
+    foreground container, the signals it gets (Ctrl-C, kill) go to the
+    container's init instead; the monitor goes on and records the exit."""
+
+    SIGNALS = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT,
+               _signal.SIGUSR1, _signal.SIGUSR2)
+
+    def __init__(self, monitor):
+        self.monitor = monitor
+        self.saved = {}
+
+    def _forward(self, signum, _frame):
+        c = self.monitor.container
+        if c is not None:
+            c.send_signal(signum)
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self.saved[sig] = _signal.signal(sig, self._forward)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self.saved.items():
+            _signal.signal(sig, handler)
+
+
+class _ExecProcess:
+    def __init__(self, child, args):
+        self.child = child
+        self.args = args
+
+    def communicate(self, out_r, err_r, in_w, input_data, timeout, text):
+        sel = selectors.DefaultSelector()
+        chunks = {out_r: [], err_r: []}
+        sel.register(out_r, selectors.EVENT_READ)
+        sel.register(err_r, selectors.EVENT_READ)
+        view = memoryview(input_data.encode() if isinstance(input_data, str) else (input_data or b""))
+        if in_w is not None:
+            if view:
+                os.set_blocking(in_w, False)
+                sel.register(in_w, selectors.EVENT_WRITE)
+            else:
+                os.close(in_w)
+                in_w = None
+        end = None if timeout is None else time.monotonic() + timeout
+        try:
+            while sel.get_map():
+                left = None if end is None else end - time.monotonic()
+                if left is not None and left <= 0:
+                    os.kill(self.child.pid, _signal.SIGKILL)
+                    os.waitpid(self.child.pid, 0)
+                    raise ContainerTimeout(self.args, timeout)
+                for key, _ in sel.select(left):
+                    fd = key.fileobj
+                    if fd == in_w:
+                        try:
+                            n = os.write(fd, view[:65536])
+                        except BrokenPipeError:
+                            n = len(view)
+                        view = view[n:]
+                        if not view:
+                            sel.unregister(fd)
+                            os.close(fd)
+                            in_w = None
+                        continue
+                    data = os.read(fd, 65536)
+                    if data:
+                        chunks[fd].append(data)
+                    else:
+                        sel.unregister(fd)
+                        os.close(fd)
+        finally:
+            sel.close()
+            for fd in (out_r, err_r, in_w):
+                if fd is not None:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+        _, status = os.waitpid(self.child.pid, 0)
+        if self.child.pidfd is not None:
+            os.close(self.child.pidfd)
+        code = os.waitstatus_to_exitcode(status)
+        code = code if code >= 0 else 128 - code
+        out, err = b"".join(chunks[out_r]), b"".join(chunks[err_r])
+        if text:
+            out, err = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+        return ContainerResult(self.args, code, out, err)
+
