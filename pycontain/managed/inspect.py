@@ -91,11 +91,12 @@ def _inspect_host_config(cfg: dict, rec: ContainerRecord, policy: str, retries: 
         "Init": bool(cfg.get("init", False)),
         "CpuShares": res.get("cpu_shares") or 0,
         "Memory": memory,
-        # --cpus is kept as a quota per period (what the cgroup gets)
-        "NanoCpus": int(round(quota * 1e9 / period)) if quota and period and quota > 0 else 0,
+        "NanoCpus": cfg.get("nano_cpus") or 0,
         "CgroupParent": res.get("cgroup_parent") or "",
         "BlkioWeight": res.get("blkio_weight") or 0,
-        "CpuPeriod": period or 0, "CpuQuota": quota or 0,
+        # --cpus became a quota per period in the config; docker shows only NanoCpus then
+        "CpuPeriod": 0 if cfg.get("nano_cpus") else period or 0,
+        "CpuQuota": 0 if cfg.get("nano_cpus") else quota or 0,
         "CpusetCpus": format_cpu_list(res["cpuset_cpus"]) if res.get("cpuset_cpus") else "",
         "CpusetMems": format_cpu_list(res["cpuset_mems"]) if res.get("cpuset_mems") else "",
         "Devices": [{"PathOnHost": d["host_path"], "PathInContainer": d["container_path"],

@@ -166,7 +166,7 @@ def first_words(text: str, n: int = 3) -> str:
 @pytest.fixture
 def warm_store(store_root):
     """The process's record database connection, opened before leakcheck's snapshot."""
-    return containers._store()
+    return containers.shared_store()
 
 
 @pytest.fixture
