@@ -79,6 +79,7 @@ class LaunchPlan:
     root_readonly: bool = False
     clone_flags: int = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET
     pdeathsig: int = 9
+    umask: int = 0o022              # the child's, whatever the launcher's own
     joins: list = field(default_factory=list)          # [(fd, nstype)]
     owned_fds: list = field(default_factory=list)      # closed once the child has them
     unshare_flags: int = 0          # CLONE_NEW* made after the joins (owned by a joined user namespace)
@@ -204,6 +205,7 @@ def _to_c(plan: LaunchPlan, sync_fd: int, init_fd: int, exec_fd: int):
     c.unshare_flags = plan.unshare_flags
     c.tty = int(plan.tty)
     c.pdeathsig = plan.pdeathsig
+    c.umask = plan.umask
     if plan.joins:
         j = ffi.new("struct pc_join[]", len(plan.joins))
         keep.append(j)

@@ -18,6 +18,8 @@ import os
 import select
 import selectors
 import signal
+import struct
+import termios
 import threading
 import time
 import warnings
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from . import _launch, _netns, cgroups, fuse_overlayfs, rootless, volumes
+from . import _launch, _netns, bundle, cgroups, fuse_overlayfs, rootless, volumes
 from ._paths import default_root
 from .config import RLIMITS, ContainerConfig, Mount, check_mount_target, merge_env
 from .errors import ConfigError, ContainerError, ContainerExitError, ContainerTimeout
@@ -143,7 +145,8 @@ class Container:
                  cpuset_cpus=None, cpuset_mems=None, pids_limit=None, blkio_weight=None,
                  device_read_bps=(), device_write_bps=(), cgroup_parent=None, cgroup=None, devices=(),
                  id=None,  # noqa: A002  (the container id to use, as docker-py names it)
-                 tty=False, layer_dir=None, pull="missing", storage_driver=None, config=None):
+                 tty=False, layer_dir=None, pull="missing", storage_driver=None, config=None,
+                 survive_parent=False):
         if isinstance(network, Container):   # join that container's network namespace
             network = f"container:{network.id}"
         if config is not None:
@@ -168,11 +171,14 @@ class Container:
                 name=name, ports=ports, dns=dns, add_hosts=add_hosts, resources=resources,
                 devices=tuple(devices),
             )
+        # survive_parent: the process outlives this one, no parent-death signal
+        # (an OCI runtime's create: its caller reaps it; config.container_config_from_oci)
+        self.survive_parent = survive_parent
         self.id = id or os.urandom(32).hex()
         # Managed containers (pycontain/containers.py): tty=True gives init a
         # terminal from its own devpts (self.tty_master after start);
         # layer_dir keeps the writable layer in the caller's directory.
-        self.tty = tty
+        self.tty = tty or bool(self.config.bundle is not None and self.config.bundle.terminal)
         self.tty_master = None
         self.layer_dir = layer_dir
         self.launch_plan = None  # the last plan started: exec copies its user and privileges
@@ -294,10 +300,24 @@ class Container:
                 # closed once the launcher has joined it (below, after spawn)
                 child_fds.append(self._network.take_netns_fd())
             plan.stdio = tuple(stdio)
-            plan.wait_start = wait_start
+            # a bundle's sysctls go into its namespaces before the command runs
+            sysctls = self.config.bundle.sysctl if self.config.bundle is not None else ()
+            plan.wait_start = wait_start or bool(sysctls)
             plan.tty = self.tty
+            if self.survive_parent:
+                plan.pdeathsig = 0
+            if self.config.bundle is not None and self.config.bundle.umask is not None:
+                plan.umask = self.config.bundle.umask
             self.launch_plan = plan
             child = _launch.spawn(plan)
+            if sysctls:
+                try:
+                    bundle.apply_sysctls(child.pid, sysctls)
+                except BaseException:
+                    child.abort()
+                    raise
+                if not wait_start:
+                    child.finish_start()
             if self._cgroup is not None:
                 self._cgroup.close_fds()    # the child has joined: the descriptors are spent
         except BaseException as e:
@@ -316,6 +336,9 @@ class Container:
         self.pid = child.pid
         self._pidfd = child.pidfd
         self.tty_master = child.tty_master
+        size = self.config.bundle.console_size if self.config.bundle is not None else None
+        if size and self.tty_master is not None:   # a bundle's process.consoleSize
+            fcntl.ioctl(self.tty_master, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
         self.stdin, self.stdout, self.stderr = parent_ends_by_role(parent_ends)
         if wait_start:
             self._child = child
@@ -463,8 +486,17 @@ class Container:
         if self.want_cgroup is False or (self.want_cgroup is None and not limits and not limits.cgroup_parent
                                          and not self.config.devices):
             return None
+        name = f"pycontain-{self.id}"
+        spec = self.config.bundle
+        if spec is not None and spec.cgroups_path:
+            # the bundle's cgroupsPath, below the caller's own cgroup (as a relative cgroup_parent)
+            parent, _, name = spec.cgroups_path.strip("/").rpartition("/")
+            limits = dataclasses.replace(limits, cgroup_parent=cgroups.limits.normalize_parent(parent))
         try:
-            cg = cgroups.create(f"pycontain-{self.id}", limits, devices_restricted=not self.config.privileged)
+            cg = cgroups.create(name, limits, devices_restricted=not self.config.privileged)
+            if spec is not None:
+                for kind, major, minor, access in spec.device_rules:
+                    cg.allow_device(kind, major, minor, access)
         except cgroups.CgroupError as e:
             unavailable = isinstance(e, cgroups.CgroupNotDelegated) or e.errno in (
                 errno.EACCES, errno.EPERM, errno.EROFS, errno.EOPNOTSUPP)
@@ -473,6 +505,21 @@ class Container:
             return None
         self._cgroup = cg
         return cg
+
+    def host_record(self) -> dict:
+        """What the created or started container holds on the host, as plain
+        JSON for pycontain.detached in another process (an OCI runtime's delete)."""
+        return {"cgroup": self._cgroup.record() if self._cgroup is not None else None}
+
+    def detach(self) -> None:
+        """Lets go of the started container without stopping or reaping it
+        (an OCI runtime's create/start: its caller is the process's parent
+        from now on, and pycontain.detached releases host_record())."""
+        self._cgroup = None
+        self._rootfs = None
+        self._child = None
+        self._pidfd = None
+        self.pid = None
 
     def _remove_cgroup(self):
         if self._cgroup is not None:
@@ -656,6 +703,9 @@ class Container:
 
     def _plan(self) -> _launch.LaunchPlan:
         cfg = self.config
+        if cfg.bundle is not None:    # an OCI bundle: as its config.json says (pycontain/bundle.py)
+            self.args = list(cfg.command)
+            return bundle.launch_plan(cfg, self._make_cgroup(), self.root)
         if cfg.rootfs is not None:
             image = ResolvedImage((cfg.rootfs,), {})
         else:

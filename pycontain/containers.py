@@ -27,7 +27,7 @@ from .state import MONITORED, NoSuchContainer, cached_store, close_stores, share
 __all__ = [
     "create", "run", "get", "list", "prune", "ManagedContainer", "ContainerStateError", "StartFailed",
     "AlreadyRunning", "NoSuchContainer", "ConfigError", "ContainerError", "DEFAULT_STOP_TIMEOUT",
-    "inspect_dict", "port_lines", "disk_usage", "cached_store", "close_stores",
+    "inspect_dict", "port_lines", "disk_usage", "cached_store", "close_stores", "removed_exit_status",
 ]
 
 def get(ref: str, root=None) -> ManagedContainer:
@@ -48,6 +48,12 @@ def list_containers(all=False, filters=None, root=None) -> list:  # noqa: A002  
             continue
         out.append(ManagedContainer(store, rec))
     return out
+
+
+def removed_exit_status(cid: str, root=None) -> int | None:
+    """The last exit status of a container removed in the last few minutes
+    (state.EXIT_KEPT_SECONDS), None if it never ran or is not known."""
+    return shared_store(root).removed_exit_code(cid)
 
 
 def __getattr__(name):

@@ -5,7 +5,7 @@
  *
  *   pc_spawn            parent: block signals, clone(CLONE_VM [|CLONE_VFORK]) on a fresh stack
  *   child_main          child, in order:
- *     reset signals, close every descriptor not in the plan, umask 0022,
+ *     reset signals, close every descriptor not in the plan, the umask (0022),
  *     pdeathsig, setns joins, [unshare], [wait for parent],
  *     [open the root's device], cgroup join, cgroup namespace, mount tree:
  *     propagation, scratch, root [and wait while the parent serves it], mounts, nodes, symlinks,
@@ -1152,9 +1152,10 @@ static int child_main(void *arg)
 
     if (p->close_fds)
         close_leaked_fds(c);
-    /* what the container creates gets the usual modes, whatever the
-     * launcher's umask (runc and crun set 0022 too) */
-    S1(SYS_umask, 022);
+    /* what the container creates gets the plan's modes, whatever the
+     * launcher's umask (022 unless asked: runc and crun default to it too,
+     * an OCI bundle may say process.user.umask) */
+    S1(SYS_umask, p->umask & 0777);
     arm_pdeathsig(c);
 
     /* Before the first setns and until execve (which sets it again): no
@@ -1372,11 +1373,14 @@ static int child_continue(void *arg)
     if (p->cwd)
         enter_cwd(c);
 
+    /* the terminal exists at "created" (the parent receives its master
+     * before the created message, as an OCI runtime's create hands it out) */
+    if (p->tty)
+        setup_tty(c);
+
     if (p->wait_start == PC_WAIT_CREATED)
         wait_for_release(c);
 
-    if (p->tty)
-        setup_tty(c);
     for (int i = 0; i < 3; i++) {
         int fd = p->stdio[i];
         if (fd < 0 || p->tty)

@@ -67,6 +67,7 @@ struct pc_plan {
     unsigned long clone_flags;      /* CLONE_NEW* (cgroup ns is unshared later, see below) */
     int vfork;                      /* 1: CLONE_VFORK, no sync points; the fast path */
     int pdeathsig;                  /* signal sent to the container when its launcher thread dies; 0 none */
+    unsigned int umask;             /* the child's umask, set before anything is created (022 usually) */
     const struct pc_join *joins;
     int n_joins;
     int fork_after_join;            /* continue in a forked child: only children enter a joined pid

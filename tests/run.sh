@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 DEBIAN_PACKAGES=(
     gcc libc6-dev python3-dev python3-venv file iproute2 procps
     busybox-static
-    docker.io buildah  # the builder is compared with dockerd 20.10's classic builder (tests/build) and buildah (bench)
+    buildah  # the builder is compared with dockerd 20.10 (docker.io, below) and buildah (bench)
     libseccomp2     # seccomp filters are compiled by the system libseccomp (pycontain/security/seccomp.py)
     nftables        # bridge networking: NAT and published ports (pycontain/network/nft.py)
     slirp4netns     # rootless networking (pycontain/network/slirp.py)
@@ -22,8 +22,11 @@ DEBIAN_PACKAGES=(
     # images (tests/image): a real registry, skopeo to cross-check, bcrypt htpasswd, zstd
     # layers, and a Debian minbase layer made with debootstrap (cached in ~/.cache)
     docker-registry skopeo apache2-utils zstd debootstrap umoci
-    # the reference engine the CLI is compared with (tests/dockerref): dockerd 20.10 and its client
-    docker.io
+    # the OCI runtime door (tests/oci): its callers containerd 1.6, dockerd 20.10 and podman 4.3 (with
+    # conmon), and runc, the reference; script(1) (bsdutils) gives ctr run -t a terminal. docker.io also
+    # gives the Engine API tests (tests/api) docker's client where the machine has none and a reference
+    # dockerd for response shapes, and the CLI's reference (tests/dockerref); systemd brings systemd-socket-activate
+    containerd podman conmon docker.io runc bsdutils systemd
     # the cgroup v2 lane (tests/vm/run-v2.sh): Debian's kernel under QEMU
     qemu-system-x86 linux-image-amd64 cpio kmod
 )

@@ -170,6 +170,18 @@ class V1Cgroup(Cgroup):
     def paths(self) -> list:
         return list(self._hier)
 
+    def record(self) -> dict:
+        return {"version": 1, "name": self.name, "dirs": dict(self.dirs),
+                "hier": {d: list(v) for d, v in self._hier.items()}, "made": list(self._made)}
+
+    @classmethod
+    def reopen(cls, record: dict) -> "V1Cgroup":
+        cg = cls(record["name"])
+        cg.dirs = dict(record["dirs"])
+        cg._hier = {d: tuple(v) for d, v in record["hier"].items()}
+        cg._made = list(record["made"])
+        return cg
+
     def pids(self) -> list:
         # Every process joined all hierarchies at once and cannot leave them
         # (its view of cgroupfs is read-only): one hierarchy lists them all.

@@ -13,6 +13,7 @@ import time
 
 from .. import containers, reset
 from .._paths import default_root
+from . import service
 from ._errors import CliError, UsageError
 from ._format import format_each, format_rows, human_duration, human_size, print_deleted
 from ._prompt import confirmed
@@ -151,6 +152,7 @@ def _system_verbs(sub):
                                       "the nftables table and the store (podman's verb)")
     p.add_argument("-f", "--force", action="store_true", help="do not prompt for confirmation")
     p.set_defaults(func=cmd_system_reset)
+    service.register(ssub)
     s.set_defaults(func=lambda a: (s.print_help(), 0)[1])
 
 

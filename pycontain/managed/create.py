@@ -25,6 +25,11 @@ def create(image=None, command=None, *, name=None, restart_policy="no", log_opts
     stop_timeout: stop()'s default seconds before SIGKILL (--stop-timeout)."""
     if name is not None:
         names.check("container", name.lstrip("/") if isinstance(name, str) else name)
+    if labels is not None and not isinstance(labels, dict):
+        raise ConfigError("labels must be a {key: value} dict")
+    labels = dict(labels or {})
+    if not all(isinstance(k, str) and k and isinstance(v, str) for k, v in labels.items()):
+        raise ConfigError("labels must map non-empty strings to strings")
     parse_restart_policy(restart_policy)
     if auto_remove and parse_restart_policy(restart_policy)[0] != "no":
         raise ConfigError("conflicting options: a restart policy and auto-remove (--rm)")
@@ -32,8 +37,6 @@ def create(image=None, command=None, *, name=None, restart_policy="no", log_opts
         signal_number(stop_signal)
     if stop_timeout is not None and (not isinstance(stop_timeout, int) or isinstance(stop_timeout, bool)):
         raise ConfigError(f"invalid stop timeout {stop_timeout!r}: a whole number of seconds")
-    if labels is not None and not isinstance(labels, dict):
-        raise ConfigError("labels must be a {key: value} dict")
     opts = log_opts if isinstance(log_opts, dict) else parse_log_opts(log_opts)
     for bad in ("remove", "root", "id", "layer_dir", "writable_layer", "config"):
         if bad in container_kwargs:
@@ -70,7 +73,7 @@ def create(image=None, command=None, *, name=None, restart_policy="no", log_opts
             data = record_config(
                 config, tty=bool(tty), stop_signal=stop_signal, auto_remove=bool(auto_remove),
                 stdin_open=bool(stdin_open),  # -i: a detached container's stdin stays open for attach
-                labels={str(k): str(v) for k, v in (labels or {}).items()}, stop_timeout=stop_timeout,
+                labels=labels,
                 # --cpus as given: the config keeps only the quota it became, which
                 # inspect cannot tell from --cpu-quota/--cpu-period (docker's NanoCpus)
                 nano_cpus=int(round(float(container_kwargs["cpus"]) * 1e9)) if container_kwargs.get("cpus") else 0,

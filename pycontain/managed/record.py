@@ -135,8 +135,7 @@ def discard(store: Store, rec: ContainerRecord, with_volumes: bool) -> None:
 
 
 def matches_filters(rec: ContainerRecord, filters: dict) -> bool:
-    """docker ps --filter: status, name (a regular expression), id prefix, exited, ancestor,
-    label (KEY or KEY=VALUE; every one given must match, as docker's)."""
+    """docker ps --filter: status, name (a regular expression), id prefix, exited, ancestor, label."""
     for key, want in filters.items():
         wants = want if isinstance(want, (tuple, list)) else [want]
         if key == "status":
@@ -154,11 +153,11 @@ def matches_filters(rec: ContainerRecord, filters: dict) -> bool:
         elif key == "ancestor":
             if rec.image not in wants:
                 return False
-        elif key == "label":
-            labels = rec.config.get("labels") or {}
+        elif key == "label":   # "KEY" or "KEY=VALUE", every one must match
+            have = rec.config.get("labels") or {}
             for w in wants:
                 k, sep, v = w.partition("=")
-                if k not in labels or (sep and labels[k] != v):
+                if k not in have or (sep and have[k] != v):
                     return False
         else:
             raise ConfigError(f"invalid filter {key!r} (status, name, id, exited, ancestor, label)")

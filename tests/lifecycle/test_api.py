@@ -210,7 +210,7 @@ def test_stop_waits_the_containers_own_stop_timeout_and_labels_filter(busybox):
     # sh as pid 1 ignores SIGTERM: stop() without a timeout waits the
     # container's --stop-timeout (1 s), not docker's default 10 s
     c = containers.run(rootfs=str(busybox), command=["sh", "-c", "while true; do sleep 0.1; done"],
-                       labels={"tier": "web", "n": 1}, stop_timeout=1)
+                       labels={"tier": "web", "n": "1"}, stop_timeout=1)
     other = containers.create(rootfs=str(busybox), command=["true"], labels={"tier": "db"})
     assert c.attrs["Config"]["Labels"] == {"tier": "web", "n": "1"}
     assert c.attrs["Config"]["StopTimeout"] == 1 and "StopTimeout" not in other.attrs["Config"]
@@ -225,8 +225,9 @@ def test_stop_waits_the_containers_own_stop_timeout_and_labels_filter(busybox):
     for bad in ("1", 1.5, True):
         with pytest.raises(ConfigError, match="stop timeout"):
             containers.create(rootfs=str(busybox), command=["true"], stop_timeout=bad)
-    with pytest.raises(ConfigError, match="labels"):
-        containers.create(rootfs=str(busybox), command=["true"], labels=["a=b"])
+    for bad in (["a=b"], {"n": 1}):
+        with pytest.raises(ConfigError, match="labels"):
+            containers.create(rootfs=str(busybox), command=["true"], labels=bad)
     other.remove()
 
 

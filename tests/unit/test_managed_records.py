@@ -101,14 +101,14 @@ def test_ps_filters():
         record.matches_filters(rec, {"volume": "x"})
 
 
-def test_label_filters_as_docker():
-    rec = _rec(config={"labels": {"tier": "web", "x": ""}})
-    assert record.matches_filters(rec, {"label": "tier"})                  # KEY: the label is there
-    assert record.matches_filters(rec, {"label": ["tier=web", "x"]})       # every one given must match
-    assert record.matches_filters(rec, {"label": "x="})                    # KEY= : an empty value
-    assert not record.matches_filters(rec, {"label": ["tier=web", "y"]})
-    assert not record.matches_filters(rec, {"label": "tier=db"})
-    assert not record.matches_filters(_rec(), {"label": "tier"})           # a record without labels
+def test_ps_label_filter():
+    """docker ps --filter label=KEY and label=KEY=VALUE: every one given must match."""
+    rec = _rec(config={"labels": {"suite": "api", "empty": ""}})
+    assert record.matches_filters(rec, {"label": "suite"})
+    assert record.matches_filters(rec, {"label": ["suite=api", "empty="]})
+    assert not record.matches_filters(rec, {"label": ["suite=api", "other"]})
+    assert not record.matches_filters(rec, {"label": "suite=cli"})
+    assert not record.matches_filters(_rec(), {"label": "suite"})
 
 
 def test_labels_and_stop_timeout_are_managed_options_not_containers():
