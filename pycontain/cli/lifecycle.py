@@ -652,7 +652,7 @@ def cmd_cp(args):
 
 
 def cmd_diff(args):
-    for kind, path in containers.get(args.container).diff():
+    for kind, path in containers.get(args.container).changes():
         print(f"{kind} {path}")
     return 0
 

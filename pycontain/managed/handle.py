@@ -22,7 +22,6 @@ from ..logs import follow_entries, parse_since, read_entries
 from ..state import MONITORED, ContainerRecord, NameInUse, NoSuchContainer, Store, process_alive, process_start_time
 from ..users import resolve_user
 from . import proc
-from .changes import layer_changes
 from .inspect import inspect_dict
 from .monitor import ALREADY_RUNNING, Monitor, claim, start_detached
 from .proc import namespace_joins
@@ -564,11 +563,6 @@ class ManagedContainer:
         rx, tx = proc.net_bytes(rec.pid)
         read, written = running_cgroup.block_io(rec.pid)
         return {"net_rx": rx, "net_tx": tx, "block_read": read, "block_write": written}
-
-    def diff(self) -> list:
-        """docker diff: [(kind, path)], kind A, C or D, the writable layer's changes."""
-        upper, lowers, _ = self._filesystem()
-        return layer_changes(upper, lowers)
 
     def _filesystem(self):
         """(upper dir, lower dirs top first, base image ref or None)."""
