@@ -73,7 +73,7 @@ def create(image=None, command=None, *, name=None, restart_policy="no", log_opts
             data = record_config(
                 config, tty=bool(tty), stop_signal=stop_signal, auto_remove=bool(auto_remove),
                 stdin_open=bool(stdin_open),  # -i: a detached container's stdin stays open for attach
-                labels=labels,
+                labels=labels, stop_timeout=stop_timeout,
                 # --cpus as given: the config keeps only the quota it became, which
                 # inspect cannot tell from --cpu-quota/--cpu-period (docker's NanoCpus)
                 nano_cpus=int(round(float(container_kwargs["cpus"]) * 1e9)) if container_kwargs.get("cpus") else 0,
