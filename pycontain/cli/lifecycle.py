@@ -523,10 +523,11 @@ def cmd_attach(args):
 def _inspect_one(ref, kind):
     """docker inspect's lookup: a container, else an image, volume or network
     of that name (--type: only that kind). NoSuch... is "No such object"."""
-    from .. import image, network, volumes
+    from .. import image, volumes
+    from .network import inspect_doc as network_doc
 
     finders = {"container": lambda: containers.get(ref).attrs, "image": lambda: image.inspect(ref),
-               "volume": lambda: volumes.inspect(ref), "network": lambda: network.inspect_network(ref)}
+               "volume": lambda: volumes.inspect(ref), "network": lambda: network_doc(ref)}
     for name, find in finders.items():
         if kind in (None, name):
             try:

@@ -87,8 +87,30 @@ def cmd_rm(args):
         print(name)
 
 
+def inspect_doc(name) -> dict:
+    """docker network inspect's shape, from the library's definition and leases."""
+    info = network.inspect_network(name)
+    prefix = info["subnet"].rpartition("/")[2]
+    return {
+        "Name": info["name"], "Id": info["id"],
+        "Created": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(info.get("created") or 0))
+        + f".{int(((info.get('created') or 0) % 1) * 1e6):06d}Z",
+        "Scope": "local", "Driver": info.get("driver", "bridge"), "EnableIPv6": False,
+        "IPAM": {"Driver": "default", "Options": None,
+                 "Config": [{"Subnet": info["subnet"], "Gateway": info["gateway"]}]},
+        "Internal": bool(info.get("internal")), "Attachable": False, "Ingress": False,
+        "ConfigFrom": {"Network": ""}, "ConfigOnly": False,
+        "Containers": {c["id"]: {"Name": c["name"], "EndpointID": "", "MacAddress": "",
+                                 "IPv4Address": f"{c['address']}/{prefix}", "IPv6Address": "",
+                                 "Ports": c["ports"]}
+                       for c in info.get("containers", ())},
+        "Options": {"com.docker.network.bridge.name": info.get("bridge", "")},
+        "Labels": {},
+    }
+
+
 def cmd_inspect(args):
-    out = [network.inspect_network(n) for n in args.names]
+    out = [inspect_doc(n) for n in args.names]
     if args.format:
         sys.stdout.write(format_each(args.format, out))
     else:

@@ -13,7 +13,7 @@ Nothing here imports pyroute2 until a bridge network is used.
 """
 from __future__ import annotations
 
-import datetime
+from dataclasses import asdict
 
 from ..errors import ConfigError
 from ..names import NAME_RE
@@ -69,27 +69,16 @@ def list_networks(root=None):
 
 
 def inspect_network(name, root=None) -> dict:
-    """docker network inspect's shape: the definition plus the containers
-    holding an address on it."""
+    """The definition plus the containers holding an address on it."""
     from . import ipam, store
 
     net = store.get(name, root)
-    prefix = net.prefixlen
-    return {
-        "Name": net.name, "Id": net.id,
-        "Created": datetime.datetime.fromtimestamp(net.created, datetime.timezone.utc)
-        .strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "Scope": "local", "Driver": net.driver, "EnableIPv6": False,
-        "IPAM": {"Driver": "default", "Options": None, "Config": [{"Subnet": net.subnet, "Gateway": net.gateway}]},
-        "Internal": net.internal, "Attachable": False, "Ingress": False,
-        "ConfigFrom": {"Network": ""}, "ConfigOnly": False,
-        "Containers": {lease.container: {"Name": lease.container_name, "EndpointID": "", "MacAddress": "",
-                                         "IPv4Address": f"{lease.address}/{prefix}", "IPv6Address": "",
-                                         "Ports": lease.ports}
-                       for lease in ipam.live_leases(net, root)},
-        "Options": {"com.docker.network.bridge.name": net.bridge},
-        "Labels": {},
-    }
+    info = asdict(net)
+    info["containers"] = [
+        {"id": lease.container, "name": lease.container_name, "address": lease.address,
+         "ports": lease.ports}
+        for lease in ipam.live_leases(net, root)]
+    return info
 
 
 def prune_networks(root=None) -> list:
