@@ -34,6 +34,7 @@ from .errors import ConfigError, ContainerError, ContainerExitError, ContainerTi
 from .network import needs_attachment
 from .network import slirp
 from .network.attach import NetworkAttachment
+from .network.etcfiles import resolv_conf_text
 from .network.slirp import Slirp, is_slirp_mode
 from .network import registry as network_registry
 from .rootfs import RootFS
@@ -891,6 +892,10 @@ class Container:
             files["hosts"] = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
                               f"127.0.1.1\t{hostname}\n")
             files["resolv.conf"] = _resolv_conf_without_loopback(_read_host_file("/etc/resolv.conf"))
+        if cfg.dns or cfg.add_hosts:   # docker honours both with --network host and none too
+            if cfg.dns:
+                files["resolv.conf"] = resolv_conf_text(files["resolv.conf"], cfg.dns)
+            files["hosts"] += "".join(f"{ip}\t{name}\n" for name, ip in cfg.add_hosts)
         if rootfs.add_etc_files(files):
             return {}
         return {name: rootfs.add_file(name, text) for name, text in files.items()}

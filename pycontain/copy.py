@@ -30,6 +30,7 @@ import os
 import stat
 import subprocess
 import sys
+import tarfile
 import tempfile
 
 from . import rootless
@@ -423,6 +424,90 @@ def _in_private_overlay(fn_name, data, merged, a, b, archive):
         {"copy_out": copy_out, "copy_in": copy_in, "stat_out": stat_out}[fn_name](root_fd, a, b, archive)
     finally:
         os.close(root_fd)
+
+
+# ---- tar streams (docker cp with "-") ------------------------------------------------------
+# The copy itself is the descriptor-based one above, into or out of a private
+# directory of the store's; tarfile only ever works on that host directory, by
+# numeric ids (no name lookups), and never follows a link the archive made.
+
+
+def tar_stream_from_container(c, src: str, out_fd: int) -> None:
+    """docker cp CONTAINER:SRC -: a tar archive of src written to out_fd, its
+    owners the container's numeric ids."""
+    with _staging(c) as tmp:
+        copy_from_container(c, src, tmp, archive=True)
+        with os.fdopen(os.dup(out_fd), "wb") as out, tarfile.open(fileobj=out, mode="w|") as tar:
+            for name in sorted(os.listdir(tmp)):
+                tar.add(os.path.join(tmp, name), arcname=name, filter=_numeric_only)
+
+
+def tar_stream_into_container(c, in_fd: int, dest: str) -> None:
+    """docker cp - CONTAINER:DEST: a tar archive read from in_fd, unpacked
+    into the container's directory dest with the archive's numeric ids."""
+    with _staging(c) as tmp:
+        with os.fdopen(os.dup(in_fd), "rb") as inp:
+            try:
+                with tarfile.open(fileobj=inp, mode="r|") as tar:
+                    for member in tar:
+                        _extract_member(tar, member, tmp)
+            except tarfile.TarError as e:
+                raise ContainerError(f"invalid tar archive: {e}") from None
+        into = dest.rstrip("/") + "/"      # docker: DEST must be an existing directory
+        for name in sorted(os.listdir(tmp)):
+            copy_into_container(c, os.path.join(tmp, name), into, archive=True)
+
+
+class _staging:
+    """A private directory beside the store's containers, removed afterwards."""
+
+    def __init__(self, c):
+        self.parent = str(c._store.root)
+
+    def __enter__(self):
+        self.path = tempfile.mkdtemp(prefix=".pycontain-cp-", dir=self.parent)
+        return self.path
+
+    def __exit__(self, *exc):
+        rootless.remove_tree(self.path, ignore_errors=True)
+
+
+def _numeric_only(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    info.uname = info.gname = ""
+    return info
+
+
+def _extract_member(tar, member: tarfile.TarInfo, into: str) -> None:
+    """One member under into, refused if its name (or a hard link's target)
+    leaves it or passes through a link; whatever is at its place is replaced,
+    so no write ever follows a link."""
+    if not [p for p in member.name.split("/") if p not in ("", ".")]:
+        return      # "./": the destination itself, which exists already
+    target = _staged_path(into, member.name)
+    if member.islnk():
+        _staged_path(into, member.linkname)
+    if not (member.isreg() or member.isdir() or member.issym() or member.islnk()
+            or member.ischr() or member.isblk() or member.isfifo()):
+        return
+    if os.path.lexists(target) and not (member.isdir() and os.path.isdir(target)
+                                        and not os.path.islink(target)):
+        if os.path.isdir(target) and not os.path.islink(target):
+            rootless.remove_tree(target)
+        else:
+            os.unlink(target)
+    tar.extract(member, into, set_attrs=True, numeric_owner=True)
+
+
+def _staged_path(into: str, name: str) -> str:
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if not parts or ".." in parts:
+        raise ContainerError(f"invalid tar archive: the entry {name!r} is outside the destination")
+    path = into
+    for part in parts[:-1]:
+        path = os.path.join(path, part)
+        if os.path.islink(path):
+            raise ContainerError(f"invalid tar archive: the entry {name!r} passes through a link")
+    return os.path.join(path, parts[-1])
 
 
 def _oserror_text(e: OSError) -> str:

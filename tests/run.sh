@@ -25,7 +25,7 @@ DEBIAN_PACKAGES=(
     # the OCI runtime door (tests/oci): its callers containerd 1.6, dockerd 20.10 and podman 4.3 (with
     # conmon), and runc, the reference; script(1) (bsdutils) gives ctr run -t a terminal. docker.io also
     # gives the Engine API tests (tests/api) docker's client where the machine has none and a reference
-    # dockerd for response shapes; systemd brings systemd-socket-activate
+    # dockerd for response shapes, and the CLI's reference (tests/dockerref); systemd brings systemd-socket-activate
     containerd podman conmon docker.io runc bsdutils systemd
     # the cgroup v2 lane (tests/vm/run-v2.sh): Debian's kernel under QEMU
     qemu-system-x86 linux-image-amd64 cpio kmod

@@ -242,6 +242,7 @@ def create_kwargs(body, name: str | None, default_network: str) -> dict:
         workdir=_want(body, "WorkingDir", str, "") or None, tty=bool(_want(body, "Tty", bool, "")),
         stdin_open=bool(_want(body, "OpenStdin", bool, "")),
         stop_signal=_want(body, "StopSignal", str, "") or None,
+        stop_timeout=_want(body, "StopTimeout", int, ""),   # stop()'s default, docker's --stop-timeout
         mounts=mounts, network=network, ports=_ports(body, host),
         restart_policy=policy, auto_remove=bool(_want(host, "AutoRemove", bool, "HostConfig.")),
         log_opts=log_opts,

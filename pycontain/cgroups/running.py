@@ -135,3 +135,28 @@ def figures(pid) -> dict:
         if os.path.exists(f"{d}/pids.current"):
             out["pids"] = _read_int(f"{d}/pids.current")
     return {k: v for k, v in out.items() if v is not None}
+
+
+def block_io(pid) -> tuple:
+    """(bytes read, bytes written) by the container's own cgroups: v1
+    blkio.throttle.io_service_bytes, v2 io.stat (docker stats' BLOCK I/O)."""
+    read = written = 0
+    for _ctrls, d in own_cgroups(pid):
+        try:
+            if os.path.exists(f"{d}/blkio.throttle.io_service_bytes"):      # v1
+                with open(f"{d}/blkio.throttle.io_service_bytes") as f:
+                    for line in f:
+                        parts = line.split()
+                        if len(parts) == 3 and parts[1] == "Read":
+                            read += int(parts[2])
+                        elif len(parts) == 3 and parts[1] == "Write":
+                            written += int(parts[2])
+            elif os.path.exists(f"{d}/io.stat"):                             # v2
+                with open(f"{d}/io.stat") as f:
+                    for line in f:
+                        fields = dict(kv.split("=", 1) for kv in line.split()[1:] if "=" in kv)
+                        read += int(fields.get("rbytes", 0))
+                        written += int(fields.get("wbytes", 0))
+        except (OSError, ValueError):
+            pass
+    return read, written

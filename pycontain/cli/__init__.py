@@ -11,17 +11,56 @@ import signal
 import sys
 
 from .. import __version__
+from ..containers import ContainerStateError
 from ..errors import ContainerError
+from ._errors import UsageError
+from .gotemplate import TemplateError
 
 # Modules under pycontain.cli that add verbs, in the order `--help` lists them.
 VERB_MODULES = ("run", "lifecycle", "images", "build", "volume", "network", "system")
 
 EXIT_ENGINE_FAILED = 125
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE   # 141, as the shell shows a program SIGPIPE killed
+# Verbs whose failures to find a thing are the engine's (docker run/create: 125);
+# everywhere else "No such container/image/volume" and a container in the
+# wrong state ("is not running") are 1, as in docker.
+VERBS_NOT_FOUND_IS_ENGINE_FAILURE = ("run", "create")
+
+
+class DockerArgumentParser(argparse.ArgumentParser):
+    """argparse with docker's (cobra's) manners: no prefix matching of long
+    flags (--al is not --all), an unknown flag is "unknown flag: --x" then
+    "See 'pycontain VERB --help'." with status 125; a missing argument is
+    status 1, as docker's "requires at least N arguments"."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras and self.prog != "pycontain":
+            # a verb's parser: what it did not take is an error here, named by this verb
+            flag = next((a for a in extras if a.startswith("-") and a != "-"), None)
+            if flag is not None:
+                self.error(f"unknown flag: {flag.split('=', 1)[0]}")
+            self.error(f'"{self.prog}" accepts no more arguments: {" ".join(extras)}')
+        return namespace, extras
+
+    def error(self, message):
+        status = EXIT_ENGINE_FAILED
+        if message.startswith("unrecognized arguments: "):
+            message = "unknown flag: " + message.split()[2].split("=", 1)[0]
+        elif message.startswith("the following arguments are required"):
+            message = f'"{self.prog}" requires at least 1 argument ({message.split(": ", 1)[1]}).'
+            status = 1
+        elif message.startswith("argument ") and ": expected one argument" in message:
+            message = "flag needs an argument: " + message.split()[1].split("/")[-1]
+        raise UsageError(message, self.prog, status)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = DockerArgumentParser(
         prog="pycontain",
         description="A daemonless container engine: run containers from the command line or from Python.",
     )
@@ -34,14 +73,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as e:
+        print(str(e), file=sys.stderr)
+        print(f"See '{e.prog} --help'.", file=sys.stderr)
+        return e.status
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
     try:
         return args.func(args) or 0
+    except UsageError as e:   # a verb's own check of its arguments (args.parser.error)
+        print(str(e), file=sys.stderr)
+        print(f"See '{e.prog} --help'.", file=sys.stderr)
+        return e.status
+    except TemplateError as e:
+        # docker: "template parsing error: ..." (inspect) / "failed to execute template: ..."
+        print(f"pycontain: {e}", file=sys.stderr)
+        return e.status
     except ContainerError as e:
         print(f"pycontain: {e}", file=sys.stderr)
+        if isinstance(e, (LookupError, ContainerStateError)) and args.verb not in VERBS_NOT_FOUND_IS_ENGINE_FAILURE:
+            return 1   # docker's "No such container", "Container X is not running": 1
         return getattr(e, "exit_status", EXIT_ENGINE_FAILED)
     except KeyboardInterrupt:
         return 130

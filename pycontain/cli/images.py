@@ -13,7 +13,7 @@ from ..errors import ConfigError, ContainerError
 from ..image import auth as authmod
 from ..image import registry as image_registry
 from ..image.store import refmod_familiar
-from ._format import human_duration, human_size, print_deleted
+from ._format import format_each, format_rows, human_duration, human_size, print_deleted
 from ._prompt import confirmed
 
 
@@ -40,7 +40,7 @@ def human_ago(created) -> str:
 
 
 def _table(rows, headers):
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=True)]
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
     for r in [headers] + rows:
         print("   ".join(str(x).ljust(w) for x, w in zip(r, widths, strict=True)).rstrip())
 
@@ -119,7 +119,34 @@ def cmd_logout(a):
         print(f"Not logged in to {server}")
 
 
-def cmd_images(a):
+_IMAGES_DEFAULT = "{{.Repository}}\\t{{.Tag}}\\t{{.ID}}\\t{{.CreatedSince}}\\t{{.Size}}"
+_IMAGES_DIGESTS = "{{.Repository}}\\t{{.Tag}}\\t{{.Digest}}\\t{{.ID}}\\t{{.CreatedSince}}\\t{{.Size}}"
+_IMAGES_HEADERS = {"Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST", "ID": "IMAGE ID",
+                   "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE",
+                   "Containers": "CONTAINERS", "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE",
+                   "VirtualSize": "VIRTUAL SIZE"}
+
+
+def _image_filters(items) -> dict:
+    """docker images --filter: dangling=true|false, reference=PATTERN (repeatable)."""
+    out = {}
+    for f in items:
+        key, sep, value = f.partition("=")
+        if not sep or key not in ("dangling", "reference"):
+            raise ConfigError(f"invalid filter '{f}': dangling=true|false or reference=PATTERN")
+        if key == "dangling" and value.lower() not in ("true", "false", "1", "0"):
+            raise ConfigError(f"invalid filter 'dangling={value}'")
+        out.setdefault(key, []).append(value)
+    return out
+
+
+def _image_rows(a) -> list:
+    """One row per repository:tag (a <none> row for an untagged image), as
+    docker images lists them, after the positional REPOSITORY and --filter."""
+    import fnmatch
+
+    filters = _image_filters(a.filter)
+    want = image.parse_reference(a.repository, default_tag=False) if a.repository else None
     imgs = image.list()
     if not a.all:
         # a build's intermediate images (one per step, kept for its cache)
@@ -128,31 +155,49 @@ def cmd_images(a):
 
         steps = build.cache_image_ids()
         imgs = [i for i in imgs if i.names or i.id not in steps]
-    rows, seen = [], set()
-    want = image.parse_reference(a.repository, default_tag=False) if a.repository else None
+    rows = []
     for img in imgs:
         names = [n for n in img.names if "@" not in n]
         digests = {n.split("@")[0]: n.split("@")[1] for n in img.names if "@" in n}
         # no tag: docker shows the repository of a repo@digest reference, tag <none>
         entries = ([(refmod_familiar(n.rsplit(":", 1)[0]), n.rsplit(":", 1)[1], n.rsplit(":", 1)[0]) for n in names]
                    or [(refmod_familiar(repo), "<none>", repo) for repo in sorted(digests)] or [("<none>", "<none>", None)])
+        dangling = not names
+        if "dangling" in filters and dangling != (filters["dangling"][-1].lower() in ("true", "1")):
+            continue
         for repo, tag, full in entries:
             if want and (full != want.name or (want.tag and tag != want.tag)):
                 continue
-            iid = img.id if a.no_trunc else img.id[7:19]
-            if a.quiet:
-                if iid not in seen:
-                    seen.add(iid)
-                    print(iid)
+            if "reference" in filters and not any(
+                    fnmatch.fnmatchcase(f"{repo}:{tag}" if ":" in pat else repo, pat) for pat in filters["reference"]):
                 continue
-            row = [repo, tag]
-            if a.digests:
-                row.append(digests.get(full, img.manifest_digest if full else "<none>"))
-            row += [iid, human_ago(img.created), human_size(img.size)]
-            rows.append(row)
-    if not a.quiet:
-        headers = ["REPOSITORY", "TAG"] + (["DIGEST"] if a.digests else []) + ["IMAGE ID", "CREATED", "SIZE"]
-        _table(rows, headers)
+            created = _parse_time(img.created)
+            rows.append({
+                "Repository": repo, "Tag": tag,
+                "Digest": digests.get(full, img.manifest_digest if full else "<none>") or "<none>",
+                "ID": img.id if a.no_trunc else img.id[7:19], "FullID": img.id,
+                "CreatedSince": human_ago(img.created),
+                "CreatedAt": created.strftime("%Y-%m-%d %H:%M:%S +0000 UTC") if created else "",
+                "Size": human_size(img.size), "VirtualSize": human_size(img.size),
+                "Containers": "N/A", "SharedSize": "N/A", "UniqueSize": "N/A",
+            })
+    return rows
+
+
+def cmd_images(a):
+    rows = _image_rows(a)
+    if a.quiet:
+        seen = set()
+        for r in rows:
+            if r["ID"] not in seen:
+                seen.add(r["ID"])
+                print(r["ID"] if a.no_trunc else r["FullID"][7:19])
+        return 0
+    for r in rows:
+        del r["FullID"]
+    default = _IMAGES_DIGESTS if a.digests else _IMAGES_DEFAULT
+    sys.stdout.write(format_rows(a.format or "table " + default, rows, _IMAGES_HEADERS, default_table=default))
+    return 0
 
 
 def cmd_rmi(a):
@@ -172,32 +217,18 @@ def cmd_tag(a):
 
 
 def cmd_inspect(a):
-    out = [image.inspect(n) for n in a.images]
+    out, status = [], 0
+    for name in a.images:   # as docker: each one, every failure reported, status 1 if any
+        try:
+            out.append(image.inspect(name))
+        except ContainerError as e:
+            print(f"pycontain: {e}", file=sys.stderr)
+            status = 1
     if a.format:
-        for o in out:
-            print(_go_format(a.format, o))
+        sys.stdout.write(format_each(a.format, out))
     else:
         print(json.dumps(out, indent=4))
-
-
-def _go_format(fmt, obj):
-    """The common case of docker's --format: {{.Field.Sub}} and {{json .Field}}."""
-    import re
-
-    def get(path):
-        v = obj
-        for p in path.strip(".").split("."):
-            if p:
-                v = v.get(p) if isinstance(v, dict) else None
-        return v
-
-    def sub(m):
-        expr = m.group(1).strip()
-        if expr.startswith("json "):
-            return json.dumps(get(expr[5:].strip()))
-        v = get(expr)
-        return json.dumps(v) if isinstance(v, (dict, list)) else ("" if v is None else str(v))
-    return re.sub(r"\{\{(.*?)\}\}", sub, fmt)
+    return status
 
 
 def cmd_history(a):
@@ -307,6 +338,9 @@ def _images_args(p):
     p.add_argument("--digests", action="store_true", help="show digests")
     p.add_argument("--no-trunc", action="store_true", help="don't truncate output")
     p.add_argument("-q", "--quiet", action="store_true", help="only show image IDs")
+    p.add_argument("-f", "--filter", action="append", default=[], metavar="KEY=VALUE",
+                   help="filter: dangling=true|false, reference=PATTERN")
+    p.add_argument("--format", help="Go template, e.g. '{{.Repository}}:{{.Tag}}', 'table ...' or json")
     p.add_argument("repository", nargs="?", metavar="REPOSITORY[:TAG]")
     p.set_defaults(func=cmd_images)
 

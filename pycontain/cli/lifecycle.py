@@ -8,29 +8,52 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 
 from .. import containers, reset
 from .._paths import default_root
 from . import service
-from ._format import human_duration, human_size, print_deleted
+from ._errors import CliError, UsageError
+from ._format import format_each, format_rows, human_duration, human_size, print_deleted
 from ._prompt import confirmed
+from . import run as run_verbs
+from .run import env_list
 from ..errors import ContainerError
+from ..logs import parse_since, parse_time
 
 # ---- registration ------------------------------------------------------------------
 
 
 def register(sub):
+    _container_verbs(sub, grouped=False)
+    c = sub.add_parser("container", help="manage containers (docker's container COMMAND forms)")
+    csub = c.add_subparsers(dest="container_verb", metavar="COMMAND")
+    run_verbs.register(csub)
+    _container_verbs(csub, grouped=True)
+    p = csub.add_parser("prune", help="remove all stopped containers")
+    p.add_argument("-f", "--force", action="store_true", help="do not prompt for confirmation")
+    p.set_defaults(func=cmd_container_prune)
+    c.set_defaults(func=lambda a: (c.print_help(), 0)[1])
+    _system_verbs(sub)
+
+
+def _container_verbs(sub, grouped):
+    """The container verbs, at the top (ps, rm...) and under `container`
+    (grouped: ls for ps, as docker's container ls|list|ps)."""
     def verb(name, help_, func, multi=None, **kw):
+        if grouped and name == "ps":
+            name, kw["aliases"] = "ls", ["list", "ps"]
         p = sub.add_parser(name, help=help_, **kw)
         if multi:
             p.add_argument("containers", nargs="+", metavar="CONTAINER", help=multi)
         p.set_defaults(func=func, parser=p)
         return p
 
-    verb("start", "start one or more stopped containers", cmd_start, "container name or id")
+    p = verb("start", "start one or more stopped containers", cmd_start, "container name or id")
+    p.add_argument("-a", "--attach", action="store_true",
+                   help="print the container's output until it exits; its exit status is ours")
+    p.add_argument("-i", "--interactive", action="store_true", help="attach the container's stdin (not yet)")
     p = verb("stop", "stop one or more running containers", cmd_stop, "container name or id")
     p.add_argument("-t", "--time", type=int, default=None, help="seconds to wait before killing it (default 10)")
     p.add_argument("-s", "--signal", help="signal to send (default: the container's stop signal)")
@@ -52,13 +75,19 @@ def register(sub):
     p.add_argument("-n", "--tail", default="all", help="number of lines to show from the end (default all)")
     p.add_argument("-t", "--timestamps", action="store_true", help="show timestamps")
     p.add_argument("--since", help="show logs since a timestamp (RFC 3339 or Unix) or a duration (10m)")
+    p.add_argument("--until", help="show logs before a timestamp (RFC 3339 or Unix) or a duration (10m)")
+    p.add_argument("--details", action="store_true", help="show the extra details given to logs (none here)")
     p.add_argument("container", metavar="CONTAINER")
 
     p = verb("exec", "run a command in a running container", cmd_exec,
              usage="pycontain exec [OPTIONS] CONTAINER COMMAND [ARG...]")
     p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
     p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal")
-    p.add_argument("-e", "--env", action="append", default=[], metavar="K=V", help="set an environment variable")
+    p.add_argument("-d", "--detach", action="store_true", help="run the command in the background")
+    p.add_argument("-e", "--env", action="append", default=[], metavar="K=V",
+                   help="set an environment variable (K alone: the caller's value of K)")
+    p.add_argument("--env-file", action="append", default=[], metavar="FILE",
+                   help="read environment variables from a file")
     p.add_argument("-u", "--user", help="user: name|uid[:group|gid]")
     p.add_argument("-w", "--workdir", help="working directory inside the container")
     p.add_argument("container", metavar="CONTAINER")
@@ -69,10 +98,14 @@ def register(sub):
     p.add_argument("--no-stdin", action="store_true", help="do not attach stdin")
     p.add_argument("container", metavar="CONTAINER")
 
-    p = verb("inspect", "low-level information on containers (JSON)", cmd_inspect, "container name or id")
-    p.add_argument("-f", "--format", help="Go-template-like format, e.g. '{{.State.Status}}'")
-    p = verb("top", "display the running processes of a container", cmd_top)
+    p = verb("inspect", "low-level information on containers, images, volumes or networks (JSON)", cmd_inspect,
+             "container, image, volume or network name or id")
+    p.add_argument("-f", "--format", help="Go template, e.g. '{{.State.Status}}'")
+    p.add_argument("--type", help="only this kind: container, image, volume or network")
+    p = verb("top", "display the running processes of a container", cmd_top,
+             usage="pycontain top CONTAINER [ps OPTIONS]")
     p.add_argument("container", metavar="CONTAINER")
+    p.add_argument("ps_args", nargs=argparse.REMAINDER, metavar="ps OPTIONS")
     verb("wait", "block until containers stop, then print their exit codes", cmd_wait, "container name or id")
     p = verb("stats", "display containers' resource usage", cmd_stats)
     p.add_argument("--no-stream", action="store_true", help="print one sample and exit")
@@ -99,20 +132,16 @@ def register(sub):
     p.add_argument("container", metavar="CONTAINER")
     p.add_argument("new_name", metavar="NEW_NAME")
 
-    c = sub.add_parser("container", help="manage containers (prune, ls)")
-    csub = c.add_subparsers(dest="container_verb", metavar="COMMAND")
-    p = csub.add_parser("prune", help="remove all stopped containers")
-    p.add_argument("-f", "--force", action="store_true", help="do not prompt for confirmation")
-    p.set_defaults(func=cmd_container_prune)
-    p = csub.add_parser("ls", help="list containers (as ps)")
-    _ps_flags(p)
-    p.set_defaults(func=cmd_ps)
-    c.set_defaults(func=lambda a: (c.print_help(), 0)[1])
+    p = verb("diff", "list the changes to the files of a container's filesystem (A, C, D)", cmd_diff)
+    p.add_argument("container", metavar="CONTAINER")
 
+
+def _system_verbs(sub):
     s = sub.add_parser("system", help="manage pycontain (df, prune, reset)")
     ssub = s.add_subparsers(dest="system_verb", metavar="COMMAND")
     p = ssub.add_parser("df", help="show disk usage")
-    p.add_argument("--format", help="json")
+    p.add_argument("--format", help="Go template, 'table ...', or json (pycontain's own figures)")
+    p.add_argument("-v", "--verbose", action="store_true", help="each image, container and volume")
     p.set_defaults(func=cmd_system_df)
     p = ssub.add_parser("prune", help="remove stopped containers (and unused data)")
     p.add_argument("-f", "--force", action="store_true", help="do not prompt for confirmation")
@@ -131,11 +160,12 @@ def _ps_flags(p):
     p.add_argument("-a", "--all", action="store_true", help="show all containers (default shows just running)")
     p.add_argument("-q", "--quiet", action="store_true", help="only display container ids")
     p.add_argument("-f", "--filter", action="append", default=[], metavar="KEY=VALUE",
-                   help="filter: status=, name=, id=, exited=, ancestor=")
+                   help="filter: status=, name=, id=, exited=, ancestor=, label=")
     p.add_argument("--format", help="Go-template-like format, e.g. '{{.ID}} {{.Names}}' or 'table {{.ID}}'")
     p.add_argument("--no-trunc", action="store_true", help="do not truncate output")
     p.add_argument("-n", "--last", type=int, default=-1, help="show the n last created containers")
     p.add_argument("-l", "--latest", action="store_true", help="show the latest created container")
+    p.add_argument("-s", "--size", action="store_true", help="display total file sizes")
     p.add_argument("--json", action="store_true", help="print the containers as JSON")
 
 
@@ -179,14 +209,19 @@ def status_text(rec, now=None) -> str:
 def _command_text(rec, trunc=True) -> str:
     cfg = rec.config
     argv = list(cfg.get("entrypoint") or []) + list(cfg.get("command") or [])
-    text = " ".join(argv) if argv else ""
+    # docker's daemon quotes an argument with a space in it: sh -c 'echo hi'
+    text = " ".join(f"'{a}'" if any(ch.isspace() for ch in a) else a for a in argv)
     if trunc and len(text) > 20:
         text = text[:19] + "…"
     return f'"{text}"'
 
 
-def ps_fields(rec, trunc=True) -> dict:
+def ps_fields(rec, trunc=True, size=None) -> dict:
+    """One row of docker ps, as its --format templates see it (strings, and
+    Label, a method: {{.Label "key"}})."""
     now = time.time()
+    labels = rec.config.get("labels") or {}
+    mounts = rec.config.get("mounts") or []
     return {
         "ID": rec.id[:12] if trunc else rec.id,
         "Image": rec.image,
@@ -199,35 +234,14 @@ def ps_fields(rec, trunc=True) -> dict:
             f"{p['host_ip'] or '0.0.0.0'}:{p['host_port']}->{p['container_port']}/{p['proto']}"
             for p in rec.exec_profile.get("network", {}).get("ports", ())) if rec.state == "running" else "",
         "Names": rec.name,
+        "Labels": ",".join(f"{k}={v}" for k, v in labels.items()),
+        "Label": lambda key: labels.get(key, ""),
+        "Mounts": ",".join(m["source"] if m["type"] == "volume" else m["target"] for m in mounts
+                           if m["type"] in ("volume", "bind")),
+        "LocalVolumes": str(sum(1 for m in mounts if m["type"] == "volume")),
+        "Networks": rec.config.get("network") or "none",
+        "Size": size if size is not None else "",
     }
-
-
-_FIELD_RE = re.compile(r"\{\{\s*(json\s+)?\.([A-Za-z0-9_.]*)\s*\}\}")
-
-
-def render_template(template: str, data: dict) -> str:
-    """A small subset of Go templates: {{.Field}}, {{.A.B}}, {{json .X}}, {{json .}}."""
-    template = template.replace("\\t", "\t").replace("\\n", "\n")
-
-    def sub(m):
-        is_json, path = m.group(1), m.group(2)
-        value = data
-        for part in [p for p in path.split(".") if p]:
-            if isinstance(value, dict) and part in value:
-                value = value[part]
-            else:
-                raise ContainerError(f"template: can't evaluate field {part}")
-        if is_json:
-            return json.dumps(value)
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if value is None:
-            return "<no value>"
-        if isinstance(value, (dict, list)):
-            return json.dumps(value)
-        return str(value)
-
-    return _FIELD_RE.sub(sub, template)
 
 
 def print_table(header, rows):
@@ -252,7 +266,27 @@ def _parse_filters(items) -> dict:
 
 
 def cmd_start(args):
-    return _each(args.containers, lambda c: (c.start(), None)[1])
+    if not (args.attach or args.interactive):
+        return _each(args.containers, lambda c: (c.start(), None)[1])
+    if len(args.containers) > 1:
+        raise CliError("you cannot start and attach multiple containers at once")
+    if args.interactive:
+        # the attach socket has no way yet to pass on the end of our input
+        # (docker's stdin close), so a piped `start -i` would never end
+        raise CliError("start -i is not supported yet: start the container, then attach to it")
+    c = containers.get(args.containers[0])
+    # -a: the output of this run, from its log (nothing written before the
+    # start is missed, as an attach made after it could), then its status
+    started = time.time()
+    c.start()
+    try:
+        for stream, text, _ in c.log_entries(follow=True, since=started - 0.001):
+            out = sys.stdout if stream == "stdout" else sys.stderr
+            out.write(text)
+            out.flush()
+    except BrokenPipeError:
+        pass
+    return c.wait()
 
 
 def cmd_stop(args):
@@ -291,41 +325,55 @@ def cmd_ps(args):
         for c in found:
             print(c.id[:12] if trunc else c.id)
         return 0
-    rows = [ps_fields(c.record, trunc) for c in found]
     if args.json:
         print(json.dumps([c.attrs for c in found], indent=2))
         return 0
-    if args.format:
-        fmt = args.format
-        if fmt == "json":
-            fmt = "{{json .}}"
-        if fmt.startswith("table"):
-            fmt = fmt[5:].strip()
-            names = [m.group(2) for m in _FIELD_RE.finditer(fmt)]
-            header = [_HEADERS.get(n, n.upper()) for n in names]
-            table = [[render_template("{{." + n + "}}", r) for n in names] for r in rows]
-            print_table(header, table) if names else None
-            return 0
-        for r in rows:
-            print(render_template(fmt, r))
-        return 0
-    header = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
-    print_table(header, [[r["ID"], r["Image"], r["Command"], r["RunningFor"], r["Status"], r["Ports"], r["Names"]]
-                         for r in rows])
+    rows = [ps_fields(c.record, trunc, _size_text(c) if args.size else None) for c in found]
+    fmt = args.format or ("table " + _PS_DEFAULT + ("\\t{{.Size}}" if args.size else ""))
+    sys.stdout.write(format_rows(fmt, rows, _HEADERS, default_table=_PS_DEFAULT))
     return 0
 
 
+_PS_DEFAULT = "{{.ID}}\\t{{.Image}}\\t{{.Command}}\\t{{.RunningFor}}\\t{{.Status}}\\t{{.Ports}}\\t{{.Names}}"
 _HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
-            "RunningFor": "CREATED", "Status": "STATUS", "State": "STATE", "Ports": "PORTS", "Names": "NAMES"}
+            "RunningFor": "CREATED", "Status": "STATUS", "State": "STATE", "Ports": "PORTS", "Names": "NAMES",
+            "Labels": "LABELS", "Label": lambda key: key, "Mounts": "MOUNTS", "LocalVolumes": "LOCAL VOLUMES",
+            "Networks": "NETWORKS", "Size": "SIZE"}
+
+
+def _size_text(c) -> str:
+    """ps -s: the writable layer's size, and the image's beside it ("0B (virtual 1.98MB)")."""
+    rw = _layer_size(c)
+    virtual = rw
+    try:
+        from .. import image
+
+        virtual += image.inspect(c.record.image).get("Size", 0)
+    except ContainerError:
+        pass
+    return f"{human_size(rw)} (virtual {human_size(virtual)})"
+
+
+def _layer_size(c) -> int:
+    return _tree_size(c._store.container_dir(c.id) / "upper")
 
 
 def cmd_logs(args):
     c = containers.get(args.container)
     tail = None if args.tail in ("all", "-1") else int(args.tail)
+    until = parse_since(args.until) if args.until else None
+    # docker: --details puts the log's extra attributes (none: pycontain's
+    # json-file log has no labels/env options) before each line, then a space
+    details = " " if args.details else ""
     try:
-        for stream, text, t in c.log_entries(follow=args.follow, tail=tail, since=args.since):
+        entries = c.log_entries(follow=args.follow and until is None, tail=None if until else tail,
+                                since=args.since)
+        if until is not None:   # the window first, then its last lines, as docker's
+            entries = [e for e in entries if parse_time(e[2]) < until]
+            entries = entries[-tail:] if tail else ([] if tail == 0 else entries)
+        for stream, text, t in entries:
             out = sys.stdout if stream == "stdout" else sys.stderr
-            out.write((t + " " if args.timestamps else "") + text)
+            out.write((t + " " if args.timestamps else "") + details + text)
             if args.follow:
                 out.flush()
     except BrokenPipeError:
@@ -338,12 +386,17 @@ def cmd_exec(args):
     if command and command[0] == "--":
         command = command[1:]
     if not command:
-        args.parser.error("exec needs a command")
+        raise UsageError(f'"{args.parser.prog}" requires at least 2 arguments.', args.parser.prog, 1)
+    if args.tty and args.interactive and not args.detach and not os.isatty(0):
+        raise CliError("the input device is not a TTY")
+    env = env_list(args.env_file, args.env, args.tty)
     c = containers.get(args.container)
+    if args.detach:
+        return _exec_detached(c, command, env, args.user, args.workdir)
     if args.tty:
         from .terminal import TerminalPump
 
-        child = c.exec_start(command, env=args.env, user=args.user, workdir=args.workdir, tty=True)
+        child = c.exec_start(command, env=env, user=args.user, workdir=args.workdir, tty=True)
         try:
             TerminalPump(interactive=args.interactive).run(child.tty_master)
         finally:
@@ -351,7 +404,7 @@ def cmd_exec(args):
     else:
         stdin = -1 if args.interactive else os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            child = c.exec_start(command, env=args.env, user=args.user, workdir=args.workdir,
+            child = c.exec_start(command, env=env, user=args.user, workdir=args.workdir,
                                  stdio=(stdin, -1, -1))
         finally:
             if stdin >= 0:
@@ -366,6 +419,44 @@ def cmd_exec(args):
             os.close(child.pidfd)
     code = os.waitstatus_to_exitcode(status)
     return code if code >= 0 else 128 - code
+
+
+def _exec_detached(c, command, env, user, workdir) -> int:
+    """docker exec -d: the command runs on after this CLI ends. An exec'd
+    process dies with its parent (the launcher's pdeathsig), so its parent is
+    a forked copy of this process in a session of its own that only waits
+    for it; that copy says on a pipe whether the command started."""
+    r, w = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:   # the waiting parent of the exec'd command
+        status = 0
+        try:
+            os.close(r)
+            os.setsid()
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            try:
+                child = c.exec_start(command, env=env, user=user, workdir=workdir, stdio=(null, null, null))
+            except ContainerError as e:
+                os.write(w, f"{getattr(e, 'exit_status', 126)} {e}".encode())
+                status = 1
+            else:
+                os.close(w)
+                os.waitpid(child.pid, 0)
+        finally:
+            os._exit(status)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        answer = f.read().decode(errors="replace")
+    os.waitpid(pid, os.WNOHANG)
+    if answer:
+        code, _, message = answer.partition(" ")
+        print(f"pycontain: {message}", file=sys.stderr)
+        return int(code) if code.isdigit() else 126
+    return 0
 
 
 def parse_detach_keys(spec: str) -> bytes:
@@ -429,25 +520,56 @@ def cmd_attach(args):
     return c.wait()
 
 
+def _inspect_one(ref, kind):
+    """docker inspect's lookup: a container, else an image, volume or network
+    of that name (--type: only that kind). NoSuch... is "No such object"."""
+    from .. import image, volumes
+    from .network import inspect_doc as network_doc
+
+    finders = {"container": lambda: containers.get(ref).attrs, "image": lambda: image.inspect(ref),
+               "volume": lambda: volumes.inspect(ref), "network": lambda: network_doc(ref)}
+    for name, find in finders.items():
+        if kind in (None, name):
+            try:
+                return find()
+            except ContainerError as e:
+                if not isinstance(e, LookupError) and kind is None:
+                    raise
+                last = e
+    if kind is None:
+        raise CliError(f"No such object: {ref}")
+    raise CliError(f"No such {kind}: {ref}") from last
+
+
 def cmd_inspect(args):
+    kind = getattr(args, "type", None)
+    if kind not in (None, "container", "image", "volume", "network"):
+        raise CliError(f'"{kind}" is not a valid value for --type')
     results, status = [], 0
     for ref in args.containers:
         try:
-            results.append(containers.get(ref).attrs)
+            results.append(_inspect_one(ref, kind))
         except ContainerError as e:
             print(f"pycontain: {e}", file=sys.stderr)
             status = 1
     if args.format:
-        for r in results:
-            print(render_template(args.format, r))
+        sys.stdout.write(format_each(args.format, results))
     else:
         print(json.dumps(results, indent=4))
     return status
 
 
 def cmd_top(args):
-    top = containers.get(args.container).top()
-    print_table(top["Titles"], top["Processes"])
+    c = containers.get(args.container)
+    try:
+        top = c.top(args.ps_args or None)
+    except containers.ContainerStateError:
+        raise
+    except ContainerError as e:   # ps refused its options: docker's daemon error, status 1
+        raise CliError(str(e)) from None
+    # docker top's tabwriter: cells at least 20 wide
+    for cells in [top["Titles"]] + top["Processes"]:
+        print("".join(str(x).ljust(max(len(str(x)) + 3, 20)) for x in cells[:-1]) + str(cells[-1]))
     return 0
 
 
@@ -460,28 +582,33 @@ def cmd_stats(args):
         found = [containers.get(r) for r in args.containers]
     else:
         found = containers.list(all=args.all)
-    header = ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS"]
     while True:
         rows = []
         for c in found:
             s = c.stats()
             mem_pct = 100.0 * s["memory_usage"] / s["memory_limit"] if s["memory_limit"] else 0.0
+            io = c.io_counters()
             fields = {"ID": c.short_id, "Container": c.short_id, "Name": c.name, "CPUPerc": f"{s['cpu_percent']:.2f}%",
                       "MemUsage": f"{human_size(s['memory_usage'], binary=True)} / {human_size(s['memory_limit'], binary=True)}",
-                      "MemPerc": f"{mem_pct:.2f}%", "PIDs": str(s["pids"])}
+                      "MemPerc": f"{mem_pct:.2f}%", "PIDs": str(s["pids"]),
+                      "NetIO": f"{human_size(io['net_rx'])} / {human_size(io['net_tx'])}",
+                      "BlockIO": f"{human_size(io['block_read'])} / {human_size(io['block_write'])}"}
             rows.append(fields)
-        if args.format:
-            for r in rows:
-                print(render_template(args.format, r))
-        else:
-            print_table(header, [[r["ID"], r["Name"], r["CPUPerc"], r["MemUsage"], r["MemPerc"], r["PIDs"]]
-                                 for r in rows])
+        sys.stdout.write(format_rows(args.format or "table " + _STATS_DEFAULT, rows, _STATS_HEADERS,
+                                     default_table=_STATS_DEFAULT))
         sys.stdout.flush()
         if args.no_stream:
             return 0
         time.sleep(1)
         found = [c for c in found if _still_there(c)]
         print("\033[2J\033[H", end="")
+
+
+_STATS_DEFAULT = ("{{.ID}}\\t{{.Name}}\\t{{.CPUPerc}}\\t{{.MemUsage}}\\t{{.MemPerc}}\\t{{.NetIO}}\\t{{.BlockIO}}"
+                  "\\t{{.PIDs}}")
+_STATS_HEADERS = {"ID": "CONTAINER ID", "Container": "CONTAINER", "Name": "NAME", "CPUPerc": "CPU %",
+                  "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "PIDs": "PIDS", "NetIO": "NET I/O",
+                  "BlockIO": "BLOCK I/O"}
 
 
 def _still_there(c):
@@ -501,16 +628,33 @@ def _split_container_path(spec):
 
 
 def cmd_cp(args):
-    from ..copy import copy_from_container, copy_into_container
+    from .. import copy
 
     src, dest = _split_container_path(args.src), _split_container_path(args.dest)
     if (src is None) == (dest is None):
         args.parser.error("copying between containers or between host paths is not supported: "
                           "one side must be CONTAINER:PATH")
     if src is not None:
-        copy_from_container(containers.get(src[0]), src[1], args.dest, archive=args.archive)
+        c = containers.get(src[0])
+        if args.dest == "-":   # a tar archive of PATH on stdout, as docker's
+            if sys.stdout.isatty():
+                raise CliError("cowardly refusing to write a tar archive to a terminal: use a pipe or a file")
+            sys.stdout.flush()
+            copy.tar_stream_from_container(c, src[1], sys.stdout.fileno())
+        else:
+            copy.copy_from_container(c, src[1], args.dest, archive=args.archive)
     else:
-        copy_into_container(containers.get(dest[0]), args.src, dest[1], archive=args.archive)
+        c = containers.get(dest[0])
+        if args.src == "-":    # a tar archive on stdin, unpacked into PATH
+            copy.tar_stream_into_container(c, sys.stdin.fileno(), dest[1])
+        else:
+            copy.copy_into_container(c, args.src, dest[1], archive=args.archive)
+    return 0
+
+
+def cmd_diff(args):
+    for kind, path in containers.get(args.container).changes():
+        print(f"{kind} {path}")
     return 0
 
 
@@ -563,16 +707,86 @@ def cmd_container_prune(args):
     return 0
 
 
+def _df_size(n) -> str:
+    return human_size(n, precision=4)   # docker system df: HumanSizeWithPrecision(n, 4)
+
+
 def cmd_system_df(args):
     usage = containers.disk_usage()
-    rows = [[kind, str(u["total"]), str(u["active"]), human_size(u["size"], binary=True),
-             human_size(u["reclaimable"], binary=True)]
-            for kind, u in usage.items()]
-    if args.format == "json":
+    if args.format == "json":   # pycontain's own figures, as before (docker's json is the rows below)
         print(json.dumps(usage))
         return 0
-    print_table(["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], rows)
+    if args.verbose:
+        return _system_df_verbose()
+    fields = []
+    for kind, u in usage.items():
+        reclaimable = _df_size(u["reclaimable"])
+        if kind == "Images" and u["size"]:   # docker gives the share for images
+            reclaimable += f" ({int(100 * u['reclaimable'] / u['size'])}%)"
+        fields.append({"Type": kind, "TotalCount": str(u["total"]), "Active": str(u["active"]),
+                       "Size": _df_size(u["size"]), "Reclaimable": reclaimable})
+    default = "{{.Type}}\\t{{.TotalCount}}\\t{{.Active}}\\t{{.Size}}\\t{{.Reclaimable}}"
+    sys.stdout.write(format_rows(args.format or "table " + default, fields,
+                                 {"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE",
+                                  "Reclaimable": "RECLAIMABLE"}, default_table=default))
     return 0
+
+
+def _system_df_verbose() -> int:
+    """docker system df -v: each image, container and volume with its size."""
+    from .. import image, volumes
+
+    from .images import _image_rows
+
+    recs = [c.record for c in containers.list(all=True)]
+    users = {}
+    for rec in recs:
+        try:
+            users.setdefault(image.inspect(rec.image)["Id"], []).append(rec.id)
+        except ContainerError:
+            pass
+    rows = _image_rows(argparse.Namespace(filter=[], repository=None, no_trunc=False, all=True))
+    for r in rows:
+        size = image.inspect(r["FullID"])["Size"]
+        r.update(Size=_df_size(size), SharedSize="0B", UniqueSize=_df_size(size),
+                 Containers=str(len(users.get(r["FullID"], []))))
+    print("Images space usage:\n")
+    sys.stdout.write(format_rows(
+        "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}"
+        "\t{{.UniqueSize}}\t{{.Containers}}", rows,
+        {"Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID", "CreatedSince": "CREATED", "Size": "SIZE",
+         "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE", "Containers": "CONTAINERS"}))
+    print("\nContainers space usage:\n")
+    crows = []
+    for c in containers.list(all=True):
+        f = ps_fields(c.record)
+        f["Size"] = _df_size(_layer_size(c))
+        crows.append(f)
+    sys.stdout.write(format_rows(
+        "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t{{.Status}}"
+        "\t{{.Names}}", crows, dict(_HEADERS, Size="SIZE")))
+    print("\nLocal Volumes space usage:\n")
+    in_use = {}
+    for rec in recs:
+        for m in rec.config.get("mounts") or []:
+            if m["type"] == "volume":
+                in_use[m["source"]] = in_use.get(m["source"], 0) + 1
+    vrows = [{"Name": v.name, "Links": str(in_use.get(v.name, 0)), "Size": _df_size(_tree_size(v.mountpoint))}
+             for v in volumes.list()]
+    sys.stdout.write(format_rows("table {{.Name}}\t{{.Links}}\t{{.Size}}", vrows,
+                                 {"Name": "VOLUME NAME", "Links": "LINKS", "Size": "SIZE"}))
+    return 0
+
+
+def _tree_size(path) -> int:
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, f)).st_size
+            except OSError:
+                pass
+    return total
 
 
 def cmd_system_prune(args):

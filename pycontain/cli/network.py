@@ -1,7 +1,11 @@
 """`pycontain network create|ls|rm|inspect|prune`: docker's network verbs."""
+import hashlib
 import json
+import sys
+import time
 
 from .. import network
+from ._format import format_each, format_rows
 from ._prompt import confirmed
 
 
@@ -19,7 +23,9 @@ def register(sub):
     c.set_defaults(func=cmd_create)
 
     ls = verbs.add_parser("ls", aliases=["list"], help="list networks")
-    ls.add_argument("-q", "--quiet", action="store_true", help="only names")
+    ls.add_argument("-q", "--quiet", action="store_true", help="only network ids")
+    ls.add_argument("--no-trunc", action="store_true", help="do not truncate the ids")
+    ls.add_argument("--format", help="Go template, 'table ...' or json")
     ls.set_defaults(func=cmd_ls)
 
     rm = verbs.add_parser("rm", aliases=["remove"], help="remove networks")
@@ -27,6 +33,7 @@ def register(sub):
     rm.set_defaults(func=cmd_rm)
 
     i = verbs.add_parser("inspect", help="show networks as JSON")
+    i.add_argument("-f", "--format", help="Go template, e.g. '{{.IPAM.Config}}'")
     i.add_argument("names", nargs="+", metavar="NAME")
     i.set_defaults(func=cmd_inspect)
 
@@ -40,15 +47,38 @@ def cmd_create(args):
     print(net.id)
 
 
+_LS_DEFAULT = "{{.ID}}\\t{{.Name}}\\t{{.Driver}}\\t{{.Scope}}"
+_LS_HEADERS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv6": "IPV6",
+               "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT",
+               "Subnet": "SUBNET", "Bridge": "BRIDGE"}
+
+
+def _pseudo_network_id(name) -> str:
+    """A stable id for the host and none networks, which have no record."""
+    return hashlib.sha256(f"pycontain-network-{name}".encode()).hexdigest()
+
+
 def cmd_ls(args):
-    nets = network.list_networks()
+    """docker's columns and rows: the bridge networks, then host (driver host)
+    and none (driver null), which every container can use by name."""
+    rows = []
+    for n in network.list_networks():
+        rows.append({"ID": n.id, "Name": n.name, "Driver": n.driver, "Scope": "local", "IPv6": "false",
+                     "Internal": "true" if n.internal else "false", "Labels": "",
+                     "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(n.created)),
+                     "Subnet": n.subnet, "Bridge": n.bridge})
+    for name, driver in (("host", "host"), ("none", "null")):
+        rows.append({"ID": _pseudo_network_id(name), "Name": name, "Driver": driver, "Scope": "local",
+                     "IPv6": "false", "Internal": "false", "Labels": "", "CreatedAt": "", "Subnet": "", "Bridge": ""})
+    if not args.no_trunc:
+        for r in rows:
+            r["ID"] = r["ID"][:12]
     if args.quiet:
-        for n in nets:
-            print(n.name)
-        return
-    print(f"{'NETWORK ID':<14}{'NAME':<24}{'DRIVER':<9}{'SUBNET':<20}BRIDGE")
-    for n in nets:
-        print(f"{n.id[:12]:<14}{n.name:<24}{n.driver:<9}{n.subnet:<20}{n.bridge}")
+        for r in rows:
+            print(r["ID"])
+        return 0
+    sys.stdout.write(format_rows(args.format or "table " + _LS_DEFAULT, rows, _LS_HEADERS, default_table=_LS_DEFAULT))
+    return 0
 
 
 def cmd_rm(args):
@@ -57,8 +87,34 @@ def cmd_rm(args):
         print(name)
 
 
+def inspect_doc(name) -> dict:
+    """docker network inspect's shape, from the library's definition and leases."""
+    info = network.inspect_network(name)
+    prefix = info["subnet"].rpartition("/")[2]
+    return {
+        "Name": info["name"], "Id": info["id"],
+        "Created": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(info.get("created") or 0))
+        + f".{int(((info.get('created') or 0) % 1) * 1e6):06d}Z",
+        "Scope": "local", "Driver": info.get("driver", "bridge"), "EnableIPv6": False,
+        "IPAM": {"Driver": "default", "Options": None,
+                 "Config": [{"Subnet": info["subnet"], "Gateway": info["gateway"]}]},
+        "Internal": bool(info.get("internal")), "Attachable": False, "Ingress": False,
+        "ConfigFrom": {"Network": ""}, "ConfigOnly": False,
+        "Containers": {c["id"]: {"Name": c["name"], "EndpointID": "", "MacAddress": "",
+                                 "IPv4Address": f"{c['address']}/{prefix}", "IPv6Address": "",
+                                 "Ports": c["ports"]}
+                       for c in info.get("containers", ())},
+        "Options": {"com.docker.network.bridge.name": info.get("bridge", "")},
+        "Labels": {},
+    }
+
+
 def cmd_inspect(args):
-    print(json.dumps([network.inspect_network(n) for n in args.names], indent=2))
+    out = [inspect_doc(n) for n in args.names]
+    if args.format:
+        sys.stdout.write(format_each(args.format, out))
+    else:
+        print(json.dumps(out, indent=4))
 
 
 def cmd_prune(args):

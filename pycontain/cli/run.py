@@ -7,9 +7,14 @@ detached monitor, a foreground run is its own container's monitor.
 """
 import argparse
 import os
+import sys
 
-from .. import containers
+from .. import containers, image
 from ..config import Mount
+from ..container import builtin_image
+from ..errors import ConfigError, ImageNotFound
+from ._errors import CliError, UsageError
+from .images import ProgressPrinter
 
 
 def register(sub):
@@ -36,7 +41,16 @@ def add_container_flags(p):
                    help="json-file log options: max-size=10m, max-file=3")
     p.add_argument("--stop-signal", help="signal that stops the container (default: the image's, else SIGTERM)")
     p.add_argument("--rootfs", metavar="DIR", help="use this directory (copy-on-write) as the root filesystem")
-    p.add_argument("-e", "--env", action="append", default=[], metavar="K=V", help="set an environment variable")
+    p.add_argument("-e", "--env", action="append", default=[], metavar="K=V",
+                   help="set an environment variable (K alone: the caller's value of K)")
+    p.add_argument("--env-file", action="append", default=[], metavar="FILE",
+                   help="read environment variables from a file (K=V or K lines, # comments)")
+    p.add_argument("-l", "--label", action="append", default=[], metavar="K=V", help="set a label on the container")
+    p.add_argument("--label-file", action="append", default=[], metavar="FILE",
+                   help="read labels from a file (K=V lines, # comments)")
+    p.add_argument("--cidfile", metavar="FILE", help="write the container id to this file")
+    p.add_argument("--stop-timeout", type=int, metavar="SECONDS",
+                   help="seconds stop waits before killing the container (default 10)")
     p.add_argument("-v", "--volume", action="append", default=[], metavar="SRC:DST[:ro]",
                    help="bind mount a host path (SRC absolute), mount a volume (SRC a name), "
                         "or an anonymous volume (DST alone)")
@@ -95,6 +109,58 @@ def add_container_flags(p):
     p.add_argument("command", nargs=argparse.REMAINDER, help="command and arguments")
 
 
+def read_env_file(path) -> list:
+    """docker's --env-file (and --label-file): one K=V or K a line; blank
+    lines and # comments skipped; leading space of a line trimmed."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError as e:
+        raise ConfigError(f"open {path}: {e.strerror.lower()}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    out = []
+    for line in lines:
+        line = line.lstrip()
+        if not line or line.startswith("#"):
+            continue
+        key = line.split("=", 1)[0]
+        if not key or any(c.isspace() for c in key):
+            raise ConfigError(f"variable '{key}' contains whitespaces")
+        out.append(line)
+    return out
+
+
+def env_list(env_files, env_flags, tty=False) -> list:
+    """--env-file then -e, as docker: a K without "=" takes the caller's value
+    of K and is left out when the caller has none; -t adds TERM=xterm unless set."""
+    out = []
+    for item in [line for f in env_files for line in read_env_file(f)] + list(env_flags):
+        if "=" in item:
+            out.append(item)
+        elif item in os.environ:
+            out.append(f"{item}={os.environ[item]}")
+    if tty and not any(e.startswith("TERM=") for e in out):
+        out.append("TERM=xterm")
+    return out
+
+
+def label_dict(label_files, label_flags) -> dict:
+    """--label-file then -l. As docker: a file's line without "=" is read as
+    an env file's (the caller's value, left out when unset); -l K is K="" ."""
+    labels = {}
+    for item in env_list(label_files, ()) + list(label_flags):
+        key, _, value = item.partition("=")
+        labels[key] = value
+    return labels
+
+
+def check_tty(args):
+    """docker refuses -it when its stdin is not a terminal, before doing anything."""
+    if args.tty and args.interactive and not os.isatty(0):
+        raise CliError("the input device is not a TTY", exit_status=1)
+
+
 def container_kwargs(args) -> dict:
     """Parsed docker-run flags → pycontain.containers.create() keyword arguments."""
     image, command = args.image, args.command
@@ -102,16 +168,27 @@ def container_kwargs(args) -> dict:
         # with --rootfs the first positional is already the command
         command = ([image] if image else []) + command
         image = None
-    elif not image:
-        args.parser.error("an image or --rootfs is required")
+    elif not image:   # docker: "docker run" requires at least 1 argument, status 1
+        raise UsageError(f'"{args.parser.prog}" requires at least 1 argument (an image, or --rootfs DIR).',
+                         args.parser.prog, 1)
     if command and command[0] == "--":
         command = command[1:]
-    mounts = [Mount.parse(v) for v in args.volume] + [Mount.parse_mount_flag(m) for m in args.mount]
+    volume_mounts = [Mount.parse(v) for v in args.volume]
+    mounts = volume_mounts + [Mount.parse_mount_flag(m) for m in args.mount]
+    for m in volume_mounts:
+        # docker's -v makes a missing host directory (its --mount type=bind refuses, as here)
+        if m.type == "bind" and m.source and os.path.isabs(m.source) and not os.path.lexists(m.source):
+            try:
+                os.makedirs(m.source, 0o755)
+            except OSError as e:
+                raise ConfigError(f"error while creating mount source path '{m.source}': "
+                                  f"{e.strerror.lower()}") from None
     for t in args.tmpfs:
         dst, _, opts = t.partition(":")
         mounts.append(Mount(None, dst, type="tmpfs", options=tuple(o for o in opts.split(",") if o)))
     return dict(
-        image=image, command=command or None, rootfs=args.rootfs, env=args.env, hostname=args.hostname,
+        image=image, command=command or None, rootfs=args.rootfs,
+        env=env_list(args.env_file, args.env, args.tty), hostname=args.hostname,
         user=args.user, workdir=args.workdir, mounts=mounts, read_only=args.read_only,
         init=args.init, network=args.network, cap_add=args.cap_add, cap_drop=args.cap_drop,
         privileged=args.privileged, ulimits=args.ulimit,
@@ -126,20 +203,57 @@ def container_kwargs(args) -> dict:
         cgroup_parent=args.cgroup_parent,
         restart_policy=args.restart, log_opts=args.log_opt, stop_signal=args.stop_signal,
         tty=args.tty, auto_remove=getattr(args, "rm", False), stdin_open=args.interactive,
+        labels=label_dict(args.label_file, args.label), stop_timeout=args.stop_timeout,
     )
 
 
+def _pull_if_missing(ref, policy):
+    """docker run's implicit pull: "Unable to find image 'REF' locally", then
+    the pull with its progress on stderr, as `pycontain pull` shows it."""
+    if not ref or policy != "missing" or builtin_image(ref):
+        return
+    try:
+        image.inspect(ref)
+        return
+    except ImageNotFound:
+        pass
+    familiar = str(image.parse_reference(ref))
+    familiar = familiar.removeprefix("docker.io/library/").removeprefix("docker.io/")
+    print(f"Unable to find image '{familiar}' locally", file=sys.stderr)
+    image.pull(ref, progress=ProgressPrinter())
+
+
+def _create(args, kwargs):
+    """containers.create() and --cidfile: the file is refused if it exists
+    (docker's check, before the container is made) and written once it is."""
+    if args.cidfile and os.path.exists(args.cidfile):
+        raise ConfigError(f"container ID file found, make sure the other container isn't running "
+                          f"or delete {args.cidfile}")
+    _pull_if_missing(kwargs["image"], kwargs["pull"])
+    c = containers.create(**kwargs)
+    if args.cidfile:
+        try:
+            with open(args.cidfile, "x") as f:
+                f.write(c.id)
+        except OSError as e:
+            c.remove(force=True, volumes=True)
+            raise ConfigError(f"failed to create the container ID file: {e.strerror.lower()}") from None
+    return c
+
+
 def cmd_create(args):
-    c = containers.create(**container_kwargs(args))
+    c = _create(args, container_kwargs(args))
     print(c.id)
     return 0
 
 
 def cmd_run(args):
+    if not args.detach:
+        check_tty(args)
     kwargs = container_kwargs(args)
     if args.detach and args.rm and args.restart not in ("no", None):
         args.parser.error("conflicting options: --restart and --rm")
-    c = containers.create(**kwargs)
+    c = _create(args, kwargs)
     if args.detach:
         try:
             c.start()

@@ -4,7 +4,7 @@ import sys
 
 from .. import volumes
 from ..errors import ConfigError, ContainerError
-from ._format import human_size, print_deleted
+from ._format import format_each, format_rows, human_size, print_deleted
 from ._prompt import confirmed
 
 
@@ -23,9 +23,11 @@ def register(sub):
     ls.add_argument("-q", "--quiet", action="store_true", help="only names")
     ls.add_argument("-f", "--filter", action="append", default=[], metavar="dangling=true|false",
                     help="only volumes no container uses (true) or only those in use (false)")
+    ls.add_argument("--format", help="Go template, 'table ...' or json")
     ls.set_defaults(func=cmd_ls)
 
     i = verbs.add_parser("inspect", help="show volumes as JSON")
+    i.add_argument("-f", "--format", help="Go template, e.g. '{{.Mountpoint}}'")
     i.add_argument("names", nargs="+", metavar="VOLUME")
     i.set_defaults(func=cmd_inspect)
 
@@ -61,10 +63,14 @@ def cmd_ls(args):
         for v in found:
             print(v.name)
         return
-    # docker's tabwriter: cells at least 10 wide, 3 spaces of padding
-    print(f"{'DRIVER':<10}VOLUME NAME")
-    for v in found:
-        print(f"{'local':<10}{v.name}")
+    rows = [{"Driver": "local", "Name": v.name, "Mountpoint": v.mountpoint, "Scope": "local",
+             "Labels": ",".join(f"{k}={x}" for k, x in (v.labels or {}).items()), "Links": "N/A", "Size": "N/A"}
+            for v in found]
+    default = "{{.Driver}}\\t{{.Name}}"
+    sys.stdout.write(format_rows(args.format or "table " + default, rows,
+                                 {"Driver": "DRIVER", "Name": "VOLUME NAME", "Mountpoint": "MOUNTPOINT",
+                                  "Scope": "SCOPE", "Labels": "LABELS", "Links": "LINKS", "Size": "SIZE"},
+                                 default_table=default))
 
 
 def cmd_inspect(args):
@@ -75,7 +81,10 @@ def cmd_inspect(args):
         except ContainerError as e:
             print(f"pycontain: {e}", file=sys.stderr)
             status = 1
-    print(json.dumps(out, indent=4))
+    if args.format:
+        sys.stdout.write(format_each(args.format, out))
+    else:
+        print(json.dumps(out, indent=4))
     return status
 
 

@@ -16,14 +16,17 @@ from .record import image_holder, parse_restart_policy, record_config, release_i
 
 
 def create(image=None, command=None, *, name=None, restart_policy="no", log_opts=(), tty=False,
-           stop_signal=None, auto_remove=False, stdin_open=False, labels=None, root=None,
-           **container_kwargs) -> "ManagedContainer":
+           stop_signal=None, auto_remove=False, stdin_open=False, root=None,
+           labels=None, stop_timeout=None, **container_kwargs) -> "ManagedContainer":
     """Makes a container record and its writable layer on disk; start() runs it.
     Takes pycontain.Container's keyword arguments (docker run's options);
     auto_remove: the monitor removes the container when it exits (--rm);
-    labels: docker's string-to-string metadata, kept with the record."""
+    labels: {key: value} kept on the record (docker's Config.Labels, ps --filter label=);
+    stop_timeout: stop()'s default seconds before SIGKILL (--stop-timeout)."""
     if name is not None:
         names.check("container", name.lstrip("/") if isinstance(name, str) else name)
+    if labels is not None and not isinstance(labels, dict):
+        raise ConfigError("labels must be a {key: value} dict")
     labels = dict(labels or {})
     if not all(isinstance(k, str) and k and isinstance(v, str) for k, v in labels.items()):
         raise ConfigError("labels must map non-empty strings to strings")
@@ -32,6 +35,8 @@ def create(image=None, command=None, *, name=None, restart_policy="no", log_opts
         raise ConfigError("conflicting options: a restart policy and auto-remove (--rm)")
     if stop_signal is not None:
         signal_number(stop_signal)
+    if stop_timeout is not None and (not isinstance(stop_timeout, int) or isinstance(stop_timeout, bool)):
+        raise ConfigError(f"invalid stop timeout {stop_timeout!r}: a whole number of seconds")
     opts = log_opts if isinstance(log_opts, dict) else parse_log_opts(log_opts)
     for bad in ("remove", "root", "id", "layer_dir", "writable_layer", "config"):
         if bad in container_kwargs:
@@ -68,7 +73,10 @@ def create(image=None, command=None, *, name=None, restart_policy="no", log_opts
             data = record_config(
                 config, tty=bool(tty), stop_signal=stop_signal, auto_remove=bool(auto_remove),
                 stdin_open=bool(stdin_open),  # -i: a detached container's stdin stays open for attach
-                labels=labels,
+                labels=labels, stop_timeout=stop_timeout,
+                # --cpus as given: the config keeps only the quota it became, which
+                # inspect cannot tell from --cpu-quota/--cpu-period (docker's NanoCpus)
+                nano_cpus=int(round(float(container_kwargs["cpus"]) * 1e9)) if container_kwargs.get("cpus") else 0,
                 cgroup=probe.want_cgroup, pull=pull,
                 # $PYCONTAIN_STORAGE_DRIVER as it is now, not as a later start's environment has it
                 storage_driver=probe.storage_driver)

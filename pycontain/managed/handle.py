@@ -167,7 +167,9 @@ class ManagedContainer:
         """The stop signal (the image's StopSignal, else SIGTERM), SIGKILL
         after `timeout` seconds; returns once the exit is recorded. A stopped
         container is not restarted by its policy."""
-        timeout = DEFAULT_STOP_TIMEOUT if timeout is None else timeout
+        if timeout is None:   # the container's own (--stop-timeout), else docker's 10 s
+            timeout = self._rec.config.get("stop_timeout")
+            timeout = DEFAULT_STOP_TIMEOUT if timeout is None else timeout
         try:
             rec = self._store.update(self._fresh().id, stop_requested=True)
         except NoSuchContainer:
@@ -498,8 +500,11 @@ class ManagedContainer:
             raise ContainerStateError(f"container {rec.short_id} is not running")
         return proc.pid_namespace_members(rec.pid)
 
-    def top(self) -> dict:
-        """docker top: UID PID PPID C STIME TTY TIME CMD for each process."""
+    def top(self, ps_args=None) -> dict:
+        """docker top: UID PID PPID C STIME TTY TIME CMD for each process;
+        with ps_args, the host's ps with those options, for its processes."""
+        if ps_args:
+            return proc.ps_rows(self.processes(), ps_args)
         rows = []
         tick = os.sysconf("SC_CLK_TCK")
         for pid in self.processes():
@@ -548,6 +553,16 @@ class ManagedContainer:
                 "pids": cg1.get("pids", npids)}
 
     # ---- its filesystem as an image or a tar stream (docker export, commit) -----
+
+    def io_counters(self) -> dict:
+        """docker stats' NET I/O (the container's interfaces but lo) and
+        BLOCK I/O (its cgroups), in bytes; zeros when it is not running."""
+        rec = self._fresh()
+        if rec.state not in ("running", "paused") or not rec.pid:
+            return {"net_rx": 0, "net_tx": 0, "block_read": 0, "block_write": 0}
+        rx, tx = proc.net_bytes(rec.pid)
+        read, written = running_cgroup.block_io(rec.pid)
+        return {"net_rx": rx, "net_tx": tx, "block_read": read, "block_write": written}
 
     def _filesystem(self):
         """(upper dir, lower dirs top first, base image ref or None)."""

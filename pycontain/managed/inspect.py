@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .. import volumes
+from ..cgroups.limits import format_cpu_list
 from ..logs import rfc3339nano
 from ..state import ContainerRecord
 from .record import parse_restart_policy
@@ -35,20 +36,15 @@ def inspect_dict(rec: ContainerRecord, root=None) -> dict:
         "Name": "/" + rec.name,
         "RestartCount": rec.restart_count,
         "LogPath": rec.log_path,
-        "HostConfig": {
-            "RestartPolicy": {"Name": policy, "MaximumRetryCount": retries},
-            "LogConfig": {"Type": "json-file", "Config": {k: str(v) for k, v in rec.log_opts.items()}},
-            "NetworkMode": cfg.get("network", "none"), "Privileged": cfg.get("privileged", False),
-            "ReadonlyRootfs": cfg.get("read_only", False), "Init": cfg.get("init", False),
-            "CapAdd": cfg.get("cap_add", []), "CapDrop": cfg.get("cap_drop", []),
-            "AutoRemove": cfg.get("auto_remove", False),
-        },
+        "HostConfig": _inspect_host_config(cfg, rec, policy, retries),
         "Config": {
             "Hostname": cfg.get("hostname") or rec.id[:12], "User": cfg.get("user") or "",
             "Env": cfg.get("env", []), "Cmd": cfg.get("command"), "Entrypoint": cfg.get("entrypoint"),
+            "Domainname": "", "AttachStdin": False, "AttachStdout": False, "AttachStderr": False,
+            "OpenStdin": cfg.get("stdin_open", False), "StdinOnce": False, "Volumes": None, "OnBuild": None,
             "Image": rec.image, "WorkingDir": cfg.get("workdir") or "", "Tty": cfg.get("tty", False),
             "StopSignal": cfg.get("stop_signal", "SIGTERM"), "Labels": cfg.get("labels") or {},
-            "OpenStdin": cfg.get("stdin_open", False),
+            **({"StopTimeout": cfg["stop_timeout"]} if cfg.get("stop_timeout") is not None else {}),
         },
         "NetworkSettings": {
             "IPAddress": (rec.exec_profile.get("network", {}).get("ip_address") or "")
@@ -62,8 +58,70 @@ def inspect_dict(rec: ContainerRecord, root=None) -> dict:
     }
 
 
+def _inspect_host_config(cfg: dict, rec: ContainerRecord, policy: str, retries: int) -> dict:
+    """docker inspect's HostConfig: its keys and types, from the record's
+    ContainerConfig (0, "", [] or None where docker has them unset)."""
+    res = cfg.get("resources") or {}
+    mounts = cfg.get("mounts") or []
+    ports = {}
+    for p in cfg.get("ports") or []:
+        if isinstance(p, dict):   # records of before config_version 2 kept docker's -p strings
+            ports.setdefault(f"{p['container_port']}/{p['proto']}", []).append(
+                {"HostIp": p["host_ip"] or "", "HostPort": str(p["host_port"] or "")})
+    memory = res.get("memory") or 0
+    quota, period = res.get("cpu_quota"), res.get("cpu_period")
+    return {
+        "Binds": [f"{m['source']}:{m['target']}" + (":ro" if m["read_only"] else "")
+                  for m in mounts if m["type"] in ("bind", "volume") and m["source"]] or None,
+        "ContainerIDFile": "",
+        "LogConfig": {"Type": "json-file", "Config": {k: str(v) for k, v in rec.log_opts.items()}},
+        "NetworkMode": cfg.get("network", "none"),
+        "PortBindings": ports,
+        "RestartPolicy": {"Name": policy, "MaximumRetryCount": retries},
+        "AutoRemove": bool(cfg.get("auto_remove", False)),
+        "CapAdd": cfg.get("cap_add") or None, "CapDrop": cfg.get("cap_drop") or None,
+        "Dns": list(cfg.get("dns") or []), "DnsOptions": [], "DnsSearch": [],
+        "ExtraHosts": [f"{h[0]}:{h[1]}" if not isinstance(h, str) else h for h in cfg.get("add_hosts") or []] or None,
+        "GroupAdd": [str(g) for g in cfg.get("group_add") or []] or None,
+        "IpcMode": "private", "PidMode": "", "UTSMode": "", "UsernsMode": "", "CgroupnsMode": "host",
+        "Privileged": bool(cfg.get("privileged", False)), "PublishAllPorts": False,
+        "ReadonlyRootfs": bool(cfg.get("read_only", False)),
+        "SecurityOpt": list(cfg.get("security_opt") or []) or None,
+        "Tmpfs": {m["target"]: ",".join(m.get("options") or []) for m in mounts if m["type"] == "tmpfs"} or None,
+        "Init": bool(cfg.get("init", False)),
+        "CpuShares": res.get("cpu_shares") or 0,
+        "Memory": memory,
+        "NanoCpus": cfg.get("nano_cpus") or 0,
+        "CgroupParent": res.get("cgroup_parent") or "",
+        "BlkioWeight": res.get("blkio_weight") or 0,
+        # --cpus became a quota per period in the config; docker shows only NanoCpus then
+        "CpuPeriod": 0 if cfg.get("nano_cpus") else period or 0,
+        "CpuQuota": 0 if cfg.get("nano_cpus") else quota or 0,
+        "CpusetCpus": format_cpu_list(res["cpuset_cpus"]) if res.get("cpuset_cpus") else "",
+        "CpusetMems": format_cpu_list(res["cpuset_mems"]) if res.get("cpuset_mems") else "",
+        "Devices": [{"PathOnHost": d["host_path"], "PathInContainer": d["container_path"],
+                     "CgroupPermissions": d.get("permissions") or "rwm"}
+                    for d in cfg.get("devices") or [] if isinstance(d, dict)],
+        # docker: twice the memory limit when a limit is set without --memory-swap
+        "MemorySwap": res.get("memory_swap") or (2 * memory if memory else 0),
+        "PidsLimit": res.get("pids_limit") or None,
+        "Ulimits": [_inspect_ulimit(u) for u in cfg.get("ulimits") or []] or None,
+    }
+
+
+def _inspect_ulimit(spec) -> dict:
+    """A (name, soft, hard) triple (or a NAME=SOFT[:HARD] string) as docker's {"Name", "Soft", "Hard"}."""
+    if isinstance(spec, str):
+        name, _, limits = spec.partition("=")
+        soft, _, hard = limits.partition(":")
+        return {"Name": name, "Soft": int(soft), "Hard": int(hard or soft)}
+    name, soft, hard = spec
+    return {"Name": name, "Soft": soft, "Hard": hard}
+
+
 def _inspect_mount(m: dict, root) -> dict:
-    out = {"Type": m["type"], "Source": m["source"], "Destination": m["target"], "RW": not m["read_only"]}
+    out = {"Type": m["type"], "Source": m["source"] or "", "Destination": m["target"],
+           "Mode": "ro" if m["read_only"] else "", "RW": not m["read_only"], "Propagation": "rprivate"}
     if m["type"] == "volume":   # docker names the volume and gives its directory as the source
         out.update(Name=m["source"], Source=str(volumes.volumes_dir(root) / m["source"] / volumes.DATA),
                    Driver="local")

@@ -3,9 +3,10 @@ join), the processes of its pid namespace and their figures (top, stats)."""
 from __future__ import annotations
 
 import os
+import subprocess
 
 from .. import _launch
-from ..errors import ContainerStateError
+from ..errors import ContainerError, ContainerStateError
 
 
 _NAMESPACES = (  # the order the launcher joins them: user first, mnt last
@@ -83,3 +84,40 @@ def mem_total() -> int:
             if line.startswith("MemTotal:"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+def net_bytes(pid) -> tuple:
+    """(bytes received, bytes sent) on the interfaces of pid's network
+    namespace but lo, from /proc/PID/net/dev (docker stats' NET I/O)."""
+    rx = tx = 0
+    try:
+        with open(f"/proc/{pid}/net/dev") as f:
+            for line in f.readlines()[2:]:
+                name, _, counters = line.partition(":")
+                fields = counters.split()
+                if name.strip() != "lo" and len(fields) >= 9:
+                    rx += int(fields[0])
+                    tx += int(fields[8])
+    except (OSError, ValueError):
+        pass
+    return rx, tx
+
+
+def ps_rows(pids, ps_args) -> dict:
+    """docker top CONTAINER [ps OPTIONS]: the host's ps with those options,
+    its rows kept for the given pids (as dockerd does)."""
+    wanted = {str(p) for p in pids}
+    r = subprocess.run(["ps", *ps_args], capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        raise ContainerError(f"ps: {(r.stderr.strip() or 'failed').splitlines()[0]}")
+    lines = r.stdout.splitlines()
+    titles = lines[0].split() if lines else []
+    if "PID" not in titles:
+        raise ContainerError("Couldn't find PID field in ps output")
+    at = titles.index("PID")
+    rows = []
+    for line in lines[1:]:
+        fields = line.split(None, len(titles) - 1)
+        if len(fields) > at and fields[at] in wanted:
+            rows.append(fields)
+    return {"Titles": titles, "Processes": rows}

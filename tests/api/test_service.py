@@ -195,3 +195,20 @@ def test_attach_over_a_websocket(service, docker):
     assert docker("wait", "api-ws", timeout=20).stdout.strip() == "0"
     assert docker("logs", "api-ws").stdout == "ready\nthrough the websocket\ndone\n"
     assert docker("rm", "api-ws").returncode == 0
+
+
+def test_create_keeps_labels_and_stop_timeout(service, api_image):
+    """POST /containers/create's Labels and StopTimeout reach the record:
+    inspect shows both, and a stop without ?t= waits the container's own."""
+    body = json.dumps({"Image": IMAGE, "Cmd": ["sleep", "30"], "Labels": {"suite": "api"}, "StopTimeout": 3,
+                       "HostConfig": {"NetworkMode": "none"}})
+    status, _, raw = call(service, "POST", "/containers/create", body, {"Content-Type": "application/json"})
+    assert status == 201, raw
+    cid = json.loads(raw)["Id"]
+    try:
+        status, _, raw = call(service, "GET", f"/containers/{cid}/json")
+        cfg = json.loads(raw)["Config"]
+        assert (cfg["Labels"], cfg["StopTimeout"]) == ({"suite": "api"}, 3)
+        assert containers.get(cid).record.config["stop_timeout"] == 3
+    finally:
+        containers.get(cid).remove(force=True)

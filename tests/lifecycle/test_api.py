@@ -206,6 +206,31 @@ def test_stop_uses_the_stop_signal_then_sigkill(busybox):
     assert d.record.exit_code == 42
 
 
+def test_stop_waits_the_containers_own_stop_timeout_and_labels_filter(busybox):
+    # sh as pid 1 ignores SIGTERM: stop() without a timeout waits the
+    # container's --stop-timeout (1 s), not docker's default 10 s
+    c = containers.run(rootfs=str(busybox), command=["sh", "-c", "while true; do sleep 0.1; done"],
+                       labels={"tier": "web", "n": "1"}, stop_timeout=1)
+    other = containers.create(rootfs=str(busybox), command=["true"], labels={"tier": "db"})
+    assert c.attrs["Config"]["Labels"] == {"tier": "web", "n": "1"}
+    assert c.attrs["Config"]["StopTimeout"] == 1 and "StopTimeout" not in other.attrs["Config"]
+    assert [x.id for x in containers.list(all=True, filters={"label": ["tier=web"]})] == [c.id]
+    assert [x.id for x in containers.list(all=True, filters={"label": "tier=db"})] == [other.id]
+    assert {x.id for x in containers.list(all=True, filters={"label": "tier"})} == {c.id, other.id}
+    assert containers.list(all=True, filters={"label": ["tier", "n=2"]}) == []
+    t = time.monotonic()
+    c.stop()
+    assert 1 <= time.monotonic() - t < 5
+    assert c.record.exit_code == 137
+    for bad in ("1", 1.5, True):
+        with pytest.raises(ConfigError, match="stop timeout"):
+            containers.create(rootfs=str(busybox), command=["true"], stop_timeout=bad)
+    for bad in (["a=b"], {"n": 1}):
+        with pytest.raises(ConfigError, match="labels"):
+            containers.create(rootfs=str(busybox), command=["true"], labels=bad)
+    other.remove()
+
+
 def test_kill_with_a_signal(busybox):
     c = containers.run(rootfs=str(busybox), command=["sh", "-c", "trap 'exit 5' HUP; while true; do sleep 0.1; done"])
     time.sleep(0.2)

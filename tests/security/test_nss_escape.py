@@ -11,6 +11,7 @@ running, and a running container that plants the files itself), export,
 commit, volume copy-up and exec --user are done against the image, and the
 marker must never appear.
 """
+import io
 import os
 import shutil
 import subprocess
@@ -462,3 +463,79 @@ def test_helpers_import_nothing_from_the_callers_directory(busybox, names, tmp_p
     r = run_here("cp", f"{name}:/etc/passwd", str(tmp_path / "passwd"))
     assert not marker.exists(), "the cp helper imported the planted module"
     assert r.returncode == 0, r.stderr
+
+
+# ---- cp with "-": tar streams (issue 13) -----------------------------------------------------
+
+
+def cp_stream(*args, data=b""):
+    return subprocess.run([sys.executable, "-m", "pycontain", "cp", *args], input=data, capture_output=True,
+                          timeout=60)
+
+
+def _tar(*members) -> bytes:
+    """A tar archive of (TarInfo, bytes or None) members."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for info, data in members:
+            if data is not None:
+                info.size = len(data)
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return buf.getvalue()
+
+
+def _member(name, kind=tarfile.REGTYPE, linkname="", uid=0):
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.uid, info.gid = kind, linkname, uid, uid
+    return info
+
+
+def test_cp_tar_streams_keep_numeric_owners_and_run_nothing_of_the_image(trap, names, tmp_path, store_root):
+    name = names("nss-stream")
+    assert cli("create", "--name", name, REF, "true").returncode == 0
+    r = cp_stream(f"{name}:/data", "-")
+    assert r.returncode == 0, r.stderr
+    with tarfile.open(fileobj=io.BytesIO(r.stdout)) as tar:
+        owned = tar.getmember("data/owned")
+        assert (owned.uid, owned.uname) == (UNKNOWN_ID, "")        # the number, no name looked up
+        assert tar.extractfile(owned).read() == b"owned by nobody the image knows\n"
+    r = cp_stream("-", f"{name}:/data", data=_tar((_member("in/f", uid=UNKNOWN_ID + 2), b"from a stream\n")))
+    assert r.returncode == 0, r.stderr
+    assert cli("cp", "-a", f"{name}:/data/in/f", str(tmp_path / "f")).returncode == 0
+    assert (tmp_path / "f").read_text() == "from a stream\n"
+    assert os.stat(tmp_path / "f").st_uid == UNKNOWN_ID + 2
+    assert trap.ran() == ""
+    assert not [n for n in os.listdir(store_root) if n.startswith(".pycontain-cp-")]   # staging removed
+
+
+def test_cp_tar_stream_in_never_writes_outside_the_container(busybox, names, tmp_path, store_root):
+    """The archive is unpacked on the host (in a staging directory) before the
+    copy into the container: its names and links must never lead out of it."""
+    name = names("stream-hostile")
+    assert cli("create", "--name", name, "--rootfs", str(busybox), "true").returncode == 0
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("untouched\n")
+    # a link to a host directory, then a file through it
+    r = cp_stream("-", f"{name}:/tmp", data=_tar((_member("l", tarfile.SYMTYPE, str(outside)), None),
+                                                 (_member("l/probe"), b"escaped\n")))
+    assert r.returncode != 0 and b"passes through a link" in r.stderr, r.stderr
+    assert os.listdir(outside) == []
+    # a link to a host file, then a file of the same name: the link is replaced, not written through
+    r = cp_stream("-", f"{name}:/tmp", data=_tar((_member("pw", tarfile.SYMTYPE, str(victim)), None),
+                                                 (_member("pw"), b"overwritten\n")))
+    assert r.returncode == 0, r.stderr
+    assert victim.read_text() == "untouched\n"
+    assert cli("cp", f"{name}:/tmp/pw", str(tmp_path / "pw")).returncode == 0
+    assert (tmp_path / "pw").read_text() == "overwritten\n"
+    # names and hard links that climb out
+    for members in ([(_member("../../escaped"), b"x\n")],
+                    [(_member("h", tarfile.LNKTYPE, "../../victim"), None)]):
+        r = cp_stream("-", f"{name}:/tmp", data=_tar(*members))
+        assert r.returncode != 0 and b"outside the destination" in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and b"Traceback" not in r.stderr
+    assert victim.read_text() == "untouched\n" and os.listdir(outside) == []
+    r = cp_stream("-", f"{name}:/tmp", data=b"not a tar archive")
+    assert r.returncode != 0 and b"invalid tar archive" in r.stderr and b"Traceback" not in r.stderr
+    assert not [n for n in os.listdir(store_root) if n.startswith(".pycontain-cp-")]

@@ -5,6 +5,7 @@ import signal
 import pytest
 
 from pycontain import ConfigError, Container, Mount, names
+from pycontain.config import ContainerConfig
 from pycontain.managed import record
 from pycontain.state import ContainerRecord
 
@@ -108,6 +109,13 @@ def test_ps_label_filter():
     assert not record.matches_filters(rec, {"label": ["suite=api", "other"]})
     assert not record.matches_filters(rec, {"label": "suite=cli"})
     assert not record.matches_filters(_rec(), {"label": "suite"})
+
+
+def test_labels_and_stop_timeout_are_managed_options_not_containers():
+    data = record.record_config(ContainerConfig(rootfs="/"), labels={"a": "b"}, stop_timeout=3)
+    args = record.container_arguments(_rec(config=data))
+    assert data["labels"] == {"a": "b"} and data["stop_timeout"] == 3
+    Container(**args)        # the monitor's launch takes neither
 
 
 def test_a_record_round_trips_through_its_row():
