@@ -9,6 +9,7 @@ Every function takes root= (the store root; default: pycontain._paths.default_ro
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,7 +70,9 @@ def resolve_for_run(ref: str, root: Path | None = None, pull: str = "missing", p
         with store.writing():
             img = store.lookup(img.id)
             if holder:
-                store.hold(img.id, holder)
+                # A Container's mark lasts as long as this process; a managed
+                # container's record ("managed:<id>") holds as long as it exists.
+                store.hold(img.id, holder, pid=None if holder.startswith("managed:") else os.getpid())
             cfg = store.config(img.id)
             layers = store.run_layers(img, _lowerdir_budget(store.root))
         return RunImage(img.id, layers, dict(cfg.get("config") or {}))
@@ -82,9 +85,9 @@ def _lowerdir_budget(root: Path) -> int:
     return 4095 - len("lowerdir=,upperdir=,workdir=") - 2 * (container + len("/upper")) - 16
 
 
-def release(holder: str, root=None) -> None:
+def release(*holders: str, root=None) -> None:
     with ImageStore(root) as store:
-        store.release(holder)
+        store.release(*holders)
 
 
 def pull(ref: str, *, root=None, progress=None, platform: str | None = None, auth=None, insecure=()) -> str:

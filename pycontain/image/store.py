@@ -37,6 +37,7 @@ from pathlib import Path
 
 from .. import rootless
 from .._paths import default_root, private_dir, private_file
+from ..state import boot_id, process_alive, process_start_time, shared_store
 from ..errors import ConfigError, ContainerError, ImageNotFound
 from . import reference as refmod
 from .unpack import LayerError, unpack_layer
@@ -52,7 +53,8 @@ MEDIA_DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 MEDIA_DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 MEDIA_DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 
-SCHEMA_VERSION = 1
+# 2: holds name the process that holds (pid, start time): a dead holder's mark is dropped
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
     id TEXT PRIMARY KEY,          -- sha256 of the config blob, docker's image id
@@ -73,10 +75,14 @@ CREATE TABLE IF NOT EXISTS layers (
     size INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS holds (
-    holder TEXT PRIMARY KEY,      -- a container id
-    image_id TEXT NOT NULL
+    holder TEXT PRIMARY KEY,      -- a container id, or managed:<id> for a managed container's record
+    image_id TEXT NOT NULL,
+    pid INTEGER,                  -- the holding process (a Container's), with its start time and boot:
+    pid_start INTEGER,            -- the hold ends with it (NULL for a record's hold, which ends with the record)
+    boot_id TEXT
 );
 """
+_HOLD_COLUMNS = (("pid", "INTEGER"), ("pid_start", "INTEGER"), ("boot_id", "TEXT"))
 
 
 class ImageInUse(ContainerError):
@@ -205,6 +211,10 @@ class ImageStore:
                 for stmt in _SCHEMA.split(";"):
                     if stmt.strip():
                         db.execute(stmt)
+                have = {r[1] for r in db.execute("PRAGMA table_info(holds)")}
+                for col, kind in _HOLD_COLUMNS:   # a store of schema 1
+                    if col not in have:
+                        db.execute(f"ALTER TABLE holds ADD COLUMN {col} {kind}")
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def close(self):
@@ -502,7 +512,9 @@ class ImageStore:
         """docker system df's "Images" figures: a layer shared by several
         images counts once; reclaimable is what no container's image uses."""
         layer_size = dict(self._query("SELECT chain_id, size FROM layers"))
-        held = {r[0] for r in self._query("SELECT image_id FROM holds")}
+        with self._db_lock:   # read-only: df answers on a full disk, so dead marks are skipped, not deleted
+            dead = set(self._dead_holders(self.db))
+        held = {i for h, i in self._query("SELECT holder, image_id FROM holds") if h not in dead}
         images = self.images()
         used = {c for img in images for c in img.chain_ids}
         kept = {c for img in images if img.id in held for c in img.chain_ids}
@@ -512,13 +524,50 @@ class ImageStore:
 
     # ---- holds (containers using an image) -------------------------------------
 
-    def hold(self, image_id: str, holder: str):
+    def hold(self, image_id: str, holder: str, pid: int | None = None):
+        """Marks image_id in use by holder. With pid (the process whose
+        Container holds it) the mark lasts as long as that process: a
+        killed holder's mark is dropped by the next look (_drop_dead_holds)."""
+        start = process_start_time(pid) if pid else None
         with self.transaction() as db:
-            db.execute("INSERT OR REPLACE INTO holds VALUES (?,?)", (holder, image_id))
+            db.execute("INSERT OR REPLACE INTO holds (holder, image_id, pid, pid_start, boot_id) VALUES (?,?,?,?,?)",
+                       (holder, image_id, pid if start else None, start, boot_id() if start else None))
 
-    def release(self, holder: str):
+    def release(self, *holders: str):
         with self.transaction() as db:
-            db.execute("DELETE FROM holds WHERE holder=?", (holder,))
+            db.executemany("DELETE FROM holds WHERE holder=?", [(h,) for h in holders])
+
+    def _dead_holders(self, db) -> list:
+        """The marks whose holder is gone: a process killed before it could
+        release (pid and start time, as container records tell their
+        monitor), or a managed container whose record was deleted by a
+        killed rm."""
+        dead = []
+        for holder, pid, start, boot in db.execute("SELECT holder, pid, pid_start, boot_id FROM holds").fetchall():
+            if pid is not None:
+                if boot != boot_id() or not process_alive(pid, start):
+                    dead.append(holder)
+            elif holder.startswith("managed:") and not self._record_exists(holder[len("managed:"):]):
+                dead.append(holder)
+            # else a mark of schema 1: its holder is unknown, it stays
+        return dead
+
+    def _drop_dead_holds(self, db) -> None:
+        """Inside a write transaction: dead holders' marks stop counting."""
+        db.executemany("DELETE FROM holds WHERE holder=?", [(h,) for h in self._dead_holders(db)])
+
+    def _record_exists(self, cid: str) -> bool:
+        """Whether the container record of a managed container's mark is
+        still there (a plain WAL read: it never waits for a writer). Through
+        the process's one record connection: SQLite keeps the descriptor of
+        a closed connection while another of the process holds a lock. In
+        doubt (the record database unreadable), it is."""
+        if not (self.root / "containers.db").exists():
+            return False
+        try:
+            return shared_store(self.root).load(cid) is not None
+        except (sqlite3.Error, ContainerError, OSError):
+            return True
 
     # ---- removal and garbage collection ---------------------------------------
 
@@ -529,8 +578,15 @@ class ImageStore:
         image_id = self._find_id(ref)
         by_id = ref.removeprefix("sha256:") and image_id.removeprefix("sha256:").startswith(ref.removeprefix("sha256:"))
         with self.transaction() as db:
+            self._drop_dead_holds(db)
             names = [r[0] for r in db.execute("SELECT name FROM names WHERE image_id=?", (image_id,))]
-            holders = [r[0] for r in db.execute("SELECT holder FROM holds WHERE image_id=?", (image_id,))]
+            rows = db.execute("SELECT holder, pid FROM holds WHERE image_id=?", (image_id,)).fetchall()
+            holders = [_container_of(h) for h, _ in rows]
+            running = [_container_of(h) for h, pid in rows if pid is not None]
+            if by_id and running:
+                # docker: forcing may untag, never delete what a live container runs on
+                raise ImageInUse(f"conflict: unable to delete {image_id[7:19]} (cannot be forced) - "
+                                 f"image is being used by running container {running[0][:12]}")
             if by_id:
                 if len({n.split("@")[0].rsplit(":", 1)[0] for n in names}) > 1 and not force:
                     raise ImageInUse(
@@ -554,9 +610,10 @@ class ImageStore:
             for n in untag:
                 db.execute("DELETE FROM names WHERE name=?", (n,))
                 out.append(("Untagged", refmod_familiar(n)))
-            if not remaining and holders and not by_id:
-                # rmi -f NAME of an image a container uses: the name goes, the
-                # image stays for the container (docker keeps it as <none>)
+            if not remaining and holders:
+                # rmi -f of an image a container uses: the names go, the image
+                # stays for the container (docker keeps it as <none>; its
+                # layers are what the container's next start mounts)
                 return out
             if not remaining:
                 db.execute("DELETE FROM images WHERE id=?", (image_id,))
@@ -572,6 +629,7 @@ class ImageStore:
         no container holds."""
         out = []
         with self.transaction() as db:
+            self._drop_dead_holds(db)
             held = {r[0] for r in db.execute("SELECT image_id FROM holds")}
             named = {r[0] for r in db.execute("SELECT image_id FROM names WHERE name NOT LIKE '%@%'")}
             for (image_id,) in db.execute("SELECT id FROM images").fetchall():
@@ -627,6 +685,11 @@ class ImageStore:
 def _escape_overlay(path: str) -> str:
     """As pycontain.rootfs escapes lowerdir entries."""
     return path.replace("\\", "\\\\").replace(",", "\\,").replace(":", "\\:")
+
+
+def _container_of(holder: str) -> str:
+    """The container id of a hold's holder (a managed container's record holds as managed:<id>)."""
+    return holder.removeprefix("managed:")
 
 
 def _repository(name: str) -> str:

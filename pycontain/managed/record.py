@@ -97,7 +97,9 @@ def release_image(cid, root=None):
     from .. import image  # see resolve_image
 
     try:
-        image.release(image_holder(cid), root or default_root())
+        # every mark of the container: its record's and its last run's (a
+        # killed monitor's Container never released its own)
+        image.release(image_holder(cid), cid, root=root or default_root())
     except (ContainerError, OSError):
         pass
 
