@@ -22,7 +22,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from ._paths import default_root, private_dir, private_file, tighten_if_present
-from .errors import ContainerError
+from ._sqlite import database_error, open_read_only_when_full
+from .errors import ContainerError, NoSpace, StoreDamaged
 
 STATES = ("created", "running", "paused", "restarting", "exited", "dead")
 # States in which a live monitor must exist.
@@ -181,16 +182,35 @@ class Store:
     def __init__(self, root: Path | None = None):
         self.root = private_dir(Path(root) if root else default_root())  # see _paths: 0700, 0600
         self.dir = private_dir(self.root / "containers")
-        self.path = private_file(self.root / "containers.db")
+        path = self.root / "containers.db"
+        if (not path.exists() or path.stat().st_size == 0) and not os.path.exists(f"{path}-wal") \
+                and any(len(n) == 64 for n in os.listdir(self.dir)):
+            # records gone while their containers' directories are there
+            raise StoreDamaged(f"the container database {path} is {'empty' if path.exists() else 'missing'} "
+                               "while containers exist: nothing was changed; "
+                               "`pycontain system check --repair` starts a new one")
+        self.path = private_file(path)
         for journal in ("-wal", "-shm"):
             tighten_if_present(f"{self.path}{journal}")
-        self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA busy_timeout = 60000")
-        if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            self.db.execute("PRAGMA journal_mode = WAL")
-        self.db.execute("PRAGMA synchronous = NORMAL")
-        self.db.execute(_SCHEMA)
+        try:
+            self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as e:
+            raise database_error(e, self.path, "opening the container records") from None
+        self.full = False   # opened read-only on a full disk: every write is refused
+        try:
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA busy_timeout = 60000")
+            if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self.db.execute(_SCHEMA)
+        except sqlite3.Error as e:
+            self.db.close()
+            self.db = open_read_only_when_full(self.path, e)
+            if self.db is None:
+                raise database_error(e, self.path, "opening the container records") from None
+            self.db.row_factory = sqlite3.Row
+            self.full = True
         # one connection, shared by this process's threads one at a time
         self.lock = threading.RLock()
 
@@ -203,33 +223,51 @@ class Store:
     # ---- transactions ---------------------------------------------------------
 
     class _Tx:
-        def __init__(self, db, lock):
+        def __init__(self, db, lock, path, full):
             self.db = db
             self.lock = lock
+            self.path = path
+            self.full = full
 
         def __enter__(self):
+            if self.full:
+                raise NoSpace("writing a container record")
             self.lock.acquire()
             try:
                 self.db.execute("BEGIN IMMEDIATE")
-            except BaseException:
+            except BaseException as e:
                 self.lock.release()
+                if isinstance(e, sqlite3.Error):
+                    raise database_error(e, self.path, "writing a container record") from None
                 raise
             return self.db
 
-        def __exit__(self, exc_type, *_):
+        def __exit__(self, exc_type, exc, _tb):
             try:
                 self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+            except sqlite3.Error as e:
+                if exc_type is None:
+                    try:
+                        self.db.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                    raise database_error(e, self.path, "writing a container record") from None
             finally:
                 self.lock.release()
+            if isinstance(exc, sqlite3.Error):
+                raise database_error(exc, self.path, "writing a container record") from None
 
     def transaction(self):
         """A write transaction: the whole read-check-write happens under the
         database's write lock, so two processes never interleave."""
-        return Store._Tx(self.db, self.lock)
+        return Store._Tx(self.db, self.lock, self.path, self.full)
 
     def _read(self, sql, params=()):
         with self.lock:
-            return self.db.execute(sql, params).fetchall()
+            try:
+                return self.db.execute(sql, params).fetchall()
+            except sqlite3.Error as e:
+                raise database_error(e, self.path, "reading the container records") from None
 
     # ---- records ----------------------------------------------------------------
 
@@ -415,3 +453,41 @@ def generate_name(attempt: int = 0) -> str:
     if attempt >= 10:
         name += str(random.randint(0, 99))
     return name
+
+
+def check_records(root=None, repair: bool = False) -> tuple[list, list]:
+    """(problems, repairs) of the container database: whether it reads
+    whole; with repair a damaged one is moved to <root>/quarantine/ and a
+    new one started (the records in it are lost: their containers'
+    directories stay, named in the report)."""
+    root = Path(root or default_root())
+    path = root / "containers.db"
+    problems, repairs = [], []
+    try:
+        st = Store(root)
+        try:
+            with st.lock:
+                result = st.db.execute("PRAGMA quick_check").fetchone()[0]
+            if result != "ok":
+                problems.append(f"the container database {path} is damaged: {result}")
+        except sqlite3.Error as e:
+            problems.append(f"the container database {path} is damaged: {e}")
+        finally:
+            st.close()
+    except ContainerError as e:
+        problems.append(str(e))
+    if problems and repair:
+        close_stores()
+        aside = root / "quarantine" / time.strftime("%Y%m%dT%H%M%S")
+        aside.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for suffix in ("", "-wal", "-shm"):
+            p = Path(f"{path}{suffix}")
+            if p.exists():
+                os.rename(p, aside / p.name)
+        orphans = [n for n in os.listdir(root / "containers") if len(n) == 64]
+        repairs.append(f"moved the container database to {aside} and started a new one"
+                       + (f"; container directories without a record: {', '.join(o[:12] for o in orphans)}"
+                          if orphans else ""))
+        for o in orphans:   # else the new database is refused as damaged in turn
+            os.rename(root / "containers" / o, aside / o)
+    return problems, repairs

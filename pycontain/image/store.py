@@ -38,7 +38,8 @@ from pathlib import Path
 from .. import rootless
 from .._paths import default_root, private_dir, private_file
 from ..state import boot_id, process_alive, process_start_time, shared_store
-from ..errors import ConfigError, ContainerError, ImageNotFound
+from .._sqlite import database_error, open_read_only_when_full
+from ..errors import ConfigError, ContainerError, ImageNotFound, NoSpace, StoreDamaged
 from . import reference as refmod
 from .unpack import LayerError, unpack_layer
 
@@ -82,6 +83,7 @@ CREATE TABLE IF NOT EXISTS holds (
     boot_id TEXT
 );
 """
+_HOLDS_QUERY = "SELECT holder, pid, pid_start, boot_id FROM holds"
 _HOLD_COLUMNS = (("pid", "INTEGER"), ("pid_start", "INTEGER"), ("boot_id", "TEXT"))
 
 
@@ -190,7 +192,9 @@ class BlobWriter:
 
 
 class ImageStore:
-    def __init__(self, root: Path | str | None = None):
+    def __init__(self, root: Path | str | None = None, rebuilding: bool = False):
+        """rebuilding: `system check --repair` opens a new database beside
+        existing content (else refused as damaged) to register it again."""
         self.root = private_dir(Path(root) if root else default_root())  # see _paths: 0700, 0600
         self.dir = private_dir(self.root / "images")
         self.blob_dir = self.dir / "blobs" / "sha256"
@@ -201,7 +205,41 @@ class ImageStore:
         for d in (self.blob_dir, self.layer_dir, self.tmp_dir, self.lock_dir, self.flat_dir):
             d.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._db_lock = threading.Lock()
-        self.db = sqlite3.connect(private_file(self.dir / "images.db"), timeout=60, isolation_level=None, check_same_thread=False)
+        self.db_path = self.dir / "images.db"
+        if not rebuilding:
+            self._refuse_if_emptied()
+        try:
+            self.db = sqlite3.connect(private_file(self.db_path), timeout=60, isolation_level=None,
+                                      check_same_thread=False)
+        except sqlite3.Error as e:
+            raise database_error(e, self.db_path, "opening the image store") from None
+        self.full = False   # opened read-only on a full disk: every write is refused
+        try:
+            self._open_schema()
+        except sqlite3.Error as e:
+            self.db.close()
+            self.db = open_read_only_when_full(self.db_path, e)
+            if self.db is None:
+                raise database_error(e, self.db_path, "opening the image store") from None
+            self.full = True
+
+    def _refuse_if_emptied(self):
+        """A database that is gone or 0 bytes while blobs and layers are
+        there is damaged, not an empty store: taken for empty, the next
+        prune would delete every image's content."""
+        try:
+            size = os.stat(self.db_path).st_size
+        except FileNotFoundError:
+            size = 0
+        if size == 0 and not os.path.exists(f"{self.db_path}-wal") and self.has_content():
+            raise StoreDamaged(f"the image store database {self.db_path} is {'empty' if self.db_path.exists() else 'missing'} "
+                               "while blobs and layers exist: nothing was changed; "
+                               "`pycontain system check --repair` rebuilds it from the blobs")
+
+    def has_content(self) -> bool:
+        return any(os.scandir(self.blob_dir)) or any(os.scandir(self.layer_dir))
+
+    def _open_schema(self):
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         # The schema is made once (a write transaction on every open would
@@ -229,19 +267,35 @@ class ImageStore:
     # ---- locking ---------------------------------------------------------------
 
     @contextlib.contextmanager
-    def transaction(self):
+    def transaction(self, while_doing="writing to the image store"):
+        if self.full:
+            raise NoSpace(while_doing)
         with self._db_lock:
-            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as e:
+                raise database_error(e, self.db_path, while_doing) from None
             try:
                 yield self.db
-            except BaseException:
-                self.db.execute("ROLLBACK")
+            except BaseException as e:
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
+                if isinstance(e, sqlite3.Error):
+                    raise database_error(e, self.db_path, while_doing) from None
                 raise
-            self.db.execute("COMMIT")
+            try:
+                self.db.execute("COMMIT")
+            except sqlite3.Error as e:
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
+                raise database_error(e, self.db_path, while_doing) from None
 
     def _query(self, sql, args=()):
         with self._db_lock:
-            return self.db.execute(sql, args).fetchall()
+            try:
+                return self.db.execute(sql, args).fetchall()
+            except sqlite3.Error as e:
+                raise database_error(e, self.db_path, "reading the image store") from None
 
     @contextlib.contextmanager
     def _flock(self, name: str, mode: int):
@@ -360,6 +414,18 @@ class ImageStore:
         except BaseException:
             rootless.remove_tree(tmp, ignore_errors=True)
             raise
+
+    def record_layer(self, chain_id: str, diff_id: str) -> None:
+        """A layers row for an unpacked layer the database lost (system check --repair)."""
+        if self._query("SELECT 1 FROM layers WHERE chain_id=?", (chain_id,)):
+            return
+        size = 0
+        for dirpath, _dirs, files in os.walk(self.layer_path(chain_id)):
+            for f in files:
+                with contextlib.suppress(OSError):
+                    size += os.lstat(os.path.join(dirpath, f)).st_size
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO layers VALUES (?,?,?)", (chain_id, diff_id, size))
 
     # ---- many layers: flattening the bottom of the stack ----------------------
 
@@ -512,8 +578,8 @@ class ImageStore:
         """docker system df's "Images" figures: a layer shared by several
         images counts once; reclaimable is what no container's image uses."""
         layer_size = dict(self._query("SELECT chain_id, size FROM layers"))
-        with self._db_lock:   # read-only: df answers on a full disk, so dead marks are skipped, not deleted
-            dead = set(self._dead_holders(self.db))
+        # read-only (df answers on a full disk): dead marks are skipped, not deleted
+        dead = set(self._dead_holders(self._query(_HOLDS_QUERY)))
         held = {i for h, i in self._query("SELECT holder, image_id FROM holds") if h not in dead}
         images = self.images()
         used = {c for img in images for c in img.chain_ids}
@@ -537,13 +603,13 @@ class ImageStore:
         with self.transaction() as db:
             db.executemany("DELETE FROM holds WHERE holder=?", [(h,) for h in holders])
 
-    def _dead_holders(self, db) -> list:
+    def _dead_holders(self, rows) -> list:
         """The marks whose holder is gone: a process killed before it could
         release (pid and start time, as container records tell their
         monitor), or a managed container whose record was deleted by a
         killed rm."""
         dead = []
-        for holder, pid, start, boot in db.execute("SELECT holder, pid, pid_start, boot_id FROM holds").fetchall():
+        for holder, pid, start, boot in rows:
             if pid is not None:
                 if boot != boot_id() or not process_alive(pid, start):
                     dead.append(holder)
@@ -554,7 +620,8 @@ class ImageStore:
 
     def _drop_dead_holds(self, db) -> None:
         """Inside a write transaction: dead holders' marks stop counting."""
-        db.executemany("DELETE FROM holds WHERE holder=?", [(h,) for h in self._dead_holders(db)])
+        rows = db.execute(_HOLDS_QUERY).fetchall()
+        db.executemany("DELETE FROM holds WHERE holder=?", [(h,) for h in self._dead_holders(rows)])
 
     def _record_exists(self, cid: str) -> bool:
         """Whether the container record of a managed container's mark is
@@ -649,6 +716,11 @@ class ImageStore:
         """Deletes blobs and layers no image refers to. Returns (blobs, layers) removed."""
         with self._flock("gc.lock", fcntl.LOCK_EX):
             self._clear_tmp()
+            # Deleting trusts the database: it must read whole first (a
+            # truncated file may answer some queries with fewer rows).
+            if self._query("PRAGMA quick_check")[0][0] != "ok":
+                raise StoreDamaged(f"the image store database {self.db_path} is damaged: nothing was deleted; "
+                                   "`pycontain system check --repair` mends it")
             blobs, layers = set(), set()
             for b, c in self._query("SELECT blobs, chain_ids FROM images"):
                 blobs.update(_hex(x) for x in json.loads(b))

@@ -135,7 +135,7 @@ class Monitor:
                     continue
                 self.store.update(self.cid, state="exited", exit_code=code, oom_killed=oom,
                                   finished=time.time(), pid=None, pid_start=None,
-                                  monitor_pid=None, monitor_start=None)
+                                  monitor_pid=None, monitor_start=None, **_log_warning(log))
                 if rec.config.get("auto_remove"):
                     self._remove()
                 return code
@@ -243,6 +243,13 @@ class Monitor:
                     _write_all(out_fds[stream], data)
                 if attach is not None and attach.clients:
                     attach.broadcast(data)
+
+
+def _log_warning(log) -> dict:
+    """The record's word on log lines a full disk made the monitor drop."""
+    if not log.dropped_total:
+        return {}
+    return {"error": f"{log.dropped_total} log lines dropped: no space left on device"}
 
 
 def _oom_killed(c) -> bool:
