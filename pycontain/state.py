@@ -24,6 +24,7 @@ from pathlib import Path
 from ._paths import default_root, private_dir, private_file, tighten_if_present
 from ._sqlite import database_error, open_read_only_when_full
 from .errors import ContainerError, NoSpace, StoreDamaged
+from .names import quoted
 
 STATES = ("created", "running", "paused", "restarting", "exited", "dead")
 # States in which a live monitor must exist.
@@ -36,17 +37,17 @@ EXIT_MONITOR_LOST = 137
 
 class NoSuchContainer(ContainerError, LookupError):
     def __init__(self, ref):
-        super().__init__(f"no such container: {ref}")
+        super().__init__(f"no such container: {quoted(ref)}")
 
 
 class AmbiguousContainer(ContainerError, LookupError):
     def __init__(self, ref, matches):
-        super().__init__(f"multiple containers match {ref!r}: {', '.join(m[:12] for m in matches)}")
+        super().__init__(f"multiple containers match {quoted(ref)!r}: {', '.join(m[:12] for m in matches)}")
 
 
 class NameInUse(ContainerError):
     def __init__(self, name, cid):
-        super().__init__(f'the container name "/{name}" is already in use by container "{cid}". '
+        super().__init__(f'the container name "/{quoted(name)}" is already in use by container "{cid}". '
                          "You have to remove (or rename) that container to be able to reuse that name.")
 
 
