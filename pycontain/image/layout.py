@@ -20,10 +20,11 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from ..errors import ConfigError, ContainerError, NoSpace, StoreDamaged
+from ..errors import ConfigError, ContainerError, NoSpace
 from . import reference as refmod
 from .make import _layer_descriptor, _manifest
 from .registry import choose_manifest
+from .store import HashingReader, damaged_blob
 from .store import MEDIA_DOCKER_LIST, MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST, ImageStore, opened_source, refmod_familiar
 from .unpack import unpack_layer
 
@@ -204,7 +205,7 @@ def save(store: ImageStore, refs, dest, fmt: str = "docker-archive") -> None:
                 ti = tarfile.TarInfo(f"blobs/sha256/{b[7:]}")
                 ti.size, ti.mode = p.stat().st_size, 0o644
                 with open(p, "rb") as bf:
-                    reader = _HashingReader(bf)
+                    reader = HashingReader(bf)
                     tf.addfile(ti, reader)
                 if reader.digest() != b:   # checked as it streams: it costs no extra read
                     raise damaged_blob(b, "does not match its digest")
@@ -227,24 +228,3 @@ def save(store: ImageStore, refs, dest, fmt: str = "docker-archive") -> None:
             f.close()
             with contextlib.suppress(OSError):
                 os.unlink(aside)
-
-
-class _HashingReader:
-    """A blob file read through: its sha256 as tarfile copies it."""
-
-    def __init__(self, f):
-        self.f = f
-        self.hash = hashlib.sha256()
-
-    def read(self, n=-1):
-        data = self.f.read(n)
-        self.hash.update(data)
-        return data
-
-    def digest(self) -> str:
-        return "sha256:" + self.hash.hexdigest()
-
-
-def damaged_blob(digest: str, what: str) -> StoreDamaged:
-    return StoreDamaged(f"the store's blob {digest} {what}: nothing was written; "
-                        "`pycontain system check` says what is wrong, `--repair` mends it")

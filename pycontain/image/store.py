@@ -146,6 +146,28 @@ class Image:
     added: float
 
 
+class HashingReader:
+    """A blob file read through (by tarfile, by http.client): its sha256 as
+    it streams, so that save and push verify what they send for free."""
+
+    def __init__(self, f):
+        self.f = f
+        self.hash = hashlib.sha256()
+
+    def read(self, n=-1):
+        data = self.f.read(n)
+        self.hash.update(data)
+        return data
+
+    def digest(self) -> str:
+        return "sha256:" + self.hash.hexdigest()
+
+
+def damaged_blob(digest: str, what: str) -> StoreDamaged:
+    return StoreDamaged(f"the store's blob {digest} {what}: nothing was written; "
+                        "`pycontain system check` says what is wrong, `--repair` mends it")
+
+
 class BlobWriter:
     """A blob being written: feed write(), then commit() verifies and renames."""
 
@@ -554,10 +576,26 @@ class ImageStore:
         return rows[0][0]
 
     def config(self, image_id: str) -> dict:
-        return json.loads(self.read_blob(image_id))
+        return self._json_blob(image_id, "config")
 
     def manifest(self, image: Image) -> dict:
-        return json.loads(self.read_blob(image.manifest_digest))
+        return self._json_blob(image.manifest_digest, "manifest")
+
+    def _json_blob(self, digest: str, what: str) -> dict:
+        """A stored JSON blob (config, manifest); damaged or missing is StoreDamaged, in one line."""
+        try:
+            data = self.blob_path(digest).read_bytes()
+        except FileNotFoundError:
+            raise StoreDamaged(f"the image's {what} blob {digest} is missing from the store: "
+                               "`pycontain system check` says what is wrong, `--repair` mends it") from None
+        try:
+            value = json.loads(data)
+        except (ValueError, UnicodeDecodeError):
+            value = None
+        if not isinstance(value, dict):
+            raise StoreDamaged(f"the image's {what} blob {digest} is damaged (not a JSON object): "
+                               "`pycontain system check` says what is wrong, `--repair` mends it")
+        return value
 
     def layer_dirs(self, image: Image) -> tuple:
         """Unpacked layer directories, top layer first (overlay lowerdir order)."""

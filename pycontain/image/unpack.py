@@ -413,7 +413,10 @@ class _Extractor:
                 raise LayerError(f"truncated tar header at offset {ts.offset - len(hdr)}")
             if hdr == bytes(BLOCK):
                 break
-            chk = _num(hdr[148:156])
+            try:
+                chk = _num(hdr[148:156])
+            except ValueError:   # random bytes: not a tar at all
+                chk = -1
             if chk != sum(hdr[:148]) + 256 + sum(hdr[156:]):
                 raise LayerError(f"bad tar header checksum at offset {ts.offset - BLOCK}")
             typ = hdr[156:157]

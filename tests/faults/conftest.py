@@ -12,9 +12,14 @@ import sys
 import tarfile
 import time
 
+from pathlib import Path
+
 import pytest
 
 from pycontain import state
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "image"))
+from regtools import Registry  # noqa: E402  (tests/image's real docker-registry on loopback)
 
 ROUNDS = int(os.environ.get("PYCONTAIN_FAULT_ROUNDS", "3"))
 
@@ -92,3 +97,12 @@ def seed():
     s = int(os.environ.get("PYCONTAIN_FAULT_SEED") or random.SystemRandom().randrange(1 << 32))
     print(f"\nfault seed: {s} (PYCONTAIN_FAULT_SEED={s} repeats it)")
     return s
+
+
+@pytest.fixture(scope="session")
+def registry(workdir):
+    d = workdir / "faults-registry"
+    d.mkdir()
+    reg = Registry(d, None)
+    yield reg
+    reg.stop()
