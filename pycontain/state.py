@@ -413,7 +413,12 @@ def remove_leftover_cgroups(rec: ContainerRecord, timeout: float = 2.0):
     could remove them (they would block the next start under the same id).
     Only directories the monitor recorded, and only those named for this
     container, are touched; anything still in them is killed first."""
-    dirs = [d for d in rec.exec_profile.get("cgroups", ()) if rec.id in os.path.basename(d)]
+    remove_cgroup_dirs([d for d in rec.exec_profile.get("cgroups", ()) if rec.id in os.path.basename(d)], timeout)
+
+
+def remove_cgroup_dirs(dirs, timeout: float = 2.0):
+    """Removes cgroup directories whose owner is gone, deepest first,
+    killing what is still in them."""
     for d in sorted(dirs, key=len, reverse=True):
         end = time.monotonic() + timeout
         while os.path.isdir(d):

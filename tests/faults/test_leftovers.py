@@ -1,0 +1,47 @@
+"""Finding 7 of issue 18: what a killed program's containers leave (empty
+pycontain-* cgroups, containers/<id> directories of disk writable layers)
+is swept by the next start; killed image writers' tmp by the next writer."""
+import os
+import subprocess
+import sys
+
+from .conftest import pycontain
+from .leaks import cgroup_dirs_of, leftovers
+
+PROGRAM = """
+import sys, pycontain
+c = pycontain.Container(sys.argv[1], ['sh', '-c', 'echo up; sleep 60'], cgroup=True, memory='64m',
+                        pids_limit=50, cpus=0.5, writable_layer='disk')
+c.start(stdout=pycontain.PIPE)
+print(c.id, flush=True)
+c.stdout.readline()
+print('up', flush=True)
+c.wait()
+"""
+
+
+def test_a_killed_programs_cgroups_and_disk_layer_are_swept_by_the_next_start(root, image_ref):
+    p = subprocess.Popen([sys.executable, "-c", PROGRAM, image_ref], stdout=subprocess.PIPE, text=True)
+    try:
+        cid = p.stdout.readline().strip()
+        assert p.stdout.readline() == "up\n"
+    finally:
+        p.kill()
+        p.wait()
+    assert cgroup_dirs_of(cid), "the killed program's container had no cgroup: nothing tested"
+    assert (root / "containers" / cid).is_dir()
+    r = subprocess.run([sys.executable, "-c", "import sys, pycontain; "
+                        "pycontain.Container(sys.argv[1], ['true'], cgroup=True, memory='64m').run()", image_ref],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert cgroup_dirs_of(cid) == []
+    assert leftovers(root, cgroup_prefix=cid) == {}
+
+
+def test_killed_import_tmp_goes_with_the_next_writer(root, image_ref, rootfs_tar):
+    tmp = root / "images" / "tmp"
+    os.mkdir(tmp / "layer-killed")      # what a killed import leaves (its pid gone with it)
+    (tmp / "blob-killed").write_bytes(b"x" * 1000)
+    r = pycontain("import", str(rootfs_tar), "local/again:1", root=root)
+    assert r.returncode == 0, r.stderr
+    assert os.listdir(tmp) == []
