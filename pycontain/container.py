@@ -626,6 +626,16 @@ class Container:
 
     def _plan(self) -> _launch.LaunchPlan:
         cfg = self.config
+        store_root = str(self.root or default_root())
+        if self.layer_dir is None:
+            # A program's container (a managed one has its record for this):
+            # its owner file, written before its image is held and anything
+            # is made, lets the next start sweep what a kill -9 of this
+            # program would leave (leftovers.py); dead owners' first.
+            for dead in leftovers.sweep(store_root):
+                release_image(dead, store_root)
+            self._owner_dir = os.path.join(store_root, "containers", self.id)
+            leftovers.claim(store_root, self.id, self._owner_dir)
         if cfg.rootfs is not None:
             image = ResolvedImage((cfg.rootfs,), {})
         else:
@@ -659,15 +669,6 @@ class Container:
         seccomp_bpf = seccomp.filter_for(cfg.seccomp_profile, caps, root=self.root)
         storage_driver = fuse_overlayfs.driver_for(self.storage_driver, rootless=os.geteuid() != 0)
 
-        store_root = str(self.root or default_root())
-        if self.layer_dir is None:
-            # A program's container (a managed one has its record for this):
-            # its owner file lets the next start sweep what a kill -9 of this
-            # program would leave (leftovers.py); dead owners' first.
-            for dead in leftovers.sweep(store_root):
-                release_image(dead, store_root)
-            self._owner_dir = os.path.join(store_root, "containers", self.id)
-            leftovers.claim(store_root, self.id, self._owner_dir)
         rootfs = RootFS(image.layers, "disk" if self.layer_dir else self.config.writable_layer,
                         store_root, self.id, keep_dir=self.layer_dir)
         rootfs.prepare()

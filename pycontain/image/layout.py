@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import ConfigError, ContainerError, NoSpace
+from ..state import process_start_time
 from . import reference as refmod
 from .make import _layer_descriptor, _manifest
 from .registry import choose_manifest
@@ -187,6 +188,8 @@ def save(store: ImageStore, refs, dest, fmt: str = "docker-archive") -> None:
     own = isinstance(dest, (str, os.PathLike))
     # written aside and renamed at the end: a failed save leaves no partial archive at dest
     aside = f"{os.fspath(dest)}.pycontain-{os.getpid()}.tmp" if own else None
+    if own:
+        _remove_dead_asides(os.fspath(dest))
     try:
         f = open(aside, "wb") if own else dest
     except OSError as e:
@@ -228,3 +231,15 @@ def save(store: ImageStore, refs, dest, fmt: str = "docker-archive") -> None:
             f.close()
             with contextlib.suppress(OSError):
                 os.unlink(aside)
+
+
+def _remove_dead_asides(dest: str) -> None:
+    """The half-written archives killed saves to dest left (named for their pid, now gone)."""
+    prefix = os.path.basename(dest) + ".pycontain-"
+    d = os.path.dirname(dest) or "."
+    with contextlib.suppress(OSError):
+        for name in os.listdir(d):
+            pid = name[len(prefix):-len(".tmp")] if name.startswith(prefix) and name.endswith(".tmp") else ""
+            if pid.isdigit() and process_start_time(int(pid)) is None:
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(d, name))

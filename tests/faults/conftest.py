@@ -106,3 +106,13 @@ def registry(workdir):
     reg = Registry(d, None)
     yield reg
     reg.stop()
+
+
+def pytest_terminal_summary(terminalreporter):
+    from .leaks import figures   # noqa: the lane's tally, filled as its tests run
+
+    lines = figures()
+    if lines:
+        terminalreporter.section("fault lane")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -5,6 +5,12 @@ import os
 
 from pycontain.image.store import ImageStore
 
+TALLY: dict = {}   # the kill lane's figures: operation -> [kills, recovered, [what was left]]
+
+
+def figures() -> list:
+    return [f"{op}: kills: {k}, recovered: {r}, left behind: {k - r}" for op, (k, r, _) in TALLY.items()]
+
 
 def cgroup_dirs_of(cid_or_prefix="") -> list:
     """pycontain-* cgroup directories under this process's own cgroups."""
