@@ -21,6 +21,8 @@ from pycontain import state
 sys.path.insert(0, str(Path(__file__).parent.parent / "image"))
 from regtools import Registry  # noqa: E402  (tests/image's real docker-registry on loopback)
 
+from .leaks import figures  # noqa: E402
+
 ROUNDS = int(os.environ.get("PYCONTAIN_FAULT_ROUNDS", "3"))
 
 
@@ -109,9 +111,7 @@ def registry(workdir):
 
 
 def pytest_terminal_summary(terminalreporter):
-    from .leaks import figures   # noqa: the lane's tally, filled as its tests run
-
-    lines = figures()
+    lines = figures()   # the kill lane's tally, filled as its tests ran
     if lines:
         terminalreporter.section("fault lane")
         for line in lines:
