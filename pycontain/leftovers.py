@@ -47,6 +47,29 @@ def release(root, cid: str) -> None:
         os.unlink(Path(root) / OWNERS / cid)
 
 
+def _dead_owners(d: Path):
+    """(container id, owner) of each owner file whose process is gone."""
+    try:
+        names = os.listdir(d)
+    except FileNotFoundError:
+        return
+    for name in names:
+        if name.startswith("."):
+            continue
+        try:
+            owner = json.loads((d / name).read_text())
+        except (OSError, ValueError):
+            continue
+        if not (owner.get("boot") == boot_id() and process_alive(owner.get("pid"), owner.get("start"))):
+            yield name, owner
+
+
+def dead_dirs(root) -> list:
+    """The containers/<id> directories of dead owners, not swept yet (system df counts them)."""
+    return [o["dir"] for n, o in _dead_owners(Path(root) / OWNERS)
+            if o.get("dir") and os.path.basename(o["dir"]) == n and os.path.isdir(o["dir"])]
+
+
 def sweep(root) -> list:
     """Removes what dead owners left; returns those containers' ids (their
     image marks are the image store's to drop)."""

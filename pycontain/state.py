@@ -185,8 +185,9 @@ class Store:
         self.dir = private_dir(self.root / "containers")
         path = self.root / "containers.db"
         if (not path.exists() or path.stat().st_size == 0) and not os.path.exists(f"{path}-wal") \
-                and any(len(n) == 64 for n in os.listdir(self.dir)):
-            # records gone while their containers' directories are there
+                and any(len(n) == 64 and not os.path.exists(self.root / "owners" / n) for n in os.listdir(self.dir)):
+            # records gone while their containers' directories are there (a
+            # program's Container has an owner file instead: leftovers.py)
             raise StoreDamaged(f"the container database {path} is {'empty' if path.exists() else 'missing'} "
                                "while containers exist: nothing was changed; "
                                "`pycontain system check --repair` starts a new one")

@@ -1,6 +1,7 @@
 """Finding 7 of issue 18: what a killed program's containers leave (empty
 pycontain-* cgroups, containers/<id> directories of disk writable layers)
 is swept by the next start; killed image writers' tmp by the next writer."""
+import json
 import os
 import subprocess
 import sys
@@ -45,3 +46,24 @@ def test_killed_import_tmp_goes_with_the_next_writer(root, image_ref, rootfs_tar
     r = pycontain("import", str(rootfs_tar), "local/again:1", root=root)
     assert r.returncode == 0, r.stderr
     assert os.listdir(tmp) == []
+
+
+def test_system_df_and_prune_see_a_killed_programs_leftovers(root, image_ref):
+    p = subprocess.Popen([sys.executable, "-c", PROGRAM, image_ref], stdout=subprocess.PIPE, text=True)
+    try:
+        cid = p.stdout.readline().strip()
+        assert p.stdout.readline() == "up\n"
+    finally:
+        p.kill()
+        p.wait()
+    with open(root / "containers" / cid / "upper" / "written", "wb") as f:   # its layer holds 3 MB
+        f.write(os.urandom(3 << 20))
+    r = pycontain("system", "df", "--format", "json", root=root)
+    assert r.returncode == 0, r.stderr
+    usage = json.loads(r.stdout)["Containers"]
+    assert usage["reclaimable"] >= 3 << 20, usage
+    r = pycontain("system", "prune", "-f", root=root)
+    assert r.returncode == 0, r.stderr
+    assert leftovers(root, cgroup_prefix=cid) == {}
+    r = pycontain("rmi", image_ref, root=root)    # its mark went with it
+    assert r.returncode == 0, r.stderr
