@@ -691,7 +691,7 @@ class Container:
         mounts = list(STANDARD_MOUNTS)
         cgroup = self._make_cgroup()
         if cgroup is not None and self._owner_dir is not None:
-            leftovers.claim(store_root, self.id, self._owner_dir, cgroup.paths)
+            leftovers.claim_cgroups(store_root, self.id, cgroup.paths)
         if cgroup is not None:    # its own cgroup as /sys/fs/cgroup, read-only unless privileged (docker)
             mounts += cgroup.mount_specs(read_only=not cfg.privileged)
         for dev in cfg.devices:   # --device: the node itself, bound in, and allowed by the device cgroup

@@ -116,6 +116,22 @@ CREATE TABLE IF NOT EXISTS containers (
 """
 
 
+def _program_owned(root: Path, cid: str) -> bool:
+    """Whether a program's owner log (leftovers.py) names container cid."""
+    try:
+        logs = os.listdir(root / "owners")
+    except OSError:
+        return False
+    for name in logs:
+        try:
+            with open(root / "owners" / name, "rb") as f:
+                if f"+ {cid} ".encode() in f.read():
+                    return True
+        except OSError:
+            pass
+    return False
+
+
 def process_start_time(pid) -> int | None:
     """The start time of a process in clock ticks since boot, or None if it
     does not exist. (pid, start time) names one process for good."""
@@ -185,9 +201,9 @@ class Store:
         self.dir = private_dir(self.root / "containers")
         path = self.root / "containers.db"
         if (not path.exists() or path.stat().st_size == 0) and not os.path.exists(f"{path}-wal") \
-                and any(len(n) == 64 and not os.path.exists(self.root / "owners" / n) for n in os.listdir(self.dir)):
+                and any(len(n) == 64 and not _program_owned(self.root, n) for n in os.listdir(self.dir)):
             # records gone while their containers' directories are there (a
-            # program's Container has an owner file instead: leftovers.py)
+            # program's Container is in its owner log instead: leftovers.py)
             raise StoreDamaged(f"the container database {path} is {'empty' if path.exists() else 'missing'} "
                                "while containers exist: nothing was changed; "
                                "`pycontain system check --repair` starts a new one")

@@ -23,6 +23,7 @@ from regtools import Registry  # noqa: E402  (tests/image's real docker-registry
 
 from .leaks import figures  # noqa: E402
 
+SEED: list = []   # the session's seed, for the summary
 ROUNDS = int(os.environ.get("PYCONTAIN_FAULT_ROUNDS", "3"))
 
 
@@ -98,6 +99,7 @@ def image_ref(root, rootfs_tar):
 def seed():
     s = int(os.environ.get("PYCONTAIN_FAULT_SEED") or random.SystemRandom().randrange(1 << 32))
     print(f"\nfault seed: {s} (PYCONTAIN_FAULT_SEED={s} repeats it)")
+    SEED.append(s)
     return s
 
 
@@ -114,5 +116,8 @@ def pytest_terminal_summary(terminalreporter):
     lines = figures()   # the kill lane's tally, filled as its tests ran
     if lines:
         terminalreporter.section("fault lane")
+        if SEED:
+            terminalreporter.write_line(f"seed: {SEED[0]} (PYCONTAIN_FAULT_SEED={SEED[0]} repeats it), "
+                                        f"rounds per operation: {ROUNDS}")
         for line in lines:
             terminalreporter.write_line(line)

@@ -65,8 +65,8 @@ def leftovers(root, cgroup_prefix="") -> dict:
     if cdir.is_dir() and os.listdir(cdir):
         found["container dirs"] = os.listdir(cdir)
     owners = root / "owners"
-    if owners.is_dir() and os.listdir(owners):
-        found["owner files"] = os.listdir(owners)
+    if owners.is_dir() and os.listdir(owners):   # the owner logs of programs, all ended by now
+        found["owner logs"] = os.listdir(owners)
     vols = root / "volumes"
     if vols.is_dir():
         hidden = [n for n in os.listdir(vols) if n.startswith((".rm-", ".new-"))]
