@@ -13,9 +13,9 @@ the containers of a program have its owner log instead:
         c <container id> <cgroup directory>  as each is made
         - <container id>                     after its cleanup
 
-One file per process, opened once and only appended to (one write() per
-line: kill -9 cannot split it; a new file or a rename per container would
-cost ext4 0.1-0.4 ms of directory work at every start). The next Container
+One file per process, only appended to (one write() per line: kill -9
+cannot split it; a new file or a rename per container would cost ext4
+0.1-0.4 ms of directory work at every start). The next Container
 start (and system df/prune) sweeps the logs whose process is gone (pid and
 start time, as records tell their monitor): of the containers added and not
 removed, only the paths named, only cgroups named for that container.
@@ -35,7 +35,7 @@ from .state import boot_id, process_alive, process_start_time, remove_cgroup_dir
 OWNERS = "owners"
 _REWIND_AT = 1 << 20   # a log with no container open is emptied past this size
 
-_logs: dict = {}       # (owners dir, pid) -> [fd, containers open]
+_open: dict = {}       # (owners dir, pid) -> containers open: this process's
 _lock = threading.Lock()
 
 
@@ -44,30 +44,30 @@ def _log_name(pid: int) -> str:
 
 
 def _write(root, line: str, opened: int) -> None:
+    """One line appended (opened and closed each time: a library keeps no
+    descriptor in its user's process, nor in the children it forks)."""
     d = Path(root) / OWNERS
     key = (str(d), os.getpid())
     with _lock:
-        entry = _logs.get(key)
-        if entry is None:
+        if key not in _open:
             private_dir(d)
-            fd = os.open(d / _log_name(os.getpid()), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
-            entry = _logs[key] = [fd, 0]
-        os.write(entry[0], line.encode("utf-8", "surrogateescape"))
-        entry[1] += opened
-        if entry[1] == 0 and opened < 0 and os.fstat(entry[0]).st_size > _REWIND_AT:
-            os.ftruncate(entry[0], 0)
+            _open[key] = 0
+        fd = os.open(d / _log_name(os.getpid()), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, line.encode("utf-8", "surrogateescape"))
+            _open[key] += opened
+            if _open[key] == 0 and opened < 0 and os.fstat(fd).st_size > _REWIND_AT:
+                os.ftruncate(fd, 0)
+        finally:
+            os.close(fd)
 
 
 @atexit.register
-def _close_logs() -> None:
+def _remove_log() -> None:
     """A process that ends with no container open leaves no log behind."""
     with _lock:
-        for (d, pid), (fd, open_) in list(_logs.items()):
-            if pid != os.getpid():
-                continue
-            os.close(fd)
-            del _logs[(d, pid)]
-            if open_ == 0:
+        for (d, pid), open_ in list(_open.items()):
+            if pid == os.getpid() and open_ == 0:
                 with contextlib.suppress(OSError):
                     os.unlink(os.path.join(d, _log_name(pid)))
 
