@@ -33,6 +33,8 @@ MONITORED = ("running", "paused", "restarting")
 # The status the kernel gives a process killed by SIGKILL: what a container
 # gets when its monitor dies (the launcher's pdeathsig kills it).
 EXIT_MONITOR_LOST = 137
+# The error of a created container whose monitor (or foreground run) died before it started it.
+MONITOR_LOST_BEFORE_START = "the container's monitor ended before it started the container"
 
 
 class NoSuchContainer(ContainerError, LookupError):
@@ -408,7 +410,7 @@ class Store:
             "state": "exited" if was_started else "created",
             "exit_code": EXIT_MONITOR_LOST if was_started else rec.exit_code,
             "finished": _last_sign_of_life(rec) if was_started else rec.finished,
-            "error": "the container's monitor ended unexpectedly" if was_started else rec.error,
+            "error": "the container's monitor ended unexpectedly" if was_started else MONITOR_LOST_BEFORE_START,
             "pid": None, "pid_start": None, "monitor_pid": None, "monitor_start": None,
         }
 

@@ -139,7 +139,7 @@ def cmd_run(args):
     kwargs = container_kwargs(args)
     if args.detach and args.rm and args.restart not in ("no", None):
         args.parser.error("conflicting options: --restart and --rm")
-    c = containers.create(**kwargs)
+    c = containers.create(**kwargs, monitor_here=not args.detach)
     if args.detach:
         try:
             c.start()

@@ -319,7 +319,8 @@ def claim(store, cid):
 
     def check(rec):
         if rec.state in ("running", "paused", "restarting") or (
-                rec.monitor_pid and process_alive(rec.monitor_pid, rec.monitor_start)):
+                rec.monitor_pid and (rec.monitor_pid, rec.monitor_start) != (me, my_start)   # create(monitor_here)
+                and process_alive(rec.monitor_pid, rec.monitor_start)):
             raise AlreadyRunning(f"container {rec.short_id} is already running")
 
     return store.update(cid, _check=check, monitor_pid=me, monitor_start=my_start, stop_requested=False,

@@ -5,8 +5,11 @@ import json
 import os
 import subprocess
 import sys
+import time
 
-from .conftest import pycontain
+from pycontain import state
+
+from .conftest import pycontain, start_cli
 from .leaks import cgroup_dirs_of, leftovers
 
 PROGRAM = """
@@ -67,3 +70,31 @@ def test_system_df_and_prune_see_a_killed_programs_leftovers(root, image_ref):
     assert leftovers(root, cgroup_prefix=cid) == {}
     r = pycontain("rmi", image_ref, root=root)    # its mark went with it
     assert r.returncode == 0, r.stderr
+
+
+def test_run_rm_killed_before_its_container_started_leaves_nothing_listed(root, image_ref):
+    """Killed between writing the record and starting the container: the
+    record says who was to start it, so it is a lost --rm container."""
+    hit = 0
+    for _ in range(5):
+        p = start_cli("run", "--rm", image_ref, "sleep", "5", root=root)
+        st = None
+        while p.poll() is None:
+            try:
+                st = st or state.Store(root)
+                recs = st.list()
+            except Exception:   # the first CLI makes the database
+                recs = []
+            if recs:
+                if recs[0].state == "created":
+                    hit += 1
+                break
+            time.sleep(0.0005)
+        p.kill()
+        p.wait()
+        if st is not None:
+            st.close()
+        r = pycontain("ps", "-a", "-q", root=root)
+        assert r.returncode == 0 and r.stdout == "", (r.stdout, r.stderr)
+        assert leftovers(root, cgroup_prefix=None) == {}
+    assert hit, "never killed in the window: nothing tested"
