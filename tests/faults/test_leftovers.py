@@ -9,7 +9,7 @@ import time
 
 from pycontain import state
 
-from .conftest import pycontain, start_cli
+from .conftest import pycontain, start_cli, wait_for
 from .leaks import cgroup_dirs_of, leftovers
 
 PROGRAM = """
@@ -98,3 +98,31 @@ def test_run_rm_killed_before_its_container_started_leaves_nothing_listed(root, 
         assert r.returncode == 0 and r.stdout == "", (r.stdout, r.stderr)
         assert leftovers(root, cgroup_prefix=None) == {}
     assert hit, "never killed in the window: nothing tested"
+
+
+def test_rm_killed_while_removing_the_directory_leaves_it_listed_not_orphaned(root, image_ref):
+    """rm marks the record dead, removes what the container owns, then the
+    record: killed half way, the next rm finishes; never a directory and
+    an image mark with no record (found by the kill lane)."""
+    r = pycontain("run", "-d", image_ref, "sh", "-c",
+                  "mkdir /m && cd /m && seq 1 30000 | xargs touch && echo ready && sleep 60", root=root)
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.strip()
+    assert wait_for(lambda: "ready" in pycontain("logs", cid, root=root).stdout, 60)
+    st = state.Store(root)
+    try:
+        p = start_cli("rm", "-f", cid, root=root)
+        while p.poll() is None:
+            rec = st.load(cid)
+            if rec is None or rec.state == "dead":   # its directory is being removed now
+                break
+            time.sleep(0.0005)
+        p.kill()
+        p.wait()
+    finally:
+        st.close()
+    assert (root / "containers" / cid).exists(), "killed too late: nothing tested"
+    ids = pycontain("ps", "-aq", "--no-trunc", root=root).stdout.split()
+    assert ids == [cid]                       # still listed (dead), so the user can finish it
+    assert pycontain("rm", "-f", cid, root=root).returncode == 0
+    assert leftovers(root, cgroup_prefix=cid) == {}
