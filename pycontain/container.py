@@ -123,7 +123,7 @@ def resolve_image(name: str, root: Path, holder: str | None = None, pull: str = 
 def release_image(holder: str, root) -> None:
     from . import image  # see resolve_image
 
-    image.release(holder, root=root)
+    image.release(holder, root)
 
 
 class Container:

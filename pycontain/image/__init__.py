@@ -104,9 +104,10 @@ def _lowerdir_budget(root: Path) -> int:
     return 4095 - len("lowerdir=,upperdir=,workdir=") - 2 * (container + len("/upper")) - 16
 
 
-def release(*holders: str, root=None) -> None:
+def release(holder: str, root=None, *, also=()) -> None:
+    """Ends holder's mark (and those of the holders in also)."""
     with ImageStore(root) as store:
-        store.release(*holders)
+        store.release(holder, *also)
 
 
 @_when_full("pulling an image")

@@ -99,7 +99,7 @@ def release_image(cid, root=None):
     try:
         # every mark of the container: its record's and its last run's (a
         # killed monitor's Container never released its own)
-        image.release(image_holder(cid), cid, root=root or default_root())
+        image.release(image_holder(cid), root or default_root(), also=(cid,))
     except (ContainerError, OSError):
         pass
 
