@@ -271,6 +271,8 @@ def _record_users(root) -> dict:
     try:
         users: dict = {}
         for rec in store.list():
+            if rec.state == "dead":   # being removed: rm marks the record dead, removes its volumes, then it
+                continue
             for m in rec.config.get("mounts", ()):
                 if m.get("type") == "volume" and m.get("source"):
                     users.setdefault(m["source"], []).append(rec.id)
