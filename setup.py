@@ -1,10 +1,12 @@
-"""Build: the cffi launcher extension plus two tiny static programs.
+"""Build: the cffi launcher extension plus three tiny static programs.
 
 `_nsexec` is the cffi (API mode, out-of-line, abi3) extension that executes a
 LaunchPlan. `pycontain-init` (the optional pid-1 reaper) and `hello` (the
 built-in hello-world image) are static executables: they run inside
 containers whose root filesystem has no libc of ours, so they cannot be
-dynamic.
+dynamic. `pycontain-join` (the launcher's own child code, src/_nsexec.c,
+as a program) joins running containers for exec without sharing the
+caller's memory.
 """
 import os
 import shlex
@@ -21,6 +23,7 @@ STATIC_PROGRAMS = {
     # source file -> path inside the package
     "src/init.c": "_bin/pycontain-init",
     "src/hello.c": "_bin/hello-world/hello",
+    "src/join.c": "_bin/pycontain-join",
 }
 
 

@@ -76,6 +76,39 @@ def bare_cgroup(limits):
     return time.perf_counter_ns() - t
 
 
+def attach(limits):
+    """(ns of the first cgroup.procs write, ns of the others) of a fresh
+    process joining a cgroup with these limits, as the launcher's child does.
+    A migration takes cgroup_threadgroup_rwsem for writing; after a quiet
+    spell the first one waits for an RCU grace period (rcu_sync), the next
+    ones in the same spell do not. Only a process already in its cgroup (a
+    Pool's container) or v2's CLONE_INTO_CGROUP skips it."""
+    cg = cgroups.create(f"pycontain-bench-{os.getpid()}-{next(_names)}", limits)
+    fds = cg.join_fds()
+    r, w = os.pipe()
+    try:
+        pid = os.fork()
+        if pid == 0:
+            took = []
+            for fd in fds:
+                t = time.perf_counter_ns()
+                os.write(fd, b"0")
+                took.append(time.perf_counter_ns() - t)
+            os.write(w, f"{took[0]} {sum(took[1:])}".encode())
+            os._exit(0)
+        os.waitpid(pid, 0)
+        os.close(w)
+        w = -1
+        first, rest = (int(x) for x in os.read(r, 100).split())
+        return first, rest
+    finally:
+        os.close(r)
+        if w >= 0:
+            os.close(w)
+        cg.close_fds()
+        cg.destroy()
+
+
 def device_filter_load():
     """ns for loading docker's device program, as the first start of a process does."""
     program = devices.assemble(devices.default_rules())
@@ -117,17 +150,20 @@ def main():
         rootfs = make_busybox_rootfs(work / "busybox")
         limits = cgroups.Limits.from_docker(**LIMITS)
         variants = ("none", "default", "limits", "limits-noview")
-        samples = {v: [] for v in variants + ("bare", "devices", "devices-load")}
+        samples = {v: [] for v in variants + ("bare", "devices", "devices-load", "attach-first", "attach-rest")}
         cpu = {v: [] for v in variants}
         for _ in range(max(5, rounds // 10)):       # warm caches, the allocator, the dentry cache
             for v in variants:
-                run_container(rootfs, v)  # noqa: discard
+                run_container(rootfs, v)  # the result is not what is measured
         for _ in range(rounds):
             for v in variants:
                 wall, used = run_container(rootfs, v)
                 samples[v].append(wall)
                 cpu[v].append(used)
             samples["bare"].append(bare_cgroup(limits))
+            first, rest = attach(limits)
+            samples["attach-first"].append(first)
+            samples["attach-rest"].append(rest)
             samples["devices-load"].append(device_filter_load())
             if (ns := device_filter()) is not None:
                 samples["devices"].append(ns)
@@ -141,6 +177,8 @@ def main():
             print(f"  run() {v:<14} {med[v]:8.3f} {med[v] - med['none']:+8.3f} {med[v] / med['none']:7.3f}"
                   f"   {mcpu[v]:7.3f} {mcpu[v] - mcpu['none']:+8.3f}")
         print(f"  create+join_fds+destroy, no container ({'+'.join(LIMITS)}): {med['bare']:.3f}")
+        print(f"  a process joining it: first cgroup.procs write {med['attach-first']:.3f}, "
+              f"the other hierarchies' together {med['attach-rest']:.3f}")
         print(f"  v2 device filter: load (first start of a process) {med['devices-load'] * 1000:.0f} us"
               + (f", attach (every start) {med['devices'] * 1000:.0f} us" if "devices" in med else ""))
     finally:

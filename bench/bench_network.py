@@ -60,7 +60,7 @@ def main():
                      "bridge -p": {"network": "bridge", "ports": ["127.0.0.1:9000:80"]}}
             starts = {k: [] for k in kinds}
             runs = {k: [] for k in kinds}
-            for k, kw in kinds.items():   # warm up: imports, the bridge, the nftables table
+            for _kind, kw in kinds.items():   # warm up: imports, the bridge, the nftables table
                 Container(rootfs=rootfs, command=["true"], **kw).run()
             for _ in range(args.n):
                 for k, kw in kinds.items():
@@ -97,7 +97,7 @@ def pieces(rootfs, n):
     # pause gives the numbers of one start on a quiet machine.
     rows = {"new network namespace (both modes)": [], "prepare (bridge, all steps)": [],
             "prepare - namespace = added by bridge": [], "release (lease, ports; veth goes with netns)": []}
-    for i in range(n):
+    for _ in range(n):
         w0, c0 = time.perf_counter(), time.thread_time()
         os.close(_launch.new_namespace_fd(_launch.CLONE_NEWNET))
         w1, c1 = time.perf_counter(), time.thread_time()

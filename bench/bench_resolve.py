@@ -4,7 +4,6 @@ local image (store open, lookup, config, layer dirs), median of many calls.
     python bench/bench_resolve.py [--calls 500]
 """
 import argparse
-import os
 import shutil
 import statistics
 import subprocess

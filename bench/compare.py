@@ -1,21 +1,47 @@
-"""The same container started by pycontain and by the other runtimes, side by side.
+"""pycontain beside the other runtimes, every row of issue 17's table, in one run.
 
-    .venv/bin/python bench/compare.py [--runs 300]
+    .venv/bin/python bench/compare.py [--runs 300] [--cli-runs 30] [--only start,cli,detached,monitor]
 
-Every runtime starts busybox `true` in a busybox root filesystem with new
-mount, pid, uts, ipc and net namespaces, /proc and /dev, interleaved round by
-round so that a noisy machine hurts them all alike. pycontain is timed in
-process (Container(...).run(), what a Python program pays); the others are
-started with posix_spawn and waited for, as a Python program would start them;
-the table also shows what spawning a plain /bin/true costs, for reference.
-Prints medians and ratios to pycontain. pycontain runs twice: with its
-defaults (Docker's seccomp profile included) and without the seccomp filter,
-which neither `crun spec` nor `runc spec` puts in their default config.
+Every command's argv is bound to its own lambda (a default argument): the
+script this replaced closed over one reused variable, so that every runtime's
+row ran the last command it set up (util-linux unshare).
+
+Fairness: every runtime is timed the same way, from one worker process. The
+script re-executes itself once in a private mount and network namespace (the
+worker) and there hides the hybrid cgroup2 tree under a tmpfs, which crun 1.8
+needs on this machine; no runtime pays that set-up per run any more (crun used
+to go through `unshare ... sh -c` each time). pycontain's library rows are
+timed in the worker's own process (what a Python program pays); every command
+(crun, runc, bubblewrap, the pycontain CLI, python) is started by the worker
+with posix_spawn and waited for. Runtimes are interleaved round by round, in a
+new random order each round, so a noisy machine hurts them all alike, and
+ratios are taken within this run.
+
+Rows (sections):
+- start: start->exit of busybox `true` in a busybox root, in process, beside
+  crun and runc `run` of the same root, bubblewrap and util-linux unshare;
+  the same command through a warm pool (Pool.run: the container made ahead);
+  with memory+cpu+pids limits (pycontain and crun); on pycontain's bridge
+  network (made inside the worker's network namespace).
+- cli: `pycontain run --rm --network none --rootfs DIR true`, whole process,
+  paired with `runc run` of the same bundle; `python -c "import pycontain"`
+  beside `python -c pass`.
+- detached: `pycontain run -d` until it returns (the container runs),
+  `pycontain exec ID true`, `pycontain rm -f ID`, beside runc's and crun's
+  `run -d`, `exec`, `delete -f`.
+- monitor: resident memory (VmRSS, and RssAnon: what is the monitor's own)
+  of a detached container's monitor beside conmon's running the same
+  container with crun (Debian's conmon; skipped with a message when absent).
+
+Needs root, a static busybox; crun, runc, bubblewrap and conmon are used when
+installed (`apt-get install crun runc bubblewrap conmon`).
 """
 import argparse
 import json
 import os
+import random
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -26,85 +52,320 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from conftest import make_busybox_rootfs  # noqa: E402
 
-from pycontain import Container  # noqa: E402
+from pycontain import Container, Pool  # noqa: E402
+
+WORKER_ENV = "PYCONTAIN_BENCH_WORKER"
+PYTHON = sys.executable
+DEVNULL = os.open(os.devnull, os.O_RDWR)
 
 
-def spawn_and_wait(argv):
-    pid = os.posix_spawn(argv[0], argv, os.environ)
+# ---- the worker ------------------------------------------------------------------
+
+
+def become_worker():
+    """Re-executes this script in a private mount and network namespace,
+    once; returns only in the worker."""
+    if os.environ.get(WORKER_ENV):
+        if os.path.ismount("/sys/fs/cgroup/unified"):
+            # crun 1.8 refuses this machine's hybrid layout unless the cgroup2 tree is hidden
+            subprocess.run(["mount", "-t", "tmpfs", "none", "/sys/fs/cgroup/unified"], check=True)
+        subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+        return
+    os.environ[WORKER_ENV] = "1"
+    os.execv("/usr/bin/unshare", ["unshare", "--mount", "--net", "--propagation", "private", "--",
+                                  PYTHON, *sys.argv])
+
+
+def spawn_and_wait(argv, stdout=DEVNULL):
+    pid = os.posix_spawn(argv[0], argv, os.environ,
+                         file_actions=[(os.POSIX_SPAWN_DUP2, DEVNULL, 0), (os.POSIX_SPAWN_DUP2, stdout, 1)])
     _, status = os.waitpid(pid, 0)
     if status != 0:
         raise RuntimeError(f"{argv[0]} exited with status {status}: {' '.join(argv)}")
 
 
-def oci_bundle(runtime, workdir: Path, rootfs: Path) -> Path:
-    bundle = workdir / f"bundle-{Path(runtime).name}"
+def spawn_output(argv) -> str:
+    r, w = os.pipe()
+    try:
+        spawn_and_wait(argv, stdout=w)
+    finally:
+        os.close(w)
+    with os.fdopen(r, "rb") as f:
+        return f.read().decode()
+
+
+def timed(fn):
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+# ---- OCI bundles ------------------------------------------------------------------
+
+
+def oci_bundle(runtime, workdir: Path, rootfs: Path, name: str, args=("/bin/true",), limits=False) -> Path:
+    bundle = workdir / f"bundle-{name}"
     bundle.mkdir()
     subprocess.run([runtime, "spec"], cwd=bundle, check=True)
     spec = json.loads((bundle / "config.json").read_text())
     spec["process"]["terminal"] = False
-    spec["process"]["args"] = ["/bin/true"]
+    spec["process"]["args"] = list(args)
     spec["root"] = {"path": str(rootfs), "readonly": True}
-    spec["linux"]["cgroupsPath"] = f"/pycontain-bench-{Path(runtime).name}"
+    spec["linux"]["cgroupsPath"] = f"/pycontain-bench-{name}-{os.getpid()}"
+    if limits:
+        spec["linux"]["resources"].update({
+            "memory": {"limit": 256 << 20}, "cpu": {"quota": 50000, "period": 100000}, "pids": {"limit": 100}})
     (bundle / "config.json").write_text(json.dumps(spec))
     return bundle
 
 
-def runtimes(workdir: Path, rootfs: Path):
-    yield "pycontain", lambda: Container(rootfs=rootfs, command=["/bin/true"]).run()
-    # the issue's "standard set-up" (namespaces, mounts, masked paths, capabilities), without the
-    # seccomp filter: crun's and runc's default specs here carry none either
-    yield "pycontain, no seccomp", lambda: Container(rootfs=rootfs, command=["/bin/true"], seccomp="unconfined").run()
-    crun, runc = shutil.which("crun"), shutil.which("runc")
+# ---- sections ------------------------------------------------------------------------
+
+
+def interleave(cases, runs):
+    """{name: [seconds]}: one warm-up call each (fails early), then `runs`
+    rounds with every case once per round, in a new random order each round:
+    what one case leaves behind changes the next one's cost (the first
+    cgroup attach after a quiet spell waits for an RCU grace period, which
+    a second one soon after does not), so no case always follows the same one."""
+    for _, fn in cases:
+        fn()
+    times = {name: [] for name, _ in cases}
+    order = random.Random(17)
+    for _ in range(runs):
+        for name, fn in order.sample(cases, len(cases)):
+            times[name].append(timed(fn))
+    return times
+
+
+def start_cases(workdir: Path, rootfs: Path):
+    def pyc(**kw):
+        return lambda: Container(rootfs=rootfs, command=["/bin/true"], **kw).run(check=True)
+
+    cases = [("pycontain", pyc()),
+             # crun's and runc's default specs carry no seccomp filter
+             ("pycontain, no seccomp", pyc(seccomp="unconfined")),
+             ("pycontain + limits", pyc(memory="256m", cpus=0.5, pids_limit=100))]
+    try:
+        pyc(network="bridge")()
+        cases.append(("pycontain, bridge", pyc(network="bridge")))
+    except Exception as e:   # noqa: BLE001 - a row the machine cannot run is reported, not fatal
+        print(f"# skipped pycontain, bridge: {e}", file=sys.stderr)
+    # a warm pool (pycontain.Pool): its thread makes the next container after each command
+    pool = Pool(rootfs=rootfs, size=2)
+    cases.append(("pycontain Pool.run", lambda: pool.run(["/bin/true"], check=True)))
+    crun, runc, bwrap = shutil.which("crun"), shutil.which("runc"), shutil.which("bwrap")
     if crun:
-        bundle = oci_bundle(crun, workdir, rootfs)
-        state = workdir / "crun-state"
-        # crun 1.8 refuses this machine's hybrid cgroup layout unless it sees no
-        # cgroup2 tree: give it a private mount namespace with that hidden.
-        argv = ["/usr/bin/unshare", "--mount", "--propagation", "private", "sh", "-c",
-                "mount -t tmpfs none /sys/fs/cgroup/unified && exec \"$@\"", "sh",
-                crun, "--root", str(state), "run", "--bundle", str(bundle), "bench"]
-        yield "crun", lambda: spawn_and_wait(argv)
+        for name, limits in (("crun", False), ("crun + limits", True)):
+            bundle = oci_bundle(crun, workdir, rootfs, name.replace(" + ", "-"), limits=limits)
+            argv = [crun, "--root", str(workdir / "crun-state"), "run", "--bundle", str(bundle), "bench"]
+            cases.append((name, lambda argv=argv: spawn_and_wait(argv)))
+    else:
+        print("# skipped crun: not installed (apt-get install crun)", file=sys.stderr)
     if runc:
-        bundle = oci_bundle(runc, workdir, rootfs)
+        bundle = oci_bundle(runc, workdir, rootfs, "runc")
         argv = [runc, "--root", str(workdir / "runc-state"), "run", "--bundle", str(bundle), "bench"]
-        yield "runc", lambda: spawn_and_wait(argv)
-    bwrap = shutil.which("bwrap")
+        cases.append(("runc", lambda argv=argv: spawn_and_wait(argv)))
     if bwrap:
         argv = [bwrap, "--unshare-all", "--bind", str(rootfs), "/", "--proc", "/proc", "--dev", "/dev", "/bin/true"]
-        yield "bubblewrap", lambda: spawn_and_wait(argv)
+        cases.append(("bubblewrap", lambda argv=argv: spawn_and_wait(argv)))
     unshare = shutil.which("unshare")
-    if unshare:
-        argv = [unshare, "--fork", "--pid", "--mount", "--uts", "--ipc", "--net", "--mount-proc",
-                "chroot", str(rootfs), "/bin/true"]
-        yield "unshare", lambda: spawn_and_wait(argv)
-    yield "(spawn /bin/true)", lambda: spawn_and_wait(["/bin/true"])
+    argv_unshare = [unshare, "--fork", "--pid", "--mount", "--uts", "--ipc", "--net", "--mount-proc",
+                    "chroot", str(rootfs), "/bin/true"]
+    cases.append(("unshare", lambda: spawn_and_wait(argv_unshare)))
+    cases.append(("(spawn /bin/true)", lambda: spawn_and_wait(["/bin/true"])))
+    return cases
+
+
+def pycontain_cli():
+    script = Path(PYTHON).parent / "pycontain"
+    return [str(script)] if script.exists() else [PYTHON, "-m", "pycontain"]
+
+
+def cli_cases(workdir: Path, rootfs: Path):
+    cli = pycontain_cli()
+    run_rm = [*cli, "run", "--rm", "--network", "none", "--rootfs", str(rootfs), "true"]
+    cases = [("pycontain run --rm", lambda: spawn_and_wait(run_rm))]
+    runc = shutil.which("runc")
+    if runc:
+        bundle = oci_bundle(runc, workdir, rootfs, "runc-cli")
+        argv = [runc, "--root", str(workdir / "runc-state"), "run", "--bundle", str(bundle), "cli"]
+        cases.append(("runc run", lambda argv=argv: spawn_and_wait(argv)))
+    imp = [PYTHON, "-c", "import pycontain"]
+    bare = [PYTHON, "-c", "pass"]
+    cases += [("python -c 'import pycontain'", lambda: spawn_and_wait(imp)),
+              ("python -c pass", lambda: spawn_and_wait(bare))]
+    return cases
+
+
+def detached_rounds(workdir: Path, rootfs: Path, runs: int):
+    """{row: [seconds]} for run -d, exec, rm -f: pycontain's CLI, runc, crun,
+    interleaved round by round."""
+    cli = pycontain_cli()
+    engines = []
+
+    def pycontain_round(i):
+        t = time.perf_counter()
+        cid = spawn_output([*cli, "run", "-d", "--network", "none", "--rootfs", str(rootfs),
+                            "sleep", "1000"]).strip()
+        t_run = time.perf_counter() - t
+        t_exec = timed(lambda: spawn_and_wait([*cli, "exec", cid, "true"]))
+        t_rm = timed(lambda: spawn_and_wait([*cli, "rm", "-f", cid]))
+        return t_run, t_exec, t_rm
+
+    engines.append(("pycontain", pycontain_round))
+    for rt in ("runc", "crun"):
+        exe = shutil.which(rt)
+        if not exe:
+            continue
+        bundle = oci_bundle(exe, workdir, rootfs, f"{rt}-detached", args=("/bin/sleep", "1000"))
+        state = str(workdir / f"{rt}-state")
+
+        def oci_round(i, exe=exe, bundle=bundle, state=state, rt=rt):
+            cid = f"bench-d-{i}"
+            t_run = timed(lambda: spawn_and_wait([exe, "--root", state, "run", "-d", "--bundle", str(bundle), cid]))
+            t_exec = timed(lambda: spawn_and_wait([exe, "--root", state, "exec", cid, "/bin/true"]))
+            t_rm = timed(lambda: spawn_and_wait([exe, "--root", state, "delete", "-f", cid]))
+            return t_run, t_exec, t_rm
+
+        engines.append((rt, oci_round))
+    times = {}
+    for i in range(runs + 1):
+        for name, fn in engines:
+            t_run, t_exec, t_rm = fn(i)
+            if i == 0:
+                continue    # warm-up
+            times.setdefault(f"{name} run -d", []).append(t_run)
+            times.setdefault(f"{name} exec true", []).append(t_exec)
+            times.setdefault(f"{name} rm -f", []).append(t_rm)
+    return times
+
+
+# ---- memory of a monitor -----------------------------------------------------------
+
+
+def rss_kib(pid: int) -> tuple:
+    """(VmRSS, RssAnon) in KiB from /proc/PID/status."""
+    fields = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            fields[key] = value.split()[0] if value.split() else "0"
+    return int(fields["VmRSS"]), int(fields["RssAnon"])
+
+
+def find_process(*words) -> int:
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read().decode(errors="replace")
+        except OSError:
+            continue
+        if all(w in cmd for w in words):
+            return int(entry)
+    raise RuntimeError(f"no process with {words} in its command line")
+
+
+def monitor_rows(workdir: Path, rootfs: Path, samples: int = 3):
+    """{who: [(rss KiB, anon KiB)]}: pycontain's monitor of a detached
+    container, and conmon running the same container with crun."""
+    out = {}
+    cli = pycontain_cli()
+    for _ in range(samples):
+        cid = spawn_output([*cli, "run", "-d", "--network", "none", "--rootfs", str(rootfs),
+                            "sleep", "1000"]).strip()
+        try:
+            time.sleep(0.5)  # let it settle: the figure of a monitor at rest
+            out.setdefault("pycontain monitor", []).append(rss_kib(find_process("pycontain.managed.monitor", cid)))
+        finally:
+            spawn_and_wait([*cli, "rm", "-f", cid])
+    conmon, crun = shutil.which("conmon"), shutil.which("crun")
+    if not (conmon and crun):
+        print("# skipped conmon: needs conmon and crun (apt-get install conmon crun)", file=sys.stderr)
+        return out
+    bundle = oci_bundle(crun, workdir, rootfs, "conmon", args=("/bin/sleep", "1000"))
+    state = workdir / "conmon-crun-state"
+    for i in range(samples):
+        cid = f"bench-conmon-{i}"
+        d = workdir / f"conmon-{i}"
+        d.mkdir()
+        pidfile = d / "conmon.pid"
+        argv = [conmon, "--api-version", "1", "-c", cid, "-u", cid, "-n", cid, "-r", crun, "-b", str(bundle),
+                "-p", str(d / "pid"), "--exit-dir", str(d), "--socket-dir-path", str(d),
+                "-l", f"k8s-file:{d / 'log'}", "--runtime-arg", f"--root={state}",
+                "--conmon-pidfile", str(pidfile), "--syslog=false"]
+        spawn_and_wait(argv)   # conmon daemonizes, and may do so before crun created the container
+        try:
+            deadline = time.monotonic() + 10
+            while not (d / "pid").exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            spawn_and_wait([crun, f"--root={state}", "start", cid])
+            time.sleep(0.5)
+            out.setdefault("conmon (crun)", []).append(rss_kib(int(pidfile.read_text())))
+        finally:
+            subprocess.run([crun, f"--root={state}", "delete", "-f", cid], stderr=subprocess.DEVNULL)
+            try:
+                os.kill(int(pidfile.read_text()), signal.SIGTERM)
+            except (OSError, ValueError):
+                pass
+    return out
+
+
+# ---- report ------------------------------------------------------------------------
+
+
+def print_times(title, times, base):
+    base_med = statistics.median(times[base])
+    print(f"\n## {title} (medians of {len(times[base])} rounds, interleaved)")
+    print(f"| {'what':34s} | {'median ms':>9s} | {'p10 ms':>7s} | {'p90 ms':>7s} | {'x ' + base:>22s} |")
+    print(f"|{'-' * 36}|{'-' * 11}:|{'-' * 8}:|{'-' * 8}:|{'-' * 23}:|")
+    for name, ts in times.items():
+        ts = sorted(ts)
+        med = statistics.median(ts)
+        print(f"| {name:34s} | {med * 1e3:9.2f} | {ts[len(ts) // 10] * 1e3:7.2f} | "
+              f"{ts[len(ts) * 9 // 10] * 1e3:7.2f} | {med / base_med:22.2f} |")
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=300)
+    ap.add_argument("--runs", type=int, default=300, help="rounds of the in-process start section")
+    ap.add_argument("--cli-runs", type=int, default=30, help="rounds of the command-line sections")
+    ap.add_argument("--only", default="start,cli,detached,monitor")
     args = ap.parse_args()
+    become_worker()
+    sections = set(args.only.split(","))
     workdir = Path(tempfile.mkdtemp(prefix="pycontain-bench-"))
     os.environ["PYCONTAIN_ROOT"] = str(workdir / "store")
+    os.environ["PYCONTAIN_NETWORK"] = "none"
     try:
         rootfs = make_busybox_rootfs(workdir / "rootfs")
-        cases = list(runtimes(workdir, rootfs))
-        times = {name: [] for name, _ in cases}
-        for name, fn in cases:  # warm up, and fail early
-            fn()
-        for _ in range(args.runs):
-            for name, fn in cases:
-                t = time.perf_counter()
-                fn()
-                times[name].append(time.perf_counter() - t)
-        base = statistics.median(times["pycontain"])
-        print(f"{'runtime':20s} {'median ms':>10s} {'p10 ms':>8s} {'p90 ms':>8s} {'x pycontain':>12s}")
-        for name, ts in times.items():
-            ts.sort()
-            med = statistics.median(ts)
-            print(f"{name:20s} {med * 1e3:10.2f} {ts[len(ts) // 10] * 1e3:8.2f} "
-                  f"{ts[len(ts) * 9 // 10] * 1e3:8.2f} {med / base:12.2f}")
+        print(f"# {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}; "
+              f"one worker in a private mount+net namespace spawns every runtime")
+        if "start" in sections:
+            times = interleave(start_cases(workdir, rootfs), args.runs)
+            print_times("start -> exit of busybox true", times, "pycontain")
+            if "crun" in times:
+                med = {k: statistics.median(v) * 1e3 for k, v in times.items()}
+                print(f"limits cost: pycontain +{med['pycontain + limits'] - med['pycontain']:.2f} ms, "
+                      f"crun +{med['crun + limits'] - med['crun']:.2f} ms")
+                if "pycontain, bridge" in med:
+                    print(f"bridge network costs pycontain +{med['pycontain, bridge'] - med['pycontain']:.2f} ms")
+        if "cli" in sections:
+            print_times("whole processes", interleave(cli_cases(workdir, rootfs), args.cli_runs),
+                        "pycontain run --rm")
+        if "detached" in sections:
+            times = detached_rounds(workdir, rootfs, args.cli_runs)
+            print_times("detached containers, whole CLI processes", times, "pycontain run -d")
+        if "monitor" in sections:
+            print("\n## memory of the process that looks after a detached container (KiB, median of samples)")
+            print("| who | VmRSS | RssAnon |\n|---|---:|---:|")
+            for who, samples in monitor_rows(workdir, rootfs).items():
+                print(f"| {who} | {statistics.median(s[0] for s in samples):.0f} | "
+                      f"{statistics.median(s[1] for s in samples):.0f} |")
     finally:
+        subprocess.run(["umount", "-R", str(workdir)], stderr=subprocess.DEVNULL)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

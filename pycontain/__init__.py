@@ -27,25 +27,40 @@ from .errors import (  # noqa: E402
     NetworkError,
     PortAlreadyAllocated,
 )
-from .config import ContainerConfig, Mount  # noqa: E402
-from .container import Container, ContainerResult  # noqa: E402
 
 PIPE = -1
 DEVNULL = -3
 
 __all__ = [
-    "Container", "ContainerResult", "ContainerConfig", "Mount", "PIPE", "DEVNULL",
+    "Container", "ContainerResult", "Pool", "ContainerConfig", "Mount", "PIPE", "DEVNULL",
     "ContainerError", "ConfigError", "ImageNotFound", "LaunchError", "CommandNotFound",
     "CommandNotExecutable", "ContainerTimeout", "ContainerExitError", "NetworkError", "PortAlreadyAllocated",
 ]
 
 
+# Imported on first use: the container modules (~0.1 s of imports) are not
+# needed by a command that only reads state (pycontain-runc state, kill,
+# delete). Plain `from .module import` statements, which tests/unit/
+# test_import_graph.py sees (`from . import x` would call this again).
 def __getattr__(name):
-    # pycontain.containers (managed containers: records, monitors, the
-    # docker-like lifecycle) and pycontain.volumes are imported on first
-    # use: they bring SQLite along
-    if name in ("containers", "volumes"):
+    if name == "Container":
+        from .container import Container as value
+    elif name == "ContainerResult":
+        from .container import ContainerResult as value
+    elif name == "ContainerConfig":
+        from .config import ContainerConfig as value
+    elif name == "Mount":
+        from .config import Mount as value
+    elif name == "Pool":
+        from .pool import Pool as value
+    elif name in ("containers", "volumes", "image", "network", "build"):
+        # the public subpackages, reachable as attributes the way they were
+        # before the lazy imports (pycontain.containers and volumes bring
+        # SQLite along, image the registry client)
         import importlib
 
         return importlib.import_module(f".{name}", __name__)
-    raise AttributeError(f"module 'pycontain' has no attribute {name!r}")
+    else:
+        raise AttributeError(f"module 'pycontain' has no attribute {name!r}")
+    globals()[name] = value
+    return value

@@ -4,10 +4,18 @@ LaunchPlan is the flat, C-shaped description of one start (struct pc_plan in
 src/nsexec.h); `spawn()` hands it to the C launcher and turns a failure into
 one exception. Everything the child does after clone is C; everything here
 happens before clone or in the parent.
+
+`spawn_joined()` is the other entry: a process inside a running container's
+namespaces (exec, and every door that execs: the CLI, the Engine API, the OCI
+runtime's exec, health checks). It goes through the static join helper,
+executed from a sealed memfd, so that nothing in the container's pid
+namespace shares memory with this process or has one of our files as its
+executable.
 """
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import socket
 from dataclasses import dataclass, field
@@ -33,6 +41,9 @@ MS_BIND, MS_REC, MS_PRIVATE, MS_SLAVE = 4096, 16384, 1 << 18, 1 << 19
 MS_STRICTATIME = 1 << 24
 
 MKDIR_NONE, MKDIR_DIR, MKDIR_FILE = 0, 1, 2
+# LaunchPlan.wait_start: where a created child waits to be released
+WAIT_CREATED = 1        # after the mounts and the working directory (docker's "created")
+WAIT_BEFORE_EXEC = 2    # after every step but the exec: ids, capabilities, seccomp (a warm pool's)
 BPF_MAXINSNS = 4096     # the kernel's limit on a seccomp filter
 
 
@@ -68,9 +79,9 @@ class LaunchPlan:
     root_readonly: bool = False
     clone_flags: int = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET
     pdeathsig: int = 9
+    umask: int = 0o022              # the child's, whatever the launcher's own
     joins: list = field(default_factory=list)          # [(fd, nstype)]
     owned_fds: list = field(default_factory=list)      # closed once the child has them
-    fork_after_join: bool = False   # joining a pid namespace: the command runs in a grandchild
     unshare_flags: int = 0          # CLONE_NEW* made after the joins (owned by a joined user namespace)
     cgroup_fds: list = field(default_factory=list)
     unshare_cgroupns: bool = False
@@ -100,7 +111,9 @@ class LaunchPlan:
     cmd_index: int = 0
     path_env: str | None = None
     init: bool = False
-    wait_start: bool = False        # stop at "created" until released
+    program: str | None = None      # a program of ours (path under _bin) run, from sealed memory, for
+                                    # the command once that is found in the container (hello-world)
+    wait_start: int = 0             # stop at "created" until released: WAIT_CREATED or WAIT_BEFORE_EXEC
     on_cloned: object = None        # f(pid): runs in the parent before the child goes on (id maps)
     on_root_device: object = None   # f(pid, fd): starts what serves the root on the child's device fd,
                                     # while the child waits with its root mounted (fd is closed after)
@@ -120,11 +133,12 @@ def _cstr(s, keep):
     if len(b) < 64:
         c = _cstrings.get(b)
         if c is None:
+            c = ffi.new("char[]", b)
+            # kept by this plan too: another thread (a Pool's) may make and
+            # store the same string meanwhile, and the cache then drops ours
+            keep.append(c)
             if len(_cstrings) < 4096:
-                c = _cstrings[b] = ffi.new("char[]", b)
-            else:
-                c = ffi.new("char[]", b)
-                keep.append(c)
+                _cstrings[b] = c
         return c
     c = ffi.new("char[]", b)
     keep.append(c)
@@ -142,17 +156,17 @@ def _cstr_array(items, keep):
 def _build_array(kind, items, keep):
     if kind == "mounts":
         arr = ffi.new("struct pc_mount[]", len(items))
-        for e, m in zip(arr, items):
+        for e, m in zip(arr, items, strict=True):
             e.source, e.target = _cstr(m.source, keep), _cstr(m.target, keep)
             e.fstype, e.data = _cstr(m.fstype, keep), _cstr(m.data, keep)
             e.flags, e.remount, e.mkdir = m.flags, m.remount, m.mkdir
     elif kind == "nodes":
         arr = ffi.new("struct pc_node[]", len(items))
-        for e, (path, mode, major, minor) in zip(arr, items):
+        for e, (path, mode, major, minor) in zip(arr, items, strict=True):
             e.path, e.mode, e.major, e.minor = _cstr(path, keep), mode, major, minor
     elif kind == "symlinks":
         arr = ffi.new("struct pc_symlink[]", len(items))
-        for e, (target, path) in zip(arr, items):
+        for e, (target, path) in zip(arr, items, strict=True):
             e.target, e.path = _cstr(target, keep), _cstr(path, keep)
     else:
         arr = ffi.new("char *[]", len(items) + 1)
@@ -176,23 +190,22 @@ def _array(kind, items, keep):
         own = []
         arr = _build_array(kind, items, own)
         hit = (arr, own)
+        keep.append(hit)    # as in _cstr: the cache may drop it for another thread's
         if len(_arrays) < 256:
             _arrays[key] = hit
-        else:
-            keep.append(hit)
     return hit[0], len(items)
 
 
-def _to_c(plan: LaunchPlan, sync_fd: int, init_fd: int):
+def _to_c(plan: LaunchPlan, sync_fd: int, init_fd: int, exec_fd: int):
     keep = []
     c = ffi.new("struct pc_plan *")
     keep.append(c)
     c.clone_flags = plan.clone_flags
     c.vfork = 0 if (plan.wait_start or plan.on_cloned or plan.tty or plan.root_device) else 1
-    c.fork_after_join = int(plan.fork_after_join)
     c.unshare_flags = plan.unshare_flags
     c.tty = int(plan.tty)
     c.pdeathsig = plan.pdeathsig
+    c.umask = plan.umask
     if plan.joins:
         j = ffi.new("struct pc_join[]", len(plan.joins))
         keep.append(j)
@@ -287,22 +300,73 @@ def _to_c(plan: LaunchPlan, sync_fd: int, init_fd: int):
     c.cmd_index = plan.cmd_index
     c.path_env = _cstr(plan.path_env, keep)
     c.init_fd = init_fd
+    c.exec_fd = exec_fd
     return c, keep
 
 
-# ---- the pid-1 reaper ---------------------------------------------------------
+# ---- the static programs, from sealed memory ---------------------------------
 
-_init_fd = None
+MFD_EXEC = 0x0010  # Linux 6.3: say that the memfd is meant to be executed
+_SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
+
+
+def sealed_program(name: str) -> int:
+    """A close-on-exec memfd holding a copy of the package's static program
+    `name` (a path under _bin), sealed against every change (as runc's and crun's copies of
+    themselves). The launcher executes programs from these, never from the
+    installed files: a process in a container may get a handle to its own
+    executable (/proc/PID/exe), and with the installed file it could rewrite
+    what this host runs next (CVE-2019-5736)."""
+    data = (resources.files("pycontain") / "_bin" / name).read_bytes()
+    name = os.path.basename(name)
+    try:
+        fd = os.memfd_create(name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING | MFD_EXEC)
+    except OSError as e:
+        if e.errno != errno.EINVAL:  # EINVAL: a kernel before 6.3, where every memfd may be executed
+            raise LaunchError(e.errno, "memfd_create", f"an executable copy of {name}") from None
+        fd = os.memfd_create(name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEALS)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+_programs: dict = {}
+
+
+def _program_fd(name: str) -> int:
+    fd = _programs.get(name)
+    if fd is None:
+        fd = _programs[name] = sealed_program(name)
+    return fd
 
 
 def init_program_fd() -> int:
-    """An O_PATH descriptor of the static pycontain-init program, opened once.
-    The launcher executes it by descriptor: the image needs no copy of it."""
-    global _init_fd
-    if _init_fd is None:
-        path = resources.files("pycontain") / "_bin" / "pycontain-init"
-        _init_fd = os.open(str(path), os.O_PATH | os.O_CLOEXEC)
-    return _init_fd
+    """The static pycontain-init program, from sealed memory, made once per
+    process. The launcher executes it by descriptor: the image needs no copy
+    of it."""
+    return _program_fd("pycontain-init")
+
+
+def join_helper_fd() -> int:
+    """The static join helper (src/join.c), from sealed memory, made once per process."""
+    return _program_fd("pycontain-join")
+
+
+PROGRAMS = ("pycontain-init", "pycontain-join", "hello-world/hello")
+
+
+def seal_programs() -> None:
+    """Makes the sealed copy of every program the launcher may execute now
+    rather than at first use: for a process about to lose the right to read
+    the package (a child becoming another user), or a test counting fds."""
+    for name in PROGRAMS:
+        _program_fd(name)
 
 
 # ---- spawning -----------------------------------------------------------------
@@ -343,25 +407,7 @@ class Child:
         self.close_failed()
         raise exc
 
-    def _adopt_grandchild(self):
-        """With fork_after_join, once the grandchild exec'd: it is the
-        container process; the intermediate that made it is reaped."""
-        if self._cchild is None or not self._cchild.intermediate:
-            return
-        try:
-            os.waitpid(self._cchild.intermediate, 0)
-        except ChildProcessError:
-            pass
-        self._cchild.intermediate = 0
-        self.pid = self._cchild.pid
-        if self.pidfd is None and self.pid > 0:
-            try:
-                self.pidfd = os.pidfd_open(self.pid)
-            except OSError:
-                self.pidfd = None
-
     def close_failed(self):
-        self._adopt_grandchild()
         if self.pid <= 0:
             self._release()
             return
@@ -406,6 +452,19 @@ class Child:
         except ChildProcessError:
             pass
 
+    def set_command(self, argv):
+        """Replaces a created child's command, entrypoint and init included
+        (argv[plan.cmd_index:] is what runs), before finish_start(). The child
+        shares this memory (CLONE_VM) and reads argv only once released: the
+        new array is in the plan it reads by then (the release is a write on
+        the sync socket, after this store)."""
+        if self._sync is None or self._cplan is None or not self.plan.wait_start:
+            raise LaunchError(errno.EINVAL, "launch", "only a created container's command can be replaced")
+        if len(argv) <= self.plan.cmd_index:
+            raise LaunchError(errno.EINVAL, "launch", "an empty command")
+        self._cplan.argv = _cstr_array(argv, self._keep)
+        self.plan.argv = list(argv)
+
     def finish_start(self):
         """Releases a created child and waits until it exec'd the command."""
         try:
@@ -422,7 +481,6 @@ class Child:
                 pass
         except ConnectionResetError:
             pass
-        self._adopt_grandchild()
         if self._err.err:
             self._wait_child_gone()
             self._reap_and_raise()
@@ -467,7 +525,34 @@ class Child:
 def spawn(plan: LaunchPlan) -> Child:
     """Starts the plan's process. Without wait_start the command runs when
     this returns; with it the process waits at "created" (see Child)."""
+    if any(nstype == CLONE_NEWPID for _, nstype in plan.joins):
+        raise ValueError("a plan that joins a pid namespace goes through spawn_joined()")
+    return _start(plan, joined=False)
+
+
+def spawn_joined(plan: LaunchPlan) -> Child:
+    """Starts the plan's process inside the namespaces of plan.joins (those
+    of a running container: user first, mnt last) and returns when its
+    command runs. The one join path: exec from every door goes through here.
+
+    Step by step (src/_nsexec.c, pc_join): a vfork child of this thread
+    executes the join helper from a sealed memfd (nothing of this process's
+    memory goes with it); the helper reads a flat copy of the plan from a
+    socket, makes itself non-dumpable, joins the namespaces, closes their
+    descriptors and forks; the fork, our child (CLONE_PARENT) and the only
+    process to enter the container's pid namespace, joins the cgroups and
+    runs the plan's steps to execve. Failures come back on a pipe as
+    (stage, errno, detail); EOF means the command runs. The plan may not
+    wait at "created", be started by a callback, or mount anything."""
+    if plan.wait_start or plan.on_cloned is not None or plan.root_device or plan.clone_flags:
+        raise ValueError("a joined process cannot wait, mount a root or make namespaces at clone")
+    return _start(plan, joined=True)
+
+
+def _start(plan: LaunchPlan, joined: bool) -> Child:
     init_fd = init_program_fd() if plan.init else -1
+    exec_fd = _program_fd(plan.program) if plan.program else -1
+    helper_fd = join_helper_fd() if joined else -1
     sync = None
     sync_fd = -1
     needs_sync = plan.wait_start or plan.on_cloned is not None or plan.tty or plan.root_device
@@ -475,10 +560,13 @@ def spawn(plan: LaunchPlan) -> Child:
         parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         sync, sync_fd = parent_end, child_end.fileno()
     try:
-        cplan, keep = _to_c(plan, sync_fd, init_fd)
+        cplan, keep = _to_c(plan, sync_fd, init_fd, exec_fd)
         cchild = ffi.new("struct pc_child *")
         err = ffi.new("struct pc_error *")
-        rc = lib.pc_spawn(cplan, cchild, err)
+        if joined:
+            rc = lib.pc_join(cplan, helper_fd, cchild, err)
+        else:
+            rc = lib.pc_spawn(cplan, cchild, err)
     finally:
         if needs_sync:
             child_end.close()

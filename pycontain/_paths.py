@@ -48,16 +48,29 @@ def private_file(path) -> Path:
     """The file `path` (made empty if missing) readable by its owner only.
     Made before SQLite opens a database: SQLite gives the database's -wal
     and -shm files the database file's own mode."""
-    _tighten(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
+    try:
+        # a new file: no SQLite connection of this process has it open yet
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
+    except FileExistsError:
+        tighten_if_present(path)
     return Path(path)
 
 
 def tighten_if_present(path) -> None:
+    """Group and other access taken from an existing file. Through an O_PATH
+    descriptor only: closing any other descriptor of a database file drops
+    every POSIX lock this process holds on it, SQLite's included (a second
+    store opened in a process would break the first one's locking)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
         return
-    _tighten(fd)
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISREG(st.st_mode) and st.st_mode & 0o077 and st.st_uid == os.geteuid():
+            os.chmod(f"/proc/self/fd/{fd}", stat.S_IMODE(st.st_mode) & ~0o077)
+    finally:
+        os.close(fd)
 
 
 def _tighten(fd: int) -> None:

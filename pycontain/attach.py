@@ -4,7 +4,9 @@ The container's monitor listens on a Unix socket in the container's
 directory (mode 0700, root's: only its owner can connect). Everything the
 container writes goes to every attached client as it is (and to the log, as
 always); what a client sends goes to the container's terminal or stdin in
-small frames: b"d" + length + bytes, or b"w" + a struct winsize (a resize).
+small frames: b"d" + length + bytes, b"w" + a struct winsize (a resize), or
+b"e" (the client's input ended: the container's stdin is closed; without a
+terminal only).
 
 The client watches its own input for the detach keys (docker's ctrl-p
 ctrl-q): it leaves, the container runs on.

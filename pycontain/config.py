@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Mapping, Sequence
 
 from . import names
+from .cgroups.devices import DEVICE_RULES, rule as device_rule
 from .cgroups.limits import DeviceRate, Limits
 from .errors import ConfigError
 from .network import validate_mode
@@ -252,6 +253,8 @@ class ContainerConfig:
     resources: object = None            # pycontain.cgroups.Limits, validated by Container
     devices: tuple = ()                 # Device: host device nodes passed in (docker's --device)
     extra: Mapping = field(default_factory=dict)
+    # an OCI bundle's own settings (container_config_from_oci): set up exactly as it says
+    bundle: "BundleSpec | None" = None
 
     def __post_init__(self):
         if (self.image is None) == (self.rootfs is None):
@@ -463,3 +466,522 @@ def _limits_from_json(data: dict) -> Limits:
     for name in ("device_read_bps", "device_write_bps"):
         kw[name] = tuple(DeviceRate(**d) for d in kw.get(name, ()))
     return Limits(**kw)
+
+
+# ---- OCI runtime bundles (config.json) ------------------------------------------------
+#
+# An OCI runtime (pycontain-runc, pycontain/oci/) gets a bundle: a directory
+# with config.json and a root filesystem. from_oci() turns the config into a
+# ContainerConfig once; its docker-shaped fields carry what both models share
+# (command, env, cwd, hostname, rlimits, seccomp, limits) and a BundleSpec
+# carries what only the bundle says: the whole mount table, the namespaces,
+# exact ids and capability sets, device nodes. A container with a BundleSpec
+# is set up exactly as the bundle says, with none of docker's defaults added.
+
+OCI_NAMESPACES = {"pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time"}
+BUNDLE_PROPAGATION = ("private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable",
+                      "runbindable")
+
+
+@dataclass(frozen=True)
+class BundleMount:
+    """One entry of config.json's mounts, in order, options as given."""
+
+    destination: str
+    type: str | None = None
+    source: str | None = None
+    options: tuple = ()
+
+    @property
+    def is_bind(self) -> bool:
+        return self.type == "bind" or "bind" in self.options or "rbind" in self.options
+
+
+HOOK_KINDS = ("prestart", "createRuntime", "poststart", "poststop")
+
+
+@dataclass(frozen=True)
+class BundleHook:
+    """One of config.json's hooks: run by the runtime with the state on stdin."""
+
+    kind: str                           # prestart | createRuntime | poststart | poststop
+    path: str
+    args: tuple = ()
+    env: tuple = ()
+    timeout: int | None = None
+
+
+@dataclass(frozen=True)
+class BundleSpec:
+    """What an OCI config.json says beyond ContainerConfig's own fields."""
+
+    bundle: str                         # the bundle directory (absolute)
+    mounts: tuple = ()                  # BundleMount, in order
+    namespaces: tuple = ()              # (type, path or None): a new one, or joined by path
+    masked_paths: tuple = ()
+    readonly_paths: tuple = ()
+    uid: int = 0
+    gid: int = 0
+    additional_gids: tuple = ()
+    umask: int | None = None
+    # the launcher gives uid 0 its capability set as bounding, permitted and
+    # effective: a bundle's five sets become the narrowest of the first three
+    capabilities: frozenset = frozenset()
+    ambient: frozenset = frozenset()
+    devices: tuple = ()                 # (path, "c"|"b"|"p", major, minor, mode, uid, gid)
+    device_rules: tuple = ()            # ("c"|"b"|"a", major|None, minor|None, access): allowed
+    cgroups_path: str | None = None
+    rootfs_propagation: str | None = None
+    sysctl: tuple = ()                  # (name, value): namespaced ones only, set before the command runs
+    hooks: tuple = ()                   # BundleHook, in config.json's order
+    terminal: bool = False
+    console_size: tuple | None = None   # (height, width) of the terminal
+    annotations: Mapping = field(default_factory=dict)
+
+    def has_namespace(self, kind: str) -> bool:
+        return any(t == kind for t, _ in self.namespaces)
+
+
+def _oci_error(what: str, why: str):
+    raise ConfigError(f"config.json: {what}: {why}")
+
+
+def _oci_obj(parent: dict, key: str, where: str) -> dict:
+    v = parent.get(key)
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        _oci_error(f"{where}{key}", "must be an object")
+    return v
+
+
+def _oci_list(parent: dict, key: str, where: str) -> list:
+    v = parent.get(key)
+    if v is None:
+        return []
+    if not isinstance(v, list):
+        _oci_error(f"{where}{key}", "must be a list")
+    return v
+
+
+def _oci_strings(parent: dict, key: str, where: str) -> tuple:
+    v = _oci_list(parent, key, where)
+    if not all(isinstance(s, str) and "\0" not in s for s in v):
+        _oci_error(f"{where}{key}", "must be a list of strings")
+    return tuple(v)
+
+
+def _oci_int(v, what: str, lo=None, hi=None):
+    if v is None:
+        return None
+    if not isinstance(v, int) or isinstance(v, bool) or (lo is not None and v < lo) or (hi is not None and v > hi):
+        _oci_error(what, f"{v!r} is not a valid number")
+    return v
+
+
+# Fields this runtime cannot honour yet: refused by name, never ignored.
+_OCI_UNSUPPORTED = (
+    ("hooks.createContainer", "hooks in the container's namespaces are not supported"),
+    ("hooks.startContainer", "hooks in the container's namespaces are not supported"),
+    ("linux.uidMappings", "user namespaces (id mappings) are not supported"),
+    ("linux.gidMappings", "user namespaces (id mappings) are not supported"),
+    ("linux.intelRdt", "Intel RDT is not supported"),
+    ("linux.personality", "personality is not supported"),
+    ("linux.mountLabel", "no LSM is in use here (SELinux labels are not supported)"),
+    ("linux.timeOffsets", "time namespaces are not supported"),
+    ("process.apparmorProfile", "AppArmor is not in use here"),
+    ("process.selinuxLabel", "SELinux is not in use here"),
+    ("process.ioPriority", "I/O priorities are not supported"),
+    ("process.scheduler", "scheduler settings are not supported"),
+    ("linux.resources.hugepageLimits", "hugepage limits are not supported"),
+    ("linux.resources.network", "network classes and priorities are not supported"),
+    ("linux.resources.rdma", "RDMA limits are not supported"),
+    ("linux.resources.unified", "cgroup v2 unified settings are not supported"),
+    ("linux.resources.memory.reservation", "memory reservations are not supported"),
+    ("linux.resources.memory.kernel", "kernel memory limits are not supported"),
+    ("linux.resources.memory.kernelTCP", "kernel TCP memory limits are not supported"),
+    ("linux.resources.memory.swappiness", "memory swappiness is not supported"),
+    ("linux.resources.cpu.realtimeRuntime", "realtime CPU limits are not supported"),
+    ("linux.resources.cpu.realtimePeriod", "realtime CPU limits are not supported"),
+    ("linux.resources.blockIO.weightDevice", "per-device block I/O weights are not supported"),
+    ("linux.resources.blockIO.throttleReadIOPSDevice", "I/O-per-second limits are not supported"),
+    ("linux.resources.blockIO.throttleWriteIOPSDevice", "I/O-per-second limits are not supported"),
+    ("linux.seccomp.listenerPath", "seccomp agents are not supported"),
+)
+
+
+def _oci_get(spec: dict, dotted: str):
+    v = spec
+    for part in dotted.split("."):
+        if not isinstance(v, dict):
+            return None
+        v = v.get(part)
+    return v
+
+
+def _oci_set(v) -> bool:
+    """A field counts as given when it says something: not null, 0-less, empty."""
+    if v is None or v is False:
+        return False
+    if isinstance(v, (list, dict, str)) and not v:
+        return False
+    if isinstance(v, dict):
+        return any(_oci_set(x) for x in v.values())
+    return True
+
+
+def _oci_capabilities(proc: dict) -> tuple:
+    caps = _oci_obj(proc, "capabilities", "process.")
+    sets = {}
+    for key in ("bounding", "effective", "permitted", "inheritable", "ambient"):
+        listed = _oci_strings(caps, key, "process.capabilities.")
+        out = set()
+        for n in listed:
+            if not n.upper().startswith("CAP_"):
+                _oci_error(f"process.capabilities.{key}", f"unknown capability {n!r}")
+            try:
+                out.add(capabilities.normalize(n))
+            except ConfigError:
+                _oci_error(f"process.capabilities.{key}", f"unknown capability {n!r}")
+        sets[key] = out
+    held = capabilities.own()
+    main = sets["bounding"] & sets["effective"] & sets["permitted"]
+    missing = (main | sets["ambient"]) - held
+    if missing:
+        _oci_error("process.capabilities", f"{', '.join('CAP_' + m for m in sorted(missing))} not held here")
+    ambient = sets["ambient"] & sets["inheritable"] & sets["permitted"] & sets["bounding"]
+    return frozenset(main), frozenset(ambient)
+
+
+def _oci_devices(linux: dict) -> tuple:
+    out = []
+    for i, d in enumerate(_oci_list(linux, "devices", "linux.")):
+        where = f"linux.devices[{i}]"
+        if not isinstance(d, dict):
+            _oci_error(where, "must be an object")
+        path, kind = d.get("path"), d.get("type")
+        if not isinstance(path, str) or not path.startswith("/dev/") or ".." in path.split("/"):
+            _oci_error(f"{where}.path", f"{path!r} is not a path under /dev")
+        if kind not in ("c", "b", "u", "p"):
+            _oci_error(f"{where}.type", f"{kind!r} is not one of c, b, u, p")
+        major = _oci_int(d.get("major", 0), f"{where}.major", 0, (1 << 32) - 1) or 0
+        minor = _oci_int(d.get("minor", 0), f"{where}.minor", 0, (1 << 32) - 1) or 0
+        mode = _oci_int(d.get("fileMode", 0o666), f"{where}.fileMode", 0, 0o7777)
+        uid = _oci_int(d.get("uid", 0), f"{where}.uid", 0) or 0
+        gid = _oci_int(d.get("gid", 0), f"{where}.gid", 0) or 0
+        out.append((path, "c" if kind == "u" else kind, major, minor, mode, uid, gid))
+    return tuple(out)
+
+
+_DEFAULT_DEVICES = {r.rsplit(" ", 1)[0] for r in DEVICE_RULES}
+
+
+def _oci_device_rules(resources: dict) -> tuple:
+    """The allow rules left after the list is applied in order, which must
+    start with a deny-all (runc's, containerd's, docker's and podman's specs
+    all do). A later deny takes its access away from the same allow rule, as
+    the kernel's v1 device controller does; one that would narrow the
+    devices every container gets (cgroups.devices.DEVICE_RULES) is refused."""
+    rules = _oci_list(resources, "devices", "linux.resources.")
+    allowed = []
+    for i, r in enumerate(rules):
+        where = f"linux.resources.devices[{i}]"
+        if not isinstance(r, dict):
+            _oci_error(where, "must be an object")
+        kind = r.get("type") or "a"
+        major, minor = r.get("major"), r.get("minor")
+        major = None if major in (None, -1) else major
+        minor = None if minor in (None, -1) else minor
+        x = device_rule(kind, major, minor, r.get("access") or "rwm")
+        if i == 0:
+            if r.get("allow") or kind != "a" or major is not None or minor is not None or set(x.access) != set("rwm"):
+                _oci_error(where, "the device rules must start with a deny-all rule")
+            continue
+        if r.get("allow"):
+            allowed.append(x)
+            continue
+        if str(device_rule(x.kind, x.major, x.minor, "rwm")).rsplit(" ", 1)[0] in _DEFAULT_DEVICES:
+            _oci_error(where, f"denying {x} is not supported (every container may use it)")
+        allowed = [a if (a.kind, a.major, a.minor) != (x.kind, x.major, x.minor)
+                   else device_rule(a.kind, a.major, a.minor, "".join(c for c in a.access if c not in x.access) or "m")
+                   for a in allowed
+                   if (a.kind, a.major, a.minor) != (x.kind, x.major, x.minor) or set(a.access) - set(x.access)]
+    return tuple((x.kind, x.major, x.minor, x.access) for x in allowed)
+
+
+def _oci_limits(resources: dict) -> Limits:
+    mem = _oci_obj(resources, "memory", "linux.resources.")
+    cpu = _oci_obj(resources, "cpu", "linux.resources.")
+    pids = _oci_obj(resources, "pids", "linux.resources.")
+    blkio = _oci_obj(resources, "blockIO", "linux.resources.")
+    swap = mem.get("swap")
+    for rate_key in ("throttleReadBpsDevice", "throttleWriteBpsDevice"):
+        if blkio.get(rate_key):
+            _oci_error(f"linux.resources.blockIO.{rate_key}", "per-device rates are not supported")
+    return Limits.from_docker(
+        memory=_oci_int(mem.get("limit"), "linux.resources.memory.limit"),
+        memory_swap=_oci_int(swap, "linux.resources.memory.swap") if mem.get("limit") else None,
+        cpu_shares=_oci_int(cpu.get("shares"), "linux.resources.cpu.shares", 0),
+        cpu_quota=_oci_int(cpu.get("quota"), "linux.resources.cpu.quota"),
+        cpu_period=_oci_int(cpu.get("period"), "linux.resources.cpu.period", 0),
+        cpuset_cpus=cpu.get("cpus") or None, cpuset_mems=cpu.get("mems") or None,
+        pids_limit=_oci_int(pids.get("limit"), "linux.resources.pids.limit"),
+        blkio_weight=_oci_int(blkio.get("weight"), "linux.resources.blockIO.weight", 0))
+
+
+# runc's rule: only sysctls that belong to a namespace the container has
+SYSCTL_NAMESPACES = (("net.", "network"), ("kernel.shm", "ipc"), ("kernel.msg", "ipc"), ("kernel.sem", "ipc"),
+                     ("fs.mqueue.", "ipc"))
+
+
+def _oci_sysctl(linux: dict, namespaces: list) -> tuple:
+    out = []
+    for name, value in _oci_obj(linux, "sysctl", "linux.").items():
+        where = f"linux.sysctl.{name}"
+        if not isinstance(value, str) or "\0" in value or not name or "/" in name or ".." in name:
+            _oci_error(where, "must be a string value of a sysctl name")
+        kind = next((ns for prefix, ns in SYSCTL_NAMESPACES if name.startswith(prefix)), None)
+        if kind is None:
+            _oci_error(where, "is not in a namespace of the container's own (net.*, IPC ones)")
+        if not any(t == kind for t, _ in namespaces):
+            _oci_error(where, f"needs the container's own {kind} namespace")
+        out.append((name, value))
+    return tuple(out)
+
+
+def _oci_hooks(spec: dict) -> tuple:
+    out = []
+    hooks = _oci_obj(spec, "hooks", "")
+    for kind, entries in hooks.items():
+        if kind not in HOOK_KINDS:
+            _oci_error(f"hooks.{kind}", "unknown hook kind")
+        if not isinstance(entries, list):
+            _oci_error(f"hooks.{kind}", "must be a list")
+        for i, h in enumerate(entries):
+            where = f"hooks.{kind}[{i}]"
+            path = h.get("path") if isinstance(h, dict) else None
+            if not isinstance(path, str) or not path.startswith("/"):
+                _oci_error(f"{where}.path", f"{path!r} is not an absolute path")
+            timeout = _oci_int(h.get("timeout"), f"{where}.timeout", 1)
+            out.append(BundleHook(kind, path, _oci_strings(h, "args", where + "."),
+                                  tuple(normalize_env(_oci_strings(h, "env", where + "."))), timeout))
+    return tuple(out)
+
+
+def _oci_mounts(spec: dict, bundle: str) -> tuple:
+    out = []
+    for i, m in enumerate(_oci_list(spec, "mounts", "")):
+        where = f"mounts[{i}]"
+        if not isinstance(m, dict):
+            _oci_error(where, "must be an object")
+        dest = m.get("destination")
+        if not isinstance(dest, str) or not dest.startswith("/") or "\0" in dest:
+            _oci_error(f"{where}.destination", f"{dest!r} is not an absolute path")
+        if os.path.normpath(dest) == "/":
+            _oci_error(f"{where}.destination", "cannot mount over the root")
+        kind, source = m.get("type"), m.get("source")
+        if kind is not None and (not isinstance(kind, str) or "\0" in kind):
+            _oci_error(f"{where}.type", f"{kind!r} is not a filesystem type")
+        if source is not None and (not isinstance(source, str) or "\0" in source):
+            _oci_error(f"{where}.source", f"{source!r} is not a path")
+        opts = _oci_strings(m, "options", where + ".")
+        if m.get("uidMappings") or m.get("gidMappings"):
+            _oci_error(where, "idmapped mounts are not supported")
+        bm = BundleMount(os.path.normpath(dest), kind, source, opts)
+        if bm.is_bind:
+            if not source:
+                _oci_error(f"{where}.source", "a bind mount needs a source")
+            path = source if source.startswith("/") else os.path.join(bundle, source)
+            if not os.path.exists(path):
+                _oci_error(f"{where}.source", f"{source}: no such file or directory")
+            bm = BundleMount(bm.destination, kind, os.path.abspath(path), opts)
+            if {"shared", "rshared"} & set(opts):
+                _oci_error(f"{where}.options", "shared propagation is not supported")
+        elif kind is None:
+            _oci_error(f"{where}.type", "a mount other than a bind needs a type")
+        out.append(bm)
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class BundleProcess:
+    """An OCI process object on its own: what `exec --process F` gives (or a
+    bundle's own process, changed by exec's flags), for a process joined to a
+    running container."""
+
+    args: tuple
+    env: tuple = ()
+    cwd: str = "/"
+    uid: int = 0
+    gid: int = 0
+    additional_gids: tuple = ()
+    umask: int | None = None
+    capabilities: frozenset = frozenset()
+    ambient: frozenset = frozenset()
+    no_new_privileges: bool = False
+    rlimits: tuple = ()                 # (name, soft, hard), names as RLIMITS' keys
+    oom_score_adj: int | None = None
+    terminal: bool = False
+    console_size: tuple | None = None   # (height, width)
+
+
+_OCI_PROCESS_UNSUPPORTED = (
+    ("apparmorProfile", "AppArmor is not in use here"),
+    ("selinuxLabel", "SELinux is not in use here"),
+    ("ioPriority", "I/O priorities are not supported"),
+    ("scheduler", "scheduler settings are not supported"),
+)
+
+
+def process_from_oci(proc, where: str = "process") -> BundleProcess:
+    """An OCI process object (parsed JSON) -> BundleProcess; ConfigError naming
+    the field for anything wrong or unsupported."""
+    if not isinstance(proc, dict):
+        _oci_error(where, "must be an object")
+    for key, why in _OCI_PROCESS_UNSUPPORTED:
+        if _oci_set(proc.get(key)):
+            _oci_error(f"{where}.{key}", why)
+    args = _oci_strings(proc, "args", where + ".")
+    if not args:
+        _oci_error(f"{where}.args", "must not be empty")
+    cwd = proc.get("cwd") or "/"
+    if not isinstance(cwd, str) or not cwd.startswith("/") or "\0" in cwd:
+        _oci_error(f"{where}.cwd", f"{cwd!r} is not an absolute path")
+    user = _oci_obj(proc, "user", where + ".")
+    if user.get("username"):
+        _oci_error(f"{where}.user.username", "is for Windows")
+    rlimits = []
+    for i, r in enumerate(_oci_list(proc, "rlimits", where + ".")):
+        kind = r.get("type") if isinstance(r, dict) else None
+        name = kind[7:].lower() if isinstance(kind, str) and kind.startswith("RLIMIT_") else None
+        if name not in RLIMITS:
+            _oci_error(f"{where}.rlimits[{i}].type", f"unknown limit {kind!r}")
+        rlimits.append((name, _oci_int(r.get("soft"), f"{where}.rlimits[{i}].soft", 0, RLIM_INFINITY),
+                        _oci_int(r.get("hard"), f"{where}.rlimits[{i}].hard", 0, RLIM_INFINITY)))
+    console = _oci_obj(proc, "consoleSize", where + ".")
+    if console and not proc.get("terminal"):
+        _oci_error(f"{where}.consoleSize", "needs terminal")
+    caps, ambient = _oci_capabilities(proc)
+    return BundleProcess(
+        args=args, env=tuple(normalize_env(_oci_strings(proc, "env", where + "."))), cwd=cwd,
+        uid=_oci_int(user.get("uid", 0), f"{where}.user.uid", 0, (1 << 32) - 2) or 0,
+        gid=_oci_int(user.get("gid", 0), f"{where}.user.gid", 0, (1 << 32) - 2) or 0,
+        additional_gids=tuple(_oci_int(g, f"{where}.user.additionalGids", 0, (1 << 32) - 2)
+                              for g in _oci_list(user, "additionalGids", where + ".user.")),
+        umask=_oci_int(user.get("umask"), f"{where}.user.umask", 0, 0o777),
+        capabilities=caps, ambient=ambient, no_new_privileges=bool(proc.get("noNewPrivileges")),
+        rlimits=tuple(rlimits), oom_score_adj=_oci_int(proc.get("oomScoreAdj"), f"{where}.oomScoreAdj", -1000, 1000),
+        terminal=bool(proc.get("terminal")),
+        console_size=((_oci_int(console.get("height", 0), f"{where}.consoleSize.height", 0, 65535),
+                       _oci_int(console.get("width", 0), f"{where}.consoleSize.width", 0, 65535))
+                      if console else None))
+
+
+def container_config_from_oci(spec, bundle: str) -> "ContainerConfig":
+    """config.json (parsed) of the bundle at `bundle` -> ContainerConfig.
+    Raises ConfigError naming the field for anything wrong or unsupported."""
+    if not isinstance(spec, dict):
+        raise ConfigError("config.json: expected a JSON object")
+    bundle = os.path.abspath(bundle)
+    version = spec.get("ociVersion")
+    if not isinstance(version, str) or not version.startswith("1."):
+        _oci_error("ociVersion", f"{version!r} is not a 1.x version")
+    for dotted, why in _OCI_UNSUPPORTED:
+        if _oci_set(_oci_get(spec, dotted)):
+            _oci_error(dotted, why)
+    proc = _oci_obj(spec, "process", "")
+    if not proc:
+        _oci_error("process", "is missing")
+    root = _oci_obj(spec, "root", "")
+    linux = _oci_obj(spec, "linux", "")
+    args = _oci_strings(proc, "args", "process.")
+    if not args:
+        _oci_error("process.args", "must not be empty")
+    cwd = proc.get("cwd")
+    if not isinstance(cwd, str) or not cwd.startswith("/"):
+        _oci_error("process.cwd", f"{cwd!r} is not an absolute path")
+    user = _oci_obj(proc, "user", "process.")
+    if user.get("username"):
+        _oci_error("process.user.username", "is for Windows")
+    uid = _oci_int(user.get("uid", 0), "process.user.uid", 0, (1 << 32) - 2) or 0
+    gid = _oci_int(user.get("gid", 0), "process.user.gid", 0, (1 << 32) - 2) or 0
+    gids = tuple(_oci_int(g, "process.user.additionalGids", 0, (1 << 32) - 2)
+                 for g in _oci_list(user, "additionalGids", "process.user."))
+    rootpath = root.get("path")
+    if not isinstance(rootpath, str) or not rootpath:
+        _oci_error("root.path", "is missing")
+    rootfs = rootpath if rootpath.startswith("/") else os.path.join(bundle, rootpath)
+    if not os.path.isdir(rootfs):
+        _oci_error("root.path", f"{rootfs}: not a directory")
+    rlimits = []
+    for i, r in enumerate(_oci_list(proc, "rlimits", "process.")):
+        kind = r.get("type") if isinstance(r, dict) else None
+        name = kind[7:].lower() if isinstance(kind, str) and kind.startswith("RLIMIT_") else None
+        if name not in RLIMITS:
+            _oci_error(f"process.rlimits[{i}].type", f"unknown limit {kind!r}")
+        rlimits.append((name, _oci_int(r.get("soft"), f"process.rlimits[{i}].soft", 0, RLIM_INFINITY),
+                        _oci_int(r.get("hard"), f"process.rlimits[{i}].hard", 0, RLIM_INFINITY)))
+    namespaces = []
+    for i, ns in enumerate(_oci_list(linux, "namespaces", "linux.")):
+        kind = ns.get("type") if isinstance(ns, dict) else None
+        if kind not in OCI_NAMESPACES:
+            _oci_error(f"linux.namespaces[{i}].type", f"unknown namespace {kind!r}")
+        if kind in ("user", "time"):
+            _oci_error(f"linux.namespaces[{i}]", f"{kind} namespaces are not supported")
+        path = ns.get("path") or None
+        if path is not None and (not isinstance(path, str) or not path.startswith("/")):
+            _oci_error(f"linux.namespaces[{i}].path", f"{path!r} is not an absolute path")
+        if any(t == kind for t, _ in namespaces):
+            _oci_error(f"linux.namespaces[{i}]", f"the {kind} namespace is listed twice")
+        namespaces.append((kind, path))
+    propagation = linux.get("rootfsPropagation") or None
+    if propagation is not None and propagation not in BUNDLE_PROPAGATION:
+        _oci_error("linux.rootfsPropagation", f"{propagation!r} is not a propagation type")
+    if propagation in ("shared", "rshared"):
+        _oci_error("linux.rootfsPropagation", "shared propagation is not supported")
+    cgroups_path = linux.get("cgroupsPath") or None
+    if cgroups_path is not None and (not isinstance(cgroups_path, str) or "\0" in cgroups_path
+                                     or ".." in cgroups_path.split("/")):
+        _oci_error("linux.cgroupsPath", f"{cgroups_path!r} is not a cgroup path")
+    if cgroups_path is not None and ":" in cgroups_path:
+        _oci_error("linux.cgroupsPath", "the systemd form (slice:prefix:name) is not supported")
+    umask = _oci_int(user.get("umask"), "process.user.umask", 0, 0o777)
+    caps, ambient = _oci_capabilities(proc)
+    resources = _oci_obj(linux, "resources", "linux.")
+    annotations = _oci_obj(spec, "annotations", "")
+    seccomp_spec = linux.get("seccomp")
+    hostname = spec.get("hostname") or None
+    if spec.get("domainname"):
+        _oci_error("domainname", "is not supported")
+    if hostname is not None and not any(t == "uts" and p is None for t, p in namespaces):
+        _oci_error("hostname", "needs a new uts namespace")
+    oom = _oci_int(proc.get("oomScoreAdj"), "process.oomScoreAdj", -1000, 1000)
+    console = _oci_obj(proc, "consoleSize", "process.")
+    if console and not proc.get("terminal"):
+        _oci_error("process.consoleSize", "needs process.terminal")
+    console_size = ((_oci_int(console.get("height", 0), "process.consoleSize.height", 0, 65535),
+                     _oci_int(console.get("width", 0), "process.consoleSize.width", 0, 65535)) if console else None)
+    extra = BundleSpec(
+        bundle=bundle,
+        mounts=_oci_mounts(spec, bundle),
+        namespaces=tuple(namespaces),
+        masked_paths=_oci_strings(linux, "maskedPaths", "linux."),
+        readonly_paths=_oci_strings(linux, "readonlyPaths", "linux."),
+        uid=uid, gid=gid, additional_gids=gids, umask=umask,
+        capabilities=caps, ambient=ambient,
+        devices=_oci_devices(linux),
+        device_rules=_oci_device_rules(resources),
+        cgroups_path=cgroups_path,
+        rootfs_propagation=propagation,
+        sysctl=_oci_sysctl(linux, namespaces),
+        hooks=_oci_hooks(spec),
+        terminal=bool(proc.get("terminal")),
+        console_size=console_size,
+        annotations=dict(annotations),
+    )
+    return ContainerConfig(
+        rootfs=rootfs, command=args, env=_oci_strings(proc, "env", "process."), hostname=hostname,
+        workdir=cwd, read_only=bool(root.get("readonly")), no_new_privileges=bool(proc.get("noNewPrivileges")),
+        ulimits=tuple(rlimits), oom_score_adj=oom,
+        seccomp=seccomp_spec if seccomp_spec else "unconfined",
+        resources=_oci_limits(resources), bundle=extra)

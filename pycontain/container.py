@@ -18,6 +18,8 @@ import os
 import select
 import selectors
 import signal
+import struct
+import termios
 import threading
 import time
 import warnings
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from . import _launch, _netns, cgroups, fuse_overlayfs, leftovers, rootless, volumes
+from . import _launch, _netns, bundle, cgroups, fuse_overlayfs, leftovers, rootless, volumes
 from ._paths import default_root
 from .config import RLIMITS, ContainerConfig, Mount, check_mount_target, merge_env
 from .errors import ConfigError, ContainerError, ContainerExitError, ContainerTimeout
@@ -95,12 +97,15 @@ class ResolvedImage:
     layers: tuple
     config: dict
     held: bool = False      # the store keeps it for this container until released
+    programs: tuple = ()    # (path in the image, program of ours): run from sealed memory instead
 
 
 def builtin_image(name: str) -> ResolvedImage | None:
     if name in ("hello-world", "hello-world:latest"):
         layer = resources.files("pycontain") / "_bin" / "hello-world"
-        return ResolvedImage((str(layer),), {"Cmd": ["/hello"], "Env": [f"PATH={DEFAULT_PATH}"]})
+        # /hello runs from a sealed copy: a container never holds the installed file as its executable
+        return ResolvedImage((str(layer),), {"Cmd": ["/hello"], "Env": [f"PATH={DEFAULT_PATH}"]},
+                             programs=(("/hello", "hello-world/hello"),))
     return None
 
 
@@ -138,7 +143,9 @@ class Container:
                  memory=None, memory_swap=None, cpus=None, cpu_shares=None, cpu_quota=None, cpu_period=None,
                  cpuset_cpus=None, cpuset_mems=None, pids_limit=None, blkio_weight=None,
                  device_read_bps=(), device_write_bps=(), cgroup_parent=None, cgroup=None, devices=(),
-                 id=None, tty=False, layer_dir=None, pull="missing", storage_driver=None, config=None):
+                 id=None,  # noqa: A002  (the container id to use, as docker-py names it)
+                 tty=False, layer_dir=None, pull="missing", storage_driver=None, config=None,
+                 survive_parent=False):
         if isinstance(network, Container):   # join that container's network namespace
             network = f"container:{network.id}"
         if config is not None:
@@ -163,11 +170,14 @@ class Container:
                 name=name, ports=ports, dns=dns, add_hosts=add_hosts, resources=resources,
                 devices=tuple(devices),
             )
+        # survive_parent: the process outlives this one, no parent-death signal
+        # (an OCI runtime's create: its caller reaps it; config.container_config_from_oci)
+        self.survive_parent = survive_parent
         self.id = id or os.urandom(32).hex()
         # Managed containers (pycontain/containers.py): tty=True gives init a
         # terminal from its own devpts (self.tty_master after start);
         # layer_dir keeps the writable layer in the caller's directory.
-        self.tty = tty
+        self.tty = tty or bool(self.config.bundle is not None and self.config.bundle.terminal)
         self.tty_master = None
         self.layer_dir = layer_dir
         self.launch_plan = None  # the last plan started: exec copies its user and privileges
@@ -231,10 +241,17 @@ class Container:
 
     # ---- lifecycle ----------------------------------------------------------
 
-    def create(self, stdin=None, stdout=None, stderr=None):
+    def create(self, stdin=None, stdout=None, stderr=None, *, before_exec=False):
         """Makes the container up to its "created" state: namespaces, cgroup
-        and mounts ready, command not yet executed. start() runs it."""
-        return self._launch(stdin, stdout, stderr, wait_start=True)
+        and mounts ready, command not yet executed. start() runs it.
+        before_exec: further, every step but the exec done (user, capabilities,
+        seccomp filter loaded), as pycontain.Pool's containers wait; with a
+        seccomp profile of the caller's, which may deny the read and write
+        of that wait, at "created" as usual."""
+        own_profile = self.config.seccomp_profile not in (None, seccomp.default_profile())
+        late = before_exec and not own_profile and not self.tty
+        return self._launch(stdin, stdout, stderr,
+                            wait_start=_launch.WAIT_BEFORE_EXEC if late else _launch.WAIT_CREATED)
 
     def start(self, stdin=None, stdout=None, stderr=None):
         """Runs the command (after create(), or from scratch). Returns self."""
@@ -247,10 +264,30 @@ class Container:
                 # remove() must not signal a pid that may belong to someone else now
                 self._pidfd = None
                 self.returncode = getattr(e, "exit_status", 255)
+                for f in (self.stdin, self.stdout, self.stderr):   # no command ran: nothing to read or write
+                    if f is not None:
+                        f.close()
                 self._cleanup()
                 raise
             return self
-        return self._launch(stdin, stdout, stderr, wait_start=False)
+        return self._launch(stdin, stdout, stderr, wait_start=0)
+
+    def replace_command(self, command):
+        """Replaces a created container's command before start(), the
+        entrypoint kept (as `docker run IMAGE COMMAND` does): what
+        pycontain.Pool does to hand a prepared container a command."""
+        if self._child is None:
+            raise ContainerError("only a created container's command can be replaced: create() it first")
+        if isinstance(command, (str, bytes)) or not command:
+            raise ConfigError("command must be a non-empty list of strings")
+        command = list(command)
+        if not all(isinstance(a, str) and "\0" not in a for a in command):
+            raise ConfigError("command must be a list of strings without NUL")
+        created_with = len(self.config.command or ())
+        entrypoint = self.args[:len(self.args) - created_with]
+        plan = self._child.plan
+        self._child.set_command(plan.argv[:plan.cmd_index] + entrypoint + command)
+        self.args = entrypoint + command
 
     def _launch(self, stdin, stdout, stderr, wait_start):
         if self.pid is not None or self._removed:
@@ -263,10 +300,24 @@ class Container:
                 # closed once the launcher has joined it (below, after spawn)
                 child_fds.append(self._network.take_netns_fd())
             plan.stdio = tuple(stdio)
-            plan.wait_start = wait_start
+            # a bundle's sysctls go into its namespaces before the command runs
+            sysctls = self.config.bundle.sysctl if self.config.bundle is not None else ()
+            plan.wait_start = wait_start or bool(sysctls)
             plan.tty = self.tty
+            if self.survive_parent:
+                plan.pdeathsig = 0
+            if self.config.bundle is not None and self.config.bundle.umask is not None:
+                plan.umask = self.config.bundle.umask
             self.launch_plan = plan
             child = _launch.spawn(plan)
+            if sysctls:
+                try:
+                    bundle.apply_sysctls(child.pid, sysctls)
+                except BaseException:
+                    child.abort()
+                    raise
+                if not wait_start:
+                    child.finish_start()
             if self._cgroup is not None:
                 self._cgroup.close_fds()    # the child has joined: the descriptors are spent
         except BaseException as e:
@@ -285,6 +336,9 @@ class Container:
         self.pid = child.pid
         self._pidfd = child.pidfd
         self.tty_master = child.tty_master
+        size = self.config.bundle.console_size if self.config.bundle is not None else None
+        if size and self.tty_master is not None:   # a bundle's process.consoleSize
+            fcntl.ioctl(self.tty_master, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
         self.stdin, self.stdout, self.stderr = parent_ends_by_role(parent_ends)
         if wait_start:
             self._child = child
@@ -435,8 +489,17 @@ class Container:
         if self.want_cgroup is False or (self.want_cgroup is None and not limits and not limits.cgroup_parent
                                          and not self.config.devices):
             return None
+        name = f"pycontain-{self.id}"
+        spec = self.config.bundle
+        if spec is not None and spec.cgroups_path:
+            # the bundle's cgroupsPath, below the caller's own cgroup (as a relative cgroup_parent)
+            parent, _, name = spec.cgroups_path.strip("/").rpartition("/")
+            limits = dataclasses.replace(limits, cgroup_parent=cgroups.limits.normalize_parent(parent))
         try:
-            cg = cgroups.create(f"pycontain-{self.id}", limits, devices_restricted=not self.config.privileged)
+            cg = cgroups.create(name, limits, devices_restricted=not self.config.privileged)
+            if spec is not None:
+                for kind, major, minor, access in spec.device_rules:
+                    cg.allow_device(kind, major, minor, access)
         except cgroups.CgroupError as e:
             unavailable = isinstance(e, cgroups.CgroupNotDelegated) or e.errno in (
                 errno.EACCES, errno.EPERM, errno.EROFS, errno.EOPNOTSUPP)
@@ -445,6 +508,21 @@ class Container:
             return None
         self._cgroup = cg
         return cg
+
+    def host_record(self) -> dict:
+        """What the created or started container holds on the host, as plain
+        JSON for pycontain.detached in another process (an OCI runtime's delete)."""
+        return {"cgroup": self._cgroup.record() if self._cgroup is not None else None}
+
+    def detach(self) -> None:
+        """Lets go of the started container without stopping or reaping it
+        (an OCI runtime's create/start: its caller is the process's parent
+        from now on, and pycontain.detached releases host_record())."""
+        self._cgroup = None
+        self._rootfs = None
+        self._child = None
+        self._pidfd = None
+        self.pid = None
 
     def _remove_cgroup(self):
         if self._cgroup is not None:
@@ -529,7 +607,8 @@ class Container:
 
     # ---- run, communicate -----------------------------------------------------
 
-    def run(self, *, stdin=None, stdout=None, stderr=None, capture_output=False, input=None,
+    def run(self, *, stdin=None, stdout=None, stderr=None, capture_output=False,
+            input=None,  # noqa: A002  (subprocess.run's keyword)
             timeout=None, check=False, text=False) -> ContainerResult:
         """Runs the container to completion, like subprocess.run()."""
         if capture_output:
@@ -540,11 +619,12 @@ class Container:
             if stdin is not None:
                 raise ValueError("stdin and input arguments may not both be used")
             stdin = PIPE
-            if text and isinstance(input, str):
-                input = input.encode()
+            data = input.encode() if text and isinstance(input, str) else input
+        else:
+            data = None
         self.start(stdin=stdin, stdout=stdout, stderr=stderr)
         try:
-            out, err = self.communicate(input, timeout)
+            out, err = self.communicate(data, timeout)
         except ContainerTimeout as e:
             self.kill()
             out, err = self._drain()
@@ -560,7 +640,7 @@ class Container:
             result.check_returncode()
         return result
 
-    def communicate(self, input=None, timeout=None):
+    def communicate(self, input=None, timeout=None):  # noqa: A002  (Popen.communicate's keyword)
         """Sends input, reads stdout/stderr to EOF, waits. Returns (stdout, stderr)."""
         end = None if timeout is None else time.monotonic() + timeout
         chunks = {}
@@ -626,6 +706,11 @@ class Container:
 
     def _plan(self) -> _launch.LaunchPlan:
         cfg = self.config
+        # an OCI bundle: as its config.json says (pycontain/bundle.py); no
+        # owner file (leftovers.py): it outlives this program by design
+        if cfg.bundle is not None:
+            self.args = list(cfg.command)
+            return bundle.launch_plan(cfg, self._make_cgroup(), self.root)
         store_root = str(self.root or default_root())
         if self.layer_dir is None:
             # A program's container (a managed one has its record for this):
@@ -716,6 +801,7 @@ class Container:
             argv=(["pycontain-init", "--"] + argv) if cfg.init else argv,
             cmd_index=2 if cfg.init else 0,
             init=cfg.init,
+            program=None if cfg.init or not argv else dict(image.programs).get(argv[0]),
             envp=env,
             path_env=path_env,
             root_path=rootfs.root_path,

@@ -27,7 +27,7 @@ from .state import MONITORED, NoSuchContainer, cached_store, close_stores, share
 __all__ = [
     "create", "run", "get", "list", "prune", "ManagedContainer", "ContainerStateError", "StartFailed",
     "AlreadyRunning", "NoSuchContainer", "ConfigError", "ContainerError", "DEFAULT_STOP_TIMEOUT",
-    "inspect_dict", "port_lines", "disk_usage", "cached_store", "close_stores",
+    "inspect_dict", "port_lines", "disk_usage", "cached_store", "close_stores", "removed_exit_status",
 ]
 
 def get(ref: str, root=None) -> ManagedContainer:
@@ -50,8 +50,18 @@ def list_containers(all=False, filters=None, root=None) -> list:  # noqa: A002  
     return out
 
 
-# docker-py's public name: containers.list(). Nothing in this module needs the builtin.
-list = list_containers  # noqa: A001
+def removed_exit_status(cid: str, root=None) -> int | None:
+    """The last exit status of a container removed in the last few minutes
+    (state.EXIT_KEPT_SECONDS), None if it never ran or is not known."""
+    return shared_store(root).removed_exit_code(cid)
+
+
+def __getattr__(name):
+    # docker-py's public name is containers.list(); bound lazily (PEP 562) so that
+    # no module-level `list` hides the builtin inside this module.
+    if name == "list":
+        return list_containers
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def prune(root=None) -> dict:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import json
 import os
 import stat
 import subprocess
@@ -302,6 +303,31 @@ def copy_in(root_fd: int, src: str, dest: str, archive: bool = False) -> None:
         os.close(cdir)
 
 
+def stat_out(root_fd: int, src: str, dest: str, archive: bool = False) -> None:
+    """The container's src (under root_fd) looked at as docker's archive
+    HEAD does (a link is not followed), written as JSON to the host file
+    dest: {"mode", "size", "mtime_ns", "link_target"}, or null when there is
+    no such file. (A file, not a return value: the root helper below is
+    another process.) archive: unused, the signature copy_out's."""
+    src_parent, src_name = _split(src)
+    found = None
+    try:
+        cdir = open_in_root(root_fd, src_parent, _DIR & ~os.O_NOFOLLOW)
+    except (FileNotFoundError, NotADirectoryError):
+        cdir = None
+    if cdir is not None:
+        try:
+            st = os.stat(src_name or ".", dir_fd=cdir, follow_symlinks=False)
+            link = os.readlink(src_name, dir_fd=cdir) if stat.S_ISLNK(st.st_mode) else ""
+            found = {"mode": st.st_mode, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "link_target": link}
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        finally:
+            os.close(cdir)
+    with open(dest, "w") as f:
+        json.dump(found, f)
+
+
 # ---- which root, held by whom --------------------------------------------------------------
 
 
@@ -319,6 +345,16 @@ def copy_into_container(c, src: str, dest: str, archive: bool = False) -> None:
     _with_container_root(c, copy_in, dest, os.path.abspath(src), archive)
 
 
+def stat_in_container(c, path: str) -> dict | None:
+    """What stat_out says of the container's path (None: no such file),
+    the container running or not."""
+    with tempfile.TemporaryDirectory(prefix="pycontain-stat-") as tmp:
+        out = os.path.join(tmp, "stat.json")
+        _with_container_root(c, stat_out, path, out, False)
+        with open(out) as f:
+            return json.load(f)
+
+
 def _with_container_root(c, fn, cpath, hpath, archive):
     try:
         _copy_with_root(c, fn, cpath, hpath, archive)
@@ -330,7 +366,7 @@ def _with_container_root(c, fn, cpath, hpath, archive):
 
 def _copy_with_root(c, fn, cpath, hpath, archive):
     rec = c.reload().record
-    args = (cpath, hpath) if fn is copy_out else (hpath, cpath)
+    args = (hpath, cpath) if fn is copy_in else (cpath, hpath)
     if rec.state in ("running", "paused") and rec.pid:
         try:
             root_fd = os.open(f"/proc/{rec.pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -384,7 +420,7 @@ def _in_private_overlay(fn_name, data, merged, a, b, archive):
         raise OSError(err, f"mount overlay on {merged}: {os.strerror(err)}")
     root_fd = os.open(merged, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        {"copy_out": copy_out, "copy_in": copy_in}[fn_name](root_fd, a, b, archive)
+        {"copy_out": copy_out, "copy_in": copy_in, "stat_out": stat_out}[fn_name](root_fd, a, b, archive)
     finally:
         os.close(root_fd)
 

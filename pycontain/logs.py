@@ -175,17 +175,21 @@ def parse_entry(line: bytes):
         return None
 
 
+def _entries(lines, since):
+    for line in lines:
+        if line.endswith(b"\n"):
+            e = parse_entry(line)
+            if e and (since is None or parse_time(e[2]) >= since):
+                yield e
+
+
 def read_entries(path: str, since: float | None = None, tail: int | None = None):
     """The (stream, text, time) entries written so far."""
     entries = []
     for name in log_files(path):
         try:
             with open(name, "rb") as f:
-                for line in f:
-                    if line.endswith(b"\n"):
-                        e = parse_entry(line)
-                        if e and (since is None or parse_time(e[2]) >= since):
-                            entries.append(e)
+                entries.extend(_entries(f, since))
         except FileNotFoundError:  # rotated away while we read
             continue
     if tail is not None:
@@ -197,16 +201,39 @@ def follow_entries(path: str, still_running, since: float | None = None, tail: i
                    poll: float = 0.05):
     """The entries so far, then new ones as they are written, until
     still_running() says the container ended and everything was read.
-    A rotation (the file replaced by a new one) is noticed by its inode."""
-    yield from read_entries(path, since, tail)
-    f = None
+    A rotation (the file replaced by a new one) is noticed by its inode.
+
+    The current file is opened now, before the first entry is asked for,
+    and made if the container has not written yet: nothing written after
+    this call is missed, even when the container then ends and is removed
+    (docker run --rm) before the caller reads."""
     try:
-        try:
-            f = open(path, "rb")
-            f.seek(0, os.SEEK_END)
-        except FileNotFoundError:
-            f = None
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    except FileNotFoundError:  # its directory is gone: removed
+        f = None
+    else:
+        f = os.fdopen(fd, "rb")
+    return _follow(f, path, still_running, since, tail, poll)
+
+
+def _follow(f, path, still_running, since, tail, poll):
+    try:
+        entries = []
+        for name in log_files(path):
+            if name == path:
+                continue
+            try:
+                with open(name, "rb") as old:
+                    entries.extend(_entries(old, since))
+            except FileNotFoundError:
+                continue
         pending = b""
+        if f is not None:
+            *lines, pending = f.read().split(b"\n")
+            entries.extend(_entries((line + b"\n" for line in lines), since))
+        if tail is not None:
+            entries = entries[-tail:] if tail > 0 else []
+        yield from entries
         while True:
             running = still_running()
             got = False
@@ -216,10 +243,7 @@ def follow_entries(path: str, still_running, since: float | None = None, tail: i
                     got = True
                     pending += chunk
                     *lines, pending = pending.split(b"\n")
-                    for line in lines:
-                        e = parse_entry(line)
-                        if e and (since is None or parse_time(e[2]) >= since):
-                            yield e
+                    yield from _entries((line + b"\n" for line in lines), since)
             try:
                 st = os.stat(path)
                 if f is None or st.st_ino != os.fstat(f.fileno()).st_ino:

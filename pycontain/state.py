@@ -116,6 +116,11 @@ CREATE TABLE IF NOT EXISTS containers (
     boot_id TEXT NOT NULL DEFAULT ''
 )
 """
+# The exit status of a removed container, kept a while: whoever waits for
+# an auto-removed container (docker run --rm's wait?condition=removed) may
+# look only after the monitor removed the record.
+_SCHEMA_EXITS = "CREATE TABLE IF NOT EXISTS exits (id TEXT PRIMARY KEY, exit_code INTEGER NOT NULL, removed REAL NOT NULL)"
+EXIT_KEPT_SECONDS = 300
 
 
 def _program_owned(root: Path, cid: str) -> bool:
@@ -224,6 +229,7 @@ class Store:
                 self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = NORMAL")
             self.db.execute(_SCHEMA)
+            self.db.execute(_SCHEMA_EXITS)
         except sqlite3.Error as e:
             self.db.close()
             self.db = open_read_only_when_full(self.path, e)
@@ -382,7 +388,17 @@ class Store:
             if _check is not None:
                 _check(rec)
             db.execute("DELETE FROM containers WHERE id = ?", (cid,))
+            now = time.time()
+            db.execute("DELETE FROM exits WHERE removed < ?", (now - EXIT_KEPT_SECONDS,))
+            if rec.exit_code is not None and rec.state not in MONITORED:
+                db.execute("INSERT OR REPLACE INTO exits (id, exit_code, removed) VALUES (?, ?, ?)",
+                           (cid, rec.exit_code, now))
             return rec
+
+    def removed_exit_code(self, cid: str) -> int | None:
+        """The last exit status of a container removed in the last minutes."""
+        rows = self._read("SELECT exit_code FROM exits WHERE id = ?", (cid,))
+        return rows[0]["exit_code"] if rows else None
 
     # ---- recovery -----------------------------------------------------------------
 

@@ -23,7 +23,6 @@ they go with a container removed by --rm or rm -v.
 """
 from __future__ import annotations
 
-import builtins
 import contextlib
 import fcntl
 import json
@@ -44,7 +43,6 @@ ANONYMOUS_LABEL = "com.docker.volume.anonymous"
 DATA = "_data"
 META = "volume.json"
 
-_list = builtins.list  # this module has its own list()
 
 
 class NoSuchVolume(ContainerError, LookupError):
@@ -208,7 +206,7 @@ def inspect(name: str, root=None) -> dict:
     return get(name, root).attrs
 
 
-def list(root=None, dangling: bool | None = None) -> list:  # noqa: A001 - the API reads volumes.list()
+def list_volumes(root=None, dangling: bool | None = None) -> list:
     """Every volume, by name; dangling=True: only those no container uses
     (docker's --filter dangling=true), False: only those in use."""
     d = volumes_dir(root)
@@ -235,7 +233,7 @@ def in_use(root=None) -> set:
     """Names of the volumes a container uses: mounted now, or named by a managed container's record."""
     used = set(_record_users(root))
     d = volumes_dir(root)
-    for v in list(root):
+    for v in list_volumes(root):
         with contextlib.suppress(OSError):
             if _mounted(d / v.name):
                 used.add(v.name)
@@ -246,7 +244,7 @@ def disk_usage(root=None) -> dict:
     """docker system df's "Local Volumes" figures."""
     used = in_use(root)
     out = {"total": 0, "active": 0, "size": 0, "reclaimable": 0}
-    for v in list(root):
+    for v in list_volumes(root):
         size = dir_size(v.mountpoint)
         out["total"] += 1
         out["size"] += size
@@ -329,7 +327,7 @@ def prune(all: bool = False, *, root=None) -> dict:  # noqa: A002 - docker's -a/
     deleted, space = [], 0
     with _store_lock(root) as d:
         users = _record_users(root)
-        for v in list(root):
+        for v in list_volumes(root):
             if (not all and not v.anonymous) or users.get(v.name):
                 continue
             try:
@@ -427,7 +425,7 @@ def _copy_up(image_layers, target: str, data: str) -> None:
     layers carry subordinate ids copies as root of a user namespace with
     that mapping, so the owners come along."""
     if os.geteuid() != 0 and rootless.mapping().sub_uids is not None:
-        rootless.in_user_namespace(_copy_tree, _list(image_layers), target, data)
+        rootless.in_user_namespace(_copy_tree, list(image_layers), target, data)
         return
     _copy_tree(image_layers, target, data)
 
@@ -493,5 +491,13 @@ def _copy_tree(image_layers, target: str, data: str) -> None:
 
 
 __all__ = ["Volume", "NoSuchVolume", "VolumeInUse", "ANONYMOUS_LABEL", "validate_name", "create", "get",
-           "inspect", "list", "in_use", "disk_usage", "remove", "prune", "remove_anonymous", "attach", "Attachment",
+           "inspect", "list", "list_volumes", "in_use", "disk_usage", "remove", "prune", "remove_anonymous", "attach", "Attachment",
            "locked", "Reservation"]
+
+
+def __getattr__(name):
+    # docker-py's public name is volumes.list(); bound lazily (PEP 562) so that
+    # no module-level `list` hides the builtin inside this module.
+    if name == "list":
+        return list_volumes
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,14 +5,15 @@
  *
  *   pc_spawn            parent: block signals, clone(CLONE_VM [|CLONE_VFORK]) on a fresh stack
  *   child_main          child, in order:
- *     reset signals, close every descriptor not in the plan, umask 0022,
+ *     reset signals, close every descriptor not in the plan, the umask (0022),
  *     pdeathsig, setns joins, [unshare], [wait for parent],
  *     [open the root's device], cgroup join, cgroup namespace, mount tree:
  *     propagation, scratch, root [and wait while the parent serves it], mounts, nodes, symlinks,
  *     masked paths (the host's /dev/null) and read-only paths, pivot_root,
  *     read-only root, hostname, rlimits, oom_score_adj, cwd (resolved in the
  *     root), [created: wait for start], stdio, fds, bounding set, groups and
- *     ids, capabilities, pdeathsig again, no_new_privs, seccomp, exec
+ *     ids, capabilities, pdeathsig again, no_new_privs, seccomp, [a pool's
+ *     container: wait for start here instead], exec (both waits non-dumpable)
  *
  * There is no policy here: what to mount, which ids, which capabilities, all
  * come from the plan. The child shares the parent's memory (CLONE_VM: no copy
@@ -21,6 +22,21 @@
  * errno, the parent thread's), no malloc, no locks, no stdio. Failures are
  * written into the caller's struct pc_error; the parent learns that the child
  * exec'd or died from EOF on close-on-exec descriptors, or from CLONE_VFORK.
+ *
+ * Joining a running container (exec) is the other path, and shares nothing:
+ *
+ *   pc_join             parent: flattens the plan, vfork-execs the join helper
+ *                       (this same file built as the static program
+ *                       pycontain-join, src/join.c) from a sealed memfd, sends
+ *                       it the flat plan, reads its reports until EOF
+ *   child_main          in the helper: non-dumpable, setns joins, then a plain
+ *                       fork (CLONE_PARENT) into the joined pid namespace
+ *   child_continue      in the helper's child, as above, down to exec
+ *
+ * A process in the container's pid namespace must never share the memory of
+ * a host process nor have a host binary as /proc/PID/exe (runc's
+ * CVE-2016-9962 and CVE-2019-5736): the helper is a fresh program whose
+ * executable is a sealed memfd, and failures travel over a pipe.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -32,6 +48,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <net/if.h>
 #include <poll.h>
@@ -133,6 +150,8 @@
 #define PC_MOUNT_ATTR_RDONLY 0x1
 #define PC_BPF_MAXINSNS 4096
 #define PC_DEV_NULL_RDEV 0x103  /* makedev(1, 3) */
+#define PC_WAIT_CREATED 1       /* plan->wait_start: _launch.WAIT_CREATED */
+#define PC_WAIT_BEFORE_EXEC 2   /* _launch.WAIT_BEFORE_EXEC */
 
 struct pc_mount_attr {
     uint64_t attr_set;
@@ -215,13 +234,18 @@ static void sappend_int(char *buf, size_t cap, size_t *pos, long v)
 struct ctx {
     const struct pc_plan *p;
     struct pc_error *e;
-    struct pc_child *child;  /* the parent's: where the grandchild's pid goes */
-    char *stack_low;         /* the lower half of the stack, for a grandchild */
     int rootfd;              /* O_PATH fd of the new root, before pivot_root */
     int root_device_fd;      /* plan->root_device, opened before the cgroup's device rules apply */
     int parent_pidfd;        /* the launching process, to see that it still lives; -1: unknown */
     int null_fd;             /* the host's /dev/null (O_PATH), what masked files are covered with */
+    int report_fd;           /* the join helper's pipe to the parent (-1: e is the parent's memory) */
+    int undumpable_wait;     /* clear the dumpable flag before a wait (launched by root) */
 };
+
+/* What the join helper and its child write on report_fd: a tag, then the
+ * grandchild's pid ('P', an int) or a failure ('E', a struct pc_error). */
+#define REPORT_PID 'P'
+#define REPORT_ERROR 'E'
 
 __attribute__((noreturn)) static void die_quietly(int code)
 {
@@ -239,6 +263,12 @@ __attribute__((noreturn)) static void fail(struct ctx *c, const char *stage, con
     c->e->detail[0] = 0;
     sappend(c->e->detail, sizeof(c->e->detail), &pos, on);
     c->e->err = negerr < 0 ? (int)-negerr : (negerr ? (int)negerr : EIO);
+    if (c->report_fd >= 0) {  /* one write of under PIPE_BUF bytes: never interleaved */
+        char msg[1 + sizeof(struct pc_error)];
+        msg[0] = REPORT_ERROR;
+        memcpy(msg + 1, c->e, sizeof(struct pc_error));
+        S3(SYS_write, c->report_fd, msg, sizeof(msg));
+    }
     die_quietly(125);
 }
 
@@ -689,7 +719,13 @@ static size_t next_component(const char **q)
 
 static int component_is(const char *q, size_t n, const char *word)
 {
-    return n == slen(word) && memcmp(q, word, n) == 0;
+    /* a loop, not memcmp: the join helper is built without libc */
+    if (n != slen(word))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (q[i] != word[i])
+            return 0;
+    return 1;
 }
 
 /* True for /proc/self/fd/..., /proc/thread-self/fd/... and /proc/N/fd/...:
@@ -733,7 +769,9 @@ static void exec_starts(struct ctx *c)
 
 /* Finds argv[cmd_index] the way execvp does, in the container's PATH. With an
  * init in front only checks it (init executes it), so that "not found" and
- * "not executable" are still reported here, with their own exit codes. */
+ * "not executable" are still reported here, with their own exit codes; with
+ * exec_fd likewise, then executes that program in its place (the built-in
+ * hello-world image: never the installed file). */
 __attribute__((noreturn)) static void exec_command(struct ctx *c)
 {
     const struct pc_plan *p = c->p;
@@ -741,7 +779,7 @@ __attribute__((noreturn)) static void exec_command(struct ctx *c)
     const char *const *envp = p->envp;
     char path[4096];
     long r, saw_eacces = 0;
-    int check_only = p->init_fd >= 0;
+    int check_only = p->init_fd >= 0 || p->exec_fd >= 0;
 
     if (!cmd || !*cmd)
         fail(c, "exec", "", -ENOENT);
@@ -792,10 +830,16 @@ __attribute__((noreturn)) static void exec_command(struct ctx *c)
                 r = -EACCES;
             if (r == 0)
                 r = S3(SYS_faccessat, AT_FDCWD, path, X_OK);
-            if (r == 0) {
+            if (r == 0 && p->init_fd >= 0) {
                 exec_starts(c);
                 rsys(SYS_execveat, p->init_fd, (long)"", (long)p->argv, (long)envp, AT_EMPTY_PATH, 0);
                 fail(c, "exec", "pycontain-init", -EIO);
+            }
+            if (r == 0) {
+                exec_starts(c);
+                r = rsys(SYS_execveat, p->exec_fd, (long)"", (long)(p->argv + p->cmd_index), (long)envp,
+                         AT_EMPTY_PATH, 0);
+                fail(c, "exec", cmd, r < 0 ? r : -EIO);
             }
         } else {
             exec_starts(c);
@@ -910,7 +954,9 @@ static void close_leaked_fds(struct ctx *c)
     }
     KEEP(p->sync_fd);
     KEEP(p->init_fd);
+    KEEP(p->exec_fd);
     KEEP(c->parent_pidfd);
+    KEEP(c->report_fd);
     for (int i = 0; i < p->n_joins; i++)
         KEEP(p->joins[i].fd);
     for (int i = 0; i < p->n_cgroup_fds; i++)
@@ -1106,10 +1152,18 @@ static int child_main(void *arg)
 
     if (p->close_fds)
         close_leaked_fds(c);
-    /* what the container creates gets the usual modes, whatever the
-     * launcher's umask (runc and crun set 0022 too) */
-    S1(SYS_umask, 022);
+    /* what the container creates gets the plan's modes, whatever the
+     * launcher's umask (022 unless asked: runc and crun default to it too,
+     * an OCI bundle may say process.user.umask) */
+    S1(SYS_umask, p->umask & 0777);
     arm_pdeathsig(c);
+
+    /* Before the first setns and until execve (which sets it again): no
+     * process of a joined namespace may read or trace this one (as runc's
+     * nsexec). Made dumpable again only while the parent writes the id maps
+     * of a user namespace of ours (it needs our /proc files). */
+    if (p->n_joins)
+        S2(SYS_prctl, PR_SET_DUMPABLE, 0);
 
     for (int i = 0; i < p->n_joins; i++)
         CHECK(c, S2(SYS_setns, p->joins[i].fd, p->joins[i].nstype), "setns", "join namespace");
@@ -1117,15 +1171,28 @@ static int child_main(void *arg)
         CHECK(c, S1(SYS_unshare, p->unshare_flags), "unshare", "namespaces after the joins");
 
     if (p->fork_after_join) {
-        /* setns into a pid namespace only places our children in it: go on
-         * in a grandchild that is our parent's child (CLONE_PARENT), then
-         * leave once it exec'd (CLONE_VFORK). */
-        c->child->intermediate = (int)S0(SYS_getpid);
-        int pid = clone(child_continue, c->stack_low,
-                        CLONE_VM | CLONE_VFORK | CLONE_PARENT | SIGCHLD, c);
+        /* Only the join helper gets here (pc_spawn refuses such plans): its
+         * memory is its own. setns into a pid namespace only places our
+         * children in it: go on in a forked child that is our parent's child
+         * (CLONE_PARENT), say its pid, and leave. The namespace descriptors
+         * stay behind. */
+        for (int i = 0; i < p->n_joins; i++)
+            S1(SYS_close, p->joins[i].fd);
+#ifdef RAW_SYSCALL_NATIVE
+        long pid = S5(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
+#else
+        long pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
+        pid = pid < 0 ? -errno : pid;
+#endif
+        if (pid == 0)
+            return child_continue(c);
         if (pid < 0)
-            fail(c, "clone", "into the joined namespaces", -EAGAIN);
-        c->child->pid = pid;
+            fail(c, "clone", "into the joined namespaces", pid);
+        char msg[1 + sizeof(int)];
+        int ipid = (int)pid;
+        msg[0] = REPORT_PID;
+        memcpy(msg + 1, &ipid, sizeof(int));
+        S3(SYS_write, c->report_fd, msg, sizeof(msg));
         die_quietly(0);
     }
     return child_continue(c);
@@ -1163,6 +1230,31 @@ static void setup_tty(struct ctx *c)
     S1(SYS_close, s);
 }
 
+/* The "created" state: says 'R', then waits for the parent's one byte.
+ *
+ * However long it waits, the child shares its launcher's memory (CLONE_VM),
+ * and the dumpable flag that decides who may ptrace it or open its
+ * /proc/PID/mem belongs to that memory: the caller's (1), unless an id
+ * change cleared it. A pool's container waits with its ids and capabilities
+ * already narrowed, so a host process of its uid (root without
+ * CAP_SYS_PTRACE, or the container's user) would pass the ptrace checks
+ * and could write into a root Python. Non-dumpable until execve (which gives
+ * the command memory and a flag of its own); launch_end() gives the caller
+ * its flag back once no launch sharing its memory is before its exec. Not
+ * for an unprivileged launcher: its memory is no more than its own user
+ * may trace, and newuidmap would refuse its other children's id maps (the
+ * flag is shared by all of them). */
+static void wait_for_release(struct ctx *c)
+{
+    char b = 'R';
+    if (c->undumpable_wait)
+        S2(SYS_prctl, PR_SET_DUMPABLE, 0);
+    if (S3(SYS_write, c->p->sync_fd, &b, 1) != 1)
+        die_quietly(125);
+    if (S3(SYS_read, c->p->sync_fd, &b, 1) != 1)
+        die_quietly(125);
+}
+
 static int child_continue(void *arg)
 {
     struct ctx *c = arg;
@@ -1174,9 +1266,13 @@ static int child_continue(void *arg)
 
     if (p->wait_maps) {
         char b;
+        if (p->n_joins)  /* newuidmap writes only to a dumpable process's maps */
+            S2(SYS_prctl, PR_SET_DUMPABLE, 1);
         r = S3(SYS_read, p->sync_fd, &b, 1);
         if (r != 1)
             die_quietly(125); /* the parent gave up; it reports why */
+        if (p->n_joins)
+            S2(SYS_prctl, PR_SET_DUMPABLE, 0);
     }
 
     if (p->root_device) {
@@ -1277,16 +1373,14 @@ static int child_continue(void *arg)
     if (p->cwd)
         enter_cwd(c);
 
-    if (p->wait_start) {
-        char b = 'R';
-        if (S3(SYS_write, p->sync_fd, &b, 1) != 1)
-            die_quietly(125);
-        if (S3(SYS_read, p->sync_fd, &b, 1) != 1)
-            die_quietly(125);
-    }
-
+    /* the terminal exists at "created" (the parent receives its master
+     * before the created message, as an OCI runtime's create hands it out) */
     if (p->tty)
         setup_tty(c);
+
+    if (p->wait_start == PC_WAIT_CREATED)
+        wait_for_release(c);
+
     for (int i = 0; i < 3; i++) {
         int fd = p->stdio[i];
         if (fd < 0 || p->tty)
@@ -1302,6 +1396,8 @@ static int child_continue(void *arg)
         close_other_fds(c);
 
     /* ---- identity and privileges, narrowest last ---- */
+    if (p->wait_start == PC_WAIT_BEFORE_EXEC && c->undumpable_wait)
+        S2(SYS_prctl, PR_SET_DUMPABLE, 0);  /* before they narrow: see wait_for_release */
     for (int cap = 0; cap <= p->last_cap && cap < 64; cap++)
         if (!(p->cap_bounding & (1ULL << cap))) {
             r = S2(SYS_prctl, PR_CAPBSET_DROP, cap);
@@ -1330,6 +1426,12 @@ static int child_continue(void *arg)
     if (p->seccomp_bpf && p->no_new_privs)
         load_seccomp(c);
 
+    /* A warm pool's container waits here, everything done but the exec and
+     * with every signal but SIGKILL still blocked: the command it gets (argv
+     * in the plan, written by the parent meanwhile) runs at once. Its filter
+     * must allow read and write (Docker's does). */
+    if (p->wait_start == PC_WAIT_BEFORE_EXEC)
+        wait_for_release(c);
     /* pycontain-init takes over blocked: a signal sent before it waits for
      * signals stays pending for it to forward, instead of hitting a pid 1
      * that has no default actions. It unblocks for the command it runs. */
@@ -1340,6 +1442,198 @@ static int child_continue(void *arg)
     exec_command(c);
 }
 
+/* ---- the flat plan: what crosses to the join helper ----------------------- */
+
+/* A plan copied into one buffer, every pointer an offset from its start (the
+ * plan itself sits at 0, so offset 0 is NULL). One walk over every pointer of
+ * a plan serves all four steps: measure, copy, to offsets (parent), back to
+ * pointers (helper). A new pointer field in struct pc_plan goes here too. */
+enum { PLAN_MEASURE, PLAN_COPY, PLAN_TO_OFFSETS, PLAN_FROM_OFFSETS };
+
+struct plan_walk {
+    int mode;
+    char *buf;      /* the flat plan (PLAN_COPY: being filled) */
+    size_t used;    /* PLAN_MEASURE, PLAN_COPY: bytes so far */
+};
+
+#define ALIGN8(n) (((n) + 7) & ~(size_t)7)
+
+/* Handles the pointer in *slot (to len bytes) and returns where its target
+ * can be read now, to walk the pointers it holds in turn. */
+static void *plan_slot(struct plan_walk *w, void *slot_addr, size_t len)
+{
+    void **slot = slot_addr;
+    void *old = *slot;
+    if (!old)
+        return NULL;
+    switch (w->mode) {
+    case PLAN_MEASURE:
+        w->used += ALIGN8(len);
+        return old;
+    case PLAN_COPY: {
+        char *dst = w->buf + w->used;
+        memcpy(dst, old, len);
+        w->used += ALIGN8(len);
+        *slot = dst;
+        return dst;
+    }
+    case PLAN_TO_OFFSETS:
+        *slot = (void *)((char *)old - w->buf);
+        return old;
+    default:
+        *slot = w->buf + (uintptr_t)old;
+        return *slot;
+    }
+}
+
+/* the length of what a pointer points to, where the walk needs it */
+#define LEN(w, n) ((w)->mode <= PLAN_COPY ? (size_t)(n) : 0)
+#define STR(w, f) plan_slot((w), &(f), LEN((w), slen((const char *)(f)) + 1))
+
+static void plan_walk_strings(struct plan_walk *w, void *slot, int n)
+{
+    /* NULL-terminated when n < 0 (argv, envp); n entries plus a NULL otherwise */
+    char **arr = (char **)*(void **)slot;
+    size_t count = 0;
+    if (arr && w->mode <= PLAN_COPY)
+        while (n < 0 ? arr[count] != NULL : count < (size_t)n)
+            count++;
+    arr = plan_slot(w, slot, LEN(w, (count + 1) * sizeof(char *)));
+    for (size_t i = 0; arr && (n < 0 ? arr[i] != NULL : i < (size_t)n); i++)
+        STR(w, arr[i]);
+}
+
+static void plan_walk(struct plan_walk *w, struct pc_plan *p)
+{
+    plan_slot(w, &p->joins, LEN(w, p->n_joins * sizeof(struct pc_join)));
+    plan_slot(w, &p->cgroup_fds, LEN(w, p->n_cgroup_fds * sizeof(int)));
+    STR(w, p->scratch);
+    STR(w, p->scratch_data);
+    struct pc_file *files = plan_slot(w, &p->files, LEN(w, p->n_files * sizeof(struct pc_file)));
+    for (int i = 0; files && i < p->n_files; i++) {
+        STR(w, files[i].path);
+        plan_slot(w, &files[i].content, LEN(w, files[i].len));
+    }
+    STR(w, p->root_path);
+    STR(w, p->root_source);
+    STR(w, p->root_fstype);
+    STR(w, p->root_data);
+    STR(w, p->root_device);
+    struct pc_mount *mounts = plan_slot(w, &p->mounts, LEN(w, p->n_mounts * sizeof(struct pc_mount)));
+    for (int i = 0; mounts && i < p->n_mounts; i++) {
+        STR(w, mounts[i].source);
+        STR(w, mounts[i].target);
+        STR(w, mounts[i].fstype);
+        STR(w, mounts[i].data);
+    }
+    struct pc_node *nodes = plan_slot(w, &p->nodes, LEN(w, p->n_nodes * sizeof(struct pc_node)));
+    for (int i = 0; nodes && i < p->n_nodes; i++)
+        STR(w, nodes[i].path);
+    struct pc_symlink *links = plan_slot(w, &p->symlinks, LEN(w, p->n_symlinks * sizeof(struct pc_symlink)));
+    for (int i = 0; links && i < p->n_symlinks; i++) {
+        STR(w, links[i].target);
+        STR(w, links[i].path);
+    }
+    plan_walk_strings(w, &p->masked_paths, p->n_masked_paths);
+    plan_walk_strings(w, &p->readonly_paths, p->n_readonly_paths);
+    STR(w, p->hostname);
+    plan_slot(w, &p->rlimits, LEN(w, p->n_rlimits * sizeof(struct pc_rlimit)));
+    STR(w, p->cwd);
+    plan_slot(w, &p->groups, LEN(w, p->n_groups * sizeof(unsigned int)));
+    plan_slot(w, &p->seccomp_bpf, LEN(w, p->seccomp_len * 8));
+    plan_walk_strings(w, &p->argv, -1);
+    plan_walk_strings(w, &p->envp, -1);
+    STR(w, p->path_env);
+}
+
+#ifdef PC_JOIN_HELPER
+/* ---- the join helper's own start (src/join.c builds it) ------------------- */
+
+static int parse_fd(const char *s)
+{
+    int v = 0;
+    if (!s || !*s)
+        return -1;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > 1000000)
+            return -1;
+        v = v * 10 + (*s - '0');
+    }
+    return v;
+}
+
+static long read_full(int fd, void *buf, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        long r = S3(SYS_read, fd, (char *)buf + got, n - got);
+        if (r == -EINTR)
+            continue;
+        if (r <= 0)
+            return r < 0 ? r : -EIO;
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+static void set_cloexec(int fd)
+{
+    if (fd > 2)
+        S3(SYS_fcntl, fd, F_SETFD, FD_CLOEXEC);
+}
+
+/* pycontain-join PLAN_FD REPORT_FD: reads the flat plan, then goes on as the
+ * launcher's child would (child_main), with fork_after_join. */
+int pc_main(int argc, char **argv, char **envp)
+{
+    (void)envp;
+    /* first of all: nothing may read this process once it has joined */
+    S2(SYS_prctl, PR_SET_DUMPABLE, 0);
+    struct pc_error e;
+    memset(&e, 0, sizeof(e));
+    struct ctx c = {.p = NULL, .e = &e, .rootfd = -1, .root_device_fd = -1, .report_fd = -1,
+                    .parent_pidfd = -1, .null_fd = -1};
+    if (argc != 3)
+        return 125;
+    int plan_fd = parse_fd(argv[1]);
+    c.report_fd = parse_fd(argv[2]);
+    if (plan_fd < 0 || c.report_fd < 0)
+        return 125;
+    set_cloexec(c.report_fd);
+
+    uint64_t size = 0;
+    long r = read_full(plan_fd, &size, sizeof(size));
+    if (r < 0)
+        fail(&c, "join", "read the plan", r);
+    if (size < sizeof(struct pc_plan) || size > (64u << 20))
+        fail(&c, "join", "read the plan", -EINVAL);
+    long addr = rsys(SYS_mmap, 0, (long)size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (addr < 0 && addr > -4096)
+        fail(&c, "join", "memory for the plan", addr);
+    r = read_full(plan_fd, (void *)addr, size);
+    if (r < 0)
+        fail(&c, "join", "read the plan", r);
+    S1(SYS_close, plan_fd);
+
+    struct pc_plan *p = (struct pc_plan *)addr;
+    struct plan_walk w = {.mode = PLAN_FROM_OFFSETS, .buf = (char *)addr, .used = 0};
+    plan_walk(&w, p);
+    c.p = p;
+
+    /* The launcher cleared close-on-exec on the descriptors the plan names
+     * so that they reached this program; they close at the command's exec
+     * again, as they would have without this program in between. */
+    set_cloexec(p->sync_fd);
+    for (int i = 0; i < p->n_cgroup_fds; i++)
+        set_cloexec(p->cgroup_fds[i]);
+    for (int i = 0; i < 3; i++)
+        set_cloexec(p->stdio[i]);
+    set_cloexec(p->init_fd);
+    set_cloexec(p->exec_fd);
+    return child_main(&c);
+}
+
+#else
 /* ---- parent side ---------------------------------------------------------- */
 
 static void set_error(struct pc_error *err, const char *stage, const char *detail, int e)
@@ -1353,14 +1647,55 @@ static void set_error(struct pc_error *err, const char *stage, const char *detai
     err->err = e;
 }
 
-int pc_spawn(const struct pc_plan *plan, struct pc_child *child, struct pc_error *err)
+/* The caller's dumpable flag. A CLONE_VM child shares it (it belongs to the
+ * memory): the child clears it before it joins a namespace, and the kernel
+ * clears it when the child changes its ids. Put back once no launch that
+ * shares our memory is still before its exec. */
+static char dumpable_lock;
+static int launches_in_flight;
+static int caller_dumpable;
+
+static void launch_begin(struct pc_child *child)
 {
-    memset(err, 0, sizeof(*err));
+    while (__atomic_test_and_set(&dumpable_lock, __ATOMIC_ACQUIRE))
+        ;
+    if (launches_in_flight++ == 0)
+        caller_dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+    __atomic_clear(&dumpable_lock, __ATOMIC_RELEASE);
+    child->launching = 1;
+}
+
+static void launch_end(struct pc_child *child)
+{
+    if (!child->launching)
+        return;
+    child->launching = 0;
+    while (__atomic_test_and_set(&dumpable_lock, __ATOMIC_ACQUIRE))
+        ;
+    if (--launches_in_flight == 0 && caller_dumpable >= 0 &&
+        prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != caller_dumpable)
+        prctl(PR_SET_DUMPABLE, caller_dumpable, 0, 0, 0);
+    __atomic_clear(&dumpable_lock, __ATOMIC_RELEASE);
+}
+
+static void init_child(struct pc_child *child)
+{
     child->pid = -1;
-    child->intermediate = 0;
     child->pidfd = -1;
     child->stack = NULL;
     child->stack_size = 0;
+    child->launching = 0;
+}
+
+int pc_spawn(const struct pc_plan *plan, struct pc_child *child, struct pc_error *err)
+{
+    memset(err, 0, sizeof(*err));
+    init_child(child);
+    if (plan->fork_after_join) {
+        /* a process in a joined pid namespace must not share our memory */
+        set_error(err, "clone", "a plan that joins a pid namespace goes through pc_join", EINVAL);
+        return -1;
+    }
 
     /* A guard page below the stack: an overflow faults instead of writing
      * over whatever the parent's heap has there. */
@@ -1383,11 +1718,11 @@ int pc_spawn(const struct pc_plan *plan, struct pc_child *child, struct pc_error
     struct ctx *c = (struct ctx *)(usable + CHILD_STACK_SIZE - sizeof(struct ctx));
     c->p = plan;
     c->e = err;
-    c->child = child;
-    c->stack_low = usable + CHILD_STACK_SIZE / 2;
     c->rootfd = -1;
     c->root_device_fd = -1;
     c->null_fd = -1;
+    c->report_fd = -1;
+    c->undumpable_wait = geteuid() == 0;
     /* Until the child reaches execve, the error says it was killed: a child
      * that dies without a word of its own (SIGKILL, the OOM killer) did not
      * start the container, whichever way the parent learns of its end. */
@@ -1403,6 +1738,7 @@ int pc_spawn(const struct pc_plan *plan, struct pc_child *child, struct pc_error
     if (plan->vfork)
         flags |= CLONE_VFORK;
 
+    launch_begin(child);
     /* sigprocmask acts on the calling thread only, like pthread_sigmask,
      * without needing libpthread on old glibc (manylinux2014) */
     sigset_t all, old;
@@ -1422,31 +1758,18 @@ int pc_spawn(const struct pc_plan *plan, struct pc_child *child, struct pc_error
     if (pid < 0) {
         if (c->parent_pidfd >= 0 && plan->vfork)
             close(c->parent_pidfd);
+        launch_end(child);
         munmap(stack, mapped);
         set_error(err, "clone", "", clone_errno);
         return -1;
     }
-    if (plan->fork_after_join) {
-        /* the command runs in the grandchild; the pid we got is the
-         * intermediate's, which has written the grandchild's (or, in the
-         * non-vfork mode, will before the first message on sync_fd) */
-        if (pidfd >= 0)
-            close(pidfd);
-        pidfd = -1;
-        if (plan->vfork) {
-            waitpid(pid, NULL, 0);
-            child->intermediate = 0;
-            if (child->pid > 0)
-                pidfd = (int)syscall(434 /* pidfd_open */, child->pid, 0);
-        }
-    } else {
-        child->pid = pid;
-    }
+    child->pid = pid;
     child->pidfd = pidfd;
     if (plan->vfork) {
         /* suspended until the child exec'd or died: its stack is free */
         if (c->parent_pidfd >= 0)
             close(c->parent_pidfd);
+        launch_end(child);
         munmap(stack, mapped);
     } else {
         child->stack = stack;
@@ -1457,10 +1780,213 @@ int pc_spawn(const struct pc_plan *plan, struct pc_child *child, struct pc_error
 
 void pc_child_release(struct pc_child *child)
 {
+    launch_end(child);
     if (child->stack) {
         munmap(child->stack, child->stack_size);
         child->stack = NULL;
     }
+}
+
+/* ---- the join path ----------------------------------------------------------- */
+
+#define JOIN_MAX_FDS 64
+
+/* What the short-lived process that executes the join helper needs. It is a
+ * CLONE_VM|CLONE_VFORK child, like posix_spawn's: our memory until its
+ * execve, which comes before it joins anything. */
+struct join_exec {
+    struct ctx c;               /* for fail(): c.e is the caller's struct */
+    int helper_fd;
+    int keep[JOIN_MAX_FDS];     /* descriptors the helper gets (close-on-exec cleared) */
+    int n_keep;
+    char plan_arg[24], report_arg[24];
+    char *argv[4];
+    char *envp[1];
+};
+
+static int join_exec_main(void *arg)
+{
+    struct join_exec *j = arg;
+    if (j->c.p->close_fds)  /* nothing else of ours reaches the helper (the command closes them anyway) */
+        S3(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+    for (int i = 0; i < j->n_keep; i++)
+        CHECK(&j->c, S3(SYS_fcntl, j->keep[i], F_SETFD, 0), "join", "a descriptor of the plan");
+    long r = rsys(SYS_execveat, j->helper_fd, (long)"", (long)j->argv, (long)j->envp, AT_EMPTY_PATH, 0);
+    fail(&j->c, "exec join helper", "pycontain-join", r);
+}
+
+static int join_keep(struct join_exec *j, int fd)
+{
+    if (fd < 0)
+        return 0;
+    if (j->n_keep >= JOIN_MAX_FDS)
+        return -1;
+    j->keep[j->n_keep++] = fd;
+    return 0;
+}
+
+static void int_arg(char *buf, size_t cap, long v)
+{
+    size_t pos = 0;
+    buf[0] = 0;
+    sappend_int(buf, cap, &pos, v);
+}
+
+static int send_all(int fd, const char *buf, size_t n)
+{
+    while (n > 0) {
+        ssize_t r = send(fd, buf, n, MSG_NOSIGNAL);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        buf += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+/* Reads the helper's reports until EOF: the grandchild's pid, a failure. */
+static void read_reports(int fd, struct pc_child *child, struct pc_error *err)
+{
+    char buf[4096];
+    size_t len = 0;
+    for (;;) {
+        char *dst = len < sizeof(buf) ? buf + len : buf;  /* more than we expect: drained */
+        size_t room = len < sizeof(buf) ? sizeof(buf) - len : sizeof(buf);
+        ssize_t r = read(fd, dst, room);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        if (len < sizeof(buf))
+            len += (size_t)r;
+    }
+    for (size_t off = 0; off < len;) {
+        if (buf[off] == REPORT_PID && off + 1 + sizeof(int) <= len) {
+            memcpy(&child->pid, buf + off + 1, sizeof(int));
+            off += 1 + sizeof(int);
+        } else if (buf[off] == REPORT_ERROR && off + 1 + sizeof(struct pc_error) <= len) {
+            memcpy(err, buf + off + 1, sizeof(struct pc_error));
+            err->stage[sizeof(err->stage) - 1] = 0;
+            err->detail[sizeof(err->detail) - 1] = 0;
+            off += 1 + sizeof(struct pc_error);
+        } else {
+            break;
+        }
+    }
+}
+
+int pc_join(const struct pc_plan *plan, int helper_fd, struct pc_child *child, struct pc_error *err)
+{
+    memset(err, 0, sizeof(*err));
+    init_child(child);
+
+    struct pc_plan measure = *plan;
+    struct plan_walk w = {.mode = PLAN_MEASURE, .buf = NULL, .used = ALIGN8(sizeof(struct pc_plan))};
+    plan_walk(&w, &measure);
+    size_t size = w.used;
+    char *flat = calloc(1, size);
+    if (!flat) {
+        set_error(err, "join", "memory for the plan", ENOMEM);
+        return -1;
+    }
+    struct pc_plan *copy = (struct pc_plan *)flat;
+    *copy = *plan;
+    copy->fork_after_join = 1;
+    w = (struct plan_walk){.mode = PLAN_COPY, .buf = flat, .used = ALIGN8(sizeof(struct pc_plan))};
+    plan_walk(&w, copy);
+    w.mode = PLAN_TO_OFFSETS;
+    plan_walk(&w, copy);
+
+    int plan_sv[2] = {-1, -1}, report[2] = {-1, -1};
+    void *stack = MAP_FAILED;
+    struct join_exec *j = NULL;
+    int pid = -1, rc = -1;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, plan_sv) < 0 || pipe2(report, O_CLOEXEC) < 0) {
+        set_error(err, "join", "pipes to the join helper", errno);
+        goto out;
+    }
+    stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+    if (stack == MAP_FAILED) {
+        set_error(err, "mmap", "child stack", errno);
+        goto out;
+    }
+    j = (struct join_exec *)((char *)stack + CHILD_STACK_SIZE - sizeof(struct join_exec));
+    memset(j, 0, sizeof(*j));
+    j->c.p = plan;
+    j->c.e = err;
+    j->c.rootfd = j->c.root_device_fd = j->c.report_fd = j->c.parent_pidfd = j->c.null_fd = -1;
+    j->helper_fd = helper_fd;
+    int over = join_keep(j, plan_sv[1]) | join_keep(j, report[1]) | join_keep(j, plan->sync_fd) |
+               join_keep(j, plan->init_fd) | join_keep(j, plan->exec_fd);
+    for (int i = 0; i < plan->n_joins; i++)
+        over |= join_keep(j, plan->joins[i].fd);
+    for (int i = 0; i < plan->n_cgroup_fds; i++)
+        over |= join_keep(j, plan->cgroup_fds[i]);
+    for (int i = 0; i < 3; i++)
+        over |= join_keep(j, plan->stdio[i]);
+    if (over) {
+        set_error(err, "join", "too many descriptors in the plan", EMFILE);
+        goto out;
+    }
+    int_arg(j->plan_arg, sizeof(j->plan_arg), plan_sv[1]);
+    int_arg(j->report_arg, sizeof(j->report_arg), report[1]);
+    j->argv[0] = "pycontain-join";
+    j->argv[1] = j->plan_arg;
+    j->argv[2] = j->report_arg;
+    j->argv[3] = NULL;
+    j->envp[0] = NULL;
+    char *top = (char *)((uintptr_t)((char *)j - 64) & ~(uintptr_t)15);
+
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, &old);
+    pid = clone(join_exec_main, top, CLONE_VM | CLONE_VFORK | SIGCHLD, j);
+    int clone_errno = errno;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    close(plan_sv[1]);
+    close(report[1]);
+    plan_sv[1] = report[1] = -1;
+    if (pid < 0) {
+        set_error(err, "clone", "the join helper", clone_errno);
+        goto out;
+    }
+    if (err->err) {  /* it could not execute the helper */
+        waitpid(pid, NULL, 0);
+        goto out;
+    }
+
+    /* The helper reads it all before it does anything: if it died instead,
+     * its report (or its status) says why, not this send. */
+    uint64_t hdr = size;
+    if (send_all(plan_sv[0], (const char *)&hdr, sizeof(hdr)) == 0)
+        send_all(plan_sv[0], flat, size);
+    close(plan_sv[0]);
+    plan_sv[0] = -1;
+
+    read_reports(report[0], child, err);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!err->err && child->pid <= 0)
+        set_error(err, "join", WIFSIGNALED(status) ? "the join helper was killed" : "the join helper ended early",
+                  EIO);
+    if (child->pid > 0)
+        child->pidfd = (int)syscall(434 /* pidfd_open */, child->pid, 0);
+    rc = 0;
+out:
+    if (stack != MAP_FAILED)
+        munmap(stack, CHILD_STACK_SIZE);
+    for (int i = 0; i < 2; i++) {
+        if (plan_sv[i] >= 0)
+            close(plan_sv[i]);
+        if (report[i] >= 0)
+            close(report[i]);
+    }
+    free(flat);
+    return rc;
 }
 
 int pc_unshare(int flags, struct pc_error *err)
@@ -1480,3 +2006,4 @@ int pc_setns(int fd, int nstype, struct pc_error *err)
     }
     return 0;
 }
+#endif /* PC_JOIN_HELPER */

@@ -67,15 +67,19 @@ struct pc_plan {
     unsigned long clone_flags;      /* CLONE_NEW* (cgroup ns is unshared later, see below) */
     int vfork;                      /* 1: CLONE_VFORK, no sync points; the fast path */
     int pdeathsig;                  /* signal sent to the container when its launcher thread dies; 0 none */
+    unsigned int umask;             /* the child's umask, set before anything is created (022 usually) */
     const struct pc_join *joins;
     int n_joins;
-    int fork_after_join;            /* continue in a grandchild: only children enter a joined pid namespace */
+    int fork_after_join;            /* continue in a forked child: only children enter a joined pid
+                                       namespace (set by pc_join, only the join helper does it) */
     unsigned long unshare_flags;    /* CLONE_NEW* unshared right after the joins, so that a joined
                                        user namespace owns them (clone_flags are made before the joins) */
 
     /* sync points, on a socket shared with the parent (-1: none).
      * wait_maps: after clone, wait for one byte (uid/gid maps, network ready).
-     * wait_start: after the mounts, write 'R', then wait for one byte (created state). */
+     * wait_start: write 'R', then wait for one byte (created state): PC_WAIT_CREATED after
+     * the mounts and the working directory, PC_WAIT_BEFORE_EXEC after every step but the
+     * exec (ids, capabilities, seccomp: a warm pool's container), 0 not at all. */
     int sync_fd;
     int wait_maps;
     int wait_start;
@@ -162,22 +166,36 @@ struct pc_plan {
     int cmd_index;                  /* argv[cmd_index] is the command looked up in PATH */
     const char *path_env;           /* PATH used to find it; NULL: the usual default */
     int init_fd;                    /* -1, or an fd of the static pid-1 reaper, executed in front */
+    int exec_fd;                    /* -1, or an fd of the command's program (a sealed copy of one of
+                                       ours), executed once argv[cmd_index] is found in the container */
 };
 
 struct pc_child {
     int pid;
-    int intermediate;               /* with fork_after_join: the process to reap besides pid; else 0 */
     int pidfd;                      /* -1 when the kernel has no CLONE_PIDFD */
     void *stack;                    /* owned until the child has exec'd or died */
     unsigned long stack_size;
+    int launching;                  /* the child may still share our memory: our dumpable
+                                       flag is put back by pc_child_release() */
 };
 
 /* Starts the container's first process. Returns 0, or -1 with err filled.
  * With plan->vfork the child has exec'd (or failed: err says how) when this
  * returns. Without it the child is running concurrently on a stack that the
- * caller must keep (and the plan with it) until pc_child_release(). */
+ * caller must keep (and the plan with it) until pc_child_release().
+ * Refuses plans with fork_after_join: those go through pc_join. */
 int pc_spawn(const struct pc_plan *plan, struct pc_child *child, struct pc_error *err);
 void pc_child_release(struct pc_child *child);
+
+/* Starts a process inside the namespaces of plan->joins (a running
+ * container's: exec), one of them a pid namespace. Shares no memory with the
+ * caller: the join helper program (helper_fd, a sealed memfd) is executed,
+ * gets a copy of the plan over a socket, joins, and forks the process that
+ * runs the command (a child of the caller's, in child->pid). Returns when
+ * that process exec'd or failed (err says how), like pc_spawn with vfork;
+ * plan->sync_fd may carry the terminal (plan->tty) meanwhile. Returns -1
+ * with err filled when nothing was started. */
+int pc_join(const struct pc_plan *plan, int helper_fd, struct pc_child *child, struct pc_error *err);
 
 /* Small helpers for the parent side. */
 int pc_unshare(int flags, struct pc_error *err);

@@ -165,7 +165,7 @@ class LeakCheck:
 def leakcheck(store_root):
     from pycontain import _launch
 
-    _launch.init_program_fd()  # opened once per process, on purpose
+    _launch.seal_programs()  # made once per process, on purpose (sealed memfd copies)
     check = LeakCheck(store_root)
     yield check
     check.assert_clean()

@@ -21,9 +21,9 @@ for _mod in pkgutil.walk_packages(pycontain.__path__, "pycontain."):
     if not _mod.name.endswith("__main__"):
         importlib.import_module(_mod.name)
 # ... and the files it reads once per process: the default seccomp profile,
-# the init program (kept as an O_PATH descriptor)
+# the static programs (kept as sealed memfd copies)
 pycontain.security.seccomp.default_profile()
-pycontain._launch.init_program_fd()
+pycontain._launch.seal_programs()
 
 NOBODY = 65534
 PR_SET_DUMPABLE = 4

@@ -454,7 +454,7 @@ def test_50_concurrent_containers(busybox, leakcheck):
 
 
 def test_500_sequential_runs_leak_nothing(busybox, leakcheck):
-    for i in range(500):
+    for _ in range(500):
         r = Container(rootfs=busybox, command=["true"]).run()
         assert r.returncode == 0
     # leakcheck asserts: no mount, fd, child process or container directory left

@@ -35,6 +35,14 @@ from .v1 import V1Cgroup
 from .v2 import V2Cgroup
 
 
+def reopen(record: dict) -> Cgroup:
+    """The cgroup a record() describes, owned by the caller from now on
+    (an OCI runtime's delete, pause or ps runs in a process of its own)."""
+    if record.get("version") == 2:
+        return V2Cgroup.reopen(record)
+    return V1Cgroup.reopen(record)
+
+
 def create(name: str, limits: Limits, *, devices_restricted=True, lay: Layout | None = None,
            rootless: bool | None = None) -> Cgroup:
     """Makes the cgroup `name` with `limits` applied, nothing joined yet.

@@ -212,6 +212,11 @@ class Cgroup:
         """The cgroup's directories (one per hierarchy on v1)."""
         raise NotImplementedError
 
+    def record(self) -> dict:
+        """What reopen() needs to find this cgroup again in another process
+        (plain JSON): its directories and the ones it made."""
+        raise NotImplementedError
+
 
 def _unescape(s: str) -> str:
     return s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")

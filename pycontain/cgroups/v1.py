@@ -156,7 +156,7 @@ class V1Cgroup(Cgroup):
         ro = MS.MS_RDONLY if read_only else 0
         flags = MS.MS_NOSUID | MS.MS_NODEV | MS.MS_NOEXEC
         specs = [MS.MountSpec("tmpfs", "/sys/fs/cgroup", "tmpfs", "mode=755,size=64k", flags, mkdir=MS.MKDIR_NONE)]
-        for d, (mountpoint, opts) in sorted(self._hier.items(), key=lambda kv: kv[1][0]):
+        for _d, (mountpoint, opts) in sorted(self._hier.items(), key=lambda kv: kv[1][0]):
             sub = os.path.basename(mountpoint.rstrip("/")) or opts.replace(",", "_")
             specs.append(MS.MountSpec("cgroup", f"/sys/fs/cgroup/{sub}", "cgroup", opts, flags | ro, mkdir=MS.MKDIR_DIR))
         if read_only:   # the tmpfs itself, now that its mount points exist
@@ -169,6 +169,18 @@ class V1Cgroup(Cgroup):
     @property
     def paths(self) -> list:
         return list(self._hier)
+
+    def record(self) -> dict:
+        return {"version": 1, "name": self.name, "dirs": dict(self.dirs),
+                "hier": {d: list(v) for d, v in self._hier.items()}, "made": list(self._made)}
+
+    @classmethod
+    def reopen(cls, record: dict) -> "V1Cgroup":
+        cg = cls(record["name"])
+        cg.dirs = dict(record["dirs"])
+        cg._hier = {d: tuple(v) for d, v in record["hier"].items()}
+        cg._made = list(record["made"])
+        return cg
 
     def pids(self) -> list:
         # Every process joined all hierarchies at once and cannot leave them

@@ -132,6 +132,18 @@ class V2Cgroup(Cgroup):
 
     # ---- joining ---------------------------------------------------------------------
 
+    def record(self) -> dict:
+        return {"version": 2, "name": self.name, "path": self.path, "mountpoint": self.mountpoint,
+                "made": list(self._made), "restricts_devices": self._device_rules is not None}
+
+    @classmethod
+    def reopen(cls, record: dict) -> "V2Cgroup":
+        cg = cls(record["name"], record["path"], record["mountpoint"])
+        cg._made = list(record["made"])
+        if record.get("restricts_devices"):   # its filter is attached already
+            cg._device_rules, cg._device_filter_attached = [], True
+        return cg
+
     def join_fds(self) -> list:
         self._attach_device_filter()
         if not self._fds:

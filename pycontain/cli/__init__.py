@@ -15,7 +15,7 @@ from .. import __version__
 from ..errors import ContainerError
 
 # Modules under pycontain.cli that add verbs, in the order `--help` lists them.
-VERB_MODULES = ("run", "lifecycle", "images", "volume", "network", "system")
+VERB_MODULES = ("run", "lifecycle", "images", "build", "volume", "network", "system")
 
 EXIT_ENGINE_FAILED = 125
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE   # 141, as the shell shows a program SIGPIPE killed

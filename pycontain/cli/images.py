@@ -40,9 +40,9 @@ def human_ago(created) -> str:
 
 
 def _table(rows, headers):
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=True)]
     for r in [headers] + rows:
-        print("   ".join(str(x).ljust(w) for x, w in zip(r, widths)).rstrip())
+        print("   ".join(str(x).ljust(w) for x, w in zip(r, widths, strict=True)).rstrip())
 
 
 class ProgressPrinter:
@@ -121,6 +121,13 @@ def cmd_logout(a):
 
 def cmd_images(a):
     imgs = image.list()
+    if not a.all:
+        # a build's intermediate images (one per step, kept for its cache)
+        # are listed with -a only, as docker lists them
+        from .. import build
+
+        steps = build.cache_image_ids()
+        imgs = [i for i in imgs if i.names or i.id not in steps]
     rows, seen = [], set()
     want = image.parse_reference(a.repository, default_tag=False) if a.repository else None
     for img in imgs:
@@ -251,8 +258,8 @@ def cmd_prune(a):
 
 # ---- argument parsers --------------------------------------------------------------------
 
-def _add(sub, name, func, help, args):
-    p = sub.add_parser(name, help=help)
+def _add(sub, name, func, help_text, args):
+    p = sub.add_parser(name, help=help_text)
     for flags, kw in args:
         p.add_argument(*flags, **kw)
     p.set_defaults(func=func)
@@ -324,8 +331,8 @@ def _prune_args(p):
 
 
 def register(sub):
-    for name, (func, help, args) in VERBS.items():
-        _add(sub, name, func, help, args)
+    for name, (func, help_text, args) in VERBS.items():
+        _add(sub, name, func, help_text, args)
     _images_args(sub.add_parser("images", help="list images"))
     _rmi_args(sub.add_parser("rmi", help="remove one or more images"))
     p = sub.add_parser("login", help="log in to a registry")
@@ -340,8 +347,8 @@ def register(sub):
 
     img = sub.add_parser("image", help="manage images")
     isub = img.add_subparsers(dest="image_verb", metavar="COMMAND")
-    for name, (func, help, args) in VERBS.items():
-        _add(isub, name, func, help, args)
+    for name, (func, help_text, args) in VERBS.items():
+        _add(isub, name, func, help_text, args)
     _images_args(isub.add_parser("ls", aliases=["list"], help="list images"))
     _rmi_args(isub.add_parser("rm", aliases=["remove"], help="remove one or more images"))
     _inspect_args(isub.add_parser("inspect", help="display detailed information on one or more images"))

@@ -14,6 +14,7 @@ import time
 
 from .. import containers, reset, storecheck
 from .._paths import default_root
+from . import service
 from ._format import human_duration, human_size, print_deleted
 from ._prompt import confirmed
 from ..errors import ContainerError
@@ -125,6 +126,7 @@ def register(sub):
                                       "the nftables table and the store (podman's verb)")
     p.add_argument("-f", "--force", action="store_true", help="do not prompt for confirmation")
     p.set_defaults(func=cmd_system_reset)
+    service.register(ssub)
     s.set_defaults(func=lambda a: (s.print_help(), 0)[1])
 
 
@@ -235,7 +237,7 @@ def print_table(header, rows):
     """docker's tabwriter layout: columns padded to the widest cell plus 3."""
     widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
     for r in [header] + rows:
-        line = "".join(str(c).ljust(w + 3) for c, w in zip(r[:-1], widths[:-1])) + str(r[-1])
+        line = "".join(str(c).ljust(w + 3) for c, w in zip(r[:-1], widths[:-1], strict=True)) + str(r[-1])
         print(line.rstrip())
 
 

@@ -128,7 +128,7 @@ def push(ref: str, *, root=None, progress=None, auth=None, insecure=(), dest: st
         return registry.push(store, ref, dest=dest, progress=progress, auth=auth, insecure=insecure)
 
 
-def list(root=None) -> "list[Image]":  # noqa: A001 - the API reads images.list()
+def list_images(root=None) -> "list[Image]":
     with ImageStore(root) as store:
         return store.images()
 
@@ -230,6 +230,14 @@ def save(refs, dest, format: str = "docker-archive", root=None) -> None:  # noqa
 
 __all__ = [
     "RunImage", "Image", "ImageStore", "ImageInUse", "LayerError", "Reference", "parse_reference",
-    "resolve_for_run", "release", "pull", "push", "list", "get", "inspect", "disk_usage", "tag", "remove", "prune",
+    "resolve_for_run", "release", "pull", "push", "list", "list_images", "get", "inspect", "disk_usage", "tag", "remove", "prune",
     "import_", "commit", "export", "load", "save", "unpack_layer", "open_store",
 ]
+
+
+def __getattr__(name):
+    # docker-py's public name is image.list(); bound lazily (PEP 562) so that
+    # no module-level `list` hides the builtin inside this module.
+    if name == "list":
+        return list_images
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

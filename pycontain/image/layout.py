@@ -80,7 +80,7 @@ def _load_docker(store, d):
         if len(diff_ids) != len(e.get("Layers", [])):
             raise ConfigError(f"archive image {e['Config']}: {len(e['Layers'])} layers but {len(diff_ids)} diff ids")
         descs, parent = [], None
-        for rel, diff_id in zip(e["Layers"], diff_ids):
+        for rel, diff_id in zip(e["Layers"], diff_ids, strict=True):   # lengths checked above
             with open(_safe_rel(d, rel), "rb") as f:
                 blob, _ = store.put_blob_file(f)
             parent, _ = store.ensure_layer(blob, parent, diff_id)
@@ -121,7 +121,10 @@ def _load_oci(store, d):
         cfg_bytes = _verified(d, man["config"]["digest"])
         cfg = json.loads(cfg_bytes)
         parent = None
-        for layer, diff_id in zip(man.get("layers", []), cfg.get("rootfs", {}).get("diff_ids", [])):
+        layers, diff_ids = man.get("layers", []), cfg.get("rootfs", {}).get("diff_ids", [])
+        if len(layers) != len(diff_ids):
+            raise ConfigError(f"layout image {man['config']['digest']}: {len(layers)} layers but {len(diff_ids)} diff ids")
+        for layer, diff_id in zip(layers, diff_ids, strict=True):
             parent, _ = store.ensure_layer(layer["digest"], parent, diff_id)
         store.put_blob(cfg_bytes)
         image_id = store.add_image(cfg_bytes, data, names)

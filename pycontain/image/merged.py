@@ -182,3 +182,54 @@ def _export(fileobj, layers_top_first) -> None:
         add_member(tf, tarinfo(tf, path, rel), path, rel)
     tf.close()
 
+
+
+def layer_changes(upper, lowers_top_first) -> list:
+    """docker diff: [(kind, path)] of what the writable layer `upper` changes
+    in the view of its lower layers, sorted by path: "A" added, "C" changed
+    (a directory: something in it), "D" deleted (a whiteout). Nothing is
+    followed: every name is looked at with lstat in a directory that is one."""
+    out = []
+    _changes_in(os.fspath(upper), "", [os.fspath(d) for d in lowers_top_first], out)
+    return out
+
+
+def _changes_in(udir, rel, lower_dirs, out):
+    for name in sorted(os.listdir(udir)):
+        path = os.path.join(udir, name)
+        st = os.lstat(path)
+        where = f"{rel}/{name}"
+        if is_whiteout(st):
+            out.append(("D", where))
+            continue
+        below = None
+        for src in lower_dirs:
+            try:
+                below = os.lstat(os.path.join(src, name))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            if is_whiteout(below):
+                below = None
+            break
+        out.append(("C" if below is not None else "A", where))
+        if stat.S_ISDIR(st.st_mode):
+            # the lower directories that show through this one (none under an opaque one)
+            dirs = [] if is_opaque(path) or below is None or not stat.S_ISDIR(below.st_mode) else \
+                _lower_dirs(lower_dirs, name)
+            _changes_in(path, where, dirs, out)
+
+
+def _lower_dirs(lower_dirs, name) -> list:
+    found = []
+    for src in lower_dirs:
+        q = os.path.join(src, name)
+        try:
+            qst = os.lstat(q)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        if not stat.S_ISDIR(qst.st_mode):
+            break  # a file or whiteout hides everything under it
+        found.append(q)
+        if is_opaque(q):
+            break
+    return found

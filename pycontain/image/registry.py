@@ -367,14 +367,20 @@ class RegistryClient:
             raise AuthError(f"{self.registry}: /v2/ answered HTTP {resp.status}")
 
 
-def login(registry: str, user: str, password: str, insecure=()) -> None:
-    """Checks the credentials against the registry (like docker login), then
-    saves them (auth.py keeps them)."""
+def check_login(registry: str, user: str, password: str, insecure=()) -> None:
+    """docker login's check alone, nothing saved (the Engine API's /auth:
+    the client keeps the credentials). AuthError if they are refused."""
     c = RegistryClient(registry, "", credentials=(user, password), insecure=insecure)
     try:
         c.login()
     finally:
         c.close()
+
+
+def login(registry: str, user: str, password: str, insecure=()) -> None:
+    """Checks the credentials against the registry (like docker login), then
+    saves them (auth.py keeps them)."""
+    check_login(registry, user, password, insecure)
     authmod.save(registry, user, password)
 
 

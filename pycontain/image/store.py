@@ -300,8 +300,11 @@ class ImageStore:
             try:
                 yield self.db
             except BaseException as e:
-                with contextlib.suppress(sqlite3.Error):
-                    self.db.execute("ROLLBACK")
+                # SQLite may have rolled back by itself (a failed statement
+                # under load, a full disk): then the original error is the one to raise
+                if self.db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        self.db.execute("ROLLBACK")
                 if isinstance(e, sqlite3.Error):
                     raise database_error(e, self.db_path, while_doing) from None
                 raise
@@ -448,6 +451,21 @@ class ImageStore:
                     size += os.lstat(os.path.join(dirpath, f)).st_size
         with self.transaction() as db:
             db.execute("INSERT OR REPLACE INTO layers VALUES (?,?,?)", (chain_id, diff_id, size))
+
+    def adopt_layer(self, directory, parent_chain: str | None, diff_id: str, size: int) -> str:
+        """A directory its caller made in tmp/, already in unpacked-layer form
+        and matching diff_id (an image builder's step), becomes the layer by
+        a rename instead of an unpack of its blob. Returns the chain id; when
+        the layer exists already, the directory is removed."""
+        chain = diff_id if parent_chain is None else sha256_bytes(f"{parent_chain} {diff_id}".encode())
+        with self._flock(f"layer-{_hex(chain)}.lock", fcntl.LOCK_EX):
+            if self.has_layer(chain):
+                rootless.remove_tree(directory, ignore_errors=True)
+                return chain
+            with self.transaction() as db:
+                db.execute("INSERT OR REPLACE INTO layers VALUES (?,?,?)", (chain, diff_id, size))
+            os.rename(directory, self.layer_path(chain))
+        return chain
 
     # ---- many layers: flattening the bottom of the stack ----------------------
 

@@ -607,6 +607,9 @@ def unpack_layer(fileobj, dest, *, allow_devices: bool | None = None, max_bytes:
     except OSError as e:
         dec.cancel()
         raise LayerError(f"cannot unpack the layer: {e}") from None
+    except ValueError as e:   # a number field that is no number: not a tar
+        dec.cancel()
+        raise LayerError(f"malformed tar header: {e}") from None
     except BaseException:
         dec.cancel()
         raise

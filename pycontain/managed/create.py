@@ -16,17 +16,21 @@ from .record import image_holder, parse_restart_policy, record_config, release_i
 
 
 def create(image=None, command=None, *, name=None, restart_policy="no", log_opts=(), tty=False,
-           stop_signal=None, auto_remove=False, stdin_open=False, root=None, monitor_here=False,
-           **container_kwargs) -> "ManagedContainer":
+           stop_signal=None, auto_remove=False, stdin_open=False, labels=None, root=None,
+           monitor_here=False, **container_kwargs) -> "ManagedContainer":
     """Makes a container record and its writable layer on disk; start() runs it.
     Takes pycontain.Container's keyword arguments (docker run's options);
-    auto_remove: the monitor removes the container when it exits (--rm).
+    auto_remove: the monitor removes the container when it exits (--rm);
+    labels: docker's string-to-string metadata, kept with the record.
     monitor_here: this process will be its monitor (a foreground run): the
     record says so from the start, so that if this process is killed before
     the container starts, the record is recognised as lost (and a --rm one
     removed) like one whose monitor died later."""
     if name is not None:
         names.check("container", name.lstrip("/") if isinstance(name, str) else name)
+    labels = dict(labels or {})
+    if not all(isinstance(k, str) and k and isinstance(v, str) for k, v in labels.items()):
+        raise ConfigError("labels must map non-empty strings to strings")
     parse_restart_policy(restart_policy)
     if auto_remove and parse_restart_policy(restart_policy)[0] != "no":
         raise ConfigError("conflicting options: a restart policy and auto-remove (--rm)")
@@ -68,6 +72,7 @@ def create(image=None, command=None, *, name=None, restart_policy="no", log_opts
             data = record_config(
                 config, tty=bool(tty), stop_signal=stop_signal, auto_remove=bool(auto_remove),
                 stdin_open=bool(stdin_open),  # -i: a detached container's stdin stays open for attach
+                labels=labels,
                 cgroup=probe.want_cgroup, pull=pull,
                 # $PYCONTAIN_STORAGE_DRIVER as it is now, not as a later start's environment has it
                 storage_driver=probe.storage_driver)

@@ -4,6 +4,7 @@ record, acts on the container's processes by pid (checked against their
 start time) and lets the record's transactions order concurrent callers."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import select
 import selectors
@@ -12,7 +13,7 @@ import tempfile
 import threading
 import time
 
-from .. import _launch, names
+from .. import _launch, attach, names
 from ..cgroups import running as running_cgroup
 from ..config import merge_env, normalize_env
 from ..container import ContainerResult
@@ -24,10 +25,16 @@ from . import proc
 from .inspect import inspect_dict
 from .monitor import ALREADY_RUNNING, Monitor, claim, start_detached
 from .proc import namespace_joins
-from .record import discard, look, signal_number
+from .record import discard, look, parse_restart_policy, signal_number
 
 DEFAULT_STOP_TIMEOUT = 10
 
+
+
+# What every start makes in the writable layer: mount points the image may
+# lack and the generated network files. docker keeps them in an "init" layer
+# under the container's own, so docker diff never lists them.
+INIT_PATHS = frozenset(("/dev", "/proc", "/sys", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf"))
 
 
 class ManagedContainer:
@@ -281,7 +288,10 @@ class ManagedContainer:
         try:
             cur = self._store.get(start_rec.id)
         except NoSuchContainer:
-            return True, start_rec
+            # removed (--rm) before we looked: the status its record left behind
+            code = self._store.removed_exit_code(start_rec.id)
+            return True, dataclasses.replace(start_rec, state="removed",
+                                             exit_code=start_rec.exit_code if code is None else code)
         if cur.state in ("exited", "dead"):
             return True, cur
         if start_rec.state in ("running", "paused") and cur.started != start_rec.started:
@@ -347,6 +357,25 @@ class ManagedContainer:
                 os.close(fd)
             await asyncio.sleep(0)
 
+    async def removed_async(self, poll=0.02):
+        """Until the container is gone (docker's wait condition "removed"):
+        its record, and the monitor that removes the rest after it (--rm:
+        the image it held, its anonymous volumes)."""
+        import asyncio  # only here: importing it costs the CLI ~0.1 s
+
+        monitor = None
+        while True:
+            try:
+                rec = self._store.get(self.id)
+            except NoSuchContainer:
+                break
+            if rec.monitor_pid:
+                monitor = (rec.monitor_pid, rec.monitor_start)
+            await asyncio.sleep(poll)
+        while monitor is not None and process_alive(*monitor):
+            await asyncio.sleep(poll)
+        self._rec.state = "removed"
+
     # ---- logs --------------------------------------------------------------------------------
 
     def _still_running(self):
@@ -356,13 +385,34 @@ class ManagedContainer:
             return False
         return cur.state in MONITORED or bool(cur.monitor_pid)
 
-    def log_entries(self, follow=False, tail=None, since=None):
+    def _started_since(self, rec) -> bool:
+        """Whether the container started after `rec` was read (and has not stopped again)."""
+        try:
+            cur = self._store.get(self.id)
+        except NoSuchContainer:
+            return False
+        return cur.state in MONITORED or bool(cur.monitor_pid) or cur.started == rec.started
+
+    def log_entries(self, follow=False, tail=None, since=None, *, next_run=False, stop=None, poll=0.05):
         """(stream, text, RFC 3339 time) tuples; with follow, an endless
-        iterator until the container stops."""
+        iterator until the container stops. next_run: a container not
+        running yet is followed through its next run, from the first byte
+        (docker's attach before start). stop (a threading.Event): set, the
+        iterator ends at its next look."""
         rec = self._fresh()
         since_t = parse_since(since) if isinstance(since, str) else since
         if follow:
-            return follow_entries(rec.log_path, self._still_running, since_t, tail)
+            if next_run and not self._still_running():
+                def running():
+                    return self._started_since(rec)
+            else:
+                running = self._still_running
+            if stop is not None:
+                keep_going = running
+
+                def running():
+                    return not stop.is_set() and keep_going()
+            return follow_entries(rec.log_path, running, since_t, tail, poll)
         return iter(read_entries(rec.log_path, since_t, tail))
 
     def logs(self, stdout=True, stderr=True, follow=False, tail=None, timestamps=False, since=None):
@@ -374,6 +424,11 @@ class ManagedContainer:
         if follow:
             return lines()
         return b"".join(lines())
+
+    def attach_socket(self):
+        """A socket to the running container's monitor: what the container
+        writes comes out of it, pycontain.attach frames go to its stdin."""
+        return attach.connect(self._store.container_dir(self.id))
 
     # ---- exec ----------------------------------------------------------------------------------
 
@@ -407,14 +462,14 @@ class ManagedContainer:
             raise ContainerStateError(f"container {rec.short_id} is not running")
         plan = _launch.LaunchPlan(
             argv=cmd, envp=envp, path_env=prof.get("path_env"), root_path="", root_source="",
-            root_fstype=None, clone_flags=0, joins=joins, fork_after_join=True, loopback_up=False,
+            root_fstype=None, clone_flags=0, joins=joins, loopback_up=False,
             cwd=workdir or prof.get("cwd") or "/", mkdir_cwd=False, uid=uid, gid=gid, groups=groups,
             set_groups=prof.get("set_groups", True),
             capabilities=frozenset(prof["capabilities"]), no_new_privs=prof["no_new_privs"],
             seccomp_bpf=bytes.fromhex(prof["seccomp"]) if prof.get("seccomp") else None,
             stdio=tuple(stdio), tty=tty, cgroup_fds=cgroup_fds, owned_fds=fds + cgroup_fds,
         )
-        return _launch.spawn(plan)
+        return _launch.spawn_joined(plan)
 
     def exec_run(self, cmd, *, env=(), user=None, workdir=None, stdin=None, timeout=None,
                  text=False) -> ContainerResult:
@@ -512,6 +567,23 @@ class ManagedContainer:
         img = image.resolve_for_run(cfg["image"], self._store.root, pull="never")
         return upper, list(img.layers), cfg["image"]
 
+    def changes(self) -> list:
+        """docker diff: [(kind, path)], "A" added, "C" changed, "D" deleted,
+        what the container's writable layer changes in its image, less what
+        every start makes there (INIT_PATHS)."""
+        from ..image.merged import layer_changes  # see _filesystem
+
+        upper, lowers, _ = self._filesystem()
+        found = layer_changes(upper, lowers)
+        kept = [(kind, path) for kind, path in found if path not in INIT_PATHS]
+        # a directory changed only by what is left out is left out too
+        # (docker's init layer holds that copy of /etc, not the container's)
+        dropped = {path for _, path in found} - {path for _, path in kept}
+        parents = {path.rpartition("/")[0] for path in dropped}
+        return [(kind, path) for kind, path in kept
+                if not (kind == "C" and path in parents
+                        and not any(p.startswith(path + "/") for _, p in kept))]
+
     def export(self, fileobj) -> None:
         """docker export: the container's filesystem (its image and its
         changes, running or not) as a tar stream."""
@@ -534,6 +606,18 @@ class ManagedContainer:
                 f.seek(0)
                 return image.import_(f, ref, changes=changes, message=message, root=self._store.root)
         return image.commit(str(upper), base, ref, changes, message, author, root=self._store.root)
+
+    def set_restart_policy(self, policy: str):
+        """docker update --restart: the monitor reads it when the container next exits."""
+        parse_restart_policy(policy)
+
+        def allowed(rec):
+            if policy.partition(":")[0] != "no" and rec.config.get("auto_remove"):
+                raise ConfigError("conflicting options: a restart policy and auto-remove (--rm)")
+
+        if self._store.update(self.id, restart_policy=policy, _check=allowed) is None:
+            raise NoSuchContainer(self.short_id)
+        return self.reload()
 
     def rename(self, new_name: str):
         new_name = names.check("container", new_name.lstrip("/") if isinstance(new_name, str) else new_name)

@@ -41,12 +41,14 @@ def inspect_dict(rec: ContainerRecord, root=None) -> dict:
             "NetworkMode": cfg.get("network", "none"), "Privileged": cfg.get("privileged", False),
             "ReadonlyRootfs": cfg.get("read_only", False), "Init": cfg.get("init", False),
             "CapAdd": cfg.get("cap_add", []), "CapDrop": cfg.get("cap_drop", []),
+            "AutoRemove": cfg.get("auto_remove", False),
         },
         "Config": {
             "Hostname": cfg.get("hostname") or rec.id[:12], "User": cfg.get("user") or "",
             "Env": cfg.get("env", []), "Cmd": cfg.get("command"), "Entrypoint": cfg.get("entrypoint"),
             "Image": rec.image, "WorkingDir": cfg.get("workdir") or "", "Tty": cfg.get("tty", False),
-            "StopSignal": cfg.get("stop_signal", "SIGTERM"),
+            "StopSignal": cfg.get("stop_signal", "SIGTERM"), "Labels": cfg.get("labels") or {},
+            "OpenStdin": cfg.get("stdin_open", False),
         },
         "NetworkSettings": {
             "IPAddress": (rec.exec_profile.get("network", {}).get("ip_address") or "")

@@ -227,6 +227,8 @@ class Monitor:
                             _write_all(input_fd, payload)
                         elif kind == "w" and tty_fd is not None and len(payload) == 8:
                             fcntl.ioctl(tty_fd, termios.TIOCSWINSZ, payload)
+                        elif kind == "e" and input_fd is not None and tty_fd is None:
+                            _end_input(input_fd)
                     continue
                 if fd not in streams:
                     continue
@@ -260,6 +262,16 @@ def _oom_killed(c) -> bool:
         return bool(value() if callable(value) else value)
     except OSError:
         return False
+
+
+def _end_input(fd):
+    """The container's stdin ends (docker run -i: the client's input ended):
+    /dev/null takes the pipe's place, so the descriptor stays ours to close."""
+    null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.dup2(null, fd)
+    finally:
+        os.close(null)
 
 
 def _write_all(fd, data):

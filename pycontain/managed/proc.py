@@ -34,6 +34,18 @@ def namespace_joins(pid):
     return joins, fds
 
 
+def start_time(pid) -> int | None:
+    """Field 22 of /proc/PID/stat (with the pid, names one process for good);
+    None when there is no such process. Here, not pycontain.state's, so that
+    a join (bundle.spawn_in) does not bring SQLite along."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    return int(data[data.rindex(b")") + 2:].split()[19])
+
+
 def pid_namespace_members(init_pid) -> list:
     """Host pids of every process in init_pid's pid namespace."""
     try:

@@ -43,7 +43,8 @@ def should_restart(policy: str, code: int, restart_count: int, stop_requested: b
 # decides (below); CONFIG_VERSION marks it. Records written before it held
 # Container(...)'s keyword arguments as JSON: they still start.
 CONFIG_VERSION = 2
-MANAGED_KEYS = ("tty", "stop_signal", "auto_remove", "stdin_open")    # the monitor's, not Container's
+MANAGED_KEYS = ("tty", "stop_signal", "auto_remove", "stdin_open",  # the managed container's,
+                "labels")                                                # not Container's
 CONTAINER_KEYS = ("cgroup", "pull", "storage_driver")                # Container's, beside its config
 
 
@@ -136,7 +137,7 @@ def discard(store: Store, rec: ContainerRecord, with_volumes: bool) -> None:
 
 
 def matches_filters(rec: ContainerRecord, filters: dict) -> bool:
-    """docker ps --filter: status, name (a regular expression), id prefix, exited, ancestor."""
+    """docker ps --filter: status, name (a regular expression), id prefix, exited, ancestor, label."""
     for key, want in filters.items():
         wants = want if isinstance(want, (tuple, list)) else [want]
         if key == "status":
@@ -154,8 +155,14 @@ def matches_filters(rec: ContainerRecord, filters: dict) -> bool:
         elif key == "ancestor":
             if rec.image not in wants:
                 return False
+        elif key == "label":   # "KEY" or "KEY=VALUE", every one must match
+            have = rec.config.get("labels") or {}
+            for w in wants:
+                k, sep, v = w.partition("=")
+                if k not in have or (sep and have[k] != v):
+                    return False
         else:
-            raise ConfigError(f"invalid filter {key!r} (status, name, id, exited, ancestor)")
+            raise ConfigError(f"invalid filter {key!r} (status, name, id, exited, ancestor, label)")
     return True
 
 

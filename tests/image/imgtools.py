@@ -30,7 +30,7 @@ def make_tar(members, compress=None) -> bytes:
     return raw
 
 
-def member(name, type=tarfile.REGTYPE, data=None, linkname="", mode=0o644, **kw):
+def member(name, type=tarfile.REGTYPE, data=None, linkname="", mode=0o644, **kw):  # noqa: A002  (TarInfo.type)
     ti = tarfile.TarInfo(name)
     ti.type = type
     ti.linkname = linkname

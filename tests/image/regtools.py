@@ -141,7 +141,7 @@ class Registry:
             except OSError:
                 if time.time() > deadline or self.proc.poll() is not None:
                     self.stop()
-                    raise RuntimeError("docker-registry did not start: " + (workdir / "registry.log").read_text())
+                    raise RuntimeError("docker-registry did not start: " + (workdir / "registry.log").read_text()) from None
                 time.sleep(0.03)
 
     def stop(self):
@@ -167,7 +167,7 @@ def _tar_gz(members) -> bytes:
     return gzip.compress(buf.getvalue(), mtime=0)
 
 
-def _ti(name, type=tarfile.REGTYPE, data=None, linkname="", mode=0o644):
+def _ti(name, type=tarfile.REGTYPE, data=None, linkname="", mode=0o644):  # noqa: A002  (TarInfo.type)
     ti = tarfile.TarInfo(name)
     ti.type, ti.linkname, ti.mode, ti.mtime = type, linkname, mode, 1700000000
     if data is not None:

@@ -61,7 +61,7 @@ def layout(busybox, workdir, request):
     os.chown(outside / "victim", NOBODY, NOBODY)
     lay = write_oci_layout(tmp_path / "layout", [
         ("amd64", [layer_of_dir(busybox), base_extra_layer(), _owned_layer(outside)], {})])
-    for d, dirs, files in os.walk(lay):
+    for d, _dirs, files in os.walk(lay):
         os.chmod(d, 0o755)
         for f in files:
             os.chmod(os.path.join(d, f), 0o644)

@@ -172,6 +172,14 @@ def test_corrupt_header_refused(tmp_path):
         unpack_bytes(bytes(raw), tmp_path / "l")
 
 
+def test_text_that_is_no_tar_refused(tmp_path):
+    """A header whose number fields are not octal (any text that is no tar):
+    a LayerError, not a ValueError out of the reader (docker cp's PUT sends
+    a client's body here)."""
+    with pytest.raises(LayerError, match="malformed tar header"):
+        unpack_bytes(b"not a tar at all" * 64, tmp_path / "l")
+
+
 def test_layer_root_mode(tmp_path):
     """Without a "./" entry the layer's root is 0755 (not the 0700 of a temp dir); with one, its mode."""
     d = tmp_path / "a"

@@ -116,7 +116,7 @@ def test_two_clis_stop_and_remove_the_same_container_at_once(busybox, store_root
         results = [p.communicate(timeout=30) + (p.returncode,) for p in procs]
         codes = sorted(code for _, _, code in results)
         assert codes in ([0, 0], [0, 1]), results
-        for out, err, code in results:
+        for _out, err, code in results:
             if code:
                 assert "no such container" in err
         assert containers.list(all=True) == []

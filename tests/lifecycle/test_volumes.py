@@ -19,7 +19,7 @@ from .conftest import pycontain, wait_for
 pytestmark = pytest.mark.usefixtures("managed")
 
 
-def _member(name, type=tarfile.REGTYPE, data=None, **kw):
+def _member(name, type=tarfile.REGTYPE, data=None, **kw):  # noqa: A002  (TarInfo.type)
     ti = tarfile.TarInfo(name)
     ti.type = type
     for k, v in kw.items():

@@ -1,7 +1,6 @@
 """Bridge networking end to end: real veth pairs, bridges, nftables, traffic."""
 import os
 import socket
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest

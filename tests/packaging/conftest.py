@@ -8,7 +8,9 @@ tests/packaging/check_wheel.sh).
 """
 import shutil
 import sys
+import sysconfig
 import tarfile
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -63,12 +65,32 @@ def sdist_tree(dist, tmp_path_factory):
     return root
 
 
+def _target_pyconfig(tmp_path_factory) -> str:
+    """Debian's Python headers are multiarch: pyconfig.h includes
+    <aarch64-linux-gnu/python3.X/pyconfig.h> when compiling for aarch64, a
+    file only libpython3.X-dev:arm64 (a foreign dpkg architecture) brings.
+    Where it is missing, the build host's pyconfig.h stands in: both targets
+    are little-endian LP64 glibc Linux, and the abi3 extension uses only the
+    limited API (a non-multiarch Python, as pyenv's, gives the same)."""
+    include = Path(sysconfig.get_path("include"))
+    wrapper = (include / "pyconfig.h").read_text(errors="replace") if (include / "pyconfig.h").exists() else ""
+    name = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    host = Path(f"/usr/include/{sysconfig.get_config_var('MULTIARCH') or ''}/{name}/pyconfig.h")
+    if "aarch64-linux-gnu/" not in wrapper or Path(f"/usr/include/aarch64-linux-gnu/{name}/pyconfig.h").exists() \
+            or not host.exists():
+        return ""
+    shim = tmp_path_factory.mktemp("pyconfig-aarch64") / "aarch64-linux-gnu" / name
+    shim.mkdir(parents=True)
+    (shim / "pyconfig.h").write_text(host.read_text())
+    return f" -I{shim.parent.parent}"
+
+
 @pytest.fixture(scope="session")
 def aarch64_wheel(sdist_tree, tmp_path_factory):
     """A wheel cross-built from the sdist with Debian's aarch64 compiler: the
     extension and both static programs must follow CC to the target."""
     out = tmp_path_factory.mktemp("dist-aarch64")
-    env = tool_env(CC=CROSS_CC, LDSHARED=f"{CROSS_CC} -shared", CFLAGS="-g0")
+    env = tool_env(CC=CROSS_CC, LDSHARED=f"{CROSS_CC} -shared", CFLAGS="-g0" + _target_pyconfig(tmp_path_factory))
     r = run([sys.executable, "-m", "build", "--wheel", "--outdir", out,
              "-C--build-option=--plat-name=linux_aarch64", sdist_tree], env=env)
     (wheel,) = out.glob("*.whl")

@@ -90,5 +90,5 @@ def grafts_nothing(auditwheel_show: str) -> bool:
 def is_manylinux_name(wheel_name: str, arch: str) -> bool:
     """A repaired wheel's name: manylinux tags (PEP 600's manylinux_2_N, and the
     legacy manylinux2014 alias newer auditwheels add), nothing else."""
-    m = re.fullmatch(rf"pycontain-[^-]+-cp310-abi3-(.+)\.whl", wheel_name)
+    m = re.fullmatch(r"pycontain-[^-]+-cp310-abi3-(.+)\.whl", wheel_name)
     return bool(m) and all(re.fullmatch(rf"manylinux(2014|_2_\d+)_{arch}", tag) for tag in m.group(1).split("."))

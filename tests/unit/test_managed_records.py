@@ -97,7 +97,17 @@ def test_ps_filters():
     assert not record.matches_filters(rec, {"exited": 0})
     assert not record.matches_filters(_rec(state="running"), {"status": ["exited", "created"]})
     with pytest.raises(ConfigError, match="invalid filter"):
-        record.matches_filters(rec, {"label": "x"})
+        record.matches_filters(rec, {"volume": "x"})
+
+
+def test_ps_label_filter():
+    """docker ps --filter label=KEY and label=KEY=VALUE: every one given must match."""
+    rec = _rec(config={"labels": {"suite": "api", "empty": ""}})
+    assert record.matches_filters(rec, {"label": "suite"})
+    assert record.matches_filters(rec, {"label": ["suite=api", "empty="]})
+    assert not record.matches_filters(rec, {"label": ["suite=api", "other"]})
+    assert not record.matches_filters(rec, {"label": "suite=cli"})
+    assert not record.matches_filters(_rec(), {"label": "suite"})
 
 
 def test_a_record_round_trips_through_its_row():

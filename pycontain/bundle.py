@@ -1,0 +1,233 @@
+"""An OCI bundle's container as a LaunchPlan: exactly the mounts, namespaces,
+ids and capabilities its config.json asks for (config.BundleSpec), none of
+docker's defaults added.
+
+The root is the bundle's own directory, bound onto itself inside the
+container's mount namespace (as runc does): writes land in it, and nothing is
+mounted on the host.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import struct
+import termios
+import threading
+
+from . import _launch
+from .cgroups import running as running_cgroup
+from .config import RLIMITS, SYSCTL_NAMESPACES, BundleProcess, ContainerConfig
+from .errors import ConfigError, ContainerStateError, LaunchError
+from .managed.proc import namespace_joins, start_time
+from .security import seccomp
+
+L = _launch
+
+# runc's mount option words: (flag, set) where set=False clears it
+MOUNT_FLAGS = {
+    "ro": (L.MS_RDONLY, True), "rw": (L.MS_RDONLY, False),
+    "nosuid": (L.MS_NOSUID, True), "suid": (L.MS_NOSUID, False),
+    "nodev": (L.MS_NODEV, True), "dev": (L.MS_NODEV, False),
+    "noexec": (L.MS_NOEXEC, True), "exec": (L.MS_NOEXEC, False),
+    "sync": (16, True), "async": (16, False),
+    "dirsync": (128, True), "mand": (64, True), "nomand": (64, False),
+    "noatime": (1024, True), "atime": (1024, False),
+    "nodiratime": (2048, True), "diratime": (2048, False),
+    "relatime": (1 << 21, True), "norelatime": (1 << 21, False),
+    "strictatime": (L.MS_STRICTATIME, True), "nostrictatime": (L.MS_STRICTATIME, False),
+}
+# binds and propagation: the whole tree is made rslave (or as
+# rootfsPropagation says) before anything is mounted; config.py refuses shared
+MOUNT_WORDS = {"bind", "rbind", "private", "rprivate", "slave", "rslave", "unbindable", "runbindable",
+               "remount", "tmpcopyup", "rro", "rrw"}
+PROPAGATION = {
+    None: L.MS_REC | L.MS_SLAVE, "rslave": L.MS_REC | L.MS_SLAVE, "slave": L.MS_SLAVE,
+    "rprivate": L.MS_REC | L.MS_PRIVATE, "private": L.MS_PRIVATE,
+    "runbindable": L.MS_REC | (1 << 17), "unbindable": 1 << 17,
+}
+NAMESPACE_FLAGS = {
+    "pid": L.CLONE_NEWPID, "network": L.CLONE_NEWNET, "mount": L.CLONE_NEWNS, "ipc": L.CLONE_NEWIPC,
+    "uts": L.CLONE_NEWUTS, "cgroup": L.CLONE_NEWCGROUP,
+}
+# What runc makes in every container's /dev (when the bundle mounts a tmpfs there).
+DEFAULT_NODES = (("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7), ("/dev/random", 1, 8),
+                 ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0))
+DEFAULT_SYMLINKS = (("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
+                    ("/proc/self/fd/1", "/dev/stdout"), ("/proc/self/fd/2", "/dev/stderr"),
+                    ("pts/ptmx", "/dev/ptmx"))
+NODE_TYPES = {"c": 0o020000, "b": 0o060000, "p": 0o010000}
+
+
+def mount_spec(m) -> L.MountSpec:
+    """One config.json mount as the launcher's MountSpec."""
+    flags = clear = 0
+    data = []
+    for o in m.options:
+        if o in MOUNT_FLAGS:
+            bit, on = MOUNT_FLAGS[o]
+            flags, clear = (flags | bit, clear & ~bit) if on else (flags & ~bit, clear | bit)
+        elif o in MOUNT_WORDS:
+            if o in ("remount", "tmpcopyup", "rro", "rrw"):
+                raise ConfigError(f"config.json: mount {m.destination}: option {o!r} is not supported")
+        else:
+            data.append(o)
+    if m.is_bind:
+        source = m.source
+        mkdir = L.MKDIR_DIR if os.path.isdir(source) else L.MKDIR_FILE
+        rec = L.MS_REC if "rbind" in m.options else 0
+        return L.MountSpec(source, m.destination, None, None, L.MS_BIND | rec, flags, mkdir)
+    return L.MountSpec(m.source or m.type, m.destination, m.type, ",".join(data) or None, flags)
+
+
+def launch_plan(cfg: ContainerConfig, cgroup, root=None) -> L.LaunchPlan:
+    """The plan for cfg (which has a BundleSpec); cgroup: the container's
+    Cgroup, made by the caller, or None."""
+    b = cfg.bundle
+    clone_flags = 0
+    joins, owned = [], []
+    try:
+        for kind, path in b.namespaces:
+            flag = NAMESPACE_FLAGS[kind]
+            if path is None:
+                clone_flags |= flag
+                continue
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as e:
+                raise ConfigError(f"config.json: linux.namespaces: {kind} namespace {path}: {e.strerror}") from None
+            owned.append(fd)
+            joins.append((fd, flag))
+        if not clone_flags & L.CLONE_NEWNS and not any(f == L.CLONE_NEWNS for _, f in joins):
+            raise ConfigError("config.json: linux.namespaces: a mount namespace is required")
+        if any(f == L.CLONE_NEWPID for _, f in joins):
+            raise ConfigError("config.json: linux.namespaces: joining a pid namespace is not supported")
+        mounts = []
+        for m in b.mounts:
+            if m.type == "cgroup":
+                if cgroup is None:
+                    raise ConfigError(f"config.json: mount {m.destination}: the container has no cgroup to show")
+                mounts += _cgroup_mounts(cgroup, m)
+            else:
+                mounts.append(mount_spec(m))
+        dev_is_tmpfs = any(m.destination == "/dev" and m.type == "tmpfs" for m in b.mounts)
+        nodes = [(path, 0o020666, major, minor) for path, major, minor in DEFAULT_NODES] if dev_is_tmpfs else []
+        for path, kind, major, minor, mode, _uid, _gid in b.devices:
+            nodes = [n for n in nodes if n[0] != path]
+            nodes.append((path, NODE_TYPES[kind] | (mode & 0o7777), major, minor))
+        caps = b.capabilities
+        profile = cfg.seccomp_profile
+        plan = L.LaunchPlan(
+            argv=list(cfg.command), envp=list(cfg.env),
+            path_env=next((e[5:] for e in cfg.env if e.startswith("PATH=")), None),
+            root_path=cfg.rootfs, root_source=cfg.rootfs, root_fstype=None, scratch=None,
+            root_readonly=cfg.read_only, root_propagation=PROPAGATION[b.rootfs_propagation],
+            clone_flags=clone_flags & ~L.CLONE_NEWCGROUP,
+            joins=joins, owned_fds=owned,
+            loopback_up=bool(clone_flags & L.CLONE_NEWNET),
+            mounts=mounts, nodes=nodes, symlinks=list(DEFAULT_SYMLINKS) if dev_is_tmpfs else [],
+            masked_paths=list(b.masked_paths), readonly_paths=list(b.readonly_paths),
+            hostname=cfg.hostname,
+            rlimits=[(RLIMITS[n], s, h) for n, s, h in cfg.ulimits],
+            oom_score_adj=cfg.oom_score_adj,
+            cwd=cfg.workdir, uid=b.uid, gid=b.gid, groups=list(b.additional_gids),
+            capabilities=caps, ambient=b.ambient,
+            no_new_privs=cfg.no_new_privileges,
+            seccomp_bpf=seccomp.filter_for(profile, caps, root=root),
+            tty=b.terminal,
+        )
+    except BaseException:
+        for fd in owned:
+            os.close(fd)
+        raise
+    if cgroup is not None:
+        plan.cgroup_fds = cgroup.join_fds()
+        plan.unshare_cgroupns = bool(clone_flags & L.CLONE_NEWCGROUP)
+    elif clone_flags & L.CLONE_NEWCGROUP:
+        plan.unshare_cgroupns = True
+    return plan
+
+
+def _cgroup_mounts(cgroup, m) -> list:
+    """The container's own cgroup at the bundle's cgroup mount point."""
+    read_only = "ro" in m.options
+    specs = cgroup.mount_specs(read_only=read_only)
+    if m.destination == "/sys/fs/cgroup":
+        return specs
+    prefix = "/sys/fs/cgroup"
+    return [L.MountSpec(s.source, m.destination + s.target[len(prefix):], s.fstype, s.data, s.flags, s.remount,
+                        s.mkdir) for s in specs]
+
+
+SYSCTL_NAMESPACE_TYPES = {"network": ("net", L.CLONE_NEWNET), "ipc": ("ipc", L.CLONE_NEWIPC)}
+
+
+def apply_sysctls(pid: int, sysctls) -> None:
+    """Writes the bundle's sysctls into the namespaces of the created (not
+    yet started) process `pid`. /proc/sys resolves namespaced entries by the
+    writer's namespaces: a short-lived thread joins them and writes (the
+    calling thread's own namespaces never change)."""
+    failure = []
+
+    def write():
+        err = L.ffi.new("struct pc_error *")
+        joined = set()
+        try:
+            for name, value in sysctls:
+                kind = next(ns for prefix, ns in SYSCTL_NAMESPACES if name.startswith(prefix))
+                nsname, nstype = SYSCTL_NAMESPACE_TYPES[kind]
+                if kind not in joined:
+                    fd = os.open(f"/proc/{pid}/ns/{nsname}", os.O_RDONLY | os.O_CLOEXEC)
+                    try:
+                        if L.lib.pc_setns(fd, nstype, err) < 0:
+                            raise LaunchError(err.err, "setns", f"the container's {kind} namespace")
+                    finally:
+                        os.close(fd)
+                    joined.add(kind)
+                with open("/proc/sys/" + name.replace(".", "/"), "w") as f:
+                    f.write(value)
+        except OSError as e:
+            failure.append(LaunchError(e.errno, "sysctl", f"{name}={value}: {e.strerror}")
+                           if not isinstance(e, LaunchError) else e)
+
+    t = threading.Thread(target=write, name="pycontain-sysctl")
+    t.start()
+    t.join()
+    if failure:
+        raise failure[0]
+
+
+
+def spawn_in(init_pid: int, init_start: int, proc: BundleProcess, *, seccomp_bpf: bytes | None = None,
+             stdio=(-1, -1, -1), survive_parent=False) -> L.Child:
+    """Starts `proc` inside the running container whose init is
+    (init_pid, init_start): its namespaces, its own cgroups, the process's
+    ids, capabilities, rlimits, umask and no_new_privs, and the container's
+    seccomp filter (seccomp_bpf, compiled at create). The one join path,
+    _launch.spawn_joined; returns its Child (our child, tty_master when
+    proc.terminal). survive_parent: no parent-death signal (an OCI runtime's
+    exec: the caller's subreaper takes the process when we exit).
+    ContainerStateError when the init is gone."""
+    joins, fds = namespace_joins(init_pid)
+    cgroup_fds = running_cgroup.procs_fds(init_pid)
+    if start_time(init_pid) != init_start:   # it died (and the pid was reused?) while we opened them
+        for fd in fds + cgroup_fds:
+            os.close(fd)
+        raise ContainerStateError("the container is not running")
+    plan = L.LaunchPlan(
+        argv=list(proc.args), envp=list(proc.env),
+        path_env=next((e[5:] for e in proc.env if e.startswith("PATH=")), None),
+        root_path="", root_source="", root_fstype=None, clone_flags=0, joins=joins, loopback_up=False,
+        cwd=proc.cwd, mkdir_cwd=False, uid=proc.uid, gid=proc.gid, groups=list(proc.additional_gids),
+        rlimits=[(RLIMITS[n], s, h) for n, s, h in proc.rlimits], oom_score_adj=proc.oom_score_adj,
+        capabilities=proc.capabilities, ambient=proc.ambient, no_new_privs=proc.no_new_privileges,
+        seccomp_bpf=seccomp_bpf, stdio=tuple(stdio), tty=proc.terminal,
+        cgroup_fds=cgroup_fds, owned_fds=fds + cgroup_fds,
+    )
+    if proc.umask is not None:
+        plan.umask = proc.umask
+    if survive_parent:
+        plan.pdeathsig = 0
+    child = L.spawn_joined(plan)
+    if proc.console_size and child.tty_master is not None:
+        fcntl.ioctl(child.tty_master, termios.TIOCSWINSZ, struct.pack("HHHH", *proc.console_size, 0, 0))
+    return child
