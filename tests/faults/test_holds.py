@@ -8,9 +8,10 @@ import signal
 import subprocess
 import sys
 
-from pycontain import containers, image
+from pycontain import containers, image, leftovers
 
 from .conftest import one_line_error, pycontain, start_cli, wait_for
+from .leaks import cgroup_dirs_of
 
 
 def _running_id(root):
@@ -49,6 +50,11 @@ def test_killed_python_program_leaves_no_mark(root, image_ref):
     out = image.remove(image_ref, root=root)
     assert out[-1][0] == "Deleted", out
     assert image.list(root=root) == []
+    # what else the killed program left (its cgroups, its disk layer) is
+    # the next start's to sweep (test_leftovers.py): swept here, so that
+    # the session's cgroup tree is as this test found it
+    swept = leftovers.sweep(root)
+    assert len(swept) == 1 and cgroup_dirs_of(swept[0]) == [], swept
 
 
 def test_killed_monitor_then_rm_leaves_no_mark(root, image_ref):
