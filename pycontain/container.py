@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from . import _launch, _netns, bundle, cgroups, fuse_overlayfs, rootless, volumes
+from . import _launch, _netns, bundle, cgroups, fuse_overlayfs, leftovers, rootless, volumes
 from ._paths import default_root
 from .config import RLIMITS, ContainerConfig, Mount, check_mount_target, merge_env
 from .errors import ConfigError, ContainerError, ContainerExitError, ContainerTimeout
@@ -191,6 +191,7 @@ class Container:
         self._child = None
         self._pidfd = None
         self._rootfs = None
+        self._owner_dir = None   # its directory under the store, while an owner file names it (leftovers.py)
         self._cgroup = None
         self._image_held = False
         self._volumes = []            # volumes.Attachment: held while the container exists
@@ -454,6 +455,9 @@ class Container:
             if self._rootfs is not None:
                 self._rootfs.remove()
                 self._rootfs = None
+            if self._owner_dir is not None:
+                self._owner_dir = None
+                leftovers.release(self.root or default_root(), self.id)
 
     # ---- volumes (pycontain/volumes.py) ---------------------------------------------
 
@@ -703,9 +707,21 @@ class Container:
 
     def _plan(self) -> _launch.LaunchPlan:
         cfg = self.config
-        if cfg.bundle is not None:    # an OCI bundle: as its config.json says (pycontain/bundle.py)
+        # an OCI bundle: as its config.json says (pycontain/bundle.py); no
+        # owner file (leftovers.py): it outlives this program by design
+        if cfg.bundle is not None:
             self.args = list(cfg.command)
             return bundle.launch_plan(cfg, self._make_cgroup(), self.root)
+        store_root = str(self.root or default_root())
+        if self.layer_dir is None:
+            # A program's container (a managed one has its record for this):
+            # its owner file, written before its image is held and anything
+            # is made, lets the next start sweep what a kill -9 of this
+            # program would leave (leftovers.py); dead owners' first.
+            for dead in leftovers.sweep(store_root):
+                release_image(dead, store_root)
+            self._owner_dir = os.path.join(store_root, "containers", self.id)
+            leftovers.claim(store_root, self.id, self._owner_dir)
         if cfg.rootfs is not None:
             image = ResolvedImage((cfg.rootfs,), {})
         else:
@@ -740,7 +756,7 @@ class Container:
         storage_driver = fuse_overlayfs.driver_for(self.storage_driver, rootless=os.geteuid() != 0)
 
         rootfs = RootFS(image.layers, "disk" if self.layer_dir else self.config.writable_layer,
-                        str(self.root or default_root()), self.id, keep_dir=self.layer_dir)
+                        store_root, self.id, keep_dir=self.layer_dir)
         rootfs.prepare()
         self._rootfs = rootfs
         network = cfg.network
@@ -760,6 +776,8 @@ class Container:
 
         mounts = list(STANDARD_MOUNTS)
         cgroup = self._make_cgroup()
+        if cgroup is not None and self._owner_dir is not None:
+            leftovers.claim_cgroups(store_root, self.id, cgroup.paths)
         if cgroup is not None:    # its own cgroup as /sys/fs/cgroup, read-only unless privileged (docker)
             mounts += cgroup.mount_specs(read_only=not cfg.privileged)
         for dev in cfg.devices:   # --device: the node itself, bound in, and allowed by the device cgroup

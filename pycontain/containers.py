@@ -15,13 +15,13 @@ unchanged; this builds on it.
 """
 from __future__ import annotations
 
-from . import volumes
+from . import leftovers, volumes
 from .diskusage import dir_size
 from .errors import AlreadyRunning, ConfigError, ContainerError, ContainerStateError, StartFailed
 from .managed.create import create, run
 from .managed.handle import DEFAULT_STOP_TIMEOUT, ManagedContainer
 from .managed.inspect import inspect_dict, port_lines
-from .managed.record import look, look_all, matches_filters
+from .managed.record import look, look_all, matches_filters, release_image
 from .state import MONITORED, NoSuchContainer, cached_store, close_stores, shared_store
 
 __all__ = [
@@ -78,6 +78,10 @@ def prune(root=None) -> dict:
                 continue
             deleted.append(rec.id)
             space += size
+    # and what programs killed with their containers left (leftovers.py)
+    space += sum(dir_size(d) for d in leftovers.dead_dirs(store.root))
+    for cid in leftovers.sweep(store.root):
+        release_image(cid, store.root)
     return {"ContainersDeleted": deleted, "SpaceReclaimed": space}
 
 
@@ -85,6 +89,10 @@ def disk_usage(root=None) -> dict:
     """docker system df's figures for containers (writable layers and logs)."""
     store = shared_store(root)
     total = active = size = reclaimable = 0
+    for d in leftovers.dead_dirs(store.root):   # a killed program's container: nothing uses it
+        s = dir_size(d)
+        size += s
+        reclaimable += s
     for rec in store.list():
         s = dir_size(store.container_dir(rec.id))
         total += 1

@@ -103,3 +103,19 @@ class StartFailed(ContainerError):
     def __init__(self, message, exit_status=125):
         super().__init__(message)
         self.exit_status = exit_status
+
+
+class StoreDamaged(ContainerError):
+    """A store database is missing, empty or unreadable while the content it
+    describes is there: nothing is deleted until `pycontain system check --repair`."""
+
+
+class NoSpace(ContainerError, OSError):
+    """The store's filesystem is full (or failing): the write did not happen, nothing half-written stays."""
+
+    def __init__(self, while_doing: str):
+        OSError.__init__(self, _errno.ENOSPC, f"no space left on device while {while_doing}")
+
+    def __str__(self):
+        return self.strerror
+

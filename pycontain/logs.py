@@ -7,6 +7,7 @@ max-file is dropped), as docker's json-file driver does.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -81,6 +82,8 @@ class JsonFileWriter:
         self.f = open(path, "ab", buffering=0)
         self.size = self.f.tell()
         self.partial = {"stdout": b"", "stderr": b""}
+        self.dropped = 0         # lines lost to a full disk since the last one written
+        self.dropped_total = 0
 
     def write(self, stream: str, data: bytes):
         buf = self.partial[stream] + data
@@ -100,12 +103,38 @@ class JsonFileWriter:
                 self.partial[stream] = b""
 
     def _entry(self, stream, data: bytes):
+        if self.dropped:   # space is back: say first what was lost (docker's logs would show nothing)
+            note = f"pycontain: {self.dropped} log lines dropped: no space left on device\n".encode()
+            if not self._write_line("stderr", note):
+                self.dropped += 1
+                self.dropped_total += 1
+                return
+            self.dropped = 0
+        if not self._write_line(stream, data):
+            self.dropped += 1
+            self.dropped_total += 1
+
+    def _write_line(self, stream, data: bytes) -> bool:
+        """One entry, whole or not at all. A full disk (or quota) drops the
+        line instead of stopping the container that logs it."""
         line = json.dumps({"log": data.decode("utf-8", "replace"), "stream": stream,
                            "time": rfc3339nano(time.time_ns())}, ensure_ascii=False).encode() + b"\n"
-        self.f.write(line)
+        try:
+            n = self.f.write(line)
+            if n != len(line):
+                raise OSError(errno.ENOSPC, "short write")
+        except OSError as e:
+            if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                raise
+            try:   # no half entry stays behind (truncating needs no space)
+                os.ftruncate(self.f.fileno(), self.size)
+            except OSError:
+                pass
+            return False
         self.size += len(line)
         if self.max_size and self.size >= self.max_size:
             self._rotate()
+        return True
 
     def _rotate(self):
         self.f.close()

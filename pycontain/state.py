@@ -22,7 +22,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from ._paths import default_root, private_dir, private_file, tighten_if_present
-from .errors import ContainerError
+from ._sqlite import database_error, open_read_only_when_full
+from .errors import ContainerError, NoSpace, StoreDamaged
+from .names import quoted
 
 STATES = ("created", "running", "paused", "restarting", "exited", "dead")
 # States in which a live monitor must exist.
@@ -31,21 +33,23 @@ MONITORED = ("running", "paused", "restarting")
 # The status the kernel gives a process killed by SIGKILL: what a container
 # gets when its monitor dies (the launcher's pdeathsig kills it).
 EXIT_MONITOR_LOST = 137
+# The error of a created container whose monitor (or foreground run) died before it started it.
+MONITOR_LOST_BEFORE_START = "the container's monitor ended before it started the container"
 
 
 class NoSuchContainer(ContainerError, LookupError):
     def __init__(self, ref):
-        super().__init__(f"no such container: {ref}")
+        super().__init__(f"no such container: {quoted(ref)}")
 
 
 class AmbiguousContainer(ContainerError, LookupError):
     def __init__(self, ref, matches):
-        super().__init__(f"multiple containers match {ref!r}: {', '.join(m[:12] for m in matches)}")
+        super().__init__(f"multiple containers match {quoted(ref)!r}: {', '.join(m[:12] for m in matches)}")
 
 
 class NameInUse(ContainerError):
     def __init__(self, name, cid):
-        super().__init__(f'the container name "/{name}" is already in use by container "{cid}". '
+        super().__init__(f'the container name "/{quoted(name)}" is already in use by container "{cid}". '
                          "You have to remove (or rename) that container to be able to reuse that name.")
 
 
@@ -119,6 +123,22 @@ _SCHEMA_EXITS = "CREATE TABLE IF NOT EXISTS exits (id TEXT PRIMARY KEY, exit_cod
 EXIT_KEPT_SECONDS = 300
 
 
+def _program_owned(root: Path, cid: str) -> bool:
+    """Whether a program's owner log (leftovers.py) names container cid."""
+    try:
+        logs = os.listdir(root / "owners")
+    except OSError:
+        return False
+    for name in logs:
+        try:
+            with open(root / "owners" / name, "rb") as f:
+                if f"+ {cid} ".encode() in f.read():
+                    return True
+        except OSError:
+            pass
+    return False
+
+
 def process_start_time(pid) -> int | None:
     """The start time of a process in clock ticks since boot, or None if it
     does not exist. (pid, start time) names one process for good."""
@@ -186,17 +206,37 @@ class Store:
     def __init__(self, root: Path | None = None):
         self.root = private_dir(Path(root) if root else default_root())  # see _paths: 0700, 0600
         self.dir = private_dir(self.root / "containers")
-        self.path = private_file(self.root / "containers.db")
+        path = self.root / "containers.db"
+        if (not path.exists() or path.stat().st_size == 0) and not os.path.exists(f"{path}-wal") \
+                and any(len(n) == 64 and not _program_owned(self.root, n) for n in os.listdir(self.dir)):
+            # records gone while their containers' directories are there (a
+            # program's Container is in its owner log instead: leftovers.py)
+            raise StoreDamaged(f"the container database {path} is {'empty' if path.exists() else 'missing'} "
+                               "while containers exist: nothing was changed; "
+                               "`pycontain system check --repair` starts a new one")
+        self.path = private_file(path)
         for journal in ("-wal", "-shm"):
             tighten_if_present(f"{self.path}{journal}")
-        self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA busy_timeout = 60000")
-        if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            self.db.execute("PRAGMA journal_mode = WAL")
-        self.db.execute("PRAGMA synchronous = NORMAL")
-        self.db.execute(_SCHEMA)
-        self.db.execute(_SCHEMA_EXITS)
+        try:
+            self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as e:
+            raise database_error(e, self.path, "opening the container records") from None
+        self.full = False   # opened read-only on a full disk: every write is refused
+        try:
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA busy_timeout = 60000")
+            if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self.db.execute(_SCHEMA)
+            self.db.execute(_SCHEMA_EXITS)
+        except sqlite3.Error as e:
+            self.db.close()
+            self.db = open_read_only_when_full(self.path, e)
+            if self.db is None:
+                raise database_error(e, self.path, "opening the container records") from None
+            self.db.row_factory = sqlite3.Row
+            self.full = True
         # one connection, shared by this process's threads one at a time
         self.lock = threading.RLock()
 
@@ -209,33 +249,51 @@ class Store:
     # ---- transactions ---------------------------------------------------------
 
     class _Tx:
-        def __init__(self, db, lock):
+        def __init__(self, db, lock, path, full):
             self.db = db
             self.lock = lock
+            self.path = path
+            self.full = full
 
         def __enter__(self):
+            if self.full:
+                raise NoSpace("writing a container record")
             self.lock.acquire()
             try:
                 self.db.execute("BEGIN IMMEDIATE")
-            except BaseException:
+            except BaseException as e:
                 self.lock.release()
+                if isinstance(e, sqlite3.Error):
+                    raise database_error(e, self.path, "writing a container record") from None
                 raise
             return self.db
 
-        def __exit__(self, exc_type, *_):
+        def __exit__(self, exc_type, exc, _tb):
             try:
                 self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+            except sqlite3.Error as e:
+                if exc_type is None:
+                    try:
+                        self.db.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                    raise database_error(e, self.path, "writing a container record") from None
             finally:
                 self.lock.release()
+            if isinstance(exc, sqlite3.Error):
+                raise database_error(exc, self.path, "writing a container record") from None
 
     def transaction(self):
         """A write transaction: the whole read-check-write happens under the
         database's write lock, so two processes never interleave."""
-        return Store._Tx(self.db, self.lock)
+        return Store._Tx(self.db, self.lock, self.path, self.full)
 
     def _read(self, sql, params=()):
         with self.lock:
-            return self.db.execute(sql, params).fetchall()
+            try:
+                return self.db.execute(sql, params).fetchall()
+            except sqlite3.Error as e:
+                raise database_error(e, self.path, "reading the container records") from None
 
     # ---- records ----------------------------------------------------------------
 
@@ -368,7 +426,7 @@ class Store:
             "state": "exited" if was_started else "created",
             "exit_code": EXIT_MONITOR_LOST if was_started else rec.exit_code,
             "finished": _last_sign_of_life(rec) if was_started else rec.finished,
-            "error": "the container's monitor ended unexpectedly" if was_started else rec.error,
+            "error": "the container's monitor ended unexpectedly" if was_started else MONITOR_LOST_BEFORE_START,
             "pid": None, "pid_start": None, "monitor_pid": None, "monitor_start": None,
         }
 
@@ -390,7 +448,12 @@ def remove_leftover_cgroups(rec: ContainerRecord, timeout: float = 2.0):
     could remove them (they would block the next start under the same id).
     Only directories the monitor recorded, and only those named for this
     container, are touched; anything still in them is killed first."""
-    dirs = [d for d in rec.exec_profile.get("cgroups", ()) if rec.id in os.path.basename(d)]
+    remove_cgroup_dirs([d for d in rec.exec_profile.get("cgroups", ()) if rec.id in os.path.basename(d)], timeout)
+
+
+def remove_cgroup_dirs(dirs, timeout: float = 2.0):
+    """Removes cgroup directories whose owner is gone, deepest first,
+    killing what is still in them."""
     for d in sorted(dirs, key=len, reverse=True):
         end = time.monotonic() + timeout
         while os.path.isdir(d):
@@ -431,3 +494,41 @@ def generate_name(attempt: int = 0) -> str:
     if attempt >= 10:
         name += str(random.randint(0, 99))
     return name
+
+
+def check_records(root=None, repair: bool = False) -> tuple[list, list]:
+    """(problems, repairs) of the container database: whether it reads
+    whole; with repair a damaged one is moved to <root>/quarantine/ and a
+    new one started (the records in it are lost: their containers'
+    directories stay, named in the report)."""
+    root = Path(root or default_root())
+    path = root / "containers.db"
+    problems, repairs = [], []
+    try:
+        st = Store(root)
+        try:
+            with st.lock:
+                result = st.db.execute("PRAGMA quick_check").fetchone()[0]
+            if result != "ok":
+                problems.append(f"the container database {path} is damaged: {result}")
+        except sqlite3.Error as e:
+            problems.append(f"the container database {path} is damaged: {e}")
+        finally:
+            st.close()
+    except ContainerError as e:
+        problems.append(str(e))
+    if problems and repair:
+        close_stores()
+        aside = root / "quarantine" / time.strftime("%Y%m%dT%H%M%S")
+        aside.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for suffix in ("", "-wal", "-shm"):
+            p = Path(f"{path}{suffix}")
+            if p.exists():
+                os.rename(p, aside / p.name)
+        orphans = [n for n in os.listdir(root / "containers") if len(n) == 64]
+        repairs.append(f"moved the container database to {aside} and started a new one"
+                       + (f"; container directories without a record: {', '.join(o[:12] for o in orphans)}"
+                          if orphans else ""))
+        for o in orphans:   # else the new database is refused as damaged in turn
+            os.rename(root / "containers" / o, aside / o)
+    return problems, repairs

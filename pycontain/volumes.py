@@ -107,6 +107,23 @@ def _sweep(d: Path) -> None:
             rootless.remove_tree(d / n, ignore_errors=True)
 
 
+def _sweep_if_idle(d: Path) -> None:
+    """_sweep, when the lock is free now (no writer at work: what is hidden
+    is a dead one's); a reader never waits for it. On a full disk or a
+    read-only store it is left for the next writer."""
+    try:
+        fd = os.open(d / ".lock", os.O_RDWR | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _sweep(d)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def _read(vdir: Path, name: str) -> Volume:
     try:
         with open(vdir / META) as f:
@@ -194,9 +211,12 @@ def list_volumes(root=None, dangling: bool | None = None) -> list:
     (docker's --filter dangling=true), False: only those in use."""
     d = volumes_dir(root)
     try:
-        names = sorted(n for n in os.listdir(d) if NAME_RE.match(n))
+        listing = os.listdir(d)
     except FileNotFoundError:
         return []
+    if any(n.startswith((".new-", ".rm-")) for n in listing):
+        _sweep_if_idle(d)   # a killed create or rm's: `volume ls` and `system df` clear it
+    names = sorted(n for n in listing if NAME_RE.match(n))
     out = []
     for n in names:
         try:
@@ -249,6 +269,8 @@ def _record_users(root) -> dict:
     try:
         users: dict = {}
         for rec in store.list():
+            if rec.state == "dead":   # being removed: rm marks the record dead, removes its volumes, then it
+                continue
             for m in rec.config.get("mounts", ()):
                 if m.get("type") == "volume" and m.get("source"):
                     users.setdefault(m["source"], []).append(rec.id)

@@ -39,6 +39,7 @@ import tempfile
 import time
 
 from .. import rootless
+from .._sqlite import database_error, open_read_only_when_full
 from ..errors import ConfigError, ContainerError, ImageNotFound
 from ..users import read_in_layers, resolve_user
 from ..image import reference as refmod
@@ -82,6 +83,9 @@ class BuildOptions:
 # ---- the cache: (parent image, step) -> image ------------------------------------------
 
 
+_CACHE_SCHEMA = "CREATE TABLE IF NOT EXISTS steps (key TEXT PRIMARY KEY, image_id TEXT NOT NULL, used REAL)"
+
+
 class BuildCache:
     """<store root>/builder/cache.db: the image each step made, keyed by the
     parent image id and docker's container config of the step."""
@@ -89,9 +93,30 @@ class BuildCache:
     def __init__(self, store_root):
         d = os.path.join(store_root, "builder")
         os.makedirs(d, mode=0o700, exist_ok=True)
-        self.db = sqlite3.connect(os.path.join(d, "cache.db"), timeout=60, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("CREATE TABLE IF NOT EXISTS steps (key TEXT PRIMARY KEY, image_id TEXT NOT NULL, used REAL)")
+        self.path = os.path.join(d, "cache.db")
+        self.db = None
+        try:
+            self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute(_CACHE_SCHEMA)
+        except sqlite3.Error as e:
+            # a full disk: the cache is read as it is (images, df answer),
+            # and every write is refused in one line (_write)
+            if self.db is not None:
+                self.db.close()
+            self.db = open_read_only_when_full(self.path, e)
+            if self.db is None:
+                raise database_error(e, self.path, "opening the build cache") from None
+            if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name='steps'").fetchone():
+                self.db.close()     # never written: an empty cache
+                self.db = sqlite3.connect(":memory:", isolation_level=None)
+                self.db.execute(_CACHE_SCHEMA)
+
+    def _write(self, sql, args=()):
+        try:
+            return self.db.execute(sql, args)
+        except sqlite3.Error as e:
+            raise database_error(e, self.path, "writing the build cache") from None
 
     @staticmethod
     def key(parent: str | None, probe: dict) -> str:
@@ -103,17 +128,17 @@ class BuildCache:
         return row[0] if row else None
 
     def put(self, key: str, image_id: str) -> None:
-        self.db.execute("INSERT OR REPLACE INTO steps VALUES (?,?,?)", (key, image_id, time.time()))
+        self._write("INSERT OR REPLACE INTO steps VALUES (?,?,?)", (key, image_id, time.time()))
 
     def drop(self, key: str) -> None:
-        self.db.execute("DELETE FROM steps WHERE key=?", (key,))
+        self._write("DELETE FROM steps WHERE key=?", (key,))
 
     def image_ids(self) -> list:
         return [r[0] for r in self.db.execute("SELECT DISTINCT image_id FROM steps")]
 
     def clear(self) -> int:
         n = self.db.execute("SELECT COUNT(*) FROM steps").fetchone()[0]
-        self.db.execute("DELETE FROM steps")
+        self._write("DELETE FROM steps")
         return n
 
     def close(self):

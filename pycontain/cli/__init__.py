@@ -5,6 +5,7 @@ adds its verbs; `main()` wires them together and turns pycontain's errors into
 one line on stderr and docker's exit statuses (125: the engine failed).
 """
 import argparse
+import errno
 import importlib
 import os
 import signal
@@ -97,6 +98,12 @@ def main(argv=None) -> int:
         if isinstance(e, (LookupError, ContainerStateError)) and args.verb not in VERBS_NOT_FOUND_IS_ENGINE_FAILURE:
             return 1   # docker's "No such container", "Container X is not running": 1
         return getattr(e, "exit_status", EXIT_ENGINE_FAILED)
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        # a full disk the library met where it did not expect one: still one line
+        print(f"pycontain: no space left on device while running `pycontain {args.verb}`", file=sys.stderr)
+        return EXIT_ENGINE_FAILED
     except KeyboardInterrupt:
         return 130
     finally:

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-from .. import containers, reset
+from .. import containers, reset, storecheck
 from .._paths import default_root
 from . import service
 from ._errors import CliError, UsageError
@@ -148,6 +148,9 @@ def _system_verbs(sub):
     p.add_argument("-a", "--all", action="store_true", help="also unused images (images branch)")
     p.add_argument("--volumes", action="store_true", help="also unused anonymous volumes")
     p.set_defaults(func=cmd_system_prune)
+    p = ssub.add_parser("check", help="verify the store's databases against its content")
+    p.add_argument("--repair", action="store_true", help="rebuild what the content proves, quarantine the rest")
+    p.set_defaults(func=cmd_system_check)
     p = ssub.add_parser("reset", help="remove every container, image, volume and network, the bridge, "
                                       "the nftables table and the store (podman's verb)")
     p.add_argument("-f", "--force", action="store_true", help="do not prompt for confirmation")
@@ -689,6 +692,18 @@ def cmd_commit(args):
 def cmd_rename(args):
     containers.get(args.container).rename(args.new_name)
     return 0
+
+
+def cmd_system_check(a):
+    report = storecheck.check(repair=a.repair)
+    for line in report.problems:
+        print(f"problem: {line}")
+    for line in report.repairs:
+        print(f"repaired: {line}")
+    if report.ok:
+        print("the store is consistent")
+        return 0
+    return 0 if a.repair else 1
 
 
 def _prune_containers():

@@ -223,14 +223,15 @@ def _pull_if_missing(ref, policy):
     image.pull(ref, progress=ProgressPrinter())
 
 
-def _create(args, kwargs):
+def _create(args, kwargs, monitor_here=False):
     """containers.create() and --cidfile: the file is refused if it exists
-    (docker's check, before the container is made) and written once it is."""
+    (docker's check, before the container is made) and written once it is.
+    monitor_here: a foreground run, this process its monitor (managed/create.py)."""
     if args.cidfile and os.path.exists(args.cidfile):
         raise ConfigError(f"container ID file found, make sure the other container isn't running "
                           f"or delete {args.cidfile}")
     _pull_if_missing(kwargs["image"], kwargs["pull"])
-    c = containers.create(**kwargs)
+    c = containers.create(**kwargs, monitor_here=monitor_here)
     if args.cidfile:
         try:
             with open(args.cidfile, "x") as f:
@@ -253,7 +254,7 @@ def cmd_run(args):
     kwargs = container_kwargs(args)
     if args.detach and args.rm and args.restart not in ("no", None):
         args.parser.error("conflicting options: --restart and --rm")
-    c = _create(args, kwargs)
+    c = _create(args, kwargs, monitor_here=not args.detach)
     if args.detach:
         try:
             c.start()

@@ -9,17 +9,36 @@ Every function takes root= (the store root; default: pycontain._paths.default_ro
 """
 from __future__ import annotations
 
+import errno
+import functools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from .._paths import containers_dir
-from ..errors import ConfigError, ImageNotFound
+from ..errors import ConfigError, ImageNotFound, NoSpace
 from . import make, merged
 from .reference import Reference, parse as parse_reference
 from .store import Image, ImageInUse, ImageStore, refmod_familiar
 from .unpack import LayerError, unpack_layer
 
 PULL_POLICIES = ("missing", "always", "never")
+
+
+def _when_full(while_doing: str):
+    """A full disk under an image operation is one NoSpace error: what the
+    operation wrote is in tmp/, cleared by the next writer or GC."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def call(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except OSError as e:
+                if e.errno in (errno.ENOSPC, errno.EDQUOT) and not isinstance(e, NoSpace):
+                    raise NoSpace(while_doing) from None
+                raise
+        return call
+    return wrap
 
 
 @dataclass(frozen=True)
@@ -36,6 +55,7 @@ def open_store(root: Path | str | None = None) -> ImageStore:
     return ImageStore(root)
 
 
+@_when_full("preparing an image to run")
 def resolve_for_run(ref: str, root: Path | None = None, pull: str = "missing", progress=None, *,
                     holder: str | None = None, platform: str | None = None) -> RunImage:
     """The image `ref` ready to mount, pulled first per docker's --pull policy.
@@ -69,7 +89,9 @@ def resolve_for_run(ref: str, root: Path | None = None, pull: str = "missing", p
         with store.writing():
             img = store.lookup(img.id)
             if holder:
-                store.hold(img.id, holder)
+                # A Container's mark lasts as long as this process; a managed
+                # container's record ("managed:<id>") holds as long as it exists.
+                store.hold(img.id, holder, pid=None if holder.startswith("managed:") else os.getpid())
             cfg = store.config(img.id)
             layers = store.run_layers(img, _lowerdir_budget(store.root))
         return RunImage(img.id, layers, dict(cfg.get("config") or {}))
@@ -82,11 +104,13 @@ def _lowerdir_budget(root: Path) -> int:
     return 4095 - len("lowerdir=,upperdir=,workdir=") - 2 * (container + len("/upper")) - 16
 
 
-def release(holder: str, root=None) -> None:
+def release(holder: str, root=None, *, also=()) -> None:
+    """Ends holder's mark (and those of the holders in also)."""
     with ImageStore(root) as store:
-        store.release(holder)
+        store.release(holder, *also)
 
 
+@_when_full("pulling an image")
 def pull(ref: str, *, root=None, progress=None, platform: str | None = None, auth=None, insecure=()) -> str:
     """Pulls ref from its registry; returns the image id."""
     from . import registry  # see resolve_for_run
@@ -95,6 +119,7 @@ def pull(ref: str, *, root=None, progress=None, platform: str | None = None, aut
         return registry.pull(store, ref, progress=progress, platform=platform, auth=auth, insecure=insecure)
 
 
+@_when_full("pushing an image")
 def push(ref: str, *, root=None, progress=None, auth=None, insecure=(), dest: str | None = None) -> str:
     """Pushes the local image ref (to dest, default: ref); returns the manifest digest."""
     from . import registry  # see resolve_for_run
@@ -140,16 +165,19 @@ def disk_usage(root=None) -> dict:
         return store.disk_usage()
 
 
+@_when_full("tagging an image")
 def tag(source: str, target: str, root=None) -> str:
     with ImageStore(root) as store:
         return store.tag(source, target)
 
 
+@_when_full("removing an image")
 def remove(ref: str, force: bool = False, root=None) -> list:
     with ImageStore(root) as store:
         return store.remove(ref, force=force)
 
 
+@_when_full("pruning images")
 def prune(all_images: bool = False, root=None) -> tuple[list, int]:
     """docker image prune: ([("Untagged"|"Deleted", name-or-id)], bytes reclaimed)."""
     with ImageStore(root) as store:
@@ -157,6 +185,7 @@ def prune(all_images: bool = False, root=None) -> tuple[list, int]:
         return out, store.reclaimed
 
 
+@_when_full("importing an image")
 def import_(source, ref: str | None = None, changes=(), message=None, root=None) -> str:
     """docker import: a rootfs tarball (path or binary file object) becomes a one-layer image."""
     with ImageStore(root) as store:
@@ -167,6 +196,7 @@ def import_(source, ref: str | None = None, changes=(), message=None, root=None)
             raise
 
 
+@_when_full("committing a container")
 def commit(upper_dir, base_ref: str | None, new_ref: str | None, changes=(), message=None, author=None, root=None) -> str:
     """An overlay upper dir (a container's changes) becomes a new layer and image."""
     with ImageStore(root) as store:
@@ -178,6 +208,7 @@ def export(layers_top_first_plus_upper, fileobj) -> None:
     merged.export(layers_top_first_plus_upper, fileobj)
 
 
+@_when_full("loading images")
 def load(source, root=None) -> list:
     """docker load: a docker-save archive or an OCI layout (dir or tar). Returns the loaded names/ids."""
     # Imported here: archives need the registry's media types and more (~27 ms)
@@ -188,6 +219,7 @@ def load(source, root=None) -> list:
         return layout.load(store, source)
 
 
+@_when_full("saving images")
 def save(refs, dest, format: str = "docker-archive", root=None) -> None:  # noqa: A002
     """docker save: images into a docker-save tar (or an OCI layout tar with format="oci-archive")."""
     from . import layout  # see load

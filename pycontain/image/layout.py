@@ -9,6 +9,9 @@ the same hostile-input rules as layers, into the store's tmp/.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
+import hashlib
 import io
 import json
 import os
@@ -17,10 +20,12 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from ..errors import ConfigError, ContainerError
+from ..errors import ConfigError, ContainerError, NoSpace
+from ..state import process_start_time
 from . import reference as refmod
 from .make import _layer_descriptor, _manifest
 from .registry import choose_manifest
+from .store import HashingReader, damaged_blob
 from .store import MEDIA_DOCKER_LIST, MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST, ImageStore, opened_source, refmod_familiar
 from .unpack import unpack_layer
 
@@ -129,8 +134,6 @@ def _load_oci(store, d):
 
 def _verified(d, digest) -> bytes:
     data = _blob(d, digest).read_bytes()
-    import hashlib
-
     if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
         raise ContainerError(f"blob {digest} of the layout does not match its digest")
     return data
@@ -152,8 +155,11 @@ def save(store: ImageStore, refs, dest, fmt: str = "docker-archive") -> None:
     blobs, docker_manifest, index = [], [], []
     for img, name in images:
         man_bytes = store.read_blob(img.manifest_digest)
-        man = json.loads(man_bytes)
-        digests = [img.manifest_digest, man["config"]["digest"]] + [x["digest"] for x in man.get("layers", [])]
+        try:
+            man = json.loads(man_bytes)
+            digests = [img.manifest_digest, man["config"]["digest"]] + [x["digest"] for x in man.get("layers", [])]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise damaged_blob(img.manifest_digest, "is not a manifest") from None
         blobs.extend(x for x in digests if x not in blobs)
         tags = [str(name)] if name and name.tag else [n for n in img.names if "@" not in n]
         docker_manifest.append({
@@ -179,8 +185,19 @@ def save(store: ImageStore, refs, dest, fmt: str = "docker-archive") -> None:
         for n, data in files.items():
             (out / n).write_bytes(data)
         return
+    for b in blobs:
+        if not store.has_blob(b):
+            raise damaged_blob(b, "is missing")
     own = isinstance(dest, (str, os.PathLike))
-    f = open(dest, "wb") if own else dest
+    # written aside and renamed at the end: a failed save leaves no partial archive at dest
+    aside = f"{os.fspath(dest)}.pycontain-{os.getpid()}.tmp" if own else None
+    if own:
+        _remove_dead_asides(os.fspath(dest))
+    try:
+        f = open(aside, "wb") if own else dest
+    except OSError as e:
+        raise ConfigError(f"cannot write {dest}: {e.strerror}") from None
+    done = False
     try:
         with tarfile.open(fileobj=f, mode="w|", format=tarfile.PAX_FORMAT) as tf:
             def add_dir(name):
@@ -194,11 +211,38 @@ def save(store: ImageStore, refs, dest, fmt: str = "docker-archive") -> None:
                 ti = tarfile.TarInfo(f"blobs/sha256/{b[7:]}")
                 ti.size, ti.mode = p.stat().st_size, 0o644
                 with open(p, "rb") as bf:
-                    tf.addfile(ti, bf)
+                    reader = HashingReader(bf)
+                    tf.addfile(ti, reader)
+                if reader.digest() != b:   # checked as it streams: it costs no extra read
+                    raise damaged_blob(b, "does not match its digest")
             for n, data in files.items():
                 ti = tarfile.TarInfo(n)
                 ti.size, ti.mode = len(data), 0o644
                 tf.addfile(ti, io.BytesIO(data))
-    finally:
         if own:
+            f.flush()
+            os.fsync(f.fileno())
             f.close()
+            os.rename(aside, dest)
+        done = True
+    except OSError as e:
+        if e.errno == errno.ENOSPC:
+            raise NoSpace(f"saving to {dest}") from None
+        raise
+    finally:
+        if own and not done:
+            f.close()
+            with contextlib.suppress(OSError):
+                os.unlink(aside)
+
+
+def _remove_dead_asides(dest: str) -> None:
+    """The half-written archives killed saves to dest left (named for their pid, now gone)."""
+    prefix = os.path.basename(dest) + ".pycontain-"
+    d = os.path.dirname(dest) or "."
+    with contextlib.suppress(OSError):
+        for name in os.listdir(d):
+            pid = name[len(prefix):-len(".tmp")] if name.startswith(prefix) and name.endswith(".tmp") else ""
+            if pid.isdigit() and process_start_time(int(pid)) is None:
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(d, name))

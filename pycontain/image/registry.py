@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ..errors import ConfigError, ContainerError, ImageNotFound
 from . import auth as authmod
 from . import reference as refmod
-from .store import (MEDIA_DOCKER_LIST, MEDIA_DOCKER_MANIFEST, MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST,
+from .store import (HashingReader, damaged_blob, MEDIA_DOCKER_LIST, MEDIA_DOCKER_MANIFEST, MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST,
                     ImageStore, chain_ids, host_platform, sha256_bytes)
 
 MANIFEST_ACCEPT = ", ".join([MEDIA_OCI_MANIFEST, MEDIA_OCI_INDEX, MEDIA_DOCKER_MANIFEST, MEDIA_DOCKER_LIST])
@@ -331,8 +331,16 @@ class RegistryClient:
         q = urllib.parse.parse_qsl(u.query) + [("digest", digest)]
         target = (u.path or "/") + "?" + urllib.parse.urlencode(q)
         with open(path, "rb") as f:  # streamed: layers can be big (the POST above already authenticated)
-            self.request("PUT", target, {"Content-Type": "application/octet-stream", "Content-Length": str(size)},
-                         f, ok=(201, 204))
+            reader = HashingReader(f)    # and verified as it goes: a damaged blob is the store's fault, said so
+            try:
+                self.request("PUT", target, {"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+                             reader, ok=(201, 204))
+            except RegistryError:
+                if reader.f.tell() == size and reader.digest() != digest:
+                    raise damaged_blob(digest, "does not match its digest") from None
+                raise
+            if reader.digest() != digest:
+                raise damaged_blob(digest, "does not match its digest")
 
     def put_manifest(self, reference: str, data: bytes, media_type: str) -> str:
         resp = self.request("PUT", self._path("manifests", reference),
@@ -520,12 +528,19 @@ def push(store: ImageStore, ref: str, *, dest=None, progress=None, auth=None, in
     if d.digest:
         raise ConfigError(f"cannot push to a digest reference: {dest or ref!r}")
     emit = progress or (lambda e: None)
+    manifest = store.manifest(img)
     manifest_bytes = store.read_blob(img.manifest_digest)
-    manifest = json.loads(manifest_bytes)
     mtype = manifest.get("mediaType") or MEDIA_OCI_MANIFEST
+    try:
+        descriptors = list(manifest.get("layers", [])) + [manifest["config"]]
+        for desc in descriptors:
+            if not store.blob_path(desc["digest"]).exists():
+                raise damaged_blob(desc["digest"], "is missing")
+    except (KeyError, TypeError, AttributeError):
+        raise damaged_blob(img.manifest_digest, "is not a manifest") from None
     client = RegistryClient(d.registry, d.repository, credentials=auth, insecure=insecure, push=True)
     try:
-        for desc in manifest.get("layers", []) + [manifest["config"]]:
+        for desc in descriptors:
             short = desc["digest"][7:19]
             if client.blob_exists(desc["digest"]):
                 emit({"id": short, "status": "Layer already exists"})

@@ -37,7 +37,9 @@ from pathlib import Path
 
 from .. import rootless
 from .._paths import default_root, private_dir, private_file
-from ..errors import ConfigError, ContainerError, ImageNotFound
+from ..state import boot_id, process_alive, process_start_time, shared_store
+from .._sqlite import database_error, open_read_only_when_full
+from ..errors import ConfigError, ContainerError, ImageNotFound, NoSpace, StoreDamaged
 from . import reference as refmod
 from .unpack import LayerError, unpack_layer
 
@@ -52,7 +54,8 @@ MEDIA_DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 MEDIA_DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 MEDIA_DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 
-SCHEMA_VERSION = 1
+# 2: holds name the process that holds (pid, start time): a dead holder's mark is dropped
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
     id TEXT PRIMARY KEY,          -- sha256 of the config blob, docker's image id
@@ -73,10 +76,15 @@ CREATE TABLE IF NOT EXISTS layers (
     size INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS holds (
-    holder TEXT PRIMARY KEY,      -- a container id
-    image_id TEXT NOT NULL
+    holder TEXT PRIMARY KEY,      -- a container id, or managed:<id> for a managed container's record
+    image_id TEXT NOT NULL,
+    pid INTEGER,                  -- the holding process (a Container's), with its start time and boot:
+    pid_start INTEGER,            -- the hold ends with it (NULL for a record's hold, which ends with the record)
+    boot_id TEXT
 );
 """
+_HOLDS_QUERY = "SELECT holder, pid, pid_start, boot_id FROM holds"
+_HOLD_COLUMNS = (("pid", "INTEGER"), ("pid_start", "INTEGER"), ("boot_id", "TEXT"))
 
 
 class ImageInUse(ContainerError):
@@ -138,6 +146,28 @@ class Image:
     added: float
 
 
+class HashingReader:
+    """A blob file read through (by tarfile, by http.client): its sha256 as
+    it streams, so that save and push verify what they send for free."""
+
+    def __init__(self, f):
+        self.f = f
+        self.hash = hashlib.sha256()
+
+    def read(self, n=-1):
+        data = self.f.read(n)
+        self.hash.update(data)
+        return data
+
+    def digest(self) -> str:
+        return "sha256:" + self.hash.hexdigest()
+
+
+def damaged_blob(digest: str, what: str) -> StoreDamaged:
+    return StoreDamaged(f"the store's blob {digest} {what}: nothing was written; "
+                        "`pycontain system check` says what is wrong, `--repair` mends it")
+
+
 class BlobWriter:
     """A blob being written: feed write(), then commit() verifies and renames."""
 
@@ -184,7 +214,9 @@ class BlobWriter:
 
 
 class ImageStore:
-    def __init__(self, root: Path | str | None = None):
+    def __init__(self, root: Path | str | None = None, rebuilding: bool = False):
+        """rebuilding: `system check --repair` opens a new database beside
+        existing content (else refused as damaged) to register it again."""
         self.root = private_dir(Path(root) if root else default_root())  # see _paths: 0700, 0600
         self.dir = private_dir(self.root / "images")
         self.blob_dir = self.dir / "blobs" / "sha256"
@@ -195,7 +227,41 @@ class ImageStore:
         for d in (self.blob_dir, self.layer_dir, self.tmp_dir, self.lock_dir, self.flat_dir):
             d.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._db_lock = threading.Lock()
-        self.db = sqlite3.connect(private_file(self.dir / "images.db"), timeout=60, isolation_level=None, check_same_thread=False)
+        self.db_path = self.dir / "images.db"
+        if not rebuilding:
+            self._refuse_if_emptied()
+        try:
+            self.db = sqlite3.connect(private_file(self.db_path), timeout=60, isolation_level=None,
+                                      check_same_thread=False)
+        except sqlite3.Error as e:
+            raise database_error(e, self.db_path, "opening the image store") from None
+        self.full = False   # opened read-only on a full disk: every write is refused
+        try:
+            self._open_schema()
+        except sqlite3.Error as e:
+            self.db.close()
+            self.db = open_read_only_when_full(self.db_path, e)
+            if self.db is None:
+                raise database_error(e, self.db_path, "opening the image store") from None
+            self.full = True
+
+    def _refuse_if_emptied(self):
+        """A database that is gone or 0 bytes while blobs and layers are
+        there is damaged, not an empty store: taken for empty, the next
+        prune would delete every image's content."""
+        try:
+            size = os.stat(self.db_path).st_size
+        except FileNotFoundError:
+            size = 0
+        if size == 0 and not os.path.exists(f"{self.db_path}-wal") and self.has_content():
+            raise StoreDamaged(f"the image store database {self.db_path} is {'empty' if self.db_path.exists() else 'missing'} "
+                               "while blobs and layers exist: nothing was changed; "
+                               "`pycontain system check --repair` rebuilds it from the blobs")
+
+    def has_content(self) -> bool:
+        return any(os.scandir(self.blob_dir)) or any(os.scandir(self.layer_dir))
+
+    def _open_schema(self):
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         # The schema is made once (a write transaction on every open would
@@ -205,6 +271,10 @@ class ImageStore:
                 for stmt in _SCHEMA.split(";"):
                     if stmt.strip():
                         db.execute(stmt)
+                have = {r[1] for r in db.execute("PRAGMA table_info(holds)")}
+                for col, kind in _HOLD_COLUMNS:   # a store of schema 1
+                    if col not in have:
+                        db.execute(f"ALTER TABLE holds ADD COLUMN {col} {kind}")
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def close(self):
@@ -219,22 +289,38 @@ class ImageStore:
     # ---- locking ---------------------------------------------------------------
 
     @contextlib.contextmanager
-    def transaction(self):
+    def transaction(self, while_doing="writing to the image store"):
+        if self.full:
+            raise NoSpace(while_doing)
         with self._db_lock:
-            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as e:
+                raise database_error(e, self.db_path, while_doing) from None
             try:
                 yield self.db
-            except BaseException:
+            except BaseException as e:
                 # SQLite may have rolled back by itself (a failed statement
-                # under load): then the original error is the one to raise
+                # under load, a full disk): then the original error is the one to raise
                 if self.db.in_transaction:
-                    self.db.execute("ROLLBACK")
+                    with contextlib.suppress(sqlite3.Error):
+                        self.db.execute("ROLLBACK")
+                if isinstance(e, sqlite3.Error):
+                    raise database_error(e, self.db_path, while_doing) from None
                 raise
-            self.db.execute("COMMIT")
+            try:
+                self.db.execute("COMMIT")
+            except sqlite3.Error as e:
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
+                raise database_error(e, self.db_path, while_doing) from None
 
     def _query(self, sql, args=()):
         with self._db_lock:
-            return self.db.execute(sql, args).fetchall()
+            try:
+                return self.db.execute(sql, args).fetchall()
+            except sqlite3.Error as e:
+                raise database_error(e, self.db_path, "reading the image store") from None
 
     @contextlib.contextmanager
     def _flock(self, name: str, mode: int):
@@ -353,6 +439,18 @@ class ImageStore:
         except BaseException:
             rootless.remove_tree(tmp, ignore_errors=True)
             raise
+
+    def record_layer(self, chain_id: str, diff_id: str) -> None:
+        """A layers row for an unpacked layer the database lost (system check --repair)."""
+        if self._query("SELECT 1 FROM layers WHERE chain_id=?", (chain_id,)):
+            return
+        size = 0
+        for dirpath, _dirs, files in os.walk(self.layer_path(chain_id)):
+            for f in files:
+                with contextlib.suppress(OSError):
+                    size += os.lstat(os.path.join(dirpath, f)).st_size
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO layers VALUES (?,?,?)", (chain_id, diff_id, size))
 
     def adopt_layer(self, directory, parent_chain: str | None, diff_id: str, size: int) -> str:
         """A directory its caller made in tmp/, already in unpacked-layer form
@@ -496,10 +594,26 @@ class ImageStore:
         return rows[0][0]
 
     def config(self, image_id: str) -> dict:
-        return json.loads(self.read_blob(image_id))
+        return self._json_blob(image_id, "config")
 
     def manifest(self, image: Image) -> dict:
-        return json.loads(self.read_blob(image.manifest_digest))
+        return self._json_blob(image.manifest_digest, "manifest")
+
+    def _json_blob(self, digest: str, what: str) -> dict:
+        """A stored JSON blob (config, manifest); damaged or missing is StoreDamaged, in one line."""
+        try:
+            data = self.blob_path(digest).read_bytes()
+        except FileNotFoundError:
+            raise StoreDamaged(f"the image's {what} blob {digest} is missing from the store: "
+                               "`pycontain system check` says what is wrong, `--repair` mends it") from None
+        try:
+            value = json.loads(data)
+        except (ValueError, UnicodeDecodeError):
+            value = None
+        if not isinstance(value, dict):
+            raise StoreDamaged(f"the image's {what} blob {digest} is damaged (not a JSON object): "
+                               "`pycontain system check` says what is wrong, `--repair` mends it")
+        return value
 
     def layer_dirs(self, image: Image) -> tuple:
         """Unpacked layer directories, top layer first (overlay lowerdir order)."""
@@ -520,7 +634,9 @@ class ImageStore:
         """docker system df's "Images" figures: a layer shared by several
         images counts once; reclaimable is what no container's image uses."""
         layer_size = dict(self._query("SELECT chain_id, size FROM layers"))
-        held = {r[0] for r in self._query("SELECT image_id FROM holds")}
+        # read-only (df answers on a full disk): dead marks are skipped, not deleted
+        dead = set(self._dead_holders(self._query(_HOLDS_QUERY)))
+        held = {i for h, i in self._query("SELECT holder, image_id FROM holds") if h not in dead}
         images = self.images()
         used = {c for img in images for c in img.chain_ids}
         kept = {c for img in images if img.id in held for c in img.chain_ids}
@@ -530,13 +646,51 @@ class ImageStore:
 
     # ---- holds (containers using an image) -------------------------------------
 
-    def hold(self, image_id: str, holder: str):
+    def hold(self, image_id: str, holder: str, pid: int | None = None):
+        """Marks image_id in use by holder. With pid (the process whose
+        Container holds it) the mark lasts as long as that process: a
+        killed holder's mark is dropped by the next look (_drop_dead_holds)."""
+        start = process_start_time(pid) if pid else None
         with self.transaction() as db:
-            db.execute("INSERT OR REPLACE INTO holds VALUES (?,?)", (holder, image_id))
+            db.execute("INSERT OR REPLACE INTO holds (holder, image_id, pid, pid_start, boot_id) VALUES (?,?,?,?,?)",
+                       (holder, image_id, pid if start else None, start, boot_id() if start else None))
 
-    def release(self, holder: str):
+    def release(self, *holders: str):
         with self.transaction() as db:
-            db.execute("DELETE FROM holds WHERE holder=?", (holder,))
+            db.executemany("DELETE FROM holds WHERE holder=?", [(h,) for h in holders])
+
+    def _dead_holders(self, rows) -> list:
+        """The marks whose holder is gone: a process killed before it could
+        release (pid and start time, as container records tell their
+        monitor), or a managed container whose record was deleted by a
+        killed rm."""
+        dead = []
+        for holder, pid, start, boot in rows:
+            if pid is not None:
+                if boot != boot_id() or not process_alive(pid, start):
+                    dead.append(holder)
+            elif holder.startswith("managed:") and not self._record_exists(holder[len("managed:"):]):
+                dead.append(holder)
+            # else a mark of schema 1: its holder is unknown, it stays
+        return dead
+
+    def _drop_dead_holds(self, db) -> None:
+        """Inside a write transaction: dead holders' marks stop counting."""
+        rows = db.execute(_HOLDS_QUERY).fetchall()
+        db.executemany("DELETE FROM holds WHERE holder=?", [(h,) for h in self._dead_holders(rows)])
+
+    def _record_exists(self, cid: str) -> bool:
+        """Whether the container record of a managed container's mark is
+        still there (a plain WAL read: it never waits for a writer). Through
+        the process's one record connection: SQLite keeps the descriptor of
+        a closed connection while another of the process holds a lock. In
+        doubt (the record database unreadable), it is."""
+        if not (self.root / "containers.db").exists():
+            return False
+        try:
+            return shared_store(self.root).load(cid) is not None
+        except (sqlite3.Error, ContainerError, OSError):
+            return True
 
     # ---- removal and garbage collection ---------------------------------------
 
@@ -547,8 +701,15 @@ class ImageStore:
         image_id = self._find_id(ref)
         by_id = ref.removeprefix("sha256:") and image_id.removeprefix("sha256:").startswith(ref.removeprefix("sha256:"))
         with self.transaction() as db:
+            self._drop_dead_holds(db)
             names = [r[0] for r in db.execute("SELECT name FROM names WHERE image_id=?", (image_id,))]
-            holders = [r[0] for r in db.execute("SELECT holder FROM holds WHERE image_id=?", (image_id,))]
+            rows = db.execute("SELECT holder, pid FROM holds WHERE image_id=?", (image_id,)).fetchall()
+            holders = [_container_of(h) for h, _ in rows]
+            running = [_container_of(h) for h, pid in rows if pid is not None]
+            if by_id and running:
+                # docker: forcing may untag, never delete what a live container runs on
+                raise ImageInUse(f"conflict: unable to delete {image_id[7:19]} (cannot be forced) - "
+                                 f"image is being used by running container {running[0][:12]}")
             if by_id:
                 if len({n.split("@")[0].rsplit(":", 1)[0] for n in names}) > 1 and not force:
                     raise ImageInUse(
@@ -572,9 +733,10 @@ class ImageStore:
             for n in untag:
                 db.execute("DELETE FROM names WHERE name=?", (n,))
                 out.append(("Untagged", refmod_familiar(n)))
-            if not remaining and holders and not by_id:
-                # rmi -f NAME of an image a container uses: the name goes, the
-                # image stays for the container (docker keeps it as <none>)
+            if not remaining and holders:
+                # rmi -f of an image a container uses: the names go, the image
+                # stays for the container (docker keeps it as <none>; its
+                # layers are what the container's next start mounts)
                 return out
             if not remaining:
                 db.execute("DELETE FROM images WHERE id=?", (image_id,))
@@ -590,6 +752,7 @@ class ImageStore:
         no container holds."""
         out = []
         with self.transaction() as db:
+            self._drop_dead_holds(db)
             held = {r[0] for r in db.execute("SELECT image_id FROM holds")}
             named = {r[0] for r in db.execute("SELECT image_id FROM names WHERE name NOT LIKE '%@%'")}
             for (image_id,) in db.execute("SELECT id FROM images").fetchall():
@@ -609,6 +772,11 @@ class ImageStore:
         """Deletes blobs and layers no image refers to. Returns (blobs, layers) removed."""
         with self._flock("gc.lock", fcntl.LOCK_EX):
             self._clear_tmp()
+            # Deleting trusts the database: it must read whole first (a
+            # truncated file may answer some queries with fewer rows).
+            if self._query("PRAGMA quick_check")[0][0] != "ok":
+                raise StoreDamaged(f"the image store database {self.db_path} is damaged: nothing was deleted; "
+                                   "`pycontain system check --repair` mends it")
             blobs, layers = set(), set()
             for b, c in self._query("SELECT blobs, chain_ids FROM images"):
                 blobs.update(_hex(x) for x in json.loads(b))
@@ -645,6 +813,11 @@ class ImageStore:
 def _escape_overlay(path: str) -> str:
     """As pycontain.rootfs escapes lowerdir entries."""
     return path.replace("\\", "\\\\").replace(",", "\\,").replace(":", "\\:")
+
+
+def _container_of(holder: str) -> str:
+    """The container id of a hold's holder (a managed container's record holds as managed:<id>)."""
+    return holder.removeprefix("managed:")
 
 
 def _repository(name: str) -> str:

@@ -413,7 +413,7 @@ class _Extractor:
                 raise LayerError(f"truncated tar header at offset {ts.offset - len(hdr)}")
             if hdr == bytes(BLOCK):
                 break
-            chk = _num(hdr[148:156])
+            chk = _num(hdr[148:156])   # not octal: a ValueError, unpack_layer's "malformed tar header"
             if chk != sum(hdr[:148]) + 256 + sum(hdr[156:]):
                 raise LayerError(f"bad tar header checksum at offset {ts.offset - BLOCK}")
             typ = hdr[156:157]

@@ -10,19 +10,23 @@ from .. import names, volumes
 from ..container import Container, with_image_volumes
 from ..errors import ConfigError
 from ..logs import parse_log_opts
-from ..state import ContainerRecord, NoSuchContainer, shared_store
+from ..state import ContainerRecord, NoSuchContainer, boot_id, process_start_time, shared_store
 from .handle import ManagedContainer
 from .record import image_holder, parse_restart_policy, record_config, release_image, resolve_image, signal_number
 
 
 def create(image=None, command=None, *, name=None, restart_policy="no", log_opts=(), tty=False,
            stop_signal=None, auto_remove=False, stdin_open=False, root=None,
-           labels=None, stop_timeout=None, **container_kwargs) -> "ManagedContainer":
+           labels=None, stop_timeout=None, monitor_here=False, **container_kwargs) -> "ManagedContainer":
     """Makes a container record and its writable layer on disk; start() runs it.
     Takes pycontain.Container's keyword arguments (docker run's options);
     auto_remove: the monitor removes the container when it exits (--rm);
     labels: {key: value} kept on the record (docker's Config.Labels, ps --filter label=);
-    stop_timeout: stop()'s default seconds before SIGKILL (--stop-timeout)."""
+    stop_timeout: stop()'s default seconds before SIGKILL (--stop-timeout);
+    monitor_here: this process will be its monitor (a foreground run): the
+    record says so from the start, so that if this process is killed before
+    the container starts, the record is recognised as lost (and a --rm one
+    removed) like one whose monitor died later."""
     if name is not None:
         names.check("container", name.lstrip("/") if isinstance(name, str) else name)
     if labels is not None and not isinstance(labels, dict):
@@ -83,6 +87,9 @@ def create(image=None, command=None, *, name=None, restart_policy="no", log_opts
             rec = ContainerRecord(id=cid, name=(name or "").lstrip("/"), image=image or config.rootfs,
                                   config=data, restart_policy=restart_policy or "no", log_opts=opts,
                                   log_path=str(cdir / f"{cid}-json.log"))
+            if monitor_here:
+                rec.monitor_pid, rec.monitor_start = os.getpid(), process_start_time(os.getpid())
+                rec.boot_id = boot_id()
             os.mkdir(cdir, 0o700)
             for d in ("upper", "work", "merged"):
                 os.mkdir(cdir / d, 0o755)
@@ -117,7 +124,7 @@ def _record_volumes(mounts, image_volumes, reservation, made) -> tuple:
 def run(image=None, command=None, *, detach=True, **kwargs) -> "ManagedContainer":
     """create() then start(). detach=False runs the container with this
     process as its monitor and returns once it exited (echo=False)."""
-    c = create(image, command, **kwargs)
+    c = create(image, command, monitor_here=not detach, **kwargs)
     try:
         if detach:
             c.start()

@@ -273,10 +273,14 @@ class ManagedContainer:
             if cur.state in MONITORED or cur.monitor_pid:
                 raise ContainerStateError(f"cannot remove container {cur.short_id}: it was started meanwhile")
 
-        gone = self._store.delete(rec.id, _check=still_stopped)
-        if gone is None:
+        # "dead" (docker's state for a removal that did not finish) first,
+        # the record last: an rm killed half way leaves a listed dead
+        # container that the next rm finishes, never an unlisted directory
+        if self._store.update(rec.id, _check=still_stopped, state="dead") is None:
             raise NoSuchContainer(rec.id[:12])
         discard(self._store, rec, with_volumes=volumes)  # docker's rm -v: its anonymous volumes too
+        if self._store.delete(rec.id) is None:   # a concurrent rm finished first
+            raise NoSuchContainer(rec.id[:12])
         self._rec.state = "removed"
 
     # ---- wait -------------------------------------------------------------------------------

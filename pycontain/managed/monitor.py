@@ -135,7 +135,7 @@ class Monitor:
                     continue
                 self.store.update(self.cid, state="exited", exit_code=code, oom_killed=oom,
                                   finished=time.time(), pid=None, pid_start=None,
-                                  monitor_pid=None, monitor_start=None)
+                                  monitor_pid=None, monitor_start=None, **_log_warning(log))
                 if rec.config.get("auto_remove"):
                     self._remove()
                 return code
@@ -247,6 +247,13 @@ class Monitor:
                     attach.broadcast(data)
 
 
+def _log_warning(log) -> dict:
+    """The record's word on log lines a full disk made the monitor drop."""
+    if not log.dropped_total:
+        return {}
+    return {"error": f"{log.dropped_total} log lines dropped: no space left on device"}
+
+
 def _oom_killed(c) -> bool:
     """Container.oom_killed (the cgroups branch: read from the container's
     memory cgroup as it is removed); False where there is none."""
@@ -324,7 +331,8 @@ def claim(store, cid):
 
     def check(rec):
         if rec.state in ("running", "paused", "restarting") or (
-                rec.monitor_pid and process_alive(rec.monitor_pid, rec.monitor_start)):
+                rec.monitor_pid and (rec.monitor_pid, rec.monitor_start) != (me, my_start)   # create(monitor_here)
+                and process_alive(rec.monitor_pid, rec.monitor_start)):
             raise AlreadyRunning(f"container {rec.short_id} is already running")
 
     return store.update(cid, _check=check, monitor_pid=me, monitor_start=my_start, stop_requested=False,

@@ -12,7 +12,7 @@ from ..config import ContainerConfig, Mount
 from ..container import builtin_image
 from ..errors import ConfigError, ContainerError
 from .._paths import default_root
-from ..state import ContainerRecord, NoSuchContainer, Store
+from ..state import MONITOR_LOST_BEFORE_START, ContainerRecord, NoSuchContainer, Store
 
 
 def parse_restart_policy(policy: str | None) -> tuple[str, int]:
@@ -98,7 +98,9 @@ def release_image(cid, root=None):
     from .. import image  # see resolve_image
 
     try:
-        image.release(image_holder(cid), root or default_root())
+        # every mark of the container: its record's and its last run's (a
+        # killed monitor's Container never released its own)
+        image.release(image_holder(cid), root or default_root(), also=(cid,))
     except (ContainerError, OSError):
         pass
 
@@ -169,9 +171,10 @@ def matches_filters(rec: ContainerRecord, filters: dict) -> bool:
 
 def _lost_auto_remove(rec: ContainerRecord) -> bool:
     """A --rm container that ended with nobody left to remove it (its
-    monitor was killed): docker removes such a container when it finds it
-    stopped after a restart."""
-    return bool(rec.config.get("auto_remove")) and rec.state in ("exited", "dead") and not rec.monitor_pid
+    monitor was killed, also before it started it): docker removes such a
+    container when it finds it stopped after a restart."""
+    return bool(rec.config.get("auto_remove")) and not rec.monitor_pid and (
+        rec.state in ("exited", "dead") or (rec.state == "created" and rec.error == MONITOR_LOST_BEFORE_START))
 
 
 def settle(store: Store, rec: ContainerRecord) -> ContainerRecord | None:
