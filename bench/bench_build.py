@@ -5,7 +5,7 @@
 All build the same contexts from the same base image (a busybox rootfs),
 round by round, each timed as a whole process (`pycontain build`,
 `DOCKER_BUILDKIT=0 docker build` against a warm dockerd in private
-namespaces, the way tests/build runs it, and `buildah bud --layers` with its
+namespaces, the way tests/builder runs it, and `buildah bud --layers` with its
 own storage). Prints medians and ratios:
 - a first (uncached) build of a 16-step multi-stage Dockerfile, 2 RUN steps;
 - the same build fully cached (also as a library call in this process);

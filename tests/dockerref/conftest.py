@@ -119,7 +119,7 @@ def dockerd(workdir, busybox):
     """A running dockerd with the suite's busybox loaded as busybox:latest."""
     if not (os.path.exists(DOCKERD) and os.path.exists(DOCKER_CLIENT)):
         pytest.skip("docker.io is not installed (apt-get install docker.io)")
-    # a directory of its own: tests/build starts its own dockerd in workdir / "dockerd"
+    # a directory of its own: tests/builder starts its own dockerd in workdir / "dockerd"
     d = Dockerd(workdir / "dockerd-ref", f"pycontain-dockerref-{os.getpid()}")
     try:
         layout = write_busybox_layout(busybox, workdir / "dockerref-layout")
