@@ -480,7 +480,7 @@ class Container:
 
     # ---- resources (pycontain/cgroups) ---------------------------------------------
 
-    def _make_cgroup(self):
+    def _make_cgroup(self, before_mkdir=None):
         """The container's cgroup with its limits, or None where cgroups cannot be
         made (e.g. rootless without a delegated cgroup v2 subtree) and neither a
         limit nor a cgroup_parent was asked for (runc and podman do the same)."""
@@ -497,7 +497,8 @@ class Container:
             parent, _, name = spec.cgroups_path.strip("/").rpartition("/")
             limits = dataclasses.replace(limits, cgroup_parent=cgroups.limits.normalize_parent(parent))
         try:
-            cg = cgroups.create(name, limits, devices_restricted=not self.config.privileged)
+            cg = cgroups.create(name, limits, devices_restricted=not self.config.privileged,
+                                before_mkdir=before_mkdir)
             if spec is not None:
                 for kind, major, minor, access in spec.device_rules:
                     cg.allow_device(kind, major, minor, access)
@@ -775,9 +776,11 @@ class Container:
         etc = self._etc_files(rootfs, hostname)
 
         mounts = list(STANDARD_MOUNTS)
-        cgroup = self._make_cgroup()
-        if cgroup is not None and self._owner_dir is not None:
-            leftovers.claim_cgroups(store_root, self.id, cgroup.paths)
+        # each directory noted in the owner file before it is made: a program
+        # killed in between still leaves nothing the next start cannot sweep
+        claim = None if self._owner_dir is None else (
+            lambda d: leftovers.claim_cgroups(store_root, self.id, [d]))
+        cgroup = self._make_cgroup(before_mkdir=claim)
         if cgroup is not None:    # its own cgroup as /sys/fs/cgroup, read-only unless privileged (docker)
             mounts += cgroup.mount_specs(read_only=not cfg.privileged)
         for dev in cfg.devices:   # --device: the node itself, bound in, and allowed by the device cgroup

@@ -18,6 +18,6 @@ for m in pkgutil.walk_packages(pycontain.__path__, "pycontain."):
 print("py310: every module of pycontain imports")
 PY
 exec unshare --mount --propagation private .venv310/bin/python -m pytest -p no:cacheprovider -q \
-    tests/test_python_versions.py tests/image/test_reference.py tests/image/test_unpack.py \
+    tests/test_python_versions.py tests/unit tests/image/test_unpack.py \
     tests/security/test_seccomp_compile.py tests/security/test_io_uring.py tests/security/test_nss_escape.py \
     tests/security/test_store_modes.py tests/test_smoke.py

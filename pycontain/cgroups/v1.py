@@ -39,7 +39,8 @@ class V1Cgroup(Cgroup):
     # ---- creation --------------------------------------------------------------
 
     @classmethod
-    def create(cls, name: str, limits: Limits, lay: Layout, devices_restricted=True) -> "V1Cgroup":
+    def create(cls, name: str, limits: Limits, lay: Layout, devices_restricted=True,
+               before_mkdir=None) -> "V1Cgroup":
         need = limits.controllers()
         wanted = set(ALWAYS) | need | ({"devices"} if devices_restricted else set())
         missing = sorted(c for c in need if c not in lay.v1)
@@ -61,6 +62,8 @@ class V1Cgroup(Cgroup):
                 opts = ",".join(sorted(c for c, m in lay.v1.items() if m == mount and not c.startswith("name=")))
                 cg._hier[d] = (mount[0], opts)
                 copy_cpuset = _copy_cpuset_from_parent if "cpuset" in opts.split(",") else None
+                if before_mkdir is not None:
+                    before_mkdir(d)
                 F.mkdir_chain(d, mount[0], cg._made, copy_cpuset)
             cg._apply(limits, devices_restricted)
         except BaseException:

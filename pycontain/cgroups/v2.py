@@ -52,7 +52,8 @@ class V2Cgroup(Cgroup):
         self._device_filter_attached = False
 
     @classmethod
-    def create(cls, name: str, limits: Limits, lay: Layout, devices_restricted=True, rootless=False) -> "V2Cgroup":
+    def create(cls, name: str, limits: Limits, lay: Layout, devices_restricted=True, rootless=False,
+               before_mkdir=None) -> "V2Cgroup":
         required = {V1_TO_V2[c] for c in limits.controllers()}
         missing = sorted(required - lay.v2_controllers)
         if missing:
@@ -69,6 +70,8 @@ class V2Cgroup(Cgroup):
         try:
             wanted = required | (set(ALWAYS) & lay.v2_controllers)
             _enable_down_to(parent, lay.v2[0], wanted, required, cg._made, top)
+            if before_mkdir is not None:
+                before_mkdir(cg.path)
             F.mkdir_chain(cg.path, lay.v2[0], cg._made)
             cg._apply(limits)
         except BaseException:

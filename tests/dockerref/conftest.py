@@ -133,7 +133,23 @@ def dockerd(workdir, busybox):
         d.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
+def store_root(workdir, request):
+    """A store of the comparisons' own (overriding the suite's, for this
+    directory's modules): what other directories leave in the suite's store
+    (the builder's images) would show in `images` and `system df`."""
+    root = workdir / f"store-{request.module.__name__}"
+    root.mkdir()
+    old = os.environ.get("PYCONTAIN_ROOT")
+    os.environ["PYCONTAIN_ROOT"] = str(root)
+    yield root
+    if old is None:
+        os.environ.pop("PYCONTAIN_ROOT", None)
+    else:
+        os.environ["PYCONTAIN_ROOT"] = old
+
+
+@pytest.fixture(scope="module")
 def busybox_image(workdir, busybox, store_root):
     """The same busybox, loaded into pycontain's store as busybox:latest."""
     archive = workdir / "dockerref-busybox-pc.tar"

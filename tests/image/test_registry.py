@@ -364,7 +364,8 @@ def _hostile_answers(trap_port: int, registry_port: int) -> dict:
         "redirect-gopher": redirect(f"gopher://127.0.0.1:{trap_port}/"),
         "redirect-no-location": redirect(None),
         "redirect-bad-url": redirect("http://[::1/x"),
-        "redirect-no-host": redirect("http:///x"),
+        # not "http:///x": in the registry's own scheme urljoin fills the empty host with the registry's
+        "redirect-no-host": redirect("https:///x"),
         "token-list": token(b"[]"),
         "token-number": token(b'{"token": 5}'),
         "token-realm-ftp": token(b'{"token": "t"}', realm_scheme="ftp"),

@@ -19,6 +19,7 @@ import ctypes
 import os
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -62,10 +63,24 @@ def nobody_joinwatch(joinwatch_rootfs, workdir):
     copy.remove()
 
 
-def race(rootfs, joins, **kwargs):
+def race(rootfs, joins, monitor_here=False, **kwargs):
     """Starts joinwatch in a managed container, execs /bin/true into it
-    `joins` times, and returns its counts ({name: int})."""
-    c = containers.run(rootfs=str(rootfs), command=["/t/joinwatch", WATCH_DIR], **kwargs)
+    `joins` times, and returns its counts ({name: int}). monitor_here: this
+    process is the container's monitor (in a thread), as a foreground run's
+    is, instead of a detached monitor process: nobody cannot start the
+    interpreter from a checkout it cannot read (CI's may sit in a 0700
+    directory), and the join path under test is the same."""
+    monitor = None
+    if monitor_here:
+        c = containers.create(rootfs=str(rootfs), command=["/t/joinwatch", WATCH_DIR], **kwargs)
+        monitor = threading.Thread(target=c.run_attached, kwargs={"echo": False}, daemon=True)
+        monitor.start()
+        deadline = time.monotonic() + 30
+        while c.reload().status != "running":
+            assert monitor.is_alive() and time.monotonic() < deadline, f"joinwatch did not start: {c.status}"
+            time.sleep(0.01)
+    else:
+        c = containers.run(rootfs=str(rootfs), command=["/t/joinwatch", WATCH_DIR], **kwargs)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -88,6 +103,8 @@ def race(rootfs, joins, **kwargs):
             time.sleep(0.01)
     finally:
         c.remove(force=True)
+        if monitor is not None:
+            monitor.join(30)
     return {k: int(v) for k, v in (line.split() for line in r.stdout.splitlines())}
 
 
@@ -122,7 +139,7 @@ def test_exec_reaches_nothing_of_the_host(joinwatch_rootfs, cap_add):
 def test_rootless_exec_reaches_nothing_of_the_host(nobody_joinwatch, cap_add):
     def fn():
         os.environ["PYCONTAIN_ROOT"] = str(nobody_joinwatch.store)
-        return race(nobody_joinwatch.rootfs, JOINS, cap_add=list(cap_add))
+        return race(nobody_joinwatch.rootfs, JOINS, monitor_here=True, cap_add=list(cap_add))
 
     out = as_nobody(fn)
     assert "ok" in out, out
