@@ -1,7 +1,8 @@
-"""fuse-overlayfs processes a test could leave behind. (A module of its own:
+"""Processes a test waits for or could leave behind: fuse-overlayfs, monitors. (A module of its own:
 each test directory's conftest.py is a module named conftest, so none can be
 imported by name from everywhere.)"""
 import os
+import time
 
 
 def fuse_processes(path) -> list:
@@ -17,3 +18,33 @@ def fuse_processes(path) -> list:
             if argv[0].endswith(b"/fuse-overlayfs") and str(path).encode() in b" ".join(argv):
                 found.append(int(p))
     return found
+
+
+def monitor_pids(store_root) -> set:
+    """Monitors (python -m pycontain.managed.monitor) working for store_root."""
+    found = set()
+    want = f"PYCONTAIN_ROOT={store_root}".encode()
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/cmdline", "rb") as f:
+                if b"pycontain.managed.monitor" not in f.read():
+                    continue
+            with open(f"/proc/{p}/environ", "rb") as f:
+                if want in f.read().split(b"\0"):
+                    found.add(int(p))
+        except OSError:
+            pass
+    return found
+
+
+def wait_for(predicate, timeout=10.0, interval=0.02):
+    """predicate()'s first true value within timeout, else its last value."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()

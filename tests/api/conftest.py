@@ -13,6 +13,7 @@ import pytest
 from apitools import DOCKER, IMAGE, start_service, stop_service
 
 from pycontain import containers, image
+from processes import monitor_pids  # noqa: F401  (the tests import them from here)
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "image"))  # regtools: the loopback registry
 
@@ -49,24 +50,6 @@ def docker(docker_env):
     def run(*args, timeout=60, **kw):
         return subprocess.run([DOCKER, *args], capture_output=True, text=True, timeout=timeout, env=docker_env, **kw)
     return run
-
-
-def monitor_pids(store_root) -> set:
-    found = set()
-    want = f"PYCONTAIN_ROOT={store_root}".encode()
-    for p in os.listdir("/proc"):
-        if not p.isdigit():
-            continue
-        try:
-            with open(f"/proc/{p}/cmdline", "rb") as f:
-                if b"pycontain.managed.monitor" not in f.read():
-                    continue
-            with open(f"/proc/{p}/environ", "rb") as f:
-                if want in f.read().split(b"\0"):
-                    found.add(int(p))
-        except OSError:
-            pass
-    return found
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,6 @@ import random
 import subprocess
 import sys
 import tarfile
-import time
 
 from pathlib import Path
 
@@ -22,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "image"))
 from regtools import Registry  # noqa: E402  (tests/image's real docker-registry on loopback)
 
 from .leaks import figures  # noqa: E402
+from processes import wait_for  # noqa: F401  (the tests import them from here)
 
 SEED: list = []   # the session's seed, for the summary
 ROUNDS = int(os.environ.get("PYCONTAIN_FAULT_ROUNDS", "3"))
@@ -48,16 +48,6 @@ def one_line_error(r, *words):
     for w in words:
         assert w in lines[0], lines[0]
     return lines[0]
-
-
-def wait_for(predicate, timeout=10.0, interval=0.02):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
 
 
 @pytest.fixture
