@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from stores import store_root_at
+
 BUSYBOX = shutil.which("busybox") or "/bin/busybox"
 
 
@@ -73,15 +75,8 @@ def cli_default_network_none():
 @pytest.fixture(scope="session", autouse=True)
 def store_root(workdir):
     """Every test uses a store root of its own, never /var/lib/pycontain."""
-    root = workdir / "store"
-    root.mkdir()
-    old = os.environ.get("PYCONTAIN_ROOT")
-    os.environ["PYCONTAIN_ROOT"] = str(root)
-    yield root
-    if old is None:
-        os.environ.pop("PYCONTAIN_ROOT", None)
-    else:
-        os.environ["PYCONTAIN_ROOT"] = old
+    with store_root_at(workdir / "store") as root:
+        yield root
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from stores import store_root_at
+
 from pycontain import containers
 
 DOCKERD = "/usr/sbin/dockerd"
@@ -138,15 +140,8 @@ def store_root(workdir, request):
     """A store of the comparisons' own (overriding the suite's, for this
     directory's modules): what other directories leave in the suite's store
     (the builder's images) would show in `images` and `system df`."""
-    root = workdir / f"store-{request.module.__name__}"
-    root.mkdir()
-    old = os.environ.get("PYCONTAIN_ROOT")
-    os.environ["PYCONTAIN_ROOT"] = str(root)
-    yield root
-    if old is None:
-        os.environ.pop("PYCONTAIN_ROOT", None)
-    else:
-        os.environ["PYCONTAIN_ROOT"] = old
+    with store_root_at(workdir / f"store-{request.module.__name__}") as root:
+        yield root
 
 
 @pytest.fixture(scope="module")
