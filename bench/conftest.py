@@ -1,10 +1,14 @@
 import importlib.util
+import sys
 from pathlib import Path
+
+TESTS = Path(__file__).resolve().parent.parent / "tests"
+sys.path.insert(0, str(TESTS))   # the suite's plain modules (stores, processes), as pytest gives the tests
 
 # The test suite's fixtures, loaded under a name of their own: a plain
 # `from conftest import ...` finds this very module (also named conftest).
 _spec = importlib.util.spec_from_file_location(
-    "pycontain_tests_conftest", Path(__file__).resolve().parent.parent / "tests" / "conftest.py")
+    "pycontain_tests_conftest", TESTS / "conftest.py")
 _tests_conftest = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_tests_conftest)
 busybox, store_root, workdir = _tests_conftest.busybox, _tests_conftest.store_root, _tests_conftest.workdir
