@@ -1,9 +1,7 @@
 import importlib.util
-import sys
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent.parent / "tests"
-sys.path.insert(0, str(TESTS))   # the suite's plain modules (stores, processes), as pytest gives the tests
 
 # The test suite's fixtures, loaded under a name of their own: a plain
 # `from conftest import ...` finds this very module (also named conftest).

@@ -4,6 +4,7 @@ The suite runs as root on a real kernel. Everything it creates lives under a
 temporary directory it owns (the store root, the rootfs copies) and is checked
 for leaks: mounts, child processes, file descriptors, container directories.
 """
+import contextlib
 import os
 import shutil
 import subprocess
@@ -12,8 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-
-from stores import store_root_at
 
 BUSYBOX = shutil.which("busybox") or "/bin/busybox"
 
@@ -72,10 +71,33 @@ def cli_default_network_none():
         os.environ["PYCONTAIN_NETWORK"] = old
 
 
+@contextlib.contextmanager
+def _store_root_at(root: Path):
+    """PYCONTAIN_ROOT set to a new directory `root` for as long as it lasts."""
+    root.mkdir()
+    old = os.environ.get("PYCONTAIN_ROOT")
+    os.environ["PYCONTAIN_ROOT"] = str(root)
+    try:
+        yield root
+    finally:
+        if old is None:
+            os.environ.pop("PYCONTAIN_ROOT", None)
+        else:
+            os.environ["PYCONTAIN_ROOT"] = old
+
+
+@pytest.fixture(scope="session")
+def store_root_at():
+    """_store_root_at, for a directory's own store (tests/dockerref). A
+    fixture, not an import: the packaging lane runs this conftest with
+    --import-mode=importlib, where nothing beside it is importable."""
+    return _store_root_at
+
+
 @pytest.fixture(scope="session", autouse=True)
 def store_root(workdir):
     """Every test uses a store root of its own, never /var/lib/pycontain."""
-    with store_root_at(workdir / "store") as root:
+    with _store_root_at(workdir / "store") as root:
         yield root
 
 

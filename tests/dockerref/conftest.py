@@ -24,8 +24,6 @@ from pathlib import Path
 
 import pytest
 
-from stores import store_root_at
-
 from pycontain import containers
 
 DOCKERD = "/usr/sbin/dockerd"
@@ -136,7 +134,7 @@ def dockerd(workdir, busybox):
 
 
 @pytest.fixture(scope="module")
-def store_root(workdir, request):
+def store_root(workdir, request, store_root_at):
     """A store of the comparisons' own (overriding the suite's, for this
     directory's modules): what other directories leave in the suite's store
     (the builder's images) would show in `images` and `system df`."""
