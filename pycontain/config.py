@@ -454,6 +454,16 @@ def _jsonable(v):
     return v
 
 
+def limits_json(limits: Limits) -> dict:
+    """A Limits as a record keeps it (ContainerConfig.to_json()'s "resources")."""
+    return _limits_to_json(limits)
+
+
+def limits_from_record(data: dict | None) -> Limits:
+    """The Limits a record's "resources" holds (none: no limits)."""
+    return _limits_from_json(data) if data else Limits()
+
+
 def _limits_to_json(limits: Limits) -> dict:
     return _jsonable(limits)
 
@@ -463,8 +473,10 @@ def _limits_from_json(data: dict) -> Limits:
     for name in ("cpuset_cpus", "cpuset_mems"):
         if kw.get(name) is not None:
             kw[name] = frozenset(kw[name])
-    for name in ("device_read_bps", "device_write_bps"):
+    for name in ("device_read_bps", "device_write_bps", "device_read_iops", "device_write_iops"):
         kw[name] = tuple(DeviceRate(**d) for d in kw.get(name, ()))
+    for name in ("hugepage_limits", "unified"):
+        kw[name] = tuple(tuple(pair) for pair in kw.get(name, ()))
     return Limits(**kw)
 
 

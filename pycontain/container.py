@@ -497,8 +497,9 @@ class Container:
             parent, _, name = spec.cgroups_path.strip("/").rpartition("/")
             limits = dataclasses.replace(limits, cgroup_parent=cgroups.limits.normalize_parent(parent))
         try:
+            # a managed container (cgroup=True) or an OCI runtime's can have its limits changed later
             cg = cgroups.create(name, limits, devices_restricted=not self.config.privileged,
-                                before_mkdir=before_mkdir)
+                                before_mkdir=before_mkdir, updatable=self.want_cgroup is True or spec is not None)
             if spec is not None:
                 for kind, major, minor, access in spec.device_rules:
                     cg.allow_device(kind, major, minor, access)
