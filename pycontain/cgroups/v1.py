@@ -146,8 +146,7 @@ class V1Cgroup(Cgroup):
             out.append((self._dir("memory") + "/memory.soft_limit_in_bytes",
                         -1 if new.memory_reservation is None else new.memory_reservation))
         for field, name in (("device_read_iops", "read_iops"), ("device_write_iops", "write_iops")):
-            out += _rate_writes(lambda: self._dir("blkio") + f"/blkio.throttle.{name}_device",
-                                getattr(old, field), getattr(new, field))
+            out += _rate_writes(self._dir, f"blkio.throttle.{name}_device", getattr(old, field), getattr(new, field))
         for size, limit in _changed_pairs(old.hugepage_limits, new.hugepage_limits, -1):
             if "hugetlb" not in self.dirs:
                 raise CgroupError(errno.EOPNOTSUPP, "linux.resources.hugepageLimits: the hugetlb cgroup "
@@ -204,8 +203,7 @@ class V1Cgroup(Cgroup):
                 raise CgroupError(errno.EOPNOTSUPP, "blkio-weight needs the CFQ or BFQ I/O scheduler, "
                                                     "which this kernel's blkio controller does not offer")
         for field, name in (("device_read_bps", "read_bps"), ("device_write_bps", "write_bps")):
-            writes += _rate_writes(lambda: d("blkio") + f"/blkio.throttle.{name}_device",
-                                   getattr(old, field), getattr(new, field))
+            writes += _rate_writes(d, f"blkio.throttle.{name}_device", getattr(old, field), getattr(new, field))
         writes += self._extra_writes(old, new)
         F.write_all(writes, busy=self._memory_busy)
 
@@ -386,14 +384,15 @@ def _parent_path(own: str, cgroup_parent: str | None) -> str:
     return own.rstrip("/") + "/" + cgroup_parent
 
 
-def _rate_writes(path_of, old: tuple, new: tuple, unset="0") -> list:
-    """Writes that take a throttle file from the `old` DeviceRates to the `new`
-    ones: the devices no longer listed get `unset` (no limit)."""
+def _rate_writes(dir_of, name: str, old: tuple, new: tuple, unset="0") -> list:
+    """Writes that take the blkio throttle file `name` from the `old`
+    DeviceRates to the `new` ones: the devices no longer listed get `unset`
+    (no limit). dir_of("blkio"): the directory (asked only when something changes)."""
     old_by_dev = {(r.major, r.minor): r.rate for r in old}
     new_by_dev = {(r.major, r.minor): r.rate for r in new}
     if old_by_dev == new_by_dev:
         return []
-    path = path_of()
+    path = dir_of("blkio") + "/" + name
     # (file, value, what undoes it): the file lists every device, so reading it back would not do
     return [(path, f"{maj}:{mi} {new_by_dev.get((maj, mi), unset)}", f"{maj}:{mi} {old_by_dev.get((maj, mi), unset)}")
             for (maj, mi) in sorted(set(old_by_dev) | set(new_by_dev))
