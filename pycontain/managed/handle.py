@@ -668,15 +668,7 @@ class ManagedContainer:
 
     def set_restart_policy(self, policy: str):
         """docker update --restart: the monitor reads it when the container next exits."""
-        parse_restart_policy(policy)
-
-        def allowed(rec):
-            if policy.partition(":")[0] != "no" and rec.config.get("auto_remove"):
-                raise ConfigError("conflicting options: a restart policy and auto-remove (--rm)")
-
-        if self._store.update(self.id, restart_policy=policy, _check=allowed) is None:
-            raise NoSuchContainer(self.short_id)
-        return self.reload()
+        return self.update(restart_policy=policy)
 
     def rename(self, new_name: str):
         new_name = names.check("container", new_name.lstrip("/") if isinstance(new_name, str) else new_name)
