@@ -319,3 +319,39 @@ def _int_or_none(v, what):
         return int(v)
     except (TypeError, ValueError):
         raise ConfigError(f"invalid {what} {v!r}: expected an integer") from None
+
+
+def systemd_cgroup_path(spec: str) -> str:
+    """An OCI cgroupsPath in systemd's form, "slice:prefix:name", as the cgroup
+    path systemd would give it (runc's libcontainer/cgroups/systemd mapping,
+    the one its cgroupfs fallback uses): "kubepods-besteffort.slice:cri:abc" is
+    "kubepods.slice/kubepods-besteffort.slice/cri-abc.scope"; no slice is
+    system.slice; a name that is itself a slice is that slice's path. The
+    path is relative: it is placed below the caller's own cgroup, as every
+    pycontain cgroup is (no systemd is asked for a unit)."""
+    parts = spec.split(":") if isinstance(spec, str) else []
+    if len(parts) != 3 or not parts[2]:
+        raise ConfigError(f'expected cgroupsPath to be of format "slice:prefix:name" for systemd cgroups, '
+                          f'got {spec!r} instead')
+    slice_, prefix, name = parts
+    if name.endswith(".slice"):
+        return expand_slice(name)
+    unit = f"{prefix}-{name}.scope" if prefix else f"{name}.scope"
+    if "/" in unit or unit.startswith("."):
+        raise ConfigError(f"invalid cgroupsPath {spec!r}: {unit!r} is not a unit name")
+    parent = expand_slice(slice_ or "system.slice")
+    return f"{parent}/{unit}" if parent else unit
+
+
+def expand_slice(slice_: str) -> str:
+    """systemd's slice nesting: "a-b-c.slice" is "a.slice/a-b.slice/a-b-c.slice";
+    "-.slice" is the root ("")."""
+    if not slice_.endswith(".slice") or "/" in slice_:
+        raise ConfigError(f"invalid slice name {slice_!r}: expected NAME.slice")
+    if slice_ == "-.slice":
+        return ""
+    base = slice_[:-len(".slice")]
+    words = base.split("-")
+    if not base or any(w == "" for w in words):
+        raise ConfigError(f"invalid slice name {slice_!r}")
+    return "/".join("-".join(words[:i + 1]) + ".slice" for i in range(len(words)))
