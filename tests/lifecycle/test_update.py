@@ -11,7 +11,8 @@ from pycontain.errors import ConfigError
 
 from .conftest import wait_for
 
-pytestmark = pytest.mark.usefixtures("managed")
+# also in the VM lane (tests/vm/run-v2.sh tests/lifecycle/test_update.py): the v2 driver's update
+pytestmark = [pytest.mark.usefixtures("managed"), pytest.mark.cgroupv2]
 
 MB = 1 << 20
 

@@ -13,6 +13,7 @@ from ocitools import RUNTIME, own_cgroup_dirs, run_runtime
 
 from pycontain.cgroups import layout, running
 
+pytestmark = pytest.mark.cgroupv2     # also in the VM lane: the v2 driver's update
 RUNC = shutil.which("runc")
 V2 = layout().driver == "v2"
 MB = 1 << 20
