@@ -205,7 +205,8 @@ _CONFIG_ZERO = {"Domainname", "Healthcheck", "ArgsEscaped", "NetworkDisabled", "
 _HOST_APPLIED = {
     "Binds", "NetworkMode", "PortBindings", "RestartPolicy", "AutoRemove", "Mounts", "CapAdd", "CapDrop",
     "Dns", "ExtraHosts", "GroupAdd", "Privileged", "PublishAllPorts", "ReadonlyRootfs", "SecurityOpt",
-    "Tmpfs", "Init", "LogConfig", "Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpuPeriod", "CpuQuota",
+    "Tmpfs", "Init", "LogConfig", "Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuShares",
+    "CpuPeriod", "CpuQuota",
     "CpusetCpus", "CpusetMems", "PidsLimit", "BlkioWeight", "BlkioDeviceReadBps", "BlkioDeviceWriteBps",
     "CgroupParent", "Devices", "Ulimits", "OomScoreAdj",
 }
@@ -214,7 +215,7 @@ _HOST_ZERO = {
     "Cgroup", "Links", "PidMode", "UTSMode", "UsernsMode", "ShmSize", "Sysctls", "Runtime",
     "ConsoleSize", "Isolation", "BlkioWeightDevice", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps",
     "CpuRealtimePeriod", "CpuRealtimeRuntime", "DeviceCgroupRules", "DeviceRequests", "KernelMemory",
-    "KernelMemoryTCP", "MemoryReservation", "MemorySwappiness", "OomKillDisable", "CpuCount", "CpuPercent",
+    "KernelMemoryTCP", "MemorySwappiness", "OomKillDisable", "CpuCount", "CpuPercent",
     "IOMaximumIOps", "IOMaximumBandwidth", "MaskedPaths", "ReadonlyPaths", "Annotations", "StorageOpt",
 }
 
@@ -275,6 +276,7 @@ def create_kwargs(body, name: str | None, default_network: str) -> dict:
         oom_score_adj=_want(host, "OomScoreAdj", int, "HostConfig.") or None,
         memory=_want(host, "Memory", int, "HostConfig.") or None,
         memory_swap=_want(host, "MemorySwap", int, "HostConfig.") or None,
+        memory_reservation=_want(host, "MemoryReservation", int, "HostConfig.") or None,
         cpus=(nano / 1e9) if nano else None,
         cpu_shares=_want(host, "CpuShares", int, "HostConfig.") or None,
         cpu_period=_want(host, "CpuPeriod", int, "HostConfig.") or None,

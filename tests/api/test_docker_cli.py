@@ -280,8 +280,9 @@ def cgroup_value(name, filename):
 
 
 def test_update_changes_a_running_container_s_limits(docker):
-    r = docker("run", "-d", "--name", "api-lim", "--network", "none", IMAGE, "sleep", "60")
+    r = docker("run", "-d", "--name", "api-lim", "--network", "none", "--memory-reservation", "16m", IMAGE, "sleep", "60")
     assert r.returncode == 0, r.stderr
+    assert cgroup_value("api-lim", "memory.low" if cgroups_v2() else "memory.soft_limit_in_bytes") == str(16 << 20)
     r = docker("update", "--memory", "64m", "--memory-swap", "128m", "--memory-reservation", "32m", "--cpus", "0.5",
                "--pids-limit", "20", "--cpu-shares", "512", "--cpuset-cpus", "0", "api-lim")
     assert (r.returncode, r.stdout.split()) == (0, ["api-lim"]), r.stderr

@@ -117,3 +117,9 @@ def test_several_containers_a_missing_one_and_a_created_one(dockerd):
     assert inside(dockerd, "made", "/sys/fs/cgroup/memory/memory.limit_in_bytes") == str(20 << 20)
     assert inside(dockerd, "made", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us") == "30000"
     compare(dockerd, "container", "update", "--restart", "always", "made", status=0, out=["made"])
+
+
+def test_run_with_a_memory_reservation(dockerd):
+    started(dockerd, "soft", "--memory", "64m", "--memory-reservation", "20m")
+    assert same_inspect(dockerd, "soft").split()[:3] == [str(64 << 20), str(128 << 20), str(20 << 20)]
+    assert inside(dockerd, "soft", "/sys/fs/cgroup/memory/memory.soft_limit_in_bytes") == str(20 << 20)
