@@ -5,6 +5,7 @@ that bad input fails with one clear line and leaves nothing behind.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import stat
@@ -13,7 +14,7 @@ from typing import Mapping, Sequence
 
 from . import names
 from .cgroups.devices import DEVICE_RULES, rule as device_rule
-from .cgroups.limits import DeviceRate, Limits
+from .cgroups.limits import DeviceRate, Limits, format_cpu_list, systemd_cgroup_path
 from .errors import ConfigError
 from .network import validate_mode
 from .network.etcfiles import parse_add_host, parse_dns
@@ -454,6 +455,16 @@ def _jsonable(v):
     return v
 
 
+def limits_json(limits: Limits) -> dict:
+    """A Limits as a record keeps it (ContainerConfig.to_json()'s "resources")."""
+    return _limits_to_json(limits)
+
+
+def limits_from_record(data: dict | None) -> Limits:
+    """The Limits a record's "resources" holds (none: no limits)."""
+    return _limits_from_json(data) if data else Limits()
+
+
 def _limits_to_json(limits: Limits) -> dict:
     return _jsonable(limits)
 
@@ -463,8 +474,10 @@ def _limits_from_json(data: dict) -> Limits:
     for name in ("cpuset_cpus", "cpuset_mems"):
         if kw.get(name) is not None:
             kw[name] = frozenset(kw[name])
-    for name in ("device_read_bps", "device_write_bps"):
+    for name in ("device_read_bps", "device_write_bps", "device_read_iops", "device_write_iops"):
         kw[name] = tuple(DeviceRate(**d) for d in kw.get(name, ()))
+    for name in ("hugepage_limits", "unified"):
+        kw[name] = tuple(tuple(pair) for pair in kw.get(name, ()))
     return Limits(**kw)
 
 
@@ -593,19 +606,14 @@ _OCI_UNSUPPORTED = (
     ("process.selinuxLabel", "SELinux is not in use here"),
     ("process.ioPriority", "I/O priorities are not supported"),
     ("process.scheduler", "scheduler settings are not supported"),
-    ("linux.resources.hugepageLimits", "hugepage limits are not supported"),
     ("linux.resources.network", "network classes and priorities are not supported"),
     ("linux.resources.rdma", "RDMA limits are not supported"),
-    ("linux.resources.unified", "cgroup v2 unified settings are not supported"),
-    ("linux.resources.memory.reservation", "memory reservations are not supported"),
     ("linux.resources.memory.kernel", "kernel memory limits are not supported"),
     ("linux.resources.memory.kernelTCP", "kernel TCP memory limits are not supported"),
     ("linux.resources.memory.swappiness", "memory swappiness is not supported"),
     ("linux.resources.cpu.realtimeRuntime", "realtime CPU limits are not supported"),
     ("linux.resources.cpu.realtimePeriod", "realtime CPU limits are not supported"),
     ("linux.resources.blockIO.weightDevice", "per-device block I/O weights are not supported"),
-    ("linux.resources.blockIO.throttleReadIOPSDevice", "I/O-per-second limits are not supported"),
-    ("linux.resources.blockIO.throttleWriteIOPSDevice", "I/O-per-second limits are not supported"),
     ("linux.seccomp.listenerPath", "seccomp agents are not supported"),
 )
 
@@ -709,24 +717,88 @@ def _oci_device_rules(resources: dict) -> tuple:
     return tuple((x.kind, x.major, x.minor, x.access) for x in allowed)
 
 
-def _oci_limits(resources: dict) -> Limits:
-    mem = _oci_obj(resources, "memory", "linux.resources.")
-    cpu = _oci_obj(resources, "cpu", "linux.resources.")
-    pids = _oci_obj(resources, "pids", "linux.resources.")
-    blkio = _oci_obj(resources, "blockIO", "linux.resources.")
-    swap = mem.get("swap")
-    for rate_key in ("throttleReadBpsDevice", "throttleWriteBpsDevice"):
-        if blkio.get(rate_key):
-            _oci_error(f"linux.resources.blockIO.{rate_key}", "per-device rates are not supported")
-    return Limits.from_docker(
-        memory=_oci_int(mem.get("limit"), "linux.resources.memory.limit"),
-        memory_swap=_oci_int(swap, "linux.resources.memory.swap") if mem.get("limit") else None,
-        cpu_shares=_oci_int(cpu.get("shares"), "linux.resources.cpu.shares", 0),
-        cpu_quota=_oci_int(cpu.get("quota"), "linux.resources.cpu.quota"),
-        cpu_period=_oci_int(cpu.get("period"), "linux.resources.cpu.period", 0),
-        cpuset_cpus=cpu.get("cpus") or None, cpuset_mems=cpu.get("mems") or None,
-        pids_limit=_oci_int(pids.get("limit"), "linux.resources.pids.limit"),
-        blkio_weight=_oci_int(blkio.get("weight"), "linux.resources.blockIO.weight", 0))
+def oci_limits(resources: dict, old: Limits | None = None, where: str = "linux.resources.") -> Limits:
+    """OCI linux.resources as Limits: config.json's at create (old None), or
+    `runc update`'s on top of the limits in force (old): as runc, a value
+    absent or 0 leaves one as it is, -1 lifts a memory, swap, quota or pids
+    limit; a device's rate of 0, a hugepage limit of -1 take that one away."""
+    old = old if old is not None else Limits()
+    if not isinstance(resources, dict):
+        _oci_error(where.rstrip("."), "must be an object")
+    mem = _oci_obj(resources, "memory", where)
+    cpu = _oci_obj(resources, "cpu", where)
+    pids = _oci_obj(resources, "pids", where)
+    blkio = _oci_obj(resources, "blockIO", where)
+
+    def pick(obj, key, path, current, lo=None):
+        v = _oci_int(obj.get(key), f"{where}{path}", lo)
+        if v in (None, 0):
+            return current
+        return None if v == -1 else v
+
+    memory = pick(mem, "limit", "memory.limit", old.memory, -1)
+    swap = _oci_int(mem.get("swap"), f"{where}memory.swap", -1)
+    swap = old.memory_swap if swap in (None, 0) else swap
+    cpus = cpu.get("cpus") or None
+    mems = cpu.get("mems") or None
+    for key, v in (("cpus", cpus), ("mems", mems)):
+        if v is not None and not isinstance(v, str):
+            _oci_error(f"{where}cpu.{key}", "must be a string")
+    new = Limits.from_docker(
+        memory=memory, memory_swap=swap if memory is not None else None,
+        memory_reservation=pick(mem, "reservation", "memory.reservation", old.memory_reservation, -1),
+        cpu_shares=pick(cpu, "shares", "cpu.shares", old.cpu_shares, 0),
+        cpu_quota=pick(cpu, "quota", "cpu.quota", old.cpu_quota, -1),
+        cpu_period=pick(cpu, "period", "cpu.period", old.cpu_period, 0),
+        cpuset_cpus=cpus if cpus is not None else _cpu_list_or_none(old.cpuset_cpus),
+        cpuset_mems=mems if mems is not None else _cpu_list_or_none(old.cpuset_mems),
+        pids_limit=pick(pids, "limit", "pids.limit", old.pids_limit, -1),
+        blkio_weight=pick(blkio, "weight", "blockIO.weight", old.blkio_weight, 0),
+        device_read_bps=_oci_rates(blkio, "throttleReadBpsDevice", where, old.device_read_bps),
+        device_write_bps=_oci_rates(blkio, "throttleWriteBpsDevice", where, old.device_write_bps),
+        device_read_iops=_oci_rates(blkio, "throttleReadIOPSDevice", where, old.device_read_iops),
+        device_write_iops=_oci_rates(blkio, "throttleWriteIOPSDevice", where, old.device_write_iops),
+        cgroup_parent=old.cgroup_parent)
+    hugepages = dict(old.hugepage_limits)
+    for i, h in enumerate(_oci_list(resources, "hugepageLimits", where)):
+        size = h.get("pageSize") if isinstance(h, dict) else None
+        if not isinstance(size, str) or not re.match(r"^[0-9]+[KMG]B$", size):
+            _oci_error(f"{where}hugepageLimits[{i}].pageSize", f"{size!r} is not a page size like 2MB")
+        limit = _oci_int(h.get("limit"), f"{where}hugepageLimits[{i}].limit", -1)
+        if limit is None or limit == -1:
+            hugepages.pop(size, None)
+        else:
+            hugepages[size] = limit
+    unified = dict(old.unified)
+    for key, value in _oci_obj(resources, "unified", where).items():
+        if not isinstance(value, str):
+            _oci_error(f"{where}unified.{key}", "must be a string")
+        unified[key] = value
+    return dataclasses.replace(new, hugepage_limits=tuple(sorted(hugepages.items())),
+                               unified=tuple(sorted(unified.items())))
+
+
+def _cpu_list_or_none(cpus):
+    return format_cpu_list(cpus) if cpus is not None else None
+
+
+def _oci_rates(blkio: dict, key: str, where: str, old: tuple) -> tuple:
+    """blockIO.throttle*Device [{major, minor, rate}] merged into the old rates
+    (by device; a rate of 0 takes a device's away)."""
+    rates = {(r.major, r.minor): r for r in old}
+    for i, d in enumerate(_oci_list(blkio, key, where + "blockIO.")):
+        at = f"{where}blockIO.{key}[{i}]"
+        if not isinstance(d, dict):
+            _oci_error(at, "must be an object")
+        major, minor = _oci_int(d.get("major"), at + ".major", 0), _oci_int(d.get("minor"), at + ".minor", 0)
+        rate = _oci_int(d.get("rate"), at + ".rate", 0)
+        if major is None or minor is None or rate is None:
+            _oci_error(at, "needs major, minor and rate")
+        if rate == 0:
+            rates.pop((major, minor), None)
+        else:
+            rates[(major, minor)] = DeviceRate(f"{major}:{minor}", major, minor, rate)
+    return tuple(rates[k] for k in sorted(rates))
 
 
 # runc's rule: only sysctls that belong to a namespace the container has
@@ -877,9 +949,10 @@ def process_from_oci(proc, where: str = "process") -> BundleProcess:
                       if console else None))
 
 
-def container_config_from_oci(spec, bundle: str) -> "ContainerConfig":
+def container_config_from_oci(spec, bundle: str, systemd_cgroup=False) -> "ContainerConfig":
     """config.json (parsed) of the bundle at `bundle` -> ContainerConfig.
-    Raises ConfigError naming the field for anything wrong or unsupported."""
+    Raises ConfigError naming the field for anything wrong or unsupported.
+    systemd_cgroup (runc's --systemd-cgroup): cgroupsPath is "slice:prefix:name"."""
     if not isinstance(spec, dict):
         raise ConfigError("config.json: expected a JSON object")
     bundle = os.path.abspath(bundle)
@@ -943,8 +1016,12 @@ def container_config_from_oci(spec, bundle: str) -> "ContainerConfig":
     if cgroups_path is not None and (not isinstance(cgroups_path, str) or "\0" in cgroups_path
                                      or ".." in cgroups_path.split("/")):
         _oci_error("linux.cgroupsPath", f"{cgroups_path!r} is not a cgroup path")
-    if cgroups_path is not None and ":" in cgroups_path:
-        _oci_error("linux.cgroupsPath", "the systemd form (slice:prefix:name) is not supported")
+    if cgroups_path is not None and (systemd_cgroup or ":" in cgroups_path):
+        # systemd's slice:prefix:name, mapped as runc maps it (below the caller's cgroup)
+        try:
+            cgroups_path = systemd_cgroup_path(cgroups_path)
+        except ConfigError as e:
+            _oci_error("linux.cgroupsPath", str(e))
     umask = _oci_int(user.get("umask"), "process.user.umask", 0, 0o777)
     caps, ambient = _oci_capabilities(proc)
     resources = _oci_obj(linux, "resources", "linux.")
@@ -984,4 +1061,4 @@ def container_config_from_oci(spec, bundle: str) -> "ContainerConfig":
         workdir=cwd, read_only=bool(root.get("readonly")), no_new_privileges=bool(proc.get("noNewPrivileges")),
         ulimits=tuple(rlimits), oom_score_adj=oom,
         seccomp=seccomp_spec if seccomp_spec else "unconfined",
-        resources=_oci_limits(resources), bundle=extra)
+        resources=oci_limits(resources), bundle=extra)

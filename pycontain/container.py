@@ -144,6 +144,7 @@ class Container:
                  memory=None, memory_swap=None, cpus=None, cpu_shares=None, cpu_quota=None, cpu_period=None,
                  cpuset_cpus=None, cpuset_mems=None, pids_limit=None, blkio_weight=None,
                  device_read_bps=(), device_write_bps=(), cgroup_parent=None, cgroup=None, devices=(),
+                 memory_reservation=None,
                  id=None,  # noqa: A002  (the container id to use, as docker-py names it)
                  tty=False, layer_dir=None, pull="missing", storage_driver=None, config=None,
                  survive_parent=False):
@@ -160,7 +161,7 @@ class Container:
                 memory=memory, memory_swap=memory_swap, cpus=cpus, cpu_shares=cpu_shares, cpu_quota=cpu_quota,
                 cpu_period=cpu_period, cpuset_cpus=cpuset_cpus, cpuset_mems=cpuset_mems, pids_limit=pids_limit,
                 blkio_weight=blkio_weight, device_read_bps=device_read_bps, device_write_bps=device_write_bps,
-                cgroup_parent=cgroup_parent)
+                cgroup_parent=cgroup_parent, memory_reservation=memory_reservation)
             self.config = ContainerConfig(
                 image=image, rootfs=rootfs, command=command, entrypoint=entrypoint, env=env or (),
                 hostname=hostname, user=user, workdir=workdir, mounts=mounts, read_only=read_only,
@@ -497,8 +498,9 @@ class Container:
             parent, _, name = spec.cgroups_path.strip("/").rpartition("/")
             limits = dataclasses.replace(limits, cgroup_parent=cgroups.limits.normalize_parent(parent))
         try:
+            # a managed container (cgroup=True) or an OCI runtime's can have its limits changed later
             cg = cgroups.create(name, limits, devices_restricted=not self.config.privileged,
-                                before_mkdir=before_mkdir)
+                                before_mkdir=before_mkdir, updatable=self.want_cgroup is True or spec is not None)
             if spec is not None:
                 for kind, major, minor, access in spec.device_rules:
                     cg.allow_device(kind, major, minor, access)

@@ -471,11 +471,11 @@ async def export(request):
 
 
 async def update(request):
-    """docker update: the restart policy (limits: refused unless zero, see convert.update_policy)."""
-    policy = convert.update_policy(await body_of(request))
+    """docker update: limits and restart policy (convert.update_options)."""
+    options = convert.update_options(await body_of(request))
     c = await container_of(request)
-    if policy is not None:
-        await in_thread(c.set_restart_policy, policy)
+    if options:
+        await in_thread(lambda: c.update(**options))
     return json_response({"Warnings": []})
 
 

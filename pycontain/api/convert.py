@@ -162,16 +162,35 @@ def restart_policy(body: dict, where: str) -> str:
     return policy
 
 
-def update_policy(body) -> str | None:
-    """containers/{id}/update: the restart policy to set (None: the body sets
-    none). The resources docker's CLI sends with it are accepted at their
-    zero values only: pycontain cannot change a container's limits yet."""
+# containers/{id}/update: docker's Resources fields pycontain changes, as
+# ManagedContainer.update()'s options; the others only at their zero values
+_UPDATE_APPLIED = {"Memory": "memory", "MemorySwap": "memory_swap", "MemoryReservation": "memory_reservation",
+                   "CpuShares": "cpu_shares", "CpuPeriod": "cpu_period", "CpuQuota": "cpu_quota",
+                   "CpusetCpus": "cpuset_cpus", "CpusetMems": "cpuset_mems", "PidsLimit": "pids_limit",
+                   "BlkioWeight": "blkio_weight"}
+_UPDATE_ZERO = {"KernelMemory", "KernelMemoryTCP", "CpuRealtimePeriod", "CpuRealtimeRuntime", "BlkioWeightDevice",
+                "BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps",
+                "Devices", "DeviceCgroupRules", "DeviceRequests", "MemorySwappiness", "OomKillDisable",
+                "CgroupParent", "Ulimits", "CpuCount", "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth"}
+
+
+def update_options(body) -> dict:
+    """containers/{id}/update's body as ManagedContainer.update()'s keyword
+    arguments: the limits (0 or null: unchanged, as docker's) and RestartPolicy."""
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
-    for key, value in body.items():
-        if key != "RestartPolicy" and not _zero(key, value):
-            raise BadRequest(f"{key}: updating it is not supported by pycontain (only the restart policy)")
-    return restart_policy(body, "") if body.get("RestartPolicy") else None
+    _check_fields(body, set(_UPDATE_APPLIED) | {"NanoCpus", "RestartPolicy"}, _UPDATE_ZERO, "")
+    out = {}
+    for key, option in _UPDATE_APPLIED.items():
+        value = _want(body, key, str if key.startswith("Cpuset") else int, "")
+        if value not in (None, 0, ""):
+            out[option] = value
+    nano = _want(body, "NanoCpus", int, "")
+    if nano:
+        out["cpus"] = nano / 1e9
+    if body.get("RestartPolicy"):
+        out["restart_policy"] = restart_policy(body, "")
+    return out
 
 
 # ---- containers/create -------------------------------------------------------------------
@@ -186,7 +205,8 @@ _CONFIG_ZERO = {"Domainname", "Healthcheck", "ArgsEscaped", "NetworkDisabled", "
 _HOST_APPLIED = {
     "Binds", "NetworkMode", "PortBindings", "RestartPolicy", "AutoRemove", "Mounts", "CapAdd", "CapDrop",
     "Dns", "ExtraHosts", "GroupAdd", "Privileged", "PublishAllPorts", "ReadonlyRootfs", "SecurityOpt",
-    "Tmpfs", "Init", "LogConfig", "Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpuPeriod", "CpuQuota",
+    "Tmpfs", "Init", "LogConfig", "Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuShares",
+    "CpuPeriod", "CpuQuota",
     "CpusetCpus", "CpusetMems", "PidsLimit", "BlkioWeight", "BlkioDeviceReadBps", "BlkioDeviceWriteBps",
     "CgroupParent", "Devices", "Ulimits", "OomScoreAdj",
 }
@@ -195,7 +215,7 @@ _HOST_ZERO = {
     "Cgroup", "Links", "PidMode", "UTSMode", "UsernsMode", "ShmSize", "Sysctls", "Runtime",
     "ConsoleSize", "Isolation", "BlkioWeightDevice", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps",
     "CpuRealtimePeriod", "CpuRealtimeRuntime", "DeviceCgroupRules", "DeviceRequests", "KernelMemory",
-    "KernelMemoryTCP", "MemoryReservation", "MemorySwappiness", "OomKillDisable", "CpuCount", "CpuPercent",
+    "KernelMemoryTCP", "MemorySwappiness", "OomKillDisable", "CpuCount", "CpuPercent",
     "IOMaximumIOps", "IOMaximumBandwidth", "MaskedPaths", "ReadonlyPaths", "Annotations", "StorageOpt",
 }
 
@@ -256,6 +276,7 @@ def create_kwargs(body, name: str | None, default_network: str) -> dict:
         oom_score_adj=_want(host, "OomScoreAdj", int, "HostConfig.") or None,
         memory=_want(host, "Memory", int, "HostConfig.") or None,
         memory_swap=_want(host, "MemorySwap", int, "HostConfig.") or None,
+        memory_reservation=_want(host, "MemoryReservation", int, "HostConfig.") or None,
         cpus=(nano / 1e9) if nano else None,
         cpu_shares=_want(host, "CpuShares", int, "HostConfig.") or None,
         cpu_period=_want(host, "CpuPeriod", int, "HostConfig.") or None,

@@ -12,6 +12,7 @@ import sys
 import time
 
 from .. import containers, reset, storecheck
+from ..cgroups.limits import parse_bytes
 from .._paths import default_root
 from . import service
 from ._errors import CliError, UsageError
@@ -134,6 +135,25 @@ def _container_verbs(sub, grouped):
 
     p = verb("diff", "list the changes to the files of a container's filesystem (A, C, D)", cmd_diff)
     p.add_argument("container", metavar="CONTAINER")
+
+    p = verb("update", "update the resource limits and restart policy of one or more containers", cmd_update,
+             "container name or id")
+    p.add_argument("--blkio-weight", type=int, default=0, metavar="N", help="block I/O weight, 10 to 1000")
+    p.add_argument("--cpu-period", type=int, default=0, metavar="US", help="CPU CFS period (microseconds)")
+    p.add_argument("--cpu-quota", type=int, default=0, metavar="US", help="CPU CFS quota (microseconds)")
+    p.add_argument("--cpu-rt-period", type=int, default=0, metavar="US", help="not supported")
+    p.add_argument("--cpu-rt-runtime", type=int, default=0, metavar="US", help="not supported")
+    p.add_argument("-c", "--cpu-shares", type=int, default=0, metavar="N", help="CPU shares (relative weight)")
+    p.add_argument("--cpus", type=_decimal_flag, default=0, metavar="N", help="number of CPUs, e.g. 0.5")
+    p.add_argument("--cpuset-cpus", default="", metavar="LIST", help="CPUs the container may run on, e.g. 0-1,3")
+    p.add_argument("--cpuset-mems", default="", metavar="LIST", help="memory nodes the container may use")
+    p.add_argument("--kernel-memory", type=_bytes_flag, default=0, metavar="BYTES", help="not supported")
+    p.add_argument("-m", "--memory", type=_bytes_flag, default=0, metavar="BYTES", help="memory limit, e.g. 64m")
+    p.add_argument("--memory-reservation", type=_bytes_flag, default=0, metavar="BYTES", help="memory soft limit")
+    p.add_argument("--memory-swap", type=_swap_flag, default=0, metavar="BYTES",
+                   help="memory plus swap limit; -1: unlimited swap")
+    p.add_argument("--pids-limit", type=int, default=0, metavar="N", help="maximum number of processes (-1: unlimited)")
+    p.add_argument("--restart", metavar="POLICY", help="restart policy: no, on-failure[:N], always, unless-stopped")
 
 
 def _system_verbs(sub):
@@ -290,6 +310,37 @@ def cmd_start(args):
     except BrokenPipeError:
         pass
     return c.wait()
+
+
+def _bytes_flag(text):
+    """docker's byte flags: a size (64m, 1g), checked while parsing (status 125)."""
+    try:
+        return parse_bytes(text)
+    except containers.ConfigError:
+        raise argparse.ArgumentTypeError(f"invalid size: {text!r}") from None
+
+
+def _swap_flag(text):
+    return -1 if text.strip() == "-1" else _bytes_flag(text)
+
+
+def _decimal_flag(text):
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid decimal: {text!r}") from None
+
+
+def cmd_update(args):
+    if args.cpu_rt_period or args.cpu_rt_runtime or args.kernel_memory:
+        raise CliError("--cpu-rt-period, --cpu-rt-runtime and --kernel-memory are not supported")
+    limits = dict(memory=args.memory, memory_swap=args.memory_swap, memory_reservation=args.memory_reservation,
+                  cpus=args.cpus, cpu_shares=args.cpu_shares, cpu_quota=args.cpu_quota, cpu_period=args.cpu_period,
+                  cpuset_cpus=args.cpuset_cpus, cpuset_mems=args.cpuset_mems, pids_limit=args.pids_limit,
+                  blkio_weight=args.blkio_weight)
+    if args.restart is None and not any(limits.values()):
+        raise CliError("you must provide one or more flags when using this command")
+    return _each(args.containers, lambda c: (c.update(restart_policy=args.restart, **limits), None)[1])
 
 
 def cmd_stop(args):

@@ -89,6 +89,7 @@ def add_container_flags(p):
     # resource limits (pycontain/cgroups), docker's names and value syntax
     p.add_argument("-m", "--memory", metavar="BYTES", help="memory limit, e.g. 64m or 1g")
     p.add_argument("--memory-swap", metavar="BYTES", help="memory plus swap limit; -1: unlimited swap")
+    p.add_argument("--memory-reservation", metavar="BYTES", help="memory soft limit, e.g. 32m")
     p.add_argument("--cpus", metavar="N", help="number of CPUs, e.g. 0.5")
     p.add_argument("-c", "--cpu-shares", type=int, metavar="N", help="relative CPU weight (default 1024)")
     p.add_argument("--cpu-period", type=int, metavar="USEC", help="CFS period in microseconds")
@@ -196,7 +197,8 @@ def container_kwargs(args) -> dict:
         name=args.name, ports=args.publish, dns=args.dns, add_hosts=args.add_host, devices=args.device,
         pull=args.pull, storage_driver=args.storage_driver,
         entrypoint=[args.entrypoint] if args.entrypoint else None,
-        memory=args.memory, memory_swap=args.memory_swap, cpus=args.cpus, cpu_shares=args.cpu_shares,
+        memory=args.memory, memory_swap=args.memory_swap, memory_reservation=args.memory_reservation,
+        cpus=args.cpus, cpu_shares=args.cpu_shares,
         cpu_period=args.cpu_period, cpu_quota=args.cpu_quota, cpuset_cpus=args.cpuset_cpus,
         cpuset_mems=args.cpuset_mems, pids_limit=args.pids_limit, blkio_weight=args.blkio_weight,
         device_read_bps=args.device_read_bps, device_write_bps=args.device_write_bps,

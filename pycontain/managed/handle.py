@@ -15,7 +15,7 @@ import time
 
 from .. import _launch, attach, names
 from ..cgroups import running as running_cgroup
-from ..config import merge_env, normalize_env
+from ..config import limits_from_record, limits_json, merge_env, normalize_env
 from ..container import ContainerResult
 from ..errors import ConfigError, ContainerError, ContainerStateError, ContainerTimeout, StartFailed
 from ..logs import follow_entries, parse_since, read_entries
@@ -25,7 +25,8 @@ from . import proc
 from .inspect import inspect_dict
 from .monitor import ALREADY_RUNNING, Monitor, claim, start_detached
 from .proc import namespace_joins
-from .record import discard, look, parse_restart_policy, signal_number
+from .record import CONFIG_VERSION, discard, look, parse_restart_policy, signal_number
+from .update import LIMIT_OPTIONS, changed_limits, given_options
 
 DEFAULT_STOP_TIMEOUT = 10
 
@@ -622,17 +623,52 @@ class ManagedContainer:
                 return image.import_(f, ref, changes=changes, message=message, root=self._store.root)
         return image.commit(str(upper), base, ref, changes, message, author, root=self._store.root)
 
+    def update(self, *, restart_policy=None, **limits):
+        """docker update: new limits for a created, running, paused or stopped
+        container, and/or a new restart policy. Takes docker's options
+        (memory, memory_swap, memory_reservation, cpus, cpu_shares, cpu_quota,
+        cpu_period, cpuset_cpus, cpuset_mems, pids_limit (-1: unlimited),
+        blkio_weight); 0 or None leaves one as it is. A running or paused
+        container's cgroup changes at once; the record keeps the new values
+        (inspect, the next start). ConfigError (docker's words) or CgroupError
+        (the kernel refused, e.g. below the memory in use): nothing changed."""
+        if restart_policy is not None:
+            parse_restart_policy(restart_policy)
+        for _attempt in range(5):
+            rec = self._fresh()
+            if restart_policy is not None and restart_policy.partition(":")[0] != "no" \
+                    and rec.config.get("auto_remove"):
+                raise ConfigError("Restart policy cannot be updated because AutoRemove is enabled for the container")
+            changes = {}
+            if given_options(limits) or set(limits) - set(LIMIT_OPTIONS):
+                if rec.config.get("config_version") != CONFIG_VERSION:
+                    raise ConfigError(f"container {rec.short_id} was created by an older pycontain: "
+                                      "recreate it to change its limits")
+                new, nano = changed_limits(rec.config, **limits)
+                old = limits_from_record(rec.config.get("resources"))
+                live = rec.state in ("running", "paused") and process_alive(rec.pid, rec.pid_start)
+                if live and new != old:
+                    running_cgroup.cgroup_of(rec.pid, rec.short_id).update(old, new)
+                changes["config"] = dict(rec.config, resources=limits_json(new), nano_cpus=nano)
+            if restart_policy is not None:
+                changes["restart_policy"] = restart_policy
+
+            def unchanged(cur, seen=rec):
+                # a start, restart or another update in between: decide again from the new record
+                if (cur.config, cur.pid, cur.state) != (seen.config, seen.pid, seen.state):
+                    raise _RecordChanged
+
+            try:
+                if changes and self._store.update(self.id, _check=unchanged, **changes) is None:
+                    raise NoSuchContainer(self.short_id)
+            except _RecordChanged:
+                continue
+            return self.reload()
+        raise ContainerError(f"container {self.short_id} kept changing: its update was not applied")
+
     def set_restart_policy(self, policy: str):
         """docker update --restart: the monitor reads it when the container next exits."""
-        parse_restart_policy(policy)
-
-        def allowed(rec):
-            if policy.partition(":")[0] != "no" and rec.config.get("auto_remove"):
-                raise ConfigError("conflicting options: a restart policy and auto-remove (--rm)")
-
-        if self._store.update(self.id, restart_policy=policy, _check=allowed) is None:
-            raise NoSuchContainer(self.short_id)
-        return self.reload()
+        return self.update(restart_policy=policy)
 
     def rename(self, new_name: str):
         new_name = names.check("container", new_name.lstrip("/") if isinstance(new_name, str) else new_name)
@@ -644,6 +680,10 @@ class ManagedContainer:
                 raise NoSuchContainer(self.short_id)
         self.reload()
         return self
+
+
+class _RecordChanged(Exception):
+    """The record changed between reading it and writing the update."""
 
 
 class _signals_proxied_to:

@@ -104,6 +104,7 @@ def _inspect_host_config(cfg: dict, rec: ContainerRecord, policy: str, retries: 
                     for d in cfg.get("devices") or [] if isinstance(d, dict)],
         # docker: twice the memory limit when a limit is set without --memory-swap
         "MemorySwap": res.get("memory_swap") or (2 * memory if memory else 0),
+        "MemoryReservation": res.get("memory_reservation") or 0,
         "PidsLimit": res.get("pids_limit") or None,
         "Ulimits": [_inspect_ulimit(u) for u in cfg.get("ulimits") or []] or None,
     }

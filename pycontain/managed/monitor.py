@@ -132,6 +132,7 @@ class Monitor:
                     if not self._sleep_unless_stopped(delay):
                         break
                     delay = min(delay * 2, RESTART_DELAY_MAX)
+                    rec = self.store.load(self.cid) or rec   # limits updated meanwhile (docker update) apply
                     continue
                 self.store.update(self.cid, state="exited", exit_code=code, oom_killed=oom,
                                   finished=time.time(), pid=None, pid_start=None,

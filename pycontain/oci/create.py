@@ -10,7 +10,7 @@ import socket
 
 from .. import __version__
 from ..bundle import MOUNT_FLAGS, MOUNT_WORDS, NAMESPACE_FLAGS
-from ..config import container_config_from_oci
+from ..config import container_config_from_oci, limits_json
 from ..container import Container
 from ..errors import ContainerError
 from ..hooks import run_hooks
@@ -21,7 +21,7 @@ from .ops import Log
 from .state import OCI_VERSION, OciError, StateDir
 
 
-def _load_config(bundle: str):
+def _load_config(bundle: str, systemd_cgroup=False):
     path = os.path.join(bundle, "config.json")
     try:
         with open(path, "rb") as f:
@@ -32,7 +32,7 @@ def _load_config(bundle: str):
         raise OciError(f"config.json: {e.strerror}") from None
     except (ValueError, RecursionError) as e:
         raise OciError(f"config.json: not valid JSON: {e}") from None
-    return container_config_from_oci(spec, bundle)
+    return container_config_from_oci(spec, bundle, systemd_cgroup=systemd_cgroup)
 
 
 def _write_pid_file(path: str, pid: int):
@@ -61,6 +61,8 @@ def _record(sd: StateDir, cfg, pid: int, pid_start: int, held: dict, started: bo
         "created": S.now_rfc3339(), "annotations": dict(cfg.bundle.annotations), "held": held,
         "started": started, "paused": False, "hooks": [dataclasses.asdict(h) for h in cfg.bundle.hooks],
         "seccomp": seccomp,
+        # the limits in force, which `update` changes
+        "resources": limits_json(cfg.resources) if cfg.resources is not None else None,
     }
 
 
@@ -76,7 +78,7 @@ def _created_hooks(rec: dict) -> None:
 
 
 def create(args, log: Log, detach_start=False) -> int:
-    cfg = _load_config(os.path.abspath(args.bundle))
+    cfg = _load_config(os.path.abspath(args.bundle), args.systemd_cgroup)
     if args.preserve_fds:
         raise OciError("--preserve-fds is not supported")
     if cfg.bundle.terminal and not args.console_socket:
@@ -191,7 +193,7 @@ def _serve_start(c: Container, srv: socket.socket) -> int:
 def run(args, log: Log) -> int:
     if args.detach:
         return create(args, log, detach_start=True)
-    cfg = _load_config(os.path.abspath(args.bundle))
+    cfg = _load_config(os.path.abspath(args.bundle), args.systemd_cgroup)
     if cfg.bundle.terminal and not args.console_socket:
         raise OciError("process.terminal needs --console-socket (or run without a terminal)")
     sd = StateDir(args.root, args.id)
