@@ -13,7 +13,7 @@ import time
 
 from .. import containers, reset, storecheck
 from .._paths import default_root
-from . import service
+from . import events as events_verb, service
 from ._errors import CliError, UsageError
 from ._format import format_each, format_rows, human_duration, human_size, print_deleted
 from ._prompt import confirmed
@@ -156,6 +156,7 @@ def _system_verbs(sub):
     p.add_argument("-f", "--force", action="store_true", help="do not prompt for confirmation")
     p.set_defaults(func=cmd_system_reset)
     service.register(ssub)
+    events_verb.add_events_verb(ssub)
     s.set_defaults(func=lambda a: (s.print_help(), 0)[1])
 
 

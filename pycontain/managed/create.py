@@ -6,7 +6,7 @@ import dataclasses
 import os
 import shutil
 
-from .. import names, volumes
+from .. import events, names, volumes
 from ..container import Container, with_image_volumes
 from ..errors import ConfigError
 from ..logs import parse_log_opts
@@ -101,6 +101,7 @@ def create(image=None, command=None, *, name=None, restart_policy="no", log_opts
         if image is not None:
             release_image(cid, root)
         raise
+    events.container_event(store.root, rec, "create")
     return ManagedContainer(store, rec)
 
 

@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 
-from .. import _launch, attach, names
+from .. import _launch, attach, events, names
 from ..cgroups import running as running_cgroup
 from ..config import merge_env, normalize_env
 from ..container import ContainerResult
@@ -157,6 +157,8 @@ class ManagedContainer:
             raise ContainerStateError(f"container {rec.short_id} is not running")
         if sig in (_signal.SIGKILL, signal_number(rec.config.get("stop_signal", "SIGTERM"))):
             rec = self._store.update(rec.id, stop_requested=True) or rec
+        # logged first: the monitor's "die" may follow the signal at once
+        events.container_event(self._store.root, rec, "kill", signal=sig)
         if not self._send(rec, sig):
             raise ContainerStateError(f"container {rec.short_id} is not running")
         if rec.state == "paused" and sig == _signal.SIGKILL:
@@ -184,6 +186,7 @@ class ManagedContainer:
         if fd is not None:
             try:
                 try:
+                    events.container_event(self._store.root, rec, "kill", signal=sig)
                     _signal.pidfd_send_signal(fd, sig)
                 except ProcessLookupError:
                     pass
@@ -191,12 +194,14 @@ class ManagedContainer:
                     running_cgroup.thaw(rec)  # a frozen process cannot act on a signal
                 if not select.select([fd], [], [], max(0, timeout))[0]:
                     try:
+                        events.container_event(self._store.root, rec, "kill", signal=int(_signal.SIGKILL))
                         _signal.pidfd_send_signal(fd, _signal.SIGKILL)
                     except ProcessLookupError:
                         pass
             finally:
                 os.close(fd)
         self._wait_recorded(rec)
+        events.container_event(self._store.root, rec, "stop")
         return self
 
     def _wait_recorded(self, rec, timeout=30.0):
@@ -229,7 +234,9 @@ class ManagedContainer:
 
     def restart(self, timeout=None):
         self.stop(timeout)
-        return self.start()
+        self.start()
+        events.container_event(self._store.root, self._rec, "restart")
+        return self
 
     # ---- pause --------------------------------------------------------------------------
 
@@ -241,6 +248,7 @@ class ManagedContainer:
             raise ContainerStateError(f"container {rec.short_id} is not running")
         running_cgroup.freeze(rec)
         self._rec = self._store.update(rec.id, state="paused") or rec
+        events.container_event(self._store.root, rec, "pause")
         return self
 
     def unpause(self):
@@ -249,6 +257,7 @@ class ManagedContainer:
             raise ContainerStateError(f"container {rec.short_id} is not paused")
         running_cgroup.thaw(rec)
         self._rec = self._store.update(rec.id, state="running") or rec
+        events.container_event(self._store.root, rec, "unpause")
         return self
 
     # ---- remove -------------------------------------------------------------------------
@@ -266,6 +275,8 @@ class ManagedContainer:
             if rec.state == "paused":
                 self._send(rec, _signal.SIGKILL)
                 running_cgroup.thaw(rec)
+            if rec.state in ("running", "paused"):
+                events.container_event(self._store.root, rec, "kill", signal=int(_signal.SIGKILL))
             self._send(rec, _signal.SIGKILL)
             self._wait_recorded(rec)
 
@@ -281,6 +292,7 @@ class ManagedContainer:
         discard(self._store, rec, with_volumes=volumes)  # docker's rm -v: its anonymous volumes too
         if self._store.delete(rec.id) is None:   # a concurrent rm finished first
             raise NoSuchContainer(rec.id[:12])
+        events.container_event(self._store.root, rec, "destroy")
         self._rec.state = "removed"
 
     # ---- wait -------------------------------------------------------------------------------
@@ -642,7 +654,9 @@ class ManagedContainer:
                 raise NameInUse(new_name, other["id"])
             if db.execute("UPDATE containers SET name = ? WHERE id = ?", (new_name, self.id)).rowcount == 0:
                 raise NoSuchContainer(self.short_id)
+        old_name = self._rec.name
         self.reload()
+        events.container_event(self._store.root, self._rec, "rename", oldName="/" + old_name)
         return self
 
 

@@ -7,7 +7,7 @@ import dataclasses
 import re
 import signal as _signal
 
-from .. import rootless, volumes
+from .. import events, rootless, volumes
 from ..config import ContainerConfig, Mount
 from ..container import builtin_image
 from ..errors import ConfigError, ContainerError
@@ -192,6 +192,7 @@ def settle(store: Store, rec: ContainerRecord) -> ContainerRecord | None:
         return store.get(rec.id)
     if gone is not None:  # whoever deleted the record removes the rest
         discard(store, gone, with_volumes=True)
+        events.container_event(store.root, gone, "destroy")
     return None
 
 
