@@ -390,7 +390,12 @@ def status_text(attrs: dict) -> str:
     now = time.time()
     if st["Status"] in ("running", "paused"):
         text = f"Up {_ago(now - _unix(st['StartedAt']))}"
-        return text + " (Paused)" if st["Status"] == "paused" else text
+        if st["Status"] == "paused":
+            return text + " (Paused)"
+        health = (st.get("Health") or {}).get("Status")
+        if health:   # docker's Health.String()
+            return text + f" ({'health: starting' if health == 'starting' else health})"
+        return text
     if st["Status"] == "restarting":
         return f"Restarting ({st['ExitCode']}) {_ago(now - _unix(st['FinishedAt']))} ago"
     if st["Status"] in ("exited", "dead"):

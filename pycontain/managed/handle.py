@@ -19,6 +19,7 @@ from ..errors import ConfigError, ContainerError, ContainerStateError, Container
 from ..logs import follow_entries, parse_since, read_entries
 from ..state import MONITORED, ContainerRecord, NameInUse, NoSuchContainer, Store, process_alive, process_start_time
 from . import proc
+from . import health
 from .execute import run_in, spawn_in
 from .inspect import inspect_dict
 from .monitor import ALREADY_RUNNING, Monitor, claim, start_detached
@@ -67,6 +68,11 @@ class ManagedContainer:
     @property
     def attrs(self) -> dict:
         return inspect_dict(self._rec, self._store.root)
+
+    @property
+    def health(self) -> dict | None:
+        """docker's State.Health (Status, FailingStreak, Log), None without a health check."""
+        return health.state(self._store.root, self._rec)
 
     @property
     def container_dir(self):

@@ -33,6 +33,7 @@ from ..container import DEVNULL, PIPE, Container
 from ..errors import AlreadyRunning
 from ..logs import JsonFileWriter
 from ..state import Store, boot_id, process_alive, process_start_time
+from . import health
 from .record import container_arguments, discard, should_restart
 
 # docker's restart delay: 100 ms, doubled after each restart, at most a
@@ -117,8 +118,12 @@ class Monitor:
                         self._remove()
                     return status
                 self._report({"ok": True, "pid": c.pid})
+                hc = health.healthcheck_of(rec)
+                prober = health.Prober(self.store, self.cid, hc).start() if health.active(hc) else None
                 self._pump(c, log)
                 code = exit_status(c.wait())
+                if prober is not None:
+                    prober.stop()
                 oom = _oom_killed(c)
                 log.flush_partial()
                 rec = self.store.load(self.cid)
