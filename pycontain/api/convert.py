@@ -179,9 +179,9 @@ def update_policy(body) -> str | None:
 _CONFIG_APPLIED = {
     "Hostname", "User", "Env", "Cmd", "Entrypoint", "Image", "WorkingDir", "Tty", "OpenStdin", "StopSignal",
     "Labels", "ExposedPorts", "Volumes", "AttachStdin", "AttachStdout", "AttachStderr", "StdinOnce",
-    "HostConfig", "NetworkingConfig", "StopTimeout",
+    "HostConfig", "NetworkingConfig", "StopTimeout", "Healthcheck",
 }
-_CONFIG_ZERO = {"Domainname", "Healthcheck", "ArgsEscaped", "NetworkDisabled", "MacAddress", "OnBuild",
+_CONFIG_ZERO = {"Domainname", "ArgsEscaped", "NetworkDisabled", "MacAddress", "OnBuild",
                 "Shell", "Platform"}
 _HOST_APPLIED = {
     "Binds", "NetworkMode", "PortBindings", "RestartPolicy", "AutoRemove", "Mounts", "CapAdd", "CapDrop",
@@ -243,6 +243,7 @@ def create_kwargs(body, name: str | None, default_network: str) -> dict:
         stdin_open=bool(_want(body, "OpenStdin", bool, "")),
         stop_signal=_want(body, "StopSignal", str, "") or None,
         stop_timeout=_want(body, "StopTimeout", int, ""),   # stop()'s default, docker's --stop-timeout
+        healthcheck=_want(body, "Healthcheck", dict, ""),   # checked by the library (managed/health.py)
         mounts=mounts, network=network, ports=_ports(body, host),
         restart_policy=policy, auto_remove=bool(_want(host, "AutoRemove", bool, "HostConfig.")),
         log_opts=log_opts,

@@ -235,9 +235,10 @@ def healthcheck(args) -> dict | None:
         from ..build.dockerfile import parse_duration
     for key, text in durations.items():
         if text is not None:
-            ns = parse_duration(text, f"--health-{_FLAG_OF[key]}")
-            if ns < 0:
-                raise ConfigError(f"--health-{_FLAG_OF[key]} cannot be negative")
+            flag = f"--health-{_FLAG_OF[key]}"
+            ns = parse_duration(text.removeprefix("-"), flag)   # Go's syntax, a sign allowed
+            if text.startswith("-") and ns:
+                raise ConfigError(f"{flag} cannot be negative")
             hc[key] = ns
     if args.health_retries is not None:
         if args.health_retries < 0:
