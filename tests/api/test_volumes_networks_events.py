@@ -32,6 +32,7 @@ def test_networks_through_docker(tmp_path, docker_env):
 
     def docker(*args):
         return subprocess.run([DOCKER, *args], capture_output=True, text=True, timeout=60, env=env)
+    since = time.time()
     try:
         r = docker("network", "create", "--subnet", "10.213.7.0/24", "api-net")
         assert r.returncode == 0, r.stderr
@@ -45,6 +46,9 @@ def test_networks_through_docker(tmp_path, docker_env):
         assert "api-net" not in docker("network", "ls", "--format", "{{.Name}}").stdout.split()
         r = docker("network", "inspect", "api-net")
         assert r.returncode == 1 and "not found" in r.stderr
+        r = docker("events", "--since", f"{since:.3f}", "--until", f"{time.time():.3f}", "--filter", "type=network",
+                   "--format", "{{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}} {{.Actor.Attributes.type}}")
+        assert r.stdout.splitlines() == [f"create {net_id} api-net bridge", f"destroy {net_id} api-net bridge"]
     finally:
         stop_service(proc)
 

@@ -110,7 +110,7 @@ def test_events_since_until_format_as_docker(dockerd):
         die = side("events", *window, "--filter", "event=die", "--filter", "container=evy",
                    "--format", "{{.Status}} {{.Type}} {{.Action}} {{.From}} {{.Actor.Attributes.exitCode}}").stdout
         seen[who] = (plain, js, die)
-    for who, (plain, js, die) in seen.items():
+    for who, (plain, _, die) in seen.items():
         actions = [line.split()[2] for line in plain]
         assert actions == ["create", "start", "kill", "kill", "kill", "die", "stop", "destroy"], (who, plain)
         signals = [re.search(r"signal=(\d+)", line).group(1) for line in plain if " kill " in line]
@@ -123,3 +123,27 @@ def test_events_since_until_format_as_docker(dockerd):
     assert shape(p_js[0]) == shape(d_js[0])
     assert [e["Action"] for e in p_js if e["Actor"]["Attributes"].get("name") == "evy"] == \
         [e["Action"] for e in d_js if e["Actor"]["Attributes"].get("name") == "evy"]
+
+
+def test_image_and_volume_events_as_docker(dockerd):
+    seen = {}
+    for who, side in sides(dockerd):
+        since = time.time()
+        for argv in (("tag", "busybox", "evimg:1"), ("rmi", "evimg:1"), ("volume", "create", "evvol"),
+                     ("volume", "rm", "evvol")):
+            r = side(*argv)
+            assert r.returncode == 0, (who, argv, r.stderr)
+        time.sleep(0.3)
+        r = side("events", "--since", f"{since:.3f}", "--until", f"{time.time():.3f}", "--format", "{{json .}}")
+        seen[who] = [json.loads(line) for line in r.stdout.splitlines()]
+    d, p = seen["docker"], seen["pycontain"]
+
+    def summary(found):
+        return [(e["Type"], e["Action"], e["Actor"]["Attributes"].get("name"), sorted(e["Actor"]["Attributes"]))
+                for e in found]
+
+    assert summary(p) == summary(d) == [
+        ("image", "tag", "evimg:1", ["name"]), ("image", "untag", d[1]["Actor"]["ID"], ["name"]),
+        ("volume", "create", None, ["driver"]), ("volume", "destroy", None, ["driver"])]
+    assert [e["Actor"]["ID"] for e in p[2:]] == ["evvol", "evvol"]
+    assert shape(p[0]) == shape(d[0]) and shape(p[2]) == shape(d[2])
