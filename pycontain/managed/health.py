@@ -33,7 +33,7 @@ from .. import events
 from .._paths import containers_dir
 from ..errors import ConfigError, ContainerError, ContainerTimeout
 from ..logs import rfc3339nano
-from ..state import NoSuchContainer, Store, shared_store
+from ..state import NoSuchContainer, Store, process_alive, shared_store
 from .execute import run_in
 
 SECOND = 1_000_000_000
@@ -207,8 +207,10 @@ def probe(store: Store, cid: str) -> dict | None:
         now = store.get(cid)
     except NoSuchContainer:
         return None
-    if now.state != "running" or now.started != rec.started:
-        return None   # it stopped (or restarted) under the probe: the result is of no run
+    if now.state != "running" or now.started != rec.started or not _running(rec):
+        # it stopped (or restarted) under the probe (its monitor may not have
+        # recorded the exit yet): the result is of no run
+        return None
     health = _of_this_run(_read(store.root, cid), rec)
     old = health["Status"]
     health["Log"] = (health["Log"] + [{"Start": rfc3339nano(start), "End": rfc3339nano(end), "ExitCode": code,
@@ -227,6 +229,23 @@ def probe(store: Store, cid: str) -> dict | None:
     if health["Status"] != old:
         events.container_event(store.root, rec, "health_status: " + health["Status"])
     return {"Status": health["Status"], "FailingStreak": health["FailingStreak"], "Log": health["Log"]}
+
+
+PF_EXITING = 0x4   # include/linux/sched.h: the task is in do_exit()
+
+
+def _running(rec) -> bool:
+    """The container's init is alive and not exiting. (An exiting init waits,
+    in the kernel, until the probe's killed process is reaped: it is neither
+    gone nor a zombie when the probe comes back, only PF_EXITING says so.)"""
+    if not process_alive(rec.pid, rec.pid_start):
+        return False
+    try:
+        with open(f"/proc/{rec.pid}/stat", "rb") as f:
+            flags = int(f.read().rsplit(b")", 1)[1].split()[6])
+    except (OSError, IndexError, ValueError):
+        return False
+    return not flags & PF_EXITING
 
 
 def _go_duration(ns: int) -> str:

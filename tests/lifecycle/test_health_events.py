@@ -77,6 +77,14 @@ def test_a_check_that_outlasts_its_timeout_fails(busybox):
     assert h["Log"][0]["Output"] == "Health check exceeded timeout (300ms)"
 
 
+def test_a_probe_cut_short_by_the_containers_exit_is_not_a_result(busybox, store_root):
+    c = containers.run(rootfs=str(busybox), command=["sleep", "1"], network="none",
+                       healthcheck={"Test": ["CMD", "sleep", "30"], "Interval": 200 * MS, "Retries": 1})
+    assert c.wait(timeout=20) == 0
+    assert health_of(c) == {"Status": "unhealthy", "FailingStreak": 0, "Log": []}   # stopped: docker's unhealthy
+    assert [e["Action"] for e in logged(store_root, c.id)] == ["create", "start", "die"]
+
+
 def test_one_probe_from_the_command_line_of_another_monitor(busybox, store_root):
     # an interval of an hour: only the probe run here records anything
     c = containers.run(rootfs=str(busybox), command=["sleep", "60"], network="none",
