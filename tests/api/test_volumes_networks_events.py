@@ -114,3 +114,5 @@ def test_health_checks_through_docker(docker):
     assert health()["Status"] == "healthy"
     assert docker("ps", "--format", "{{.Status}}", "--filter", "name=api-health").stdout.endswith(" (healthy)\n")
     assert docker("rm", "-f", "api-health").returncode == 0
+    r = docker("run", "-d", "--network", "none", "--health-cmd", "true", "--health-interval", "500us", IMAGE, "true")
+    assert r.returncode == 125 and "Interval in Healthcheck cannot be less than 1ms" in r.stderr, r.stderr

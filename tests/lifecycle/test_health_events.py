@@ -275,3 +275,12 @@ def test_the_log_is_bounded_and_readers_see_both_files(store_root, monkeypatch):
     assert os.path.getsize(path) < 4096 + 300 and os.path.getsize(str(path) + ".1") < 4096 + 300
     found = [int(e["Actor"]["ID"]) for e in events.replay(store_root, since)]
     assert found == sorted(found) and found[-1] == 199 and len(found) > 20
+
+
+def test_an_oom_kill_is_an_oom_event_before_die(busybox, store_root):
+    # dd's 64 MiB buffer is filled from /dev/zero: every page is touched
+    c = containers.run(rootfs=str(busybox), command=["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"],
+                       network="none", memory="16m", memory_swap="16m")
+    assert c.wait(timeout=30) == 137 and c.reload().attrs["State"]["OOMKilled"] is True
+    got = [(e["Action"], e["Actor"]["Attributes"].get("exitCode")) for e in logged(store_root, c.id)]
+    assert got == [("create", None), ("start", None), ("oom", None), ("die", "137")]
