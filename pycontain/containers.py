@@ -18,6 +18,7 @@ from __future__ import annotations
 from . import leftovers, volumes
 from .diskusage import dir_size
 from .errors import AlreadyRunning, ConfigError, ContainerError, ContainerStateError, StartFailed
+from .managed import health
 from .managed.create import create, run
 from .managed.handle import DEFAULT_STOP_TIMEOUT, ManagedContainer
 from .managed.inspect import inspect_dict, port_lines
@@ -30,6 +31,9 @@ __all__ = [
     "inspect_dict", "port_lines", "disk_usage", "cached_store", "close_stores", "removed_exit_status",
 ]
 
+HEALTH_FILTER_VALUES = {"starting", "healthy", "unhealthy", "none"}
+
+
 def get(ref: str, root=None) -> ManagedContainer:
     """A container by name, full id or unambiguous id prefix."""
     store = shared_store(root)
@@ -38,13 +42,22 @@ def get(ref: str, root=None) -> ManagedContainer:
 
 def list_containers(all=False, filters=None, root=None) -> list:  # noqa: A002  (docker-py's argument)
     """Running containers (all=True: every container), newest first.
-    filters: {"status": ..., "name": ..., "id": ..., "exited": code}."""
+    filters: {"status": ..., "name": ..., "id": ..., "exited": code, "label": ...,
+    "health": starting|healthy|unhealthy|none}."""
     store = shared_store(root)
+    filters = dict(filters or {})
+    want_health = filters.pop("health", None)
+    if isinstance(want_health, str):
+        want_health = [want_health]
+    if want_health and not set(want_health) <= HEALTH_FILTER_VALUES:
+        raise ConfigError(f"invalid health filter {want_health[0]!r} (starting, healthy, unhealthy, none)")
     out = []
     for rec in look_all(store):
-        if not all and rec.state not in ("running", "paused", "restarting") and not filters:
+        if not all and rec.state not in ("running", "paused", "restarting") and not filters and not want_health:
             continue
         if filters and not matches_filters(rec, filters):
+            continue
+        if want_health and (health.status(store.root, rec) or "none") not in want_health:
             continue
         out.append(ManagedContainer(store, rec))
     return out

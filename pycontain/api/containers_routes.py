@@ -86,7 +86,7 @@ async def list_containers(request):
     for key, values in filters.items():
         if key == "name":
             lib_filters["name"] = values
-        elif key in ("id", "status", "exited", "ancestor", "label"):
+        elif key in ("id", "status", "exited", "ancestor", "label", "health"):
             lib_filters[key] = values
         else:
             raise BadRequest(f"invalid filter {key!r}")

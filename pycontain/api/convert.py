@@ -198,9 +198,9 @@ def update_options(body) -> dict:
 _CONFIG_APPLIED = {
     "Hostname", "User", "Env", "Cmd", "Entrypoint", "Image", "WorkingDir", "Tty", "OpenStdin", "StopSignal",
     "Labels", "ExposedPorts", "Volumes", "AttachStdin", "AttachStdout", "AttachStderr", "StdinOnce",
-    "HostConfig", "NetworkingConfig", "StopTimeout",
+    "HostConfig", "NetworkingConfig", "StopTimeout", "Healthcheck",
 }
-_CONFIG_ZERO = {"Domainname", "Healthcheck", "ArgsEscaped", "NetworkDisabled", "MacAddress", "OnBuild",
+_CONFIG_ZERO = {"Domainname", "ArgsEscaped", "NetworkDisabled", "MacAddress", "OnBuild",
                 "Shell", "Platform"}
 _HOST_APPLIED = {
     "Binds", "NetworkMode", "PortBindings", "RestartPolicy", "AutoRemove", "Mounts", "CapAdd", "CapDrop",
@@ -263,6 +263,7 @@ def create_kwargs(body, name: str | None, default_network: str) -> dict:
         stdin_open=bool(_want(body, "OpenStdin", bool, "")),
         stop_signal=_want(body, "StopSignal", str, "") or None,
         stop_timeout=_want(body, "StopTimeout", int, ""),   # stop()'s default, docker's --stop-timeout
+        healthcheck=_want(body, "Healthcheck", dict, ""),   # checked by the library (managed/health.py)
         mounts=mounts, network=network, ports=_ports(body, host),
         restart_policy=policy, auto_remove=bool(_want(host, "AutoRemove", bool, "HostConfig.")),
         log_opts=log_opts,
@@ -411,7 +412,12 @@ def status_text(attrs: dict) -> str:
     now = time.time()
     if st["Status"] in ("running", "paused"):
         text = f"Up {_ago(now - _unix(st['StartedAt']))}"
-        return text + " (Paused)" if st["Status"] == "paused" else text
+        if st["Status"] == "paused":
+            return text + " (Paused)"
+        health = (st.get("Health") or {}).get("Status")
+        if health:   # docker's Health.String()
+            return text + f" ({'health: starting' if health == 'starting' else health})"
+        return text
     if st["Status"] == "restarting":
         return f"Restarting ({st['ExitCode']}) {_ago(now - _unix(st['FinishedAt']))} ago"
     if st["Status"] in ("exited", "dead"):

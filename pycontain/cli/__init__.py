@@ -18,7 +18,7 @@ from ._errors import UsageError
 from .gotemplate import TemplateError
 
 # Modules under pycontain.cli that add verbs, in the order `--help` lists them.
-VERB_MODULES = ("run", "lifecycle", "images", "build", "volume", "network", "system")
+VERB_MODULES = ("run", "lifecycle", "images", "build", "volume", "network", "system", "events")
 
 EXIT_ENGINE_FAILED = 125
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE   # 141, as the shell shows a program SIGPIPE killed

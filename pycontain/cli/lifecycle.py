@@ -14,7 +14,7 @@ import time
 from .. import containers, reset, storecheck
 from ..cgroups.limits import parse_bytes
 from .._paths import default_root
-from . import service
+from . import events as events_verb, service
 from ._errors import CliError, UsageError
 from ._format import format_each, format_rows, human_duration, human_size, print_deleted
 from ._prompt import confirmed
@@ -176,6 +176,7 @@ def _system_verbs(sub):
     p.add_argument("-f", "--force", action="store_true", help="do not prompt for confirmation")
     p.set_defaults(func=cmd_system_reset)
     service.register(ssub)
+    events_verb.add_events_verb(ssub)
     s.set_defaults(func=lambda a: (s.print_help(), 0)[1])
 
 
@@ -183,7 +184,7 @@ def _ps_flags(p):
     p.add_argument("-a", "--all", action="store_true", help="show all containers (default shows just running)")
     p.add_argument("-q", "--quiet", action="store_true", help="only display container ids")
     p.add_argument("-f", "--filter", action="append", default=[], metavar="KEY=VALUE",
-                   help="filter: status=, name=, id=, exited=, ancestor=, label=")
+                   help="filter: status=, name=, id=, exited=, ancestor=, label=, health=")
     p.add_argument("--format", help="Go-template-like format, e.g. '{{.ID}} {{.Names}}' or 'table {{.ID}}'")
     p.add_argument("--no-trunc", action="store_true", help="do not truncate output")
     p.add_argument("-n", "--last", type=int, default=-1, help="show the n last created containers")
@@ -212,9 +213,13 @@ def _each(refs, action) -> int:
     return status
 
 
-def status_text(rec, now=None) -> str:
+def status_text(rec, now=None, health=None) -> str:
+    """docker's State.String(); health: the health check's status, if it has one."""
     now = time.time() if now is None else now
     if rec.state == "running":
+        if health:
+            return f"Up {human_duration(now - (rec.started or now))} " \
+                   f"({'health: starting' if health == 'starting' else health})"
         return f"Up {human_duration(now - (rec.started or now))}"
     if rec.state == "paused":
         return f"Up {human_duration(now - (rec.started or now))} (Paused)"
@@ -239,7 +244,7 @@ def _command_text(rec, trunc=True) -> str:
     return f'"{text}"'
 
 
-def ps_fields(rec, trunc=True, size=None) -> dict:
+def ps_fields(rec, trunc=True, size=None, health=None) -> dict:
     """One row of docker ps, as its --format templates see it (strings, and
     Label, a method: {{.Label "key"}})."""
     now = time.time()
@@ -251,7 +256,7 @@ def ps_fields(rec, trunc=True, size=None) -> dict:
         "Command": _command_text(rec, trunc),
         "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(rec.created)),
         "RunningFor": human_duration(now - rec.created) + " ago",
-        "Status": status_text(rec, now),
+        "Status": status_text(rec, now, health),
         "State": rec.state,
         "Ports": ", ".join(
             f"{p['host_ip'] or '0.0.0.0'}:{p['host_port']}->{p['container_port']}/{p['proto']}"
@@ -382,7 +387,8 @@ def cmd_ps(args):
     if args.json:
         print(json.dumps([c.attrs for c in found], indent=2))
         return 0
-    rows = [ps_fields(c.record, trunc, _size_text(c) if args.size else None) for c in found]
+    rows = [ps_fields(c.record, trunc, _size_text(c) if args.size else None,
+                      (c.health or {}).get("Status")) for c in found]
     fmt = args.format or ("table " + _PS_DEFAULT + ("\\t{{.Size}}" if args.size else ""))
     sys.stdout.write(format_rows(fmt, rows, _HEADERS, default_table=_PS_DEFAULT))
     return 0

@@ -51,6 +51,13 @@ def add_container_flags(p):
     p.add_argument("--cidfile", metavar="FILE", help="write the container id to this file")
     p.add_argument("--stop-timeout", type=int, metavar="SECONDS",
                    help="seconds stop waits before killing the container (default 10)")
+    p.add_argument("--health-cmd", metavar="COMMAND", help="command to run to check health (a shell command)")
+    p.add_argument("--health-interval", metavar="DURATION", help="time between running the check (ms|s|m|h)")
+    p.add_argument("--health-timeout", metavar="DURATION", help="maximum time to allow one check to run (ms|s|m|h)")
+    p.add_argument("--health-start-period", metavar="DURATION",
+                   help="start period for the container to initialize before failures count (ms|s|m|h)")
+    p.add_argument("--health-retries", type=int, metavar="N", help="consecutive failures needed to report unhealthy")
+    p.add_argument("--no-healthcheck", action="store_true", help="disable any container-specified HEALTHCHECK")
     p.add_argument("-v", "--volume", action="append", default=[], metavar="SRC:DST[:ro]",
                    help="bind mount a host path (SRC absolute), mount a volume (SRC a name), "
                         "or an anonymous volume (DST alone)")
@@ -206,7 +213,43 @@ def container_kwargs(args) -> dict:
         restart_policy=args.restart, log_opts=args.log_opt, stop_signal=args.stop_signal,
         tty=args.tty, auto_remove=getattr(args, "rm", False), stdin_open=args.interactive,
         labels=label_dict(args.label_file, args.label), stop_timeout=args.stop_timeout,
+        healthcheck=healthcheck(args),
     )
+
+
+def healthcheck(args) -> dict | None:
+    """The --health-* flags as docker's CLI turns them into a Healthcheck
+    (durations in nanoseconds; --no-healthcheck: Test NONE)."""
+    durations = {"Interval": args.health_interval, "Timeout": args.health_timeout,
+                 "StartPeriod": args.health_start_period}
+    given = args.health_cmd is not None or args.health_retries is not None or any(
+        v is not None for v in durations.values())
+    if args.no_healthcheck:
+        if given:
+            raise ConfigError("--no-healthcheck conflicts with --health-* options")
+        return {"Test": ["NONE"]}
+    if not given:
+        return None
+    hc = {"Test": ["CMD-SHELL", args.health_cmd]} if args.health_cmd else {}
+    if any(v is not None for v in durations.values()):
+        # Go's duration syntax, as the builder reads HEALTHCHECK's; imported
+        # here only: the builder package costs every other `run` ~35 ms
+        from ..build.dockerfile import parse_duration
+    for key, text in durations.items():
+        if text is not None:
+            flag = f"--health-{_FLAG_OF[key]}"
+            ns = parse_duration(text.removeprefix("-"), flag)   # Go's syntax, a sign allowed
+            if text.startswith("-") and ns:
+                raise ConfigError(f"{flag} cannot be negative")
+            hc[key] = ns
+    if args.health_retries is not None:
+        if args.health_retries < 0:
+            raise ConfigError("--health-retries cannot be negative")
+        hc["Retries"] = args.health_retries
+    return hc
+
+
+_FLAG_OF = {"Interval": "interval", "Timeout": "timeout", "StartPeriod": "start-period"}
 
 
 def _pull_if_missing(ref, policy):

@@ -6,23 +6,28 @@ import dataclasses
 import os
 import shutil
 
-from .. import names, volumes
+from .. import events, names, volumes
 from ..container import Container, with_image_volumes
 from ..errors import ConfigError
 from ..logs import parse_log_opts
 from ..state import ContainerRecord, NoSuchContainer, boot_id, process_start_time, shared_store
+from . import health
 from .handle import ManagedContainer
 from .record import image_holder, parse_restart_policy, record_config, release_image, resolve_image, signal_number
 
 
 def create(image=None, command=None, *, name=None, restart_policy="no", log_opts=(), tty=False,
            stop_signal=None, auto_remove=False, stdin_open=False, root=None,
-           labels=None, stop_timeout=None, monitor_here=False, **container_kwargs) -> "ManagedContainer":
+           labels=None, stop_timeout=None, healthcheck=None, monitor_here=False,
+           **container_kwargs) -> "ManagedContainer":
     """Makes a container record and its writable layer on disk; start() runs it.
     Takes pycontain.Container's keyword arguments (docker run's options);
     auto_remove: the monitor removes the container when it exits (--rm);
     labels: {key: value} kept on the record (docker's Config.Labels, ps --filter label=);
     stop_timeout: stop()'s default seconds before SIGKILL (--stop-timeout);
+    healthcheck: docker's Healthcheck dict ({"Test": ["CMD-SHELL", "curl -f
+    localhost"], "Interval": ns, "Timeout": ns, "StartPeriod": ns, "Retries": n};
+    {"Test": ["NONE"]}: not even the image's), merged with the image's HEALTHCHECK;
     monitor_here: this process will be its monitor (a foreground run): the
     record says so from the start, so that if this process is killed before
     the container starts, the record is recognised as lost (and a --rm one
@@ -34,6 +39,7 @@ def create(image=None, command=None, *, name=None, restart_policy="no", log_opts
     labels = dict(labels or {})
     if not all(isinstance(k, str) and k and isinstance(v, str) for k, v in labels.items()):
         raise ConfigError("labels must map non-empty strings to strings")
+    healthcheck = health.check(healthcheck)
     parse_restart_policy(restart_policy)
     if auto_remove and parse_restart_policy(restart_policy)[0] != "no":
         raise ConfigError("conflicting options: a restart policy and auto-remove (--rm)")
@@ -71,6 +77,8 @@ def create(image=None, command=None, *, name=None, restart_policy="no", log_opts
         if stop_signal is None:
             stop_signal = image_config.get("StopSignal") or "SIGTERM"
             signal_number(stop_signal)
+        healthcheck = health.merge(healthcheck, image_config.get("Healthcheck"))
+        managed = {"healthcheck": healthcheck} if healthcheck else {}
         with volumes.locked(root) as reservation:
             config = dataclasses.replace(config, mounts=_record_volumes(
                 config.mounts, image_config.get("Volumes"), reservation, made_volumes))
@@ -83,7 +91,7 @@ def create(image=None, command=None, *, name=None, restart_policy="no", log_opts
                 nano_cpus=int(round(float(container_kwargs["cpus"]) * 1e9)) if container_kwargs.get("cpus") else 0,
                 cgroup=probe.want_cgroup, pull=pull,
                 # $PYCONTAIN_STORAGE_DRIVER as it is now, not as a later start's environment has it
-                storage_driver=probe.storage_driver)
+                storage_driver=probe.storage_driver, **managed)
             rec = ContainerRecord(id=cid, name=(name or "").lstrip("/"), image=image or config.rootfs,
                                   config=data, restart_policy=restart_policy or "no", log_opts=opts,
                                   log_path=str(cdir / f"{cid}-json.log"))
@@ -101,6 +109,7 @@ def create(image=None, command=None, *, name=None, restart_policy="no", log_opts
         if image is not None:
             release_image(cid, root)
         raise
+    events.container_event(store.root, rec, "create")
     return ManagedContainer(store, rec)
 
 

@@ -7,24 +7,23 @@ from __future__ import annotations
 import dataclasses
 import os
 import select
-import selectors
 import signal as _signal
 import tempfile
 import threading
 import time
 
-from .. import _launch, attach, names
+from .. import attach, events, names
 from ..cgroups import running as running_cgroup
-from ..config import limits_from_record, limits_json, merge_env, normalize_env
+from ..config import limits_from_record, limits_json
 from ..container import ContainerResult
 from ..errors import ConfigError, ContainerError, ContainerStateError, ContainerTimeout, StartFailed
 from ..logs import follow_entries, parse_since, read_entries
 from ..state import MONITORED, ContainerRecord, NameInUse, NoSuchContainer, Store, process_alive, process_start_time
-from ..users import resolve_user
 from . import proc
+from . import health
+from .execute import run_in, spawn_in
 from .inspect import inspect_dict
 from .monitor import ALREADY_RUNNING, Monitor, claim, start_detached
-from .proc import namespace_joins
 from .record import CONFIG_VERSION, discard, look, parse_restart_policy, signal_number
 from .update import LIMIT_OPTIONS, changed_limits, given_options
 
@@ -71,6 +70,11 @@ class ManagedContainer:
     @property
     def attrs(self) -> dict:
         return inspect_dict(self._rec, self._store.root)
+
+    @property
+    def health(self) -> dict | None:
+        """docker's State.Health (Status, FailingStreak, Log), None without a health check."""
+        return health.state(self._store.root, self._rec)
 
     @property
     def container_dir(self):
@@ -158,6 +162,8 @@ class ManagedContainer:
             raise ContainerStateError(f"container {rec.short_id} is not running")
         if sig in (_signal.SIGKILL, signal_number(rec.config.get("stop_signal", "SIGTERM"))):
             rec = self._store.update(rec.id, stop_requested=True) or rec
+        # logged first: the monitor's "die" may follow the signal at once
+        events.container_event(self._store.root, rec, "kill", signal=sig)
         if not self._send(rec, sig):
             raise ContainerStateError(f"container {rec.short_id} is not running")
         if rec.state == "paused" and sig == _signal.SIGKILL:
@@ -185,6 +191,7 @@ class ManagedContainer:
         if fd is not None:
             try:
                 try:
+                    events.container_event(self._store.root, rec, "kill", signal=sig)
                     _signal.pidfd_send_signal(fd, sig)
                 except ProcessLookupError:
                     pass
@@ -192,12 +199,14 @@ class ManagedContainer:
                     running_cgroup.thaw(rec)  # a frozen process cannot act on a signal
                 if not select.select([fd], [], [], max(0, timeout))[0]:
                     try:
+                        events.container_event(self._store.root, rec, "kill", signal=int(_signal.SIGKILL))
                         _signal.pidfd_send_signal(fd, _signal.SIGKILL)
                     except ProcessLookupError:
                         pass
             finally:
                 os.close(fd)
         self._wait_recorded(rec)
+        events.container_event(self._store.root, rec, "stop")
         return self
 
     def _wait_recorded(self, rec, timeout=30.0):
@@ -230,7 +239,9 @@ class ManagedContainer:
 
     def restart(self, timeout=None):
         self.stop(timeout)
-        return self.start()
+        self.start()
+        events.container_event(self._store.root, self._rec, "restart")
+        return self
 
     # ---- pause --------------------------------------------------------------------------
 
@@ -242,6 +253,7 @@ class ManagedContainer:
             raise ContainerStateError(f"container {rec.short_id} is not running")
         running_cgroup.freeze(rec)
         self._rec = self._store.update(rec.id, state="paused") or rec
+        events.container_event(self._store.root, rec, "pause")
         return self
 
     def unpause(self):
@@ -250,6 +262,7 @@ class ManagedContainer:
             raise ContainerStateError(f"container {rec.short_id} is not paused")
         running_cgroup.thaw(rec)
         self._rec = self._store.update(rec.id, state="running") or rec
+        events.container_event(self._store.root, rec, "unpause")
         return self
 
     # ---- remove -------------------------------------------------------------------------
@@ -267,6 +280,8 @@ class ManagedContainer:
             if rec.state == "paused":
                 self._send(rec, _signal.SIGKILL)
                 running_cgroup.thaw(rec)
+            if rec.state in ("running", "paused"):
+                events.container_event(self._store.root, rec, "kill", signal=int(_signal.SIGKILL))
             self._send(rec, _signal.SIGKILL)
             self._wait_recorded(rec)
 
@@ -282,6 +297,7 @@ class ManagedContainer:
         discard(self._store, rec, with_volumes=volumes)  # docker's rm -v: its anonymous volumes too
         if self._store.delete(rec.id) is None:   # a concurrent rm finished first
             raise NoSuchContainer(rec.id[:12])
+        events.container_event(self._store.root, rec, "destroy")
         self._rec.state = "removed"
 
     # ---- wait -------------------------------------------------------------------------------
@@ -439,63 +455,13 @@ class ManagedContainer:
         """Starts cmd inside the running container (its namespaces and cgroups,
         its init's user, capabilities, no_new_privs and seccomp filter).
         Returns the launcher's Child: pid (our own child), pidfd, tty_master."""
-        rec = self._fresh()
-        if rec.state == "paused":
-            raise ContainerStateError(f"container {rec.short_id} is paused, unpause the container before exec")
-        if rec.state != "running" or not process_alive(rec.pid, rec.pid_start):
-            raise ContainerStateError(f"container {rec.short_id} is not running")
-        if isinstance(cmd, str):
-            raise ConfigError("exec: the command must be a list of strings")
-        cmd = [str(a) for a in cmd]
-        if not cmd:
-            raise ConfigError("exec: no command specified")
-        prof = rec.exec_profile
-        envp = merge_env(prof.get("env", ()), normalize_env(env))
-        uid, gid, groups = prof["uid"], prof["gid"], prof["groups"]
-        if user:
-            u = resolve_user(user, [f"/proc/{rec.pid}/root"])
-            uid, gid, groups = u.uid, u.gid, list(u.groups)
-        if workdir is not None and not workdir.startswith("/"):
-            raise ConfigError(f"the working directory {workdir!r} is invalid, it needs to be an absolute path")
-        joins, fds = namespace_joins(rec.pid)
-        cgroup_fds = running_cgroup.procs_fds(rec.pid)
-        if process_start_time(rec.pid) != rec.pid_start:  # the init died while we opened its namespaces
-            for fd in fds + cgroup_fds:
-                os.close(fd)
-            raise ContainerStateError(f"container {rec.short_id} is not running")
-        plan = _launch.LaunchPlan(
-            argv=cmd, envp=envp, path_env=prof.get("path_env"), root_path="", root_source="",
-            root_fstype=None, clone_flags=0, joins=joins, loopback_up=False,
-            cwd=workdir or prof.get("cwd") or "/", mkdir_cwd=False, uid=uid, gid=gid, groups=groups,
-            set_groups=prof.get("set_groups", True),
-            capabilities=frozenset(prof["capabilities"]), no_new_privs=prof["no_new_privs"],
-            seccomp_bpf=bytes.fromhex(prof["seccomp"]) if prof.get("seccomp") else None,
-            stdio=tuple(stdio), tty=tty, cgroup_fds=cgroup_fds, owned_fds=fds + cgroup_fds,
-        )
-        return _launch.spawn_joined(plan)
+        return spawn_in(self._fresh(), cmd, env=env, user=user, workdir=workdir, tty=tty, stdio=stdio)
 
     def exec_run(self, cmd, *, env=(), user=None, workdir=None, stdin=None, timeout=None,
                  text=False) -> ContainerResult:
         """Runs cmd in the container to completion; stdout and stderr captured."""
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        in_r = in_w = None
-        if stdin is not None:
-            in_r, in_w = os.pipe()
-        try:
-            child = self.exec_start(cmd, env=env, user=user, workdir=workdir,
-                                    stdio=(in_r if in_r is not None else -1, out_w, err_w))
-        except BaseException:
-            for fd in (out_r, err_r, in_w):
-                if fd is not None:
-                    os.close(fd)
-            raise
-        finally:
-            for fd in (out_w, err_w, in_r):
-                if fd is not None:
-                    os.close(fd)
-        proc = _ExecProcess(child, cmd)
-        return proc.communicate(out_r, err_r, in_w, stdin, timeout, text)
+        return run_in(self._fresh(), cmd, env=env, user=user, workdir=workdir, stdin=stdin, timeout=timeout,
+                      text=text)
 
     # ---- inspection ------------------------------------------------------------------------------
 
@@ -663,6 +629,8 @@ class ManagedContainer:
                     raise NoSuchContainer(self.short_id)
             except _RecordChanged:
                 continue
+            if changes:
+                events.container_event(self._store.root, rec, "update")
             return self.reload()
         raise ContainerError(f"container {self.short_id} kept changing: its update was not applied")
 
@@ -678,7 +646,9 @@ class ManagedContainer:
                 raise NameInUse(new_name, other["id"])
             if db.execute("UPDATE containers SET name = ? WHERE id = ?", (new_name, self.id)).rowcount == 0:
                 raise NoSuchContainer(self.short_id)
+        old_name = self._rec.name
         self.reload()
+        events.container_event(self._store.root, self._rec, "rename", oldName="/" + old_name)
         return self
 
 
@@ -712,68 +682,3 @@ class _signals_proxied_to:
     def __exit__(self, *exc):
         for sig, handler in self.saved.items():
             _signal.signal(sig, handler)
-
-
-class _ExecProcess:
-    def __init__(self, child, args):
-        self.child = child
-        self.args = args
-
-    def communicate(self, out_r, err_r, in_w, input_data, timeout, text):
-        sel = selectors.DefaultSelector()
-        chunks = {out_r: [], err_r: []}
-        sel.register(out_r, selectors.EVENT_READ)
-        sel.register(err_r, selectors.EVENT_READ)
-        view = memoryview(input_data.encode() if isinstance(input_data, str) else (input_data or b""))
-        if in_w is not None:
-            if view:
-                os.set_blocking(in_w, False)
-                sel.register(in_w, selectors.EVENT_WRITE)
-            else:
-                os.close(in_w)
-                in_w = None
-        end = None if timeout is None else time.monotonic() + timeout
-        try:
-            while sel.get_map():
-                left = None if end is None else end - time.monotonic()
-                if left is not None and left <= 0:
-                    os.kill(self.child.pid, _signal.SIGKILL)
-                    os.waitpid(self.child.pid, 0)
-                    raise ContainerTimeout(self.args, timeout)
-                for key, _ in sel.select(left):
-                    fd = key.fileobj
-                    if fd == in_w:
-                        try:
-                            n = os.write(fd, view[:65536])
-                        except BrokenPipeError:
-                            n = len(view)
-                        view = view[n:]
-                        if not view:
-                            sel.unregister(fd)
-                            os.close(fd)
-                            in_w = None
-                        continue
-                    data = os.read(fd, 65536)
-                    if data:
-                        chunks[fd].append(data)
-                    else:
-                        sel.unregister(fd)
-                        os.close(fd)
-        finally:
-            sel.close()
-            for fd in (out_r, err_r, in_w):
-                if fd is not None:
-                    try:
-                        os.close(fd)
-                    except OSError:
-                        pass
-        _, status = os.waitpid(self.child.pid, 0)
-        if self.child.pidfd is not None:
-            os.close(self.child.pidfd)
-        code = os.waitstatus_to_exitcode(status)
-        code = code if code >= 0 else 128 - code
-        out, err = b"".join(chunks[out_r]), b"".join(chunks[err_r])
-        if text:
-            out, err = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
-        return ContainerResult(self.args, code, out, err)
-

@@ -5,6 +5,7 @@ from .. import volumes
 from ..cgroups.limits import format_cpu_list
 from ..logs import rfc3339nano
 from ..state import ContainerRecord
+from . import health
 from .record import parse_restart_policy
 
 
@@ -30,6 +31,7 @@ def inspect_dict(rec: ContainerRecord, root=None) -> dict:
             "OOMKilled": rec.oom_killed, "Dead": rec.state == "dead", "Pid": rec.pid or 0,
             "ExitCode": rec.exit_code or 0, "Error": rec.error,
             "StartedAt": _rfc3339(rec.started), "FinishedAt": _rfc3339(rec.finished),
+            **({"Health": h} if (h := health.state(root, rec)) is not None else {}),
         },
         # the image id pinned at create (records before pinning: the name given)
         "Image": cfg.get("image") or rec.image,
@@ -45,6 +47,7 @@ def inspect_dict(rec: ContainerRecord, root=None) -> dict:
             "Image": rec.image, "WorkingDir": cfg.get("workdir") or "", "Tty": cfg.get("tty", False),
             "StopSignal": cfg.get("stop_signal", "SIGTERM"), "Labels": cfg.get("labels") or {},
             **({"StopTimeout": cfg["stop_timeout"]} if cfg.get("stop_timeout") is not None else {}),
+            **({"Healthcheck": cfg["healthcheck"]} if cfg.get("healthcheck") else {}),
         },
         "NetworkSettings": {
             "IPAddress": (rec.exec_profile.get("network", {}).get("ip_address") or "")

@@ -27,11 +27,13 @@ import termios
 import time
 import traceback
 
+from .. import events
 from ..attach import AttachServer, write_all
 from ..container import DEVNULL, PIPE, Container
 from ..errors import AlreadyRunning
 from ..logs import JsonFileWriter
 from ..state import Store, boot_id, process_alive, process_start_time
+from . import health
 from .record import container_arguments, discard, should_restart
 
 # docker's restart delay: 100 ms, doubled after each restart, at most a
@@ -116,13 +118,20 @@ class Monitor:
                         self._remove()
                     return status
                 self._report({"ok": True, "pid": c.pid})
+                hc = health.healthcheck_of(rec)
+                prober = health.Prober(self.store, self.cid, hc).start() if health.active(hc) else None
                 self._pump(c, log)
                 code = exit_status(c.wait())
+                if prober is not None:
+                    prober.stop()
                 oom = _oom_killed(c)
                 log.flush_partial()
                 rec = self.store.load(self.cid)
                 if rec is None:  # removed under us (rm -f): nothing left to record
                     return code
+                if oom:
+                    events.container_event(self.store.root, rec, "oom")
+                events.container_event(self.store.root, rec, "die", exitCode=code)
                 ran = time.monotonic() - started
                 if should_restart(rec.restart_policy, code, rec.restart_count, rec.stop_requested):
                     delay = RESTART_DELAY_START if ran >= RESTART_RESET_AFTER else delay
@@ -153,6 +162,7 @@ class Monitor:
         rec = self.store.delete(self.cid)
         shutil.rmtree(self.store.container_dir(self.cid), ignore_errors=True)
         if rec is not None:  # else someone who found it lost removed it: they do the rest
+            events.container_event(self.store.root, rec, "destroy")
             discard(self.store, rec, with_volumes=True)   # docker run --rm: anonymous volumes too
 
     def _sleep_unless_stopped(self, delay) -> bool:
@@ -186,10 +196,11 @@ class Monitor:
             "ip_address": getattr(c, "ip_address", None),
             "ports": [p.to_dict() for p in getattr(c, "published_ports", ())],
         }
-        self.store.update(self.cid, state="running", pid=c.pid, pid_start=_start_time(c.pid),
-                          started=time.time(), exit_code=None, error="", oom_killed=False,
-                          exec_profile=dict(exec_profile(c.launch_plan), network=network,
-                                            cgroups=cgroup_dirs))
+        rec = self.store.update(self.cid, state="running", pid=c.pid, pid_start=_start_time(c.pid),
+                                started=time.time(), exit_code=None, error="", oom_killed=False,
+                                exec_profile=dict(exec_profile(c.launch_plan), network=network,
+                                                  cgroups=cgroup_dirs)) or rec
+        events.container_event(self.store.root, rec, "start")
         return c
 
     def _pump(self, c, log):

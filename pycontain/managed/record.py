@@ -7,7 +7,7 @@ import dataclasses
 import re
 import signal as _signal
 
-from .. import rootless, volumes
+from .. import events, rootless, volumes
 from ..config import ContainerConfig, Mount
 from ..container import builtin_image
 from ..errors import ConfigError, ContainerError
@@ -44,7 +44,7 @@ def should_restart(policy: str, code: int, restart_count: int, stop_requested: b
 # Container(...)'s keyword arguments as JSON: they still start.
 CONFIG_VERSION = 2
 MANAGED_KEYS = ("tty", "stop_signal", "auto_remove", "stdin_open",    # the monitor's, not Container's
-                "labels", "stop_timeout", "nano_cpus")
+                "labels", "stop_timeout", "nano_cpus", "healthcheck")
 CONTAINER_KEYS = ("cgroup", "pull", "storage_driver")                # Container's, beside its config
 
 
@@ -192,6 +192,7 @@ def settle(store: Store, rec: ContainerRecord) -> ContainerRecord | None:
         return store.get(rec.id)
     if gone is not None:  # whoever deleted the record removes the rest
         discard(store, gone, with_volumes=True)
+        events.container_event(store.root, gone, "destroy")
     return None
 
 

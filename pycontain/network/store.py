@@ -18,6 +18,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from .. import events
 from ..errors import ConfigError, NetworkNotFound
 from ..names import NAME_RE
 from . import bridge, ipam, nat
@@ -74,7 +75,10 @@ def create(name: str, subnet: str | None = None, gateway: str | None = None, int
     validate_name(name)
     if name == DEFAULT_NETWORK:
         raise ConfigError(f"network {name!r} already exists (it is the default network)")
-    return _define(name, subnet, gateway, internal, root, bridge=None)
+    network = _define(name, subnet, gateway, internal, root, bridge=None)
+    events.append(networks_dir(root).parent, "network", "create", network.id,
+                  {"name": network.name, "type": network.driver})
+    return network
 
 
 def _define(name, subnet, gateway, internal, root, bridge) -> Network:
@@ -155,4 +159,5 @@ def remove(name: str, root: Path | None = None, *, force_default=False):
         bridge.delete_link(network.bridge)
         nat.remove_network(network)
         shutil.rmtree(base / name)
+    events.append(base.parent, "network", "destroy", network.id, {"name": network.name, "type": network.driver})
     return network

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from pycontain import containers
+from pycontain import containers, events
 from pycontain.cgroups import CgroupError, running
 from pycontain.errors import ConfigError
 
@@ -89,6 +89,12 @@ def test_update_a_created_container_applies_at_its_start(busybox):
     c.start()
     assert memory_files(c)[0] == str(50 * MB)
     assert cgroup_file(c, "pids.max") == "12"
+
+
+def test_an_update_is_an_event_as_docker_s(busybox, store_root):
+    c = sleeper(busybox)
+    c.update(pids_limit=12)
+    assert [e["Action"] for e in events.replay(store_root) if e["Actor"]["ID"] == c.id] == ["create", "update"]
 
 
 def test_an_update_during_the_restart_delay_reaches_the_next_run(busybox):
