@@ -121,6 +121,8 @@ class Monitor:
                 oom = _oom_killed(c)
                 log.flush_partial()
                 rec = self.store.load(self.cid)
+                if rec is None or rec.config.get("networks"):
+                    _unplug_networks(self.store, self.cid, rec)
                 if rec is None:  # removed under us (rm -f): nothing left to record
                     return code
                 ran = time.monotonic() - started
@@ -189,6 +191,14 @@ class Monitor:
                           started=time.time(), exit_code=None, error="", oom_killed=False,
                           exec_profile=dict(exec_profile(c.launch_plan), network=network,
                                             cgroups=cgroup_dirs))
+        if rec.config.get("networks"):   # docker network connect'ed: those networks too
+            try:
+                _plug_networks(self.store, rec.id)
+            except BaseException:
+                c.kill()
+                c.wait()
+                _unplug_networks(self.store, rec.id, rec)
+                raise
         return c
 
     def _pump(self, c, log):
@@ -245,6 +255,19 @@ class Monitor:
                     _write_all(out_fds[stream], data)
                 if attach is not None and attach.clients:
                     attach.broadcast(data)
+
+
+def _plug_networks(store, cid):
+    # Imported here: the network code (~5 ms) serves connected containers only.
+    from .networks import plug_recorded
+
+    plug_recorded(store, cid)
+
+
+def _unplug_networks(store, cid, rec):
+    from .networks import unplug_all   # see _plug_networks
+
+    unplug_all(store, cid, rec)
 
 
 def _log_warning(log) -> dict:
