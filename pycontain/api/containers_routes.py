@@ -9,9 +9,9 @@ import threading
 
 from aiohttp import web
 
-from .. import containers, copy_archive, network
+from .. import containers, copy_archive
 from ..attach import frame as attach_frame
-from ..errors import ContainerError, ImageNotFound, NetworkNotFound
+from ..errors import ContainerError, ImageNotFound
 from ..logs import parse_time
 from . import convert, streams
 from .convert import BadRequest, json_response, query_bool, query_int
@@ -104,16 +104,8 @@ async def list_containers(request):
 
 
 def inspect_doc(c) -> dict:
-    """docker inspect's document: the library's, with the container's network's definition."""
-    attrs = c.attrs
-    mode = attrs["HostConfig"]["NetworkMode"]
-    info = None
-    if network.needs_attachment(mode) and not mode.startswith("container:"):
-        try:
-            info = network.inspect_network(mode)
-        except NetworkNotFound:
-            pass
-    return convert.container_inspect(attrs, info)
+    """docker inspect's document: the library's (NetworkSettings.Networks included)."""
+    return convert.container_inspect(c.attrs)
 
 
 async def inspect(request):

@@ -418,21 +418,7 @@ def container_summary(attrs: dict) -> dict:
     }
 
 
-def network_entries(attrs: dict, network_info: dict | None) -> dict:
-    """NetworkSettings.Networks: the container's bridge network (its
-    definition from pycontain.network) with the address it holds there."""
-    mode = attrs["HostConfig"]["NetworkMode"]
-    if network_info is None:
-        return {mode: {"NetworkID": mode, "IPAddress": "", "Gateway": "", "IPPrefixLen": 0, "MacAddress": "",
-                       "Aliases": None, "EndpointID": ""}} if mode in ("host", "none") else {}
-    ip = attrs["NetworkSettings"].get("IPAddress") or ""
-    return {network_info["name"]: {
-        "NetworkID": network_info["id"], "EndpointID": "", "MacAddress": "", "Aliases": None,
-        "IPAddress": ip, "Gateway": network_info["gateway"] if ip else "",
-        "IPPrefixLen": int(network_info["subnet"].split("/")[1]) if ip else 0}}
-
-
-def container_inspect(attrs: dict, network_info: dict | None = None) -> dict:
+def container_inspect(attrs: dict) -> dict:
     """The library's inspect dict with the fields docker clients expect
     present (zero values where pycontain has nothing to say)."""
     out = dict(attrs)
@@ -449,7 +435,6 @@ def container_inspect(attrs: dict, network_info: dict | None = None) -> dict:
     out.setdefault("Platform", "linux")
     out["State"] = dict(out["State"], Dead=out["State"]["Dead"], OOMKilled=out["State"]["OOMKilled"])
     net = dict(out["NetworkSettings"])
-    net.setdefault("Networks", network_entries(attrs, network_info))
     first = next(iter(net["Networks"].values()), {})
     net.setdefault("Gateway", first.get("Gateway", ""))
     net.setdefault("IPPrefixLen", first.get("IPPrefixLen", 0))

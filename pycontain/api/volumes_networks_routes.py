@@ -5,7 +5,7 @@ import time
 
 from aiohttp import web
 
-from .. import network, volumes
+from .. import containers, network, volumes
 from ..errors import NetworkNotFound
 from .containers_routes import body_of
 from .streams import in_thread
@@ -26,6 +26,8 @@ def register(routes):
     routes.add("POST", "/networks/prune", prune_networks)
     routes.add("GET", "/networks/{id}", inspect_network)
     routes.add("DELETE", "/networks/{id}", remove_network)
+    routes.add("POST", "/networks/{id}/connect", connect_container)
+    routes.add("POST", "/networks/{id}/disconnect", disconnect_container)
 
 
 # ---- volumes --------------------------------------------------------------------------------
@@ -174,3 +176,79 @@ async def remove_network(request):
 async def prune_networks(request):
     query_filters(request.query)
     return json_response({"NetworksDeleted": await in_thread(network.prune_networks)})
+
+
+def _container_ref(body) -> str:
+    if not isinstance(body, dict) or not isinstance(body.get("Container"), str) or not body["Container"]:
+        raise BadRequest("the body must be a JSON object with a Container")
+    return body["Container"]
+
+
+# EndpointConfig fields a client may send at their zero value; pycontain
+# applies Aliases and IPAMConfig.IPv4Address
+_ENDPOINT_ZERO_FIELDS = {"Links", "NetworkID", "EndpointID", "Gateway", "IPAddress", "IPPrefixLen",
+                         "IPv6Gateway", "GlobalIPv6Address", "GlobalIPv6PrefixLen", "MacAddress", "DriverOpts",
+                         "DNSNames", "GwPriority"}
+
+
+def _endpoint_options(config) -> tuple:
+    """(aliases, IPv4 address) from a connect body's EndpointConfig."""
+    if config is None:
+        return [], None
+    if not isinstance(config, dict):
+        raise BadRequest("EndpointConfig must be a JSON object")
+    for key, value in config.items():
+        if key in ("Aliases", "IPAMConfig"):
+            continue
+        if key not in _ENDPOINT_ZERO_FIELDS:
+            raise BadRequest(f"unknown field EndpointConfig.{key}")
+        if value:
+            raise BadRequest(f"EndpointConfig.{key} is not supported by pycontain")
+    aliases = config.get("Aliases") or []
+    if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+        raise BadRequest("EndpointConfig.Aliases: a list of strings")
+    ipam = config.get("IPAMConfig") or {}
+    if not isinstance(ipam, dict):
+        raise BadRequest("EndpointConfig.IPAMConfig must be a JSON object")
+    for key, value in ipam.items():
+        if key not in ("IPv4Address", "IPv6Address", "LinkLocalIPs"):
+            raise BadRequest(f"unknown field EndpointConfig.IPAMConfig.{key}")
+        if key != "IPv4Address" and value:
+            raise BadRequest(f"EndpointConfig.IPAMConfig.{key} is not supported by pycontain")
+    ip = ipam.get("IPv4Address") or None
+    if ip is not None and not isinstance(ip, str):
+        raise BadRequest("EndpointConfig.IPAMConfig.IPv4Address: a string")
+    return aliases, ip
+
+
+async def connect_container(request):
+    body = await body_of(request)
+    ref = _container_ref(body)
+    unknown = sorted(set(body) - {"Container", "EndpointConfig"})
+    if unknown:
+        raise BadRequest(f"unknown field {unknown[0]}")
+    aliases, ip = _endpoint_options(body.get("EndpointConfig"))
+
+    def connect():
+        name = _find(request.match_info["id"])["Name"]
+        containers.get(ref).connect_network(name, aliases=aliases, ip=ip)
+
+    await in_thread(connect)
+    return web.Response(status=200)
+
+
+async def disconnect_container(request):
+    body = await body_of(request)
+    ref = _container_ref(body)
+    unknown = sorted(set(body) - {"Container", "Force"})
+    if unknown:
+        raise BadRequest(f"unknown field {unknown[0]}")
+    if not isinstance(body.get("Force", False), bool):
+        raise BadRequest("Force: true or false")
+
+    def disconnect():
+        name = _find(request.match_info["id"])["Name"]
+        containers.get(ref).disconnect_network(name, force=body.get("Force", False))
+
+    await in_thread(disconnect)
+    return web.Response(status=200)

@@ -1,0 +1,85 @@
+"""POST /networks/{id}/connect and /disconnect, driven by the docker CLI and
+docker-py against `pycontain system service`, in a network namespace of the
+test's own (the service, its containers and the clients all in it)."""
+import json
+import subprocess
+import sys
+
+from apitools import DOCKER
+
+from pycontain import containers
+
+CLIENT = r'''
+import json, os, subprocess, sys, time
+import docker as dockerpy
+sock, image, docker_cli = sys.argv[1:4]
+subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+service = subprocess.Popen([sys.executable, "-m", "pycontain", "system", "service", "--socket", "unix://" + sock,
+                            "--time", "0"])
+env = dict(os.environ, DOCKER_HOST="unix://" + sock, DOCKER_CONFIG=os.path.dirname(sock) + "/cfg")
+out = {}
+
+def docker(*args):
+    r = subprocess.run([docker_cli, *args], capture_output=True, text=True, timeout=60, env=env)
+    return [r.returncode, r.stdout.strip(), r.stderr.strip()]
+
+try:
+    while not os.path.exists(sock):
+        time.sleep(0.05)
+    docker("network", "create", "--subnet", "10.211.1.0/24", "na")
+    docker("network", "create", "--subnet", "10.211.2.0/24", "nb")
+    out["run1"] = docker("run", "-d", "--name", "s1", "--network", "na", image, "sleep", "300")
+    out["run2"] = docker("run", "-d", "--name", "s2", "--network", "nb", image, "sleep", "300")
+    out["connect"] = docker("network", "connect", "--alias", "web", "na", "s2")
+    out["ip"] = docker("inspect", "-f", "{{(index .NetworkSettings.Networks \"na\").IPAddress}}", "s2")[1]
+    out["ping"] = docker("exec", "s1", "ping", "-c", "1", "-W", "2", "web")
+    out["again"] = docker("network", "connect", "na", "s2")
+    out["none"] = docker("network", "connect", "na", "nosuch")
+    out["nonet"] = docker("network", "connect", "nosuchnet", "s2")
+    out["ls"] = docker("network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", "na")
+    out["disconnect"] = docker("network", "disconnect", "na", "s2")
+    out["ping_after"] = docker("exec", "s1", "ping", "-c", "1", "-W", "1", out["ip"])
+    out["not_connected"] = docker("network", "disconnect", "na", "s2")
+    client = dockerpy.DockerClient(base_url="unix://" + sock, timeout=60)
+    net = client.networks.get("na")
+    net.connect("s2", aliases=["py"], ipv4_address="10.211.1.99")
+    s2 = client.containers.get("s2")
+    out["py_networks"] = sorted(s2.attrs["NetworkSettings"]["Networks"])
+    out["py_ip"] = s2.attrs["NetworkSettings"]["Networks"]["na"]["IPAddress"]
+    out["py_ping"] = client.containers.get("s1").exec_run(["ping", "-c", "1", "-W", "2", "py"]).exit_code
+    try:
+        net.connect("s2")
+    except dockerpy.errors.APIError as e:
+        out["py_again"] = [e.status_code, e.explanation]
+    net.disconnect("s2")
+    out["py_after"] = sorted(client.containers.get("s2").attrs["NetworkSettings"]["Networks"])
+    client.close()
+    out["rm"] = docker("rm", "-f", "s1", "s2")
+    out["netrm"] = docker("network", "rm", "na", "nb")
+finally:
+    service.terminate()
+    service.wait()
+print(json.dumps(out))
+'''
+
+
+def test_connect_and_disconnect_through_the_docker_cli_and_docker_py(tmp_path, api_image):
+    (tmp_path / "client.py").write_text(CLIENT)
+    r = subprocess.run(["unshare", "--net", "--mount", "--propagation", "private", sys.executable,
+                        str(tmp_path / "client.py"), str(tmp_path / "s.sock"), api_image, DOCKER],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.splitlines()[-1])
+    for step in ("run1", "run2", "connect", "ping", "disconnect", "rm", "netrm"):
+        assert out[step][0] == 0, (step, out[step])
+    assert out["ip"].startswith("10.211.1.")
+    assert sorted(out["ls"][1].split()) == ["s1", "s2"]
+    assert out["again"][:1] == [1] and "endpoint with name s2 already exists in network na" in out["again"][2]
+    assert out["none"][:1] == [1] and "No such container: nosuch" in out["none"][2].replace("no such", "No such")
+    assert out["nonet"][:1] == [1] and "nosuchnet" in out["nonet"][2] and "not found" in out["nonet"][2]
+    assert out["ping_after"][0] != 0                     # no route to its old address
+    assert out["not_connected"][:1] == [1] and "is not connected to network na" in out["not_connected"][2]
+    assert out["py_networks"] == ["na", "nb"] and out["py_ip"] == "10.211.1.99" and out["py_ping"] == 0
+    assert out["py_again"][0] == 403 and "already exists" in out["py_again"][1]
+    assert out["py_after"] == ["nb"]
+    assert containers.list(all=True) == []
