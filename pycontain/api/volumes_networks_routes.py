@@ -30,6 +30,12 @@ def register(routes):
     routes.add("POST", "/networks/{id}/disconnect", disconnect_container)
 
 
+def _has_label(labels: dict, want: str) -> bool:
+    """docker's label filter: "KEY" or "KEY=VALUE"."""
+    key, sep, value = want.partition("=")
+    return key in (labels or {}) and (not sep or labels[key] == value)
+
+
 # ---- volumes --------------------------------------------------------------------------------
 
 
@@ -37,10 +43,12 @@ async def list_volumes(request):
     filters = query_filters(request.query)
     dangling = None
     for key, values in filters.items():
-        if key != "dangling":
-            raise BadRequest(f"invalid filter {key!r} (dangling)")
-        dangling = values[-1].lower() in ("1", "true")
+        if key not in ("dangling", "label"):
+            raise BadRequest(f"invalid filter {key!r} (dangling, label)")
+        if key == "dangling":
+            dangling = values[-1].lower() in ("1", "true")
     found = await in_thread(volumes.list_volumes, None, dangling)
+    found = [v for v in found if all(_has_label(v.labels, w) for w in filters.get("label", ()))]
     return json_response({"Volumes": [v.attrs for v in found], "Warnings": []})
 
 
@@ -93,7 +101,7 @@ def _network_doc(info: dict) -> dict:
                  "Config": [{"Subnet": info["subnet"], "Gateway": info["gateway"]}]},
         "Containers": {c["id"]: {"Name": c["name"], "IPv4Address": c["address"], "IPv6Address": "",
                                  "MacAddress": "", "EndpointID": ""} for c in info.get("containers", ())},
-        "Options": {"com.docker.network.bridge.name": info.get("bridge", "")}, "Labels": {},
+        "Options": {"com.docker.network.bridge.name": info.get("bridge", "")}, "Labels": info.get("labels") or {},
     }
 
 
@@ -132,8 +140,10 @@ async def list_networks(request):
             docs = [d for d in docs if any(d["Id"].startswith(v) for v in values)]
         elif key == "driver":
             docs = [d for d in docs if d["Driver"] in values]
+        elif key == "label":
+            docs = [d for d in docs if all(_has_label(d["Labels"], v) for v in values)]
         else:
-            raise BadRequest(f"invalid filter {key!r} (name, id, driver)")
+            raise BadRequest(f"invalid filter {key!r} (name, id, driver, label)")
     return json_response(docs)
 
 
@@ -152,7 +162,7 @@ async def create_network(request):
         raise BadRequest(f"unknown field {unknown[0]}")
     if body.get("Driver") not in (None, "", "bridge"):
         raise BadRequest(f"network driver {body['Driver']!r} is not supported by pycontain (bridge)")
-    for key in ("EnableIPv6", "Attachable", "Ingress", "ConfigOnly", "Labels", "Options", "ConfigFrom"):
+    for key in ("EnableIPv6", "Attachable", "Ingress", "ConfigOnly", "Options", "ConfigFrom"):
         if body.get(key):
             raise BadRequest(f"{key} is not supported by pycontain")
     configs = (body.get("IPAM") or {}).get("Config") or []
@@ -160,7 +170,11 @@ async def create_network(request):
         raise BadRequest("IPAM.Config: at most one subnet")
     subnet = configs[0].get("Subnet") if configs else None
     gateway = configs[0].get("Gateway") if configs else None
-    net = await in_thread(network.create_network, body["Name"], subnet, gateway, bool(body.get("Internal")))
+    labels = body.get("Labels") or {}
+    if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+        raise BadRequest("Labels: an object of strings")
+    net = await in_thread(network.create_network, body["Name"], subnet, gateway, bool(body.get("Internal")),
+                          None, labels)
     return json_response({"Id": net.id, "Warning": ""}, status=201)
 
 

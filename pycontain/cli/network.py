@@ -21,6 +21,7 @@ def register(sub):
     c.add_argument("--gateway", help="gateway address (default: the subnet's first address)")
     c.add_argument("--internal", action="store_true", help="no default route: no traffic beyond the network")
     c.add_argument("-d", "--driver", default="bridge", choices=["bridge"], help="network driver")
+    c.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="a label of the network")
     c.add_argument("name")
     c.set_defaults(func=cmd_create)
 
@@ -58,7 +59,8 @@ def register(sub):
 
 
 def cmd_create(args):
-    net = network.create_network(args.name, args.subnet, args.gateway, args.internal)
+    labels = dict(label.partition("=")[::2] for label in args.label)
+    net = network.create_network(args.name, args.subnet, args.gateway, args.internal, labels=labels)
     print(net.id)
 
 
@@ -120,7 +122,7 @@ def inspect_doc(name) -> dict:
                                  "Ports": c["ports"]}
                        for c in info.get("containers", ())},
         "Options": {"com.docker.network.bridge.name": info.get("bridge", "")},
-        "Labels": {},
+        "Labels": info.get("labels") or {},
     }
 
 

@@ -26,7 +26,7 @@ def docker(*args):
 try:
     while not os.path.exists(sock):
         time.sleep(0.05)
-    docker("network", "create", "--subnet", "10.211.1.0/24", "na")
+    docker("network", "create", "--subnet", "10.211.1.0/24", "--label", "team=a", "na")
     docker("network", "create", "--subnet", "10.211.2.0/24", "nb")
     out["run1"] = docker("run", "-d", "--name", "s1", "--network", "na", image, "sleep", "300")
     out["run2"] = docker("run", "-d", "--name", "s2", "--network", "nb", image, "sleep", "300")
@@ -54,6 +54,12 @@ try:
     net.disconnect("s2")
     out["py_after"] = sorted(client.containers.get("s2").attrs["NetworkSettings"]["Networks"])
     client.close()
+    out["by_label"] = docker("network", "ls", "--filter", "label=team=a", "--format", "{{.Name}}")
+    out["labels"] = docker("network", "inspect", "-f", "{{json .Labels}}", "na")
+    docker("volume", "create", "--label", "team=a", "va")
+    docker("volume", "create", "vb")
+    out["volumes_by_label"] = docker("volume", "ls", "--filter", "label=team", "--format", "{{.Name}}")
+    docker("volume", "rm", "va", "vb")
     out["rm"] = docker("rm", "-f", "s1", "s2")
     out["netrm"] = docker("network", "rm", "na", "nb")
 finally:
@@ -82,4 +88,7 @@ def test_connect_and_disconnect_through_the_docker_cli_and_docker_py(tmp_path, a
     assert out["py_networks"] == ["na", "nb"] and out["py_ip"] == "10.211.1.99" and out["py_ping"] == 0
     assert out["py_again"][0] == 403 and "already exists" in out["py_again"][1]
     assert out["py_after"] == ["nb"]
+    # labels on networks, and the label filter on networks and volumes (testcontainers and its reaper use them)
+    assert out["by_label"][1] == "na" and out["labels"][1] == '{"team":"a"}', out
+    assert out["volumes_by_label"][1] == "va", out
     assert containers.list(all=True) == []
