@@ -65,14 +65,23 @@ def default_network() -> str:
 
 async def create(request):
     name = request.query.get("name") or None
-    kwargs = convert.create_kwargs(await body_of(request), name, default_network())
+    body = await body_of(request)
+    kwargs = convert.create_kwargs(body, name, default_network())
     kwargs["pull"] = "never"  # docker's clients pull (with progress) when create says 404
+    _, more_networks = convert.endpoints(body, kwargs.get("network", "none"))
 
     def make():
         try:
-            return containers.create(**kwargs)
+            c = containers.create(**kwargs)
         except ImageNotFound:
             raise ImageNotFound(f"No such image: {kwargs['image']}") from None
+        try:
+            for net, aliases, ip in more_networks:
+                c.connect_network(net, aliases=aliases, ip=ip)
+        except BaseException:
+            c.remove(force=True)
+            raise
+        return c
 
     c = await in_thread(make)
     return json_response({"Id": c.id, "Warnings": []}, status=201)

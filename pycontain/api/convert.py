@@ -200,6 +200,67 @@ _HOST_ZERO = {
 }
 
 
+# EndpointConfig fields a client may send at their zero value; pycontain
+# applies Aliases and IPAMConfig.IPv4Address
+_ENDPOINT_ZERO_FIELDS = {"Links", "NetworkID", "EndpointID", "Gateway", "IPAddress", "IPPrefixLen",
+                         "IPv6Gateway", "GlobalIPv6Address", "GlobalIPv6PrefixLen", "MacAddress", "DriverOpts",
+                         "DNSNames", "GwPriority"}
+
+
+def endpoint_options(config, where: str) -> tuple:
+    """(aliases, IPv4 address) from an EndpointConfig (network connect's body,
+    each of create's NetworkingConfig.EndpointsConfig)."""
+    if config is None:
+        return [], None
+    if not isinstance(config, dict):
+        raise BadRequest(f"{where} must be a JSON object")
+    for key, value in config.items():
+        if key in ("Aliases", "IPAMConfig"):
+            continue
+        if key not in _ENDPOINT_ZERO_FIELDS:
+            raise BadRequest(f"unknown field {where}.{key}")
+        if value:
+            raise BadRequest(f"{where}.{key} is not supported by pycontain")
+    aliases = config.get("Aliases") or []
+    if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+        raise BadRequest(f"{where}.Aliases: a list of strings")
+    ipam = config.get("IPAMConfig") or {}
+    if not isinstance(ipam, dict):
+        raise BadRequest(f"{where}.IPAMConfig must be a JSON object")
+    for key, value in ipam.items():
+        if key not in ("IPv4Address", "IPv6Address", "LinkLocalIPs"):
+            raise BadRequest(f"unknown field {where}.IPAMConfig.{key}")
+        if key != "IPv4Address" and value:
+            raise BadRequest(f"{where}.IPAMConfig.{key} is not supported by pycontain")
+    ip = ipam.get("IPv4Address") or None
+    if ip is not None and not isinstance(ip, str):
+        raise BadRequest(f"{where}.IPAMConfig.IPv4Address: a string")
+    return aliases, ip
+
+
+def endpoints(body, network: str) -> tuple:
+    """create's NetworkingConfig.EndpointsConfig: (aliases on `network`, the
+    container's own, [(other network, aliases, ip)] to connect it to after
+    create, as dockerd does with more than one endpoint)."""
+    config = _want(body, "NetworkingConfig", dict, "") or {}
+    unknown = sorted(set(config) - {"EndpointsConfig"})
+    if unknown:
+        raise BadRequest(f"unknown field NetworkingConfig.{unknown[0]}")
+    own, others = [], []
+    for net, endpoint in (_want(config, "EndpointsConfig", dict, "NetworkingConfig.") or {}).items():
+        aliases, ip = endpoint_options(endpoint, f"NetworkingConfig.EndpointsConfig.{net}")
+        if net == network:
+            if ip:
+                raise BadRequest(f"IPAMConfig.IPv4Address on {net}: pycontain chooses the address of the "
+                                 "first network (connect the container to give one)")
+            own = aliases
+        elif net in ("none", "host", "bridge", "default") and not (aliases or ip):
+            continue
+        else:
+            others.append((net, aliases, ip))
+    return own, others
+
+
 def create_kwargs(body, name: str | None, default_network: str) -> dict:
     """A POST /containers/create body → pycontain.containers.create() keyword arguments."""
     if not isinstance(body, dict):
@@ -230,6 +291,7 @@ def create_kwargs(body, name: str | None, default_network: str) -> dict:
     network = _want(host, "NetworkMode", str, "HostConfig.") or "default"
     if network == "default":
         network = default_network
+    aliases, _ = endpoints(body, network)
     policy = restart_policy(host, "HostConfig.")
     log_config = _want(host, "LogConfig", dict, "HostConfig.") or {}
     if log_config.get("Type") not in (None, "", "json-file"):
@@ -243,7 +305,7 @@ def create_kwargs(body, name: str | None, default_network: str) -> dict:
         stdin_open=bool(_want(body, "OpenStdin", bool, "")),
         stop_signal=_want(body, "StopSignal", str, "") or None,
         stop_timeout=_want(body, "StopTimeout", int, ""),   # stop()'s default, docker's --stop-timeout
-        mounts=mounts, network=network, ports=_ports(body, host),
+        mounts=mounts, network=network, ports=_ports(body, host), network_aliases=aliases or None,
         restart_policy=policy, auto_remove=bool(_want(host, "AutoRemove", bool, "HostConfig.")),
         log_opts=log_opts,
         cap_add=_strings(host, "CapAdd", "HostConfig."), cap_drop=_strings(host, "CapDrop", "HostConfig."),

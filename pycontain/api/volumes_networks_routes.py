@@ -9,7 +9,7 @@ from .. import containers, network, volumes
 from ..errors import NetworkNotFound
 from .containers_routes import body_of
 from .streams import in_thread
-from .convert import BadRequest, json_response, query_bool, query_filters
+from .convert import BadRequest, endpoint_options, json_response, query_bool, query_filters
 
 # docker lists these two as networks too; pycontain has them as modes
 _MODES = ("host", "none")
@@ -198,50 +198,13 @@ def _container_ref(body) -> str:
     return body["Container"]
 
 
-# EndpointConfig fields a client may send at their zero value; pycontain
-# applies Aliases and IPAMConfig.IPv4Address
-_ENDPOINT_ZERO_FIELDS = {"Links", "NetworkID", "EndpointID", "Gateway", "IPAddress", "IPPrefixLen",
-                         "IPv6Gateway", "GlobalIPv6Address", "GlobalIPv6PrefixLen", "MacAddress", "DriverOpts",
-                         "DNSNames", "GwPriority"}
-
-
-def _endpoint_options(config) -> tuple:
-    """(aliases, IPv4 address) from a connect body's EndpointConfig."""
-    if config is None:
-        return [], None
-    if not isinstance(config, dict):
-        raise BadRequest("EndpointConfig must be a JSON object")
-    for key, value in config.items():
-        if key in ("Aliases", "IPAMConfig"):
-            continue
-        if key not in _ENDPOINT_ZERO_FIELDS:
-            raise BadRequest(f"unknown field EndpointConfig.{key}")
-        if value:
-            raise BadRequest(f"EndpointConfig.{key} is not supported by pycontain")
-    aliases = config.get("Aliases") or []
-    if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
-        raise BadRequest("EndpointConfig.Aliases: a list of strings")
-    ipam = config.get("IPAMConfig") or {}
-    if not isinstance(ipam, dict):
-        raise BadRequest("EndpointConfig.IPAMConfig must be a JSON object")
-    for key, value in ipam.items():
-        if key not in ("IPv4Address", "IPv6Address", "LinkLocalIPs"):
-            raise BadRequest(f"unknown field EndpointConfig.IPAMConfig.{key}")
-        if key != "IPv4Address" and value:
-            raise BadRequest(f"EndpointConfig.IPAMConfig.{key} is not supported by pycontain")
-    ip = ipam.get("IPv4Address") or None
-    if ip is not None and not isinstance(ip, str):
-        raise BadRequest("EndpointConfig.IPAMConfig.IPv4Address: a string")
-    return aliases, ip
-
-
 async def connect_container(request):
     body = await body_of(request)
     ref = _container_ref(body)
     unknown = sorted(set(body) - {"Container", "EndpointConfig"})
     if unknown:
         raise BadRequest(f"unknown field {unknown[0]}")
-    aliases, ip = _endpoint_options(body.get("EndpointConfig"))
+    aliases, ip = endpoint_options(body.get("EndpointConfig"), "EndpointConfig")
 
     def connect():
         name = _find(request.match_info["id"])["Name"]

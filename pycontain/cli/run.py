@@ -67,6 +67,8 @@ def add_container_flags(p):
                    help="network: bridge (the default, or $PYCONTAIN_NETWORK), none, host, "
                         "container:NAME or a network's name")
     p.add_argument("--name", help="container name (resolvable by containers on the same user-defined network)")
+    p.add_argument("--network-alias", action="append", default=[], metavar="NAME",
+                   help="another name of the container on its user-defined network")
     p.add_argument("-p", "--publish", action="append", default=[], metavar="[IP:][HOSTPORT:]PORT[/udp]",
                    help="publish a container's port on the host")
     p.add_argument("--dns", action="append", default=[], metavar="IP", help="nameserver for /etc/resolv.conf")
@@ -204,6 +206,7 @@ def container_kwargs(args) -> dict:
         restart_policy=args.restart, log_opts=args.log_opt, stop_signal=args.stop_signal,
         tty=args.tty, auto_remove=getattr(args, "rm", False), stdin_open=args.interactive,
         labels=label_dict(args.label_file, args.label), stop_timeout=args.stop_timeout,
+        network_aliases=args.network_alias,
     )
 
 

@@ -17,11 +17,13 @@ from .record import image_holder, parse_restart_policy, record_config, release_i
 
 def create(image=None, command=None, *, name=None, restart_policy="no", log_opts=(), tty=False,
            stop_signal=None, auto_remove=False, stdin_open=False, root=None,
-           labels=None, stop_timeout=None, monitor_here=False, **container_kwargs) -> "ManagedContainer":
+           labels=None, stop_timeout=None, monitor_here=False, network_aliases=(),
+           **container_kwargs) -> "ManagedContainer":
     """Makes a container record and its writable layer on disk; start() runs it.
     Takes pycontain.Container's keyword arguments (docker run's options);
     auto_remove: the monitor removes the container when it exits (--rm);
     labels: {key: value} kept on the record (docker's Config.Labels, ps --filter label=);
+    network_aliases: more names on its user-defined network (docker's --network-alias);
     stop_timeout: stop()'s default seconds before SIGKILL (--stop-timeout);
     monitor_here: this process will be its monitor (a foreground run): the
     record says so from the start, so that if this process is killed before
@@ -34,6 +36,7 @@ def create(image=None, command=None, *, name=None, restart_policy="no", log_opts
     labels = dict(labels or {})
     if not all(isinstance(k, str) and k and isinstance(v, str) for k, v in labels.items()):
         raise ConfigError("labels must map non-empty strings to strings")
+    network_aliases = _check_aliases(network_aliases, container_kwargs.get("network", "none"))
     parse_restart_policy(restart_policy)
     if auto_remove and parse_restart_policy(restart_policy)[0] != "no":
         raise ConfigError("conflicting options: a restart policy and auto-remove (--rm)")
@@ -77,7 +80,7 @@ def create(image=None, command=None, *, name=None, restart_policy="no", log_opts
             data = record_config(
                 config, tty=bool(tty), stop_signal=stop_signal, auto_remove=bool(auto_remove),
                 stdin_open=bool(stdin_open),  # -i: a detached container's stdin stays open for attach
-                labels=labels, stop_timeout=stop_timeout,
+                labels=labels, stop_timeout=stop_timeout, network_aliases=network_aliases,
                 # --cpus as given: the config keeps only the quota it became, which
                 # inspect cannot tell from --cpu-quota/--cpu-period (docker's NanoCpus)
                 nano_cpus=int(round(float(container_kwargs["cpus"]) * 1e9)) if container_kwargs.get("cpus") else 0,
@@ -102,6 +105,15 @@ def create(image=None, command=None, *, name=None, restart_policy="no", log_opts
             release_image(cid, root)
         raise
     return ManagedContainer(store, rec)
+
+
+def _check_aliases(aliases, network) -> list:
+    if isinstance(aliases, str) or not all(isinstance(a, str) and a for a in aliases):
+        raise ConfigError("network aliases must be a list of names")
+    if aliases and (network in ("none", "host", "bridge") or not isinstance(network, str)
+                    or network.startswith(("container:", "slirp4netns"))):
+        raise ConfigError("network-scoped aliases are only supported for user-defined networks")
+    return list(dict.fromkeys(aliases))
 
 
 def _record_volumes(mounts, image_volumes, reservation, made) -> tuple:

@@ -191,7 +191,7 @@ class Monitor:
                           started=time.time(), exit_code=None, error="", oom_killed=False,
                           exec_profile=dict(exec_profile(c.launch_plan), network=network,
                                             cgroups=cgroup_dirs))
-        if rec.config.get("networks"):   # docker network connect'ed: those networks too
+        if rec.config.get("networks") or rec.config.get("network_aliases"):   # network connect, --network-alias
             try:
                 _plug_networks(self.store, rec.id)
             except BaseException:

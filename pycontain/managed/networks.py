@@ -142,6 +142,8 @@ def plug_recorded(store: Store, cid: str):
     rec = store.load(cid)
     if rec is None:
         return
+    if rec.config.get("network_aliases") and first_network(rec):
+        netconnect.set_aliases(first_network(rec), rec.id, rec.config["network_aliases"], root=store.root)
     owner = ipam.owner_identity()
     for name, entry in connected(rec).items():
         try:
@@ -164,7 +166,8 @@ def endpoint_entries(rec: ContainerRecord, root) -> dict:
         return {}
     live = netconnect.endpoints(rec.id, root) if rec.state in ("running", "paused") else {}
     out = {}
-    for name, entry in [(first_network(rec), {})] + list(connected(rec).items()):
+    first = (first_network(rec), {"aliases": rec.config.get("network_aliases") or []})
+    for name, entry in [first] + list(connected(rec).items()):
         try:
             network = network_store.get(name, root)
         except ConfigError:

@@ -94,6 +94,19 @@ def connect(network_name: str, *, pid: int, container_id: str, owner: tuple, con
     return lease
 
 
+def set_aliases(network_name: str, container_id: str, aliases, root=None) -> None:
+    """Gives the container's live lease on network_name these aliases (the
+    network it started on: docker's --network-alias), and tells the members."""
+    network = store.get(network_name, root)
+    with ipam.network_lock(network, root):
+        lease = lease_of(network, container_id, root)
+        if lease is None:
+            raise NotConnected(f"container {container_id[:12]} is not connected to network {network.name}")
+        lease.aliases = list(aliases)
+        ipam.rewrite_lease(lease, root)
+    refresh_hosts(network, root)
+
+
 def disconnect(network_name: str, container_id: str, *, force=False, root=None) -> None:
     """Takes the container's endpoint off network_name: its veth (the
     container's end goes with it) and its lease. force: a stale lease too."""

@@ -95,6 +95,16 @@ def write_lease(lease: Lease, root=None):
         os.close(fd)
 
 
+def rewrite_lease(lease: Lease, root=None):
+    """Replaces a lease's file (caller holds the network lock), atomically:
+    a reader sees the old lease or the new one."""
+    path = networks_dir(root) / lease.network / "leases" / lease.address
+    tmp = path.with_name(f".{lease.address}.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        f.write(json.dumps(asdict(lease)) + "\n")
+    os.replace(tmp, path)
+
+
 def _read_hint(path: Path) -> int:
     try:
         with open(path, "rb") as f:

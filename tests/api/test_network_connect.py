@@ -30,6 +30,9 @@ try:
     docker("network", "create", "--subnet", "10.211.2.0/24", "nb")
     out["run1"] = docker("run", "-d", "--name", "s1", "--network", "na", image, "sleep", "300")
     out["run2"] = docker("run", "-d", "--name", "s2", "--network", "nb", image, "sleep", "300")
+    out["run3"] = docker("run", "-d", "--name", "s3", "--network", "na", "--network-alias", "db", image, "sleep", "300")
+    out["ping_db"] = docker("exec", "s1", "ping", "-c", "1", "-W", "2", "db")
+    out["aliases"] = docker("inspect", "-f", "{{json (index .NetworkSettings.Networks \"na\").Aliases}}", "s3")
     out["connect"] = docker("network", "connect", "--alias", "web", "na", "s2")
     out["ip"] = docker("inspect", "-f", "{{(index .NetworkSettings.Networks \"na\").IPAddress}}", "s2")[1]
     out["ping"] = docker("exec", "s1", "ping", "-c", "1", "-W", "2", "web")
@@ -52,6 +55,13 @@ try:
     except dockerpy.errors.APIError as e:
         out["py_again"] = [e.status_code, e.explanation]
     net.disconnect("s2")
+    try:   # the docker CLI refuses this itself; the service refuses it too
+        api = client.api
+        api.create_container(image, "true", host_config=api.create_host_config(network_mode="bridge"),
+                             networking_config=api.create_networking_config(
+                                 {"bridge": api.create_endpoint_config(aliases=["x"])}))
+    except dockerpy.errors.APIError as e:
+        out["bad_alias"] = [e.status_code, e.explanation]
     out["py_after"] = sorted(client.containers.get("s2").attrs["NetworkSettings"]["Networks"])
     client.close()
     out["by_label"] = docker("network", "ls", "--filter", "label=team=a", "--format", "{{.Name}}")
@@ -60,7 +70,7 @@ try:
     docker("volume", "create", "vb")
     out["volumes_by_label"] = docker("volume", "ls", "--filter", "label=team", "--format", "{{.Name}}")
     docker("volume", "rm", "va", "vb")
-    out["rm"] = docker("rm", "-f", "s1", "s2")
+    out["rm"] = docker("rm", "-f", "s1", "s2", "s3")
     out["netrm"] = docker("network", "rm", "na", "nb")
 finally:
     service.terminate()
@@ -76,10 +86,13 @@ def test_connect_and_disconnect_through_the_docker_cli_and_docker_py(tmp_path, a
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout.splitlines()[-1])
-    for step in ("run1", "run2", "connect", "ping", "disconnect", "rm", "netrm"):
+    for step in ("run1", "run2", "run3", "ping_db", "connect", "ping", "disconnect", "rm", "netrm"):
         assert out[step][0] == 0, (step, out[step])
     assert out["ip"].startswith("10.211.1.")
-    assert sorted(out["ls"][1].split()) == ["s1", "s2"]
+    # --network-alias (create's NetworkingConfig): a name on its first network; user-defined networks only
+    assert "db" in json.loads(out["aliases"][1]), out["aliases"]
+    assert out["bad_alias"][0] == 400 and "user-defined networks" in out["bad_alias"][1], out
+    assert sorted(out["ls"][1].split()) == ["s1", "s2", "s3"]
     assert out["again"][:1] == [1] and "endpoint with name s2 already exists in network na" in out["again"][2]
     assert out["none"][:1] == [1] and "No such container: nosuch" in out["none"][2].replace("no such", "No such")
     assert out["nonet"][:1] == [1] and "nosuchnet" in out["nonet"][2] and "not found" in out["nonet"][2]

@@ -52,6 +52,10 @@ def test_connect_and_disconnect_as_dockerd(dockerd, netns):
                           ("cjoin", "container:ca")):
             same("run", "-d", "--name", name, "--network", net, "busybox", "sleep", "300", status=0)
         same("create", "--name", "created", "--network", "n1", "busybox", "sleep", "300", status=0)
+        same("run", "-d", "--name", "cdb", "--network", "n1", "--network-alias", "dbx", "busybox", "sleep", "300",
+             status=0)
+        same("exec", "ca", "ping", "-c", "1", "-W", "2", "dbx", status=0)
+        same("run", "-d", "--network", "bridge", "--network-alias", "x", "busybox", "true", status=125)
 
         same("network", "connect", "--alias", "bee", "n1", "cb", status=0)
         for who in ("bee", "cb"):
@@ -74,6 +78,6 @@ def test_connect_and_disconnect_as_dockerd(dockerd, netns):
             same("network", "disconnect", *argv, status=1)
         same("network", "disconnect", "n2", "created", status=0)
     finally:
-        for c in ("cjoin", "ca", "cb", "cnone", "chost", "created"):
+        for c in ("cjoin", "ca", "cb", "cnone", "chost", "created", "cdb"):
             both("rm", "-f", c)
         both("network", "rm", "n1", "n2")

@@ -152,3 +152,17 @@ def test_a_failed_plug_in_leaves_no_veth_or_lease(managed, network_factory, test
     b.connect_network("n1")
     assert sh(b, "ip -o link show eth1").returncode == 0 and "xpeer1" not in test_host.links()
     b.disconnect_network("n1")
+
+
+def test_network_aliases_at_create(managed, network_factory, test_host):
+    network_factory("n1", subnet="10.201.0.0/24")
+    db = managed("db1", "n1", network_aliases=["db", "primary"])
+    client = managed("client", "n1")
+    for _ in range(2):
+        for name in ("db", "primary", "db1"):
+            r = sh(client, f"ping -c 1 -W 2 {name}")
+            assert r.returncode == 0, r.stdout + r.stderr
+        assert {"db", "primary"} <= set(db.attrs["NetworkSettings"]["Networks"]["n1"]["Aliases"])
+        db.restart(timeout=0)      # a start gives the first network's lease its aliases again
+    with pytest.raises(ConfigError, match="only supported for user-defined networks"):
+        managed("nope", "bridge", network_aliases=["x"])
