@@ -70,6 +70,11 @@ def test_connect_a_running_container_then_disconnect_it(managed, network_factory
     assert "bee" not in (a.container_dir / "hosts").read_text()
     assert [n for n, _ in leases_of(b.id, store_root)] == ["n2"]
     assert not any(n.startswith("vc") for n in test_host.links())
+    # connected again, then removed while it runs: its monitor gives both leases back
+    b.connect_network("n1")
+    b.remove(force=True)
+    assert leases_of(b.id, store_root) == []
+    assert "cb" not in (a.container_dir / "hosts").read_text()
 
 
 def test_a_connected_network_comes_back_at_each_start(managed, network_factory, test_host, store_root):
