@@ -238,6 +238,12 @@ def endpoint_options(config, where: str) -> tuple:
     return aliases, ip
 
 
+def has_label(labels: dict | None, want: str) -> bool:
+    """docker's label filter: "KEY" or "KEY=VALUE"."""
+    key, sep, value = want.partition("=")
+    return key in (labels or {}) and (not sep or labels[key] == value)
+
+
 def endpoints(body, network: str) -> tuple:
     """create's NetworkingConfig.EndpointsConfig: (aliases on `network`, the
     container's own, [(other network, aliases, ip)] to connect it to after

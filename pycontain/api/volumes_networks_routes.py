@@ -9,7 +9,7 @@ from .. import containers, network, volumes
 from ..errors import NetworkNotFound
 from .containers_routes import body_of
 from .streams import in_thread
-from .convert import BadRequest, endpoint_options, json_response, query_bool, query_filters
+from .convert import BadRequest, endpoint_options, has_label, json_response, query_bool, query_filters
 
 # docker lists these two as networks too; pycontain has them as modes
 _MODES = ("host", "none")
@@ -30,12 +30,6 @@ def register(routes):
     routes.add("POST", "/networks/{id}/disconnect", disconnect_container)
 
 
-def _has_label(labels: dict, want: str) -> bool:
-    """docker's label filter: "KEY" or "KEY=VALUE"."""
-    key, sep, value = want.partition("=")
-    return key in (labels or {}) and (not sep or labels[key] == value)
-
-
 # ---- volumes --------------------------------------------------------------------------------
 
 
@@ -48,7 +42,7 @@ async def list_volumes(request):
         if key == "dangling":
             dangling = values[-1].lower() in ("1", "true")
     found = await in_thread(volumes.list_volumes, None, dangling)
-    found = [v for v in found if all(_has_label(v.labels, w) for w in filters.get("label", ()))]
+    found = [v for v in found if all(has_label(v.labels, w) for w in filters.get("label", ()))]
     return json_response({"Volumes": [v.attrs for v in found], "Warnings": []})
 
 
@@ -141,7 +135,7 @@ async def list_networks(request):
         elif key == "driver":
             docs = [d for d in docs if d["Driver"] in values]
         elif key == "label":
-            docs = [d for d in docs if all(_has_label(d["Labels"], v) for v in values)]
+            docs = [d for d in docs if all(has_label(d["Labels"], v) for v in values)]
         else:
             raise BadRequest(f"invalid filter {key!r} (name, id, driver, label)")
     return json_response(docs)

@@ -5,8 +5,8 @@
  * ("label=KEY=VALUE", several joined by '&'), each answered "ACK\n". While a
  * client is connected nothing happens. When the last one has gone and none
  * came back within RYUK_RECONNECTION_TIMEOUT (Go duration: "10s", "500ms"),
- * or on SIGTERM/SIGINT (the session's own `stop`), every container, network
- * and volume matching the filters is removed through the Engine API on the
+ * or on SIGTERM/SIGINT, every container, network, volume and image
+ * matching the filters is removed through the Engine API on the
  * mounted /var/run/docker.sock, and the reaper exits. It logs
  * "... Started!" once listening, as testcontainers waits for.
  *
@@ -179,13 +179,14 @@ static int prune_kind(const char *list_path, const char *key, const char *delete
 
 static void prune(void)
 {
-    int i, c = 0, n = 0, v = 0;
+    int i, c = 0, n = 0, v = 0, m = 0;
     for (i = 0; i < nfilters; i++) {
         c += prune_kind("/containers/json?all=1", "\"Id\"", "/containers/%s?force=1&v=1", filters[i]);
         n += prune_kind("/networks", "\"Id\"", "/networks/%s", filters[i]);
         v += prune_kind("/volumes", "\"Name\"", "/volumes/%s", filters[i]);
+        m += prune_kind("/images/json", "\"Id\"", "/images/%s", filters[i]);
     }
-    printf("reaper: removed %d containers, %d networks, %d volumes\n", c, n, v);
+    printf("reaper: removed %d containers, %d networks, %d volumes, %d images\n", c, n, v, m);
     fflush(stdout);
 }
 
