@@ -47,8 +47,10 @@ def error_status(e: BaseException) -> int:
         return 404
     if isinstance(e, (NameInUse, ImageInUse, volumes.VolumeInUse, containers.ContainerStateError)):
         return 409
-    if isinstance(e, (AlreadyConnected, NotConnected)):
-        return 403   # dockerd's status for both
+    if isinstance(e, AlreadyConnected):
+        return 403   # dockerd's statuses for these two
+    if isinstance(e, NotConnected):
+        return 500
     if isinstance(e, (BadRequest, ConfigError, AmbiguousContainer)):
         return 400
     if isinstance(e, NotImplementedEndpoint):

@@ -56,7 +56,7 @@ def _check_ip(network, ip):
     except ValueError:
         raise ConfigError(f"Invalid IPv4 address: {ip}") from None
     if address not in ipaddress.ip_network(network.subnet):
-        raise ConfigError(f"no configured subnet or ip-range contain the IP address {ip}")
+        raise ConfigError(f"Invalid address {ip}: It does not belong to any of this network's subnets")
     return str(address)
 
 

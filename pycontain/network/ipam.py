@@ -207,7 +207,7 @@ def _allocate_given(network, lease_fields, root, address, owner) -> Lease:
         raise NetworkError(f"invalid IPv4 address: {address}") from None
     if ip not in subnet or ip in (subnet.network_address, subnet.broadcast_address):
         # dockerd's words
-        raise NetworkError(f"no configured subnet or ip-range contain the IP address {address}")
+        raise NetworkError(f"Invalid address {address}: It does not belong to any of this network's subnets")
     if str(ip) == network.gateway:
         raise NetworkError(f"Address already in use: {address} is the gateway of network {network.name}")
     path = _leases_dir(network, root) / str(ip)

@@ -55,6 +55,10 @@ try:
     except dockerpy.errors.APIError as e:
         out["py_again"] = [e.status_code, e.explanation]
     net.disconnect("s2")
+    try:
+        net.disconnect("s2")
+    except dockerpy.errors.APIError as e:
+        out["py_not_connected"] = [e.status_code, e.explanation]
     try:   # the docker CLI refuses this itself; the service refuses it too
         api = client.api
         api.create_container(image, "true", host_config=api.create_host_config(network_mode="bridge"),
@@ -99,7 +103,9 @@ def test_connect_and_disconnect_through_the_docker_cli_and_docker_py(tmp_path, a
     assert out["ping_after"][0] != 0                     # no route to its old address
     assert out["not_connected"][:1] == [1] and "is not connected to network na" in out["not_connected"][2]
     assert out["py_networks"] == ["na", "nb"] and out["py_ip"] == "10.211.1.99" and out["py_ping"] == 0
+    # dockerd's statuses: 403 for already connected, 500 (sic) for not connected
     assert out["py_again"][0] == 403 and "already exists" in out["py_again"][1]
+    assert out["py_not_connected"][0] == 500 and "is not connected to network na" in out["py_not_connected"][1]
     assert out["py_after"] == ["nb"]
     # labels on networks, and the label filter on networks and volumes (testcontainers and its reaper use them)
     assert out["by_label"][1] == "na" and out["labels"][1] == '{"team":"a"}', out

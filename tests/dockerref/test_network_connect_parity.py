@@ -69,7 +69,8 @@ def test_connect_and_disconnect_as_dockerd(dockerd, netns):
 
         # refusals: status 1 and docker's words
         for argv in (("n1", "cb"), ("nope", "cb"), ("n1", "nosuch"), ("n1", "cnone"), ("n1", "chost"),
-                     ("n1", "cjoin"), ("none", "cb"), ("host", "cb"), ("--ip", "10.201.0.300", "n1", "ca")):
+                     ("n1", "cjoin"), ("none", "cb"), ("host", "cb"), ("--ip", "10.201.0.300", "n1", "ca"),
+                     ("--ip", "10.209.0.3", "n2", "ca")):
             same("network", "connect", *argv, status=1)
 
         same("network", "disconnect", "n1", "cb", status=0)

@@ -114,7 +114,7 @@ def test_refusals_are_docker_s_and_leave_nothing(managed, network_factory, test_
         (lambda: b.connect_network("host"), ConfigError, "connected to host network"),
         (lambda: b.connect_network("none"), ConfigError, "private (none) mode"),
         (lambda: b.connect_network("n1", ip="10.201.0.300"), ConfigError, "Invalid IPv4 address"),
-        (lambda: b.connect_network("n1", ip="10.9.9.9"), ConfigError, "no configured subnet"),
+        (lambda: b.connect_network("n1", ip="10.9.9.9"), ConfigError, "does not belong to any of this network's"),
         (lambda: b.disconnect_network("n1"), ConfigError, f"container {b.id} is not connected to network n1"),
         (lambda: b.disconnect_network("nope"), NetworkNotFound, "not found"),
     ]
