@@ -24,14 +24,17 @@ from testcontainers.core.container import DockerContainer, Reaper
 from testcontainers.core.network import Network
 image, mode = sys.argv[1:3]
 net = Network().create()   # labelled with the session's id, as its containers
-tc = DockerContainer(image).with_command(["sleep", "300"]).with_network(net).start()
+tc = DockerContainer(image).with_command(["sleep", "300"]).with_network(net).with_network_aliases("db").start()
+peer = DockerContainer(image).with_command(["sleep", "300"]).with_network(net).start()
+code, _ = peer.exec(["ping", "-c", "1", "-W", "2", "db"])   # the alias, on the session's network
 reaper = Reaper._container.get_wrapped_container()
-print(reaper.name, reaper.attrs["HostConfig"]["Binds"], tc.get_wrapped_container().id, flush=True)
+print(reaper.name, reaper.attrs["HostConfig"]["Binds"], code, tc.get_wrapped_container().id, flush=True)
 if mode.startswith("killed"):
     os._exit(0)   # as a killed test run: no atexit, the reaper's connection just drops
 # the session ends normally: its container stopped, then testcontainers' atexit
 # closes the connection and removes the reaper
 tc.stop()
+peer.stop()
 net.remove()
 '''
 
@@ -109,6 +112,7 @@ def test_ryuk_reaps_the_session_s_containers(tmp_path, image_tars, mode):
     assert code == 0 and len(session_out.split()[-1]) == 64, session_err
     # the reaper ran, with the service's socket bind-mounted as docker's
     assert session_out.startswith("testcontainers-ryuk-") and "s.sock:/var/run/docker.sock" in session_out, session_out
+    assert session_out.split()[-2] == "0", session_out    # the peer reached the container by its alias
     # the session's container and network (reaped, when the session was
     # killed) and the reaper itself (auto-removed) are gone; the images,
     # which the session did not label, are still there
