@@ -193,6 +193,7 @@ def container_kwargs(args) -> dict:
         env=env_list(args.env_file, args.env, args.tty), hostname=args.hostname,
         user=args.user, workdir=args.workdir, mounts=mounts, read_only=args.read_only,
         init=args.init, network=args.network, cap_add=args.cap_add, cap_drop=args.cap_drop,
+        network_aliases=args.network_alias,
         privileged=args.privileged, ulimits=args.ulimit,
         security_opt=args.security_opt, group_add=args.group_add,
         name=args.name, ports=args.publish, dns=args.dns, add_hosts=args.add_host, devices=args.device,
@@ -206,7 +207,6 @@ def container_kwargs(args) -> dict:
         restart_policy=args.restart, log_opts=args.log_opt, stop_signal=args.stop_signal,
         tty=args.tty, auto_remove=getattr(args, "rm", False), stdin_open=args.interactive,
         labels=label_dict(args.label_file, args.label), stop_timeout=args.stop_timeout,
-        network_aliases=args.network_alias,
     )
 
 

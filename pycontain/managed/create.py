@@ -15,10 +15,9 @@ from .handle import ManagedContainer
 from .record import image_holder, parse_restart_policy, record_config, release_image, resolve_image, signal_number
 
 
-def create(image=None, command=None, *, name=None, restart_policy="no", log_opts=(), tty=False,
+def create(image=None, command=None, *, name=None, network_aliases=(), restart_policy="no", log_opts=(), tty=False,
            stop_signal=None, auto_remove=False, stdin_open=False, root=None,
-           labels=None, stop_timeout=None, monitor_here=False, network_aliases=(),
-           **container_kwargs) -> "ManagedContainer":
+           labels=None, stop_timeout=None, monitor_here=False, **container_kwargs) -> "ManagedContainer":
     """Makes a container record and its writable layer on disk; start() runs it.
     Takes pycontain.Container's keyword arguments (docker run's options);
     auto_remove: the monitor removes the container when it exits (--rm);
@@ -36,7 +35,6 @@ def create(image=None, command=None, *, name=None, restart_policy="no", log_opts
     labels = dict(labels or {})
     if not all(isinstance(k, str) and k and isinstance(v, str) for k, v in labels.items()):
         raise ConfigError("labels must map non-empty strings to strings")
-    network_aliases = _check_aliases(network_aliases, container_kwargs.get("network", "none"))
     parse_restart_policy(restart_policy)
     if auto_remove and parse_restart_policy(restart_policy)[0] != "no":
         raise ConfigError("conflicting options: a restart policy and auto-remove (--rm)")
@@ -45,6 +43,7 @@ def create(image=None, command=None, *, name=None, restart_policy="no", log_opts
     if stop_timeout is not None and (not isinstance(stop_timeout, int) or isinstance(stop_timeout, bool)):
         raise ConfigError(f"invalid stop timeout {stop_timeout!r}: a whole number of seconds")
     opts = log_opts if isinstance(log_opts, dict) else parse_log_opts(log_opts)
+    network_aliases = _check_aliases(network_aliases, container_kwargs.get("network", "none"))
     for bad in ("remove", "root", "id", "layer_dir", "writable_layer", "config"):
         if bad in container_kwargs:
             raise ConfigError(f"{bad}= is decided by the managed container, it cannot be given")

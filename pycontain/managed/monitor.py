@@ -104,7 +104,7 @@ class Monitor:
             while True:
                 started = time.monotonic()
                 try:
-                    c = self._launch(rec)
+                    c = self._plug_networks(self._launch(rec), rec)
                 except Exception as e:  # the container could not start: record why and stop
                     self.start_error = e
                     status = getattr(e, "exit_status", 125)
@@ -191,7 +191,12 @@ class Monitor:
                           started=time.time(), exit_code=None, error="", oom_killed=False,
                           exec_profile=dict(exec_profile(c.launch_plan), network=network,
                                             cgroups=cgroup_dirs))
-        if rec.config.get("networks") or rec.config.get("network_aliases"):   # network connect, --network-alias
+        return c
+
+    def _plug_networks(self, c, rec):
+        """The networks connected after create and the --network-alias'es,
+        for the run that just started (its start fails if they cannot be)."""
+        if rec.config.get("networks") or rec.config.get("network_aliases"):
             try:
                 _plug_networks(self.store, rec.id)
             except BaseException:
