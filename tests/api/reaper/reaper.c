@@ -127,14 +127,15 @@ static void urlencode(const char *in, char *out, size_t size)
     out[o] = 0;
 }
 
-/* filters={"label":["K=V"]} for one "label=K=V" filter, URL-encoded. */
+/* filters={"label":{"K=V":true}} for one "label=K=V" filter, URL-encoded:
+ * the map form Ryuk's Go client sends. */
 static int query_for(const char *filter, char *out, size_t size)
 {
     char json[2048];
     const char *eq = strchr(filter, '=');
     if (!eq)
         return -1;
-    snprintf(json, sizeof(json), "{\"%.*s\":[\"%s\"]}", (int)(eq - filter), filter, eq + 1);
+    snprintf(json, sizeof(json), "{\"%.*s\":{\"%s\":true}}", (int)(eq - filter), filter, eq + 1);
     urlencode(json, out, size);
     return 0;
 }
