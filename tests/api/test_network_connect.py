@@ -55,6 +55,19 @@ try:
     except dockerpy.errors.APIError as e:
         out["py_again"] = [e.status_code, e.explanation]
     net.disconnect("s2")
+    bad = []
+    for body in ("not json", "[1]", '{"Container": 5}', '{"Container": "s2", "Bogus": 1}',
+                 '{"Container": "s2", "EndpointConfig": {"Aliases": "x"}}',
+                 '{"Container": "s2", "EndpointConfig": {"MacAddress": "02:42:ac:11:00:02"}}',
+                 '{"Container": "s2", "EndpointConfig": {"IPAMConfig": {"IPv6Address": "fd00::2"}}}'):
+        r = client.api._post(client.api._url("/networks/na/connect"), data=body,
+                             headers={"Content-Type": "application/json"})
+        bad.append([r.status_code, r.json().get("message", "")])
+    r = client.api._post(client.api._url("/networks/na/disconnect"), data='{"Container": "s2", "Force": "yes"}',
+                         headers={"Content-Type": "application/json"})
+    bad.append([r.status_code, r.json().get("message", "")])
+    out["bad_bodies"] = bad
+    out["after_bad"] = sorted(client.containers.get("s2").attrs["NetworkSettings"]["Networks"])
     try:
         net.disconnect("s2")
     except dockerpy.errors.APIError as e:
@@ -107,6 +120,10 @@ def test_connect_and_disconnect_through_the_docker_cli_and_docker_py(tmp_path, a
     assert out["py_again"][0] == 403 and "already exists" in out["py_again"][1]
     assert out["py_not_connected"][0] == 500 and "is not connected to network na" in out["py_not_connected"][1]
     assert out["py_after"] == ["nb"]
+    # malformed or unsupported bodies: a 400 with a message each, and nothing changed
+    assert [status for status, _ in out["bad_bodies"]] == [400] * 8, out["bad_bodies"]
+    assert all(message for _, message in out["bad_bodies"]), out["bad_bodies"]
+    assert out["after_bad"] == ["nb"]
     # labels on networks, and the label filter on networks and volumes (testcontainers and its reaper use them)
     assert out["by_label"][1] == "na" and out["labels"][1] == '{"team":"a"}', out
     assert out["volumes_by_label"][1] == "va", out
