@@ -70,7 +70,7 @@ def connect(network_name: str, *, pid: int, container_id: str, owner: tuple, con
             if lease_of(network, container_id, root) is not None:
                 raise AlreadyConnected(f"endpoint with name {container_name or container_id[:12]} "
                                        f"already exists in network {network.name}")
-            bridge_index = bridge.nl.if_index(network.bridge)
+            bridge_index = nl.if_index(network.bridge)
             if not bridge_index:
                 bridge_index = bridge.create_bridge(network, root)
             veth = extra_veth_name(container_id, network)
