@@ -9,9 +9,9 @@ import threading
 
 from aiohttp import web
 
-from .. import containers, copy_archive, network
+from .. import containers, copy_archive
 from ..attach import frame as attach_frame
-from ..errors import ContainerError, ImageNotFound, NetworkNotFound
+from ..errors import ContainerError, ImageNotFound
 from ..logs import parse_time
 from . import convert, streams
 from .convert import BadRequest, json_response, query_bool, query_int
@@ -65,14 +65,23 @@ def default_network() -> str:
 
 async def create(request):
     name = request.query.get("name") or None
-    kwargs = convert.create_kwargs(await body_of(request), name, default_network())
+    body = await body_of(request)
+    kwargs = convert.create_kwargs(body, name, default_network())
     kwargs["pull"] = "never"  # docker's clients pull (with progress) when create says 404
+    _, more_networks = convert.endpoints(body, kwargs.get("network", "none"))
 
     def make():
         try:
-            return containers.create(**kwargs)
+            c = containers.create(**kwargs)
         except ImageNotFound:
             raise ImageNotFound(f"No such image: {kwargs['image']}") from None
+        try:
+            for net, aliases, ip in more_networks:
+                c.connect_network(net, aliases=aliases, ip=ip)
+        except BaseException:
+            c.remove(force=True)
+            raise
+        return c
 
     c = await in_thread(make)
     return json_response({"Id": c.id, "Warnings": []}, status=201)
@@ -104,16 +113,8 @@ async def list_containers(request):
 
 
 def inspect_doc(c) -> dict:
-    """docker inspect's document: the library's, with the container's network's definition."""
-    attrs = c.attrs
-    mode = attrs["HostConfig"]["NetworkMode"]
-    info = None
-    if network.needs_attachment(mode) and not mode.startswith("container:"):
-        try:
-            info = network.inspect_network(mode)
-        except NetworkNotFound:
-            pass
-    return convert.container_inspect(attrs, info)
+    """docker inspect's document: the library's (NetworkSettings.Networks included)."""
+    return convert.container_inspect(c.attrs)
 
 
 async def inspect(request):

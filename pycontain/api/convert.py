@@ -220,6 +220,73 @@ _HOST_ZERO = {
 }
 
 
+# EndpointConfig fields a client may send at their zero value; pycontain
+# applies Aliases and IPAMConfig.IPv4Address
+_ENDPOINT_ZERO_FIELDS = {"Links", "NetworkID", "EndpointID", "Gateway", "IPAddress", "IPPrefixLen",
+                         "IPv6Gateway", "GlobalIPv6Address", "GlobalIPv6PrefixLen", "MacAddress", "DriverOpts",
+                         "DNSNames", "GwPriority"}
+
+
+def endpoint_options(config, where: str) -> tuple:
+    """(aliases, IPv4 address) from an EndpointConfig (network connect's body,
+    each of create's NetworkingConfig.EndpointsConfig)."""
+    if config is None:
+        return [], None
+    if not isinstance(config, dict):
+        raise BadRequest(f"{where} must be a JSON object")
+    for key, value in config.items():
+        if key in ("Aliases", "IPAMConfig"):
+            continue
+        if key not in _ENDPOINT_ZERO_FIELDS:
+            raise BadRequest(f"unknown field {where}.{key}")
+        if value:
+            raise BadRequest(f"{where}.{key} is not supported by pycontain")
+    aliases = config.get("Aliases") or []
+    if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+        raise BadRequest(f"{where}.Aliases: a list of strings")
+    ipam = config.get("IPAMConfig") or {}
+    if not isinstance(ipam, dict):
+        raise BadRequest(f"{where}.IPAMConfig must be a JSON object")
+    for key, value in ipam.items():
+        if key not in ("IPv4Address", "IPv6Address", "LinkLocalIPs"):
+            raise BadRequest(f"unknown field {where}.IPAMConfig.{key}")
+        if key != "IPv4Address" and value:
+            raise BadRequest(f"{where}.IPAMConfig.{key} is not supported by pycontain")
+    ip = ipam.get("IPv4Address") or None
+    if ip is not None and not isinstance(ip, str):
+        raise BadRequest(f"{where}.IPAMConfig.IPv4Address: a string")
+    return aliases, ip
+
+
+def has_label(labels: dict | None, want: str) -> bool:
+    """docker's label filter: "KEY" or "KEY=VALUE"."""
+    key, sep, value = want.partition("=")
+    return key in (labels or {}) and (not sep or labels[key] == value)
+
+
+def endpoints(body, network: str) -> tuple:
+    """create's NetworkingConfig.EndpointsConfig: (aliases on `network`, the
+    container's own, [(other network, aliases, ip)] to connect it to after
+    create, as dockerd does with more than one endpoint)."""
+    config = _want(body, "NetworkingConfig", dict, "") or {}
+    unknown = sorted(set(config) - {"EndpointsConfig"})
+    if unknown:
+        raise BadRequest(f"unknown field NetworkingConfig.{unknown[0]}")
+    own, others = [], []
+    for net, endpoint in (_want(config, "EndpointsConfig", dict, "NetworkingConfig.") or {}).items():
+        aliases, ip = endpoint_options(endpoint, f"NetworkingConfig.EndpointsConfig.{net}")
+        if net == network:
+            if ip:
+                raise BadRequest(f"IPAMConfig.IPv4Address on {net}: pycontain chooses the address of the "
+                                 "first network (connect the container to give one)")
+            own = aliases
+        elif net in ("none", "host", "bridge", "default") and not (aliases or ip):
+            continue
+        else:
+            others.append((net, aliases, ip))
+    return own, others
+
+
 def create_kwargs(body, name: str | None, default_network: str) -> dict:
     """A POST /containers/create body → pycontain.containers.create() keyword arguments."""
     if not isinstance(body, dict):
@@ -250,6 +317,7 @@ def create_kwargs(body, name: str | None, default_network: str) -> dict:
     network = _want(host, "NetworkMode", str, "HostConfig.") or "default"
     if network == "default":
         network = default_network
+    aliases, _ = endpoints(body, network)
     policy = restart_policy(host, "HostConfig.")
     log_config = _want(host, "LogConfig", dict, "HostConfig.") or {}
     if log_config.get("Type") not in (None, "", "json-file"):
@@ -270,6 +338,7 @@ def create_kwargs(body, name: str | None, default_network: str) -> dict:
         cap_add=_strings(host, "CapAdd", "HostConfig."), cap_drop=_strings(host, "CapDrop", "HostConfig."),
         dns=_strings(host, "Dns", "HostConfig."), add_hosts=_strings(host, "ExtraHosts", "HostConfig."),
         group_add=_strings(host, "GroupAdd", "HostConfig."),
+        network_aliases=aliases or None,
         privileged=bool(_want(host, "Privileged", bool, "HostConfig.")),
         read_only=bool(_want(host, "ReadonlyRootfs", bool, "HostConfig.")),
         security_opt=_strings(host, "SecurityOpt", "HostConfig."),
@@ -445,21 +514,7 @@ def container_summary(attrs: dict) -> dict:
     }
 
 
-def network_entries(attrs: dict, network_info: dict | None) -> dict:
-    """NetworkSettings.Networks: the container's bridge network (its
-    definition from pycontain.network) with the address it holds there."""
-    mode = attrs["HostConfig"]["NetworkMode"]
-    if network_info is None:
-        return {mode: {"NetworkID": mode, "IPAddress": "", "Gateway": "", "IPPrefixLen": 0, "MacAddress": "",
-                       "Aliases": None, "EndpointID": ""}} if mode in ("host", "none") else {}
-    ip = attrs["NetworkSettings"].get("IPAddress") or ""
-    return {network_info["name"]: {
-        "NetworkID": network_info["id"], "EndpointID": "", "MacAddress": "", "Aliases": None,
-        "IPAddress": ip, "Gateway": network_info["gateway"] if ip else "",
-        "IPPrefixLen": int(network_info["subnet"].split("/")[1]) if ip else 0}}
-
-
-def container_inspect(attrs: dict, network_info: dict | None = None) -> dict:
+def container_inspect(attrs: dict) -> dict:
     """The library's inspect dict with the fields docker clients expect
     present (zero values where pycontain has nothing to say)."""
     out = dict(attrs)
@@ -476,7 +531,6 @@ def container_inspect(attrs: dict, network_info: dict | None = None) -> dict:
     out.setdefault("Platform", "linux")
     out["State"] = dict(out["State"], Dead=out["State"]["Dead"], OOMKilled=out["State"]["OOMKilled"])
     net = dict(out["NetworkSettings"])
-    net.setdefault("Networks", network_entries(attrs, network_info))
     first = next(iter(net["Networks"].values()), {})
     net.setdefault("Gateway", first.get("Gateway", ""))
     net.setdefault("IPPrefixLen", first.get("IPPrefixLen", 0))

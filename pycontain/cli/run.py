@@ -74,6 +74,8 @@ def add_container_flags(p):
                    help="network: bridge (the default, or $PYCONTAIN_NETWORK), none, host, "
                         "container:NAME or a network's name")
     p.add_argument("--name", help="container name (resolvable by containers on the same user-defined network)")
+    p.add_argument("--network-alias", action="append", default=[], metavar="NAME",
+                   help="another name of the container on its user-defined network")
     p.add_argument("-p", "--publish", action="append", default=[], metavar="[IP:][HOSTPORT:]PORT[/udp]",
                    help="publish a container's port on the host")
     p.add_argument("--dns", action="append", default=[], metavar="IP", help="nameserver for /etc/resolv.conf")
@@ -199,6 +201,7 @@ def container_kwargs(args) -> dict:
         env=env_list(args.env_file, args.env, args.tty), hostname=args.hostname,
         user=args.user, workdir=args.workdir, mounts=mounts, read_only=args.read_only,
         init=args.init, network=args.network, cap_add=args.cap_add, cap_drop=args.cap_drop,
+        network_aliases=args.network_alias,
         privileged=args.privileged, ulimits=args.ulimit,
         security_opt=args.security_opt, group_add=args.group_add,
         name=args.name, ports=args.publish, dns=args.dns, add_hosts=args.add_host, devices=args.device,

@@ -16,7 +16,7 @@ from .handle import ManagedContainer
 from .record import image_holder, parse_restart_policy, record_config, release_image, resolve_image, signal_number
 
 
-def create(image=None, command=None, *, name=None, restart_policy="no", log_opts=(), tty=False,
+def create(image=None, command=None, *, name=None, network_aliases=(), restart_policy="no", log_opts=(), tty=False,
            stop_signal=None, auto_remove=False, stdin_open=False, root=None,
            labels=None, stop_timeout=None, healthcheck=None, monitor_here=False,
            **container_kwargs) -> "ManagedContainer":
@@ -24,6 +24,7 @@ def create(image=None, command=None, *, name=None, restart_policy="no", log_opts
     Takes pycontain.Container's keyword arguments (docker run's options);
     auto_remove: the monitor removes the container when it exits (--rm);
     labels: {key: value} kept on the record (docker's Config.Labels, ps --filter label=);
+    network_aliases: more names on its user-defined network (docker's --network-alias);
     stop_timeout: stop()'s default seconds before SIGKILL (--stop-timeout);
     healthcheck: docker's Healthcheck dict ({"Test": ["CMD-SHELL", "curl -f
     localhost"], "Interval": ns, "Timeout": ns, "StartPeriod": ns, "Retries": n};
@@ -48,6 +49,7 @@ def create(image=None, command=None, *, name=None, restart_policy="no", log_opts
     if stop_timeout is not None and (not isinstance(stop_timeout, int) or isinstance(stop_timeout, bool)):
         raise ConfigError(f"invalid stop timeout {stop_timeout!r}: a whole number of seconds")
     opts = log_opts if isinstance(log_opts, dict) else parse_log_opts(log_opts)
+    network_aliases = _check_aliases(network_aliases, container_kwargs.get("network", "none"))
     for bad in ("remove", "root", "id", "layer_dir", "writable_layer", "config"):
         if bad in container_kwargs:
             raise ConfigError(f"{bad}= is decided by the managed container, it cannot be given")
@@ -85,7 +87,7 @@ def create(image=None, command=None, *, name=None, restart_policy="no", log_opts
             data = record_config(
                 config, tty=bool(tty), stop_signal=stop_signal, auto_remove=bool(auto_remove),
                 stdin_open=bool(stdin_open),  # -i: a detached container's stdin stays open for attach
-                labels=labels, stop_timeout=stop_timeout,
+                labels=labels, stop_timeout=stop_timeout, network_aliases=network_aliases,
                 # --cpus as given: the config keeps only the quota it became, which
                 # inspect cannot tell from --cpu-quota/--cpu-period (docker's NanoCpus)
                 nano_cpus=int(round(float(container_kwargs["cpus"]) * 1e9)) if container_kwargs.get("cpus") else 0,
@@ -111,6 +113,15 @@ def create(image=None, command=None, *, name=None, restart_policy="no", log_opts
         raise
     events.container_event(store.root, rec, "create")
     return ManagedContainer(store, rec)
+
+
+def _check_aliases(aliases, network) -> list:
+    if isinstance(aliases, str) or not all(isinstance(a, str) and a for a in aliases):
+        raise ConfigError("network aliases must be a list of names")
+    if aliases and (network in ("none", "host", "bridge") or not isinstance(network, str)
+                    or network.startswith(("container:", "slirp4netns"))):
+        raise ConfigError("network-scoped aliases are only supported for user-defined networks")
+    return list(dict.fromkeys(aliases))
 
 
 def _record_volumes(mounts, image_volumes, reservation, made) -> tuple:

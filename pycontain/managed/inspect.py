@@ -56,9 +56,27 @@ def inspect_dict(rec: ContainerRecord, root=None) -> dict:
                                                               "HostPort": str(p["host_port"])}]
                       for p in rec.exec_profile.get("network", {}).get("ports", ())}
             if rec.state in ("running", "paused") else {},
+            "Networks": _networks(rec, root),
         },
         "Mounts": [_inspect_mount(m, root) for m in cfg.get("mounts", [])],
     }
+
+
+def _networks(rec: ContainerRecord, root) -> dict:
+    """NetworkSettings.Networks (docker's keys)."""
+    mode = rec.config.get("network") or "none"
+    if mode in ("none", "host") or mode.startswith("container:"):
+        return {mode: _NO_ENDPOINT} if mode in ("none", "host") else {}
+    # Imported here: the network store and its netlink code (~5 ms) serve
+    # bridge containers only, and every verb imports this module.
+    from .networks import endpoint_entries
+
+    return endpoint_entries(rec, root)
+
+
+_NO_ENDPOINT = {"IPAMConfig": None, "Links": None, "Aliases": None, "NetworkID": "", "EndpointID": "",
+                "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
+                "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": None}
 
 
 def _inspect_host_config(cfg: dict, rec: ContainerRecord, policy: str, retries: int) -> dict:

@@ -106,7 +106,7 @@ class Monitor:
             while True:
                 started = time.monotonic()
                 try:
-                    c = self._launch(rec)
+                    c = self._plug_networks(self._launch(rec), rec)
                 except Exception as e:  # the container could not start: record why and stop
                     self.start_error = e
                     status = getattr(e, "exit_status", 125)
@@ -127,6 +127,8 @@ class Monitor:
                 oom = _oom_killed(c)
                 log.flush_partial()
                 rec = self.store.load(self.cid)
+                if rec is None or rec.config.get("networks"):
+                    _unplug_networks(self.store, self.cid, rec)
                 if rec is None:  # removed under us (rm -f): nothing left to record
                     return code
                 if oom:
@@ -203,6 +205,19 @@ class Monitor:
         events.container_event(self.store.root, rec, "start")
         return c
 
+    def _plug_networks(self, c, rec):
+        """The networks connected after create and the --network-alias'es,
+        for the run that just started (its start fails if they cannot be)."""
+        if rec.config.get("networks") or rec.config.get("network_aliases"):
+            try:
+                _plug_networks(self.store, rec.id)
+            except BaseException:
+                c.kill()
+                c.wait()
+                _unplug_networks(self.store, rec.id, rec)
+                raise
+        return c
+
     def _pump(self, c, log):
         """Copies the container's output into the log (and to our own
         stdout/stderr in the foreground, and to attached clients) until
@@ -257,6 +272,19 @@ class Monitor:
                     _write_all(out_fds[stream], data)
                 if attach is not None and attach.clients:
                     attach.broadcast(data)
+
+
+def _plug_networks(store, cid):
+    # Imported here: the network code (~5 ms) serves connected containers only.
+    from .networks import plug_recorded
+
+    plug_recorded(store, cid)
+
+
+def _unplug_networks(store, cid, rec):
+    from .networks import unplug_all   # see _plug_networks
+
+    unplug_all(store, cid, rec)
 
 
 def _log_warning(log) -> dict:

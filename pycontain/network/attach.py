@@ -16,7 +16,7 @@ from pathlib import Path
 from .. import _launch
 from ..errors import ConfigError, ContainerError
 from . import registry
-from .etcfiles import hosts_text, resolv_conf_text, rewrite_in_place
+from .etcfiles import hosts_text, resolv_conf_text
 
 NETNS_PATH = "/proc/thread-self/ns/net"
 
@@ -163,14 +163,11 @@ class NetworkAttachment:
             self._refresh_peers()
         return paths
 
-    @staticmethod
-    def _names(lease):
-        names = [n for n in (lease.container_name, lease.hostname) if n]
-        return list(dict.fromkeys(names)) or [lease.container[:12]]
-
     def _hosts_for(self, lease, peers):
-        return hosts_text(lease.address, self._names(lease),
-                          [(p.address, self._names(p)) for p in peers],
+        from .connect import lease_names   # see _join_bridge
+
+        return hosts_text(lease.address, lease_names(lease),
+                          [(p.address, lease_names(p)) for p in peers],
                           [tuple(h) for h in lease.extra_hosts])
 
     def _peers(self):
@@ -182,16 +179,12 @@ class NetworkAttachment:
                 if lease.container != self.container_id]
 
     def _refresh_peers(self):
-        """Rewrites every member's hosts file from the live leases (under the
-        network's lock, so concurrent joins and leaves do not interleave)."""
-        from . import ipam
+        """Rewrites every member's hosts file from the live leases (this
+        container's own too: written before without the lock, it may have
+        missed a member that joined meanwhile)."""
+        from .connect import refresh_hosts   # see _join_bridge
 
-        with ipam.network_lock(self.network, self.root):
-            # this container's own file too: written before without the lock,
-            # it may have missed a member that joined meanwhile
-            members = [lease for lease in ipam.live_leases(self.network, self.root) if lease.hosts_file]
-            for m in members:
-                rewrite_in_place(m.hosts_file, self._hosts_for(m, [p for p in members if p is not m]))
+        refresh_hosts(self.network, self.root)
 
     # ---- teardown -------------------------------------------------------------------
 

@@ -82,8 +82,10 @@ def test_logs_follow_ends_with_the_container(docker):
 def test_errors_are_docker_shaped(docker, tmp_path):
     r = docker("container", "inspect", "no-such-container")
     assert r.returncode == 1 and "no such container: no-such-container" in r.stderr.lower()
-    r = docker("network", "connect", "api-net", "api-any")   # not implemented yet: 501 and a message naming it
-    assert r.returncode == 1 and "/networks/api-net/connect is not implemented by pycontain" in r.stderr
+    r = docker("plugin", "ls")   # not implemented: 501 and a message naming it
+    assert r.returncode == 1 and "/plugins is not implemented by pycontain" in r.stderr, r.stderr
+    r = docker("network", "connect", "api-net", "api-any")   # a network that is not there: docker's words
+    assert r.returncode == 1 and "network api-net not found" in r.stderr
     r = docker("run", "--rm", "--network", "none", "--memory-swappiness", "10", IMAGE, "true")
     assert r.returncode == 125
     assert "MemorySwappiness is not supported by pycontain" in r.stderr
