@@ -23,6 +23,7 @@ from importlib import resources
 
 from . import _nsexec
 from .errors import CommandNotExecutable, CommandNotFound, LaunchError
+from .hooks import HookError
 from .security import capabilities
 from .users import check_id
 
@@ -60,6 +61,24 @@ class MountSpec:
     mkdir: int = MKDIR_DIR
 
 
+HOOK_BEFORE_PIVOT = 1   # HookSpec.when: createContainer (struct pc_hook)
+HOOK_BEFORE_EXEC = 2    # startContainer
+
+
+@dataclass(frozen=True)
+class HookSpec:
+    """A hook the container's own process runs (struct pc_hook): the state
+    on its stdin is state_head + its pid as the container sees it + state_tail."""
+
+    when: int
+    path: str
+    argv: tuple
+    envp: tuple
+    timeout: int = 0
+    state_head: str = ""
+    state_tail: str = ""
+
+
 @dataclass
 class LaunchPlan:
     """Everything the C launcher needs, already decided. Fields mirror struct pc_plan."""
@@ -93,6 +112,9 @@ class LaunchPlan:
     masked_paths: list = field(default_factory=list)
     readonly_paths: list = field(default_factory=list)
     hostname: str | None = None
+    domainname: str | None = None
+    personality: int | None = None  # personality(2) just before exec (an OCI bundle's linux.personality)
+    hooks: list = field(default_factory=list)          # [HookSpec]: run by the container's process
     rlimits: list = field(default_factory=list)        # [(resource, soft, hard)]
     oom_score_adj: int | None = None
     cwd: str | None = "/"
@@ -115,6 +137,8 @@ class LaunchPlan:
                                     # the command once that is found in the container (hello-world)
     wait_start: int = 0             # stop at "created" until released: WAIT_CREATED or WAIT_BEFORE_EXEC
     on_cloned: object = None        # f(pid): runs in the parent before the child goes on (id maps)
+    on_mounted: object = None       # f(pid): runs in the parent while the child waits with its mounts
+                                    # made, before pivot_root (an OCI runtime's prestart, createRuntime hooks)
     on_root_device: object = None   # f(pid, fd): starts what serves the root on the child's device fd,
                                     # while the child waits with its root mounted (fd is closed after)
 
@@ -201,7 +225,7 @@ def _to_c(plan: LaunchPlan, sync_fd: int, init_fd: int, exec_fd: int):
     c = ffi.new("struct pc_plan *")
     keep.append(c)
     c.clone_flags = plan.clone_flags
-    c.vfork = 0 if (plan.wait_start or plan.on_cloned or plan.tty or plan.root_device) else 1
+    c.vfork = 0 if (plan.wait_start or plan.on_cloned or plan.on_mounted or plan.tty or plan.root_device) else 1
     c.unshare_flags = plan.unshare_flags
     c.tty = int(plan.tty)
     c.pdeathsig = plan.pdeathsig
@@ -215,6 +239,7 @@ def _to_c(plan: LaunchPlan, sync_fd: int, init_fd: int, exec_fd: int):
     c.sync_fd = sync_fd
     c.wait_maps = int(plan.on_cloned is not None)
     c.wait_start = int(plan.wait_start)
+    c.wait_mounted = int(plan.on_mounted is not None)
     if plan.cgroup_fds:
         fds = ffi.new("int[]", plan.cgroup_fds)
         keep.append(fds)
@@ -252,6 +277,17 @@ def _to_c(plan: LaunchPlan, sync_fd: int, init_fd: int, exec_fd: int):
     c.readonly_paths, c.n_readonly_paths = _array("strings", plan.readonly_paths, keep)
 
     c.hostname = _cstr(plan.hostname, keep)
+    c.domainname = _cstr(plan.domainname, keep)
+    if plan.personality is not None:
+        c.set_personality, c.personality = 1, plan.personality
+    if plan.hooks:
+        hs = ffi.new("struct pc_hook[]", len(plan.hooks))
+        keep.append(hs)
+        for e, h in zip(hs, plan.hooks, strict=True):
+            e.when, e.path, e.timeout = h.when, _cstr(h.path, keep), h.timeout
+            e.argv, e.envp = _cstr_array(list(h.argv), keep), _cstr_array(list(h.envp), keep)
+            e.state_head, e.state_tail = _cstr(h.state_head, keep), _cstr(h.state_tail, keep)
+        c.hooks, c.n_hooks = hs, len(plan.hooks)
     if plan.rlimits:
         rl = ffi.new("struct pc_rlimit[]", len(plan.rlimits))
         keep.append(rl)
@@ -375,6 +411,8 @@ def seal_programs() -> None:
 def _error_from(err, plan: LaunchPlan) -> LaunchError:
     stage = ffi.string(err.stage).decode(errors="replace")
     detail = ffi.string(err.detail).decode(errors="replace")
+    if stage.endswith(" hook"):
+        return HookError(f"{stage} {detail}")
     if stage == "exec":
         cmd = plan.argv[plan.cmd_index] if plan.argv else ""
         if err.err in (errno.ENOENT, errno.ENOTDIR):
@@ -432,8 +470,17 @@ class Child:
     def wait_created(self):
         """Blocks until the child reached "created" (mounts made, command not
         yet executed); raises the launch error if it failed before."""
-        b = self._sync.recv(1)
-        if b != b"R":
+        self._expect(b"R")
+
+    def run_at_mounts(self, fn):
+        """Waits until the child made its mounts (before pivot_root), runs
+        fn(pid) meanwhile and lets it go on; the launch error if it failed before."""
+        self._expect(b"H")
+        fn(self.pid)
+        self._sync.send(b"G")
+
+    def _expect(self, tag: bytes):
+        if self._sync.recv(1) != tag:
             self._sync.close()
             self._sync = None
             self._wait_child_gone()
@@ -544,7 +591,8 @@ def spawn_joined(plan: LaunchPlan) -> Child:
     runs the plan's steps to execve. Failures come back on a pipe as
     (stage, errno, detail); EOF means the command runs. The plan may not
     wait at "created", be started by a callback, or mount anything."""
-    if plan.wait_start or plan.on_cloned is not None or plan.root_device or plan.clone_flags:
+    if plan.wait_start or plan.on_cloned is not None or plan.on_mounted is not None or plan.root_device \
+            or plan.clone_flags:
         raise ValueError("a joined process cannot wait, mount a root or make namespaces at clone")
     return _start(plan, joined=True)
 
@@ -555,7 +603,8 @@ def _start(plan: LaunchPlan, joined: bool) -> Child:
     helper_fd = join_helper_fd() if joined else -1
     sync = None
     sync_fd = -1
-    needs_sync = plan.wait_start or plan.on_cloned is not None or plan.tty or plan.root_device
+    needs_sync = (plan.wait_start or plan.on_cloned is not None or plan.on_mounted is not None or plan.tty
+                  or plan.root_device)
     if needs_sync:
         parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         sync, sync_fd = parent_end, child_end.fileno()
@@ -588,6 +637,13 @@ def _start(plan: LaunchPlan, joined: bool) -> Child:
     if plan.root_device:
         try:
             child.serve_root()
+        except BaseException:
+            if child._cchild is not None:
+                child.abort()
+            raise
+    if plan.on_mounted is not None:
+        try:
+            child.run_at_mounts(plan.on_mounted)
         except BaseException:
             if child._cchild is not None:
                 child.abort()

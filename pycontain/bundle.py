@@ -18,6 +18,7 @@ from . import _launch
 from .cgroups import running as running_cgroup
 from .config import RLIMITS, SYSCTL_NAMESPACES, BundleProcess, ContainerConfig
 from .errors import ConfigError, ContainerStateError, LaunchError
+from .hooks import OCI_VERSION, state_around_pid
 from .managed.proc import namespace_joins, start_time
 from .security import seccomp
 
@@ -79,9 +80,31 @@ def mount_spec(m) -> L.MountSpec:
     return L.MountSpec(m.source or m.type, m.destination, m.type, ",".join(data) or None, flags)
 
 
-def launch_plan(cfg: ContainerConfig, cgroup, root=None) -> L.LaunchPlan:
+# the hooks the container's own process runs: when, and the status their state says (runc's)
+CONTAINER_HOOKS = {"createContainer": (L.HOOK_BEFORE_PIVOT, "creating"),
+                   "startContainer": (L.HOOK_BEFORE_EXEC, "created")}
+
+
+def container_hooks(b, container_id: str) -> list:
+    """The bundle's createContainer and startContainer hooks as HookSpecs,
+    each with the state it gets on stdin."""
+    out = []
+    for h in b.hooks:
+        if h.kind not in CONTAINER_HOOKS:
+            continue
+        when, status = CONTAINER_HOOKS[h.kind]
+        state = {"ociVersion": OCI_VERSION, "id": container_id, "status": status, "bundle": b.bundle}
+        if b.annotations:
+            state["annotations"] = dict(b.annotations)
+        head, tail = state_around_pid(state)
+        out.append(L.HookSpec(when, h.path, tuple(h.args) or (h.path,), tuple(h.env), h.timeout or 0, head, tail))
+    return out
+
+
+def launch_plan(cfg: ContainerConfig, cgroup, root=None, container_id: str = "") -> L.LaunchPlan:
     """The plan for cfg (which has a BundleSpec); cgroup: the container's
-    Cgroup, made by the caller, or None."""
+    Cgroup, made by the caller, or None. container_id: the id the hooks'
+    state says."""
     b = cfg.bundle
     clone_flags = 0
     joins, owned = [], []
@@ -126,7 +149,8 @@ def launch_plan(cfg: ContainerConfig, cgroup, root=None) -> L.LaunchPlan:
             loopback_up=bool(clone_flags & L.CLONE_NEWNET),
             mounts=mounts, nodes=nodes, symlinks=list(DEFAULT_SYMLINKS) if dev_is_tmpfs else [],
             masked_paths=list(b.masked_paths), readonly_paths=list(b.readonly_paths),
-            hostname=cfg.hostname,
+            hostname=cfg.hostname, domainname=b.domainname, personality=b.personality,
+            hooks=container_hooks(b, container_id),
             rlimits=[(RLIMITS[n], s, h) for n, s, h in cfg.ulimits],
             oom_score_adj=cfg.oom_score_adj,
             cwd=cfg.workdir, uid=b.uid, gid=b.gid, groups=list(b.additional_gids),

@@ -497,14 +497,17 @@ class BundleMount:
         return self.type == "bind" or "bind" in self.options or "rbind" in self.options
 
 
-HOOK_KINDS = ("prestart", "createRuntime", "poststart", "poststop")
+HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
+# run by the container's own process (the launcher), not by the runtime
+CONTAINER_HOOK_KINDS = ("createContainer", "startContainer")
+PERSONALITY_DOMAINS = {"LINUX": 0x0000, "LINUX32": 0x0008}    # PER_LINUX, PER_LINUX32
 
 
 @dataclass(frozen=True)
 class BundleHook:
     """One of config.json's hooks: run by the runtime with the state on stdin."""
 
-    kind: str                           # prestart | createRuntime | poststart | poststop
+    kind: str                           # one of HOOK_KINDS
     path: str
     args: tuple = ()
     env: tuple = ()
@@ -534,6 +537,8 @@ class BundleSpec:
     rootfs_propagation: str | None = None
     sysctl: tuple = ()                  # (name, value): namespaced ones only, set before the command runs
     hooks: tuple = ()                   # BundleHook, in config.json's order
+    domainname: str | None = None
+    personality: int | None = None      # PERSONALITY_DOMAINS' value
     terminal: bool = False
     console_size: tuple | None = None   # (height, width) of the terminal
     annotations: Mapping = field(default_factory=dict)
@@ -581,12 +586,10 @@ def _oci_int(v, what: str, lo=None, hi=None):
 
 # Fields this runtime cannot honour yet: refused by name, never ignored.
 _OCI_UNSUPPORTED = (
-    ("hooks.createContainer", "hooks in the container's namespaces are not supported"),
-    ("hooks.startContainer", "hooks in the container's namespaces are not supported"),
     ("linux.uidMappings", "user namespaces (id mappings) are not supported"),
     ("linux.gidMappings", "user namespaces (id mappings) are not supported"),
     ("linux.intelRdt", "Intel RDT is not supported"),
-    ("linux.personality", "personality is not supported"),
+    ("linux.personality.flags", "personality flags are not supported"),
     ("linux.mountLabel", "no LSM is in use here (SELinux labels are not supported)"),
     ("linux.timeOffsets", "time namespaces are not supported"),
     ("process.apparmorProfile", "AppArmor is not in use here"),
@@ -951,10 +954,15 @@ def container_config_from_oci(spec, bundle: str) -> "ContainerConfig":
     annotations = _oci_obj(spec, "annotations", "")
     seccomp_spec = linux.get("seccomp")
     hostname = spec.get("hostname") or None
-    if spec.get("domainname"):
-        _oci_error("domainname", "is not supported")
-    if hostname is not None and not any(t == "uts" and p is None for t, p in namespaces):
-        _oci_error("hostname", "needs a new uts namespace")
+    domainname = spec.get("domainname") or None
+    for key, name in (("hostname", hostname), ("domainname", domainname)):
+        if name is not None and (not isinstance(name, str) or "\0" in name or len(name.encode()) > 64):
+            _oci_error(key, f"{name!r} is not a name of at most 64 bytes")
+        if name is not None and not any(t == "uts" and p is None for t, p in namespaces):
+            _oci_error(key, "needs a new uts namespace")
+    personality = _oci_obj(linux, "personality", "linux.")
+    if personality and personality.get("domain") not in PERSONALITY_DOMAINS:
+        _oci_error("linux.personality.domain", f"{personality.get('domain')!r} is not one of LINUX, LINUX32")
     oom = _oci_int(proc.get("oomScoreAdj"), "process.oomScoreAdj", -1000, 1000)
     console = _oci_obj(proc, "consoleSize", "process.")
     if console and not proc.get("terminal"):
@@ -975,6 +983,8 @@ def container_config_from_oci(spec, bundle: str) -> "ContainerConfig":
         rootfs_propagation=propagation,
         sysctl=_oci_sysctl(linux, namespaces),
         hooks=_oci_hooks(spec),
+        domainname=domainname,
+        personality=PERSONALITY_DOMAINS[personality["domain"]] if personality else None,
         terminal=bool(proc.get("terminal")),
         console_size=console_size,
         annotations=dict(annotations),

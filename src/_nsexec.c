@@ -67,6 +67,7 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 
 #include "nsexec.h"
 #include "raw_syscall.h"
@@ -853,6 +854,162 @@ __attribute__((noreturn)) static void exec_command(struct ctx *c)
     fail(c, "exec", cmd, saw_eacces ? -EACCES : -ENOENT);
 }
 
+/* ---- hooks inside the container (an OCI bundle's) ---------------------- */
+
+#define PC_HOOK_BEFORE_PIVOT 1  /* struct pc_hook.when: createContainer */
+#define PC_HOOK_BEFORE_EXEC 2   /* startContainer */
+
+static const char *hook_kind(int when)
+{
+    return when == PC_HOOK_BEFORE_PIVOT ? "createContainer hook" : "startContainer hook";
+}
+
+/* Runs one hook as runc and crun do: a child of the container's process, with
+ * everything that process has at this point (namespaces, cgroup, ids), the
+ * state on stdin, stdout and stderr kept (the last bytes go into the error).
+ * It fails the launch when the hook cannot run, exits non-zero or outlives
+ * its timeout (then it is killed). Every signal is blocked here (the
+ * launcher's mask), so a hook that does not read its stdin is EPIPE, not
+ * SIGPIPE. */
+static void run_hook(struct ctx *c, const struct pc_hook *h)
+{
+    const char *kind = hook_kind(h->when);
+    int in[2], out[2];
+    CHECK(c, S2(SYS_pipe2, in, O_CLOEXEC), "pipe", kind);
+    CHECK(c, S2(SYS_pipe2, out, O_CLOEXEC), "pipe", kind);
+#ifdef RAW_SYSCALL_NATIVE
+    long pid = S5(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+#else
+    long pid = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+    pid = pid < 0 ? -errno : pid;
+#endif
+    if (pid == 0) {  /* a copy of our memory: ours to use until execve */
+        S3(SYS_dup3, in[0], 0, 0);
+        S3(SYS_dup3, out[1], 1, 0);
+        S3(SYS_dup3, out[1], 2, 0);
+        uint64_t none = 0;
+        S4(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, 8);
+        long r = S3(SYS_execve, h->path, h->argv, h->envp);
+        char msg[64];
+        size_t pos = 0;
+        msg[0] = 0;
+        sappend(msg, sizeof(msg), &pos, r == -ENOENT ? "cannot execute: no such file" : "cannot execute: errno ");
+        if (r != -ENOENT)
+            sappend_int(msg, sizeof(msg), &pos, -r);
+        S3(SYS_write, 1, msg, pos);
+        die_quietly(127);
+    }
+    S1(SYS_close, in[0]);
+    S1(SYS_close, out[1]);
+    if (pid < 0)
+        fail(c, "clone", kind, pid);
+
+    char num[24];
+    size_t pos = 0;
+    num[0] = 0;
+    sappend_int(num, sizeof(num), &pos, S0(SYS_getpid));
+    S3(SYS_write, in[1], h->state_head, slen(h->state_head));
+    S3(SYS_write, in[1], num, pos);
+    S3(SYS_write, in[1], h->state_tail, slen(h->state_tail));
+    S1(SYS_close, in[1]);
+
+    /* its output until EOF (or the timeout), then its status */
+    char tail[256];
+    size_t kept = 0;
+    long pidfd = S2(SYS_pidfd_open, pid, 0);
+    struct timespec start;
+    S2(SYS_clock_gettime, CLOCK_MONOTONIC, &start);
+    int timed_out = 0, open_out = 1;
+    while (open_out) {
+        int wait_ms = -1;
+        if (h->timeout > 0) {
+            struct timespec now;
+            S2(SYS_clock_gettime, CLOCK_MONOTONIC, &now);
+            long spent = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+            wait_ms = spent >= h->timeout * 1000L ? 0 : (int)(h->timeout * 1000L - spent);
+        }
+        struct pollfd pf = {out[0], POLLIN, 0};
+        long n;
+        if (wait_ms >= 0) {
+            struct timespec ts = {wait_ms / 1000, (wait_ms % 1000) * 1000000L};
+            n = S5(SYS_ppoll, &pf, 1, &ts, NULL, 0);
+        } else {
+            n = S5(SYS_ppoll, &pf, 1, NULL, NULL, 0);
+        }
+        if (n == -EINTR)
+            continue;
+        if (n == 0) {
+            timed_out = 1;
+            break;
+        }
+        char buf[512];
+        long r = S3(SYS_read, out[0], buf, sizeof(buf));
+        if (r <= 0) {
+            open_out = 0;
+            break;
+        }
+        for (long i = 0; i < r; i++) {  /* the last bytes, newlines as spaces */
+            if (kept == sizeof(tail) - 1) {  /* no libc in the join helper's build: no memmove */
+                for (size_t k = 1; k < kept; k++)
+                    tail[k - 1] = tail[k];
+                kept--;
+            }
+            tail[kept++] = buf[i] == '\n' ? ' ' : buf[i];
+        }
+    }
+    S1(SYS_close, out[0]);
+    if (timed_out) {
+        if (pidfd >= 0)
+            S4(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+        else
+            S2(SYS_kill, pid, SIGKILL);
+    }
+    int status = 0;
+    long w;
+    do
+        w = S4(SYS_wait4, pid, &status, 0, NULL);
+    while (w == -EINTR);
+    if (pidfd >= 0)
+        S1(SYS_close, pidfd);
+    while (kept && tail[kept - 1] == ' ')
+        kept--;
+    tail[kept] = 0;
+
+    char detail[sizeof(c->e->detail)];
+    pos = 0;
+    detail[0] = 0;
+    sappend(detail, sizeof(detail), &pos, h->path);
+    if (timed_out) {
+        sappend(detail, sizeof(detail), &pos, ": did not finish within ");
+        sappend_int(detail, sizeof(detail), &pos, h->timeout);
+        sappend(detail, sizeof(detail), &pos, " s");
+        fail(c, kind, detail, -ETIME);
+    }
+    if (w < 0)
+        fail(c, kind, detail, w);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return;
+    if (WIFEXITED(status)) {
+        sappend(detail, sizeof(detail), &pos, ": exited with status ");
+        sappend_int(detail, sizeof(detail), &pos, WEXITSTATUS(status));
+    } else {
+        sappend(detail, sizeof(detail), &pos, ": killed by signal ");
+        sappend_int(detail, sizeof(detail), &pos, WTERMSIG(status));
+    }
+    if (kept) {
+        sappend(detail, sizeof(detail), &pos, ": ");
+        sappend(detail, sizeof(detail), &pos, tail);
+    }
+    fail(c, kind, detail, -ECANCELED);
+}
+
+static void run_hooks(struct ctx *c, int when)
+{
+    for (int i = 0; i < c->p->n_hooks; i++)
+        if (c->p->hooks[i].when == when)
+            run_hook(c, &c->p->hooks[i]);
+}
+
 /* ---- the child ---------------------------------------------------------- */
 
 /* Sends one descriptor to the parent over sync_fd, behind a one-byte tag. */
@@ -1220,7 +1377,8 @@ static void setup_tty(struct ctx *c)
     S1(SYS_close, s);
 }
 
-/* The "created" state: says 'R', then waits for the parent's one byte.
+/* A wait for the parent: says `say` ('R': the "created" state; 'H': mounts
+ * made, before pivot_root), then waits for the parent's one byte.
  *
  * However long it waits, the child shares its launcher's memory (CLONE_VM),
  * and the dumpable flag that decides who may ptrace it or open its
@@ -1234,9 +1392,9 @@ static void setup_tty(struct ctx *c)
  * for an unprivileged launcher: its memory is no more than its own user
  * may trace, and newuidmap would refuse its other children's id maps (the
  * flag is shared by all of them). */
-static void wait_for_release(struct ctx *c)
+static void wait_for_parent(struct ctx *c, char say)
 {
-    char b = 'R';
+    char b = say;
     if (c->undumpable_wait)
         S2(SYS_prctl, PR_SET_DUMPABLE, 0);
     if (S3(SYS_write, c->p->sync_fd, &b, 1) != 1)
@@ -1322,6 +1480,14 @@ static int child_continue(void *arg)
         for (int i = 0; i < p->n_readonly_paths; i++)
             readonly_path(c, p->readonly_paths[i]);
 
+        /* an OCI runtime's prestart and createRuntime hooks run now, in the
+         * parent, before the createContainer ones (the spec's order) */
+        if (p->wait_mounted)
+            wait_for_parent(c, 'H');
+        /* createContainer: in the container's mount namespace with every
+         * mount made, the host's paths still at hand (runc, crun) */
+        run_hooks(c, PC_HOOK_BEFORE_PIVOT);
+
         /* pivot_root(".", ".") stacks the old root on the new one; detaching
          * it leaves only the new root, with no directory for the old one. */
         CHECK(c, S1(SYS_fchdir, c->rootfd), "chdir", p->root_path);
@@ -1340,6 +1506,8 @@ static int child_continue(void *arg)
 
     if (p->hostname)
         CHECK(c, S2(SYS_sethostname, p->hostname, slen(p->hostname)), "sethostname", p->hostname);
+    if (p->domainname)
+        CHECK(c, S2(SYS_setdomainname, p->domainname, slen(p->domainname)), "setdomainname", p->domainname);
 
     for (int i = 0; i < p->n_rlimits; i++) {
         struct { uint64_t cur, max; } lim = {p->rlimits[i].soft, p->rlimits[i].hard};
@@ -1369,7 +1537,7 @@ static int child_continue(void *arg)
         setup_tty(c);
 
     if (p->wait_start == PC_WAIT_CREATED)
-        wait_for_release(c);
+        wait_for_parent(c, 'R');
 
     for (int i = 0; i < 3; i++) {
         int fd = p->stdio[i];
@@ -1387,7 +1555,7 @@ static int child_continue(void *arg)
 
     /* ---- identity and privileges, narrowest last ---- */
     if (p->wait_start == PC_WAIT_BEFORE_EXEC && c->undumpable_wait)
-        S2(SYS_prctl, PR_SET_DUMPABLE, 0);  /* before they narrow: see wait_for_release */
+        S2(SYS_prctl, PR_SET_DUMPABLE, 0);  /* before they narrow: see wait_for_parent */
     for (int cap = 0; cap <= p->last_cap && cap < 64; cap++)
         if (!(p->cap_bounding & (1ULL << cap))) {
             r = S2(SYS_prctl, PR_CAPBSET_DROP, cap);
@@ -1421,7 +1589,12 @@ static int child_continue(void *arg)
      * in the plan, written by the parent meanwhile) runs at once. Its filter
      * must allow read and write (Docker's does). */
     if (p->wait_start == PC_WAIT_BEFORE_EXEC)
-        wait_for_release(c);
+        wait_for_parent(c, 'R');
+    /* startContainer: inside the container, as its process, before its
+     * command (runc, crun); then the personality, which the hooks must not get */
+    run_hooks(c, PC_HOOK_BEFORE_EXEC);
+    if (p->set_personality)
+        CHECK(c, S1(SYS_personality, p->personality), "personality", "");
     /* pycontain-init takes over blocked: a signal sent before it waits for
      * signals stays pending for it to forward, instead of hitting a pid 1
      * that has no default actions. It unblocks for the command it runs. */
@@ -1527,6 +1700,7 @@ static void plan_walk(struct plan_walk *w, struct pc_plan *p)
     plan_walk_strings(w, &p->masked_paths, p->n_masked_paths);
     plan_walk_strings(w, &p->readonly_paths, p->n_readonly_paths);
     STR(w, p->hostname);
+    STR(w, p->domainname);
     plan_slot(w, &p->rlimits, LEN(w, p->n_rlimits * sizeof(struct pc_rlimit)));
     STR(w, p->cwd);
     plan_slot(w, &p->groups, LEN(w, p->n_groups * sizeof(unsigned int)));
@@ -1871,6 +2045,10 @@ int pc_join(const struct pc_plan *plan, int helper_fd, struct pc_child *child, s
 {
     memset(err, 0, sizeof(*err));
     init_child(child);
+    if (plan->n_hooks) {  /* a bundle's own start only; not in the flat plan */
+        set_error(err, "join", "a joined process runs no hooks", EINVAL);
+        return -1;
+    }
 
     struct pc_plan measure = *plan;
     struct plan_walk w = {.mode = PLAN_MEASURE, .buf = NULL, .used = ALIGN8(sizeof(struct pc_plan))};

@@ -56,6 +56,20 @@ struct pc_rlimit {
     uint64_t hard;
 };
 
+/* An OCI bundle's hook that runs inside the container (config.json's
+ * createContainer and startContainer): forked by the container's process,
+ * the state on its stdin, its output kept for the error if it fails. */
+struct pc_hook {
+    int when;                       /* 1: after the mounts, before pivot_root (createContainer: the path
+                                       is the host's); 2: before exec (startContainer: the container's) */
+    const char *path;
+    const char *const *argv;
+    const char *const *envp;
+    int timeout;                    /* seconds; 0: none */
+    const char *state_head;         /* the state JSON on stdin is state_head, the process's own pid */
+    const char *state_tail;         /* (as the container sees it), state_tail */
+};
+
 /* A namespace to join with setns before anything else (shared network, exec). */
 struct pc_join {
     int fd;
@@ -83,6 +97,8 @@ struct pc_plan {
     int sync_fd;
     int wait_maps;
     int wait_start;
+    int wait_mounted;               /* say 'H' with the mounts made, before pivot_root, and wait for
+                                       one byte (an OCI runtime's prestart, createRuntime hooks) */
 
     /* cgroups: open cgroup.procs files; the child writes "0" to join each,
      * then unshares the cgroup namespace so its cgroup becomes its root. */
@@ -135,6 +151,11 @@ struct pc_plan {
 
     /* process */
     const char *hostname;           /* NULL: keep */
+    const char *domainname;         /* NULL: keep */
+    unsigned long personality;      /* personality(2) just before exec, when set_personality */
+    int set_personality;
+    const struct pc_hook *hooks;    /* hooks run by the container's process (never in a joined plan) */
+    int n_hooks;
     const struct pc_rlimit *rlimits;
     int n_rlimits;
     int oom_score_adj;

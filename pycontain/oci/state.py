@@ -17,8 +17,8 @@ import time
 from datetime import datetime, timezone
 
 from ..errors import ContainerError
+from ..hooks import OCI_VERSION
 
-OCI_VERSION = "1.0.2"                     # the runtime spec version implemented
 DEFAULT_ROOT = "/run/pycontain-runc"
 ID_RE = re.compile(r"^[\w+\-.]+$")       # runc's rule for container ids
 START_SOCKET = "start.sock"

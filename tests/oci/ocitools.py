@@ -166,3 +166,19 @@ def own_cgroup_dirs(name: str) -> list:
                     if os.path.isdir(d):
                         found.append(d)
     return found
+
+
+CRUN = shutil.which("crun")
+
+
+def crun_wrapper(d: Path) -> str | None:
+    """A crun command as FIELD-NOTES says it runs here: in a private mount
+    namespace with the hybrid cgroup2 tree hidden (crun refuses the hybrid
+    layout); cgroups under the caller's own. None without crun."""
+    if CRUN is None:
+        return None
+    path = d / "crun"
+    path.write_text("#!/bin/sh\nexec unshare --mount --propagation private sh -c "
+                    f"'mount -t tmpfs none /sys/fs/cgroup/unified && exec {CRUN} \"$@\"' sh \"$@\"\n")
+    path.chmod(0o755)
+    return str(path)

@@ -1,0 +1,169 @@
+"""config.json fields beyond the basics, each run beside runc (or crun,
+where runc 1.1.5 ignores the field) on the same bundle: the hooks that run
+inside the container, domainname, personality."""
+import json
+import shutil
+import time
+
+import pytest
+from ocitools import RUNTIME, crun_wrapper, own_cgroup_dirs, run_runtime
+
+RUNC = shutil.which("runc")
+
+
+def _script(path, body):
+    path.write_text("#!/bin/sh\n" + body + "\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+def _runtimes(*names):
+    """pytest params: the reference runtimes named (skipped when missing) and ours."""
+    out = []
+    for name in names:
+        out.append(pytest.param(name, id=name))
+    out.append(pytest.param("pycontain-runc", id="pycontain-runc"))
+    return out
+
+
+@pytest.fixture
+def runtime_named(tmp_path):
+    def get(name):
+        path = {"runc": RUNC, "crun": crun_wrapper(tmp_path) if name == "crun" else None,
+                "pycontain-runc": RUNTIME}[name]
+        if path is None:
+            pytest.skip(f"{name} is the reference (apt-get install {name})")
+        return path
+    return get
+
+
+def _log_mount(d):
+    d.mkdir()
+    d.chmod(0o777)
+    log = d / "hooks.log"
+    log.touch()
+    log.chmod(0o666)          # the startContainer hook writes as the container's user
+    return {"destination": "/log", "type": "bind", "source": str(d), "options": ["rbind"]}
+
+
+@pytest.mark.parametrize("name", _runtimes("runc"))
+def test_container_hooks_run_inside_in_the_spec_order(bundle, tmp_path, runtime_named, name):
+    """createRuntime in our namespaces; createContainer in the container's mount
+    namespace before pivot_root (its path is the host's); startContainer inside,
+    as the container's user, before the command; each with the state on stdin."""
+    runtime = runtime_named(name)
+    logdir = tmp_path / "log"
+    mount = _log_mount(logdir)
+    def line(kind, log):
+        return f'echo "{kind} $(readlink /proc/self/ns/mnt) $(id -u) $(cat)" >> {log}'
+    hooks = {
+        "createRuntime": [{"path": _script(tmp_path / "cr.sh", line("createRuntime", logdir / "hooks.log"))}],
+        # a host path, not in the container's root
+        "createContainer": [{"path": _script(tmp_path / "cc.sh", line("createContainer", logdir / "hooks.log"))}],
+        # the container's own shell
+        "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", line("startContainer", "/log/hooks.log")]}],
+    }
+
+    def edit(s):
+        s["mounts"].append(mount)
+        s["hooks"] = hooks
+        s["process"]["user"] = {"uid": 1000, "gid": 1000}
+    b = bundle(["sh", "-c", 'echo "main $(readlink /proc/self/ns/mnt) $(id -u) -" >> /log/hooks.log'], edit=edit)
+    r = run_runtime(tmp_path / "state", "run", "--bundle", str(b), "hk1", runtime=runtime)
+    assert r.returncode == 0, r.stderr
+    seen = [line.split(" ", 3) for line in (logdir / "hooks.log").read_text().splitlines()]
+    assert [s[0] for s in seen] == ["createRuntime", "createContainer", "startContainer", "main"]
+    mnt = {kind: ns for kind, ns, _, _ in seen}
+    assert mnt["createContainer"] == mnt["startContainer"] == mnt["main"] != mnt["createRuntime"]
+    assert [s[2] for s in seen] == ["0", "0", "1000", "1000"]
+    states = {kind: json.loads(st) for kind, _, _, st in seen[:3]}
+    assert {k: (st["id"], st["status"], st["bundle"]) for k, st in states.items()} == {
+        "createRuntime": ("hk1", "creating", str(b)), "createContainer": ("hk1", "creating", str(b)),
+        "startContainer": ("hk1", "created", str(b))}
+    # the container's own processes see its pid as 1 (runc's Getpid in the container)
+    assert states["createContainer"]["pid"] == states["startContainer"]["pid"] == 1
+    assert states["createRuntime"]["pid"] > 1
+    assert own_cgroup_dirs("pycontain-hk1") == []
+
+
+@pytest.mark.parametrize("name", _runtimes("runc"))
+def test_a_failing_create_container_hook_fails_create_and_leaves_nothing(bundle, tmp_path, runtime_named, name):
+    runtime = runtime_named(name)
+    hooks = {"createContainer": [{"path": _script(tmp_path / "bad.sh", "echo no mounts for you; exit 3")}]}
+    b = bundle(["true"], edit=lambda s: s.update(hooks=hooks))
+    root = tmp_path / "state"
+    r = run_runtime(root, "create", "--bundle", str(b), "--pid-file", str(tmp_path / "pid"), "hk2", runtime=runtime)
+    assert r.returncode == 1
+    assert b"no mounts for you" in r.stderr
+    if name == "pycontain-runc":
+        assert r.stderr == f"createContainer hook {tmp_path}/bad.sh: exited with status 3: no mounts for you\n".encode()
+    assert run_runtime(root, "state", "hk2", runtime=runtime).returncode != 0     # no such container
+    assert not (tmp_path / "pid").exists()
+    assert own_cgroup_dirs("pycontain-hk2") == []
+
+
+@pytest.mark.parametrize("name", _runtimes("runc"))
+def test_a_failing_start_container_hook_stops_the_container(bundle, tmp_path, runtime_named, name):
+    """The command never runs and the container ends stopped. Our start also
+    fails with the hook's error, as the spec asks; runc 1.1.5's start returns
+    0 (its init fails after start handed over), its run fails."""
+    runtime = runtime_named(name)
+    logdir = tmp_path / "log"
+    mount = _log_mount(logdir)
+    hooks = {"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "echo not today; exit 4"]}]}
+    b = bundle(["sh", "-c", "echo ran > /log/hooks.log"], edit=lambda s: (s.update(hooks=hooks),
+                                                                            s["mounts"].append(mount)))
+    root = tmp_path / "state"
+    assert run_runtime(root, "create", "--bundle", str(b), "hk3", runtime=runtime).returncode == 0
+    r = run_runtime(root, "start", "hk3", runtime=runtime)
+    if name == "pycontain-runc":
+        assert (r.returncode, r.stderr) == (1, b"startContainer hook /bin/sh: exited with status 4: not today\n")
+    for _ in range(100):
+        st = json.loads(run_runtime(root, "state", "hk3", runtime=runtime).stdout)
+        if st["status"] == "stopped":
+            break
+        time.sleep(0.05)
+    assert st["status"] == "stopped"
+    assert (logdir / "hooks.log").read_text() == ""
+    assert run_runtime(root, "delete", "hk3", runtime=runtime).returncode == 0
+    assert own_cgroup_dirs("pycontain-hk3") == []
+
+
+def test_a_hook_past_its_timeout_is_killed_and_fails_create(bundle, tmp_path):
+    hooks = {"createContainer": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]}
+    b = bundle(["true"], edit=lambda s: s.update(hooks=hooks))
+    t0 = time.monotonic()
+    r = run_runtime(tmp_path / "state", "create", "--bundle", str(b), "hk4")
+    assert time.monotonic() - t0 < 10
+    assert (r.returncode, r.stderr) == (1, b"createContainer hook /bin/sleep: did not finish within 1 s\n")
+    assert not (tmp_path / "state" / "hk4").exists() and own_cgroup_dirs("pycontain-hk4") == []
+
+
+@pytest.mark.parametrize("name", _runtimes("crun"))
+def test_domainname_and_personality(bundle, tmp_path, runtime_named, name):
+    """runc 1.1.5 ignores both (domainname stays "(none)", the machine stays
+    x86_64); crun sets them, as we do."""
+    runtime = runtime_named(name)
+
+    def edit(s):
+        s["domainname"] = "example.org"
+        s["linux"]["personality"] = {"domain": "LINUX32"}
+    b = bundle(["sh", "-c", "cat /proc/sys/kernel/domainname; uname -m"], edit=edit)
+    r = run_runtime(tmp_path / "state", "run", "--bundle", str(b), "dp1", runtime=runtime)
+    assert (r.returncode, r.stdout) == (0, b"example.org\ni686\n"), r.stderr
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda s: s["linux"].update(personality={"domain": "LINUX64"}),
+     "config.json: linux.personality.domain: 'LINUX64' is not one of LINUX, LINUX32"),
+    (lambda s: s["linux"].update(personality={"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]}),
+     "config.json: linux.personality.flags: personality flags are not supported"),
+    (lambda s: s.update(domainname="x" * 65), "config.json: domainname: "),
+    (lambda s: (s.update(domainname="a.b", hostname=None), s["linux"]["namespaces"].remove({"type": "uts"})),
+     "config.json: domainname: needs a new uts namespace"),
+])
+def test_bad_domainname_or_personality_is_one_line(bundle, tmp_path, edit, words):
+    b = bundle(["true"], edit=edit)
+    r = run_runtime(tmp_path / "state", "create", "--bundle", str(b), "bad1")
+    assert r.returncode == 1 and r.stderr.count(b"\n") == 1 and words.encode() in r.stderr, r.stderr
+    assert not (tmp_path / "state" / "bad1").exists()
