@@ -48,7 +48,7 @@ PROPAGATION = {
 }
 NAMESPACE_FLAGS = {
     "pid": L.CLONE_NEWPID, "network": L.CLONE_NEWNET, "mount": L.CLONE_NEWNS, "ipc": L.CLONE_NEWIPC,
-    "uts": L.CLONE_NEWUTS, "cgroup": L.CLONE_NEWCGROUP,
+    "uts": L.CLONE_NEWUTS, "cgroup": L.CLONE_NEWCGROUP, "user": L.CLONE_NEWUSER,
 }
 # What runc makes in every container's /dev (when the bundle mounts a tmpfs there).
 DEFAULT_NODES = (("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7), ("/dev/random", 1, 8),
@@ -137,6 +137,11 @@ def launch_plan(cfg: ContainerConfig, cgroup, root=None, container_id: str = "")
         for path, kind, major, minor, mode, _uid, _gid in b.devices:
             nodes = [n for n in nodes if n[0] != path]
             nodes.append((path, NODE_TYPES[kind] | (mode & 0o7777), major, minor))
+        userns = bool(clone_flags & L.CLONE_NEWUSER)
+        if userns:
+            # no mknod in a user namespace: the host's nodes are bound, as runc does
+            mounts += [_device_bind(path, major, minor) for path, _mode, major, minor in nodes]
+            nodes = []
         caps = b.capabilities
         profile = cfg.seccomp_profile
         plan = L.LaunchPlan(
@@ -163,12 +168,44 @@ def launch_plan(cfg: ContainerConfig, cgroup, root=None, container_id: str = "")
         for fd in owned:
             os.close(fd)
         raise
+    if userns:
+        plan.on_cloned = _id_map_writer(b.uid_mappings, b.gid_mappings)
     if cgroup is not None:
         plan.cgroup_fds = cgroup.join_fds()
-        plan.unshare_cgroupns = bool(clone_flags & L.CLONE_NEWCGROUP)
+        # in a user namespace of its own a cgroup mount needs a cgroup
+        # namespace that it owns (it shows the container's own cgroup as root)
+        plan.unshare_cgroupns = bool(clone_flags & L.CLONE_NEWCGROUP) or userns
     elif clone_flags & L.CLONE_NEWCGROUP:
         plan.unshare_cgroupns = True
     return plan
+
+
+def _device_bind(path: str, major: int, minor: int) -> L.MountSpec:
+    """The host's node `path`, bound at the same path in the container (a
+    user namespace may not mknod); it must be the device the bundle names."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise ConfigError(f"config.json: linux.devices: {path}: {e.strerror} on the host (a user namespace "
+                          "binds the host's device nodes)") from None
+    if (os.major(st.st_rdev), os.minor(st.st_rdev)) != (major, minor):
+        raise ConfigError(f"config.json: linux.devices: {path}: the host's node is not device {major}:{minor} "
+                          "(a user namespace binds the host's device nodes)")
+    return L.MountSpec(path, path, None, None, L.MS_BIND, 0, L.MKDIR_FILE)
+
+
+def _id_map_writer(uid_mappings, gid_mappings):
+    """LaunchPlan.on_cloned for a new user namespace: the bundle's maps, written
+    by us (root) while the child waits."""
+    def write(pid):
+        for name, maps in (("uid_map", uid_mappings), ("gid_map", gid_mappings)):
+            try:
+                with open(f"/proc/{pid}/{name}", "w") as f:
+                    f.write("".join(f"{c} {h} {n}\n" for c, h, n in maps))
+            except OSError as e:
+                raise ConfigError(f"config.json: linux.{name[:3]}Mappings: the kernel refused the map: "
+                                  f"{e.strerror}") from None
+    return write
 
 
 def _cgroup_mounts(cgroup, m) -> list:

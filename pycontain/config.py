@@ -539,6 +539,8 @@ class BundleSpec:
     hooks: tuple = ()                   # BundleHook, in config.json's order
     domainname: str | None = None
     personality: int | None = None      # PERSONALITY_DOMAINS' value
+    uid_mappings: tuple = ()            # (container id, host id, size): a new user namespace's
+    gid_mappings: tuple = ()
     terminal: bool = False
     console_size: tuple | None = None   # (height, width) of the terminal
     annotations: Mapping = field(default_factory=dict)
@@ -586,8 +588,6 @@ def _oci_int(v, what: str, lo=None, hi=None):
 
 # Fields this runtime cannot honour yet: refused by name, never ignored.
 _OCI_UNSUPPORTED = (
-    ("linux.uidMappings", "user namespaces (id mappings) are not supported"),
-    ("linux.gidMappings", "user namespaces (id mappings) are not supported"),
     ("linux.intelRdt", "Intel RDT is not supported"),
     ("linux.personality.flags", "personality flags are not supported"),
     ("linux.mountLabel", "no LSM is in use here (SELinux labels are not supported)"),
@@ -749,6 +749,27 @@ def _oci_sysctl(linux: dict, namespaces: list) -> tuple:
         if not any(t == kind for t, _ in namespaces):
             _oci_error(where, f"needs the container's own {kind} namespace")
         out.append((name, value))
+    return tuple(out)
+
+
+ID_MAP_LINES = 340       # the kernel's limit on the lines of one uid_map or gid_map
+
+
+def _oci_id_mappings(linux: dict, key: str) -> tuple:
+    out = []
+    entries = _oci_list(linux, key, "linux.")
+    if len(entries) > ID_MAP_LINES:
+        _oci_error(f"linux.{key}", f"at most {ID_MAP_LINES} ranges")
+    for i, m in enumerate(entries):
+        where = f"linux.{key}[{i}]"
+        if not isinstance(m, dict):
+            _oci_error(where, "must be an object")
+        c = _oci_int(m.get("containerID"), f"{where}.containerID", 0, (1 << 32) - 2)
+        h = _oci_int(m.get("hostID"), f"{where}.hostID", 0, (1 << 32) - 2)
+        n = _oci_int(m.get("size"), f"{where}.size", 1, 1 << 32)
+        if c is None or h is None or n is None:
+            _oci_error(where, "needs containerID, hostID and size")
+        out.append((c, h, n))
     return tuple(out)
 
 
@@ -929,14 +950,24 @@ def container_config_from_oci(spec, bundle: str) -> "ContainerConfig":
         kind = ns.get("type") if isinstance(ns, dict) else None
         if kind not in OCI_NAMESPACES:
             _oci_error(f"linux.namespaces[{i}].type", f"unknown namespace {kind!r}")
-        if kind in ("user", "time"):
+        if kind == "time":
             _oci_error(f"linux.namespaces[{i}]", f"{kind} namespaces are not supported")
         path = ns.get("path") or None
         if path is not None and (not isinstance(path, str) or not path.startswith("/")):
             _oci_error(f"linux.namespaces[{i}].path", f"{path!r} is not an absolute path")
+        if kind == "user" and path is not None:
+            _oci_error(f"linux.namespaces[{i}].path", "joining a user namespace is not supported (a new one is)")
         if any(t == kind for t, _ in namespaces):
             _oci_error(f"linux.namespaces[{i}]", f"the {kind} namespace is listed twice")
         namespaces.append((kind, path))
+    uid_mappings = _oci_id_mappings(linux, "uidMappings")
+    gid_mappings = _oci_id_mappings(linux, "gidMappings")
+    new_userns = ("user", None) in namespaces
+    if new_userns and not (uid_mappings and gid_mappings):
+        _oci_error("linux.uidMappings" if not uid_mappings else "linux.gidMappings",
+                   "a new user namespace needs both uidMappings and gidMappings")
+    if (uid_mappings or gid_mappings) and not new_userns:
+        _oci_error("linux.uidMappings" if uid_mappings else "linux.gidMappings", "needs a new user namespace")
     propagation = linux.get("rootfsPropagation") or None
     if propagation is not None and propagation not in BUNDLE_PROPAGATION:
         _oci_error("linux.rootfsPropagation", f"{propagation!r} is not a propagation type")
@@ -984,6 +1015,7 @@ def container_config_from_oci(spec, bundle: str) -> "ContainerConfig":
         sysctl=_oci_sysctl(linux, namespaces),
         hooks=_oci_hooks(spec),
         domainname=domainname,
+        uid_mappings=uid_mappings, gid_mappings=gid_mappings,
         personality=PERSONALITY_DOMAINS[personality["domain"]] if personality else None,
         terminal=bool(proc.get("terminal")),
         console_size=console_size,

@@ -1422,6 +1422,14 @@ static int child_continue(void *arg)
         if (p->n_joins)
             S2(SYS_prctl, PR_SET_DUMPABLE, 0);
     }
+    if (p->wait_maps && (p->clone_flags & CLONE_NEWUSER)) {
+        /* the maps are written: become the new user namespace's root (our
+         * ids are the launcher's, which the maps need not contain: root's
+         * when root made it for an OCI bundle); a no-op when they map to 0 */
+        CHECK(c, S3(SYS_setresgid, 0, 0, 0), "setgid", "root of the user namespace");
+        CHECK(c, S3(SYS_setresuid, 0, 0, 0), "setuid", "root of the user namespace");
+        arm_pdeathsig(c);  /* cleared by the id change */
+    }
 
     if (p->root_device) {
         /* in the container's user namespace (the kernel requires the mount

@@ -3,7 +3,9 @@ where runc 1.1.5 ignores the field) on the same bundle: the hooks that run
 inside the container, domainname, personality."""
 import json
 import shutil
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 from ocitools import RUNTIME, crun_wrapper, own_cgroup_dirs, run_runtime
@@ -167,3 +169,74 @@ def test_bad_domainname_or_personality_is_one_line(bundle, tmp_path, edit, words
     r = run_runtime(tmp_path / "state", "create", "--bundle", str(b), "bad1")
     assert r.returncode == 1 and r.stderr.count(b"\n") == 1 and words.encode() in r.stderr, r.stderr
     assert not (tmp_path / "state" / "bad1").exists()
+
+
+def _userns(s, host=100000):
+    s["linux"]["namespaces"].append({"type": "user"})
+    s["linux"]["uidMappings"] = [{"containerID": 0, "hostID": host, "size": 65536}]
+    s["linux"]["gidMappings"] = [{"containerID": 0, "hostID": host, "size": 65536}]
+
+
+@pytest.fixture
+def open_bundle(bundle, tmp_path):
+    """bundle(), in a directory that the container's mapped root may walk
+    through (pytest's own is 0700, closed to host uid 100000)."""
+    d = Path(tempfile.mkdtemp(prefix="pc-oci-userns-", dir="/tmp"))
+    d.chmod(0o755)
+
+    def make(args, edit=None, name="bundle"):
+        b = shutil.copytree(bundle(args, edit=edit, name=name), d / name, symlinks=True)
+        for mountpoint in ("proc", "dev", "sys"):    # the mapped root may not make them in a root-owned rootfs
+            (b / "rootfs" / mountpoint).mkdir(exist_ok=True)
+        return b
+    yield make
+    shutil.rmtree(d)
+
+
+@pytest.mark.parametrize("name", _runtimes("runc"))
+def test_user_namespace_with_the_bundle_id_maps(open_bundle, tmp_path, runtime_named, name):
+    """root in the container is host uid 100000; the rootfs's (host root's)
+    files show as the overflow id; the default /dev nodes work (bound from the
+    host: no mknod in a user namespace); exec joins the user namespace too."""
+    runtime = runtime_named(name)
+    b = open_bundle(["sh", "-c", "id -u; cat /proc/self/uid_map /proc/self/gid_map; stat -c %u /bin/busybox; "
+                            "echo x > /dev/null && head -c 1 /dev/zero | wc -c"], edit=_userns)
+    r = run_runtime(tmp_path / "state", "run", "--bundle", str(b), "un1", runtime=runtime)
+    assert r.returncode == 0, r.stderr
+    assert [line.split() for line in r.stdout.decode().splitlines()] == [
+        ["0"], ["0", "100000", "65536"], ["0", "100000", "65536"], ["65534"], ["1"]]
+    b2 = open_bundle(["sleep", "60"], edit=_userns, name="bundle2")
+    root = tmp_path / "state2"
+    pid_file = tmp_path / "pid"
+    assert run_runtime(root, "create", "--bundle", str(b2), "--pid-file", str(pid_file), "un2",
+                       runtime=runtime).returncode == 0
+    try:
+        assert run_runtime(root, "start", "un2", runtime=runtime).returncode == 0
+        with open(f"/proc/{int(pid_file.read_text())}/status") as f:
+            uids = next(line.split()[1:] for line in f if line.startswith("Uid:"))
+        assert uids == ["100000"] * 4
+        r = run_runtime(root, "exec", "un2", "sh", "-c", "id -u; cat /proc/self/uid_map", runtime=runtime)
+        assert (r.returncode, r.stdout.split()) == (0, [b"0", b"0", b"100000", b"65536"]), r.stderr
+    finally:
+        run_runtime(root, "delete", "--force", "un2", runtime=runtime)
+    assert own_cgroup_dirs("pycontain-un1") == own_cgroup_dirs("pycontain-un2") == []
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda s: s["linux"].update(uidMappings=[{"containerID": 0, "hostID": 1000, "size": 1}]),
+     "config.json: linux.uidMappings: needs a new user namespace"),
+    (lambda s: s["linux"]["namespaces"].append({"type": "user"}),
+     "config.json: linux.uidMappings: a new user namespace needs both uidMappings and gidMappings"),
+    (lambda s: (_userns(s), s["linux"]["namespaces"][-1].update(path="/proc/1/ns/user")),
+     "config.json: linux.namespaces[5].path: joining a user namespace is not supported"),
+    (lambda s: (_userns(s), s["linux"]["uidMappings"].append({"containerID": 10, "hostID": 5, "size": 2})),
+     "config.json: linux.uidMappings: the kernel refused the map: Invalid argument"),
+    (lambda s: (_userns(s), s["linux"]["gidMappings"][0].update(size=0)),
+     "config.json: linux.gidMappings[0].size: 0 is not a valid number"),
+])
+def test_bad_user_namespace_config_is_one_line(bundle, tmp_path, edit, words):
+    b = bundle(["true"], edit=edit)
+    r = run_runtime(tmp_path / "state", "create", "--bundle", str(b), "--pid-file", str(tmp_path / "pid"), "ubad")
+    assert r.returncode == 1 and r.stderr.count(b"\n") == 1 and words.encode() in r.stderr, r.stderr
+    assert not (tmp_path / "state" / "ubad").exists() and not (tmp_path / "pid").exists()
+    assert own_cgroup_dirs("pycontain-ubad") == []
