@@ -102,6 +102,8 @@ class LaunchPlan:
     joins: list = field(default_factory=list)          # [(fd, nstype)]
     owned_fds: list = field(default_factory=list)      # closed once the child has them
     unshare_flags: int = 0          # CLONE_NEW* made after the joins (owned by a joined user namespace)
+    pid_ns_fd: int = -1             # a pid namespace the child is cloned into (an OCI bundle's joined one;
+                                    # see struct pc_plan): in owned_fds too
     cgroup_fds: list = field(default_factory=list)
     unshare_cgroupns: bool = False
     loopback_up: bool = True
@@ -227,6 +229,7 @@ def _to_c(plan: LaunchPlan, sync_fd: int, init_fd: int, exec_fd: int):
     c.clone_flags = plan.clone_flags
     c.vfork = 0 if (plan.wait_start or plan.on_cloned or plan.on_mounted or plan.tty or plan.root_device) else 1
     c.unshare_flags = plan.unshare_flags
+    c.pid_ns_fd = plan.pid_ns_fd
     c.tty = int(plan.tty)
     c.pdeathsig = plan.pdeathsig
     c.umask = plan.umask

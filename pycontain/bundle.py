@@ -108,6 +108,7 @@ def launch_plan(cfg: ContainerConfig, cgroup, root=None, container_id: str = "")
     b = cfg.bundle
     clone_flags = 0
     joins, owned = [], []
+    pid_ns_fd = -1
     try:
         for kind, path in b.namespaces:
             flag = NAMESPACE_FLAGS[kind]
@@ -119,11 +120,12 @@ def launch_plan(cfg: ContainerConfig, cgroup, root=None, container_id: str = "")
             except OSError as e:
                 raise ConfigError(f"config.json: linux.namespaces: {kind} namespace {path}: {e.strerror}") from None
             owned.append(fd)
-            joins.append((fd, flag))
+            if flag == L.CLONE_NEWPID:
+                pid_ns_fd = fd      # cloned into it (the launcher's pid_ns_fd), not setns'd
+            else:
+                joins.append((fd, flag))
         if not clone_flags & L.CLONE_NEWNS and not any(f == L.CLONE_NEWNS for _, f in joins):
             raise ConfigError("config.json: linux.namespaces: a mount namespace is required")
-        if any(f == L.CLONE_NEWPID for _, f in joins):
-            raise ConfigError("config.json: linux.namespaces: joining a pid namespace is not supported")
         mounts = []
         for m in b.mounts:
             if m.type == "cgroup":
@@ -150,7 +152,7 @@ def launch_plan(cfg: ContainerConfig, cgroup, root=None, container_id: str = "")
             root_path=cfg.rootfs, root_source=cfg.rootfs, root_fstype=None, scratch=None,
             root_readonly=cfg.read_only, root_propagation=PROPAGATION[b.rootfs_propagation],
             clone_flags=clone_flags & ~L.CLONE_NEWCGROUP,
-            joins=joins, owned_fds=owned,
+            joins=joins, owned_fds=owned, pid_ns_fd=pid_ns_fd,
             loopback_up=bool(clone_flags & L.CLONE_NEWNET),
             mounts=mounts, nodes=nodes, symlinks=list(DEFAULT_SYMLINKS) if dev_is_tmpfs else [],
             masked_paths=list(b.masked_paths), readonly_paths=list(b.readonly_paths),

@@ -1911,6 +1911,23 @@ int pc_spawn(const struct pc_plan *plan, struct pc_child *child, struct pc_error
         flags |= CLONE_VFORK;
 
     launch_begin(child);
+    /* Into a joined pid namespace: setns only places our next children there,
+     * so this thread's, around the clone. Its processes must not trace the
+     * child, which shares our memory until execve: non-dumpable before it
+     * exists there (launch_end gives the flag back). */
+    int own_pidns = -1;
+    if (plan->pid_ns_fd >= 0) {
+        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        own_pidns = open("/proc/thread-self/ns/pid", O_RDONLY | O_CLOEXEC);
+        if (own_pidns < 0 || setns(plan->pid_ns_fd, CLONE_NEWPID) < 0) {
+            set_error(err, "setns", "the pid namespace to join", errno);
+            if (own_pidns >= 0)
+                close(own_pidns);
+            launch_end(child);
+            munmap(stack, mapped);
+            return -1;
+        }
+    }
     /* sigprocmask acts on the calling thread only, like pthread_sigmask,
      * without needing libpthread on old glibc (manylinux2014) */
     sigset_t all, old;
@@ -1924,6 +1941,10 @@ int pc_spawn(const struct pc_plan *plan, struct pc_child *child, struct pc_error
     }
     int clone_errno = errno;
     sigprocmask(SIG_SETMASK, &old, NULL);
+    if (own_pidns >= 0) {  /* back: cannot fail, our own active namespace */
+        setns(own_pidns, CLONE_NEWPID);
+        close(own_pidns);
+    }
     if (c->parent_pidfd >= 0 && !plan->vfork)
         close(c->parent_pidfd);  /* the child has its own copy */
 

@@ -88,6 +88,9 @@ struct pc_plan {
                                        namespace (set by pc_join, only the join helper does it) */
     unsigned long unshare_flags;    /* CLONE_NEW* unshared right after the joins, so that a joined
                                        user namespace owns them (clone_flags are made before the joins) */
+    int pid_ns_fd;                  /* -1, or a pid namespace to clone the child into (an OCI bundle's,
+                                       joined by path): the calling thread's for the clone only, with our
+                                       dumpable flag cleared first (the child shares our memory there) */
 
     /* sync points, on a socket shared with the parent (-1: none).
      * wait_maps: after clone, wait for one byte (uid/gid maps, network ready).

@@ -240,3 +240,28 @@ def test_bad_user_namespace_config_is_one_line(bundle, tmp_path, edit, words):
     assert r.returncode == 1 and r.stderr.count(b"\n") == 1 and words.encode() in r.stderr, r.stderr
     assert not (tmp_path / "state" / "ubad").exists() and not (tmp_path / "pid").exists()
     assert own_cgroup_dirs("pycontain-ubad") == []
+
+
+@pytest.mark.parametrize("name", _runtimes("runc"))
+def test_joining_the_pid_namespace_of_another_container(bundle, tmp_path, runtime_named, name):
+    """A pid namespace joined by path: the command sees the other container's
+    processes, its init as pid 1 (a pod's shared pid namespace)."""
+    runtime = runtime_named(name)
+    first = bundle(["sleep", "60"], name="first")
+    root = tmp_path / "state"
+    pid_file = tmp_path / "pid"
+    assert run_runtime(root, "create", "--bundle", str(first), "--pid-file", str(pid_file), "pj1").returncode == 0
+    try:
+        assert run_runtime(root, "start", "pj1").returncode == 0
+        ns = f"/proc/{int(pid_file.read_text())}/ns/pid"
+
+        def edit(s):
+            s["linux"]["namespaces"] = [n if n["type"] != "pid" else {"type": "pid", "path": ns}
+                                        for n in s["linux"]["namespaces"]]
+        second = bundle(["sh", "-c", "echo $$; cat /proc/1/cmdline | tr '\\0' ' '"], edit=edit, name="second")
+        r = run_runtime(tmp_path / "state2", "run", "--bundle", str(second), "pj2", runtime=runtime)
+        assert (r.returncode, r.stdout.decode().split("\n")[1]) == (0, "sleep 60 "), r.stderr
+        assert int(r.stdout.split()[0]) > 1
+    finally:
+        run_runtime(root, "delete", "--force", "pj1")
+    assert own_cgroup_dirs("pycontain-pj1") == own_cgroup_dirs("pycontain-pj2") == []
