@@ -38,7 +38,7 @@ CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
-MS_BIND, MS_REC, MS_PRIVATE, MS_SLAVE = 4096, 16384, 1 << 18, 1 << 19
+MS_BIND, MS_REC, MS_PRIVATE, MS_SLAVE, MS_SHARED = 4096, 16384, 1 << 18, 1 << 19, 1 << 20
 MS_STRICTATIME = 1 << 24
 
 MKDIR_NONE, MKDIR_DIR, MKDIR_FILE = 0, 1, 2
@@ -95,6 +95,7 @@ class LaunchPlan:
     root_flags: int = 0
     root_device: str | None = None  # a root served through this device (FUSE): see on_root_device
     root_propagation: int = MS_REC | MS_SLAVE
+    root_parent: str | None = None  # with MS_SHARED: the mount holding root_path (struct pc_plan)
     root_readonly: bool = False
     clone_flags: int = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET
     pdeathsig: int = 9
@@ -270,6 +271,7 @@ def _to_c(plan: LaunchPlan, sync_fd: int, init_fd: int, exec_fd: int):
     c.root_flags = plan.root_flags
     c.root_device = _cstr(plan.root_device, keep)
     c.root_propagation = plan.root_propagation
+    c.root_parent = _cstr(plan.root_parent, keep)
     c.root_readonly = int(plan.root_readonly)
     c.no_openat2 = int(plan.no_openat2)
 

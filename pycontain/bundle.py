@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import struct
 import termios
 import threading
@@ -38,12 +39,14 @@ MOUNT_FLAGS = {
     "strictatime": (L.MS_STRICTATIME, True), "nostrictatime": (L.MS_STRICTATIME, False),
 }
 # binds and propagation: the whole tree is made rslave (or as
-# rootfsPropagation says) before anything is mounted; config.py refuses shared
+# rootfsPropagation says) before anything is mounted; a bind's own word
+# (rshared, private...) is applied to it once made
 MOUNT_WORDS = {"bind", "rbind", "private", "rprivate", "slave", "rslave", "unbindable", "runbindable",
-               "remount", "tmpcopyup", "rro", "rrw"}
+               "shared", "rshared", "remount", "tmpcopyup", "rro", "rrw"}
 PROPAGATION = {
     None: L.MS_REC | L.MS_SLAVE, "rslave": L.MS_REC | L.MS_SLAVE, "slave": L.MS_SLAVE,
     "rprivate": L.MS_REC | L.MS_PRIVATE, "private": L.MS_PRIVATE,
+    "rshared": L.MS_REC | L.MS_SHARED, "shared": L.MS_SHARED,
     "runbindable": L.MS_REC | (1 << 17), "unbindable": 1 << 17,
 }
 NAMESPACE_FLAGS = {
@@ -101,6 +104,25 @@ def container_hooks(b, container_id: str) -> list:
     return out
 
 
+def propagation_specs(m) -> list:
+    """A mount's propagation words (rshared, private...), each applied to it
+    once it is made, in order."""
+    return [L.MountSpec(None, m.destination, None, None, PROPAGATION[o], 0, L.MKDIR_NONE)
+            for o in m.options if o in PROPAGATION]
+
+
+def mount_holding(path: str) -> str:
+    """The mount point of the mount that holds path (/proc/self/mountinfo)."""
+    path = os.path.realpath(path)
+    best = "/"
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            point = re.sub(r"\\([0-7]{3})", lambda o: chr(int(o.group(1), 8)), line.split(" ", 5)[4])  # \040...
+            if (path == point or path.startswith(point.rstrip("/") + "/")) and len(point) > len(best):
+                best = point
+    return best
+
+
 def launch_plan(cfg: ContainerConfig, cgroup, root=None, container_id: str = "") -> L.LaunchPlan:
     """The plan for cfg (which has a BundleSpec); cgroup: the container's
     Cgroup, made by the caller, or None. container_id: the id the hooks'
@@ -134,6 +156,7 @@ def launch_plan(cfg: ContainerConfig, cgroup, root=None, container_id: str = "")
                 mounts += _cgroup_mounts(cgroup, m)
             else:
                 mounts.append(mount_spec(m))
+                mounts += propagation_specs(m)
         dev_is_tmpfs = any(m.destination == "/dev" and m.type == "tmpfs" for m in b.mounts)
         nodes = [(path, 0o020666, major, minor) for path, major, minor in DEFAULT_NODES] if dev_is_tmpfs else []
         for path, kind, major, minor, mode, _uid, _gid in b.devices:
@@ -151,6 +174,7 @@ def launch_plan(cfg: ContainerConfig, cgroup, root=None, container_id: str = "")
             path_env=next((e[5:] for e in cfg.env if e.startswith("PATH=")), None),
             root_path=cfg.rootfs, root_source=cfg.rootfs, root_fstype=None, scratch=None,
             root_readonly=cfg.read_only, root_propagation=PROPAGATION[b.rootfs_propagation],
+            root_parent=mount_holding(cfg.rootfs) if PROPAGATION[b.rootfs_propagation] & L.MS_SHARED else None,
             clone_flags=clone_flags & ~L.CLONE_NEWCGROUP,
             joins=joins, owned_fds=owned, pid_ns_fd=pid_ns_fd,
             loopback_up=bool(clone_flags & L.CLONE_NEWNET),

@@ -819,8 +819,6 @@ def _oci_mounts(spec: dict, bundle: str) -> tuple:
             if not os.path.exists(path):
                 _oci_error(f"{where}.source", f"{source}: no such file or directory")
             bm = BundleMount(bm.destination, kind, os.path.abspath(path), opts)
-            if {"shared", "rshared"} & set(opts):
-                _oci_error(f"{where}.options", "shared propagation is not supported")
         elif kind is None:
             _oci_error(f"{where}.type", "a mount other than a bind needs a type")
         out.append(bm)
@@ -971,8 +969,6 @@ def container_config_from_oci(spec, bundle: str) -> "ContainerConfig":
     propagation = linux.get("rootfsPropagation") or None
     if propagation is not None and propagation not in BUNDLE_PROPAGATION:
         _oci_error("linux.rootfsPropagation", f"{propagation!r} is not a propagation type")
-    if propagation in ("shared", "rshared"):
-        _oci_error("linux.rootfsPropagation", "shared propagation is not supported")
     cgroups_path = linux.get("cgroupsPath") or None
     if cgroups_path is not None and (not isinstance(cgroups_path, str) or "\0" in cgroups_path
                                      or ".." in cgroups_path.split("/")):

@@ -1452,6 +1452,14 @@ static int child_continue(void *arg)
     /* ---- the mount tree ---- */
     if ((p->clone_flags | p->unshare_flags) & CLONE_NEWNS) {
         CHECK(c, S5(SYS_mount, NULL, "/", NULL, p->root_propagation, NULL), "mount", "make / private");
+        if ((p->root_propagation & MS_SHARED) && p->root_path) {
+            /* shared: mounts keep their host peers, but neither the namespace's
+             * root nor the one our root is bound in (pivot_root refuses shared
+             * parents; the bind would appear on the host), as runc does */
+            CHECK(c, S5(SYS_mount, NULL, "/", NULL, MS_PRIVATE, NULL), "mount", "make / private");
+            if (p->root_parent)
+                CHECK(c, S5(SYS_mount, NULL, p->root_parent, NULL, MS_PRIVATE, NULL), "mount", p->root_parent);
+        }
         if (p->scratch)
             make_scratch(c);
     }
@@ -1504,6 +1512,8 @@ static int child_continue(void *arg)
         CHECK(c, S1(SYS_chdir, "/"), "chdir", "/");
         S1(SYS_close, c->rootfd);
         c->rootfd = -1;
+        if (p->root_propagation & MS_SHARED)
+            CHECK(c, S5(SYS_mount, NULL, "/", NULL, p->root_propagation, NULL), "mount", "make / shared");
 
         if (p->root_readonly) {
             unsigned long keep = locked_flags("/");
@@ -1690,6 +1700,7 @@ static void plan_walk(struct plan_walk *w, struct pc_plan *p)
     STR(w, p->root_fstype);
     STR(w, p->root_data);
     STR(w, p->root_device);
+    STR(w, p->root_parent);
     struct pc_mount *mounts = plan_slot(w, &p->mounts, LEN(w, p->n_mounts * sizeof(struct pc_mount)));
     for (int i = 0; mounts && i < p->n_mounts; i++) {
         STR(w, mounts[i].source);

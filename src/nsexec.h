@@ -136,7 +136,10 @@ struct pc_plan {
      * waits for one byte: the parent starts the serving process in between. */
     const char *root_device;
     unsigned long root_flags;       /* MS_* for the root mount (e.g. MS_NODEV) */
-    unsigned long root_propagation; /* MS_REC|MS_SLAVE or MS_REC|MS_PRIVATE for "/" */
+    unsigned long root_propagation; /* MS_REC|MS_SLAVE or MS_REC|MS_PRIVATE for "/"; with MS_SHARED (an OCI
+                                       bundle's rootfsPropagation) also the new root's, after pivot_root */
+    const char *root_parent;        /* with MS_SHARED: the mount holding root_path, made private first
+                                       (our bind of the root must not reach the host; pivot_root needs it) */
     int root_readonly;
 
     const struct pc_mount *mounts;

@@ -3,6 +3,7 @@ where runc 1.1.5 ignores the field) on the same bundle: the hooks that run
 inside the container, domainname, personality."""
 import json
 import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -265,3 +266,28 @@ def test_joining_the_pid_namespace_of_another_container(bundle, tmp_path, runtim
     finally:
         run_runtime(root, "delete", "--force", "pj1")
     assert own_cgroup_dirs("pycontain-pj1") == own_cgroup_dirs("pycontain-pj2") == []
+
+
+@pytest.mark.parametrize("name", _runtimes("runc"))
+@pytest.mark.parametrize("option, reaches_host", [("rshared", True), ("rprivate", False)])
+def test_shared_propagation_from_the_container_to_the_host(bundle, tmp_path, runtime_named, name, option,
+                                                           reaches_host):
+    """rootfsPropagation rshared and a bind of a shared host directory: what
+    the container mounts below it appears on the host with rshared, not with
+    rprivate. All in a mount namespace of the test's own."""
+    runtime = runtime_named(name)
+    shared = tmp_path / "shared"
+    (shared / "x").mkdir(parents=True)
+
+    def edit(s):
+        s["linux"]["rootfsPropagation"] = "rshared"
+        s["mounts"].append({"destination": "/mnt", "type": "bind", "source": str(shared), "options": ["rbind", option]})
+        s["process"]["capabilities"] = {k: ["CAP_SYS_ADMIN"] for k in ("bounding", "effective", "permitted")}
+    b = bundle(["mount", "-t", "tmpfs", "from-the-container", "/mnt/x"], edit=edit)
+    script = (f"mount --bind {shared} {shared} && mount --make-shared {shared} && "
+              f"{runtime} --root {tmp_path}/state run --bundle {b} pr1 && "
+              f"grep -c ' {shared}/x .* from-the-container ' /proc/self/mountinfo; true")
+    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() in (b"0", b"1", b"2"), r.stderr
+    assert (r.stdout.strip() != b"0") == reaches_host
