@@ -1506,9 +1506,26 @@ static int child_continue(void *arg)
 
         /* pivot_root(".", ".") stacks the old root on the new one; detaching
          * it leaves only the new root, with no directory for the old one. */
+        long oldroot = -1;
+        if (p->root_propagation & MS_SHARED) {
+            oldroot = S4(SYS_openat, AT_FDCWD, "/", O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+            if (oldroot < 0)
+                fail(c, "open", "/", oldroot);
+        }
         CHECK(c, S1(SYS_fchdir, c->rootfd), "chdir", p->root_path);
         CHECK(c, S2(SYS_pivot_root, ".", "."), "pivot_root", p->root_path);
+        /* the old root, with its submounts still peers of the host's under
+         * shared propagation: slave before it goes, or its unmounting would
+         * unmount them on the host too. Reached through a descriptor, as runc
+         * does: "." is the new root for mount(2) (only umount follows to the
+         * mount on top), and the new root's binds must stay the host's peers. */
+        if (p->root_propagation & MS_SHARED) {
+            CHECK(c, S1(SYS_fchdir, oldroot), "chdir", "the old root");
+            CHECK(c, S5(SYS_mount, NULL, ".", NULL, MS_SLAVE | MS_REC, NULL), "mount", "make the old root a slave");
+        }
         CHECK(c, S2(SYS_umount2, ".", MNT_DETACH), "umount", "old root");
+        if (oldroot >= 0)
+            S1(SYS_close, oldroot);
         CHECK(c, S1(SYS_chdir, "/"), "chdir", "/");
         S1(SYS_close, c->rootfd);
         c->rootfd = -1;

@@ -274,7 +274,8 @@ def test_shared_propagation_from_the_container_to_the_host(bundle, tmp_path, run
                                                            reaches_host):
     """rootfsPropagation rshared and a bind of a shared host directory: what
     the container mounts below it appears on the host with rshared, not with
-    rprivate. All in a mount namespace of the test's own."""
+    rprivate; and its end unmounts nothing on the host. All in a mount
+    namespace of the test's own."""
     runtime = runtime_named(name)
     shared = tmp_path / "shared"
     (shared / "x").mkdir(parents=True)
@@ -284,10 +285,16 @@ def test_shared_propagation_from_the_container_to_the_host(bundle, tmp_path, run
         s["mounts"].append({"destination": "/mnt", "type": "bind", "source": str(shared), "options": ["rbind", option]})
         s["process"]["capabilities"] = {k: ["CAP_SYS_ADMIN"] for k in ("bounding", "effective", "permitted")}
     b = bundle(["mount", "-t", "tmpfs", "from-the-container", "/mnt/x"], edit=edit)
-    script = (f"mount --bind {shared} {shared} && mount --make-shared {shared} && "
+    points = "cut -d' ' -f5 /proc/self/mountinfo | grep -v '^" + str(shared) + "/x$' | sort"
+    script = (f"mount --bind {shared} {shared} && mount --make-shared {shared} && {points} > {tmp_path}/before && "
               f"{runtime} --root {tmp_path}/state run --bundle {b} pr1 && "
-              f"grep -c ' {shared}/x .* from-the-container ' /proc/self/mountinfo; true")
-    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+              f"grep -c ' {shared}/x .* from-the-container ' /proc/self/mountinfo; "
+              f"{points} > {tmp_path}/after; true")
+    # a namespace whose mounts are all shared, as a host's usually are (systemd's)
+    r = subprocess.run(["unshare", "--mount", "--propagation", "shared", "sh", "-c", script],
                        capture_output=True, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() in (b"0", b"1", b"2"), r.stderr
     assert (r.stdout.strip() != b"0") == reaches_host
+    # the container's end unmounted nothing of ours (its old root's mounts were our peers)
+    assert (tmp_path / "after").read_text() == (tmp_path / "before").read_text()
+    assert own_cgroup_dirs("pycontain-pr1") == []
