@@ -12,6 +12,7 @@ import fcntl
 import os
 import re
 import struct
+import subprocess
 import termios
 import threading
 
@@ -151,6 +152,12 @@ def launch_plan(cfg: ContainerConfig, cgroup, root=None, container_id: str = "")
         mounts = []
         for m in b.mounts:
             if m.type == "cgroup":
+                if cgroup is None and clone_flags & L.CLONE_NEWUSER:
+                    # rootless, no cgroup of its own (none delegated): the host's
+                    # hierarchy, read-only, as runc shows it
+                    mounts.append(L.MountSpec("/sys/fs/cgroup", m.destination, None, None, L.MS_BIND | L.MS_REC,
+                                              L.MS_RDONLY | L.MS_NOSUID | L.MS_NODEV | L.MS_NOEXEC))
+                    continue
                 if cgroup is None:
                     raise ConfigError(f"config.json: mount {m.destination}: the container has no cgroup to show")
                 mounts += _cgroup_mounts(cgroup, m)
@@ -196,6 +203,12 @@ def launch_plan(cfg: ContainerConfig, cgroup, root=None, container_id: str = "")
         raise
     if userns:
         plan.on_cloned = _id_map_writer(b.uid_mappings, b.gid_mappings)
+        if _own_ids_only(b.uid_mappings, b.gid_mappings):
+            # the kernel lets an unprivileged caller map its own ids, with setgroups denied
+            if b.additional_gids:
+                raise ConfigError("config.json: process.user.additionalGids: a user namespace that maps only "
+                                  "the caller's own ids has no other groups")
+            plan.set_groups = False
     if cgroup is not None:
         plan.cgroup_fds = cgroup.join_fds()
         # in a user namespace of its own a cgroup mount needs a cgroup
@@ -220,17 +233,43 @@ def _device_bind(path: str, major: int, minor: int) -> L.MountSpec:
     return L.MountSpec(path, path, None, None, L.MS_BIND, 0, L.MKDIR_FILE)
 
 
+def _own_ids_only(uid_mappings, gid_mappings) -> bool:
+    """A caller who is not root, whose bundle maps just its own uid and gid."""
+    return os.geteuid() != 0 and len(uid_mappings) == len(gid_mappings) == 1 and \
+        uid_mappings[0][1:] == (os.geteuid(), 1) and gid_mappings[0][1:] == (os.getegid(), 1)
+
+
 def _id_map_writer(uid_mappings, gid_mappings):
-    """LaunchPlan.on_cloned for a new user namespace: the bundle's maps, written
-    by us (root) while the child waits."""
+    """LaunchPlan.on_cloned for a new user namespace: the bundle's maps,
+    written while the child waits: by us as root; by a caller who is not, its
+    own ids directly (setgroups denied first, as the kernel requires), any
+    other map through the setuid newuidmap and newgidmap (/etc/subuid, subgid)."""
+    own = _own_ids_only(uid_mappings, gid_mappings)
+    helpers = os.geteuid() != 0 and not own
+
     def write(pid):
+        if own:
+            with open(f"/proc/{pid}/setgroups", "w") as f:
+                f.write("deny")
         for name, maps in (("uid_map", uid_mappings), ("gid_map", gid_mappings)):
+            key = f"linux.{name[:3]}Mappings"
+            if helpers:
+                tool = "newuidmap" if name == "uid_map" else "newgidmap"
+                try:
+                    r = subprocess.run([tool, str(pid), *(str(v) for m in maps for v in m)],
+                                       capture_output=True, text=True)
+                except OSError as e:
+                    raise ConfigError(f"config.json: {key}: {tool}: {e.strerror} (Debian: apt-get install "
+                                      "uidmap)") from None
+                if r.returncode != 0:
+                    raise ConfigError(f"config.json: {key}: {tool} refused the map: "
+                                      f"{r.stderr.strip() or r.returncode}")
+                continue
             try:
                 with open(f"/proc/{pid}/{name}", "w") as f:
                     f.write("".join(f"{c} {h} {n}\n" for c, h, n in maps))
             except OSError as e:
-                raise ConfigError(f"config.json: linux.{name[:3]}Mappings: the kernel refused the map: "
-                                  f"{e.strerror}") from None
+                raise ConfigError(f"config.json: {key}: the kernel refused the map: {e.strerror}") from None
     return write
 
 

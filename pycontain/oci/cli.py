@@ -35,12 +35,14 @@ from .state import OCI_VERSION, OciError
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description="An OCI runtime with runc's command line, on pycontain.")
-    p.add_argument("--root", default=S.DEFAULT_ROOT, help="the state directory (default %(default)s)")
+    p.add_argument("--root", default=None, help=f"the state directory (default {S.DEFAULT_ROOT}; rootless: "
+                                                "$XDG_RUNTIME_DIR/pycontain-runc)")
     p.add_argument("--log", default=None, help="write errors (and with --debug, more) to this file")
     p.add_argument("--log-format", default="text", choices=("text", "json"))
     p.add_argument("--debug", action="store_true")
     p.add_argument("--systemd-cgroup", action="store_true", help="refused: cgroupfs only")
-    p.add_argument("--rootless", default="auto", choices=("true", "false", "auto"))
+    p.add_argument("--rootless", default="auto", choices=("true", "false", "auto"),
+                   help="rootless: the state under $XDG_RUNTIME_DIR (auto: when not run as root)")
     p.add_argument("--criu", default=None, help=argparse.SUPPRESS)
     p.add_argument("-v", "--version", action="store_true")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -143,8 +145,9 @@ def main(argv=None) -> int:
     try:
         if args.systemd_cgroup:
             raise OciError("--systemd-cgroup is not supported: pycontain-runc manages cgroups itself (cgroupfs)")
-        if args.rootless == "true" or (args.rootless == "auto" and os.geteuid() != 0):
-            raise OciError("rootless containers are not supported by pycontain-runc yet")
+        if args.root is None:
+            args.root = S.default_root(rootless=args.rootless == "true"
+                                       or (args.rootless == "auto" and os.geteuid() != 0))
         return COMMANDS[args.command](args, log)
     except (ContainerError, OSError) as e:
         log.error(str(e) if isinstance(e, ContainerError) or not e.strerror else f"{e.strerror}: {e.filename or ''}")

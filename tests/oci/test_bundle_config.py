@@ -2,6 +2,7 @@
 where runc 1.1.5 ignores the field) on the same bundle: the hooks that run
 inside the container, domainname, personality."""
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -298,3 +299,49 @@ def test_shared_propagation_from_the_container_to_the_host(bundle, tmp_path, run
     # the container's end unmounted nothing of ours (its old root's mounts were our peers)
     assert (tmp_path / "after").read_text() == (tmp_path / "before").read_text()
     assert own_cgroup_dirs("pycontain-pr1") == []
+
+
+NOBODY = 65534
+
+
+@pytest.mark.parametrize("name", _runtimes("runc"))
+def test_rootless_spec_and_run_as_an_unprivileged_user(busybox, tmp_path, runtime_named, name):
+    """`spec --rootless` and `run` by nobody (--rootless auto: the state under
+    $XDG_RUNTIME_DIR): the same config.json as runc's, and the container's root
+    is nobody on the host."""
+    runtime = runtime_named(name)
+    d = Path(tempfile.mkdtemp(prefix="pc-oci-rootless-", dir="/tmp"))
+    try:
+        d.chmod(0o755)
+        b = d / "bundle"
+        shutil.copytree(busybox, b / "rootfs", symlinks=True)
+        for sub in ("proc", "dev", "sys"):
+            (b / "rootfs" / sub).mkdir(exist_ok=True)
+        (d / "xdg").mkdir()
+        for p in (b, d / "xdg"):
+            os.chown(p, NOBODY, NOBODY)
+
+        def as_nobody(*args):
+            return subprocess.run([runtime, *args], cwd=b, user=NOBODY, group=NOBODY, extra_groups=[],
+                                  env={"PATH": os.environ["PATH"], "XDG_RUNTIME_DIR": str(d / "xdg")},
+                                  capture_output=True, timeout=60)
+        r = as_nobody("spec", "--rootless")
+        assert r.returncode == 0, r.stderr
+        spec = json.loads((b / "config.json").read_text())
+        if name == "pycontain-runc" and RUNC is not None:    # the same document as runc's, but the version
+            other = d / "runc-spec"
+            other.mkdir()
+            os.chown(other, NOBODY, NOBODY)
+            subprocess.run([RUNC, "spec", "--rootless"], cwd=other, user=NOBODY, group=NOBODY, extra_groups=[],
+                           check=True, timeout=30)
+            theirs = json.loads((other / "config.json").read_text())
+            assert {**theirs, "ociVersion": ""} == {**spec, "ociVersion": ""}
+        spec["process"].update(terminal=False, args=["sh", "-c", "id -u; cat /proc/self/uid_map; ls /sys/fs/cgroup"])
+        (b / "config.json").write_text(json.dumps(spec))
+        r = as_nobody("run", "rl1")
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.decode().split("\n")
+        assert lines[0] == "0" and lines[1].split() == ["0", str(NOBODY), "1"] and "memory" in lines[2:], r.stdout
+        assert sorted(os.listdir(d / "xdg")) == [{"runc": "runc"}.get(name, "pycontain-runc")]
+    finally:
+        shutil.rmtree(d)
