@@ -59,6 +59,7 @@ class MountSpec:
     flags: int = 0
     remount: int = 0
     mkdir: int = MKDIR_DIR
+    tree_fd: int = -1           # a detached tree of bind_tree(), attached at target (its owner closes it)
 
 
 HOOK_BEFORE_PIVOT = 1   # HookSpec.when: createContainer (struct pc_hook)
@@ -187,6 +188,7 @@ def _build_array(kind, items, keep):
             e.source, e.target = _cstr(m.source, keep), _cstr(m.target, keep)
             e.fstype, e.data = _cstr(m.fstype, keep), _cstr(m.data, keep)
             e.flags, e.remount, e.mkdir = m.flags, m.remount, m.mkdir
+            e.tree_fd = m.tree_fd
     elif kind == "nodes":
         arr = ffi.new("struct pc_node[]", len(items))
         for e, (path, mode, major, minor) in zip(arr, items, strict=True):
@@ -669,6 +671,51 @@ def _start(plan: LaunchPlan, joined: bool) -> Child:
     else:
         child._release()
     return child
+
+
+def bind_tree(source: str, recursive: bool, attrs: int, userns_fd: int = -1, idmap_recursive=False) -> int:
+    """A detached bind of source (pc_bind_tree), idmapped with userns_fd's maps
+    when given: the fd of a MountSpec.tree_fd. LaunchError if the kernel refuses."""
+    err = ffi.new("struct pc_error *")
+    fd = lib.pc_bind_tree(source.encode(), int(recursive), attrs, userns_fd, int(idmap_recursive), err)
+    if fd < 0:
+        raise _error_from(err, None)
+    return fd
+
+
+def user_namespace_fd(uid_maps, gid_maps) -> int:
+    """A user namespace with these maps ((inside, outside, count) each), as an
+    fd: what an idmapped mount is made with. A forked child unshares it (a
+    process with threads cannot), we write its maps, keep the namespace and
+    let the child go. LaunchError if the kernel refuses."""
+    ready_r, ready_w = os.pipe()
+    done_r, done_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:    # pragma: no cover - the child never returns into Python code of ours
+        try:
+            os.close(ready_r)
+            os.close(done_w)
+            err = ffi.new("struct pc_error *")
+            os.write(ready_w, b"1" if lib.pc_unshare(CLONE_NEWUSER, err) == 0 else b"0")
+            os.read(done_r, 1)
+        finally:
+            os._exit(0)
+    os.close(ready_w)
+    os.close(done_r)
+    try:
+        if os.read(ready_r, 1) != b"1":
+            raise LaunchError(errno.EPERM, "unshare", "a user namespace for an idmapped mount")
+        try:
+            for name, maps in (("uid_map", uid_maps), ("gid_map", gid_maps)):
+                with open(f"/proc/{pid}/{name}", "w") as f:
+                    f.write("".join(f"{a} {b} {n}\n" for a, b, n in maps))
+            return os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as e:
+            raise LaunchError(e.errno or errno.EIO, "id map", "of an idmapped mount") from None
+    finally:
+        os.close(ready_r)
+        os.close(done_w)
+        os.waitpid(pid, 0)
 
 
 def new_namespace_fd(nstype: int, inside=None) -> int:

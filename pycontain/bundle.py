@@ -8,6 +8,7 @@ mounted on the host.
 """
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import os
 import re
@@ -43,7 +44,7 @@ MOUNT_FLAGS = {
 # rootfsPropagation says) before anything is mounted; a bind's own word
 # (rshared, private...) is applied to it once made
 MOUNT_WORDS = {"bind", "rbind", "private", "rprivate", "slave", "rslave", "unbindable", "runbindable",
-               "shared", "rshared", "remount", "tmpcopyup", "rro", "rrw"}
+               "shared", "rshared", "idmap", "ridmap", "remount", "tmpcopyup", "rro", "rrw"}
 PROPAGATION = {
     None: L.MS_REC | L.MS_SLAVE, "rslave": L.MS_REC | L.MS_SLAVE, "slave": L.MS_SLAVE,
     "rprivate": L.MS_REC | L.MS_PRIVATE, "private": L.MS_PRIVATE,
@@ -162,7 +163,21 @@ def launch_plan(cfg: ContainerConfig, cgroup, root=None, container_id: str = "")
                     raise ConfigError(f"config.json: mount {m.destination}: the container has no cgroup to show")
                 mounts += _cgroup_mounts(cgroup, m)
             else:
-                mounts.append(mount_spec(m))
+                spec = mount_spec(m)
+                if m.idmap:
+                    # made here: the child, in a user namespace of its own, may not idmap the host's files
+                    if spec.remount & ~(L.MS_RDONLY | L.MS_NOSUID | L.MS_NODEV | L.MS_NOEXEC):
+                        raise ConfigError(f"config.json: mount {m.destination}: an idmapped mount takes only the "
+                                          "options ro, nosuid, nodev and noexec beside bind")
+                    userns = L.user_namespace_fd(m.uid_mappings, m.gid_mappings)
+                    try:
+                        tree = L.bind_tree(spec.source, bool(spec.flags & L.MS_REC), spec.remount, userns,
+                                           m.idmap == "ridmap")
+                    finally:
+                        os.close(userns)
+                    owned.append(tree)
+                    spec = dataclasses.replace(spec, tree_fd=tree)
+                mounts.append(spec)
                 mounts += propagation_specs(m)
         dev_is_tmpfs = any(m.destination == "/dev" and m.type == "tmpfs" for m in b.mounts)
         nodes = [(path, 0o020666, major, minor) for path, major, minor in DEFAULT_NODES] if dev_is_tmpfs else []

@@ -491,6 +491,9 @@ class BundleMount:
     type: str | None = None
     source: str | None = None
     options: tuple = ()
+    idmap: str | None = None            # "idmap" or "ridmap" (recursive): an idmapped bind
+    uid_mappings: tuple = ()            # its own maps; none: the container's user namespace's
+    gid_mappings: tuple = ()
 
     @property
     def is_bind(self) -> bool:
@@ -755,13 +758,13 @@ def _oci_sysctl(linux: dict, namespaces: list) -> tuple:
 ID_MAP_LINES = 340       # the kernel's limit on the lines of one uid_map or gid_map
 
 
-def _oci_id_mappings(linux: dict, key: str) -> tuple:
+def _oci_id_mappings(linux: dict, key: str, prefix: str = "linux.") -> tuple:
     out = []
-    entries = _oci_list(linux, key, "linux.")
+    entries = _oci_list(linux, key, prefix)
     if len(entries) > ID_MAP_LINES:
-        _oci_error(f"linux.{key}", f"at most {ID_MAP_LINES} ranges")
+        _oci_error(f"{prefix}{key}", f"at most {ID_MAP_LINES} ranges")
     for i, m in enumerate(entries):
-        where = f"linux.{key}[{i}]"
+        where = f"{prefix}{key}[{i}]"
         if not isinstance(m, dict):
             _oci_error(where, "must be an object")
         c = _oci_int(m.get("containerID"), f"{where}.containerID", 0, (1 << 32) - 2)
@@ -792,7 +795,38 @@ def _oci_hooks(spec: dict) -> tuple:
     return tuple(out)
 
 
-def _oci_mounts(spec: dict, bundle: str) -> tuple:
+IDMAP_KERNEL = (5, 12)      # mount_setattr(MOUNT_ATTR_IDMAP)
+
+
+def _kernel_version() -> tuple:
+    release = os.uname().release
+    parts = [int(p) for p in release.split("-")[0].split(".")[:2] if p.isdigit()]
+    return tuple(parts + [0] * (2 - len(parts)))
+
+
+def _oci_mount_idmap(m: dict, opts: tuple, where: str, namespaces: list, linux_maps: tuple):
+    """(idmap, uid maps, gid maps) of one mount: an idmapped bind when its
+    options say idmap/ridmap or it has maps of its own; maps it lacks are the
+    container's user namespace's."""
+    words = [o for o in opts if o in ("idmap", "ridmap")]
+    own_uid = _oci_id_mappings(m, "uidMappings", where + ".")
+    own_gid = _oci_id_mappings(m, "gidMappings", where + ".")
+    if not words and not (own_uid or own_gid):
+        return None, (), ()
+    what = f"{where}.options" if words else f"{where}.uidMappings"
+    if _kernel_version() < IDMAP_KERNEL:
+        _oci_error(what, f"idmapped mounts need Linux {IDMAP_KERNEL[0]}.{IDMAP_KERNEL[1]} "
+                         f"(this is {os.uname().release})")
+    if bool(own_uid) != bool(own_gid):
+        _oci_error(f"{where}.{'gidMappings' if own_uid else 'uidMappings'}", "needs both uidMappings and gidMappings")
+    if not own_uid:
+        if ("user", None) not in namespaces:
+            _oci_error(what, "an idmapped mount without maps of its own needs a new user namespace")
+        own_uid, own_gid = linux_maps
+    return (words[-1] if words else "idmap"), own_uid, own_gid
+
+
+def _oci_mounts(spec: dict, bundle: str, namespaces=(), linux_maps=((), ())) -> tuple:
     out = []
     for i, m in enumerate(_oci_list(spec, "mounts", "")):
         where = f"mounts[{i}]"
@@ -809,16 +843,17 @@ def _oci_mounts(spec: dict, bundle: str) -> tuple:
         if source is not None and (not isinstance(source, str) or "\0" in source):
             _oci_error(f"{where}.source", f"{source!r} is not a path")
         opts = _oci_strings(m, "options", where + ".")
-        if m.get("uidMappings") or m.get("gidMappings"):
-            _oci_error(where, "idmapped mounts are not supported")
+        idmap, uid_maps, gid_maps = _oci_mount_idmap(m, opts, where, namespaces, linux_maps)
         bm = BundleMount(os.path.normpath(dest), kind, source, opts)
+        if idmap and not bm.is_bind:
+            _oci_error(f"{where}.options", "an idmapped mount must be a bind mount")
         if bm.is_bind:
             if not source:
                 _oci_error(f"{where}.source", "a bind mount needs a source")
             path = source if source.startswith("/") else os.path.join(bundle, source)
             if not os.path.exists(path):
                 _oci_error(f"{where}.source", f"{source}: no such file or directory")
-            bm = BundleMount(bm.destination, kind, os.path.abspath(path), opts)
+            bm = BundleMount(bm.destination, kind, os.path.abspath(path), opts, idmap, uid_maps, gid_maps)
         elif kind is None:
             _oci_error(f"{where}.type", "a mount other than a bind needs a type")
         out.append(bm)
@@ -998,7 +1033,7 @@ def container_config_from_oci(spec, bundle: str) -> "ContainerConfig":
                      _oci_int(console.get("width", 0), "process.consoleSize.width", 0, 65535)) if console else None)
     extra = BundleSpec(
         bundle=bundle,
-        mounts=_oci_mounts(spec, bundle),
+        mounts=_oci_mounts(spec, bundle, namespaces, (uid_mappings, gid_mappings)),
         namespaces=tuple(namespaces),
         masked_paths=_oci_strings(linux, "maskedPaths", "linux."),
         readonly_paths=_oci_strings(linux, "readonlyPaths", "linux."),

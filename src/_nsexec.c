@@ -149,6 +149,7 @@
 #define PC_MOVE_MOUNT_F_EMPTY_PATH 0x04
 #define PC_MOVE_MOUNT_T_EMPTY_PATH 0x40
 #define PC_MOUNT_ATTR_RDONLY 0x1
+#define PC_MOUNT_ATTR_IDMAP 0x00100000
 #define PC_BPF_MAXINSNS 4096
 #define PC_DEV_NULL_RDEV 0x103  /* makedev(1, 3) */
 #define PC_WAIT_CREATED 1       /* plan->wait_start: _launch.WAIT_CREATED */
@@ -527,6 +528,13 @@ static void do_mount(struct ctx *c, const struct pc_mount *m)
     }
     if (fd < 0)
         fail(c, "mount", what, fd);
+    if (m->tree_fd >= 0) {  /* the parent's tree: attached as made */
+        long r = attach_tree(m->tree_fd, fd);
+        S1(SYS_close, fd);
+        if (r < 0)
+            fail(c, "mount", what, r);
+        return;
+    }
     if (bind_by_fd(m, fd) == 0) {
         S1(SYS_close, fd);
         return;
@@ -1156,6 +1164,8 @@ static void close_leaked_fds(struct ctx *c)
         KEEP(p->joins[i].fd);
     for (int i = 0; i < p->n_cgroup_fds; i++)
         KEEP(p->cgroup_fds[i]);
+    for (int i = 0; i < p->n_mounts; i++)
+        KEEP(p->mounts[i].tree_fd);
 #undef KEEP
     for (int i = 1; i < n; i++) /* insertion sort: a handful of numbers */
         for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
@@ -2212,6 +2222,36 @@ out:
     }
     free(flat);
     return rc;
+}
+
+int pc_bind_tree(const char *source, int recursive, unsigned long attrs, int userns_fd, int idmap_recursive,
+                 struct pc_error *err)
+{
+    memset(err, 0, sizeof(*err));
+    unsigned int rec = recursive ? PC_AT_RECURSIVE : 0;
+    long tree = syscall(SYS_open_tree, AT_FDCWD, source, PC_OPEN_TREE_CLONE | O_CLOEXEC | rec);
+    if (tree < 0) {
+        set_error(err, "open_tree", source, errno);
+        return -1;
+    }
+    if (attrs) {
+        struct pc_mount_attr attr = {.attr_set = attrs};
+        if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | rec, &attr, sizeof(attr)) < 0) {
+            set_error(err, "mount_setattr", source, errno);
+            close((int)tree);
+            return -1;
+        }
+    }
+    if (userns_fd >= 0) {
+        struct pc_mount_attr attr = {.attr_set = PC_MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns_fd};
+        if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | (idmap_recursive ? PC_AT_RECURSIVE : 0), &attr,
+                    sizeof(attr)) < 0) {
+            set_error(err, "idmapped mount", source, errno);
+            close((int)tree);
+            return -1;
+        }
+    }
+    return (int)tree;
 }
 
 int pc_unshare(int flags, struct pc_error *err)

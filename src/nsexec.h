@@ -27,6 +27,8 @@ struct pc_mount {
     unsigned long flags;    /* MS_* passed to mount(2) */
     unsigned long remount;  /* binds: MS_* applied by a bind remount after (ro, nosuid...) */
     int mkdir;              /* 0: target must exist; 1: create a directory; 2: create a file */
+    int tree_fd;            /* -1, or a detached mount tree the parent made (pc_bind_tree: an
+                                       idmapped bind), attached at target instead of mounting source */
 };
 
 /* A device node created with mknod inside the container's /dev. */
@@ -223,6 +225,14 @@ void pc_child_release(struct pc_child *child);
  * plan->sync_fd may carry the terminal (plan->tty) meanwhile. Returns -1
  * with err filled when nothing was started. */
 int pc_join(const struct pc_plan *plan, int helper_fd, struct pc_child *child, struct pc_error *err);
+
+/* A detached bind of source (its submounts too with recursive), with the
+ * MOUNT_ATTR_* bits attrs set and, when userns_fd >= 0, idmapped with that
+ * user namespace's maps (on its submounts too with idmap_recursive): made by
+ * the parent, which holds the capabilities over the source's filesystem that
+ * a child in a user namespace of its own lacks. Returns the tree's fd or -1. */
+int pc_bind_tree(const char *source, int recursive, unsigned long attrs, int userns_fd, int idmap_recursive,
+                 struct pc_error *err);
 
 /* Small helpers for the parent side. */
 int pc_unshare(int flags, struct pc_error *err);

@@ -240,6 +240,7 @@ def features(args, log: Log) -> int:
             "seccomp": {"enabled": True},
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
+            "mountExtensions": {"idmap": {"enabled": True}},
         },
         "annotations": {"io.github.pycontain.version": __version__},
     }, indent=2))
