@@ -879,6 +879,15 @@ static const char *hook_kind(int when)
  * its timeout (then it is killed). Every signal is blocked here (the
  * launcher's mask), so a hook that does not read its stdin is EPIPE, not
  * SIGPIPE. */
+/* What is left of a hook's timeout (ms, 0 once past it) since start. */
+static long hook_ms_left(const struct timespec *start, int timeout)
+{
+    struct timespec now;
+    S2(SYS_clock_gettime, CLOCK_MONOTONIC, &now);
+    long spent = (now.tv_sec - start->tv_sec) * 1000 + (now.tv_nsec - start->tv_nsec) / 1000000;
+    return spent >= timeout * 1000L ? 0 : timeout * 1000L - spent;
+}
+
 static void run_hook(struct ctx *c, const struct pc_hook *h)
 {
     const char *kind = hook_kind(h->when);
@@ -929,13 +938,7 @@ static void run_hook(struct ctx *c, const struct pc_hook *h)
     S2(SYS_clock_gettime, CLOCK_MONOTONIC, &start);
     int timed_out = 0, open_out = 1;
     while (open_out) {
-        int wait_ms = -1;
-        if (h->timeout > 0) {
-            struct timespec now;
-            S2(SYS_clock_gettime, CLOCK_MONOTONIC, &now);
-            long spent = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
-            wait_ms = spent >= h->timeout * 1000L ? 0 : (int)(h->timeout * 1000L - spent);
-        }
+        long wait_ms = h->timeout > 0 ? hook_ms_left(&start, h->timeout) : -1;
         struct pollfd pf = {out[0], POLLIN, 0};
         long n;
         if (wait_ms >= 0) {
@@ -966,6 +969,17 @@ static void run_hook(struct ctx *c, const struct pc_hook *h)
         }
     }
     S1(SYS_close, out[0]);
+    /* its output closed: the timeout still holds until it exits */
+    while (!timed_out && h->timeout > 0 && pidfd >= 0) {
+        long wait_ms = hook_ms_left(&start, h->timeout);
+        struct pollfd pf = {(int)pidfd, POLLIN, 0};
+        struct timespec ts = {wait_ms / 1000, (wait_ms % 1000) * 1000000L};
+        long n = S5(SYS_ppoll, &pf, 1, &ts, NULL, 0);
+        if (n == -EINTR)
+            continue;
+        timed_out = n == 0;
+        break;
+    }
     if (timed_out) {
         if (pidfd >= 0)
             S4(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);

@@ -133,13 +133,18 @@ def test_a_failing_start_container_hook_stops_the_container(bundle, tmp_path, ru
     assert own_cgroup_dirs("pycontain-hk3") == []
 
 
-def test_a_hook_past_its_timeout_is_killed_and_fails_create(bundle, tmp_path):
-    hooks = {"createContainer": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]}
+@pytest.mark.parametrize("kind, path, args", [
+    ("createContainer", "/bin/sleep", ["sleep", "30"]),
+    # its output closed at once: the timeout holds until it exits
+    ("startContainer", "/bin/sh", ["sh", "-c", "exec >&- 2>&-; sleep 30"]),
+])
+def test_a_hook_past_its_timeout_is_killed_and_fails(bundle, tmp_path, kind, path, args):
+    hooks = {kind: [{"path": path, "args": args, "timeout": 1}]}
     b = bundle(["true"], edit=lambda s: s.update(hooks=hooks))
     t0 = time.monotonic()
-    r = run_runtime(tmp_path / "state", "create", "--bundle", str(b), "hk4")
+    r = run_runtime(tmp_path / "state", "run", "--bundle", str(b), "hk4")
     assert time.monotonic() - t0 < 10
-    assert (r.returncode, r.stderr) == (1, b"createContainer hook /bin/sleep: did not finish within 1 s\n")
+    assert (r.returncode, r.stderr) == (1, f"{kind} hook {path}: did not finish within 1 s\n".encode())
     assert not (tmp_path / "state" / "hk4").exists() and own_cgroup_dirs("pycontain-hk4") == []
 
 
