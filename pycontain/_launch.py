@@ -491,6 +491,7 @@ class Child:
             self._sync.close()
             self._sync = None
             self._wait_child_gone()
+            self._join_reports()
             if self._err.err:
                 self._reap_and_raise()
             self.close_failed()
@@ -535,10 +536,17 @@ class Child:
                 pass
         except ConnectionResetError:
             pass
+        self._join_reports()
         if self._err.err:
             self._wait_child_gone()
             self._reap_and_raise()
         self._release()
+
+    def _join_reports(self):
+        """A joined plan that waited: its failure arrives on the helper's
+        report pipe, complete once the process exec'd or died (now)."""
+        if self._cchild is not None and self._cchild.report_fd >= 0:
+            lib.pc_join_reports(self._cchild, self._err)
 
     def _receive_fd(self, tag, what):
         """A descriptor the child sends behind `tag` before it goes on."""
@@ -578,7 +586,11 @@ class Child:
 
 def spawn(plan: LaunchPlan) -> Child:
     """Starts the plan's process. Without wait_start the command runs when
-    this returns; with it the process waits at "created" (see Child)."""
+    this returns; with it the process waits at "created" (see Child). A plan
+    that joins a user namespace (an OCI bundle's, its other namespaces then
+    unshare_flags, made in it) goes the join helper's way: see spawn_joined."""
+    if any(nstype == CLONE_NEWUSER for _, nstype in plan.joins):
+        return spawn_joined(plan)
     if any(nstype == CLONE_NEWPID for _, nstype in plan.joins):
         raise ValueError("a plan that joins a pid namespace goes through spawn_joined()")
     return _start(plan, joined=False)
@@ -597,9 +609,13 @@ def spawn_joined(plan: LaunchPlan) -> Child:
     process to enter the container's pid namespace, joins the cgroups and
     runs the plan's steps to execve. Failures come back on a pipe as
     (stage, errno, detail); EOF means the command runs. The plan may not
-    wait at "created", be started by a callback, or mount anything."""
-    if plan.wait_start or plan.on_cloned is not None or plan.on_mounted is not None or plan.root_device \
-            or plan.clone_flags:
+    wait at "created", be started by a callback, or mount anything, unless
+    it makes a mount namespace of its own after the joins (unshare_flags: a
+    bundle that joins a user namespace); then pc_join returns once the
+    process exists and its failure is read when it exec'd or died."""
+    own_root = bool(plan.unshare_flags & CLONE_NEWNS)
+    if ((plan.wait_start or plan.on_mounted is not None) and not own_root) or plan.on_cloned is not None \
+            or plan.root_device or plan.clone_flags:
         raise ValueError("a joined process cannot wait, mount a root or make namespaces at clone")
     return _start(plan, joined=True)
 

@@ -150,6 +150,18 @@ def launch_plan(cfg: ContainerConfig, cgroup, root=None, container_id: str = "")
                 joins.append((fd, flag))
         if not clone_flags & L.CLONE_NEWNS and not any(f == L.CLONE_NEWNS for _, f in joins):
             raise ConfigError("config.json: linux.namespaces: a mount namespace is required")
+        # A joined user namespace must own the new ones: they are made after
+        # the joins (user first), and the process forked into a new or joined
+        # pid namespace (the launcher's join path); no maps to write.
+        user_joined = any(f == L.CLONE_NEWUSER for _, f in joins)
+        unshare_flags = 0
+        if user_joined:
+            _check_joined_maps(b)
+            unshare_flags, clone_flags = clone_flags & ~L.CLONE_NEWCGROUP, clone_flags & L.CLONE_NEWCGROUP
+            if pid_ns_fd >= 0:
+                joins.append((pid_ns_fd, L.CLONE_NEWPID))
+                pid_ns_fd = -1
+            joins.sort(key=lambda j: j[1] != L.CLONE_NEWUSER)
         mounts = []
         for m in b.mounts:
             if m.type == "cgroup":
@@ -184,7 +196,7 @@ def launch_plan(cfg: ContainerConfig, cgroup, root=None, container_id: str = "")
         for path, kind, major, minor, mode, _uid, _gid in b.devices:
             nodes = [n for n in nodes if n[0] != path]
             nodes.append((path, NODE_TYPES[kind] | (mode & 0o7777), major, minor))
-        userns = bool(clone_flags & L.CLONE_NEWUSER)
+        userns = bool(clone_flags & L.CLONE_NEWUSER) or user_joined
         if userns:
             # no mknod in a user namespace: the host's nodes are bound, as runc does
             mounts += [_device_bind(path, major, minor) for path, _mode, major, minor in nodes]
@@ -198,8 +210,8 @@ def launch_plan(cfg: ContainerConfig, cgroup, root=None, container_id: str = "")
             root_readonly=cfg.read_only, root_propagation=PROPAGATION[b.rootfs_propagation],
             root_parent=mount_holding(cfg.rootfs) if PROPAGATION[b.rootfs_propagation] & L.MS_SHARED else None,
             clone_flags=clone_flags & ~L.CLONE_NEWCGROUP,
-            joins=joins, owned_fds=owned, pid_ns_fd=pid_ns_fd,
-            loopback_up=bool(clone_flags & L.CLONE_NEWNET),
+            joins=joins, owned_fds=owned, pid_ns_fd=pid_ns_fd, unshare_flags=unshare_flags,
+            loopback_up=bool((clone_flags | unshare_flags) & L.CLONE_NEWNET),
             mounts=mounts, nodes=nodes, symlinks=list(DEFAULT_SYMLINKS) if dev_is_tmpfs else [],
             masked_paths=list(b.masked_paths), readonly_paths=list(b.readonly_paths),
             hostname=cfg.hostname, domainname=b.domainname, personality=b.personality,
@@ -216,7 +228,7 @@ def launch_plan(cfg: ContainerConfig, cgroup, root=None, container_id: str = "")
         for fd in owned:
             os.close(fd)
         raise
-    if userns:
+    if userns and not user_joined:
         plan.on_cloned = _id_map_writer(b.uid_mappings, b.gid_mappings)
         if _own_ids_only(b.uid_mappings, b.gid_mappings):
             # the kernel lets an unprivileged caller map its own ids, with setgroups denied
@@ -246,6 +258,27 @@ def _device_bind(path: str, major: int, minor: int) -> L.MountSpec:
         raise ConfigError(f"config.json: linux.devices: {path}: the host's node is not device {major}:{minor} "
                           "(a user namespace binds the host's device nodes)")
     return L.MountSpec(path, path, None, None, L.MS_BIND, 0, L.MKDIR_FILE)
+
+
+def _check_joined_maps(b) -> None:
+    """A bundle that joins a user namespace and still lists maps (containerd
+    does): they must be that namespace's, as runc checks; nothing is written."""
+    if not (b.uid_mappings or b.gid_mappings):
+        return
+    path = next(p for kind, p in b.namespaces if kind == "user")
+    owner = re.fullmatch(r"/proc/(\d+|self|thread-self)/ns/user", path)
+    for name, want in (("uid_map", b.uid_mappings), ("gid_map", b.gid_mappings)):
+        key = f"linux.{name[:3]}Mappings"
+        if owner is None:
+            raise ConfigError(f"config.json: {key}: cannot check them against the joined user namespace {path} "
+                              "(a /proc/PID/ns/user path can be)")
+        try:
+            with open(f"/proc/{owner.group(1)}/{name}") as f:
+                have = tuple(tuple(int(v) for v in line.split()) for line in f if line.strip())
+        except OSError as e:
+            raise ConfigError(f"config.json: {key}: {path}: {e.strerror}") from None
+        if sorted(have) != sorted(want):
+            raise ConfigError(f"config.json: {key}: not the maps of the joined user namespace {path}")
 
 
 def _own_ids_only(uid_mappings, gid_mappings) -> bool:

@@ -988,8 +988,6 @@ def container_config_from_oci(spec, bundle: str) -> "ContainerConfig":
         path = ns.get("path") or None
         if path is not None and (not isinstance(path, str) or not path.startswith("/")):
             _oci_error(f"linux.namespaces[{i}].path", f"{path!r} is not an absolute path")
-        if kind == "user" and path is not None:
-            _oci_error(f"linux.namespaces[{i}].path", "joining a user namespace is not supported (a new one is)")
         if any(t == kind for t, _ in namespaces):
             _oci_error(f"linux.namespaces[{i}]", f"the {kind} namespace is listed twice")
         namespaces.append((kind, path))
@@ -999,8 +997,8 @@ def container_config_from_oci(spec, bundle: str) -> "ContainerConfig":
     if new_userns and not (uid_mappings and gid_mappings):
         _oci_error("linux.uidMappings" if not uid_mappings else "linux.gidMappings",
                    "a new user namespace needs both uidMappings and gidMappings")
-    if (uid_mappings or gid_mappings) and not new_userns:
-        _oci_error("linux.uidMappings" if uid_mappings else "linux.gidMappings", "needs a new user namespace")
+    if (uid_mappings or gid_mappings) and not any(t == "user" for t, _ in namespaces):
+        _oci_error("linux.uidMappings" if uid_mappings else "linux.gidMappings", "needs a user namespace")
     propagation = linux.get("rootfsPropagation") or None
     if propagation is not None and propagation not in BUNDLE_PROPAGATION:
         _oci_error("linux.rootfsPropagation", f"{propagation!r} is not a propagation type")

@@ -1336,8 +1336,18 @@ static int child_main(void *arg)
     if (p->n_joins)
         S2(SYS_prctl, PR_SET_DUMPABLE, 0);
 
-    for (int i = 0; i < p->n_joins; i++)
+    int joined_user = 0;
+    for (int i = 0; i < p->n_joins; i++) {
         CHECK(c, S2(SYS_setns, p->joins[i].fd, p->joins[i].nstype), "setns", "join namespace");
+        joined_user |= p->joins[i].nstype == CLONE_NEWUSER;
+    }
+    if (joined_user && (p->unshare_flags & CLONE_NEWNS)) {
+        /* an OCI bundle in a joined user namespace, with a root of its own to
+         * make: as that namespace's root (our ids are the host's, unmapped
+         * there: files could not be made), as runc's nsexec does */
+        CHECK(c, S3(SYS_setresgid, 0, 0, 0), "setgid", "root of the joined user namespace");
+        CHECK(c, S3(SYS_setresuid, 0, 0, 0), "setuid", "root of the joined user namespace");
+    }
     if (p->unshare_flags)
         CHECK(c, S1(SYS_unshare, p->unshare_flags), "unshare", "namespaces after the joins");
 
@@ -1487,7 +1497,7 @@ static int child_continue(void *arg)
         if (p->scratch)
             make_scratch(c);
     }
-    if ((p->clone_flags & CLONE_NEWNS) && p->root_path) {
+    if (((p->clone_flags | p->unshare_flags) & CLONE_NEWNS) && p->root_path) {
         if (p->root_device)
             r = mount_served_root(c);
         else if (p->root_fstype)
@@ -1761,6 +1771,14 @@ static void plan_walk(struct plan_walk *w, struct pc_plan *p)
     plan_walk_strings(w, &p->readonly_paths, p->n_readonly_paths);
     STR(w, p->hostname);
     STR(w, p->domainname);
+    struct pc_hook *hooks = plan_slot(w, &p->hooks, LEN(w, p->n_hooks * sizeof(struct pc_hook)));
+    for (int i = 0; hooks && i < p->n_hooks; i++) {
+        STR(w, hooks[i].path);
+        plan_walk_strings(w, &hooks[i].argv, -1);
+        plan_walk_strings(w, &hooks[i].envp, -1);
+        STR(w, hooks[i].state_head);
+        STR(w, hooks[i].state_tail);
+    }
     plan_slot(w, &p->rlimits, LEN(w, p->n_rlimits * sizeof(struct pc_rlimit)));
     STR(w, p->cwd);
     plan_slot(w, &p->groups, LEN(w, p->n_groups * sizeof(unsigned int)));
@@ -1850,6 +1868,8 @@ int pc_main(int argc, char **argv, char **envp)
     set_cloexec(p->sync_fd);
     for (int i = 0; i < p->n_cgroup_fds; i++)
         set_cloexec(p->cgroup_fds[i]);
+    for (int i = 0; i < p->n_mounts; i++)
+        set_cloexec(p->mounts[i].tree_fd);
     for (int i = 0; i < 3; i++)
         set_cloexec(p->stdio[i]);
     set_cloexec(p->init_fd);
@@ -1909,6 +1929,7 @@ static void init_child(struct pc_child *child)
     child->stack = NULL;
     child->stack_size = 0;
     child->launching = 0;
+    child->report_fd = -1;
 }
 
 int pc_spawn(const struct pc_plan *plan, struct pc_child *child, struct pc_error *err)
@@ -2025,6 +2046,10 @@ int pc_spawn(const struct pc_plan *plan, struct pc_child *child, struct pc_error
 
 void pc_child_release(struct pc_child *child)
 {
+    if (child->report_fd >= 0) {
+        close(child->report_fd);
+        child->report_fd = -1;
+    }
     launch_end(child);
     if (child->stack) {
         munmap(child->stack, child->stack_size);
@@ -2092,6 +2117,21 @@ static int send_all(int fd, const char *buf, size_t n)
 }
 
 /* Reads the helper's reports until EOF: the grandchild's pid, a failure. */
+/* 0 once n bytes are read; -1 at EOF or an error before */
+static long read_exactly(int fd, void *buf, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, (char *)buf + got, n - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        got += (size_t)r;
+    }
+    return 0;
+}
+
 static void read_reports(int fd, struct pc_child *child, struct pc_error *err)
 {
     char buf[4096];
@@ -2126,11 +2166,6 @@ int pc_join(const struct pc_plan *plan, int helper_fd, struct pc_child *child, s
 {
     memset(err, 0, sizeof(*err));
     init_child(child);
-    if (plan->n_hooks) {  /* a bundle's own start only; not in the flat plan */
-        set_error(err, "join", "a joined process runs no hooks", EINVAL);
-        return -1;
-    }
-
     struct pc_plan measure = *plan;
     struct plan_walk w = {.mode = PLAN_MEASURE, .buf = NULL, .used = ALIGN8(sizeof(struct pc_plan))};
     plan_walk(&w, &measure);
@@ -2174,6 +2209,8 @@ int pc_join(const struct pc_plan *plan, int helper_fd, struct pc_child *child, s
         over |= join_keep(j, plan->joins[i].fd);
     for (int i = 0; i < plan->n_cgroup_fds; i++)
         over |= join_keep(j, plan->cgroup_fds[i]);
+    for (int i = 0; i < plan->n_mounts; i++)
+        over |= join_keep(j, plan->mounts[i].tree_fd);
     for (int i = 0; i < 3; i++)
         over |= join_keep(j, plan->stdio[i]);
     if (over) {
@@ -2215,7 +2252,27 @@ int pc_join(const struct pc_plan *plan, int helper_fd, struct pc_child *child, s
     close(plan_sv[0]);
     plan_sv[0] = -1;
 
-    read_reports(report[0], child, err);
+    if (plan->wait_start || plan->wait_mounted) {
+        /* its process waits for us: the pid (or the helper's failure) now,
+         * the rest once it exec'd or died (pc_join_reports) */
+        char head[1 + sizeof(int)];
+        long got = read_exactly(report[0], head, sizeof(head));
+        if (got == 0 && head[0] == REPORT_PID) {
+            memcpy(&child->pid, head + 1, sizeof(int));
+            child->report_fd = report[0];
+            report[0] = -1;
+        } else if (got == 0 && head[0] == REPORT_ERROR) {
+            char rest[sizeof(struct pc_error)];
+            memcpy(rest, head + 1, sizeof(int));
+            if (read_exactly(report[0], rest + sizeof(int), sizeof(rest) - sizeof(int)) == 0) {
+                memcpy(err, rest, sizeof(struct pc_error));
+                err->stage[sizeof(err->stage) - 1] = 0;
+                err->detail[sizeof(err->detail) - 1] = 0;
+            }
+        }
+    } else {
+        read_reports(report[0], child, err);
+    }
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
@@ -2266,6 +2323,17 @@ int pc_bind_tree(const char *source, int recursive, unsigned long attrs, int use
         }
     }
     return (int)tree;
+}
+
+void pc_join_reports(struct pc_child *child, struct pc_error *err)
+{
+    if (child->report_fd < 0)
+        return;
+    struct pc_child ignored;
+    init_child(&ignored);
+    read_reports(child->report_fd, &ignored, err);
+    close(child->report_fd);
+    child->report_fd = -1;
 }
 
 int pc_unshare(int flags, struct pc_error *err)

@@ -206,6 +206,8 @@ struct pc_child {
     unsigned long stack_size;
     int launching;                  /* the child may still share our memory: our dumpable
                                        flag is put back by pc_child_release() */
+    int report_fd;                  /* pc_join of a plan that waits: the reports still to come
+                                       (pc_join_reports), closed by pc_child_release(); else -1 */
 };
 
 /* Starts the container's first process. Returns 0, or -1 with err filled.
@@ -225,6 +227,11 @@ void pc_child_release(struct pc_child *child);
  * plan->sync_fd may carry the terminal (plan->tty) meanwhile. Returns -1
  * with err filled when nothing was started. */
 int pc_join(const struct pc_plan *plan, int helper_fd, struct pc_child *child, struct pc_error *err);
+
+/* A plan that waits (wait_start, wait_mounted) returns from pc_join as soon
+ * as its process exists; its failure, if any, comes later: this reads the
+ * reports to their end (the process exec'd or died: call it then) into err. */
+void pc_join_reports(struct pc_child *child, struct pc_error *err);
 
 /* A detached bind of source (its submounts too with recursive), with the
  * MOUNT_ATTR_* bits attrs set and, when userns_fd >= 0, idmapped with that

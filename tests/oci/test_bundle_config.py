@@ -15,6 +15,16 @@ from ocitools import RUNTIME, crun_wrapper, own_cgroup_dirs, run_runtime
 RUNC = shutil.which("runc")
 
 
+@pytest.fixture(autouse=True)
+def host_dev_null_untouched():
+    """No runtime here may give the host's /dev/null away (crun 1.8 chowns its
+    stdio to the container's root: ocitools.run_runtime never hands it /dev/null)."""
+    before = os.stat("/dev/null")
+    yield
+    after = os.stat("/dev/null")
+    assert (after.st_uid, after.st_gid, after.st_mode) == (before.st_uid, before.st_gid, before.st_mode)
+
+
 def _script(path, body):
     path.write_text("#!/bin/sh\n" + body + "\n")
     path.chmod(0o755)
@@ -231,11 +241,11 @@ def test_user_namespace_with_the_bundle_id_maps(open_bundle, tmp_path, runtime_n
 
 @pytest.mark.parametrize("edit, words", [
     (lambda s: s["linux"].update(uidMappings=[{"containerID": 0, "hostID": 1000, "size": 1}]),
-     "config.json: linux.uidMappings: needs a new user namespace"),
+     "config.json: linux.uidMappings: needs a user namespace"),
     (lambda s: s["linux"]["namespaces"].append({"type": "user"}),
      "config.json: linux.uidMappings: a new user namespace needs both uidMappings and gidMappings"),
-    (lambda s: (_userns(s), s["linux"]["namespaces"][-1].update(path="/proc/1/ns/user")),
-     "config.json: linux.namespaces[5].path: joining a user namespace is not supported"),
+    (lambda s: (_userns(s), s["linux"]["namespaces"][-1].update(path="/proc/self/ns/user")),
+     "config.json: linux.uidMappings: not the maps of the joined user namespace /proc/self/ns/user"),
     (lambda s: (_userns(s), s["linux"]["uidMappings"].append({"containerID": 10, "hostID": 5, "size": 2})),
      "config.json: linux.uidMappings: the kernel refused the map: Invalid argument"),
     (lambda s: (_userns(s), s["linux"]["gidMappings"][0].update(size=0)),
@@ -400,3 +410,38 @@ def test_bad_idmapped_mount_is_one_line(bundle, tmp_path, edit, words):
     r = run_runtime(tmp_path / "state", "create", "--bundle", str(b), "ibad")
     assert r.returncode == 1 and r.stderr.count(b"\n") == 1 and words.encode() in r.stderr, r.stderr
     assert not (tmp_path / "state" / "ibad").exists()
+
+
+@pytest.mark.parametrize("name", _runtimes("runc"))
+@pytest.mark.parametrize("share_pid", [False, True], ids=["own-pid", "shared-pid"])
+def test_joining_the_user_namespace_of_another_container(open_bundle, tmp_path, runtime_named, name, share_pid):
+    """A pod's containers in its sandbox's user namespace (how containerd runs
+    hostUsers: false pods): joined by path, with the sandbox's maps repeated
+    (checked), the other namespaces new and owned by it, or its pid namespace
+    shared too."""
+    runtime = runtime_named(name)
+    sandbox = open_bundle(["sleep", "60"], edit=_userns, name="sandbox")
+    root = tmp_path / "state"
+    pid_file = tmp_path / "pid"
+    assert run_runtime(root, "create", "--bundle", str(sandbox), "--pid-file", str(pid_file), "uj1").returncode == 0
+    try:
+        assert run_runtime(root, "start", "uj1").returncode == 0
+        pid = int(pid_file.read_text())
+
+        def edit(s):
+            _userns(s)
+            s["linux"]["namespaces"][-1]["path"] = f"/proc/{pid}/ns/user"
+            if share_pid:
+                s["linux"]["namespaces"] = [n if n["type"] != "pid" else {"type": "pid", "path": f"/proc/{pid}/ns/pid"}
+                                            for n in s["linux"]["namespaces"]]
+        b = open_bundle(["sh", "-c", "id -u; cat /proc/self/uid_map; readlink /proc/self/ns/user; echo $$; "
+                                     "echo x > /dev/null && touch /dev/shm/made && echo ok"], edit=edit, name="app")
+        r = run_runtime(tmp_path / "state2", "run", "--bundle", str(b), "uj2", runtime=runtime)
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.decode().split("\n")
+        assert lines[0] == "0" and lines[1].split() == ["0", "100000", "65536"]
+        assert lines[2] == os.readlink(f"/proc/{pid}/ns/user")
+        assert (lines[3] == "1") != share_pid and lines[4] == "ok"
+    finally:
+        run_runtime(root, "delete", "--force", "uj1")
+    assert own_cgroup_dirs("pycontain-uj1") == own_cgroup_dirs("pycontain-uj2") == []
