@@ -504,20 +504,26 @@ class BundleMount:
     type: str | None = None
     source: str | None = None
     options: tuple = ()
+    idmap: str | None = None            # "idmap" or "ridmap" (recursive): an idmapped bind
+    uid_mappings: tuple = ()            # its own maps; none: the container's user namespace's
+    gid_mappings: tuple = ()
 
     @property
     def is_bind(self) -> bool:
         return self.type == "bind" or "bind" in self.options or "rbind" in self.options
 
 
-HOOK_KINDS = ("prestart", "createRuntime", "poststart", "poststop")
+HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
+# run by the container's own process (the launcher), not by the runtime
+CONTAINER_HOOK_KINDS = ("createContainer", "startContainer")
+PERSONALITY_DOMAINS = {"LINUX": 0x0000, "LINUX32": 0x0008}    # PER_LINUX, PER_LINUX32
 
 
 @dataclass(frozen=True)
 class BundleHook:
     """One of config.json's hooks: run by the runtime with the state on stdin."""
 
-    kind: str                           # prestart | createRuntime | poststart | poststop
+    kind: str                           # one of HOOK_KINDS
     path: str
     args: tuple = ()
     env: tuple = ()
@@ -547,6 +553,10 @@ class BundleSpec:
     rootfs_propagation: str | None = None
     sysctl: tuple = ()                  # (name, value): namespaced ones only, set before the command runs
     hooks: tuple = ()                   # BundleHook, in config.json's order
+    domainname: str | None = None
+    personality: int | None = None      # PERSONALITY_DOMAINS' value
+    uid_mappings: tuple = ()            # (container id, host id, size): a new user namespace's
+    gid_mappings: tuple = ()
     terminal: bool = False
     console_size: tuple | None = None   # (height, width) of the terminal
     annotations: Mapping = field(default_factory=dict)
@@ -594,12 +604,8 @@ def _oci_int(v, what: str, lo=None, hi=None):
 
 # Fields this runtime cannot honour yet: refused by name, never ignored.
 _OCI_UNSUPPORTED = (
-    ("hooks.createContainer", "hooks in the container's namespaces are not supported"),
-    ("hooks.startContainer", "hooks in the container's namespaces are not supported"),
-    ("linux.uidMappings", "user namespaces (id mappings) are not supported"),
-    ("linux.gidMappings", "user namespaces (id mappings) are not supported"),
     ("linux.intelRdt", "Intel RDT is not supported"),
-    ("linux.personality", "personality is not supported"),
+    ("linux.personality.flags", "personality flags are not supported"),
     ("linux.mountLabel", "no LSM is in use here (SELinux labels are not supported)"),
     ("linux.timeOffsets", "time namespaces are not supported"),
     ("process.apparmorProfile", "AppArmor is not in use here"),
@@ -821,6 +827,27 @@ def _oci_sysctl(linux: dict, namespaces: list) -> tuple:
     return tuple(out)
 
 
+ID_MAP_LINES = 340       # the kernel's limit on the lines of one uid_map or gid_map
+
+
+def _oci_id_mappings(linux: dict, key: str, prefix: str = "linux.") -> tuple:
+    out = []
+    entries = _oci_list(linux, key, prefix)
+    if len(entries) > ID_MAP_LINES:
+        _oci_error(f"{prefix}{key}", f"at most {ID_MAP_LINES} ranges")
+    for i, m in enumerate(entries):
+        where = f"{prefix}{key}[{i}]"
+        if not isinstance(m, dict):
+            _oci_error(where, "must be an object")
+        c = _oci_int(m.get("containerID"), f"{where}.containerID", 0, (1 << 32) - 2)
+        h = _oci_int(m.get("hostID"), f"{where}.hostID", 0, (1 << 32) - 2)
+        n = _oci_int(m.get("size"), f"{where}.size", 1, 1 << 32)
+        if c is None or h is None or n is None:
+            _oci_error(where, "needs containerID, hostID and size")
+        out.append((c, h, n))
+    return tuple(out)
+
+
 def _oci_hooks(spec: dict) -> tuple:
     out = []
     hooks = _oci_obj(spec, "hooks", "")
@@ -840,7 +867,38 @@ def _oci_hooks(spec: dict) -> tuple:
     return tuple(out)
 
 
-def _oci_mounts(spec: dict, bundle: str) -> tuple:
+IDMAP_KERNEL = (5, 12)      # mount_setattr(MOUNT_ATTR_IDMAP)
+
+
+def _kernel_version() -> tuple:
+    release = os.uname().release
+    parts = [int(p) for p in release.split("-")[0].split(".")[:2] if p.isdigit()]
+    return tuple(parts + [0] * (2 - len(parts)))
+
+
+def _oci_mount_idmap(m: dict, opts: tuple, where: str, namespaces: list, linux_maps: tuple):
+    """(idmap, uid maps, gid maps) of one mount: an idmapped bind when its
+    options say idmap/ridmap or it has maps of its own; maps it lacks are the
+    container's user namespace's."""
+    words = [o for o in opts if o in ("idmap", "ridmap")]
+    own_uid = _oci_id_mappings(m, "uidMappings", where + ".")
+    own_gid = _oci_id_mappings(m, "gidMappings", where + ".")
+    if not words and not (own_uid or own_gid):
+        return None, (), ()
+    what = f"{where}.options" if words else f"{where}.uidMappings"
+    if _kernel_version() < IDMAP_KERNEL:
+        _oci_error(what, f"idmapped mounts need Linux {IDMAP_KERNEL[0]}.{IDMAP_KERNEL[1]} "
+                         f"(this is {os.uname().release})")
+    if bool(own_uid) != bool(own_gid):
+        _oci_error(f"{where}.{'gidMappings' if own_uid else 'uidMappings'}", "needs both uidMappings and gidMappings")
+    if not own_uid:
+        if ("user", None) not in namespaces:
+            _oci_error(what, "an idmapped mount without maps of its own needs a new user namespace")
+        own_uid, own_gid = linux_maps
+    return (words[-1] if words else "idmap"), own_uid, own_gid
+
+
+def _oci_mounts(spec: dict, bundle: str, namespaces=(), linux_maps=((), ())) -> tuple:
     out = []
     for i, m in enumerate(_oci_list(spec, "mounts", "")):
         where = f"mounts[{i}]"
@@ -857,18 +915,17 @@ def _oci_mounts(spec: dict, bundle: str) -> tuple:
         if source is not None and (not isinstance(source, str) or "\0" in source):
             _oci_error(f"{where}.source", f"{source!r} is not a path")
         opts = _oci_strings(m, "options", where + ".")
-        if m.get("uidMappings") or m.get("gidMappings"):
-            _oci_error(where, "idmapped mounts are not supported")
+        idmap, uid_maps, gid_maps = _oci_mount_idmap(m, opts, where, namespaces, linux_maps)
         bm = BundleMount(os.path.normpath(dest), kind, source, opts)
+        if idmap and not bm.is_bind:
+            _oci_error(f"{where}.options", "an idmapped mount must be a bind mount")
         if bm.is_bind:
             if not source:
                 _oci_error(f"{where}.source", "a bind mount needs a source")
             path = source if source.startswith("/") else os.path.join(bundle, source)
             if not os.path.exists(path):
                 _oci_error(f"{where}.source", f"{source}: no such file or directory")
-            bm = BundleMount(bm.destination, kind, os.path.abspath(path), opts)
-            if {"shared", "rshared"} & set(opts):
-                _oci_error(f"{where}.options", "shared propagation is not supported")
+            bm = BundleMount(bm.destination, kind, os.path.abspath(path), opts, idmap, uid_maps, gid_maps)
         elif kind is None:
             _oci_error(f"{where}.type", "a mount other than a bind needs a type")
         out.append(bm)
@@ -999,7 +1056,7 @@ def container_config_from_oci(spec, bundle: str, systemd_cgroup=False) -> "Conta
         kind = ns.get("type") if isinstance(ns, dict) else None
         if kind not in OCI_NAMESPACES:
             _oci_error(f"linux.namespaces[{i}].type", f"unknown namespace {kind!r}")
-        if kind in ("user", "time"):
+        if kind == "time":
             _oci_error(f"linux.namespaces[{i}]", f"{kind} namespaces are not supported")
         path = ns.get("path") or None
         if path is not None and (not isinstance(path, str) or not path.startswith("/")):
@@ -1007,11 +1064,17 @@ def container_config_from_oci(spec, bundle: str, systemd_cgroup=False) -> "Conta
         if any(t == kind for t, _ in namespaces):
             _oci_error(f"linux.namespaces[{i}]", f"the {kind} namespace is listed twice")
         namespaces.append((kind, path))
+    uid_mappings = _oci_id_mappings(linux, "uidMappings")
+    gid_mappings = _oci_id_mappings(linux, "gidMappings")
+    new_userns = ("user", None) in namespaces
+    if new_userns and not (uid_mappings and gid_mappings):
+        _oci_error("linux.uidMappings" if not uid_mappings else "linux.gidMappings",
+                   "a new user namespace needs both uidMappings and gidMappings")
+    if (uid_mappings or gid_mappings) and not any(t == "user" for t, _ in namespaces):
+        _oci_error("linux.uidMappings" if uid_mappings else "linux.gidMappings", "needs a user namespace")
     propagation = linux.get("rootfsPropagation") or None
     if propagation is not None and propagation not in BUNDLE_PROPAGATION:
         _oci_error("linux.rootfsPropagation", f"{propagation!r} is not a propagation type")
-    if propagation in ("shared", "rshared"):
-        _oci_error("linux.rootfsPropagation", "shared propagation is not supported")
     cgroups_path = linux.get("cgroupsPath") or None
     if cgroups_path is not None and (not isinstance(cgroups_path, str) or "\0" in cgroups_path
                                      or ".." in cgroups_path.split("/")):
@@ -1028,10 +1091,15 @@ def container_config_from_oci(spec, bundle: str, systemd_cgroup=False) -> "Conta
     annotations = _oci_obj(spec, "annotations", "")
     seccomp_spec = linux.get("seccomp")
     hostname = spec.get("hostname") or None
-    if spec.get("domainname"):
-        _oci_error("domainname", "is not supported")
-    if hostname is not None and not any(t == "uts" and p is None for t, p in namespaces):
-        _oci_error("hostname", "needs a new uts namespace")
+    domainname = spec.get("domainname") or None
+    for key, name in (("hostname", hostname), ("domainname", domainname)):
+        if name is not None and (not isinstance(name, str) or "\0" in name or len(name.encode()) > 64):
+            _oci_error(key, f"{name!r} is not a name of at most 64 bytes")
+        if name is not None and not any(t == "uts" and p is None for t, p in namespaces):
+            _oci_error(key, "needs a new uts namespace")
+    personality = _oci_obj(linux, "personality", "linux.")
+    if personality and personality.get("domain") not in PERSONALITY_DOMAINS:
+        _oci_error("linux.personality.domain", f"{personality.get('domain')!r} is not one of LINUX, LINUX32")
     oom = _oci_int(proc.get("oomScoreAdj"), "process.oomScoreAdj", -1000, 1000)
     console = _oci_obj(proc, "consoleSize", "process.")
     if console and not proc.get("terminal"):
@@ -1040,7 +1108,7 @@ def container_config_from_oci(spec, bundle: str, systemd_cgroup=False) -> "Conta
                      _oci_int(console.get("width", 0), "process.consoleSize.width", 0, 65535)) if console else None)
     extra = BundleSpec(
         bundle=bundle,
-        mounts=_oci_mounts(spec, bundle),
+        mounts=_oci_mounts(spec, bundle, namespaces, (uid_mappings, gid_mappings)),
         namespaces=tuple(namespaces),
         masked_paths=_oci_strings(linux, "maskedPaths", "linux."),
         readonly_paths=_oci_strings(linux, "readonlyPaths", "linux."),
@@ -1052,6 +1120,9 @@ def container_config_from_oci(spec, bundle: str, systemd_cgroup=False) -> "Conta
         rootfs_propagation=propagation,
         sysctl=_oci_sysctl(linux, namespaces),
         hooks=_oci_hooks(spec),
+        domainname=domainname,
+        uid_mappings=uid_mappings, gid_mappings=gid_mappings,
+        personality=PERSONALITY_DOMAINS[personality["domain"]] if personality else None,
         terminal=bool(proc.get("terminal")),
         console_size=console_size,
         annotations=dict(annotations),

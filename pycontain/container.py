@@ -243,17 +243,21 @@ class Container:
 
     # ---- lifecycle ----------------------------------------------------------
 
-    def create(self, stdin=None, stdout=None, stderr=None, *, before_exec=False):
+    def create(self, stdin=None, stdout=None, stderr=None, *, before_exec=False, at_mounts=None):
         """Makes the container up to its "created" state: namespaces, cgroup
         and mounts ready, command not yet executed. start() runs it.
         before_exec: further, every step but the exec done (user, capabilities,
         seccomp filter loaded), as pycontain.Pool's containers wait; with a
         seccomp profile of the caller's, which may deny the read and write
-        of that wait, at "created" as usual."""
+        of that wait, at "created" as usual.
+        at_mounts: f(pid), run while the process waits with its mounts made,
+        before pivot_root (an OCI runtime's prestart and createRuntime hooks);
+        an exception from it fails the create."""
         own_profile = self.config.seccomp_profile not in (None, seccomp.default_profile())
         late = before_exec and not own_profile and not self.tty
         return self._launch(stdin, stdout, stderr,
-                            wait_start=_launch.WAIT_BEFORE_EXEC if late else _launch.WAIT_CREATED)
+                            wait_start=_launch.WAIT_BEFORE_EXEC if late else _launch.WAIT_CREATED,
+                            at_mounts=at_mounts)
 
     def start(self, stdin=None, stdout=None, stderr=None):
         """Runs the command (after create(), or from scratch). Returns self."""
@@ -291,7 +295,7 @@ class Container:
         self._child.set_command(plan.argv[:plan.cmd_index] + entrypoint + command)
         self.args = entrypoint + command
 
-    def _launch(self, stdin, stdout, stderr, wait_start):
+    def _launch(self, stdin, stdout, stderr, wait_start, at_mounts=None):
         if self.pid is not None or self._removed:
             raise ContainerError(f"container {self.id[:12]} was already started")
         parent_ends, child_fds = [], []
@@ -306,6 +310,7 @@ class Container:
             sysctls = self.config.bundle.sysctl if self.config.bundle is not None else ()
             plan.wait_start = wait_start or bool(sysctls)
             plan.tty = self.tty
+            plan.on_mounted = at_mounts
             if self.survive_parent:
                 plan.pdeathsig = 0
             if self.config.bundle is not None and self.config.bundle.umask is not None:
@@ -714,7 +719,7 @@ class Container:
         # owner file (leftovers.py): it outlives this program by design
         if cfg.bundle is not None:
             self.args = list(cfg.command)
-            return bundle.launch_plan(cfg, self._make_cgroup(), self.root)
+            return bundle.launch_plan(cfg, self._make_cgroup(), self.root, container_id=self.id)
         store_root = str(self.root or default_root())
         if self.layer_dir is None:
             # A program's container (a managed one has its record for this):

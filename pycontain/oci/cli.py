@@ -28,7 +28,7 @@ from ..errors import ContainerError
 from . import ops
 from . import state as S
 from .ops import PROG, Log
-from .state import OCI_VERSION, OciError
+from .state import OCI_VERSION
 
 
 # ---- arguments ------------------------------------------------------------------------------
@@ -44,13 +44,15 @@ UPDATE_REFUSED_FLAGS = ("cpu_rt_period", "cpu_rt_runtime", "kernel_memory", "ker
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description="An OCI runtime with runc's command line, on pycontain.")
-    p.add_argument("--root", default=S.DEFAULT_ROOT, help="the state directory (default %(default)s)")
+    p.add_argument("--root", default=None, help=f"the state directory (default {S.DEFAULT_ROOT}; rootless: "
+                                                "$XDG_RUNTIME_DIR/pycontain-runc)")
     p.add_argument("--log", default=None, help="write errors (and with --debug, more) to this file")
     p.add_argument("--log-format", default="text", choices=("text", "json"))
     p.add_argument("--debug", action="store_true")
     p.add_argument("--systemd-cgroup", action="store_true",
                    help="cgroupsPath is systemd's slice:prefix:name (mapped below the caller's cgroup)")
-    p.add_argument("--rootless", default="auto", choices=("true", "false", "auto"))
+    p.add_argument("--rootless", default="auto", choices=("true", "false", "auto"),
+                   help="rootless: the state under $XDG_RUNTIME_DIR (auto: when not run as root)")
     p.add_argument("--criu", default=None, help=argparse.SUPPRESS)
     p.add_argument("-v", "--version", action="store_true")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -160,8 +162,9 @@ def main(argv=None) -> int:
         _parser().print_help(sys.stderr)
         return 1
     try:
-        if args.rootless == "true" or (args.rootless == "auto" and os.geteuid() != 0):
-            raise OciError("rootless containers are not supported by pycontain-runc yet")
+        if args.root is None:
+            args.root = S.default_root(rootless=args.rootless == "true"
+                                       or (args.rootless == "auto" and os.geteuid() != 0))
         return COMMANDS[args.command](args, log)
     except (ContainerError, OSError) as e:
         log.error(str(e) if isinstance(e, ContainerError) or not e.strerror else f"{e.strerror}: {e.filename or ''}")
