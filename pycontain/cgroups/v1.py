@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import os
 
-from .. import _launch
+from .. import mountspec as MS
 from .base import Cgroup, CgroupError, CgroupStats, Layout, hierarchy_path, own_cgroups
 from . import _files as F
 from .devices import DEVICE_RULES, rule as device_rule
@@ -20,8 +20,6 @@ from .limits import Limits, format_cpu_list
 # (stats), freezer (pause, and a race-free kill of everything at teardown).
 # The others only when a limit needs them.
 ALWAYS = ("memory", "pids", "cpuacct", "freezer")
-
-MS = _launch
 
 
 class V1Cgroup(Cgroup):

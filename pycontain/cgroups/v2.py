@@ -15,7 +15,7 @@ from __future__ import annotations
 import errno
 import os
 
-from .. import _launch
+from .. import mountspec as MS
 from .base import Cgroup, CgroupError, CgroupStats, Layout, hierarchy_path, own_cgroups
 from . import _files as F
 from . import delegation, devices
@@ -26,8 +26,6 @@ from .v1 import _parent_path
 # reporting); freezing and killing are core v2 files and need none.
 ALWAYS = ("memory", "pids")
 V1_TO_V2 = {"memory": "memory", "cpu": "cpu", "cpuset": "cpuset", "pids": "pids", "blkio": "io"}
-MS = _launch
-
 
 def shares_to_weight(shares: int) -> int:
     return 1 + ((shares - 2) * 9999) // 262142
