@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import os
 
-from .. import mountspec as MS
+from .. import launch_spec as MS
 from .base import Cgroup, CgroupError, CgroupStats, Layout, hierarchy_path, own_cgroups
 from . import _files as F
 from .devices import DEVICE_RULES, rule as device_rule

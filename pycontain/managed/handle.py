@@ -13,17 +13,16 @@ import tempfile
 import threading
 import time
 
-from .. import _launch, attach, names
+from .. import attach, names
 from ..cgroups import running as running_cgroup
-from ..config import merge_env, normalize_env
-from ..container import ContainerResult
+from ..environment import merge_env, normalize_env
+from ..result import ContainerResult
 from ..errors import ConfigError, ContainerError, ContainerStateError, ContainerTimeout, StartFailed
 from ..logs import follow_entries, parse_since, read_entries
 from ..state import MONITORED, ContainerRecord, NameInUse, NoSuchContainer, Store, process_alive, process_start_time
 from ..users import resolve_user
 from . import proc
 from .inspect import inspect_dict
-from .monitor import ALREADY_RUNNING, Monitor, claim, start_detached
 from .proc import namespace_joins
 from .record import discard, look, parse_restart_policy, signal_number
 
@@ -95,6 +94,12 @@ class ManagedContainer:
             raise ContainerStateError(f"cannot start a paused container {rec.name}, try unpause instead")
         if rec.state in ("running", "restarting"):
             return self  # docker: starting a running container is not an error
+        # Imported here and in run_attached, exec_start: the monitor runs the
+        # container through pycontain.Container, and exec through the launcher
+        # (cffi, the configuration, seccomp: ~35 ms of imports) that the verbs
+        # which only read or signal a container (ps, inspect, stop, rm) never use.
+        from .monitor import ALREADY_RUNNING, start_detached
+
         result = start_detached(self._store, rec.id)
         try:
             self.reload()
@@ -109,6 +114,8 @@ class ManagedContainer:
     def run_attached(self, stdin_fd=None, echo=True, tty_handler=None) -> int:
         """Runs the container with this process as its monitor (foreground
         `run`): output goes to the log and, with echo, to our stdout/stderr."""
+        from .monitor import Monitor, claim  # see start
+
         claim(self._store, self.id)
         mon = Monitor(self._store, self.id, echo=echo, stdin_fd=stdin_fd, tty_handler=tty_handler)
         with _signals_proxied_to(mon):
@@ -438,6 +445,8 @@ class ManagedContainer:
         """Starts cmd inside the running container (its namespaces and cgroups,
         its init's user, capabilities, no_new_privs and seccomp filter).
         Returns the launcher's Child: pid (our own child), pidfd, tty_master."""
+        from .. import _launch  # see start
+
         rec = self._fresh()
         if rec.state == "paused":
             raise ContainerStateError(f"container {rec.short_id} is paused, unpause the container before exec")
