@@ -99,9 +99,27 @@ def _one_verb_action(verb: str):
     return OneVerbSubParsers
 
 
+class _VerbListSubParsers(argparse._SubParsersAction):
+    """Lists every verb with its help (`pycontain --help`), building none of
+    their parsers."""
+
+    def add_parser(self, name, **kwargs):
+        aliases = kwargs.get("aliases", ())
+        if "help" in kwargs:
+            self._choices_actions.append(self._ChoicesPseudoAction(name, aliases, kwargs["help"]))
+        unused = _UnusedParser()
+        for word in (name, *aliases):
+            self._name_parser_map[word] = unused
+        return unused
+
+
+HELP = "help"   # build_parser(HELP): the parser of `pycontain`, `pycontain -h|--help`
+
+
 def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
     """The command line's parser; with `verb` (a word of MODULE_VERBS), only
-    that verb's module is imported and only its parser built."""
+    that verb's module is imported and only its parser built; with HELP, the
+    verbs are listed and none is built."""
     parser = DockerArgumentParser(
         prog="pycontain",
         description="A daemonless container engine: run containers from the command line or from Python.",
@@ -109,7 +127,8 @@ def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pycontain {__version__}")
     module = next((m for m, verbs in MODULE_VERBS.items() if verb in verbs), None)
     if module is None:
-        sub = parser.add_subparsers(dest="verb", metavar="COMMAND")
+        action = _VerbListSubParsers if verb == HELP else None
+        sub = parser.add_subparsers(dest="verb", metavar="COMMAND", **({"action": action} if action else {}))
         for name in VERB_MODULES:
             importlib.import_module(f"{__name__}.{name}").register(sub)
     else:
@@ -121,7 +140,10 @@ def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     # the verb is the first word: the only top-level flags (--help, --version) take no value
-    parser = build_parser(argv[0] if argv and not argv[0].startswith("-") else None)
+    if not argv or argv[0] in ("-h", "--help"):
+        parser = build_parser(HELP)
+    else:
+        parser = build_parser(None if argv[0].startswith("-") else argv[0])
     try:
         args = parser.parse_args(argv)
     except UsageError as e:

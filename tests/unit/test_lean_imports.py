@@ -83,3 +83,7 @@ def test_a_verb_parsed_alone_parses_as_in_the_whole_parser():
     assert {k: v for k, v in alone.items() if not callable(v) and k != "parser"} == \
         {k: v for k, v in whole.items() if not callable(v) and k != "parser"}
     assert alone["func"] is whole["func"]
+
+
+def test_the_verb_list_is_the_whole_parsers_help():
+    assert cli.build_parser(cli.HELP).format_help() == cli.build_parser().format_help()
