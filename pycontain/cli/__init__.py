@@ -12,6 +12,7 @@ import signal
 import sys
 
 from .. import __version__
+from ..lean_argparse import CommandListSubParsers, one_command_action
 from ..errors import ContainerError, ContainerStateError
 from ._errors import UsageError
 from .gotemplate import TemplateError
@@ -22,8 +23,8 @@ VERB_MODULES = ("run", "lifecycle", "images", "build", "volume", "network", "sys
 # imports its module alone and builds its parser alone: the verb modules import
 # the parts of the library they use (the container verbs: the launcher, SQLite,
 # ...), and argparse takes ~15 ms to build every verb's parser. A verb missing
-# here still works, as `pycontain --help` does: through the whole parser
-# (tests/cli/test_lean_cli.py checks that this table is what the modules add).
+# here still works, through the whole parser (tests/unit/test_lean_imports.py
+# checks that this table is what the modules add).
 MODULE_VERBS = {
     "run": ("run", "create"),
     "lifecycle": ("start", "stop", "kill", "restart", "pause", "unpause", "rm", "ps", "logs", "exec", "attach",
@@ -77,42 +78,6 @@ class DockerArgumentParser(argparse.ArgumentParser):
         raise UsageError(message, self.prog, status)
 
 
-class _UnusedParser:
-    """Stands in for the parser of a verb that is not being run: takes its
-    arguments, groups and defaults, and drops them."""
-
-    def __getattr__(self, name):
-        return self._drop
-
-    def _drop(self, *args, **kwargs):
-        return self
-
-
-def _one_verb_action(verb: str):
-    """An argparse subparsers action that builds `verb`'s parser only."""
-    class OneVerbSubParsers(argparse._SubParsersAction):
-        def add_parser(self, name, **kwargs):
-            if verb == name or verb in kwargs.get("aliases", ()):
-                return super().add_parser(name, **kwargs)
-            return _UnusedParser()
-
-    return OneVerbSubParsers
-
-
-class _VerbListSubParsers(argparse._SubParsersAction):
-    """Lists every verb with its help (`pycontain --help`), building none of
-    their parsers."""
-
-    def add_parser(self, name, **kwargs):
-        aliases = kwargs.get("aliases", ())
-        if "help" in kwargs:
-            self._choices_actions.append(self._ChoicesPseudoAction(name, aliases, kwargs["help"]))
-        unused = _UnusedParser()
-        for word in (name, *aliases):
-            self._name_parser_map[word] = unused
-        return unused
-
-
 HELP = "help"   # build_parser(HELP): the parser of `pycontain`, `pycontain -h|--help`
 
 
@@ -126,14 +91,14 @@ def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"pycontain {__version__}")
     module = next((m for m, verbs in MODULE_VERBS.items() if verb in verbs), None)
-    if module is None:
-        action = _VerbListSubParsers if verb == HELP else None
-        sub = parser.add_subparsers(dest="verb", metavar="COMMAND", **({"action": action} if action else {}))
-        for name in VERB_MODULES:
-            importlib.import_module(f"{__name__}.{name}").register(sub)
-    else:
-        sub = parser.add_subparsers(dest="verb", metavar="COMMAND", action=_one_verb_action(verb))
+    if module is not None:
+        sub = parser.add_subparsers(dest="verb", metavar="COMMAND", action=one_command_action(verb))
         importlib.import_module(f"{__name__}.{module}").register(sub)
+        return parser
+    sub = parser.add_subparsers(dest="verb", metavar="COMMAND",
+                                action=CommandListSubParsers if verb == HELP else argparse._SubParsersAction)
+    for name in VERB_MODULES:
+        importlib.import_module(f"{__name__}.{name}").register(sub)
     return parser
 
 

@@ -15,6 +15,7 @@ import sys
 import pytest
 
 from pycontain import cli
+from pycontain.oci import cli as oci_cli
 
 # never needed to read state: the C launcher and what builds a start
 LAUNCHER = {"cffi", "_cffi_backend", "pycontain._nsexec", "pycontain._launch", "pycontain.container",
@@ -87,3 +88,14 @@ def test_a_verb_parsed_alone_parses_as_in_the_whole_parser():
 
 def test_the_verb_list_is_the_whole_parsers_help():
     assert cli.build_parser(cli.HELP).format_help() == cli.build_parser().format_help()
+
+
+@pytest.mark.parametrize("argv", [
+    ["state", "c1"], ["--root", "/r", "kill", "c1", "KILL"], ["--root=/r", "--log-format", "json", "delete", "-f", "c1"],
+    ["--log", "/l", "--debug", "exec", "-e", "A=1", "c1", "sh", "-c", "kill"], ["--criu", "state", "list"],
+    ["--rootl", "false", "ps", "c1"], ["create", "--bundle", "/b", "--pid-file", "/p", "state"],
+])
+def test_pycontain_runc_parses_one_command_as_the_whole_parser_does(argv):
+    alone = vars(oci_cli._parser(oci_cli._command_word(argv)).parse_args(argv))
+    assert alone == vars(oci_cli._parser().parse_args(argv))
+    assert oci_cli._command_word(argv) == alone["command"]
