@@ -46,7 +46,7 @@ def __getattr__(name):
     if name == "Container":
         from .container import Container as value
     elif name == "ContainerResult":
-        from .container import ContainerResult as value
+        from .result import ContainerResult as value
     elif name == "ContainerConfig":
         from .config import ContainerConfig as value
     elif name == "Mount":
