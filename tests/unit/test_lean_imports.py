@@ -39,7 +39,25 @@ def modules_after(code: str, tmp_path) -> set:
 def test_import_pycontain_loads_neither_the_launcher_nor_sqlite(tmp_path):
     mods = modules_after("import pycontain", tmp_path)
     assert "pycontain" in mods
-    assert not mods & (LAUNCHER | HEAVY | {"sqlite3", "pickle", "pycontain.cgroups"})
+    # nor subprocess (~10 ms: ContainerTimeout and ContainerExitError are made on first use)
+    assert not mods & (LAUNCHER | HEAVY | {"sqlite3", "pickle", "subprocess", "pycontain.cgroups"})
+
+
+def test_the_subprocess_shaped_errors_are_made_once_and_pickle():
+    code = ("import pickle, subprocess, threading\n"
+            "import pycontain, pycontain.errors as errors\n"
+            "seen = []\n"
+            "ts = [threading.Thread(target=lambda: seen.append(errors.ContainerTimeout)) for _ in range(8)]\n"
+            "[t.start() for t in ts]; [t.join() for t in ts]\n"
+            "assert len(set(seen)) == 1 and seen[0] is pycontain.ContainerTimeout\n"
+            "assert issubclass(errors.ContainerTimeout, subprocess.TimeoutExpired)\n"
+            "assert issubclass(errors.ContainerExitError, (subprocess.CalledProcessError, errors.ContainerError))\n"
+            "e = pickle.loads(pickle.dumps(errors.ContainerExitError(3, ['x'], b'o', b'e')))\n"
+            "assert type(e) is errors.ContainerExitError and e.returncode == 3 and e.stdout == b'o'\n"
+            "print(repr(errors.ContainerTimeout(['x'], 1.5)))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "ContainerTimeout(['x'], 1.5)\n"
 
 
 @pytest.mark.parametrize("op", ["state", "kill", "delete"])
