@@ -24,42 +24,21 @@ from importlib import resources
 from . import _nsexec
 from .errors import CommandNotExecutable, CommandNotFound, LaunchError
 from .hooks import HookError
+# the plan's flags and mount list, re-exported: _launch.CLONE_NEWNS, _launch.MountSpec...
+from .launch_spec import (CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS,  # noqa: F401
+                          CLONE_NEWPID, CLONE_NEWUSER, CLONE_NEWUTS, MKDIR_DIR, MKDIR_FILE, MKDIR_NONE,
+                          MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_SHARED,
+                          MS_SLAVE,
+                          MS_STRICTATIME, MountSpec)
 from .security import capabilities
 from .users import check_id
 
 ffi, lib = _nsexec.ffi, _nsexec.lib
 
-CLONE_NEWNS = 0x00020000
-CLONE_NEWCGROUP = 0x02000000
-CLONE_NEWUTS = 0x04000000
-CLONE_NEWIPC = 0x08000000
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWPID = 0x20000000
-CLONE_NEWNET = 0x40000000
-
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
-MS_BIND, MS_REC, MS_PRIVATE, MS_SLAVE, MS_SHARED = 4096, 16384, 1 << 18, 1 << 19, 1 << 20
-MS_STRICTATIME = 1 << 24
-
-MKDIR_NONE, MKDIR_DIR, MKDIR_FILE = 0, 1, 2
 # LaunchPlan.wait_start: where a created child waits to be released
 WAIT_CREATED = 1        # after the mounts and the working directory (docker's "created")
 WAIT_BEFORE_EXEC = 2    # after every step but the exec: ids, capabilities, seccomp (a warm pool's)
 BPF_MAXINSNS = 4096     # the kernel's limit on a seccomp filter
-
-
-@dataclass(frozen=True)
-class MountSpec:
-    """One entry of the plan's mount list (struct pc_mount)."""
-
-    source: str | None
-    target: str
-    fstype: str | None = None
-    data: str | None = None
-    flags: int = 0
-    remount: int = 0
-    mkdir: int = MKDIR_DIR
-    tree_fd: int = -1           # a detached tree of bind_tree(), attached at target (its owner closes it)
 
 
 HOOK_BEFORE_PIVOT = 1   # HookSpec.when: createContainer (struct pc_hook)

@@ -10,11 +10,12 @@ import os
 import re
 import stat
 from dataclasses import dataclass, field, fields, is_dataclass
-from typing import Mapping, Sequence
+from typing import Mapping
 
 from . import names
 from .cgroups.devices import DEVICE_RULES, rule as device_rule
 from .cgroups.limits import DeviceRate, Limits, format_cpu_list, systemd_cgroup_path
+from .environment import merge_env, normalize_env  # noqa: F401  (also config.merge_env, as before)
 from .errors import ConfigError
 from .network import validate_mode
 from .network.etcfiles import parse_add_host, parse_dns
@@ -371,37 +372,6 @@ class ContainerConfig:
             object.__setattr__(self, attr, tuple(parse(x) for x in v or ()))
         if self.ports and (self.network in ("none", "host") or self.network.startswith("container:")):
             raise ConfigError(f"published ports need a bridge network, not network {self.network!r}")
-
-
-def normalize_env(env) -> list[str]:
-    """A dict or a sequence of "K=V" becomes a list of "K=V"."""
-    if env is None:
-        return []
-    items = env.items() if isinstance(env, Mapping) else None
-    out = []
-    if items is not None:
-        for k, v in items:
-            out.append(f"{k}={v}")
-    else:
-        for e in env:
-            if not isinstance(e, str) or "=" not in e:
-                raise ConfigError(f"environment entry {e!r} is not of the form KEY=VALUE")
-            out.append(e)
-    for e in out:
-        k = e.split("=", 1)[0]
-        if not k or "\0" in e:
-            raise ConfigError(f"invalid environment entry {e!r}")
-    return out
-
-
-def merge_env(*layers: Sequence[str]) -> list[str]:
-    """Later layers override earlier ones, key by key, keeping first-seen order."""
-    merged: dict[str, str] = {}
-    for layer in layers:
-        for e in layer:
-            k, _, v = e.partition("=")
-            merged[k] = v
-    return [f"{k}={v}" for k, v in merged.items()]
 
 
 RLIMITS = {

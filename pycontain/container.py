@@ -23,27 +23,27 @@ import termios
 import threading
 import time
 import warnings
-from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from . import _launch, _netns, bundle, cgroups, fuse_overlayfs, leftovers, rootless, volumes
 from ._paths import default_root
 from .config import RLIMITS, ContainerConfig, Mount, check_mount_target, merge_env
-from .errors import ConfigError, ContainerError, ContainerExitError, ContainerTimeout
+from .errors import ConfigError, ContainerError, ContainerTimeout
 from .network import needs_attachment
 from .network import slirp
 from .network.attach import NetworkAttachment
 from .network.etcfiles import resolv_conf_text
 from .network.slirp import Slirp, is_slirp_mode
 from .network import registry as network_registry
+# also container.ContainerResult, container.builtin_image, as before they moved out
+from .resolved_image import DEFAULT_PATH, ResolvedImage, builtin_image
+from .result import ContainerResult
 from .rootfs import RootFS
 from .security import capabilities, seccomp
 from .users import resolve_group_add, resolve_user
 
 PIPE = -1
 DEVNULL = -3
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 # What docker hides from a container: (files are covered by /dev/null,
 # directories by an empty read-only tmpfs) and what it makes read-only.
@@ -73,41 +73,6 @@ DEV_SYMLINKS = (
     ("pts/ptmx", "/dev/ptmx"), ("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
     ("/proc/self/fd/1", "/dev/stdout"), ("/proc/self/fd/2", "/dev/stderr"),
 )
-
-
-@dataclass
-class ContainerResult:
-    """What run() returns, like subprocess.CompletedProcess."""
-
-    args: list
-    returncode: int
-    stdout: bytes | str | None = None
-    stderr: bytes | str | None = None
-    id: str = ""
-    oom_killed: bool = False      # the kernel killed a process of the container for memory (docker's OOMKilled)
-
-    def check_returncode(self):
-        if self.returncode:
-            raise ContainerExitError(self.returncode, self.args, self.stdout, self.stderr, self)
-
-
-@dataclass(frozen=True)
-class ResolvedImage:
-    """An image as the launcher needs it: layer dirs (top first) and docker's config."""
-
-    layers: tuple
-    config: dict
-    held: bool = False      # the store keeps it for this container until released
-    programs: tuple = ()    # (path in the image, program of ours): run from sealed memory instead
-
-
-def builtin_image(name: str) -> ResolvedImage | None:
-    if name in ("hello-world", "hello-world:latest"):
-        layer = resources.files("pycontain") / "_bin" / "hello-world"
-        # /hello runs from a sealed copy: a container never holds the installed file as its executable
-        return ResolvedImage((str(layer),), {"Cmd": ["/hello"], "Env": [f"PATH={DEFAULT_PATH}"]},
-                             programs=(("/hello", "hello-world/hello"),))
-    return None
 
 
 def resolve_image(name: str, root: Path, holder: str | None = None, pull: str = "missing") -> ResolvedImage:

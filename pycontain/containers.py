@@ -19,14 +19,14 @@ from . import leftovers, volumes
 from .diskusage import dir_size
 from .errors import AlreadyRunning, ConfigError, ContainerError, ContainerStateError, StartFailed
 from .managed import health
-from .managed.create import create, run
 from .managed.handle import DEFAULT_STOP_TIMEOUT, ManagedContainer
 from .managed.inspect import inspect_dict, port_lines
 from .managed.record import look, look_all, matches_filters, release_image
 from .state import MONITORED, NoSuchContainer, cached_store, close_stores, shared_store
 
 __all__ = [
-    "create", "run", "get", "list", "prune", "ManagedContainer", "ContainerStateError", "StartFailed",
+    "create", "run",  # noqa: F822  (bound on first use: __getattr__ below)
+    "get", "list", "prune", "ManagedContainer", "ContainerStateError", "StartFailed",
     "AlreadyRunning", "NoSuchContainer", "ConfigError", "ContainerError", "DEFAULT_STOP_TIMEOUT",
     "inspect_dict", "port_lines", "disk_usage", "cached_store", "close_stores", "removed_exit_status",
 ]
@@ -74,6 +74,14 @@ def __getattr__(name):
     # no module-level `list` hides the builtin inside this module.
     if name == "list":
         return list_containers
+    if name in ("create", "run"):
+        # on first use: creating validates the configuration through
+        # pycontain.Container (the launcher, seccomp, networking: ~35 ms of
+        # imports) that the verbs which only read or signal records never need
+        from .managed import create as creating
+
+        value = globals()[name] = getattr(creating, name)
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

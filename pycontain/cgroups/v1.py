@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import os
 
-from .. import _launch
+from .. import launch_spec as MS
 from .base import Cgroup, CgroupError, CgroupStats, Layout, hierarchy_path, own_cgroups
 from . import _files as F
 from .devices import DEVICE_RULES, rule as device_rule
@@ -27,8 +27,6 @@ ALWAYS = ("memory", "pids", "cpuacct", "freezer")
 UPDATABLE = ("cpu", "cpuset", "blkio")
 # the kernel's "no limit" in memory.limit_in_bytes (what it reads back after -1)
 UNLIMITED = 9223372036854771712
-
-MS = _launch
 
 
 class V1Cgroup(Cgroup):

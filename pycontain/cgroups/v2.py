@@ -16,7 +16,7 @@ import errno
 import os
 import re
 
-from .. import _launch
+from .. import launch_spec as MS
 from .base import Cgroup, CgroupError, CgroupStats, Layout, hierarchy_path, own_cgroups
 from . import _files as F
 from . import delegation, devices
@@ -36,7 +36,6 @@ ALWAYS = ("memory", "pids")
 V1_TO_V2 = {"memory": "memory", "cpu": "cpu", "cpuset": "cpuset", "pids": "pids", "blkio": "io", "hugetlb": "hugetlb"}
 # enabled for a container whose limits may change while it runs (v1.UPDATABLE)
 UPDATABLE = ("cpu", "cpuset", "io")
-MS = _launch
 
 
 def shares_to_weight(shares: int) -> int:

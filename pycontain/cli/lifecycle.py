@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-from .. import containers, reset, storecheck
+from .. import containers
 from ..cgroups.limits import parse_bytes
 from .._paths import default_root
 from . import events as events_verb, service
@@ -752,6 +752,10 @@ def cmd_rename(args):
 
 
 def cmd_system_check(a):
+    # imported by the verb that uses it: the store check reads images too (the
+    # image package, tarfile), which the other container verbs never need
+    from .. import storecheck
+
     report = storecheck.check(repair=a.repair)
     for line in report.problems:
         print(f"problem: {line}")
@@ -894,6 +898,8 @@ def cmd_system_reset(args):
                      f"  - the store {default_root()}\n"
                      "and put back the sysctls a bridge changed.\n\nAre you sure you want to continue?", args.force):
         return 0
+    from .. import reset  # see cmd_system_check: it brings networking and the image store
+
     done = reset.reset()
     print_deleted("Containers", done["containers"])
     print_deleted("Bridges", done["bridges"])

@@ -9,12 +9,10 @@ import argparse
 import os
 import sys
 
-from .. import containers, image
-from ..config import Mount
-from ..container import builtin_image
+from .. import containers
+from ..resolved_image import builtin_image
 from ..errors import ConfigError, ImageNotFound
 from ._errors import CliError, UsageError
-from .images import ProgressPrinter
 
 
 def register(sub):
@@ -173,6 +171,11 @@ def check_tty(args):
 
 def container_kwargs(args) -> dict:
     """Parsed docker-run flags → pycontain.containers.create() keyword arguments."""
+    # Imported here and in _pull_if_missing: cli.lifecycle imports this module
+    # for `container run` and env_list, and its other verbs (ps, stop, rm...)
+    # need neither the configuration's validation nor the image package (~40 ms).
+    from ..config import Mount
+
     image, command = args.image, args.command
     if args.rootfs:
         # with --rootfs the first positional is already the command
@@ -260,6 +263,9 @@ def _pull_if_missing(ref, policy):
     the pull with its progress on stderr, as `pycontain pull` shows it."""
     if not ref or policy != "missing" or builtin_image(ref):
         return
+    from .. import image  # see container_kwargs
+    from .images import ProgressPrinter
+
     try:
         image.inspect(ref)
         return

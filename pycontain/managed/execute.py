@@ -9,10 +9,9 @@ import selectors
 import signal as _signal
 import time
 
-from .. import _launch
 from ..cgroups import running as running_cgroup
-from ..config import merge_env, normalize_env
-from ..container import ContainerResult
+from ..environment import merge_env, normalize_env
+from ..result import ContainerResult
 from ..errors import ConfigError, ContainerStateError, ContainerTimeout
 from ..state import ContainerRecord, process_alive, process_start_time
 from ..users import resolve_user
@@ -22,6 +21,11 @@ from .proc import namespace_joins
 def spawn_in(rec: ContainerRecord, cmd, *, env=(), user=None, workdir=None, tty=False, stdio=(-1, -1, -1)):
     """Starts cmd inside the running container of rec.
     Returns the launcher's Child: pid (our own child), pidfd, tty_master."""
+    # Imported here: the handle and the health checks import this module, and
+    # the verbs that only read a container (ps, inspect: its health) never
+    # load the C launcher (cffi).
+    from .. import _launch
+
     if rec.state == "paused":
         raise ContainerStateError(f"container {rec.short_id} is paused, unpause the container before exec")
     if rec.state != "running" or not process_alive(rec.pid, rec.pid_start):

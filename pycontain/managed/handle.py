@@ -14,8 +14,7 @@ import time
 
 from .. import attach, events, names
 from ..cgroups import running as running_cgroup
-from ..config import limits_from_record, limits_json
-from ..container import ContainerResult
+from ..result import ContainerResult
 from ..errors import ConfigError, ContainerError, ContainerStateError, ContainerTimeout, StartFailed
 from ..logs import follow_entries, parse_since, read_entries
 from ..state import MONITORED, ContainerRecord, NameInUse, NoSuchContainer, Store, process_alive, process_start_time
@@ -23,9 +22,7 @@ from . import proc
 from . import health
 from .execute import run_in, spawn_in
 from .inspect import inspect_dict
-from .monitor import ALREADY_RUNNING, Monitor, claim, start_detached
 from .record import CONFIG_VERSION, discard, look, parse_restart_policy, signal_number
-from .update import LIMIT_OPTIONS, changed_limits, given_options
 
 DEFAULT_STOP_TIMEOUT = 10
 
@@ -100,6 +97,12 @@ class ManagedContainer:
             raise ContainerStateError(f"cannot start a paused container {rec.name}, try unpause instead")
         if rec.state in ("running", "restarting"):
             return self  # docker: starting a running container is not an error
+        # Imported here and in run_attached: the monitor runs the container
+        # through pycontain.Container (the launcher, cffi, the configuration,
+        # seccomp: ~35 ms of imports) that the verbs which only read or signal
+        # a container (ps, inspect, stop, rm) never use.
+        from .monitor import ALREADY_RUNNING, start_detached
+
         result = start_detached(self._store, rec.id)
         try:
             self.reload()
@@ -114,6 +117,8 @@ class ManagedContainer:
     def run_attached(self, stdin_fd=None, echo=True, tty_handler=None) -> int:
         """Runs the container with this process as its monitor (foreground
         `run`): output goes to the log and, with echo, to our stdout/stderr."""
+        from .monitor import Monitor, claim  # see start
+
         claim(self._store, self.id)
         mon = Monitor(self._store, self.id, echo=echo, stdin_fd=stdin_fd, tty_handler=tty_handler)
         with _signals_proxied_to(mon):
@@ -598,6 +603,12 @@ class ManagedContainer:
         container's cgroup changes at once; the record keeps the new values
         (inspect, the next start). ConfigError (docker's words) or CgroupError
         (the kernel refused, e.g. below the memory in use): nothing changed."""
+        # Imported here: the new limits go through the configuration's
+        # validation (seccomp, networking: ~12 ms of imports), which the
+        # verbs that only read or signal a container never use (see start).
+        from ..config import limits_from_record, limits_json
+        from .update import LIMIT_OPTIONS, changed_limits, given_options
+
         if restart_policy is not None:
             parse_restart_policy(restart_policy)
         for _attempt in range(5):

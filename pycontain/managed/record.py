@@ -8,8 +8,7 @@ import re
 import signal as _signal
 
 from .. import events, rootless, volumes
-from ..config import ContainerConfig, Mount
-from ..container import builtin_image
+from ..resolved_image import builtin_image
 from ..errors import ConfigError, ContainerError
 from .._paths import default_root
 from ..state import MONITOR_LOST_BEFORE_START, ContainerRecord, NoSuchContainer, Store
@@ -48,8 +47,9 @@ MANAGED_KEYS = ("tty", "stop_signal", "auto_remove", "stdin_open",    # the moni
 CONTAINER_KEYS = ("cgroup", "pull", "storage_driver")                # Container's, beside its config
 
 
-def record_config(config: ContainerConfig, **managed) -> dict:
-    """What a record keeps: the validated configuration and the managed options."""
+def record_config(config, **managed) -> dict:
+    """What a record keeps: the validated configuration (a config.ContainerConfig)
+    and the managed options."""
     return dict(config.to_json(), config_version=CONFIG_VERSION, **managed)
 
 
@@ -57,6 +57,11 @@ def container_arguments(rec: ContainerRecord) -> dict:
     """Keyword arguments for Container(...) that start the container of rec:
     its ContainerConfig, named as the record is now (the network's DNS name,
     as docker's: a rename shows at the next start)."""
+    # Imported here: only a start needs the configuration's validation, whose
+    # module brings seccomp, the cgroups' device rules and networking (~12 ms
+    # of imports) to the verbs that only read records (ps, inspect, stop, rm).
+    from ..config import ContainerConfig
+
     data = rec.config
     if data.get("config_version") == CONFIG_VERSION:
         config = dataclasses.replace(ContainerConfig.from_json(data), name=rec.name)
@@ -70,6 +75,8 @@ def container_arguments(rec: ContainerRecord) -> dict:
 
 def _legacy_kwargs_from_json(data: dict) -> dict:
     """A record of before CONFIG_VERSION: Container(...)'s keyword arguments."""
+    from ..config import Mount  # see container_arguments
+
     kw = dict(data)
     kw["mounts"] = [Mount(m["source"], m["target"], read_only=m["read_only"], type=m["type"],
                           options=tuple(m["options"])) for m in data.get("mounts", ())]

@@ -25,6 +25,7 @@ import sys
 
 from .. import __version__
 from ..errors import ContainerError
+from ..lean_argparse import one_command_action
 from . import ops
 from . import state as S
 from .ops import PROG, Log
@@ -42,7 +43,9 @@ UPDATE_FLAGS = (("blkio_weight", "blockIO", "weight", "int"), ("cpu_period", "cp
 UPDATE_REFUSED_FLAGS = ("cpu_rt_period", "cpu_rt_runtime", "kernel_memory", "kernel_memory_tcp",
                         "l3_cache_schema", "mem_bw_schema")
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
+    """runc's command line; with `command`, only that subcommand's parser is
+    built (a shim calls state, kill and delete often: ~5 ms each)."""
     p = argparse.ArgumentParser(prog=PROG, description="An OCI runtime with runc's command line, on pycontain.")
     p.add_argument("--root", default=None, help=f"the state directory (default {S.DEFAULT_ROOT}; rootless: "
                                                 "$XDG_RUNTIME_DIR/pycontain-runc)")
@@ -55,7 +58,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="rootless: the state under $XDG_RUNTIME_DIR (auto: when not run as root)")
     p.add_argument("--criu", default=None, help=argparse.SUPPRESS)
     p.add_argument("-v", "--version", action="store_true")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND",
+                           action=one_command_action(command) if command else argparse._SubParsersAction)
 
     def cmd(name, help_, *args):
         sp = sub.add_parser(name, help=help_)
@@ -152,8 +156,31 @@ COMMANDS = {
     "exec": _heavy("exec"), "update": _heavy("update"), "checkpoint": ops.unsupported, "restore": ops.unsupported,
 }
 
+# the global flags that take a value (and so hide the word after them from the command)
+GLOBAL_VALUE_FLAGS = ("--root", "--log", "--log-format", "--rootless", "--criu")
+
+
+def _command_word(argv) -> str | None:
+    """The subcommand argparse will find in argv: the first word that is
+    neither a flag nor a global flag's value; None when unsure (a `--`, a
+    word that is no command), and the whole parser is built."""
+    takes_value = False
+    for word in argv:
+        if takes_value:
+            takes_value = False
+        elif word == "--":
+            return None
+        elif word.startswith("-"):
+            # argparse takes an unambiguous prefix (--ro for --root) and --flag=value
+            takes_value = "=" not in word and any(f.startswith(word) for f in GLOBAL_VALUE_FLAGS)
+        else:
+            return word if word in COMMANDS else None
+    return None
+
+
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = _parser(_command_word(argv)).parse_args(argv)
     log = Log(args.log, args.log_format, args.debug)
     if args.version:
         print(f"{PROG} version {__version__}\nspec: {OCI_VERSION}")
