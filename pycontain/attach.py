@@ -67,6 +67,17 @@ class AttachServer:
             return
         self.clients[conn.fileno()] = (conn, bytearray())
 
+    def adopt(self, conn: socket.socket):
+        """A client connected before the monitor began (a socketpair end its
+        starter passed down): it sees the container's output from the first byte."""
+        self.clients[conn.fileno()] = (conn, bytearray())
+
+    def drop_all(self):
+        """The container stopped: attached clients are done, as docker's attach
+        ends at an exit even when a restart follows."""
+        for fd in list(self.clients):
+            self.drop(fd)
+
     def broadcast(self, data: bytes):
         for fd, (conn, _) in list(self.clients.items()):
             try:
@@ -102,8 +113,7 @@ class AttachServer:
             conn.close()
 
     def close(self):
-        for fd in list(self.clients):
-            self.drop(fd)
+        self.drop_all()
         self.sock.close()
         try:
             os.unlink(self.path)
@@ -153,20 +163,27 @@ def window_size(fd) -> bytes | None:
         return None
 
 
-def run_client(sock: socket.socket, stdin_fd=0, stdout_fd=1, detach_keys=DETACH_KEYS, wake_fd=None) -> str:
+def run_client(sock: socket.socket, stdin_fd=0, stdout_fd=1, detach_keys=DETACH_KEYS, wake_fd=None,
+               input_end=None) -> str:
     """Copies until the container ends ("ended") or the user types the
-    detach keys ("detached"). wake_fd readable: the window size changed."""
-    if os.isatty(stdin_fd):
-        size = window_size(stdin_fd)
+    detach keys ("detached"). wake_fd readable: the window size changed.
+    stdin_fd None: nothing goes in. When our input ends, input_end (if any)
+    is sent: "eof" a ^D to the container's terminal (run -it, docker's stdin
+    once), "close" the end of its stdin (an "e" frame)."""
+    # the size of our terminal: stdin's, else stdout's (run -t without -i)
+    size_fd = next((fd for fd in (stdin_fd, stdout_fd) if fd is not None and os.isatty(fd)), None)
+    if size_fd is not None:
+        size = window_size(size_fd)
         if size:
             sock.sendall(frame("w", size))
     pending = b""  # a possible start of the detach sequence, held back
-    watch = [sock.fileno(), stdin_fd] + ([wake_fd] if wake_fd is not None else [])
+    watch = [sock.fileno()] + ([stdin_fd] if stdin_fd is not None else []) + \
+        ([wake_fd] if wake_fd is not None else [])
     while True:
         ready, _, _ = select.select(watch, [], [])
         if wake_fd is not None and wake_fd in ready:
             os.read(wake_fd, 64)
-            size = window_size(stdin_fd)
+            size = window_size(size_fd) if size_fd is not None else None
             if size:
                 sock.sendall(frame("w", size))
         if sock.fileno() in ready:
@@ -180,6 +197,10 @@ def run_client(sock: socket.socket, stdin_fd=0, stdout_fd=1, detach_keys=DETACH_
             data = os.read(stdin_fd, 4096)
             if not data:
                 watch.remove(stdin_fd)
+                if input_end == "eof":
+                    sock.sendall(frame("d", pending + b"\x04"))
+                elif input_end == "close":
+                    sock.sendall(frame("e", b""))
                 continue
             data = pending + data
             pending = b""

@@ -55,6 +55,8 @@ class DockerArgumentParser(argparse.ArgumentParser):
         elif message.startswith("the following arguments are required"):
             message = f'"{self.prog}" requires at least 1 argument ({message.split(": ", 1)[1]}).'
             status = 1
+        elif message.startswith("argument ") and ': invalid argument "' in message:
+            message = message.split(": ", 1)[1]   # a flag's own check, worded as docker's
         elif message.startswith("argument ") and ": expected one argument" in message:
             message = "flag needs an argument: " + message.split()[1].split("/")[-1]
         raise UsageError(message, self.prog, status)

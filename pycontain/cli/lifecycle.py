@@ -8,10 +8,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import select
+import socket
 import sys
+import threading
 import time
 
-from .. import containers, reset, storecheck
+from .. import attach, containers, reset, storecheck
 from .._paths import default_root
 from . import service
 from ._errors import CliError, UsageError
@@ -19,6 +22,7 @@ from ._format import format_each, format_rows, human_duration, human_size, print
 from ._prompt import confirmed
 from . import run as run_verbs
 from .run import env_list
+from .terminal import attach_terminal, attached_exit_status, parse_detach_keys
 from ..errors import ContainerError
 from ..logs import parse_since, parse_time
 
@@ -53,7 +57,9 @@ def _container_verbs(sub, grouped):
     p = verb("start", "start one or more stopped containers", cmd_start, "container name or id")
     p.add_argument("-a", "--attach", action="store_true",
                    help="print the container's output until it exits; its exit status is ours")
-    p.add_argument("-i", "--interactive", action="store_true", help="attach the container's stdin (not yet)")
+    p.add_argument("-i", "--interactive", action="store_true", help="attach the container's stdin (and its output)")
+    p.add_argument("--detach-keys", default="ctrl-p,ctrl-q",
+                   help="key sequence that detaches from a -t container (default ctrl-p,ctrl-q)")
     p = verb("stop", "stop one or more running containers", cmd_stop, "container name or id")
     p.add_argument("-t", "--time", type=int, default=None, help="seconds to wait before killing it (default 10)")
     p.add_argument("-s", "--signal", help="signal to send (default: the container's stop signal)")
@@ -269,19 +275,32 @@ def _parse_filters(items) -> dict:
 
 
 def cmd_start(args):
+    keys = parse_detach_keys(args.detach_keys)
     if not (args.attach or args.interactive):
         return _each(args.containers, lambda c: (c.start(), None)[1])
     if len(args.containers) > 1:
         raise CliError("you cannot start and attach multiple containers at once")
-    if args.interactive:
-        # the attach socket has no way yet to pass on the end of our input
-        # (docker's stdin close), so a piped `start -i` would never end
-        raise CliError("start -i is not supported yet: start the container, then attach to it")
     c = containers.get(args.containers[0])
+    if args.interactive and c.record.config.get("tty"):
+        return _start_terminal(c, keys)
     # -a: the output of this run, from its log (nothing written before the
     # start is missed, as an attach made after it could), then its status
+    feeder = None
     started = time.time()
-    c.start()
+    if args.interactive:
+        # -i: our stdin goes in through a client attached from before the start
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            c.start(attach_sock=theirs)
+        except BaseException:
+            mine.close()
+            raise
+        finally:
+            theirs.close()
+        feeder = threading.Thread(target=_feed_stdin, args=(mine,), daemon=True)
+        feeder.start()
+    else:
+        c.start()
     try:
         for stream, text, _ in c.log_entries(follow=True, since=started - 0.001):
             out = sys.stdout if stream == "stdout" else sys.stderr
@@ -289,7 +308,46 @@ def cmd_start(args):
             out.flush()
     except BrokenPipeError:
         pass
-    return c.wait()
+    return attached_exit_status(c) if feeder is not None else c.wait()
+
+
+def _start_terminal(c, keys) -> int:
+    """start -ai of a -t container: our terminal attached from before the
+    start; the detach keys leave it running (0, nothing printed: docker's)."""
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        c.start(attach_sock=theirs)
+    except BaseException:
+        mine.close()
+        raise
+    finally:
+        theirs.close()
+    if attach_terminal(mine, 0, keys) == "detached":
+        return 0
+    return attached_exit_status(c)
+
+
+def _feed_stdin(sock):
+    """start -i without a terminal: our stdin to the container (its end
+    closes the container's stdin); the output that comes back on the socket
+    is dropped, as the log gives it with stdout and stderr apart."""
+    watch = [sock.fileno(), 0]
+    try:
+        while True:
+            ready, _, _ = select.select(watch, [], [])
+            if sock.fileno() in ready and not sock.recv(65536):
+                return
+            if 0 in ready:
+                data = os.read(0, 65536)
+                if data:
+                    sock.sendall(attach.frame("d", data))
+                else:
+                    sock.sendall(attach.frame("e", b""))
+                    watch.remove(0)
+    except OSError:
+        return
+    finally:
+        sock.close()
 
 
 def cmd_stop(args):
@@ -462,65 +520,19 @@ def _exec_detached(c, command, env, user, workdir) -> int:
     return 0
 
 
-def parse_detach_keys(spec: str) -> bytes:
-    """docker's --detach-keys: "ctrl-p,ctrl-q", "a,b", "ctrl-@"... as bytes."""
-    out = bytearray()
-    for key in spec.split(","):
-        key = key.strip()
-        if key.startswith("ctrl-") and len(key) == 6:
-            ch = key[5].lower()
-            if "a" <= ch <= "z":
-                out.append(ord(ch) - 96)
-                continue
-            special = {"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}
-            if ch in special:
-                out.append(special[ch])
-                continue
-        elif len(key) == 1:
-            out += key.encode()
-            continue
-        raise containers.ConfigError(f"invalid detach keys {spec!r}: keys like ctrl-p,ctrl-q or single characters")
-    return bytes(out)
-
-
 def cmd_attach(args):
-    import signal
-    import termios
-    import tty
-
-    from .. import attach
-
-    keys = parse_detach_keys(args.detach_keys) if args.detach_keys else b""
+    keys = parse_detach_keys(args.detach_keys)
     c = containers.get(args.container)
     if c.status == "paused":
         raise containers.ContainerStateError(f"container {c.short_id} is paused, unpause the container before attach")
     if c.status != "running":
         raise containers.ContainerStateError(f"container {c.short_id} is not running")
     sock = attach.connect(c.container_dir)
-    stdin_fd = os.open(os.devnull, os.O_RDONLY) if args.no_stdin else 0
-    is_tty = os.isatty(stdin_fd)
-    saved = termios.tcgetattr(stdin_fd) if is_tty else None
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_w, False)
-    old = signal.signal(signal.SIGWINCH, lambda *_: os.write(wake_w, b"w")) if is_tty else None
-    try:
-        if saved is not None:
-            tty.setraw(stdin_fd)
-        how = attach.run_client(sock, stdin_fd, 1, keys, wake_r)
-    finally:
-        if saved is not None:
-            termios.tcsetattr(stdin_fd, termios.TCSADRAIN, saved)
-        if old is not None:
-            signal.signal(signal.SIGWINCH, old)
-        sock.close()
-        os.close(wake_r)
-        os.close(wake_w)
-        if args.no_stdin:
-            os.close(stdin_fd)
-    if how == "detached":
+    how = attach_terminal(sock, None if args.no_stdin else 0, keys)
+    if how == "detached":   # docker 20.10's attach: this line and status 1
         print("read escape sequence", file=sys.stderr)
-        return 0
-    return c.wait()
+        return 1
+    return attached_exit_status(c)
 
 
 def _inspect_one(ref, kind):

@@ -1,8 +1,11 @@
-"""The user's terminal joined to a container's terminal (run -it, exec -it).
+"""The user's terminal joined to a container's terminal (run -it, exec -it,
+attach, start -ai).
 
 Raw mode on our side (the container's terminal does the line editing and
 echo), our window size copied to the container's terminal at start and on
-every SIGWINCH, bytes copied both ways until the container's side closes.
+every SIGWINCH, bytes copied both ways until the container's side closes or
+the user types the detach keys (docker's ctrl-p ctrl-q; the CLI watches for
+them, never the monitor).
 """
 from __future__ import annotations
 
@@ -14,7 +17,9 @@ import struct
 import termios
 import tty
 
+from .. import attach, containers
 from ..attach import write_all
+from ..errors import ConfigError
 
 
 def copy_window_size(src_fd: int, master_fd: int):
@@ -86,3 +91,68 @@ class TerminalPump:
                 signal.signal(signal.SIGWINCH, old_handler)
             os.close(wake_r)
             os.close(wake_w)
+
+
+def parse_detach_keys(spec: str) -> bytes:
+    """docker's --detach-keys: "ctrl-p,ctrl-q", "a,b", "ctrl-@"... as bytes."""
+    if not spec:   # --detach-keys "": no detach keys at all
+        return b""
+    out = bytearray()
+    for key in spec.split(","):
+        key = key.strip()
+        if key.startswith("ctrl-") and len(key) == 6:
+            ch = key[5].lower()
+            if "a" <= ch <= "z":
+                out.append(ord(ch) - 96)
+                continue
+            special = {"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}
+            if ch in special:
+                out.append(special[ch])
+                continue
+        elif len(key) == 1:
+            out += key.encode()
+            continue
+        raise ConfigError(f"invalid detach keys {spec!r}: keys like ctrl-p,ctrl-q or single characters")
+    return bytes(out)
+
+
+
+def attach_terminal(sock, stdin_fd, detach_keys, input_end=None) -> str:
+    """attach.run_client with our terminal in raw mode (when stdin is one)
+    and the window size followed; returns "ended" or "detached"."""
+    is_tty = stdin_fd is not None and os.isatty(stdin_fd)
+    saved = termios.tcgetattr(stdin_fd) if is_tty else None
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+
+    def on_winch(_signum, _frame):
+        try:
+            os.write(wake_w, b"w")
+        except OSError:
+            pass
+    old = signal.signal(signal.SIGWINCH, on_winch)
+    try:
+        if saved is not None:
+            tty.setraw(stdin_fd)
+        return attach.run_client(sock, stdin_fd, 1, detach_keys, wake_r, input_end=input_end)
+    finally:
+        if saved is not None:
+            termios.tcsetattr(stdin_fd, termios.TCSADRAIN, saved)
+        signal.signal(signal.SIGWINCH, old)
+        sock.close()
+        os.close(wake_r)
+        os.close(wake_w)
+
+
+def attached_exit_status(c) -> int:
+    """The status of the run an attached client saw end: the monitor records
+    it (or, --rm, keeps it for the removed container) before the client's
+    connection closes."""
+    try:
+        rec = c.reload().record
+    except containers.NoSuchContainer:
+        code = containers.removed_exit_status(c.id)
+        return 0 if code is None else code
+    if rec.state in ("exited", "restarting") and rec.exit_code is not None:
+        return rec.exit_code
+    return c.wait()

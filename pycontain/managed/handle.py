@@ -88,14 +88,16 @@ class ManagedContainer:
 
     # ---- start, run -----------------------------------------------------------
 
-    def start(self):
-        """Starts a created or exited container under a detached monitor."""
+    def start(self, attach_sock=None):
+        """Starts a created or exited container under a detached monitor.
+        attach_sock: one end of a socketpair that is attached from the start
+        (attach.run_client on the other end): run -it, start -ai."""
         rec = self._fresh()
         if rec.state == "paused":
             raise ContainerStateError(f"cannot start a paused container {rec.name}, try unpause instead")
         if rec.state in ("running", "restarting"):
             return self  # docker: starting a running container is not an error
-        result = start_detached(self._store, rec.id)
+        result = start_detached(self._store, rec.id, attach_sock=attach_sock)
         try:
             self.reload()
         except NoSuchContainer:  # auto-removed already
@@ -108,7 +110,8 @@ class ManagedContainer:
 
     def run_attached(self, stdin_fd=None, echo=True, tty_handler=None) -> int:
         """Runs the container with this process as its monitor (foreground
-        `run`): output goes to the log and, with echo, to our stdout/stderr."""
+        `run`): output goes to the log and, with echo, to our stdout/stderr
+        (echo a tuple: only to those named, "stdout" or "stderr")."""
         claim(self._store, self.id)
         mon = Monitor(self._store, self.id, echo=echo, stdin_fd=stdin_fd, tty_handler=tty_handler)
         with _signals_proxied_to(mon):
