@@ -163,6 +163,18 @@ def window_size(fd) -> bytes | None:
         return None
 
 
+def split_detach_keys(data: bytes, detach_keys: bytes) -> tuple:
+    """(what goes on to the container, a tail held back that may be the start
+    of the detach keys, whether the keys were typed). A first key followed by
+    another passes both through, as docker's."""
+    if detach_keys and detach_keys in data:
+        return data[:data.index(detach_keys)], b"", True
+    for n in range(len(detach_keys) - 1, 0, -1):
+        if data.endswith(detach_keys[:n]):
+            return data[:-n], data[-n:], False
+    return data, b"", False
+
+
 def run_client(sock: socket.socket, stdin_fd=0, stdout_fd=1, detach_keys=DETACH_KEYS, wake_fd=None,
                input_end=None) -> str:
     """Copies until the container ends ("ended") or the user types the
@@ -202,17 +214,8 @@ def run_client(sock: socket.socket, stdin_fd=0, stdout_fd=1, detach_keys=DETACH_
                 elif input_end == "close":
                     sock.sendall(frame("e", b""))
                 continue
-            data = pending + data
-            pending = b""
-            if detach_keys and detach_keys in data:
-                before = data[:data.index(detach_keys)]
-                if before:
-                    sock.sendall(frame("d", before))
-                return "detached"
-            # hold back a tail that may be the start of the detach keys
-            for n in range(len(detach_keys) - 1, 0, -1):
-                if data.endswith(detach_keys[:n]):
-                    pending, data = data[-n:], data[:-n]
-                    break
+            data, pending, detached = split_detach_keys(pending + data, detach_keys)
             if data:
                 sock.sendall(frame("d", data))
+            if detached:
+                return "detached"

@@ -22,7 +22,7 @@ from ._format import format_each, format_rows, human_duration, human_size, print
 from ._prompt import confirmed
 from . import run as run_verbs
 from .run import env_list
-from .terminal import attach_terminal, attached_exit_status, parse_detach_keys
+from .terminal import TerminalPump, attach_terminal, attached_exit_status, parse_detach_keys
 from ..errors import ContainerError
 from ..logs import parse_since, parse_time
 
@@ -90,6 +90,8 @@ def _container_verbs(sub, grouped):
     p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
     p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal")
     p.add_argument("-d", "--detach", action="store_true", help="run the command in the background")
+    p.add_argument("--detach-keys", default="ctrl-p,ctrl-q",
+                   help="key sequence that detaches from -it (default ctrl-p,ctrl-q); the command runs on")
     p.add_argument("-e", "--env", action="append", default=[], metavar="K=V",
                    help="set an environment variable (K alone: the caller's value of K)")
     p.add_argument("--env-file", action="append", default=[], metavar="FILE",
@@ -454,12 +456,12 @@ def cmd_exec(args):
     c = containers.get(args.container)
     if args.detach:
         return _exec_detached(c, command, env, args.user, args.workdir)
+    if args.tty and args.interactive:
+        return _exec_terminal(c, command, env, args.user, args.workdir, parse_detach_keys(args.detach_keys))
     if args.tty:
-        from .terminal import TerminalPump
-
         child = c.exec_start(command, env=env, user=args.user, workdir=args.workdir, tty=True)
         try:
-            TerminalPump(interactive=args.interactive).run(child.tty_master)
+            TerminalPump(interactive=False).run(child.tty_master)
         finally:
             os.close(child.tty_master)
     else:
@@ -480,6 +482,91 @@ def cmd_exec(args):
             os.close(child.pidfd)
     code = os.waitstatus_to_exitcode(status)
     return code if code >= 0 else 128 - code
+
+
+def _exec_terminal(c, command, env, user, workdir, keys) -> int:
+    """exec -it. The exec'd process dies with its parent (the launcher's
+    pdeathsig), so that parent is a forked copy of this process in a session
+    of its own, which passes us the terminal, waits, and sends the status
+    back. On the detach keys we leave (docker's "read escape sequence",
+    status 1) and the copy drains the terminal until the command ends."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            ours.close()
+            os.setsid()
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            _exec_terminal_parent(c, command, env, user, workdir, theirs)
+        finally:
+            os._exit(0)
+    theirs.close()
+    try:
+        msg, fds, _, _ = socket.recv_fds(ours, 4096, 1)
+        if not fds:
+            os.waitpid(pid, 0)
+            code, _, message = msg.decode(errors="replace").partition(" ")
+            print(f"pycontain: {message}", file=sys.stderr)
+            return int(code) if code.isdigit() else 126
+        master = fds[0]
+        try:
+            how = TerminalPump(interactive=True, detach_keys=keys).run(master)
+        finally:
+            os.close(master)
+        if how == "detached":   # the copy goes on waiting; it is nobody's child once we end
+            print("read escape sequence", file=sys.stderr)
+            return 1
+        status = msg[1:]   # "t", and maybe the status already
+        while chunk := ours.recv(64):
+            status += chunk
+        os.waitpid(pid, 0)
+        return int(status) if status.strip().isdigit() else 126
+    finally:
+        ours.close()
+
+
+def _exec_terminal_parent(c, command, env, user, workdir, sock):
+    """The forked parent of an exec -it command (see _exec_terminal)."""
+    try:
+        child = c.exec_start(command, env=env, user=user, workdir=workdir, tty=True)
+    except ContainerError as e:
+        sock.sendall(f"{getattr(e, 'exit_status', 126)} {e}".encode())
+        return
+    master = child.tty_master
+    socket.send_fds(sock, [b"t"], [master])
+    # the exec'd process may outlive the CLI (detached, or the CLI killed):
+    # this process only waits for it, reading its terminal once nobody does
+    pidfd = child.pidfd
+    watch = [sock.fileno()] + ([pidfd] if pidfd is not None else [])
+    while True:
+        ready, _, _ = select.select(watch, [], [], None if pidfd is not None else 0.1)
+        if pidfd is not None and pidfd in ready:
+            break
+        if pidfd is None and os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT):
+            break
+        if sock.fileno() in ready:
+            try:
+                gone = not sock.recv(64)
+            except OSError:
+                gone = True
+            if gone:
+                watch = [w for w in watch if w != sock.fileno()] + [master]
+        if master in ready:
+            try:
+                if not os.read(master, 65536):
+                    watch.remove(master)
+            except OSError:
+                watch.remove(master)
+    _, status = os.waitpid(child.pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    try:
+        sock.sendall(str(code if code >= 0 else 128 - code).encode())
+    except OSError:
+        pass
 
 
 def _exec_detached(c, command, env, user, workdir) -> int:

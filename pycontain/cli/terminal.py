@@ -18,7 +18,7 @@ import termios
 import tty
 
 from .. import attach, containers
-from ..attach import write_all
+from ..attach import split_detach_keys, write_all
 from ..errors import ConfigError
 
 
@@ -33,14 +33,16 @@ def copy_window_size(src_fd: int, master_fd: int):
 
 
 class TerminalPump:
-    def __init__(self, interactive=True, stdin_fd=0, stdout_fd=1):
+    def __init__(self, interactive=True, stdin_fd=0, stdout_fd=1, detach_keys=b""):
         self.interactive = interactive
+        self.detach_keys = detach_keys
         self.stdin_fd = stdin_fd
         self.stdout_fd = stdout_fd
 
-    def run(self, master: int, on_output=None):
-        """Copies until the container's terminal closes. on_output(data):
-        also given every byte the container writes (the log)."""
+    def run(self, master: int, on_output=None) -> str:
+        """Copies until the container's terminal closes ("ended") or the user
+        types the detach keys ("detached"). on_output(data): also given
+        every byte the container writes (the log)."""
         is_tty = os.isatty(self.stdin_fd)
         saved = termios.tcgetattr(self.stdin_fd) if is_tty and self.interactive else None
         wake_r, wake_w = os.pipe()
@@ -55,6 +57,7 @@ class TerminalPump:
                 except OSError:
                     pass
             old_handler = signal.signal(signal.SIGWINCH, on_winch)
+        pending = b""   # a possible start of the detach keys, held back
         try:
             if saved is not None:
                 tty.setraw(self.stdin_fd)
@@ -70,7 +73,11 @@ class TerminalPump:
                 if self.stdin_fd in ready:
                     data = os.read(self.stdin_fd, 4096)
                     if data:
-                        write_all(master, data)
+                        data, pending, detached = split_detach_keys(pending + data, self.detach_keys)
+                        if data:
+                            write_all(master, data)
+                        if detached:
+                            return "detached"
                     else:  # our stdin ended: the container's terminal gets EOF (^D)
                         watch.remove(self.stdin_fd)
                         write_all(master, b"\x04")
@@ -80,7 +87,7 @@ class TerminalPump:
                     except OSError:  # EIO: the last process holding the terminal ended
                         data = b""
                     if not data:
-                        return
+                        return "ended"
                     write_all(self.stdout_fd, data)
                     if on_output is not None:
                         on_output(data)

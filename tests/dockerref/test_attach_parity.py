@@ -99,9 +99,15 @@ class Term:
 def _prompt(t: Term):
     """An empty line and the shell's prompt (a shell started before anyone
     attached printed its first prompt to nobody)."""
-    time.sleep(0.2)
-    t.write(b"\r")
-    t.read_until(b"# ")
+    for _ in range(30):   # until the client is attached: a line typed before may go nowhere
+        time.sleep(0.2)
+        t.write(b"\r")
+        try:
+            t.read_until(b"# ", timeout=0.5)
+            return
+        except AssertionError:
+            continue
+    raise AssertionError(f"no prompt: {t.seen!r}")
 
 
 def _status(side, name) -> str:
@@ -260,3 +266,30 @@ def test_start_interactive_feeds_stdin_and_returns_the_status(dockerd):
                        (("start", "-i", "sn"), "x")):
         d, p = _both(dockerd, *argv, stdin_data=data)
         assert (p.returncode, p.stdout, p.stderr) == (d.returncode, d.stdout, d.stderr), argv
+
+
+def test_exec_it_detaches_and_the_command_runs_on(dockerd):
+    printed = {}
+    for label, argv, side in _sides(dockerd):
+        assert side("run", "-d", "--name", "ex", "--network", "none", "busybox", "sleep", "60").returncode == 0
+        t = Term([*argv, "exec", "-it", "ex", "sh"])
+        try:
+            _prompt(t)
+            _keys(t, b"\x10", b"\x11")
+            code, out = t.finish()
+        finally:
+            t.close()
+        printed[label] = (code, out.replace(b"\r", b"").endswith(b"read escape sequence\n"))
+        # the shell goes on in the container
+        r = side("exec", "ex", "ps", "-o", "comm")
+        assert r.stdout.split().count("sh") == 1, (label, r.stdout)
+        # another exec -it with its own keys, ended by its command: its status
+        t = Term([*argv, "exec", "-it", "--detach-keys", "ctrl-x", "ex", "sh"])
+        try:
+            _prompt(t)
+            t.write(b"exit 6\r")
+            code, _ = t.finish()
+        finally:
+            t.close()
+        assert code == 6, label
+    assert printed["docker"] == printed["pycontain"] == (1, True), printed
