@@ -20,7 +20,7 @@ import socket
 import struct
 import termios
 
-from .errors import ContainerError
+from .errors import ConfigError, ContainerError
 
 SOCKET_NAME = "attach.sock"
 DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
@@ -161,6 +161,30 @@ def window_size(fd) -> bytes | None:
         return fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8)
     except OSError:
         return None
+
+
+def parse_detach_keys(spec: str) -> bytes:
+    """docker's --detach-keys: "ctrl-p,ctrl-q", "a,b", "ctrl-@"... as bytes."""
+    if not spec:   # --detach-keys "": no detach keys at all
+        return b""
+    out = bytearray()
+    for key in spec.split(","):
+        key = key.strip()
+        if key.startswith("ctrl-") and len(key) == 6:
+            ch = key[5].lower()
+            if "a" <= ch <= "z":
+                out.append(ord(ch) - 96)
+                continue
+            special = {"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}
+            if ch in special:
+                out.append(special[ch])
+                continue
+        elif len(key) == 1:
+            out += key.encode()
+            continue
+        raise ConfigError(f"invalid detach keys {spec!r}: keys like ctrl-p,ctrl-q or single characters")
+    return bytes(out)
+
 
 
 def split_detach_keys(data: bytes, detach_keys: bytes) -> tuple:

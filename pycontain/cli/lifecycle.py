@@ -22,7 +22,8 @@ from ._format import format_each, format_rows, human_duration, human_size, print
 from ._prompt import confirmed
 from . import run as run_verbs
 from .run import env_list
-from .terminal import TerminalPump, attach_terminal, attached_exit_status, parse_detach_keys
+from .terminal import TerminalPump, attach_terminal, attached_exit_status
+from ..attach import parse_detach_keys
 from ..errors import ContainerError
 from ..logs import parse_since, parse_time
 

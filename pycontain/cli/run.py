@@ -15,12 +15,14 @@ import socket
 import sys
 
 from .. import containers, image
+from ..attach import parse_detach_keys
 from ..config import Mount
 from ..container import builtin_image
 from ..errors import ConfigError, ImageNotFound
+from ..network.etcfiles import parse_dns_search
 from ._errors import CliError, UsageError
 from .images import ProgressPrinter
-from .terminal import attach_terminal, attached_exit_status, parse_detach_keys
+from .terminal import attach_terminal, attached_exit_status
 
 STREAMS = ("stdin", "stdout", "stderr")
 
@@ -79,7 +81,11 @@ def add_container_flags(p):
     p.add_argument("--name", help="container name (resolvable by containers on the same user-defined network)")
     p.add_argument("-p", "--publish", action="append", default=[], metavar="[IP:][HOSTPORT:]PORT[/udp]",
                    help="publish a container's port on the host")
+    p.add_argument("--expose", action="append", default=[], metavar="PORT[/PROTO]",
+                   help="a port (or FIRST-LAST range) the container listens on, not published")
     p.add_argument("--dns", action="append", default=[], metavar="IP", help="nameserver for /etc/resolv.conf")
+    p.add_argument("--dns-search", action="append", default=[], type=_dns_search, metavar="DOMAIN",
+                   help="search domain for /etc/resolv.conf ('.': none)")
     p.add_argument("--add-host", action="append", default=[], metavar="NAME:IP", help="add an /etc/hosts entry")
     p.add_argument("--pull", choices=("missing", "always", "never"), default="missing",
                    help="pull the image before running: missing (default), always or never")
@@ -126,6 +132,13 @@ def _stream(value: str) -> str:
         raise argparse.ArgumentTypeError(
             f'invalid argument "{value}" for "-a, --attach" flag: valid streams are STDIN, STDOUT and STDERR')
     return value.lower()
+
+
+def _dns_search(value: str) -> str:
+    try:
+        return parse_dns_search(value)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(f'invalid argument "{value}" for "--dns-search" flag: {e}') from None
 
 
 def read_env_file(path) -> list:
@@ -212,7 +225,8 @@ def container_kwargs(args) -> dict:
         init=args.init, network=args.network, cap_add=args.cap_add, cap_drop=args.cap_drop,
         privileged=args.privileged, ulimits=args.ulimit,
         security_opt=args.security_opt, group_add=args.group_add,
-        name=args.name, ports=args.publish, dns=args.dns, add_hosts=args.add_host, devices=args.device,
+        name=args.name, ports=args.publish, dns=args.dns, dns_search=args.dns_search, add_hosts=args.add_host,
+        devices=args.device,
         pull=args.pull, storage_driver=args.storage_driver,
         entrypoint=[args.entrypoint] if args.entrypoint else None,
         memory=args.memory, memory_swap=args.memory_swap, cpus=args.cpus, cpu_shares=args.cpu_shares,
@@ -222,7 +236,7 @@ def container_kwargs(args) -> dict:
         cgroup_parent=args.cgroup_parent,
         restart_policy=args.restart, log_opts=args.log_opt, stop_signal=args.stop_signal,
         tty=args.tty, auto_remove=getattr(args, "rm", False), stdin_open=args.interactive,
-        labels=label_dict(args.label_file, args.label), stop_timeout=args.stop_timeout,
+        labels=label_dict(args.label_file, args.label), stop_timeout=args.stop_timeout, expose=args.expose,
     )
 
 

@@ -19,7 +19,6 @@ import tty
 
 from .. import attach, containers
 from ..attach import split_detach_keys, write_all
-from ..errors import ConfigError
 
 
 def copy_window_size(src_fd: int, master_fd: int):
@@ -98,30 +97,6 @@ class TerminalPump:
                 signal.signal(signal.SIGWINCH, old_handler)
             os.close(wake_r)
             os.close(wake_w)
-
-
-def parse_detach_keys(spec: str) -> bytes:
-    """docker's --detach-keys: "ctrl-p,ctrl-q", "a,b", "ctrl-@"... as bytes."""
-    if not spec:   # --detach-keys "": no detach keys at all
-        return b""
-    out = bytearray()
-    for key in spec.split(","):
-        key = key.strip()
-        if key.startswith("ctrl-") and len(key) == 6:
-            ch = key[5].lower()
-            if "a" <= ch <= "z":
-                out.append(ord(ch) - 96)
-                continue
-            special = {"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}
-            if ch in special:
-                out.append(special[ch])
-                continue
-        elif len(key) == 1:
-            out += key.encode()
-            continue
-        raise ConfigError(f"invalid detach keys {spec!r}: keys like ctrl-p,ctrl-q or single characters")
-    return bytes(out)
-
 
 
 def attach_terminal(sock, stdin_fd, detach_keys, input_end=None) -> str:

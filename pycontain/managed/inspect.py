@@ -44,6 +44,8 @@ def inspect_dict(rec: ContainerRecord, root=None) -> dict:
             "OpenStdin": cfg.get("stdin_open", False), "StdinOnce": False, "Volumes": None, "OnBuild": None,
             "Image": rec.image, "WorkingDir": cfg.get("workdir") or "", "Tty": cfg.get("tty", False),
             "StopSignal": cfg.get("stop_signal", "SIGTERM"), "Labels": cfg.get("labels") or {},
+            # null when there are none (docker leaves the key out; its templates see null alike)
+            "ExposedPorts": {p: {} for p in cfg.get("exposed_ports") or ()} or None,
             **({"StopTimeout": cfg["stop_timeout"]} if cfg.get("stop_timeout") is not None else {}),
         },
         "NetworkSettings": {
@@ -53,9 +55,25 @@ def inspect_dict(rec: ContainerRecord, root=None) -> dict:
                                                               "HostPort": str(p["host_port"])}]
                       for p in rec.exec_profile.get("network", {}).get("ports", ())}
             if rec.state in ("running", "paused") else {},
+            "Networks": _inspect_networks(rec),
         },
         "Mounts": [_inspect_mount(m, root) for m in cfg.get("mounts", [])],
     }
+
+
+def _inspect_networks(rec: ContainerRecord) -> dict:
+    """docker's NetworkSettings.Networks: the container's network by name
+    (none, host, bridge or a user-defined one; container:X joins another's
+    namespace and has none of its own), its address while it runs."""
+    mode = rec.config.get("network") or "none"
+    if mode.startswith("container:"):
+        return {}
+    net = rec.exec_profile.get("network", {}) if rec.state in ("running", "paused") else {}
+    return {mode.partition(":")[0]: {
+        "IPAMConfig": None, "Links": None, "Aliases": None, "NetworkID": "", "EndpointID": "",
+        "Gateway": net.get("gateway") or "", "IPAddress": net.get("ip_address") or "",
+        "IPPrefixLen": net.get("prefix_len") or 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": None}}
 
 
 def _inspect_host_config(cfg: dict, rec: ContainerRecord, policy: str, retries: int) -> dict:
@@ -80,7 +98,7 @@ def _inspect_host_config(cfg: dict, rec: ContainerRecord, policy: str, retries: 
         "RestartPolicy": {"Name": policy, "MaximumRetryCount": retries},
         "AutoRemove": bool(cfg.get("auto_remove", False)),
         "CapAdd": cfg.get("cap_add") or None, "CapDrop": cfg.get("cap_drop") or None,
-        "Dns": list(cfg.get("dns") or []), "DnsOptions": [], "DnsSearch": [],
+        "Dns": list(cfg.get("dns") or []), "DnsOptions": [], "DnsSearch": list(cfg.get("dns_search") or []),
         "ExtraHosts": [f"{h[0]}:{h[1]}" if not isinstance(h, str) else h for h in cfg.get("add_hosts") or []] or None,
         "GroupAdd": [str(g) for g in cfg.get("group_add") or []] or None,
         "IpcMode": "private", "PidMode": "", "UTSMode": "", "UsernsMode": "", "CgroupnsMode": "host",

@@ -191,8 +191,9 @@ class Monitor:
         cgroup = getattr(c, "_cgroup", None)
         paths = getattr(cgroup, "paths", ()) if cgroup is not None else ()
         cgroup_dirs = [str(d) for d in (paths() if callable(paths) else paths)]
+        gateway, prefix_len = getattr(c, "network_gateway", (None, 0))
         network = {
-            "ip_address": getattr(c, "ip_address", None),
+            "ip_address": getattr(c, "ip_address", None), "gateway": gateway, "prefix_len": prefix_len,
             "ports": [p.to_dict() for p in getattr(c, "published_ports", ())],
         }
         self.store.update(self.cid, state="running", pid=c.pid, pid_start=_start_time(c.pid),
@@ -251,6 +252,8 @@ class Monitor:
                     continue
                 stream = streams[fd]
                 log.write(stream, data)
+                if fd == tty_fd:   # a terminal's prompt has no newline: logged at once, followers see it
+                    log.flush_partial(whole_characters=True)
                 if stream in self.echo:
                     _write_all(out_fds[stream], data)
                 if attach is not None and attach.clients:

@@ -44,7 +44,7 @@ def should_restart(policy: str, code: int, restart_count: int, stop_requested: b
 # Container(...)'s keyword arguments as JSON: they still start.
 CONFIG_VERSION = 2
 MANAGED_KEYS = ("tty", "stop_signal", "auto_remove", "stdin_open",    # the monitor's, not Container's
-                "labels", "stop_timeout", "nano_cpus")
+                "labels", "stop_timeout", "nano_cpus", "exposed_ports")
 CONTAINER_KEYS = ("cgroup", "pull", "storage_driver")                # Container's, beside its config
 
 
