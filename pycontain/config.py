@@ -18,7 +18,7 @@ from .cgroups.limits import DeviceRate, Limits, format_cpu_list, systemd_cgroup_
 from .environment import merge_env, normalize_env  # noqa: F401  (also config.merge_env, as before)
 from .errors import ConfigError
 from .network import validate_mode
-from .network.etcfiles import parse_add_host, parse_dns
+from .network.etcfiles import parse_add_host, parse_dns, parse_dns_search
 from .network.ports import PortMapping, parse_publish
 from .security import capabilities, seccomp
 from .users import check_id
@@ -251,6 +251,7 @@ class ContainerConfig:
     name: str | None = None             # resolvable by other containers on a user-defined network
     ports: tuple = ()                   # PortMapping from docker's -p forms
     dns: tuple = ()                     # nameservers for resolv.conf
+    dns_search: tuple = ()              # its search domains ("." : no search line)
     add_hosts: tuple = ()               # (name, ip) extra /etc/hosts entries
     resources: object = None            # pycontain.cgroups.Limits, validated by Container
     devices: tuple = ()                 # Device: host device nodes passed in (docker's --device)
@@ -326,7 +327,7 @@ class ContainerConfig:
         kw["ulimits"] = tuple(tuple(u) for u in kw.get("ulimits", ()))
         if kw.get("resources") is not None:
             kw["resources"] = _limits_from_json(kw["resources"])
-        for name in ("cap_add", "cap_drop", "security_opt", "group_add", "dns", "env"):
+        for name in ("cap_add", "cap_drop", "security_opt", "group_add", "dns", "dns_search", "env"):
             if name in kw:
                 kw[name] = tuple(kw[name])
         return cls(**kw)
@@ -360,12 +361,14 @@ class ContainerConfig:
                     check_id(part, what)
 
     def _validate_network(self):
-        if self.network in ("none", "host") and not (self.ports or self.dns or self.add_hosts or self.name):
+        if self.network in ("none", "host") and not (self.ports or self.dns or self.dns_search or self.add_hosts
+                                                     or self.name):
             return  # the common case has nothing to check
         validate_mode(self.network)
         if self.name is not None:
             names.check("container", self.name)
-        for attr, parse in (("ports", parse_publish), ("dns", parse_dns), ("add_hosts", parse_add_host)):
+        for attr, parse in (("ports", parse_publish), ("dns", parse_dns), ("dns_search", parse_dns_search),
+                            ("add_hosts", parse_add_host)):
             v = getattr(self, attr)
             if isinstance(v, (str, bytes)):
                 v = (v,)

@@ -105,7 +105,7 @@ class Container:
                  network="none", cap_add=(), cap_drop=(), privileged=False, no_new_privileges=True,
                  ulimits=(), oom_score_adj=None, writable_layer="memory", remove=True, root=None,
                  seccomp="default", security_opt=(), group_add=(), name=None, ports=(), dns=(),
-                 add_hosts=(),
+                 add_hosts=(), dns_search=(),
                  memory=None, memory_swap=None, cpus=None, cpu_shares=None, cpu_quota=None, cpu_period=None,
                  cpuset_cpus=None, cpuset_mems=None, pids_limit=None, blkio_weight=None,
                  device_read_bps=(), device_write_bps=(), cgroup_parent=None, cgroup=None, devices=(),
@@ -135,7 +135,7 @@ class Container:
                 oom_score_adj=oom_score_adj, writable_layer=writable_layer,
                 seccomp=seccomp, security_opt=tuple(security_opt), group_add=group_add,
                 name=name, ports=ports, dns=dns, add_hosts=add_hosts, resources=resources,
-                devices=tuple(devices),
+                devices=tuple(devices), dns_search=dns_search,
             )
         # survive_parent: the process outlives this one, no parent-death signal
         # (an OCI runtime's create: its caller reaps it; config.container_config_from_oci)
@@ -198,6 +198,15 @@ class Container:
         """The container's address on its bridge network (docker inspect's
         NetworkSettings.IPAddress); None for none, host and container: modes."""
         return self._network.address if self._network is not None else None
+
+    @property
+    def network_gateway(self) -> tuple:
+        """(its bridge network's gateway or None, the prefix length of its
+        address or 0): docker inspect's Networks.*.Gateway and IPPrefixLen."""
+        net = self._network.network if self._network is not None else None
+        if net is None:
+            return None, 0
+        return (None if net.internal else net.gateway), net.prefixlen
 
     @property
     def published_ports(self) -> list:
@@ -744,7 +753,8 @@ class Container:
             # its hosts file is rewritten as others join: it must live on the host
             self._network = NetworkAttachment.prepare(
                 cfg.network, container_id=self.id, name=self.name, hostname=hostname, ports=cfg.ports,
-                dns=cfg.dns, add_hosts=cfg.add_hosts, hosts_file=rootfs.host_dir() / "hosts", root=self.root)
+                dns=cfg.dns, add_hosts=cfg.add_hosts, hosts_file=rootfs.host_dir() / "hosts", root=self.root,
+                dns_search=cfg.dns_search)
         etc = self._etc_files(rootfs, hostname)
 
         mounts = list(STANDARD_MOUNTS)
@@ -885,9 +895,9 @@ class Container:
             files["hosts"] = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
                               f"127.0.1.1\t{hostname}\n")
             files["resolv.conf"] = _resolv_conf_without_loopback(_read_host_file("/etc/resolv.conf"))
-        if cfg.dns or cfg.add_hosts:   # docker honours both with --network host and none too
-            if cfg.dns:
-                files["resolv.conf"] = resolv_conf_text(files["resolv.conf"], cfg.dns)
+        if cfg.dns or cfg.dns_search or cfg.add_hosts:   # docker honours them with --network host and none too
+            if cfg.dns or cfg.dns_search:
+                files["resolv.conf"] = resolv_conf_text(files["resolv.conf"], cfg.dns, cfg.dns_search)
             files["hosts"] += "".join(f"{ip}\t{name}\n" for name, ip in cfg.add_hosts)
         if rootfs.add_etc_files(files):
             return {}

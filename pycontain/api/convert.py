@@ -208,12 +208,14 @@ _HOST_APPLIED = {
     "Tmpfs", "Init", "LogConfig", "Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuShares",
     "CpuPeriod", "CpuQuota",
     "CpusetCpus", "CpusetMems", "PidsLimit", "BlkioWeight", "BlkioDeviceReadBps", "BlkioDeviceWriteBps",
-    "CgroupParent", "Devices", "Ulimits", "OomScoreAdj",
+    "CgroupParent", "Devices", "Ulimits", "OomScoreAdj", "DnsSearch",
+    # the terminal's first size: docker's CLI resizes it (containers/{id}/resize) once it started
+    "ConsoleSize",
 }
 _HOST_ZERO = {
-    "ContainerIDFile", "VolumeDriver", "VolumesFrom", "CgroupnsMode", "DnsOptions", "DnsSearch", "IpcMode",
+    "ContainerIDFile", "VolumeDriver", "VolumesFrom", "CgroupnsMode", "DnsOptions", "IpcMode",
     "Cgroup", "Links", "PidMode", "UTSMode", "UsernsMode", "ShmSize", "Sysctls", "Runtime",
-    "ConsoleSize", "Isolation", "BlkioWeightDevice", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps",
+    "Isolation", "BlkioWeightDevice", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps",
     "CpuRealtimePeriod", "CpuRealtimeRuntime", "DeviceCgroupRules", "DeviceRequests", "KernelMemory",
     "KernelMemoryTCP", "MemorySwappiness", "OomKillDisable", "CpuCount", "CpuPercent",
     "IOMaximumIOps", "IOMaximumBandwidth", "MaskedPaths", "ReadonlyPaths", "Annotations", "StorageOpt",
@@ -336,7 +338,9 @@ def create_kwargs(body, name: str | None, default_network: str) -> dict:
         restart_policy=policy, auto_remove=bool(_want(host, "AutoRemove", bool, "HostConfig.")),
         log_opts=log_opts,
         cap_add=_strings(host, "CapAdd", "HostConfig."), cap_drop=_strings(host, "CapDrop", "HostConfig."),
-        dns=_strings(host, "Dns", "HostConfig."), add_hosts=_strings(host, "ExtraHosts", "HostConfig."),
+        expose=list(_want(body, "ExposedPorts", dict, "") or {}),
+        dns=_strings(host, "Dns", "HostConfig."), dns_search=_strings(host, "DnsSearch", "HostConfig."),
+        add_hosts=_strings(host, "ExtraHosts", "HostConfig."),
         group_add=_strings(host, "GroupAdd", "HostConfig."),
         network_aliases=aliases or None,
         privileged=bool(_want(host, "Privileged", bool, "HostConfig.")),

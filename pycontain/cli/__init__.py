@@ -14,6 +14,7 @@ import sys
 from .. import __version__
 from ..lean_argparse import CommandListSubParsers, one_command_action
 from ..errors import ContainerError, ContainerStateError
+from ..state import NameInUse
 from ._errors import UsageError
 from .gotemplate import TemplateError
 
@@ -41,10 +42,26 @@ MODULE_VERBS = {
 
 EXIT_ENGINE_FAILED = 125
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE   # 141, as the shell shows a program SIGPIPE killed
-# Verbs whose failures to find a thing are the engine's (docker run/create: 125);
-# everywhere else "No such container/image/volume" and a container in the
-# wrong state ("is not running") are 1, as in docker.
+# docker's statuses for a failure of the engine: run (and the service,
+# pycontain's own engine) 125, or the container's 126/127; create 125 too,
+# but 1 for what docker's daemon refuses (a missing image, a name in use);
+# exec 126 when its command could not start (127 when it is not found, as
+# run's); every other verb 1, as docker's for any error its daemon answers.
 VERBS_NOT_FOUND_IS_ENGINE_FAILURE = ("run", "create")
+
+
+def failure_status(args, e) -> int:
+    """The exit status of a verb that failed with e (a ContainerError)."""
+    verb = getattr(args, "container_verb", None) if args.verb == "container" else args.verb
+    if verb == "create" and isinstance(e, (LookupError, NameInUse)):
+        return 1
+    if verb in VERBS_NOT_FOUND_IS_ENGINE_FAILURE or getattr(args, "system_verb", None) == "service":
+        return getattr(e, "exit_status", EXIT_ENGINE_FAILED)
+    if isinstance(e, (LookupError, ContainerStateError)):
+        return 1   # docker's "No such container", "Container X is not running"
+    if verb == "exec":
+        return getattr(e, "exit_status", 126)
+    return 1
 
 
 class DockerArgumentParser(argparse.ArgumentParser):
@@ -74,6 +91,8 @@ class DockerArgumentParser(argparse.ArgumentParser):
         elif message.startswith("the following arguments are required"):
             message = f'"{self.prog}" requires at least 1 argument ({message.split(": ", 1)[1]}).'
             status = 1
+        elif message.startswith("argument ") and ': invalid argument "' in message:
+            message = message.split(": ", 1)[1]   # a flag's own check, worded as docker's
         elif message.startswith("argument ") and ": expected one argument" in message:
             message = "flag needs an argument: " + message.split()[1].split("/")[-1]
         raise UsageError(message, self.prog, status)
@@ -131,9 +150,7 @@ def main(argv=None) -> int:
         return e.status
     except ContainerError as e:
         print(f"pycontain: {e}", file=sys.stderr)
-        if isinstance(e, (LookupError, ContainerStateError)) and args.verb not in VERBS_NOT_FOUND_IS_ENGINE_FAILURE:
-            return 1   # docker's "No such container", "Container X is not running": 1
-        return getattr(e, "exit_status", EXIT_ENGINE_FAILED)
+        return failure_status(args, e)
     except OSError as e:
         if e.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise

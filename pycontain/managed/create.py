@@ -16,10 +16,26 @@ from .handle import ManagedContainer
 from .record import image_holder, parse_restart_policy, record_config, release_image, resolve_image, signal_number
 
 
-def create(image=None, command=None, *, name=None, network_aliases=(), restart_policy="no", log_opts=(), tty=False,
+def _exposed_ports(specs) -> list:
+    """docker's --expose: PORT[/PROTO] or a range FIRST-LAST[/PROTO], as "PORT/PROTO" each."""
+    if isinstance(specs, str):
+        specs = [specs]
+    out = []
+    for spec in specs:
+        ports, _, proto = str(spec).partition("/")
+        first, _, last = ports.partition("-")
+        proto = proto or "tcp"
+        if not (first.isdigit() and (not last or last.isdigit()) and proto in ("tcp", "udp", "sctp")
+                and 0 < int(first) <= int(last or first) <= 65535):
+            raise ConfigError(f"invalid port to expose {spec!r}: PORT[/tcp|udp|sctp] or FIRST-LAST[/PROTO]")
+        out += [f"{n}/{proto}" for n in range(int(first), int(last or first) + 1)]
+    return out
+
+
+def create(image=None, command=None, *, name=None, restart_policy="no", log_opts=(), tty=False,
            stop_signal=None, auto_remove=False, stdin_open=False, root=None,
-           labels=None, stop_timeout=None, healthcheck=None, monitor_here=False,
-           **container_kwargs) -> "ManagedContainer":
+           labels=None, stop_timeout=None, healthcheck=None, monitor_here=False, expose=(),
+           network_aliases=(), **container_kwargs) -> "ManagedContainer":
     """Makes a container record and its writable layer on disk; start() runs it.
     Takes pycontain.Container's keyword arguments (docker run's options);
     auto_remove: the monitor removes the container when it exits (--rm);
@@ -29,6 +45,9 @@ def create(image=None, command=None, *, name=None, network_aliases=(), restart_p
     healthcheck: docker's Healthcheck dict ({"Test": ["CMD-SHELL", "curl -f
     localhost"], "Interval": ns, "Timeout": ns, "StartPeriod": ns, "Retries": n};
     {"Test": ["NONE"]}: not even the image's), merged with the image's HEALTHCHECK;
+    expose: ports it listens on without publishing them ("80", "53/udp",
+    "7000-7002"; docker's --expose), kept with the image's and the published
+    ones as docker's Config.ExposedPorts;
     monitor_here: this process will be its monitor (a foreground run): the
     record says so from the start, so that if this process is killed before
     the container starts, the record is recognised as lost (and a --rm one
@@ -41,6 +60,7 @@ def create(image=None, command=None, *, name=None, network_aliases=(), restart_p
     if not all(isinstance(k, str) and k and isinstance(v, str) for k, v in labels.items()):
         raise ConfigError("labels must map non-empty strings to strings")
     healthcheck = health.check(healthcheck)
+    exposed = set(_exposed_ports(expose))
     parse_restart_policy(restart_policy)
     if auto_remove and parse_restart_policy(restart_policy)[0] != "no":
         raise ConfigError("conflicting options: a restart policy and auto-remove (--rm)")
@@ -84,8 +104,11 @@ def create(image=None, command=None, *, name=None, network_aliases=(), restart_p
         with volumes.locked(root) as reservation:
             config = dataclasses.replace(config, mounts=_record_volumes(
                 config.mounts, image_config.get("Volumes"), reservation, made_volumes))
+            exposed.update(image_config.get("ExposedPorts") or {})
+            exposed.update(f"{p.container_port}/{p.proto}" for p in config.ports)
             data = record_config(
                 config, tty=bool(tty), stop_signal=stop_signal, auto_remove=bool(auto_remove),
+                exposed_ports=sorted(exposed),
                 stdin_open=bool(stdin_open),  # -i: a detached container's stdin stays open for attach
                 labels=labels, stop_timeout=stop_timeout, network_aliases=network_aliases,
                 # --cpus as given: the config keeps only the quota it became, which

@@ -90,8 +90,10 @@ class ManagedContainer:
 
     # ---- start, run -----------------------------------------------------------
 
-    def start(self):
-        """Starts a created or exited container under a detached monitor."""
+    def start(self, attach_sock=None):
+        """Starts a created or exited container under a detached monitor.
+        attach_sock: one end of a socketpair that is attached from the start
+        (attach.run_client on the other end): run -it, start -ai."""
         rec = self._fresh()
         if rec.state == "paused":
             raise ContainerStateError(f"cannot start a paused container {rec.name}, try unpause instead")
@@ -103,7 +105,7 @@ class ManagedContainer:
         # a container (ps, inspect, stop, rm) never use.
         from .monitor import ALREADY_RUNNING, start_detached
 
-        result = start_detached(self._store, rec.id)
+        result = start_detached(self._store, rec.id, attach_sock=attach_sock)
         try:
             self.reload()
         except NoSuchContainer:  # auto-removed already
@@ -116,7 +118,8 @@ class ManagedContainer:
 
     def run_attached(self, stdin_fd=None, echo=True, tty_handler=None) -> int:
         """Runs the container with this process as its monitor (foreground
-        `run`): output goes to the log and, with echo, to our stdout/stderr."""
+        `run`): output goes to the log and, with echo, to our stdout/stderr
+        (echo a tuple: only to those named, "stdout" or "stderr")."""
         from .monitor import Monitor, claim  # see start
 
         claim(self._store, self.id)

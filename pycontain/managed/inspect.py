@@ -46,6 +46,8 @@ def inspect_dict(rec: ContainerRecord, root=None) -> dict:
             "OpenStdin": cfg.get("stdin_open", False), "StdinOnce": False, "Volumes": None, "OnBuild": None,
             "Image": rec.image, "WorkingDir": cfg.get("workdir") or "", "Tty": cfg.get("tty", False),
             "StopSignal": cfg.get("stop_signal", "SIGTERM"), "Labels": cfg.get("labels") or {},
+            # null when there are none (docker leaves the key out; its templates see null alike)
+            "ExposedPorts": {p: {} for p in cfg.get("exposed_ports") or ()} or None,
             **({"StopTimeout": cfg["stop_timeout"]} if cfg.get("stop_timeout") is not None else {}),
             **({"Healthcheck": cfg["healthcheck"]} if cfg.get("healthcheck") else {}),
         },
@@ -101,7 +103,7 @@ def _inspect_host_config(cfg: dict, rec: ContainerRecord, policy: str, retries: 
         "RestartPolicy": {"Name": policy, "MaximumRetryCount": retries},
         "AutoRemove": bool(cfg.get("auto_remove", False)),
         "CapAdd": cfg.get("cap_add") or None, "CapDrop": cfg.get("cap_drop") or None,
-        "Dns": list(cfg.get("dns") or []), "DnsOptions": [], "DnsSearch": [],
+        "Dns": list(cfg.get("dns") or []), "DnsOptions": [], "DnsSearch": list(cfg.get("dns_search") or []),
         "ExtraHosts": [f"{h[0]}:{h[1]}" if not isinstance(h, str) else h for h in cfg.get("add_hosts") or []] or None,
         "GroupAdd": [str(g) for g in cfg.get("group_add") or []] or None,
         "IpcMode": "private", "PidMode": "", "UTSMode": "", "UsernsMode": "", "CgroupnsMode": "host",

@@ -21,6 +21,7 @@ import os
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import termios
@@ -68,17 +69,21 @@ def exec_profile(plan) -> dict:
 class Monitor:
     """Runs one managed container until it stops for good."""
 
-    def __init__(self, store, cid, report_fd=None, echo=False, stdin_fd=None, tty_handler=None):
+    def __init__(self, store, cid, report_fd=None, echo=False, stdin_fd=None, tty_handler=None,
+                 attach_fd=None):
         self.store = store
         self.cid = cid
         self.report_fd = report_fd    # the starter waits on it: b'{"ok": true}' or an error
-        self.echo = echo              # foreground run: also copy output to our stdout/stderr
+        # foreground run: also copy output to our stdout/stderr (True), or
+        # to those of them named (run -a stdout)
+        self.echo = ("stdout", "stderr") if echo is True else tuple(echo or ())
         self.stdin_fd = stdin_fd      # foreground run -i: our stdin goes to the container
         self.tty_handler = tty_handler  # foreground run -t: (master fd) -> pumps the terminal
         self.container = None
         self.start_error = None       # why the container could not start, if it could not
         self.attach = None            # detached: the AttachServer clients attach through
         self.detached = report_fd is not None
+        self.attach_fd = attach_fd    # a client attached before the start (run -it, start -ai)
 
     # ---- reporting to whoever started us -------------------------------------
 
@@ -100,6 +105,9 @@ class Monitor:
         log = JsonFileWriter(rec.log_path, rec.log_opts.get("max-size"), rec.log_opts.get("max-file", 1))
         if self.detached:  # `attach` connects here
             self.attach = AttachServer(self.store.container_dir(self.cid))
+            if self.attach_fd is not None:
+                self.attach.adopt(socket.socket(fileno=self.attach_fd))
+                self.attach_fd = None
         delay = RESTART_DELAY_START
         code = 0
         try:
@@ -140,6 +148,8 @@ class Monitor:
                     rec = self.store.update(self.cid, state="restarting", exit_code=code, oom_killed=oom,
                                             finished=time.time(), pid=None, pid_start=None,
                                             restart_count=rec.restart_count + 1)
+                    if self.attach is not None:   # their status is this exit's (docker's attach ends here)
+                        self.attach.drop_all()
                     if not self._sleep_unless_stopped(delay):
                         break
                     delay = min(delay * 2, RESTART_DELAY_MAX)
@@ -194,8 +204,9 @@ class Monitor:
         cgroup = getattr(c, "_cgroup", None)
         paths = getattr(cgroup, "paths", ()) if cgroup is not None else ()
         cgroup_dirs = [str(d) for d in (paths() if callable(paths) else paths)]
+        gateway, prefix_len = getattr(c, "network_gateway", (None, 0))
         network = {
-            "ip_address": getattr(c, "ip_address", None),
+            "ip_address": getattr(c, "ip_address", None), "gateway": gateway, "prefix_len": prefix_len,
             "ports": [p.to_dict() for p in getattr(c, "published_ports", ())],
         }
         rec = self.store.update(self.cid, state="running", pid=c.pid, pid_start=_start_time(c.pid),
@@ -268,7 +279,9 @@ class Monitor:
                     continue
                 stream = streams[fd]
                 log.write(stream, data)
-                if self.echo:
+                if fd == tty_fd:   # a terminal's prompt has no newline: logged at once, followers see it
+                    log.flush_partial(whole_characters=True)
+                if stream in self.echo:
                     _write_all(out_fds[stream], data)
                 if attach is not None and attach.clients:
                     attach.broadcast(data)
@@ -325,10 +338,13 @@ def _start_time(pid):
 # ---- starting a detached monitor ----------------------------------------------------
 
 
-def start_detached(store, cid: str, timeout: float = 60.0) -> dict:
+def start_detached(store, cid: str, timeout: float = 60.0, attach_sock=None) -> dict:
     """Starts the monitor of a detached container and waits until it says
-    whether the container started ({"ok": True, "pid": N} or {"error": ...})."""
+    whether the container started ({"ok": True, "pid": N} or {"error": ...}).
+    attach_sock: one end of a socketpair, an attached client from before the
+    start (the other end is the caller's): no output is missed."""
     r, w = os.pipe()
+    extra = (attach_sock.fileno(),) if attach_sock is not None else ()
     # A monitor launches one container at a time: no pool of spare network
     # namespaces (and no thread making them) in each of possibly hundreds.
     env = dict(os.environ, PYCONTAIN_ROOT=str(store.root), PYCONTAIN_NETNS_POOL="0")
@@ -336,9 +352,9 @@ def start_detached(store, cid: str, timeout: float = 60.0) -> dict:
         # the first process forks the monitor and ends at once: reaped here,
         # so the monitor is never our child
         first = subprocess.Popen(
-            [sys.executable, "-m", "pycontain.managed.monitor", cid, str(w)],
+            [sys.executable, "-m", "pycontain.managed.monitor", cid, str(w), *map(str, extra)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            pass_fds=(w,), start_new_session=True, env=env, close_fds=True,
+            pass_fds=(w, *extra), start_new_session=True, env=env, close_fds=True,
             cwd="/",  # `python -m` imports from its working directory first: the caller's may be a container's
         )
     finally:
@@ -381,6 +397,7 @@ def claim(store, cid):
 
 def main(argv):
     cid, report_fd = argv[0], int(argv[1])
+    attach_fd = int(argv[2]) if len(argv) > 2 else None
     # Leave the starter: it reaps this process, the monitor goes on in the child.
     if os.fork() != 0:
         os._exit(0)
@@ -395,7 +412,7 @@ def main(argv):
         kind = ALREADY_RUNNING if isinstance(e, AlreadyRunning) else START_FAILED
         os.write(report_fd, json.dumps({"error": str(e), "exit_status": 125, "kind": kind}).encode())
         os._exit(1)
-    mon = Monitor(store, cid, report_fd=report_fd)
+    mon = Monitor(store, cid, report_fd=report_fd, attach_fd=attach_fd)
     try:
         mon.run()
     except BaseException as e:  # nobody sees our stderr: the record keeps why

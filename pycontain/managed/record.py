@@ -43,7 +43,8 @@ def should_restart(policy: str, code: int, restart_count: int, stop_requested: b
 # Container(...)'s keyword arguments as JSON: they still start.
 CONFIG_VERSION = 2
 MANAGED_KEYS = ("tty", "stop_signal", "auto_remove", "stdin_open",    # the monitor's, not Container's
-                "labels", "stop_timeout", "nano_cpus", "healthcheck", "networks", "network_aliases")
+                "labels", "stop_timeout", "nano_cpus", "healthcheck", "networks", "network_aliases",
+                "exposed_ports")
 CONTAINER_KEYS = ("cgroup", "pull", "storage_driver")                # Container's, beside its config
 
 

@@ -61,16 +61,17 @@ class NetworkAttachment:
         self.joiners = 0                 # containers running in our namespace (container: mode)
         self._extra_hosts = ()
         self._dns = ()
+        self._dns_search = ()
 
     # ---- set up --------------------------------------------------------------
 
     @classmethod
     def prepare(cls, mode, *, container_id, name=None, hostname=None, ports=(), dns=(), add_hosts=(),
-                hosts_file=None, root=None) -> "NetworkAttachment":
+                hosts_file=None, root=None, dns_search=()) -> "NetworkAttachment":
         """Everything before clone for a bridge network or container:NAME.
         On failure nothing stays behind."""
         att = cls(mode, container_id, name, root)
-        att._extra_hosts, att._dns = tuple(add_hosts), tuple(dns)
+        att._extra_hosts, att._dns, att._dns_search = tuple(add_hosts), tuple(dns), tuple(dns_search)
         try:
             if mode.startswith("container:"):
                 if ports:
@@ -152,7 +153,7 @@ class NetworkAttachment:
             files["hosts"] = _read(tdir / "hosts") if tdir else hosts_text(None, ())
             files["resolv.conf"] = _read(tdir / "resolv.conf") if tdir else resolv_conf_text(host_resolv_conf())
         else:
-            files["resolv.conf"] = resolv_conf_text(host_resolv_conf(), self._dns)
+            files["resolv.conf"] = resolv_conf_text(host_resolv_conf(), self._dns, self._dns_search)
             files["hosts"] = self._hosts_for(self.lease, self._peers())
         paths = {}
         for name, text in files.items():
