@@ -435,7 +435,8 @@ def cmd_rm(args):
 
 def cmd_ps(args):
     filters = _parse_filters(args.filter)
-    found = containers.list(all=args.all or bool(filters) or args.latest or args.last > 0, filters=filters or None)
+    found = containers.list(all=args.all or bool(filters) or args.latest or args.last > 0, filters=filters or None,
+                            exec_profiles=False)   # ps shows only their network part (ports, addresses)
     if args.latest:
         found = found[:1]
     elif args.last > 0:
