@@ -15,7 +15,6 @@ import threading
 import time
 
 from .. import attach, containers
-from ..cgroups.limits import parse_bytes
 from .._paths import default_root
 from . import events as events_verb, service
 from ._errors import CliError, UsageError
@@ -380,6 +379,10 @@ def _feed_stdin(sock):
 
 def _bytes_flag(text):
     """docker's byte flags: a size (64m, 1g), checked while parsing (status 125)."""
+    # Imported here: the cgroups package (its drivers, ctypes: ~10 ms of
+    # imports) is for update's flags, not for the other verbs of this module.
+    from ..cgroups.limits import parse_bytes
+
     try:
         return parse_bytes(text)
     except containers.ConfigError:
