@@ -17,7 +17,7 @@ compares mount tables, which other processes on the machine change too).
 - ps: `pycontain ps -a` as a user runs it (a whole process, the venv's
   interpreter) over the running ones plus --exited containers that ran
   `true` and exited, beside `python -c pass` (the floor) and `ps -a` over
-  no records, interleaved round by round
+  no records, interleaved round by round; wall-clock and CPU time
 - teardown: rm -f of every container, then what is left: records,
   container directories, pycontain mounts, monitors and container
   processes, the containers' cgroup directories
@@ -70,18 +70,22 @@ def memory_kib(pid: int) -> tuple:
     return int(fields["VmRSS"]), int(fields["RssAnon"])
 
 
-def spawn_and_wait(argv, env):
+def spawn_and_wait(argv, env) -> float:
+    """Runs argv to its end; returns the CPU time it used (user + system),
+    which a loaded machine inflates less than the wall-clock time."""
     pid = os.posix_spawn(argv[0], argv, env, file_actions=[
         (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
         (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)])
-    _, status = os.waitpid(pid, 0)
+    _, status, usage = os.wait4(pid, 0)
     if status != 0:
         raise RuntimeError(f"{' '.join(argv)} exited with status {status}")
+    return usage.ru_utime + usage.ru_stime
 
 
 def interleaved(cases: dict, runs: int) -> dict:
-    """{name: [seconds]}: each case once per round, in a new order each round."""
-    out = {name: [] for name in cases}
+    """{name: ([wall seconds], [CPU seconds])}: each case once per round, in
+    a new order each round."""
+    out = {name: ([], []) for name in cases}
     for fn in cases.values():   # warm-up, and fails early
         fn()
     for _ in range(runs):
@@ -89,8 +93,9 @@ def interleaved(cases: dict, runs: int) -> dict:
         random.shuffle(order)
         for name in order:
             t = time.perf_counter()
-            cases[name]()
-            out[name].append(time.perf_counter() - t)
+            cpu = cases[name]()
+            out[name][0].append(time.perf_counter() - t)
+            out[name][1].append(cpu)
     return out
 
 
@@ -186,9 +191,10 @@ def main():
           f"{statistics.median(rss) / 1024:.1f} / {statistics.median(anon) / 1024:.1f} MiB |")
     print(f"| all {n} monitors: RSS / anonymous | {sum(rss) / 1024:.0f} / {sum(anon) / 1024:.0f} MiB |")
     print(f"| rm -f of all {records} containers, one after another | {teardown:.1f} s |")
-    for name, ts in times.items():
-        print(f"| {name}, median of {len(ts)} (p10-p90) | {statistics.median(ts) * 1e3:.1f} ms "
-              f"({sorted(ts)[len(ts) // 10] * 1e3:.1f}-{sorted(ts)[len(ts) * 9 // 10] * 1e3:.1f}) |")
+    for name, (ts, cpu) in times.items():
+        print(f"| {name}, median of {len(ts)} (p10-p90); CPU time | {statistics.median(ts) * 1e3:.1f} ms "
+              f"({sorted(ts)[len(ts) // 10] * 1e3:.1f}-{sorted(ts)[len(ts) * 9 // 10] * 1e3:.1f}); "
+              f"CPU {statistics.median(cpu) * 1e3:.1f} ms |")
     for what, count in left.items():
         print(f"| left after removal: {what} | {count} |")
     shutil.rmtree(work, ignore_errors=True)
