@@ -35,8 +35,7 @@ INIT_PATHS = frozenset(("/dev", "/proc", "/sys", "/etc/hostname", "/etc/hosts", 
 def _running_cgroup():
     """pycontain.cgroups.running, imported by the verbs that act on a cgroup
     (stop, kill, pause, stats, update) and exec: the cgroups package brings
-    its drivers and ctypes (~10 ms of imports) that ps, inspect and logs do
-    not use."""
+    its drivers and ctypes (~10 ms of imports) that ps and logs do not use."""
     from ..cgroups import running
 
     return running

@@ -192,7 +192,7 @@ def probe(store: Store, cid: str) -> dict | None:
     if not active(hc) or rec.state != "running":
         return None
     # Imported here: the exec path brings the cgroups package and ctypes
-    # (~10 ms of imports) to ps and inspect, which only read a health status.
+    # (~10 ms of imports) to ps, which only reads a health status.
     from .execute import run_in
 
     timeout = (hc.get("Timeout") or DEFAULT_TIMEOUT) / SECOND

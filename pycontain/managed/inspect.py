@@ -84,7 +84,8 @@ def _inspect_host_config(cfg: dict, rec: ContainerRecord, policy: str, retries: 
     """docker inspect's HostConfig: its keys and types, from the record's
     ContainerConfig (0, "", [] or None where docker has them unset)."""
     # Imported here: the cgroups package (its drivers, ctypes: ~10 ms of
-    # imports) for a cpuset's text, which ps (this module's other user) never shows.
+    # imports) for a cpuset's text; ps imports this module, and shows a
+    # HostConfig only with --json.
     from ..cgroups.limits import format_cpu_list
 
     res = cfg.get("resources") or {}
