@@ -4,10 +4,11 @@
  * struct pc_plan (nsexec.h). This file runs it, top to bottom:
  *
  *   pc_spawn            parent: block signals, clone(CLONE_VM [|CLONE_VFORK]) on a fresh stack
+ *                       (clone3 with CLONE_INTO_CGROUP into a cgroup v2 directory when the plan has one)
  *   child_main          child, in order:
  *     reset signals, close every descriptor not in the plan, the umask (0022),
  *     pdeathsig, setns joins, [unshare], [wait for parent],
- *     [open the root's device], cgroup join, cgroup namespace, mount tree:
+ *     [open the root's device], cgroup join (unless cloned into it), cgroup namespace, mount tree:
  *     propagation, scratch, root [and wait while the parent serves it], mounts, nodes, symlinks,
  *     masked paths (the host's /dev/null) and read-only paths, pivot_root,
  *     read-only root, hostname, rlimits, oom_score_adj, cwd (resolved in the
