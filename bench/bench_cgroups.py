@@ -11,6 +11,9 @@ interleaved round by round so that a noisy machine slows all of them alike:
               v1's devices controller, v2's eBPF filter)
   limits      memory=64m, cpus=0.5, pids_limit=100
   limits-noview   the same without the /sys/fs/cgroup view mounted inside
+  limits-join     the same joined by a cgroup.procs write after clone: on v2 the
+                  way before clone3(CLONE_INTO_CGROUP), kept as the fallback
+                  (on v1 `limits` already takes it)
 
 and, without a container, cgroups.create + join_fds + destroy with those limits,
 and what v2's eBPF device filter (pycontain/cgroups/devices.py) costs on its
@@ -42,15 +45,23 @@ _names = itertools.count()
 def run_container(rootfs, variant):
     c = Container(rootfs=rootfs, command=["true"], **({} if variant in ("none", "default") else LIMITS))
     if variant == "none":
-        c._make_cgroup = lambda: None
+        c._make_cgroup = lambda **_: None
     elif variant == "limits-noview":
         make = c._make_cgroup
 
-        def make_without_view():
-            cg = make()
+        def make_without_view(**kw):
+            cg = make(**kw)
             cg.mount_specs = lambda read_only=True: []
             return cg
         c._make_cgroup = make_without_view
+    elif variant == "limits-join":
+        plan = c._plan
+
+        def plan_joined_after_clone():
+            p = plan()
+            p.cgroup_dir_fd = -1
+            return p
+        c._plan = plan_joined_after_clone
     cpu = _cpu_ns()
     t = time.perf_counter_ns()
     c.run()
@@ -149,7 +160,7 @@ def main():
         os.environ["PYCONTAIN_ROOT"] = str(work / "store")
         rootfs = make_busybox_rootfs(work / "busybox")
         limits = cgroups.Limits.from_docker(**LIMITS)
-        variants = ("none", "default", "limits", "limits-noview")
+        variants = ("none", "default", "limits", "limits-noview", "limits-join")
         samples = {v: [] for v in variants + ("bare", "devices", "devices-load", "attach-first", "attach-rest")}
         cpu = {v: [] for v in variants}
         for _ in range(max(5, rounds // 10)):       # warm caches, the allocator, the dentry cache

@@ -86,6 +86,9 @@ class LaunchPlan:
     pid_ns_fd: int = -1             # a pid namespace the child is cloned into (an OCI bundle's joined one;
                                     # see struct pc_plan): in owned_fds too
     cgroup_fds: list = field(default_factory=list)
+    cgroup_dir_fd: int = -1         # a v2 cgroup to clone the child into (clone3 CLONE_INTO_CGROUP);
+                                    # cgroup_fds stay the way in when the kernel refuses that
+    cloned_into_cgroup: bool = False    # set by spawn(): the child was born inside cgroup_dir_fd
     unshare_cgroupns: bool = False
     loopback_up: bool = True
     mounts: list = field(default_factory=list)         # [MountSpec]
@@ -229,6 +232,7 @@ def _to_c(plan: LaunchPlan, sync_fd: int, init_fd: int, exec_fd: int):
         fds = ffi.new("int[]", plan.cgroup_fds)
         keep.append(fds)
         c.cgroup_fds, c.n_cgroup_fds = fds, len(plan.cgroup_fds)
+    c.cgroup_dir_fd = plan.cgroup_dir_fd
     c.unshare_cgroupns = int(plan.unshare_cgroupns)
     c.loopback_up = int(plan.loopback_up)
 
@@ -629,6 +633,7 @@ def _start(plan: LaunchPlan, joined: bool) -> Child:
             sync.close()
         raise _error_from(err, plan)
     child = Child(plan, cplan, keep, cchild, err, sync)
+    plan.cloned_into_cgroup = bool(cchild.into_cgroup)
     if plan.on_cloned is not None:
         try:
             plan.on_cloned(child.pid)

@@ -852,6 +852,8 @@ class Container:
             self._network.apply(plan)
         if cgroup is not None:    # joined before anything runs; then its cgroup is its root
             plan.cgroup_fds = cgroup.join_fds()
+            if cgroup.version == 2:   # born inside it, no migration (cgroup_fds: the fallback)
+                plan.cgroup_dir_fd = cgroup.dir_fd()
             plan.unshare_cgroupns = True
         return plan
 

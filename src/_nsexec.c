@@ -4,10 +4,11 @@
  * struct pc_plan (nsexec.h). This file runs it, top to bottom:
  *
  *   pc_spawn            parent: block signals, clone(CLONE_VM [|CLONE_VFORK]) on a fresh stack
+ *                       (clone3 with CLONE_INTO_CGROUP into a cgroup v2 directory when the plan has one)
  *   child_main          child, in order:
  *     reset signals, close every descriptor not in the plan, the umask (0022),
  *     pdeathsig, setns joins, [unshare], [wait for parent],
- *     [open the root's device], cgroup join, cgroup namespace, mount tree:
+ *     [open the root's device], cgroup join (unless cloned into it), cgroup namespace, mount tree:
  *     propagation, scratch, root [and wait while the parent serves it], mounts, nodes, symlinks,
  *     masked paths (the host's /dev/null) and read-only paths, pivot_root,
  *     read-only root, hostname, rlimits, oom_score_adj, cwd (resolved in the
@@ -79,6 +80,15 @@
 #endif
 #ifndef CLONE_NEWCGROUP
 #define CLONE_NEWCGROUP 0x02000000
+#endif
+#ifndef CSIGNAL
+#define CSIGNAL 0x000000ff
+#endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+#ifndef SYS_clone3
+#define SYS_clone3 435
 #endif
 #ifndef SYS_openat2
 #define SYS_openat2 437
@@ -245,6 +255,7 @@ struct ctx {
     int null_fd;             /* the host's /dev/null (O_PATH), what masked files are covered with */
     int report_fd;           /* the join helper's pipe to the parent (-1: e is the parent's memory) */
     int undumpable_wait;     /* clear the dumpable flag before a wait (launched by root) */
+    int in_cgroup;           /* clone3 started us inside plan->cgroup_dir_fd: no cgroup_fds to write */
 };
 
 /* What the join helper and its child write on report_fd: a tag, then the
@@ -1481,7 +1492,7 @@ static int child_continue(void *arg)
     if (p->loopback_up)
         bring_up_loopback(c);
 
-    for (int i = 0; i < p->n_cgroup_fds; i++)
+    for (int i = 0; i < p->n_cgroup_fds && !c->in_cgroup; i++)
         CHECK(c, S3(SYS_write, p->cgroup_fds[i], "0", 1), "cgroup", "join the container's cgroup");
     if (p->unshare_cgroupns)
         CHECK(c, S1(SYS_unshare, CLONE_NEWCGROUP), "unshare", "cgroup namespace");
@@ -1933,6 +1944,71 @@ static void init_child(struct pc_child *child)
     child->stack_size = 0;
     child->launching = 0;
     child->report_fd = -1;
+    child->into_cgroup = 0;
+}
+
+/* clone3(2)'s arguments (linux/sched.h's struct clone_args, up to its
+ * cgroup field: CLONE_ARGS_SIZE_VER2), spelled out for old headers. */
+struct pc_clone_args {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size,
+        cgroup;
+};
+
+/* clone3 for a CLONE_VM child on a stack of its own, which glibc has no
+ * wrapper for: the child comes back from the system call on the new stack
+ * with the parent's registers, so it must not return into a C frame. As in
+ * glibc's clone3.S, it calls fn(arg) straight from the assembly and exits
+ * with its value (fn never returns: it execs or dies). Returns the child's
+ * pid or -errno; -ENOSYS where there is no such code (the caller falls back
+ * to clone). */
+static long clone3_run(struct pc_clone_args *args, int (*fn)(void *), void *arg)
+{
+#if defined(__x86_64__)
+    register long rax __asm__("rax") = SYS_clone3;
+    register long rdi __asm__("rdi") = (long)args;
+    register long rsi __asm__("rsi") = (long)sizeof(*args);
+    register long rdx __asm__("rdx") = (long)fn;      /* rdx and r8 survive the system call */
+    register long r8 __asm__("r8") = (long)arg;
+    __asm__ volatile("syscall\n\t"
+                     "testq %%rax, %%rax\n\t"
+                     "jnz 1f\n\t"
+                     "xorl %%ebp, %%ebp\n\t"       /* the outermost frame */
+                     "andq $-16, %%rsp\n\t"
+                     "movq %%r8, %%rdi\n\t"
+                     "callq *%%rdx\n\t"
+                     "movl %%eax, %%edi\n\t"
+                     "movl %[sys_exit], %%eax\n\t"
+                     "syscall\n\t"
+                     "hlt\n"
+                     "1:"
+                     : "+r"(rax)
+                     : "r"(rdi), "r"(rsi), "r"(rdx), "r"(r8), [sys_exit] "i"(SYS_exit)
+                     : "rcx", "r11", "memory", "cc");
+    return rax;
+#elif defined(__aarch64__)
+    register long x8 __asm__("x8") = SYS_clone3;
+    register long x0 __asm__("x0") = (long)args;
+    register long x1 __asm__("x1") = (long)sizeof(*args);
+    register long x9 __asm__("x9") = (long)fn;        /* every register but x0 survives svc */
+    register long x10 __asm__("x10") = (long)arg;
+    __asm__ volatile("svc 0\n\t"
+                     "cbnz x0, 1f\n\t"
+                     "mov x29, #0\n\t"              /* the outermost frame */
+                     "mov x30, #0\n\t"
+                     "mov x0, x10\n\t"
+                     "blr x9\n\t"
+                     "mov x8, %[sys_exit]\n\t"
+                     "svc 0\n\t"
+                     "brk #0\n"
+                     "1:"
+                     : "+r"(x0)
+                     : "r"(x8), "r"(x1), "r"(x9), "r"(x10), [sys_exit] "i"(SYS_exit)
+                     : "memory", "cc");
+    return x0;
+#else
+    (void)args, (void)fn, (void)arg;
+    return -ENOSYS;
+#endif
 }
 
 int pc_spawn(const struct pc_plan *plan, struct pc_child *child, struct pc_error *err)
@@ -2010,12 +2086,41 @@ int pc_spawn(const struct pc_plan *plan, struct pc_child *child, struct pc_error
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, &old);
     int pidfd = -1;
-    int pid = clone(child_main, top, flags | CLONE_PIDFD, c, &pidfd);
-    if (pid < 0 && errno == EINVAL) { /* kernels before 5.2 */
-        pidfd = -1;
-        pid = clone(child_main, top, flags, c, NULL);
+    int pid = -1;
+    int clone_errno = 0;
+    /* cgroup v2: the child is born inside its cgroup (clone3 with
+     * CLONE_INTO_CGROUP, Linux 5.7) instead of moving there: no write, no
+     * migration. Not with a root device, which the child must open before the
+     * cgroup's device rules apply. A kernel (or a seccomp filter) that refuses
+     * clone3 or the flag: the child joins through cgroup_fds as before. */
+    c->in_cgroup = plan->cgroup_dir_fd >= 0 && !plan->root_device;
+    if (c->in_cgroup) {
+        struct pc_clone_args ca;
+        memset(&ca, 0, sizeof(ca));
+        ca.flags = (flags & ~(unsigned long)CSIGNAL) | CLONE_PIDFD | CLONE_INTO_CGROUP;
+        ca.exit_signal = flags & CSIGNAL;
+        ca.pidfd = (uint64_t)(uintptr_t)&pidfd;
+        ca.stack = (uint64_t)(uintptr_t)usable;
+        ca.stack_size = (uint64_t)(top - usable);
+        ca.cgroup = (uint64_t)plan->cgroup_dir_fd;
+        long r = clone3_run(&ca, child_main, c);
+        if (r == -ENOSYS || r == -E2BIG || r == -EINVAL) {
+            c->in_cgroup = 0;
+            pidfd = -1;
+        } else if (r < 0) {
+            clone_errno = (int)-r;
+        } else {
+            pid = (int)r;
+        }
     }
-    int clone_errno = errno;
+    if (!c->in_cgroup) {
+        pid = clone(child_main, top, flags | CLONE_PIDFD, c, &pidfd);
+        if (pid < 0 && errno == EINVAL) { /* kernels before 5.2 */
+            pidfd = -1;
+            pid = clone(child_main, top, flags, c, NULL);
+        }
+        clone_errno = errno;
+    }
     sigprocmask(SIG_SETMASK, &old, NULL);
     if (own_pidns >= 0) {  /* back: cannot fail, our own active namespace */
         setns(own_pidns, CLONE_NEWPID);
@@ -2034,6 +2139,7 @@ int pc_spawn(const struct pc_plan *plan, struct pc_child *child, struct pc_error
     }
     child->pid = pid;
     child->pidfd = pidfd;
+    child->into_cgroup = c->in_cgroup;
     if (plan->vfork) {
         /* suspended until the child exec'd or died: its stack is free */
         if (c->parent_pidfd >= 0)

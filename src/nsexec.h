@@ -110,6 +110,10 @@ struct pc_plan {
     const int *cgroup_fds;
     int n_cgroup_fds;
     int unshare_cgroupns;
+    int cgroup_dir_fd;              /* -1, or a cgroup v2 directory the child is cloned into
+                                       (clone3 CLONE_INTO_CGROUP; pc_spawn only, never with root_device):
+                                       it then skips cgroup_fds, which stay the way in where the
+                                       kernel refuses clone3 or the flag */
 
     int loopback_up;                /* bring "lo" up (a new network namespace starts with it down) */
 
@@ -208,6 +212,7 @@ struct pc_child {
                                        flag is put back by pc_child_release() */
     int report_fd;                  /* pc_join of a plan that waits: the reports still to come
                                        (pc_join_reports), closed by pc_child_release(); else -1 */
+    int into_cgroup;                /* 1: cloned inside plan->cgroup_dir_fd (CLONE_INTO_CGROUP) */
 };
 
 /* Starts the container's first process. Returns 0, or -1 with err filled.

@@ -232,7 +232,9 @@ class V2Cgroup(Cgroup):
         return list(self._fds)
 
     def dir_fd(self) -> int:
-        """For clone3(CLONE_INTO_CGROUP); the caller closes it (or close_fds() does)."""
+        """For clone3(CLONE_INTO_CGROUP) (LaunchPlan.cgroup_dir_fd: a container's first
+        process is born in the cgroup; join_fds() stays the way in where the kernel
+        refuses that). The caller closes it (or close_fds() does)."""
         self._attach_device_filter()
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)

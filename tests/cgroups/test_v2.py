@@ -91,3 +91,91 @@ def test_a_controller_the_parent_cannot_delegate_is_a_clear_error(busybox, cgrou
         sleeper.kill()
         sleeper.wait()
         os.rmdir(busy)
+
+
+def _in_forked_child(fn) -> str:
+    """repr(fn()) run in a forked child of this test, which may change its own
+    cgroup or seccomp filter (never this process's); 'error: ...' if it raised."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:    # pragma: no cover - reports over the pipe, never returns into pytest
+        out = "error: nothing"
+        try:
+            os.close(r)
+            out = repr(fn())
+        except BaseException as e:
+            out = f"error: {e!r}"
+        finally:
+            os.write(w, out.encode())
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        out = f.read().decode()
+    os.waitpid(pid, 0)
+    return out
+
+
+def _start_in(busybox, launcher_cgroup=None, seccomp_refuses_clone3=False):
+    """In a forked child: [seccomp filter: clone3 -> ENOSYS, as docker's default
+    profile does], [moves into launcher_cgroup and leaves room for no other
+    process there (pids.max = 1)], runs a container with limits. Returns
+    repr((exit status, cloned_into_cgroup)) or 'error: ...'."""
+    def start():
+        if seccomp_refuses_clone3:
+            _refuse_clone3()
+        if launcher_cgroup is not None:
+            with open(launcher_cgroup + "/cgroup.procs", "w") as f:
+                f.write("0")
+            with open(launcher_cgroup + "/pids.max", "w") as f:
+                f.write("1")
+        # the host's network: no thread fills a pool of network namespaces here
+        c = Container(rootfs=busybox, command=["true"], memory="64m", cpus=0.5, pids_limit=10,
+                      cgroup_parent="/pycontain-test-parent", network="host")
+        result = c.run()
+        return result.returncode, c.launch_plan.cloned_into_cgroup
+    return _in_forked_child(start)
+
+
+def _refuse_clone3():
+    """This process's clone3 fails with ENOSYS from now on (seccomp; root needs no no_new_privs)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    # ld [nr]; jeq 435, 0, 1; ret ERRNO(ENOSYS); ret ALLOW
+    prog = struct.pack("HBBI" * 4, 0x20, 0, 0, 0, 0x15, 0, 1, SYS_clone3,
+                       0x06, 0, 0, 0x00050000 | 38, 0x06, 0, 0, 0x7fff0000)
+    insns = ctypes.create_string_buffer(prog, len(prog))
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+    fprog = SockFprog(4, ctypes.cast(insns, ctypes.c_void_p))
+    if libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) != 0:  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
+        raise OSError(ctypes.get_errno(), "seccomp")
+
+
+def test_a_container_is_born_in_its_cgroup(busybox, cgroup_leakcheck):
+    # clone3(CLONE_INTO_CGROUP): the container's first process never exists in
+    # its launcher's cgroup, so a launcher whose cgroup has room for no second
+    # process (pids.max = 1) still starts it. A child cloned there and moved
+    # afterwards (cgroup.procs) would be refused by fork with EAGAIN.
+    launcher = os.path.join(cgroups.layout().v2[0], "pycontain-test-launcher")
+    os.mkdir(launcher)
+    try:
+        out = _start_in(busybox, launcher)
+        assert out == "(0, True)", out
+        assert read(launcher + "/pids.events").split() == ["max", "0"]    # nothing was refused there
+    finally:
+        os.rmdir(launcher)
+
+
+def test_where_clone3_is_refused_the_container_joins_after_clone(busybox, cgroup_leakcheck):
+    # A seccomp filter that answers clone3 with ENOSYS (docker's default profile
+    # does: pycontain inside a container) leaves the old way in: clone, then
+    # the child writes cgroup.procs. The same with room for no second process
+    # in the launcher's cgroup fails as a plain clone does.
+    assert _start_in(busybox, seccomp_refuses_clone3=True) == "(0, False)"
+    launcher = os.path.join(cgroups.layout().v2[0], "pycontain-test-launcher")
+    os.mkdir(launcher)
+    try:
+        out = _start_in(busybox, launcher, seccomp_refuses_clone3=True)
+        assert out.startswith("error: ") and "Resource temporarily unavailable" in out, out
+    finally:
+        os.rmdir(launcher)
