@@ -21,7 +21,7 @@ from ..errors import ConfigError, ContainerError, ContainerStateError, Container
 from ..logs import follow_entries, parse_since, read_entries
 from ..state import MONITORED, ContainerRecord, NameInUse, NoSuchContainer, Store, process_alive, process_start_time
 from ..users import resolve_user
-from . import proc
+from . import cmonitor, proc
 from .inspect import inspect_dict
 from .monitor import ALREADY_RUNNING, Monitor, claim, start_detached
 from .proc import namespace_joins
@@ -95,7 +95,11 @@ class ManagedContainer:
             raise ContainerStateError(f"cannot start a paused container {rec.name}, try unpause instead")
         if rec.state in ("running", "restarting"):
             return self  # docker: starting a running container is not an error
-        result = start_detached(self._store, rec.id)
+        rec = self._finished(rec)
+        if cmonitor.eligible(rec):
+            result = cmonitor.start(self._store, rec.id)
+        else:
+            result = start_detached(self._store, rec.id)
         try:
             self.reload()
         except NoSuchContainer:  # auto-removed already
@@ -105,6 +109,29 @@ class ManagedContainer:
                 return self  # a concurrent start won
             raise StartFailed(result["error"], result.get("exit_status", 125))
         return self
+
+    def _finished(self, rec, timeout=30.0):
+        """rec once the monitor of its last run is gone: a C monitor tears
+        the container down (cgroup, --rm) after its exit is recorded."""
+        if rec.state in MONITORED or rec.state == "created" or not rec.monitor_pid:
+            return rec
+        end = time.monotonic() + timeout
+        while process_alive(rec.monitor_pid, rec.monitor_start) and time.monotonic() < end:
+            time.sleep(0.005)
+        monitor = rec.monitor_pid
+
+        def same_monitor(cur):
+            if cur.monitor_pid != monitor or process_alive(cur.monitor_pid, cur.monitor_start):
+                raise _MonitorChanged
+
+        try:   # a finishing monitor that died: it is not looking after anything
+            cur = self._store.update(rec.id, _check=same_monitor, monitor_pid=None, monitor_start=None)
+        except _MonitorChanged:
+            cur = self._store.load(rec.id)
+        if cur is None:
+            raise NoSuchContainer(rec.id[:12])
+        self._rec = cur
+        return cur
 
     def run_attached(self, stdin_fd=None, echo=True, tty_handler=None) -> int:
         """Runs the container with this process as its monitor (foreground
@@ -268,6 +295,8 @@ class ManagedContainer:
                 running_cgroup.thaw(rec)
             self._send(rec, _signal.SIGKILL)
             self._wait_recorded(rec)
+            rec = self._fresh()
+        rec = self._finished(rec)
 
         def still_stopped(cur):
             if cur.state in MONITORED or cur.monitor_pid:
@@ -644,6 +673,10 @@ class ManagedContainer:
                 raise NoSuchContainer(self.short_id)
         self.reload()
         return self
+
+
+class _MonitorChanged(Exception):
+    """Another monitor took the container meanwhile."""
 
 
 class _signals_proxied_to:

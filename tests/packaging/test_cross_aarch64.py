@@ -70,7 +70,8 @@ def elf_machine(path):
 def test_cross_build_follows_cc_to_aarch64_without_warnings(aarch64_wheel, aarch64_root):
     assert aarch64_wheel.wheel.name.endswith("-cp310-abi3-linux_aarch64.whl"), aarch64_wheel.wheel.name
     assert elf_machine(aarch64_root / "pycontain/_nsexec.abi3.so") == ("AArch64", True)
-    for prog in ("pycontain/_bin/pycontain-init", "pycontain/_bin/hello-world/hello", "pycontain/_bin/pycontain-join"):
+    for prog in ("pycontain/_bin/pycontain-init", "pycontain/_bin/hello-world/hello", "pycontain/_bin/pycontain-join",
+                 "pycontain/_bin/pycontain-monitor"):
         assert elf_machine(aarch64_root / prog) == ("AArch64", False), f"{prog} is not a static aarch64 program"
     assert compiler_warnings(aarch64_wheel.log) == []
 

@@ -1,0 +1,265 @@
+"""A detached container under the C monitor (src/monitor.c, pycontain-monitor),
+as podman's containers are under conmon.
+
+The starting process (CLI, API service, a Python program) forks; the child
+launches the container in process, as a foreground run does (no new
+interpreter to start: that was ~150 ms of every `run -d`), reports to the
+starter, and then executes pycontain-monitor from a sealed memfd in its own
+place. exec keeps children: the monitor is the container's init's parent
+and reaper, with the pid and start time the record names as its monitor.
+The starter forks twice, so it never reaps the monitor.
+
+The monitor copies the output into the json-file log, serves attach and
+forwards signals; when the container ends it writes the exit file (status,
+time, OOM) into the container's directory, which record readers merge at
+once (state.py), and executes `python -m pycontain.managed.cmonitor finish`
+in its own place again: the teardown (cgroup, image hold, attach socket),
+the final record and --rm. Only that rare end pays a Python start.
+
+What the C monitor does not do yet stays with the Python monitor
+(monitor.py): restart policies, health checks, networks that need a
+teardown (bridge, slirp4netns), fuse-overlayfs roots, and a starter with
+threads (forking a threaded Python process is not safe).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+
+from .. import _launch, cgroups
+from ..attach import SOCKET_NAME, AttachServer
+from ..container import release_image
+from ..errors import AlreadyRunning
+from ..state import EXIT_FILE, Store, read_exit_file
+from .monitor import ALREADY_RUNNING, START_FAILED, Monitor, claim, read_report
+from .record import parse_restart_policy
+
+PROGRAM = "pycontain-monitor"
+# PYCONTAIN_MONITOR=python keeps every detached container under the Python monitor.
+MONITOR_ENV = "PYCONTAIN_MONITOR"
+
+
+def eligible(rec) -> bool:
+    """Whether the C monitor can look after this container from start to end."""
+    if os.environ.get(MONITOR_ENV) == "python":
+        return False
+    cfg = rec.config
+    return (parse_restart_policy(rec.restart_policy)[0] == "no"
+            and not cfg.get("healthcheck")
+            and cfg.get("network", "none") in ("none", "host")
+            and os.geteuid() == 0                  # rootless: slirp4netns and fuse-overlayfs processes
+            and threading.active_count() == 1)
+
+
+def start(store: Store, cid: str, timeout: float = 60.0) -> dict:
+    """Starts the container under a C monitor; returns the child's report
+    ({"ok": True, "pid": N} or {"error": ..., "kind": ...}) as monitor.start_detached."""
+    r, w = os.pipe()
+    try:
+        pid = os.fork()
+    except BaseException:
+        os.close(r)
+        os.close(w)
+        raise
+    if pid == 0:   # never returns
+        os.close(r)
+        _first_child(store.root, cid, w)
+    os.close(w)
+    try:
+        os.waitpid(pid, 0)
+        return read_report(r, timeout)
+    finally:
+        os.close(r)
+
+
+def _first_child(root, cid, report_fd):
+    code = 125
+    try:
+        if os.fork() == 0:   # the monitor-to-be: nobody's child once its parent ended
+            _monitor_child(root, cid, report_fd)
+        code = 0
+    finally:
+        os._exit(code)
+
+
+def _report(fd, msg):
+    try:
+        os.write(fd, json.dumps(msg).encode())
+    except OSError:
+        pass
+
+
+def _monitor_child(root, cid, report_fd):
+    """Launches the container and becomes its C monitor. Never returns."""
+    store = mon = None
+    try:
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):   # the starter's terminal or pipe is not ours to hold
+            os.dup2(null, fd)
+        os.close(null)
+        os.chdir("/")
+        store = Store(root)   # a connection of our own: the starter's is not for a forked child
+        try:
+            rec = claim(store, cid)
+            if rec is None:
+                raise LookupError(f"no such container: {cid}")
+        except Exception as e:
+            kind = ALREADY_RUNNING if isinstance(e, AlreadyRunning) else START_FAILED
+            _report(report_fd, {"error": str(e), "exit_status": 125, "kind": kind})
+            os._exit(1)
+        program = _launch.sealed_program(PROGRAM)
+        mon = Monitor(store, cid, report_fd=report_fd)
+        attach = AttachServer(store.container_dir(cid))   # attach works as soon as `run -d` returned
+        try:
+            c = mon._launch(rec)
+        except Exception as e:   # as Monitor.run: the record says why, --rm removes it
+            status = getattr(e, "exit_status", 125)
+            store.update(cid, state="exited", exit_code=status, error=str(e), finished=time.time(),
+                         pid=None, pid_start=None, monitor_pid=None, monitor_start=None)
+            attach.close()
+            _report(report_fd, {"error": str(e), "exit_status": status, "kind": START_FAILED})
+            if rec.config.get("auto_remove"):
+                mon._remove()
+            os._exit(1)
+        argv, keep = _monitor_argv(store, rec, c, attach)
+        keep.append(program)
+        _close_all_but(keep + [report_fd])
+        for fd in keep:
+            os.set_inheritable(fd, True)
+        os.set_inheritable(program, False)
+        _report(report_fd, {"ok": True, "pid": c.pid})
+        os.close(report_fd)
+        env = dict(os.environ, PYCONTAIN_ROOT=str(store.root), PYCONTAIN_NETNS_POOL="0")
+        os.execve(program, argv, env)
+    except BaseException as e:   # the container (if any) dies with us: pdeathsig
+        _report(report_fd, {"error": f"the container's monitor failed: {e}", "exit_status": 125,
+                            "kind": START_FAILED})
+        try:
+            if store is not None:
+                store.update(cid, error=f"the monitor failed: {e!r}", pid=None, pid_start=None,
+                             monitor_pid=None, monitor_start=None, finished=time.time(),
+                             state="exited" if mon is not None and mon.container is not None else "created")
+        except Exception:
+            pass
+    os._exit(1)
+
+
+def _monitor_argv(store, rec, c, attach) -> tuple[list, list]:
+    """The monitor's command line and the descriptors it inherits."""
+    if c._network is not None or c._slirp is not None or c._fuse is not None:
+        raise RuntimeError("the C monitor cannot tear down this container's network or root filesystem")
+    cdir = str(store.container_dir(rec.id))
+    keep = []
+    argv = [PROGRAM, "--pid", str(c.pid), "--dir", cdir, "--log", rec.log_path]
+    if rec.log_opts.get("max-size"):
+        argv += ["--max-size", str(rec.log_opts["max-size"]), "--max-file", str(rec.log_opts.get("max-file", 1))]
+    if c.tty_master is not None:
+        argv += ["--tty", str(c.tty_master)]
+        keep.append(c.tty_master)
+    else:
+        argv += ["--stdout", str(c.stdout.fileno()), "--stderr", str(c.stderr.fileno())]
+        keep += [c.stdout.fileno(), c.stderr.fileno()]
+        if c.stdin is not None:
+            argv += ["--stdin", str(c.stdin.fileno())]
+            keep.append(c.stdin.fileno())
+    argv += ["--attach", str(attach.fileno())]
+    keep.append(attach.fileno())
+    cg = c._cgroup
+    oom = _oom_file(cg)
+    if oom:
+        argv += ["--oom", oom]
+    argv += ["--events", str(store.root / "events.jsonl"), "--id", rec.id, "--name", rec.name,
+             "--image", rec.image or ""]
+    # volumes stay held (a shared flock on each) for as long as the monitor lives
+    volume_fds = [v._fd for v in c._volumes if v._fd is not None]
+    keep += volume_fds
+    handoff = {"cgroup": cg.record() if cg is not None else None, "image_held": bool(c._image_held),
+               "volume_fds": volume_fds}
+    argv += ["--", sys.executable, "-m", "pycontain.managed.cmonitor", "finish", rec.id, json.dumps(handoff)]
+    return argv, keep
+
+
+def _oom_file(cg) -> str | None:
+    """The cgroup file whose oom_kill counter says the kernel killed for memory."""
+    if cg is None:
+        return None
+    rec = cg.record()
+    if rec.get("version") == 2:
+        return rec["path"] + "/memory.events"
+    mem = rec.get("dirs", {}).get("memory")
+    return mem + "/memory.oom_control" if mem else None
+
+
+def _close_all_but(keep):
+    keep = set(keep)
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2 and fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+# ---- the end: executed by the monitor in its own place --------------------------------------
+
+
+def finish(cid: str, handoff: dict) -> None:
+    """The container ended (the exit file says how): its cgroup, its image
+    hold and its volumes let go, the record made final, --rm done."""
+    store = Store()
+    cdir = store.container_dir(cid)
+    ended = read_exit_file(cdir) or {}
+    oom = bool(ended.get("oom_killed"))
+    try:
+        if handoff.get("cgroup"):
+            cg = cgroups.reopen(handoff["cgroup"])
+            try:
+                cg.destroy()
+            finally:
+                try:
+                    oom = oom or cg.oom_killed()
+                except OSError:
+                    pass
+        if handoff.get("image_held"):
+            release_image(cid, store.root)
+    finally:
+        for fd in handoff.get("volume_fds", ()):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        try:
+            os.unlink(cdir / SOCKET_NAME)
+        except OSError:
+            pass
+    changes = {"state": "exited", "pid": None, "pid_start": None, "monitor_pid": None, "monitor_start": None,
+               "oom_killed": oom}
+    if "exit_code" in ended:
+        changes.update(exit_code=ended["exit_code"], finished=ended["finished_ns"] / 1e9)
+    dropped = ended.get("log_lines_dropped")
+    if dropped:
+        changes["error"] = f"{dropped} log lines dropped: no space left on device"
+    rec = store.update(cid, **changes)
+    try:
+        os.unlink(cdir / EXIT_FILE)
+    except OSError:
+        pass
+    if rec is not None and rec.config.get("auto_remove"):
+        Monitor(store, cid)._remove()
+
+
+def main(argv):
+    if len(argv) == 3 and argv[0] == "finish":
+        finish(argv[1], json.loads(argv[2]))
+        return 0
+    print("usage: python -m pycontain.managed.cmonitor finish ID HANDOFF", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
