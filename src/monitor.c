@@ -15,7 +15,9 @@
  *   - serves pycontain/attach.py's wire protocol on the listening socket it
  *     was handed: output goes raw to every client, clients send frames
  *     b"d"+len+bytes (input), b"w"+len+winsize (resize), b"e" (input ended);
- *   - forwards SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 to the init.
+ *   - forwards SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 to the init;
+ *   - runs the health check every interval: `python -m pycontain.managed.health
+ *     STORE ID` (one probe, which records its result itself).
  * When the init has ended it writes the exit file (exit status, finish time,
  * OOM, dropped log lines) into the container's directory, appends the oom
  * and die events to <store>/events.jsonl, and executes the exit command
@@ -25,7 +27,8 @@
  * Usage: pycontain-monitor --pid N --dir DIR --log PATH [--max-size N]
  *        [--max-file N] (--stdout FD --stderr FD | --tty FD) [--stdin FD]
  *        [--attach FD] [--oom PATH] [--events PATH --id ID --name NAME
- *        --image IMAGE] -- EXIT COMMAND...
+ *        --image IMAGE] [--health-interval NS --python PATH --root STORE]
+ *        -- EXIT COMMAND...
  *
  * Built like pycontain-init: static, without libc where rawsys.h can, so
  * that a machine full of detached containers pays ~100 KiB per monitor.
@@ -124,6 +127,8 @@
 #define SIGUSR2 12
 #define SIGPIPE 13
 #define SIGTERM 15
+#define F_SETFD 2
+#define FD_CLOEXEC 1
 
 struct m_timespec { long tv_sec, tv_nsec; };
 struct m_pollfd { int fd; short events, revents; };
@@ -652,6 +657,8 @@ int pc_main(int argc, char **argv, char **envp)
 {
     int pid = 0;
     const char *dir = 0, *oom_path = 0, *events = 0, *id = "", *name = "", *image = "";
+    const char *python = 0, *root = 0;
+    long long health_ns = 0;
     char **exit_cmd = 0;
     streams[0].fd = streams[1].fd = -1;
     streams[0].name = "stdout";
@@ -680,13 +687,23 @@ int pc_main(int argc, char **argv, char **envp)
         else if (rs_streq(a, "--id")) id = v;
         else if (rs_streq(a, "--name")) name = v;
         else if (rs_streq(a, "--image")) image = v;
+        else if (rs_streq(a, "--health-interval")) health_ns = parse_num(v);
+        else if (rs_streq(a, "--python")) python = v;
+        else if (rs_streq(a, "--root")) root = v;
         else usage("unknown option");
     }
     if (pid <= 0 || !dir || !log_path)
         usage("--pid, --dir and --log are required");
     if (tty_fd >= 0 && stdin_fd < 0)
         stdin_fd = tty_fd;   /* a terminal's input is its master too */
+    if (health_ns > 0 && (!python || !root))
+        usage("--health-interval needs --python and --root");
     my_uid = (unsigned)sys(M_NR_getuid, 0, 0, 0, 0, 0);
+    /* what we were handed is ours alone: no health probe inherits it */
+    int handed[] = {streams[0].fd, streams[1].fd, stdin_fd, listen_fd};
+    for (unsigned i = 0; i < sizeof handed / sizeof handed[0]; i++)
+        if (handed[i] >= 0)
+            sys(M_NR_fcntl, handed[i], F_SETFD, FD_CLOEXEC, 0, 0);
     for (int i = 0; i < MAX_CLIENTS; i++)
         clients[i].fd = -1;
 
@@ -700,9 +717,23 @@ int pc_main(int argc, char **argv, char **envp)
      * that a reader who left is an EPIPE, not our death */
     rs_sigset_t fwd = (1ULL << (SIGTERM - 1)) | (1ULL << (SIGINT - 1)) | (1ULL << (SIGHUP - 1))
                       | (1ULL << (SIGQUIT - 1)) | (1ULL << (SIGUSR1 - 1)) | (1ULL << (SIGUSR2 - 1));
-    rs_sigset_t blocked = fwd | (1ULL << (SIGPIPE - 1)), old = 0;
+    rs_sigset_t watched = fwd | (1ULL << (RS_SIGCHLD - 1));   /* SIGCHLD: a health probe ended */
+    rs_sigset_t blocked = watched | (1ULL << (SIGPIPE - 1)), old = 0;
     rs_sigprocmask(RS_SIG_BLOCK, &blocked, &old);
-    int sfd = (int)sys(M_NR_signalfd4, -1, (long)&fwd, RS_SIGSET_SIZE, O_CLOEXEC | O_NONBLOCK, 0);
+    int sfd = (int)sys(M_NR_signalfd4, -1, (long)&watched, RS_SIGSET_SIZE, O_CLOEXEC | O_NONBLOCK, 0);
+
+    /* health checks: `python -m pycontain.managed.health ROOT ID` runs one
+     * probe and records it; one every interval while the container runs,
+     * never two at once */
+    char *probe_argv[] = {(char *)python, "-m", "pycontain.managed.health", (char *)root, (char *)id, 0};
+    int probe_pid = 0;
+    struct m_timespec next_probe = {0, 0};
+    if (health_ns > 0) {
+        now(CLOCK_MONOTONIC, &next_probe);
+        next_probe.tv_sec += health_ns / 1000000000, next_probe.tv_nsec += health_ns % 1000000000;
+        if (next_probe.tv_nsec >= 1000000000)
+            next_probe.tv_sec++, next_probe.tv_nsec -= 1000000000;
+    }
 
     static unsigned char buf[65536];
     struct m_pollfd pfds[3 + MAX_CLIENTS];
@@ -727,8 +758,32 @@ int pc_main(int argc, char **argv, char **envp)
                 pfds[n] = (struct m_pollfd){clients[i].fd, POLLIN, 0};
                 owner[n++] = &clients[i];
             }
-        long r = sys(M_NR_ppoll, (long)pfds, n, 0, 0, RS_SIGSET_SIZE);
-        if (r < 0)
+        struct m_timespec wait_for, t;
+        struct m_timespec *timeout = 0;
+        if (health_ns > 0) {
+            now(CLOCK_MONOTONIC, &t);
+            long long left = (next_probe.tv_sec - t.tv_sec) * 1000000000LL + (next_probe.tv_nsec - t.tv_nsec);
+            if (left <= 0) {
+                if (!probe_pid) {
+                    int child = rs_fork();
+                    if (child == 0) {
+                        rs_sigprocmask(RS_SIG_SETMASK, &old, 0);
+                        rs_execve(python, probe_argv, envp);
+                        rs_exit(127);
+                    }
+                    probe_pid = child > 0 ? child : 0;
+                }
+                next_probe = t;
+                next_probe.tv_sec += health_ns / 1000000000, next_probe.tv_nsec += health_ns % 1000000000;
+                if (next_probe.tv_nsec >= 1000000000)
+                    next_probe.tv_sec++, next_probe.tv_nsec -= 1000000000;
+                left = health_ns;
+            }
+            wait_for.tv_sec = left / 1000000000, wait_for.tv_nsec = left % 1000000000;
+            timeout = &wait_for;
+        }
+        long r = sys(M_NR_ppoll, (long)pfds, n, (long)timeout, 0, RS_SIGSET_SIZE);
+        if (r <= 0)
             continue;
         for (int k = 0; k < n; k++) {
             if (!pfds[k].revents)
@@ -741,8 +796,12 @@ int pc_main(int argc, char **argv, char **envp)
             }
             if (fd == sfd) {
                 struct m_sfd_info si;
-                while (m_read(sfd, &si, sizeof si) == (long)sizeof si)
-                    rs_kill(pid, (int)si.ssi_signo);
+                while (m_read(sfd, &si, sizeof si) == (long)sizeof si) {
+                    if (si.ssi_signo != RS_SIGCHLD)
+                        rs_kill(pid, (int)si.ssi_signo);
+                    else if (probe_pid && rs_wait4(probe_pid, 0, RS_WNOHANG) == probe_pid)
+                        probe_pid = 0;
+                }
                 continue;
             }
             if (fd == listen_fd) {
@@ -775,6 +834,11 @@ int pc_main(int argc, char **argv, char **envp)
     int status = 0, code;
     while (rs_wait4(pid, &status, 0) == -RS_EINTR)
         ;
+    if (probe_pid) {   /* a probe of a container that is gone has nothing to say */
+        rs_kill(probe_pid, RS_SIGKILL);
+        while (rs_wait4(probe_pid, 0, 0) == -RS_EINTR)
+            ;
+    }
     if ((status & 0x7f) == 0)
         code = (status >> 8) & 0xff;          /* exited */
     else

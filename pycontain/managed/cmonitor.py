@@ -16,10 +16,15 @@ once (state.py), and executes `python -m pycontain.managed.cmonitor finish`
 in its own place again: the teardown (cgroup, image hold, attach socket),
 the final record and --rm. Only that rare end pays a Python start.
 
+A restart (the record's policy) is that Python process's too: it waits out
+docker's backoff, launches the container again in process and executes the
+C monitor again, still with the same pid. Health checks: the C monitor runs
+`python -m pycontain.managed.health STORE ID` every interval.
+
 What the C monitor does not do yet stays with the Python monitor
-(monitor.py): restart policies, health checks, networks that need a
-teardown (bridge, slirp4netns), fuse-overlayfs roots, and a starter with
-threads (forking a threaded Python process is not safe).
+(monitor.py): networks that need a teardown (bridge, slirp4netns),
+fuse-overlayfs roots, and a starter with threads (forking a threaded Python
+process is not safe).
 """
 from __future__ import annotations
 
@@ -29,15 +34,17 @@ import sys
 import threading
 import time
 
-from .. import _launch, cgroups
+from .. import _launch, cgroups, fuse_overlayfs
 from ..attach import SOCKET_NAME, AttachServer
 from ..container import release_image
 from ..errors import AlreadyRunning
-from ..state import EXIT_FILE, Store, read_exit_file
-from .monitor import ALREADY_RUNNING, START_FAILED, Monitor, claim, read_report
-from .record import parse_restart_policy
+from ..state import EXIT_MONITOR_LOST, Store, read_exit_file, remove_exit_file
+from .monitor import (ALREADY_RUNNING, RESTART_DELAY_MAX, RESTART_DELAY_START, RESTART_RESET_AFTER,
+                      START_FAILED, Monitor, claim, read_report)
+from .record import should_restart
 
 PROGRAM = "pycontain-monitor"
+HEALTH_DEFAULT_INTERVAL_NS = 30 * 1_000_000_000
 # PYCONTAIN_MONITOR=python keeps every detached container under the Python monitor.
 MONITOR_ENV = "PYCONTAIN_MONITOR"
 
@@ -47,10 +54,10 @@ def eligible(rec) -> bool:
     if os.environ.get(MONITOR_ENV) == "python":
         return False
     cfg = rec.config
-    return (parse_restart_policy(rec.restart_policy)[0] == "no"
-            and not cfg.get("healthcheck")
-            and cfg.get("network", "none") in ("none", "host")
+    return (cfg.get("network", "none") in ("none", "host")
             and os.geteuid() == 0                  # rootless: slirp4netns and fuse-overlayfs processes
+            and fuse_overlayfs.driver_for(fuse_overlayfs.requested_driver(cfg.get("storage_driver")),
+                                          rootless=False) != "fuse-overlayfs"
             and threading.active_count() == 1)
 
 
@@ -111,30 +118,8 @@ def _monitor_child(root, cid, report_fd):
             kind = ALREADY_RUNNING if isinstance(e, AlreadyRunning) else START_FAILED
             _report(report_fd, {"error": str(e), "exit_status": 125, "kind": kind})
             os._exit(1)
-        program = _launch.sealed_program(PROGRAM)
         mon = Monitor(store, cid, report_fd=report_fd)
-        attach = AttachServer(store.container_dir(cid))   # attach works as soon as `run -d` returned
-        try:
-            c = mon._launch(rec)
-        except Exception as e:   # as Monitor.run: the record says why, --rm removes it
-            status = getattr(e, "exit_status", 125)
-            store.update(cid, state="exited", exit_code=status, error=str(e), finished=time.time(),
-                         pid=None, pid_start=None, monitor_pid=None, monitor_start=None)
-            attach.close()
-            _report(report_fd, {"error": str(e), "exit_status": status, "kind": START_FAILED})
-            if rec.config.get("auto_remove"):
-                mon._remove()
-            os._exit(1)
-        argv, keep = _monitor_argv(store, rec, c, attach)
-        keep.append(program)
-        _close_all_but(keep + [report_fd])
-        for fd in keep:
-            os.set_inheritable(fd, True)
-        os.set_inheritable(program, False)
-        _report(report_fd, {"ok": True, "pid": c.pid})
-        os.close(report_fd)
-        env = dict(os.environ, PYCONTAIN_ROOT=str(store.root), PYCONTAIN_NETNS_POOL="0")
-        os.execve(program, argv, env)
+        _become_monitor(store, rec, mon, report_fd, RESTART_DELAY_START)
     except BaseException as e:   # the container (if any) dies with us: pdeathsig
         _report(report_fd, {"error": f"the container's monitor failed: {e}", "exit_status": 125,
                             "kind": START_FAILED})
@@ -148,7 +133,37 @@ def _monitor_child(root, cid, report_fd):
     os._exit(1)
 
 
-def _monitor_argv(store, rec, c, attach) -> tuple[list, list]:
+def _become_monitor(store, rec, mon, report_fd, restart_delay):
+    """Launches the container of rec (this process is its monitor already)
+    and executes the C monitor in this process's place. Returns only when
+    the container could not start (recorded; --rm done)."""
+    program = _launch.sealed_program(PROGRAM)
+    attach = AttachServer(store.container_dir(rec.id))   # attach works as soon as `run -d` returned
+    try:
+        c = mon._launch(rec)
+    except Exception as e:   # as Monitor.run: the record says why, --rm removes it
+        status = getattr(e, "exit_status", 125)
+        store.update(rec.id, state="exited", exit_code=status, error=str(e), finished=time.time(),
+                     pid=None, pid_start=None, monitor_pid=None, monitor_start=None)
+        attach.close()
+        os.close(program)
+        if report_fd is not None:
+            _report(report_fd, {"error": str(e), "exit_status": status, "kind": START_FAILED})
+        if rec.config.get("auto_remove"):
+            mon._remove()
+        return
+    argv, keep = _monitor_argv(store, rec, c, attach, restart_delay)
+    _close_all_but(keep + [program] + ([report_fd] if report_fd is not None else []))
+    for fd in keep:
+        os.set_inheritable(fd, True)
+    if report_fd is not None:
+        _report(report_fd, {"ok": True, "pid": c.pid})
+        os.close(report_fd)
+    env = dict(os.environ, PYCONTAIN_ROOT=str(store.root), PYCONTAIN_NETNS_POOL="0")
+    os.execve(program, argv, env)
+
+
+def _monitor_argv(store, rec, c, attach, restart_delay) -> tuple[list, list]:
     """The monitor's command line and the descriptors it inherits."""
     if c._network is not None or c._slirp is not None or c._fuse is not None:
         raise RuntimeError("the C monitor cannot tear down this container's network or root filesystem")
@@ -174,13 +189,26 @@ def _monitor_argv(store, rec, c, attach) -> tuple[list, list]:
         argv += ["--oom", oom]
     argv += ["--events", str(store.root / "events.jsonl"), "--id", rec.id, "--name", rec.name,
              "--image", rec.image or ""]
+    interval = health_interval_ns(rec)
+    if interval:
+        argv += ["--health-interval", str(interval), "--python", sys.executable, "--root", str(store.root)]
     # volumes stay held (a shared flock on each) for as long as the monitor lives
     volume_fds = [v._fd for v in c._volumes if v._fd is not None]
     keep += volume_fds
     handoff = {"cgroup": cg.record() if cg is not None else None, "image_held": bool(c._image_held),
-               "volume_fds": volume_fds}
+               "volume_fds": volume_fds, "restart_delay": restart_delay}
     argv += ["--", sys.executable, "-m", "pycontain.managed.cmonitor", "finish", rec.id, json.dumps(handoff)]
     return argv, keep
+
+
+def health_interval_ns(rec) -> int:
+    """How often the container's health check runs (0: it has none), as
+    managed/health.py reads the record's docker Healthcheck: Test NONE is
+    none, a zero Interval is docker's 30 s."""
+    hc = rec.config.get("healthcheck")
+    if not hc or not hc.get("Test") or hc["Test"][0] == "NONE":
+        return 0
+    return int(hc.get("Interval") or HEALTH_DEFAULT_INTERVAL_NS)
 
 
 def _oom_file(cg) -> str | None:
@@ -237,20 +265,37 @@ def finish(cid: str, handoff: dict) -> None:
             os.unlink(cdir / SOCKET_NAME)
         except OSError:
             pass
-    changes = {"state": "exited", "pid": None, "pid_start": None, "monitor_pid": None, "monitor_start": None,
-               "oom_killed": oom}
-    if "exit_code" in ended:
-        changes.update(exit_code=ended["exit_code"], finished=ended["finished_ns"] / 1e9)
+    rec = store.load(cid)
+    if rec is None:   # removed under us (rm -f): nothing left to record
+        return
+    code = ended.get("exit_code", EXIT_MONITOR_LOST)
+    finished = ended["finished_ns"] / 1e9 if "finished_ns" in ended else time.time()
     dropped = ended.get("log_lines_dropped")
+    mon = Monitor(store, cid)
+    if should_restart(rec.restart_policy, code, rec.restart_count, rec.stop_requested):
+        # docker's backoff, as the Python monitor's: doubled after each
+        # restart, back to the start after a run of RESTART_RESET_AFTER
+        ran = finished - (rec.started or finished)
+        delay = RESTART_DELAY_START if ran >= RESTART_RESET_AFTER else handoff.get("restart_delay", RESTART_DELAY_START)
+        rec = store.update(cid, _check=lambda _rec: remove_exit_file(cdir), state="restarting", exit_code=code,
+                           oom_killed=oom, finished=finished, pid=None, pid_start=None,
+                           restart_count=rec.restart_count + 1)
+        if rec is None:
+            return
+        if mon._sleep_unless_stopped(delay):
+            rec = store.load(cid)
+            if rec is not None:
+                _become_monitor(store, rec, mon, None, min(delay * 2, RESTART_DELAY_MAX))
+            return   # it could not start: recorded
+        store.update(cid, state="exited", pid=None, pid_start=None, monitor_pid=None, monitor_start=None)
+        return
+    changes = {"state": "exited", "exit_code": code, "finished": finished, "oom_killed": oom, "pid": None,
+               "pid_start": None, "monitor_pid": None, "monitor_start": None}
     if dropped:
         changes["error"] = f"{dropped} log lines dropped: no space left on device"
-    rec = store.update(cid, **changes)
-    try:
-        os.unlink(cdir / EXIT_FILE)
-    except OSError:
-        pass
+    rec = store.update(cid, _check=lambda _rec: remove_exit_file(cdir), **changes)
     if rec is not None and rec.config.get("auto_remove"):
-        Monitor(store, cid)._remove()
+        mon._remove()
 
 
 def main(argv):
