@@ -26,7 +26,7 @@
  *
  * Usage: pycontain-monitor --pid N --dir DIR --log PATH [--max-size N]
  *        [--max-file N] (--stdout FD --stderr FD | --tty FD) [--stdin FD]
- *        [--attach FD] [--oom PATH] [--events PATH --id ID --name NAME
+ *        [--attach FD] [--report FD] [--oom PATH] [--events PATH --id ID --name NAME
  *        --image IMAGE] [--health-interval NS --python PATH --root STORE]
  *        -- EXIT COMMAND...
  *
@@ -659,6 +659,7 @@ int pc_main(int argc, char **argv, char **envp)
     const char *dir = 0, *oom_path = 0, *events = 0, *id = "", *name = "", *image = "";
     const char *python = 0, *root = 0;
     long long health_ns = 0;
+    int report_fd = -1;
     char **exit_cmd = 0;
     streams[0].fd = streams[1].fd = -1;
     streams[0].name = "stdout";
@@ -690,6 +691,7 @@ int pc_main(int argc, char **argv, char **envp)
         else if (rs_streq(a, "--health-interval")) health_ns = parse_num(v);
         else if (rs_streq(a, "--python")) python = v;
         else if (rs_streq(a, "--root")) root = v;
+        else if (rs_streq(a, "--report")) report_fd = (int)parse_num(v);
         else usage("unknown option");
     }
     if (pid <= 0 || !dir || !log_path)
@@ -733,6 +735,15 @@ int pc_main(int argc, char **argv, char **envp)
         next_probe.tv_sec += health_ns / 1000000000, next_probe.tv_nsec += health_ns % 1000000000;
         if (next_probe.tv_nsec >= 1000000000)
             next_probe.tv_sec++, next_probe.tv_nsec -= 1000000000;
+    }
+
+    if (report_fd >= 0) {   /* the starter waits for this: the container runs, under us */
+        struct out o = {line_buf, 0};
+        puts_(&o, "{\"ok\": true, \"pid\": ");
+        put_uint(&o, (unsigned long long)pid, 1);
+        puts_(&o, "}");
+        rs_write_all(report_fd, o.p, o.n);
+        m_close(report_fd);
     }
 
     static unsigned char buf[65536];

@@ -153,12 +153,12 @@ def _become_monitor(store, rec, mon, report_fd, restart_delay):
             mon._remove()
         return
     argv, keep = _monitor_argv(store, rec, c, attach, restart_delay)
-    _close_all_but(keep + [program] + ([report_fd] if report_fd is not None else []))
+    if report_fd is not None:   # the monitor reports {"ok": true, "pid": N} once it runs
+        argv[1:1] = ["--report", str(report_fd)]
+        keep.append(report_fd)
+    _close_all_but(keep + [program])
     for fd in keep:
         os.set_inheritable(fd, True)
-    if report_fd is not None:
-        _report(report_fd, {"ok": True, "pid": c.pid})
-        os.close(report_fd)
     env = dict(os.environ, PYCONTAIN_ROOT=str(store.root), PYCONTAIN_NETNS_POOL="0")
     os.execve(program, argv, env)
 
