@@ -19,7 +19,8 @@ from ..config import merge_env, normalize_env
 from ..container import ContainerResult
 from ..errors import ConfigError, ContainerError, ContainerStateError, ContainerTimeout, StartFailed
 from ..logs import follow_entries, parse_since, read_entries
-from ..state import MONITORED, ContainerRecord, NameInUse, NoSuchContainer, Store, process_alive, process_start_time
+from ..state import (MONITORED, ContainerRecord, NameInUse, NoSuchContainer, Store, process_alive, process_start_time,
+                     remove_leftover_cgroups)
 from ..users import resolve_user
 from . import cmonitor, proc
 from .inspect import inspect_dict
@@ -111,20 +112,37 @@ class ManagedContainer:
         return self
 
     def _finished(self, rec, timeout=30.0):
-        """rec once the monitor of its last run is gone: a C monitor tears
-        the container down (cgroup, --rm) after its exit is recorded."""
+        """rec with nothing of its last run left. A C monitor tears the
+        container down in Python after its exit was recorded (the exit
+        file): whoever wants the container next (start, rm) does not wait
+        ~0.2 s for that interpreter to start, but kills it and removes what
+        it would have (its cgroups; the image hold and the volumes' locks go
+        with the record or the process). An --rm one is left to finish its
+        removal."""
         if rec.state in MONITORED or rec.state == "created" or not rec.monitor_pid:
             return rec
-        end = time.monotonic() + timeout
-        while process_alive(rec.monitor_pid, rec.monitor_start) and time.monotonic() < end:
-            time.sleep(0.005)
+        if rec.config.get("auto_remove"):
+            end = time.monotonic() + timeout
+            while process_alive(rec.monitor_pid, rec.monitor_start) and time.monotonic() < end:
+                time.sleep(0.005)
+        else:
+            fd = self._pidfd_of(rec.monitor_pid, rec.monitor_start)
+            if fd is not None:
+                try:
+                    _signal.pidfd_send_signal(fd, _signal.SIGKILL)
+                    select.select([fd], [], [], timeout)
+                except ProcessLookupError:
+                    pass
+                finally:
+                    os.close(fd)
+            remove_leftover_cgroups(rec)
         monitor = rec.monitor_pid
 
         def same_monitor(cur):
             if cur.monitor_pid != monitor or process_alive(cur.monitor_pid, cur.monitor_start):
                 raise _MonitorChanged
 
-        try:   # a finishing monitor that died: it is not looking after anything
+        try:
             cur = self._store.update(rec.id, _check=same_monitor, monitor_pid=None, monitor_start=None)
         except _MonitorChanged:
             cur = self._store.load(rec.id)
@@ -152,13 +170,18 @@ class ManagedContainer:
 
     def _pidfd(self, rec):
         """A pidfd of the container's init if it still is the one recorded."""
-        if not rec.pid:
+        return self._pidfd_of(rec.pid, rec.pid_start)
+
+    @staticmethod
+    def _pidfd_of(pid, start):
+        """A pidfd of process pid if it still is the one that started at start."""
+        if not pid:
             return None
         try:
-            fd = os.pidfd_open(rec.pid)
+            fd = os.pidfd_open(pid)
         except (ProcessLookupError, OSError):
             return None
-        if process_start_time(rec.pid) != rec.pid_start:
+        if process_start_time(pid) != start:
             os.close(fd)
             return None
         return fd
