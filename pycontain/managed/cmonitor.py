@@ -22,7 +22,7 @@ C monitor again, still with the same pid. Health checks: the C monitor runs
 `python -m pycontain.managed.health STORE ID` every interval.
 
 What the C monitor does not do yet stays with the Python monitor
-(monitor.py): networks that need a teardown (bridge, slirp4netns),
+(monitor.py): network container:NAME and rootless ones (slirp4netns),
 fuse-overlayfs roots, and a starter with threads (forking a threaded Python
 process is not safe).
 """
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -37,7 +38,10 @@ import time
 from .. import _launch, cgroups, fuse_overlayfs
 from ..attach import SOCKET_NAME, AttachServer
 from ..container import release_image
-from ..errors import AlreadyRunning
+from ..errors import AlreadyRunning, NetworkError
+from ..network import ipam
+from ..network import store as netstore
+from ..network.attach import NetworkAttachment
 from ..state import EXIT_MONITOR_LOST, Store, read_exit_file, remove_exit_file
 from .monitor import (ALREADY_RUNNING, RESTART_DELAY_MAX, RESTART_DELAY_START, RESTART_RESET_AFTER,
                       START_FAILED, Monitor, claim, read_report)
@@ -54,32 +58,53 @@ def eligible(rec) -> bool:
     if os.environ.get(MONITOR_ENV) == "python":
         return False
     cfg = rec.config
-    return (cfg.get("network", "none") in ("none", "host")
+    return (not cfg.get("network", "none").startswith("container:")   # joins a NetworkAttachment of this process
             and os.geteuid() == 0                  # rootless: slirp4netns and fuse-overlayfs processes
             and fuse_overlayfs.driver_for(fuse_overlayfs.requested_driver(cfg.get("storage_driver")),
-                                          rootless=False) != "fuse-overlayfs"
-            and threading.active_count() == 1)
+                                          rootless=False) != "fuse-overlayfs")
 
 
 def start(store: Store, cid: str, timeout: float = 60.0) -> dict:
-    """Starts the container under a C monitor; returns the child's report
-    ({"ok": True, "pid": N} or {"error": ..., "kind": ...}) as monitor.start_detached."""
+    """Starts the container under a C monitor; returns the report
+    ({"ok": True, "pid": N} or {"error": ..., "kind": ...}) as monitor.start_detached.
+    A process with threads does not fork (another thread may hold a lock
+    the child would need: SQLite's, the import lock...): a new interpreter
+    launches the container instead, then becomes the C monitor all the same."""
     r, w = os.pipe()
+    launcher = None
     try:
-        pid = os.fork()
+        if threading.active_count() > 1:
+            launcher = _spawn_launcher(store, cid, w)
+        else:
+            first = os.fork()
+            if first == 0:   # never returns
+                os.close(r)
+                _first_child(store.root, cid, w)
     except BaseException:
         os.close(r)
-        os.close(w)
         raise
-    if pid == 0:   # never returns
-        os.close(r)
-        _first_child(store.root, cid, w)
-    os.close(w)
+    finally:
+        os.close(w)
     try:
-        os.waitpid(pid, 0)
+        # the first process forks the launcher and ends at once: reaped here
+        if launcher is not None:
+            launcher.wait()
+        else:
+            os.waitpid(first, 0)
         return read_report(r, timeout)
     finally:
         os.close(r)
+
+
+def _spawn_launcher(store, cid, w) -> subprocess.Popen:
+    """`python -m pycontain.managed.cmonitor start ID FD`, in a session of its own."""
+    env = dict(os.environ, PYCONTAIN_ROOT=str(store.root), PYCONTAIN_NETNS_POOL="0")
+    return subprocess.Popen(
+        [sys.executable, "-m", "pycontain.managed.cmonitor", "start", cid, str(w)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        pass_fds=(w,), start_new_session=True, env=env, close_fds=True,
+        cwd="/",  # `python -m` imports from its working directory first: the caller's may be a container's
+    )
 
 
 def _first_child(root, cid, report_fd):
@@ -165,7 +190,8 @@ def _become_monitor(store, rec, mon, report_fd, restart_delay):
 
 def _monitor_argv(store, rec, c, attach, restart_delay) -> tuple[list, list]:
     """The monitor's command line and the descriptors it inherits."""
-    if c._network is not None or c._slirp is not None or c._fuse is not None:
+    net = c._network
+    if (net is not None and net.target is not None) or c._slirp is not None or c._fuse is not None:
         raise RuntimeError("the C monitor cannot tear down this container's network or root filesystem")
     cdir = str(store.container_dir(rec.id))
     keep = []
@@ -194,9 +220,12 @@ def _monitor_argv(store, rec, c, attach, restart_delay) -> tuple[list, list]:
         argv += ["--health-interval", str(interval), "--python", sys.executable, "--root", str(store.root)]
     # volumes stay held (a shared flock on each) for as long as the monitor lives
     volume_fds = [v._fd for v in c._volumes if v._fd is not None]
-    keep += volume_fds
+    # and the published host ports (a bound socket each) until their rules are gone
+    port_fds = [s.fileno() for s in net._reservation.sockets] if net is not None and net._reservation else []
+    keep += volume_fds + port_fds
     handoff = {"cgroup": cg.record() if cg is not None else None, "image_held": bool(c._image_held),
-               "volume_fds": volume_fds, "restart_delay": restart_delay}
+               "volume_fds": volume_fds + port_fds, "restart_delay": restart_delay,
+               "network": rec.config.get("network", "none")}
     argv += ["--", sys.executable, "-m", "pycontain.managed.cmonitor", "finish", rec.id, json.dumps(handoff)]
     return argv, keep
 
@@ -209,6 +238,24 @@ def health_interval_ns(rec) -> int:
     if not hc or not hc.get("Test") or hc["Test"][0] == "NONE":
         return 0
     return int(hc.get("Interval") or HEALTH_DEFAULT_INTERVAL_NS)
+
+
+def release_network(root, cid: str, mode: str) -> None:
+    """What the container held on a bridge network (its lease, veth, published
+    ports' rules), let go from another process than the one that took it;
+    the other members' hosts files of a user-defined network forget it."""
+    if mode in ("none", "host") or mode.startswith("container:"):
+        return
+    try:
+        network = netstore.get(mode, root)
+    except NetworkError:   # removed meanwhile (network rm refuses while a container uses it)
+        return
+    with ipam.network_lock(network, root):
+        freed = ipam.release_container(network, cid, root)
+    if network.user_defined and any(lease.hosts_file for lease in freed):
+        peers = NetworkAttachment(mode, cid, None, root)
+        peers.network = network
+        peers._refresh_peers()
 
 
 def _oom_file(cg) -> str | None:
@@ -255,6 +302,7 @@ def finish(cid: str, handoff: dict) -> None:
                     pass
         if handoff.get("image_held"):
             release_image(cid, store.root)
+        release_network(store.root, cid, handoff.get("network", "none"))
     finally:
         for fd in handoff.get("volume_fds", ()):
             try:
@@ -302,7 +350,9 @@ def main(argv):
     if len(argv) == 3 and argv[0] == "finish":
         finish(argv[1], json.loads(argv[2]))
         return 0
-    print("usage: python -m pycontain.managed.cmonitor finish ID HANDOFF", file=sys.stderr)
+    if len(argv) == 3 and argv[0] == "start":   # from a starter with threads (start())
+        _first_child(Store().root, argv[1], int(argv[2]))
+    print("usage: python -m pycontain.managed.cmonitor finish ID HANDOFF | start ID FD", file=sys.stderr)
     return 2
 
 

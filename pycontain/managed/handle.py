@@ -116,9 +116,9 @@ class ManagedContainer:
         container down in Python after its exit was recorded (the exit
         file): whoever wants the container next (start, rm) does not wait
         ~0.2 s for that interpreter to start, but kills it and removes what
-        it would have (its cgroups; the image hold and the volumes' locks go
-        with the record or the process). An --rm one is left to finish its
-        removal."""
+        it would have (its cgroups and network lease; the image hold and the
+        volumes' locks go with the record or the process). An --rm one is
+        left to finish its removal."""
         if rec.state in MONITORED or rec.state == "created" or not rec.monitor_pid:
             return rec
         if rec.config.get("auto_remove"):
@@ -136,6 +136,7 @@ class ManagedContainer:
                 finally:
                     os.close(fd)
             remove_leftover_cgroups(rec)
+            cmonitor.release_network(self._store.root, rec.id, rec.config.get("network", "none"))
         monitor = rec.monitor_pid
 
         def same_monitor(cur):

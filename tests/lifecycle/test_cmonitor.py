@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import struct
+import threading
 import time
 
 import pytest
@@ -333,3 +334,20 @@ def test_stop_start_rm_f_and_restart_under_the_c_monitor(busybox):
     c.remove(force=True)
     with pytest.raises(containers.NoSuchContainer):
         containers.get(c.id)
+
+
+def test_a_starter_with_threads_does_not_fork_and_still_gets_a_c_monitor(busybox):
+    """Forking a threaded Python process is not safe (a lock another thread
+    holds stays held in the child): a new interpreter launches instead."""
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait)
+    t.start()
+    try:
+        c = run_d(busybox, "echo from-threaded; sleep 60", init=True)
+        rec = c.record
+        assert cmdline(rec.monitor_pid)[0] == b"pycontain-monitor" and parent_of(rec.pid) == rec.monitor_pid
+        assert wait_for(lambda: c.logs() == b"from-threaded\n")
+        c.remove(force=True)
+    finally:
+        stop.set()
+        t.join()
