@@ -351,3 +351,29 @@ def test_a_starter_with_threads_does_not_fork_and_still_gets_a_c_monitor(busybox
     finally:
         stop.set()
         t.join()
+
+
+def test_health_checks_run_every_interval(busybox, store_root):
+    """The monitor runs `python -m pycontain.managed.health STORE ID` (one
+    probe, which records itself) every Interval while the container runs."""
+    c = containers.create(rootfs=str(busybox), command=["sleep", "60"], init=True)
+    # the record as create(healthcheck=...) keeps docker's Healthcheck
+    containers.shared_store().update(c.id, config=dict(c.record.config, healthcheck={
+        "Test": ["CMD", "true"], "Interval": 200_000_000}))
+    c.start()
+    monitor = c.record.monitor_pid
+    assert cmdline(monitor)[0] == b"pycontain-monitor"
+    probes = set()
+
+    def probing():
+        with open(f"/proc/{monitor}/task/{monitor}/children") as f:
+            for pid in f.read().split():
+                try:
+                    argv = cmdline(int(pid))
+                except OSError:
+                    continue
+                if argv[1:] == [b"-m", b"pycontain.managed.health", str(store_root).encode(), c.id.encode()]:
+                    probes.add(int(pid))
+        return len(probes) >= 2
+    assert wait_for(probing, 10, interval=0.005)
+    c.remove(force=True)
