@@ -27,11 +27,13 @@ Rows (sections):
   paired with `runc run` of the same bundle; `python -c "import pycontain"`
   beside `python -c pass`.
 - detached: `pycontain run -d` until it returns (the container runs),
-  `pycontain exec ID true`, `pycontain rm -f ID`, beside runc's and crun's
-  `run -d`, `exec`, `delete -f`.
+  `pycontain exec ID true`, `pycontain rm -f ID`, under the C monitor and
+  (PYCONTAIN_MONITOR=python) the Python one, beside runc's and crun's
+  `run -d`, `exec`, `delete -f`; and the library's `containers.run()`
+  (detached) and `remove(force=True)` from one process, for both monitors.
 - monitor: resident memory (VmRSS, and RssAnon: what is the monitor's own)
-  of a detached container's monitor beside conmon's running the same
-  container with crun (Debian's conmon; skipped with a message when absent).
+  of a detached container's monitor, C and Python, beside conmon's running
+  the same container with crun (Debian's conmon; skipped with a message when absent).
 
 Needs root, a static busybox; crun, runc, bubblewrap and conmon are used when
 installed (`apt-get install crun runc bubblewrap conmon`).
