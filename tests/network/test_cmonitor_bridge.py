@@ -2,7 +2,6 @@
 ports stay held while the container runs, and its lease, veth and port
 rules go when it ends, whether its own teardown runs (stop) or rm ends it."""
 import errno
-import os
 import socket
 
 import pytest
