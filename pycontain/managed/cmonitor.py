@@ -320,6 +320,7 @@ def finish(cid: str, handoff: dict) -> None:
     finished = ended["finished_ns"] / 1e9 if "finished_ns" in ended else time.time()
     dropped = ended.get("log_lines_dropped")
     mon = Monitor(store, cid)
+    mon.detached = True   # a relaunch: stdin stays open for attach (-i), as at the first start
     if should_restart(rec.restart_policy, code, rec.restart_count, rec.stop_requested):
         # docker's backoff, as the Python monitor's: doubled after each
         # restart, back to the start after a run of RESTART_RESET_AFTER

@@ -377,3 +377,21 @@ def test_health_checks_run_every_interval(busybox, store_root):
         return len(probes) >= 2
     assert wait_for(probing, 10, interval=0.005)
     c.remove(force=True)
+
+
+def test_a_restarted_container_keeps_its_open_stdin(busybox):
+    c = run_d(busybox, "read line; echo got $line; exit 1", stdin_open=True, restart_policy="on-failure:1")
+    for n in (0, 1):
+        assert wait_for(lambda: c.reload().record.state == "running" and c.record.restart_count == n, 10)
+        s = c.attach_socket()
+        s.sendall(attach.frame("d", f"run{n}\n".encode()))
+        s.settimeout(10)
+        got = b""
+        while f"got run{n}".encode() not in got:
+            data = s.recv(4096)
+            assert data, got
+            got += data
+        s.close()
+    assert wait_for(lambda: c.reload().record.state == "exited", 10)
+    assert c.logs() == b"got run0\ngot run1\n"
+    c.remove()
