@@ -35,7 +35,7 @@ import sys
 import threading
 import time
 
-from .. import _launch, cgroups, fuse_overlayfs
+from .. import _launch, _netns, cgroups, fuse_overlayfs
 from ..attach import SOCKET_NAME, AttachServer
 from ..container import release_image
 from ..errors import AlreadyRunning, NetworkError
@@ -73,6 +73,7 @@ def start(store: Store, cid: str, timeout: float = 60.0) -> dict:
     r, w = os.pipe()
     launcher = None
     try:
+        _launch.program_fd(PROGRAM)   # sealed once per process: every fork inherits it
         if threading.active_count() > 1:
             launcher = _spawn_launcher(store, cid, w)
         else:
@@ -134,6 +135,9 @@ def _monitor_child(root, cid, report_fd):
             os.dup2(null, fd)
         os.close(null)
         os.chdir("/")
+        # the starter's spare network namespaces are the starter's: this child
+        # launches one container, and starts no thread to make more
+        _netns.pool.enabled = False
         store = Store(root)   # a connection of our own: the starter's is not for a forked child
         try:
             rec = claim(store, cid)
@@ -162,7 +166,7 @@ def _become_monitor(store, rec, mon, report_fd, restart_delay):
     """Launches the container of rec (this process is its monitor already)
     and executes the C monitor in this process's place. Returns only when
     the container could not start (recorded; --rm done)."""
-    program = _launch.sealed_program(PROGRAM)
+    program = _launch.program_fd(PROGRAM)
     attach = AttachServer(store.container_dir(rec.id))   # attach works as soon as `run -d` returned
     try:
         c = mon._launch(rec)
@@ -171,7 +175,6 @@ def _become_monitor(store, rec, mon, report_fd, restart_delay):
         store.update(rec.id, state="exited", exit_code=status, error=str(e), finished=time.time(),
                      pid=None, pid_start=None, monitor_pid=None, monitor_start=None)
         attach.close()
-        os.close(program)
         if report_fd is not None:
             _report(report_fd, {"error": str(e), "exit_status": status, "kind": START_FAILED})
         if rec.config.get("auto_remove"):
