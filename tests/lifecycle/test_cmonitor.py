@@ -382,7 +382,7 @@ def test_health_checks_run_every_interval(busybox, store_root):
 def test_a_restarted_container_keeps_its_open_stdin(busybox):
     c = run_d(busybox, "read line; echo got $line; exit 1", stdin_open=True, restart_policy="on-failure:1")
     for n in (0, 1):
-        assert wait_for(lambda: c.reload().record.state == "running" and c.record.restart_count == n, 10)
+        assert wait_for(lambda n=n: c.reload().record.state == "running" and c.record.restart_count == n, 10)
         s = c.attach_socket()
         s.sendall(attach.frame("d", f"run{n}\n".encode()))
         s.settimeout(10)
