@@ -540,7 +540,8 @@ static void client_input(struct client *c)
                 continue;
         }
 frame_done:
-        if (c->kind == 'w' && c->win_have == 8 && c->hdr[4] == 8 && tty_fd >= 0)
+        if (c->kind == 'w' && c->win_have == 8 && !(c->hdr[1] | c->hdr[2] | c->hdr[3]) && c->hdr[4] == 8
+                && tty_fd >= 0)
             sys(M_NR_ioctl, tty_fd, TIOCSWINSZ, (long)c->win, 0, 0);
         else if (c->kind == 'e' && stdin_fd >= 0 && tty_fd < 0)
             end_input();
@@ -746,10 +747,16 @@ int pc_main(int argc, char **argv, char **envp)
         m_close(report_fd);
     }
 
+    /* The init ends (SIGCHLD, or already before we ran); its output is
+     * copied until its last writer closed it (a pid namespace's processes
+     * end with its init). Until both, signals are forwarded and attach served. */
+    int status = 0, reaped = rs_wait4(pid, &status, RS_WNOHANG) == pid;
     static unsigned char buf[65536];
     struct m_pollfd pfds[3 + MAX_CLIENTS];
     struct client *owner[3 + MAX_CLIENTS];
-    while (streams[0].fd >= 0 || streams[1].fd >= 0) {
+    while (streams[0].fd >= 0 || streams[1].fd >= 0 || !reaped) {
+        if (sfd < 0 && streams[0].fd < 0 && streams[1].fd < 0)
+            break;   /* no signalfd to say when it ends: wait4 below blocks instead */
         int n = 0;
         for (int s = 0; s < 2; s++)
             if (streams[s].fd >= 0) {
@@ -771,7 +778,7 @@ int pc_main(int argc, char **argv, char **envp)
             }
         struct m_timespec wait_for, t;
         struct m_timespec *timeout = 0;
-        if (health_ns > 0) {
+        if (health_ns > 0 && !reaped) {
             now(CLOCK_MONOTONIC, &t);
             long long left = (next_probe.tv_sec - t.tv_sec) * 1000000000LL + (next_probe.tv_nsec - t.tv_nsec);
             if (left <= 0) {
@@ -808,10 +815,15 @@ int pc_main(int argc, char **argv, char **envp)
             if (fd == sfd) {
                 struct m_sfd_info si;
                 while (m_read(sfd, &si, sizeof si) == (long)sizeof si) {
-                    if (si.ssi_signo != RS_SIGCHLD)
-                        rs_kill(pid, (int)si.ssi_signo);
-                    else if (probe_pid && rs_wait4(probe_pid, 0, RS_WNOHANG) == probe_pid)
+                    if (si.ssi_signo != RS_SIGCHLD) {
+                        if (!reaped)
+                            rs_kill(pid, (int)si.ssi_signo);
+                        continue;
+                    }
+                    if (probe_pid && rs_wait4(probe_pid, 0, RS_WNOHANG) == probe_pid)
                         probe_pid = 0;
+                    if (!reaped && rs_wait4(pid, &status, RS_WNOHANG) == pid)
+                        reaped = 1;
                 }
                 continue;
             }
@@ -842,8 +854,8 @@ int pc_main(int argc, char **argv, char **envp)
             streams[s].have = 0;
         }
 
-    int status = 0, code;
-    while (rs_wait4(pid, &status, 0) == -RS_EINTR)
+    int code;
+    while (!reaped && rs_wait4(pid, &status, 0) == -RS_EINTR)
         ;
     if (probe_pid) {   /* a probe of a container that is gone has nothing to say */
         rs_kill(probe_pid, RS_SIGKILL);

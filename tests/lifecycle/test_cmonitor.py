@@ -395,3 +395,18 @@ def test_a_restarted_container_keeps_its_open_stdin(busybox):
     assert wait_for(lambda: c.reload().record.state == "exited", 10)
     assert c.logs() == b"got run0\ngot run1\n"
     c.remove()
+
+
+def test_a_container_that_closed_its_output_still_gets_signals_and_attach(busybox):
+    c = run_d(busybox, "echo ready; exec >/dev/null 2>&1; trap 'exit 9' TERM; while :; do sleep 0.05; done")
+    assert wait_for(lambda: c.logs() == b"ready\n")
+    time.sleep(0.2)   # its output is closed now: the monitor waits for its end
+    s = c.attach_socket()
+    try:
+        os.kill(c.record.monitor_pid, signal.SIGTERM)
+        assert c.wait(timeout=10) == 9
+        s.settimeout(10)
+        assert s.recv(4096) == b""   # the monitor closes the attached at the end
+    finally:
+        s.close()
+    c.remove()
