@@ -60,8 +60,11 @@ def remove_exit_file(container_dir) -> None:
 
 def _exit_of(rec) -> dict | None:
     """The exit file of rec's current run, if its C monitor wrote one and
-    no restart may follow (its monitor decides that, and records it)."""
-    if not rec.log_path or (rec.restart_policy.partition(":")[0] not in ("", "no") and not rec.stop_requested):
+    nothing else follows the exit that its monitor decides and records: a
+    restart, or --rm's removal (a waiter sees the exit and the removal at
+    once, as from the Python monitor)."""
+    if not rec.log_path or rec.config.get("auto_remove") or (
+            rec.restart_policy.partition(":")[0] not in ("", "no") and not rec.stop_requested):
         return None
     return read_exit_file(os.path.dirname(rec.log_path))
 
