@@ -153,19 +153,20 @@ def test_static_programs_need_no_libc_headers(compiler, tmp_path):
 
 def test_aarch64_monitor_logs_and_records_the_exit_under_qemu(aarch64_root, tmp_path):
     """pycontain-monitor's own system calls on aarch64 (its syscall numbers
-    are per architecture): a shell starts the command and executes the
-    monitor in its place, so the command is the monitor's child, as a
-    container's init is."""
+    are per architecture): bash (dash takes one-digit descriptors only)
+    starts the command and executes the monitor in its place, so the
+    command is the monitor's child, as a container's init is."""
     monitor = aarch64_root / "pycontain/_bin/pycontain-monitor"
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     script = (f'sh -c "echo hello; echo err >&2; exit 5" >&{out_w} 2>&{err_w} & '
               f'exec {out_w}>&- {err_w}>&-; exec "$0" "$@" --pid $!')
-    p = subprocess.Popen(["sh", "-c", script, QEMU_AARCH64, monitor, "--dir", tmp_path, "--log", tmp_path / "log",
-                          "--stdout", str(out_r), "--stderr", str(err_r)], pass_fds=(out_r, out_w, err_r, err_w))
+    p = subprocess.Popen(["bash", "-c", script, QEMU_AARCH64, monitor, "--dir", tmp_path, "--log", tmp_path / "log",
+                          "--stdout", str(out_r), "--stderr", str(err_r)], pass_fds=(out_r, out_w, err_r, err_w),
+                         stderr=subprocess.PIPE, text=True)
     for fd in (out_r, out_w, err_r, err_w):
         os.close(fd)
-    assert p.wait(timeout=60) == 5
+    assert p.wait(timeout=60) == 5, p.stderr.read()
     entries = [json.loads(line) for line in (tmp_path / "log").read_text().splitlines()]
     assert [(e["stream"], e["log"]) for e in entries] == [("stdout", "hello\n"), ("stderr", "err\n")]
     assert json.loads((tmp_path / "exit").read_text())["exit_code"] == 5
