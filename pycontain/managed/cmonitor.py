@@ -3,11 +3,14 @@ as podman's containers are under conmon.
 
 The starting process (CLI, API service, a Python program) forks; the child
 launches the container in process, as a foreground run does (no new
-interpreter to start: that was ~150 ms of every `run -d`), reports to the
-starter, and then executes pycontain-monitor from a sealed memfd in its own
-place. exec keeps children: the monitor is the container's init's parent
-and reaper, with the pid and start time the record names as its monitor.
-The starter forks twice, so it never reaps the monitor.
+interpreter to start: that was ~150 ms of every `run -d`), and then
+executes pycontain-monitor from a sealed memfd in its own place, which
+tells the starter that the container runs. exec keeps children: the
+monitor is the container's init's parent and reaper, with the pid and
+start time the record names as its monitor. The starter forks twice, so
+it never reaps the monitor. A starter with threads does not fork (a lock
+another thread holds would stay held in the child): a new interpreter
+launches the container instead, and becomes the C monitor the same way.
 
 The monitor copies the output into the json-file log, serves attach and
 forwards signals; when the container ends it writes the exit file (status,
@@ -22,9 +25,8 @@ C monitor again, still with the same pid. Health checks: the C monitor runs
 `python -m pycontain.managed.health STORE ID` every interval.
 
 What the C monitor does not do yet stays with the Python monitor
-(monitor.py): network container:NAME and rootless ones (slirp4netns),
-fuse-overlayfs roots, and a starter with threads (forking a threaded Python
-process is not safe).
+(monitor.py): network container:NAME, rootless containers (slirp4netns)
+and fuse-overlayfs roots.
 """
 from __future__ import annotations
 
@@ -149,9 +151,14 @@ def _monitor_child(root, cid, report_fd):
             os._exit(1)
         mon = Monitor(store, cid, report_fd=report_fd)
         _become_monitor(store, rec, mon, report_fd, RESTART_DELAY_START)
-    except BaseException as e:   # the container (if any) dies with us: pdeathsig
+    except BaseException as e:
         _report(report_fd, {"error": f"the container's monitor failed: {e}", "exit_status": 125,
                             "kind": START_FAILED})
+        if mon is not None and mon.container is not None:
+            try:   # launched, and nobody to look after it: it goes, with what it holds
+                mon.container.remove()
+            except Exception:
+                pass
         try:
             if store is not None:
                 store.update(cid, error=f"the monitor failed: {e!r}", pid=None, pid_start=None,
