@@ -5,6 +5,8 @@ prints medians (a noisy shared machine: compare within one run only).
 
 - run -d: containers.run() until the record says running (a monitor process
   started, the container launched by it), and the same through the CLI
+- run --rm true through the CLI: without -t (the CLI is the monitor) and
+  with -t (a monitor of its own, the CLI attached to it as a client)
 - exec: exec_run(["/bin/true"]) into a running container (setns + fork in C),
   next to a fresh Container(...).run() of the same command for scale
 - stop: stop() of a container whose init acts on SIGTERM, until the exit is
@@ -67,6 +69,10 @@ def main(rounds):
         run_d = timed(lambda: made.append(containers.run(rootfs=busybox, command=["sleep", "600"])), rounds)
         cli = [sys.executable, "-m", "pycontain", "run", "-d", "--network", "none", "--rootfs", busybox, "sleep", "600"]
         run_d_cli = timed(lambda: subprocess.run(cli, check=True, stdout=subprocess.DEVNULL), rounds)
+        rm = [sys.executable, "-m", "pycontain", "run", "--rm", "--network", "none", "--rootfs", busybox, "true"]
+        run_rm = timed(lambda: subprocess.run(rm, check=True, stdout=subprocess.DEVNULL), rounds)
+        run_rm_t = timed(lambda: subprocess.run(rm[:4] + ["-t"] + rm[4:], check=True, stdout=subprocess.DEVNULL),
+                         rounds)
         c = made[0]
         exec_ = timed(lambda: c.exec_run(["/bin/true"]), rounds * 5)
         fresh = timed(lambda: Container(rootfs=busybox, command=["/bin/true"]).run(), rounds * 5)
@@ -85,6 +91,8 @@ def main(rounds):
         print(f"rounds: {rounds}")
         print(f"run -d to running (API)        median {median_ms(run_d):7.1f} ms")
         print(f"run -d to running (CLI)        median {median_ms(run_d_cli):7.1f} ms")
+        print(f"run --rm true (CLI)            median {median_ms(run_rm):7.1f} ms")
+        print(f"run --rm -t true (CLI)         median {median_ms(run_rm_t):7.1f} ms")
         print(f"exec /bin/true                 median {median_ms(exec_):7.2f} ms")
         print(f"  vs Container.run /bin/true   median {median_ms(fresh):7.2f} ms "
               f"(exec/run ratio {statistics.median(exec_) / statistics.median(fresh):.2f})")

@@ -197,11 +197,14 @@ def cli_cases(workdir: Path, rootfs: Path):
     bare = [PYTHON, "-c", "pass"]
     cases += [("python -c 'import pycontain'", lambda: spawn_and_wait(imp)),
               ("python -c pass", lambda: spawn_and_wait(bare))]
+    # verbs that start nothing: what the command line's own start-up costs
+    for verb in (["--help"], ["ps", "-a"]):
+        cases.append((f"pycontain {' '.join(verb)}", lambda argv=[*cli, *verb]: spawn_and_wait(argv)))
     return cases
 
 
 def detached_rounds(workdir: Path, rootfs: Path, runs: int):
-    """{row: [seconds]} for run -d, exec, rm -f: pycontain's CLI, runc, crun,
+    """{row: [seconds]} for run -d, exec, inspect (OCI: state), rm -f: pycontain's CLI, runc, crun,
     interleaved round by round."""
     cli = pycontain_cli()
     engines = []
@@ -212,8 +215,9 @@ def detached_rounds(workdir: Path, rootfs: Path, runs: int):
                             "sleep", "1000"]).strip()
         t_run = time.perf_counter() - t
         t_exec = timed(lambda: spawn_and_wait([*cli, "exec", cid, "true"]))
+        t_inspect = timed(lambda: spawn_and_wait([*cli, "inspect", cid]))
         t_rm = timed(lambda: spawn_and_wait([*cli, "rm", "-f", cid]))
-        return t_run, t_exec, t_rm
+        return {"run -d": t_run, "exec true": t_exec, "inspect": t_inspect, "rm -f": t_rm}
 
     engines.append(("pycontain", pycontain_round))
     python_monitor = dict(os.environ, PYCONTAIN_MONITOR="python")
@@ -239,19 +243,19 @@ def detached_rounds(workdir: Path, rootfs: Path, runs: int):
             cid = f"bench-d-{i}"
             t_run = timed(lambda: spawn_and_wait([exe, "--root", state, "run", "-d", "--bundle", str(bundle), cid]))
             t_exec = timed(lambda: spawn_and_wait([exe, "--root", state, "exec", cid, "/bin/true"]))
+            t_state = timed(lambda: spawn_and_wait([exe, "--root", state, "state", cid]))
             t_rm = timed(lambda: spawn_and_wait([exe, "--root", state, "delete", "-f", cid]))
-            return t_run, t_exec, t_rm
+            return {"run -d": t_run, "exec true": t_exec, "state (inspect)": t_state, "rm -f": t_rm}
 
         engines.append((rt, oci_round))
     times = {}
     for i in range(runs + 1):
         for name, fn in engines:
-            t_run, t_exec, t_rm = fn(i)
+            verbs = fn(i)
             if i == 0:
                 continue    # warm-up
-            times.setdefault(f"{name} run -d", []).append(t_run)
-            times.setdefault(f"{name} exec true", []).append(t_exec)
-            times.setdefault(f"{name} rm -f", []).append(t_rm)
+            for verb, t in verbs.items():
+                times.setdefault(f"{name} {verb}", []).append(t)
     return times
 
 

@@ -23,41 +23,40 @@ from importlib import resources
 
 from . import _nsexec
 from .errors import CommandNotExecutable, CommandNotFound, LaunchError
+from .hooks import HookError
+# the plan's flags and mount list, re-exported: _launch.CLONE_NEWNS, _launch.MountSpec...
+from .launch_spec import (CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS,  # noqa: F401
+                          CLONE_NEWPID, CLONE_NEWUSER, CLONE_NEWUTS, MKDIR_DIR, MKDIR_FILE, MKDIR_NONE,
+                          MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_SHARED,
+                          MS_SLAVE,
+                          MS_STRICTATIME, MountSpec)
 from .security import capabilities
 from .users import check_id
 
 ffi, lib = _nsexec.ffi, _nsexec.lib
 
-CLONE_NEWNS = 0x00020000
-CLONE_NEWCGROUP = 0x02000000
-CLONE_NEWUTS = 0x04000000
-CLONE_NEWIPC = 0x08000000
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWPID = 0x20000000
-CLONE_NEWNET = 0x40000000
-
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
-MS_BIND, MS_REC, MS_PRIVATE, MS_SLAVE = 4096, 16384, 1 << 18, 1 << 19
-MS_STRICTATIME = 1 << 24
-
-MKDIR_NONE, MKDIR_DIR, MKDIR_FILE = 0, 1, 2
 # LaunchPlan.wait_start: where a created child waits to be released
 WAIT_CREATED = 1        # after the mounts and the working directory (docker's "created")
 WAIT_BEFORE_EXEC = 2    # after every step but the exec: ids, capabilities, seccomp (a warm pool's)
 BPF_MAXINSNS = 4096     # the kernel's limit on a seccomp filter
 
 
-@dataclass(frozen=True)
-class MountSpec:
-    """One entry of the plan's mount list (struct pc_mount)."""
+HOOK_BEFORE_PIVOT = 1   # HookSpec.when: createContainer (struct pc_hook)
+HOOK_BEFORE_EXEC = 2    # startContainer
 
-    source: str | None
-    target: str
-    fstype: str | None = None
-    data: str | None = None
-    flags: int = 0
-    remount: int = 0
-    mkdir: int = MKDIR_DIR
+
+@dataclass(frozen=True)
+class HookSpec:
+    """A hook the container's own process runs (struct pc_hook): the state
+    on its stdin is state_head + its pid as the container sees it + state_tail."""
+
+    when: int
+    path: str
+    argv: tuple
+    envp: tuple
+    timeout: int = 0
+    state_head: str = ""
+    state_tail: str = ""
 
 
 @dataclass
@@ -76,6 +75,7 @@ class LaunchPlan:
     root_flags: int = 0
     root_device: str | None = None  # a root served through this device (FUSE): see on_root_device
     root_propagation: int = MS_REC | MS_SLAVE
+    root_parent: str | None = None  # with MS_SHARED: the mount holding root_path (struct pc_plan)
     root_readonly: bool = False
     clone_flags: int = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET
     pdeathsig: int = 9
@@ -83,6 +83,8 @@ class LaunchPlan:
     joins: list = field(default_factory=list)          # [(fd, nstype)]
     owned_fds: list = field(default_factory=list)      # closed once the child has them
     unshare_flags: int = 0          # CLONE_NEW* made after the joins (owned by a joined user namespace)
+    pid_ns_fd: int = -1             # a pid namespace the child is cloned into (an OCI bundle's joined one;
+                                    # see struct pc_plan): in owned_fds too
     cgroup_fds: list = field(default_factory=list)
     unshare_cgroupns: bool = False
     loopback_up: bool = True
@@ -93,6 +95,9 @@ class LaunchPlan:
     masked_paths: list = field(default_factory=list)
     readonly_paths: list = field(default_factory=list)
     hostname: str | None = None
+    domainname: str | None = None
+    personality: int | None = None  # personality(2) just before exec (an OCI bundle's linux.personality)
+    hooks: list = field(default_factory=list)          # [HookSpec]: run by the container's process
     rlimits: list = field(default_factory=list)        # [(resource, soft, hard)]
     oom_score_adj: int | None = None
     cwd: str | None = "/"
@@ -115,6 +120,8 @@ class LaunchPlan:
                                     # the command once that is found in the container (hello-world)
     wait_start: int = 0             # stop at "created" until released: WAIT_CREATED or WAIT_BEFORE_EXEC
     on_cloned: object = None        # f(pid): runs in the parent before the child goes on (id maps)
+    on_mounted: object = None       # f(pid): runs in the parent while the child waits with its mounts
+                                    # made, before pivot_root (an OCI runtime's prestart, createRuntime hooks)
     on_root_device: object = None   # f(pid, fd): starts what serves the root on the child's device fd,
                                     # while the child waits with its root mounted (fd is closed after)
 
@@ -160,6 +167,7 @@ def _build_array(kind, items, keep):
             e.source, e.target = _cstr(m.source, keep), _cstr(m.target, keep)
             e.fstype, e.data = _cstr(m.fstype, keep), _cstr(m.data, keep)
             e.flags, e.remount, e.mkdir = m.flags, m.remount, m.mkdir
+            e.tree_fd = m.tree_fd
     elif kind == "nodes":
         arr = ffi.new("struct pc_node[]", len(items))
         for e, (path, mode, major, minor) in zip(arr, items, strict=True):
@@ -201,8 +209,9 @@ def _to_c(plan: LaunchPlan, sync_fd: int, init_fd: int, exec_fd: int):
     c = ffi.new("struct pc_plan *")
     keep.append(c)
     c.clone_flags = plan.clone_flags
-    c.vfork = 0 if (plan.wait_start or plan.on_cloned or plan.tty or plan.root_device) else 1
+    c.vfork = 0 if (plan.wait_start or plan.on_cloned or plan.on_mounted or plan.tty or plan.root_device) else 1
     c.unshare_flags = plan.unshare_flags
+    c.pid_ns_fd = plan.pid_ns_fd
     c.tty = int(plan.tty)
     c.pdeathsig = plan.pdeathsig
     c.umask = plan.umask
@@ -215,6 +224,7 @@ def _to_c(plan: LaunchPlan, sync_fd: int, init_fd: int, exec_fd: int):
     c.sync_fd = sync_fd
     c.wait_maps = int(plan.on_cloned is not None)
     c.wait_start = int(plan.wait_start)
+    c.wait_mounted = int(plan.on_mounted is not None)
     if plan.cgroup_fds:
         fds = ffi.new("int[]", plan.cgroup_fds)
         keep.append(fds)
@@ -242,6 +252,7 @@ def _to_c(plan: LaunchPlan, sync_fd: int, init_fd: int, exec_fd: int):
     c.root_flags = plan.root_flags
     c.root_device = _cstr(plan.root_device, keep)
     c.root_propagation = plan.root_propagation
+    c.root_parent = _cstr(plan.root_parent, keep)
     c.root_readonly = int(plan.root_readonly)
     c.no_openat2 = int(plan.no_openat2)
 
@@ -252,6 +263,17 @@ def _to_c(plan: LaunchPlan, sync_fd: int, init_fd: int, exec_fd: int):
     c.readonly_paths, c.n_readonly_paths = _array("strings", plan.readonly_paths, keep)
 
     c.hostname = _cstr(plan.hostname, keep)
+    c.domainname = _cstr(plan.domainname, keep)
+    if plan.personality is not None:
+        c.set_personality, c.personality = 1, plan.personality
+    if plan.hooks:
+        hs = ffi.new("struct pc_hook[]", len(plan.hooks))
+        keep.append(hs)
+        for e, h in zip(hs, plan.hooks, strict=True):
+            e.when, e.path, e.timeout = h.when, _cstr(h.path, keep), h.timeout
+            e.argv, e.envp = _cstr_array(list(h.argv), keep), _cstr_array(list(h.envp), keep)
+            e.state_head, e.state_tail = _cstr(h.state_head, keep), _cstr(h.state_tail, keep)
+        c.hooks, c.n_hooks = hs, len(plan.hooks)
     if plan.rlimits:
         rl = ffi.new("struct pc_rlimit[]", len(plan.rlimits))
         keep.append(rl)
@@ -380,6 +402,8 @@ def seal_programs() -> None:
 def _error_from(err, plan: LaunchPlan) -> LaunchError:
     stage = ffi.string(err.stage).decode(errors="replace")
     detail = ffi.string(err.detail).decode(errors="replace")
+    if stage.endswith(" hook"):
+        return HookError(f"{stage} {detail}")
     if stage == "exec":
         cmd = plan.argv[plan.cmd_index] if plan.argv else ""
         if err.err in (errno.ENOENT, errno.ENOTDIR):
@@ -437,11 +461,21 @@ class Child:
     def wait_created(self):
         """Blocks until the child reached "created" (mounts made, command not
         yet executed); raises the launch error if it failed before."""
-        b = self._sync.recv(1)
-        if b != b"R":
+        self._expect(b"R")
+
+    def run_at_mounts(self, fn):
+        """Waits until the child made its mounts (before pivot_root), runs
+        fn(pid) meanwhile and lets it go on; the launch error if it failed before."""
+        self._expect(b"H")
+        fn(self.pid)
+        self._sync.send(b"G")
+
+    def _expect(self, tag: bytes):
+        if self._sync.recv(1) != tag:
             self._sync.close()
             self._sync = None
             self._wait_child_gone()
+            self._join_reports()
             if self._err.err:
                 self._reap_and_raise()
             self.close_failed()
@@ -486,10 +520,17 @@ class Child:
                 pass
         except ConnectionResetError:
             pass
+        self._join_reports()
         if self._err.err:
             self._wait_child_gone()
             self._reap_and_raise()
         self._release()
+
+    def _join_reports(self):
+        """A joined plan that waited: its failure arrives on the helper's
+        report pipe, complete once the process exec'd or died (now)."""
+        if self._cchild is not None and self._cchild.report_fd >= 0:
+            lib.pc_join_reports(self._cchild, self._err)
 
     def _receive_fd(self, tag, what):
         """A descriptor the child sends behind `tag` before it goes on."""
@@ -529,7 +570,11 @@ class Child:
 
 def spawn(plan: LaunchPlan) -> Child:
     """Starts the plan's process. Without wait_start the command runs when
-    this returns; with it the process waits at "created" (see Child)."""
+    this returns; with it the process waits at "created" (see Child). A plan
+    that joins a user namespace (an OCI bundle's, its other namespaces then
+    unshare_flags, made in it) goes the join helper's way: see spawn_joined."""
+    if any(nstype == CLONE_NEWUSER for _, nstype in plan.joins):
+        return spawn_joined(plan)
     if any(nstype == CLONE_NEWPID for _, nstype in plan.joins):
         raise ValueError("a plan that joins a pid namespace goes through spawn_joined()")
     return _start(plan, joined=False)
@@ -548,8 +593,13 @@ def spawn_joined(plan: LaunchPlan) -> Child:
     process to enter the container's pid namespace, joins the cgroups and
     runs the plan's steps to execve. Failures come back on a pipe as
     (stage, errno, detail); EOF means the command runs. The plan may not
-    wait at "created", be started by a callback, or mount anything."""
-    if plan.wait_start or plan.on_cloned is not None or plan.root_device or plan.clone_flags:
+    wait at "created", be started by a callback, or mount anything, unless
+    it makes a mount namespace of its own after the joins (unshare_flags: a
+    bundle that joins a user namespace); then pc_join returns once the
+    process exists and its failure is read when it exec'd or died."""
+    own_root = bool(plan.unshare_flags & CLONE_NEWNS)
+    if ((plan.wait_start or plan.on_mounted is not None) and not own_root) or plan.on_cloned is not None \
+            or plan.root_device or plan.clone_flags:
         raise ValueError("a joined process cannot wait, mount a root or make namespaces at clone")
     return _start(plan, joined=True)
 
@@ -560,7 +610,8 @@ def _start(plan: LaunchPlan, joined: bool) -> Child:
     helper_fd = join_helper_fd() if joined else -1
     sync = None
     sync_fd = -1
-    needs_sync = plan.wait_start or plan.on_cloned is not None or plan.tty or plan.root_device
+    needs_sync = (plan.wait_start or plan.on_cloned is not None or plan.on_mounted is not None or plan.tty
+                  or plan.root_device)
     if needs_sync:
         parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         sync, sync_fd = parent_end, child_end.fileno()
@@ -597,6 +648,13 @@ def _start(plan: LaunchPlan, joined: bool) -> Child:
             if child._cchild is not None:
                 child.abort()
             raise
+    if plan.on_mounted is not None:
+        try:
+            child.run_at_mounts(plan.on_mounted)
+        except BaseException:
+            if child._cchild is not None:
+                child.abort()
+            raise
     if plan.tty:
         try:
             child.receive_tty()
@@ -613,6 +671,51 @@ def _start(plan: LaunchPlan, joined: bool) -> Child:
     else:
         child._release()
     return child
+
+
+def bind_tree(source: str, recursive: bool, attrs: int, userns_fd: int = -1, idmap_recursive=False) -> int:
+    """A detached bind of source (pc_bind_tree), idmapped with userns_fd's maps
+    when given: the fd of a MountSpec.tree_fd. LaunchError if the kernel refuses."""
+    err = ffi.new("struct pc_error *")
+    fd = lib.pc_bind_tree(source.encode(), int(recursive), attrs, userns_fd, int(idmap_recursive), err)
+    if fd < 0:
+        raise _error_from(err, None)
+    return fd
+
+
+def user_namespace_fd(uid_maps, gid_maps) -> int:
+    """A user namespace with these maps ((inside, outside, count) each), as an
+    fd: what an idmapped mount is made with. A forked child unshares it (a
+    process with threads cannot), we write its maps, keep the namespace and
+    let the child go. LaunchError if the kernel refuses."""
+    ready_r, ready_w = os.pipe()
+    done_r, done_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:    # pragma: no cover - the child never returns into Python code of ours
+        try:
+            os.close(ready_r)
+            os.close(done_w)
+            err = ffi.new("struct pc_error *")
+            os.write(ready_w, b"1" if lib.pc_unshare(CLONE_NEWUSER, err) == 0 else b"0")
+            os.read(done_r, 1)
+        finally:
+            os._exit(0)
+    os.close(ready_w)
+    os.close(done_r)
+    try:
+        if os.read(ready_r, 1) != b"1":
+            raise LaunchError(errno.EPERM, "unshare", "a user namespace for an idmapped mount")
+        try:
+            for name, maps in (("uid_map", uid_maps), ("gid_map", gid_maps)):
+                with open(f"/proc/{pid}/{name}", "w") as f:
+                    f.write("".join(f"{a} {b} {n}\n" for a, b, n in maps))
+            return os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as e:
+            raise LaunchError(e.errno or errno.EIO, "id map", "of an idmapped mount") from None
+    finally:
+        os.close(ready_r)
+        os.close(done_w)
+        os.waitpid(pid, 0)
 
 
 def new_namespace_fd(nstype: int, inside=None) -> int:

@@ -20,7 +20,7 @@ import socket
 import struct
 import termios
 
-from .errors import ContainerError
+from .errors import ConfigError, ContainerError
 
 SOCKET_NAME = "attach.sock"
 DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
@@ -67,6 +67,17 @@ class AttachServer:
             return
         self.clients[conn.fileno()] = (conn, bytearray())
 
+    def adopt(self, conn: socket.socket):
+        """A client connected before the monitor began (a socketpair end its
+        starter passed down): it sees the container's output from the first byte."""
+        self.clients[conn.fileno()] = (conn, bytearray())
+
+    def drop_all(self):
+        """The container stopped: attached clients are done, as docker's attach
+        ends at an exit even when a restart follows."""
+        for fd in list(self.clients):
+            self.drop(fd)
+
     def broadcast(self, data: bytes):
         for fd, (conn, _) in list(self.clients.items()):
             try:
@@ -102,8 +113,7 @@ class AttachServer:
             conn.close()
 
     def close(self):
-        for fd in list(self.clients):
-            self.drop(fd)
+        self.drop_all()
         self.sock.close()
         try:
             os.unlink(self.path)
@@ -153,20 +163,63 @@ def window_size(fd) -> bytes | None:
         return None
 
 
-def run_client(sock: socket.socket, stdin_fd=0, stdout_fd=1, detach_keys=DETACH_KEYS, wake_fd=None) -> str:
+def parse_detach_keys(spec: str) -> bytes:
+    """docker's --detach-keys: "ctrl-p,ctrl-q", "a,b", "ctrl-@"... as bytes."""
+    if not spec:   # --detach-keys "": no detach keys at all
+        return b""
+    out = bytearray()
+    for key in spec.split(","):
+        key = key.strip()
+        if key.startswith("ctrl-") and len(key) == 6:
+            ch = key[5].lower()
+            if "a" <= ch <= "z":
+                out.append(ord(ch) - 96)
+                continue
+            special = {"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}
+            if ch in special:
+                out.append(special[ch])
+                continue
+        elif len(key) == 1:
+            out += key.encode()
+            continue
+        raise ConfigError(f"invalid detach keys {spec!r}: keys like ctrl-p,ctrl-q or single characters")
+    return bytes(out)
+
+
+
+def split_detach_keys(data: bytes, detach_keys: bytes) -> tuple:
+    """(what goes on to the container, a tail held back that may be the start
+    of the detach keys, whether the keys were typed). A first key followed by
+    another passes both through, as docker's."""
+    if detach_keys and detach_keys in data:
+        return data[:data.index(detach_keys)], b"", True
+    for n in range(len(detach_keys) - 1, 0, -1):
+        if data.endswith(detach_keys[:n]):
+            return data[:-n], data[-n:], False
+    return data, b"", False
+
+
+def run_client(sock: socket.socket, stdin_fd=0, stdout_fd=1, detach_keys=DETACH_KEYS, wake_fd=None,
+               input_end=None) -> str:
     """Copies until the container ends ("ended") or the user types the
-    detach keys ("detached"). wake_fd readable: the window size changed."""
-    if os.isatty(stdin_fd):
-        size = window_size(stdin_fd)
+    detach keys ("detached"). wake_fd readable: the window size changed.
+    stdin_fd None: nothing goes in. When our input ends, input_end (if any)
+    is sent: "eof" a ^D to the container's terminal (run -it, docker's stdin
+    once), "close" the end of its stdin (an "e" frame)."""
+    # the size of our terminal: stdin's, else stdout's (run -t without -i)
+    size_fd = next((fd for fd in (stdin_fd, stdout_fd) if fd is not None and os.isatty(fd)), None)
+    if size_fd is not None:
+        size = window_size(size_fd)
         if size:
             sock.sendall(frame("w", size))
     pending = b""  # a possible start of the detach sequence, held back
-    watch = [sock.fileno(), stdin_fd] + ([wake_fd] if wake_fd is not None else [])
+    watch = [sock.fileno()] + ([stdin_fd] if stdin_fd is not None else []) + \
+        ([wake_fd] if wake_fd is not None else [])
     while True:
         ready, _, _ = select.select(watch, [], [])
         if wake_fd is not None and wake_fd in ready:
             os.read(wake_fd, 64)
-            size = window_size(stdin_fd)
+            size = window_size(size_fd) if size_fd is not None else None
             if size:
                 sock.sendall(frame("w", size))
         if sock.fileno() in ready:
@@ -180,18 +233,13 @@ def run_client(sock: socket.socket, stdin_fd=0, stdout_fd=1, detach_keys=DETACH_
             data = os.read(stdin_fd, 4096)
             if not data:
                 watch.remove(stdin_fd)
+                if input_end == "eof":
+                    sock.sendall(frame("d", pending + b"\x04"))
+                elif input_end == "close":
+                    sock.sendall(frame("e", b""))
                 continue
-            data = pending + data
-            pending = b""
-            if detach_keys and detach_keys in data:
-                before = data[:data.index(detach_keys)]
-                if before:
-                    sock.sendall(frame("d", before))
-                return "detached"
-            # hold back a tail that may be the start of the detach keys
-            for n in range(len(detach_keys) - 1, 0, -1):
-                if data.endswith(detach_keys[:n]):
-                    pending, data = data[-n:], data[:-n]
-                    break
+            data, pending, detached = split_detach_keys(pending + data, detach_keys)
             if data:
                 sock.sendall(frame("d", data))
+            if detached:
+                return "detached"

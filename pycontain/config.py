@@ -5,18 +5,20 @@ that bad input fails with one clear line and leaves nothing behind.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import stat
 from dataclasses import dataclass, field, fields, is_dataclass
-from typing import Mapping, Sequence
+from typing import Mapping
 
 from . import names
 from .cgroups.devices import DEVICE_RULES, rule as device_rule
-from .cgroups.limits import DeviceRate, Limits
+from .cgroups.limits import DeviceRate, Limits, format_cpu_list, systemd_cgroup_path
+from .environment import merge_env, normalize_env  # noqa: F401  (also config.merge_env, as before)
 from .errors import ConfigError
 from .network import validate_mode
-from .network.etcfiles import parse_add_host, parse_dns
+from .network.etcfiles import parse_add_host, parse_dns, parse_dns_search
 from .network.ports import PortMapping, parse_publish
 from .security import capabilities, seccomp
 from .users import check_id
@@ -249,6 +251,7 @@ class ContainerConfig:
     name: str | None = None             # resolvable by other containers on a user-defined network
     ports: tuple = ()                   # PortMapping from docker's -p forms
     dns: tuple = ()                     # nameservers for resolv.conf
+    dns_search: tuple = ()              # its search domains ("." : no search line)
     add_hosts: tuple = ()               # (name, ip) extra /etc/hosts entries
     resources: object = None            # pycontain.cgroups.Limits, validated by Container
     devices: tuple = ()                 # Device: host device nodes passed in (docker's --device)
@@ -324,7 +327,7 @@ class ContainerConfig:
         kw["ulimits"] = tuple(tuple(u) for u in kw.get("ulimits", ()))
         if kw.get("resources") is not None:
             kw["resources"] = _limits_from_json(kw["resources"])
-        for name in ("cap_add", "cap_drop", "security_opt", "group_add", "dns", "env"):
+        for name in ("cap_add", "cap_drop", "security_opt", "group_add", "dns", "dns_search", "env"):
             if name in kw:
                 kw[name] = tuple(kw[name])
         return cls(**kw)
@@ -358,49 +361,20 @@ class ContainerConfig:
                     check_id(part, what)
 
     def _validate_network(self):
-        if self.network in ("none", "host") and not (self.ports or self.dns or self.add_hosts or self.name):
+        if self.network in ("none", "host") and not (self.ports or self.dns or self.dns_search or self.add_hosts
+                                                     or self.name):
             return  # the common case has nothing to check
         validate_mode(self.network)
         if self.name is not None:
             names.check("container", self.name)
-        for attr, parse in (("ports", parse_publish), ("dns", parse_dns), ("add_hosts", parse_add_host)):
+        for attr, parse in (("ports", parse_publish), ("dns", parse_dns), ("dns_search", parse_dns_search),
+                            ("add_hosts", parse_add_host)):
             v = getattr(self, attr)
             if isinstance(v, (str, bytes)):
                 v = (v,)
             object.__setattr__(self, attr, tuple(parse(x) for x in v or ()))
         if self.ports and (self.network in ("none", "host") or self.network.startswith("container:")):
             raise ConfigError(f"published ports need a bridge network, not network {self.network!r}")
-
-
-def normalize_env(env) -> list[str]:
-    """A dict or a sequence of "K=V" becomes a list of "K=V"."""
-    if env is None:
-        return []
-    items = env.items() if isinstance(env, Mapping) else None
-    out = []
-    if items is not None:
-        for k, v in items:
-            out.append(f"{k}={v}")
-    else:
-        for e in env:
-            if not isinstance(e, str) or "=" not in e:
-                raise ConfigError(f"environment entry {e!r} is not of the form KEY=VALUE")
-            out.append(e)
-    for e in out:
-        k = e.split("=", 1)[0]
-        if not k or "\0" in e:
-            raise ConfigError(f"invalid environment entry {e!r}")
-    return out
-
-
-def merge_env(*layers: Sequence[str]) -> list[str]:
-    """Later layers override earlier ones, key by key, keeping first-seen order."""
-    merged: dict[str, str] = {}
-    for layer in layers:
-        for e in layer:
-            k, _, v = e.partition("=")
-            merged[k] = v
-    return [f"{k}={v}" for k, v in merged.items()]
 
 
 RLIMITS = {
@@ -454,6 +428,16 @@ def _jsonable(v):
     return v
 
 
+def limits_json(limits: Limits) -> dict:
+    """A Limits as a record keeps it (ContainerConfig.to_json()'s "resources")."""
+    return _limits_to_json(limits)
+
+
+def limits_from_record(data: dict | None) -> Limits:
+    """The Limits a record's "resources" holds (none: no limits)."""
+    return _limits_from_json(data) if data else Limits()
+
+
 def _limits_to_json(limits: Limits) -> dict:
     return _jsonable(limits)
 
@@ -463,8 +447,10 @@ def _limits_from_json(data: dict) -> Limits:
     for name in ("cpuset_cpus", "cpuset_mems"):
         if kw.get(name) is not None:
             kw[name] = frozenset(kw[name])
-    for name in ("device_read_bps", "device_write_bps"):
+    for name in ("device_read_bps", "device_write_bps", "device_read_iops", "device_write_iops"):
         kw[name] = tuple(DeviceRate(**d) for d in kw.get(name, ()))
+    for name in ("hugepage_limits", "unified"):
+        kw[name] = tuple(tuple(pair) for pair in kw.get(name, ()))
     return Limits(**kw)
 
 
@@ -491,20 +477,26 @@ class BundleMount:
     type: str | None = None
     source: str | None = None
     options: tuple = ()
+    idmap: str | None = None            # "idmap" or "ridmap" (recursive): an idmapped bind
+    uid_mappings: tuple = ()            # its own maps; none: the container's user namespace's
+    gid_mappings: tuple = ()
 
     @property
     def is_bind(self) -> bool:
         return self.type == "bind" or "bind" in self.options or "rbind" in self.options
 
 
-HOOK_KINDS = ("prestart", "createRuntime", "poststart", "poststop")
+HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
+# run by the container's own process (the launcher), not by the runtime
+CONTAINER_HOOK_KINDS = ("createContainer", "startContainer")
+PERSONALITY_DOMAINS = {"LINUX": 0x0000, "LINUX32": 0x0008}    # PER_LINUX, PER_LINUX32
 
 
 @dataclass(frozen=True)
 class BundleHook:
     """One of config.json's hooks: run by the runtime with the state on stdin."""
 
-    kind: str                           # prestart | createRuntime | poststart | poststop
+    kind: str                           # one of HOOK_KINDS
     path: str
     args: tuple = ()
     env: tuple = ()
@@ -534,6 +526,10 @@ class BundleSpec:
     rootfs_propagation: str | None = None
     sysctl: tuple = ()                  # (name, value): namespaced ones only, set before the command runs
     hooks: tuple = ()                   # BundleHook, in config.json's order
+    domainname: str | None = None
+    personality: int | None = None      # PERSONALITY_DOMAINS' value
+    uid_mappings: tuple = ()            # (container id, host id, size): a new user namespace's
+    gid_mappings: tuple = ()
     terminal: bool = False
     console_size: tuple | None = None   # (height, width) of the terminal
     annotations: Mapping = field(default_factory=dict)
@@ -581,31 +577,22 @@ def _oci_int(v, what: str, lo=None, hi=None):
 
 # Fields this runtime cannot honour yet: refused by name, never ignored.
 _OCI_UNSUPPORTED = (
-    ("hooks.createContainer", "hooks in the container's namespaces are not supported"),
-    ("hooks.startContainer", "hooks in the container's namespaces are not supported"),
-    ("linux.uidMappings", "user namespaces (id mappings) are not supported"),
-    ("linux.gidMappings", "user namespaces (id mappings) are not supported"),
     ("linux.intelRdt", "Intel RDT is not supported"),
-    ("linux.personality", "personality is not supported"),
+    ("linux.personality.flags", "personality flags are not supported"),
     ("linux.mountLabel", "no LSM is in use here (SELinux labels are not supported)"),
     ("linux.timeOffsets", "time namespaces are not supported"),
     ("process.apparmorProfile", "AppArmor is not in use here"),
     ("process.selinuxLabel", "SELinux is not in use here"),
     ("process.ioPriority", "I/O priorities are not supported"),
     ("process.scheduler", "scheduler settings are not supported"),
-    ("linux.resources.hugepageLimits", "hugepage limits are not supported"),
     ("linux.resources.network", "network classes and priorities are not supported"),
     ("linux.resources.rdma", "RDMA limits are not supported"),
-    ("linux.resources.unified", "cgroup v2 unified settings are not supported"),
-    ("linux.resources.memory.reservation", "memory reservations are not supported"),
     ("linux.resources.memory.kernel", "kernel memory limits are not supported"),
     ("linux.resources.memory.kernelTCP", "kernel TCP memory limits are not supported"),
     ("linux.resources.memory.swappiness", "memory swappiness is not supported"),
     ("linux.resources.cpu.realtimeRuntime", "realtime CPU limits are not supported"),
     ("linux.resources.cpu.realtimePeriod", "realtime CPU limits are not supported"),
     ("linux.resources.blockIO.weightDevice", "per-device block I/O weights are not supported"),
-    ("linux.resources.blockIO.throttleReadIOPSDevice", "I/O-per-second limits are not supported"),
-    ("linux.resources.blockIO.throttleWriteIOPSDevice", "I/O-per-second limits are not supported"),
     ("linux.seccomp.listenerPath", "seccomp agents are not supported"),
 )
 
@@ -709,24 +696,88 @@ def _oci_device_rules(resources: dict) -> tuple:
     return tuple((x.kind, x.major, x.minor, x.access) for x in allowed)
 
 
-def _oci_limits(resources: dict) -> Limits:
-    mem = _oci_obj(resources, "memory", "linux.resources.")
-    cpu = _oci_obj(resources, "cpu", "linux.resources.")
-    pids = _oci_obj(resources, "pids", "linux.resources.")
-    blkio = _oci_obj(resources, "blockIO", "linux.resources.")
-    swap = mem.get("swap")
-    for rate_key in ("throttleReadBpsDevice", "throttleWriteBpsDevice"):
-        if blkio.get(rate_key):
-            _oci_error(f"linux.resources.blockIO.{rate_key}", "per-device rates are not supported")
-    return Limits.from_docker(
-        memory=_oci_int(mem.get("limit"), "linux.resources.memory.limit"),
-        memory_swap=_oci_int(swap, "linux.resources.memory.swap") if mem.get("limit") else None,
-        cpu_shares=_oci_int(cpu.get("shares"), "linux.resources.cpu.shares", 0),
-        cpu_quota=_oci_int(cpu.get("quota"), "linux.resources.cpu.quota"),
-        cpu_period=_oci_int(cpu.get("period"), "linux.resources.cpu.period", 0),
-        cpuset_cpus=cpu.get("cpus") or None, cpuset_mems=cpu.get("mems") or None,
-        pids_limit=_oci_int(pids.get("limit"), "linux.resources.pids.limit"),
-        blkio_weight=_oci_int(blkio.get("weight"), "linux.resources.blockIO.weight", 0))
+def oci_limits(resources: dict, old: Limits | None = None, where: str = "linux.resources.") -> Limits:
+    """OCI linux.resources as Limits: config.json's at create (old None), or
+    `runc update`'s on top of the limits in force (old): as runc, a value
+    absent or 0 leaves one as it is, -1 lifts a memory, swap, quota or pids
+    limit; a device's rate of 0, a hugepage limit of -1 take that one away."""
+    old = old if old is not None else Limits()
+    if not isinstance(resources, dict):
+        _oci_error(where.rstrip("."), "must be an object")
+    mem = _oci_obj(resources, "memory", where)
+    cpu = _oci_obj(resources, "cpu", where)
+    pids = _oci_obj(resources, "pids", where)
+    blkio = _oci_obj(resources, "blockIO", where)
+
+    def pick(obj, key, path, current, lo=None):
+        v = _oci_int(obj.get(key), f"{where}{path}", lo)
+        if v in (None, 0):
+            return current
+        return None if v == -1 else v
+
+    memory = pick(mem, "limit", "memory.limit", old.memory, -1)
+    swap = _oci_int(mem.get("swap"), f"{where}memory.swap", -1)
+    swap = old.memory_swap if swap in (None, 0) else swap
+    cpus = cpu.get("cpus") or None
+    mems = cpu.get("mems") or None
+    for key, v in (("cpus", cpus), ("mems", mems)):
+        if v is not None and not isinstance(v, str):
+            _oci_error(f"{where}cpu.{key}", "must be a string")
+    new = Limits.from_docker(
+        memory=memory, memory_swap=swap if memory is not None else None,
+        memory_reservation=pick(mem, "reservation", "memory.reservation", old.memory_reservation, -1),
+        cpu_shares=pick(cpu, "shares", "cpu.shares", old.cpu_shares, 0),
+        cpu_quota=pick(cpu, "quota", "cpu.quota", old.cpu_quota, -1),
+        cpu_period=pick(cpu, "period", "cpu.period", old.cpu_period, 0),
+        cpuset_cpus=cpus if cpus is not None else _cpu_list_or_none(old.cpuset_cpus),
+        cpuset_mems=mems if mems is not None else _cpu_list_or_none(old.cpuset_mems),
+        pids_limit=pick(pids, "limit", "pids.limit", old.pids_limit, -1),
+        blkio_weight=pick(blkio, "weight", "blockIO.weight", old.blkio_weight, 0),
+        device_read_bps=_oci_rates(blkio, "throttleReadBpsDevice", where, old.device_read_bps),
+        device_write_bps=_oci_rates(blkio, "throttleWriteBpsDevice", where, old.device_write_bps),
+        device_read_iops=_oci_rates(blkio, "throttleReadIOPSDevice", where, old.device_read_iops),
+        device_write_iops=_oci_rates(blkio, "throttleWriteIOPSDevice", where, old.device_write_iops),
+        cgroup_parent=old.cgroup_parent)
+    hugepages = dict(old.hugepage_limits)
+    for i, h in enumerate(_oci_list(resources, "hugepageLimits", where)):
+        size = h.get("pageSize") if isinstance(h, dict) else None
+        if not isinstance(size, str) or not re.match(r"^[0-9]+[KMG]B$", size):
+            _oci_error(f"{where}hugepageLimits[{i}].pageSize", f"{size!r} is not a page size like 2MB")
+        limit = _oci_int(h.get("limit"), f"{where}hugepageLimits[{i}].limit", -1)
+        if limit is None or limit == -1:
+            hugepages.pop(size, None)
+        else:
+            hugepages[size] = limit
+    unified = dict(old.unified)
+    for key, value in _oci_obj(resources, "unified", where).items():
+        if not isinstance(value, str):
+            _oci_error(f"{where}unified.{key}", "must be a string")
+        unified[key] = value
+    return dataclasses.replace(new, hugepage_limits=tuple(sorted(hugepages.items())),
+                               unified=tuple(sorted(unified.items())))
+
+
+def _cpu_list_or_none(cpus):
+    return format_cpu_list(cpus) if cpus is not None else None
+
+
+def _oci_rates(blkio: dict, key: str, where: str, old: tuple) -> tuple:
+    """blockIO.throttle*Device [{major, minor, rate}] merged into the old rates
+    (by device; a rate of 0 takes a device's away)."""
+    rates = {(r.major, r.minor): r for r in old}
+    for i, d in enumerate(_oci_list(blkio, key, where + "blockIO.")):
+        at = f"{where}blockIO.{key}[{i}]"
+        if not isinstance(d, dict):
+            _oci_error(at, "must be an object")
+        major, minor = _oci_int(d.get("major"), at + ".major", 0), _oci_int(d.get("minor"), at + ".minor", 0)
+        rate = _oci_int(d.get("rate"), at + ".rate", 0)
+        if major is None or minor is None or rate is None:
+            _oci_error(at, "needs major, minor and rate")
+        if rate == 0:
+            rates.pop((major, minor), None)
+        else:
+            rates[(major, minor)] = DeviceRate(f"{major}:{minor}", major, minor, rate)
+    return tuple(rates[k] for k in sorted(rates))
 
 
 # runc's rule: only sysctls that belong to a namespace the container has
@@ -749,6 +800,27 @@ def _oci_sysctl(linux: dict, namespaces: list) -> tuple:
     return tuple(out)
 
 
+ID_MAP_LINES = 340       # the kernel's limit on the lines of one uid_map or gid_map
+
+
+def _oci_id_mappings(linux: dict, key: str, prefix: str = "linux.") -> tuple:
+    out = []
+    entries = _oci_list(linux, key, prefix)
+    if len(entries) > ID_MAP_LINES:
+        _oci_error(f"{prefix}{key}", f"at most {ID_MAP_LINES} ranges")
+    for i, m in enumerate(entries):
+        where = f"{prefix}{key}[{i}]"
+        if not isinstance(m, dict):
+            _oci_error(where, "must be an object")
+        c = _oci_int(m.get("containerID"), f"{where}.containerID", 0, (1 << 32) - 2)
+        h = _oci_int(m.get("hostID"), f"{where}.hostID", 0, (1 << 32) - 2)
+        n = _oci_int(m.get("size"), f"{where}.size", 1, 1 << 32)
+        if c is None or h is None or n is None:
+            _oci_error(where, "needs containerID, hostID and size")
+        out.append((c, h, n))
+    return tuple(out)
+
+
 def _oci_hooks(spec: dict) -> tuple:
     out = []
     hooks = _oci_obj(spec, "hooks", "")
@@ -768,7 +840,38 @@ def _oci_hooks(spec: dict) -> tuple:
     return tuple(out)
 
 
-def _oci_mounts(spec: dict, bundle: str) -> tuple:
+IDMAP_KERNEL = (5, 12)      # mount_setattr(MOUNT_ATTR_IDMAP)
+
+
+def _kernel_version() -> tuple:
+    release = os.uname().release
+    parts = [int(p) for p in release.split("-")[0].split(".")[:2] if p.isdigit()]
+    return tuple(parts + [0] * (2 - len(parts)))
+
+
+def _oci_mount_idmap(m: dict, opts: tuple, where: str, namespaces: list, linux_maps: tuple):
+    """(idmap, uid maps, gid maps) of one mount: an idmapped bind when its
+    options say idmap/ridmap or it has maps of its own; maps it lacks are the
+    container's user namespace's."""
+    words = [o for o in opts if o in ("idmap", "ridmap")]
+    own_uid = _oci_id_mappings(m, "uidMappings", where + ".")
+    own_gid = _oci_id_mappings(m, "gidMappings", where + ".")
+    if not words and not (own_uid or own_gid):
+        return None, (), ()
+    what = f"{where}.options" if words else f"{where}.uidMappings"
+    if _kernel_version() < IDMAP_KERNEL:
+        _oci_error(what, f"idmapped mounts need Linux {IDMAP_KERNEL[0]}.{IDMAP_KERNEL[1]} "
+                         f"(this is {os.uname().release})")
+    if bool(own_uid) != bool(own_gid):
+        _oci_error(f"{where}.{'gidMappings' if own_uid else 'uidMappings'}", "needs both uidMappings and gidMappings")
+    if not own_uid:
+        if ("user", None) not in namespaces:
+            _oci_error(what, "an idmapped mount without maps of its own needs a new user namespace")
+        own_uid, own_gid = linux_maps
+    return (words[-1] if words else "idmap"), own_uid, own_gid
+
+
+def _oci_mounts(spec: dict, bundle: str, namespaces=(), linux_maps=((), ())) -> tuple:
     out = []
     for i, m in enumerate(_oci_list(spec, "mounts", "")):
         where = f"mounts[{i}]"
@@ -785,18 +888,17 @@ def _oci_mounts(spec: dict, bundle: str) -> tuple:
         if source is not None and (not isinstance(source, str) or "\0" in source):
             _oci_error(f"{where}.source", f"{source!r} is not a path")
         opts = _oci_strings(m, "options", where + ".")
-        if m.get("uidMappings") or m.get("gidMappings"):
-            _oci_error(where, "idmapped mounts are not supported")
+        idmap, uid_maps, gid_maps = _oci_mount_idmap(m, opts, where, namespaces, linux_maps)
         bm = BundleMount(os.path.normpath(dest), kind, source, opts)
+        if idmap and not bm.is_bind:
+            _oci_error(f"{where}.options", "an idmapped mount must be a bind mount")
         if bm.is_bind:
             if not source:
                 _oci_error(f"{where}.source", "a bind mount needs a source")
             path = source if source.startswith("/") else os.path.join(bundle, source)
             if not os.path.exists(path):
                 _oci_error(f"{where}.source", f"{source}: no such file or directory")
-            bm = BundleMount(bm.destination, kind, os.path.abspath(path), opts)
-            if {"shared", "rshared"} & set(opts):
-                _oci_error(f"{where}.options", "shared propagation is not supported")
+            bm = BundleMount(bm.destination, kind, os.path.abspath(path), opts, idmap, uid_maps, gid_maps)
         elif kind is None:
             _oci_error(f"{where}.type", "a mount other than a bind needs a type")
         out.append(bm)
@@ -877,9 +979,10 @@ def process_from_oci(proc, where: str = "process") -> BundleProcess:
                       if console else None))
 
 
-def container_config_from_oci(spec, bundle: str) -> "ContainerConfig":
+def container_config_from_oci(spec, bundle: str, systemd_cgroup=False) -> "ContainerConfig":
     """config.json (parsed) of the bundle at `bundle` -> ContainerConfig.
-    Raises ConfigError naming the field for anything wrong or unsupported."""
+    Raises ConfigError naming the field for anything wrong or unsupported.
+    systemd_cgroup (runc's --systemd-cgroup): cgroupsPath is "slice:prefix:name"."""
     if not isinstance(spec, dict):
         raise ConfigError("config.json: expected a JSON object")
     bundle = os.path.abspath(bundle)
@@ -926,7 +1029,7 @@ def container_config_from_oci(spec, bundle: str) -> "ContainerConfig":
         kind = ns.get("type") if isinstance(ns, dict) else None
         if kind not in OCI_NAMESPACES:
             _oci_error(f"linux.namespaces[{i}].type", f"unknown namespace {kind!r}")
-        if kind in ("user", "time"):
+        if kind == "time":
             _oci_error(f"linux.namespaces[{i}]", f"{kind} namespaces are not supported")
         path = ns.get("path") or None
         if path is not None and (not isinstance(path, str) or not path.startswith("/")):
@@ -934,27 +1037,42 @@ def container_config_from_oci(spec, bundle: str) -> "ContainerConfig":
         if any(t == kind for t, _ in namespaces):
             _oci_error(f"linux.namespaces[{i}]", f"the {kind} namespace is listed twice")
         namespaces.append((kind, path))
+    uid_mappings = _oci_id_mappings(linux, "uidMappings")
+    gid_mappings = _oci_id_mappings(linux, "gidMappings")
+    new_userns = ("user", None) in namespaces
+    if new_userns and not (uid_mappings and gid_mappings):
+        _oci_error("linux.uidMappings" if not uid_mappings else "linux.gidMappings",
+                   "a new user namespace needs both uidMappings and gidMappings")
+    if (uid_mappings or gid_mappings) and not any(t == "user" for t, _ in namespaces):
+        _oci_error("linux.uidMappings" if uid_mappings else "linux.gidMappings", "needs a user namespace")
     propagation = linux.get("rootfsPropagation") or None
     if propagation is not None and propagation not in BUNDLE_PROPAGATION:
         _oci_error("linux.rootfsPropagation", f"{propagation!r} is not a propagation type")
-    if propagation in ("shared", "rshared"):
-        _oci_error("linux.rootfsPropagation", "shared propagation is not supported")
     cgroups_path = linux.get("cgroupsPath") or None
     if cgroups_path is not None and (not isinstance(cgroups_path, str) or "\0" in cgroups_path
                                      or ".." in cgroups_path.split("/")):
         _oci_error("linux.cgroupsPath", f"{cgroups_path!r} is not a cgroup path")
-    if cgroups_path is not None and ":" in cgroups_path:
-        _oci_error("linux.cgroupsPath", "the systemd form (slice:prefix:name) is not supported")
+    if cgroups_path is not None and (systemd_cgroup or ":" in cgroups_path):
+        # systemd's slice:prefix:name, mapped as runc maps it (below the caller's cgroup)
+        try:
+            cgroups_path = systemd_cgroup_path(cgroups_path)
+        except ConfigError as e:
+            _oci_error("linux.cgroupsPath", str(e))
     umask = _oci_int(user.get("umask"), "process.user.umask", 0, 0o777)
     caps, ambient = _oci_capabilities(proc)
     resources = _oci_obj(linux, "resources", "linux.")
     annotations = _oci_obj(spec, "annotations", "")
     seccomp_spec = linux.get("seccomp")
     hostname = spec.get("hostname") or None
-    if spec.get("domainname"):
-        _oci_error("domainname", "is not supported")
-    if hostname is not None and not any(t == "uts" and p is None for t, p in namespaces):
-        _oci_error("hostname", "needs a new uts namespace")
+    domainname = spec.get("domainname") or None
+    for key, name in (("hostname", hostname), ("domainname", domainname)):
+        if name is not None and (not isinstance(name, str) or "\0" in name or len(name.encode()) > 64):
+            _oci_error(key, f"{name!r} is not a name of at most 64 bytes")
+        if name is not None and not any(t == "uts" and p is None for t, p in namespaces):
+            _oci_error(key, "needs a new uts namespace")
+    personality = _oci_obj(linux, "personality", "linux.")
+    if personality and personality.get("domain") not in PERSONALITY_DOMAINS:
+        _oci_error("linux.personality.domain", f"{personality.get('domain')!r} is not one of LINUX, LINUX32")
     oom = _oci_int(proc.get("oomScoreAdj"), "process.oomScoreAdj", -1000, 1000)
     console = _oci_obj(proc, "consoleSize", "process.")
     if console and not proc.get("terminal"):
@@ -963,7 +1081,7 @@ def container_config_from_oci(spec, bundle: str) -> "ContainerConfig":
                      _oci_int(console.get("width", 0), "process.consoleSize.width", 0, 65535)) if console else None)
     extra = BundleSpec(
         bundle=bundle,
-        mounts=_oci_mounts(spec, bundle),
+        mounts=_oci_mounts(spec, bundle, namespaces, (uid_mappings, gid_mappings)),
         namespaces=tuple(namespaces),
         masked_paths=_oci_strings(linux, "maskedPaths", "linux."),
         readonly_paths=_oci_strings(linux, "readonlyPaths", "linux."),
@@ -975,6 +1093,9 @@ def container_config_from_oci(spec, bundle: str) -> "ContainerConfig":
         rootfs_propagation=propagation,
         sysctl=_oci_sysctl(linux, namespaces),
         hooks=_oci_hooks(spec),
+        domainname=domainname,
+        uid_mappings=uid_mappings, gid_mappings=gid_mappings,
+        personality=PERSONALITY_DOMAINS[personality["domain"]] if personality else None,
         terminal=bool(proc.get("terminal")),
         console_size=console_size,
         annotations=dict(annotations),
@@ -984,4 +1105,4 @@ def container_config_from_oci(spec, bundle: str) -> "ContainerConfig":
         workdir=cwd, read_only=bool(root.get("readonly")), no_new_privileges=bool(proc.get("noNewPrivileges")),
         ulimits=tuple(rlimits), oom_score_adj=oom,
         seccomp=seccomp_spec if seccomp_spec else "unconfined",
-        resources=_oci_limits(resources), bundle=extra)
+        resources=oci_limits(resources), bundle=extra)

@@ -23,27 +23,27 @@ import termios
 import threading
 import time
 import warnings
-from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from . import _launch, _netns, bundle, cgroups, fuse_overlayfs, leftovers, rootless, volumes
 from ._paths import default_root
 from .config import RLIMITS, ContainerConfig, Mount, check_mount_target, merge_env
-from .errors import ConfigError, ContainerError, ContainerExitError, ContainerTimeout
+from .errors import ConfigError, ContainerError, ContainerTimeout
 from .network import needs_attachment
 from .network import slirp
 from .network.attach import NetworkAttachment
 from .network.etcfiles import resolv_conf_text
 from .network.slirp import Slirp, is_slirp_mode
 from .network import registry as network_registry
+# also container.ContainerResult, container.builtin_image, as before they moved out
+from .resolved_image import DEFAULT_PATH, ResolvedImage, builtin_image
+from .result import ContainerResult
 from .rootfs import RootFS
 from .security import capabilities, seccomp
 from .users import resolve_group_add, resolve_user
 
 PIPE = -1
 DEVNULL = -3
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 # What docker hides from a container: (files are covered by /dev/null,
 # directories by an empty read-only tmpfs) and what it makes read-only.
@@ -73,41 +73,6 @@ DEV_SYMLINKS = (
     ("pts/ptmx", "/dev/ptmx"), ("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
     ("/proc/self/fd/1", "/dev/stdout"), ("/proc/self/fd/2", "/dev/stderr"),
 )
-
-
-@dataclass
-class ContainerResult:
-    """What run() returns, like subprocess.CompletedProcess."""
-
-    args: list
-    returncode: int
-    stdout: bytes | str | None = None
-    stderr: bytes | str | None = None
-    id: str = ""
-    oom_killed: bool = False      # the kernel killed a process of the container for memory (docker's OOMKilled)
-
-    def check_returncode(self):
-        if self.returncode:
-            raise ContainerExitError(self.returncode, self.args, self.stdout, self.stderr, self)
-
-
-@dataclass(frozen=True)
-class ResolvedImage:
-    """An image as the launcher needs it: layer dirs (top first) and docker's config."""
-
-    layers: tuple
-    config: dict
-    held: bool = False      # the store keeps it for this container until released
-    programs: tuple = ()    # (path in the image, program of ours): run from sealed memory instead
-
-
-def builtin_image(name: str) -> ResolvedImage | None:
-    if name in ("hello-world", "hello-world:latest"):
-        layer = resources.files("pycontain") / "_bin" / "hello-world"
-        # /hello runs from a sealed copy: a container never holds the installed file as its executable
-        return ResolvedImage((str(layer),), {"Cmd": ["/hello"], "Env": [f"PATH={DEFAULT_PATH}"]},
-                             programs=(("/hello", "hello-world/hello"),))
-    return None
 
 
 def resolve_image(name: str, root: Path, holder: str | None = None, pull: str = "missing") -> ResolvedImage:
@@ -140,10 +105,11 @@ class Container:
                  network="none", cap_add=(), cap_drop=(), privileged=False, no_new_privileges=True,
                  ulimits=(), oom_score_adj=None, writable_layer="memory", remove=True, root=None,
                  seccomp="default", security_opt=(), group_add=(), name=None, ports=(), dns=(),
-                 add_hosts=(),
+                 add_hosts=(), dns_search=(),
                  memory=None, memory_swap=None, cpus=None, cpu_shares=None, cpu_quota=None, cpu_period=None,
                  cpuset_cpus=None, cpuset_mems=None, pids_limit=None, blkio_weight=None,
                  device_read_bps=(), device_write_bps=(), cgroup_parent=None, cgroup=None, devices=(),
+                 memory_reservation=None,
                  id=None,  # noqa: A002  (the container id to use, as docker-py names it)
                  tty=False, layer_dir=None, pull="missing", storage_driver=None, config=None,
                  survive_parent=False):
@@ -160,7 +126,7 @@ class Container:
                 memory=memory, memory_swap=memory_swap, cpus=cpus, cpu_shares=cpu_shares, cpu_quota=cpu_quota,
                 cpu_period=cpu_period, cpuset_cpus=cpuset_cpus, cpuset_mems=cpuset_mems, pids_limit=pids_limit,
                 blkio_weight=blkio_weight, device_read_bps=device_read_bps, device_write_bps=device_write_bps,
-                cgroup_parent=cgroup_parent)
+                cgroup_parent=cgroup_parent, memory_reservation=memory_reservation)
             self.config = ContainerConfig(
                 image=image, rootfs=rootfs, command=command, entrypoint=entrypoint, env=env or (),
                 hostname=hostname, user=user, workdir=workdir, mounts=mounts, read_only=read_only,
@@ -169,7 +135,7 @@ class Container:
                 oom_score_adj=oom_score_adj, writable_layer=writable_layer,
                 seccomp=seccomp, security_opt=tuple(security_opt), group_add=group_add,
                 name=name, ports=ports, dns=dns, add_hosts=add_hosts, resources=resources,
-                devices=tuple(devices),
+                devices=tuple(devices), dns_search=dns_search,
             )
         # survive_parent: the process outlives this one, no parent-death signal
         # (an OCI runtime's create: its caller reaps it; config.container_config_from_oci)
@@ -234,6 +200,15 @@ class Container:
         return self._network.address if self._network is not None else None
 
     @property
+    def network_gateway(self) -> tuple:
+        """(its bridge network's gateway or None, the prefix length of its
+        address or 0): docker inspect's Networks.*.Gateway and IPPrefixLen."""
+        net = self._network.network if self._network is not None else None
+        if net is None:
+            return None, 0
+        return (None if net.internal else net.gateway), net.prefixlen
+
+    @property
     def published_ports(self) -> list:
         """The published ports with the host ports actually used ("80" gets a free one)."""
         if self._slirp is not None:
@@ -242,17 +217,21 @@ class Container:
 
     # ---- lifecycle ----------------------------------------------------------
 
-    def create(self, stdin=None, stdout=None, stderr=None, *, before_exec=False):
+    def create(self, stdin=None, stdout=None, stderr=None, *, before_exec=False, at_mounts=None):
         """Makes the container up to its "created" state: namespaces, cgroup
         and mounts ready, command not yet executed. start() runs it.
         before_exec: further, every step but the exec done (user, capabilities,
         seccomp filter loaded), as pycontain.Pool's containers wait; with a
         seccomp profile of the caller's, which may deny the read and write
-        of that wait, at "created" as usual."""
+        of that wait, at "created" as usual.
+        at_mounts: f(pid), run while the process waits with its mounts made,
+        before pivot_root (an OCI runtime's prestart and createRuntime hooks);
+        an exception from it fails the create."""
         own_profile = self.config.seccomp_profile not in (None, seccomp.default_profile())
         late = before_exec and not own_profile and not self.tty
         return self._launch(stdin, stdout, stderr,
-                            wait_start=_launch.WAIT_BEFORE_EXEC if late else _launch.WAIT_CREATED)
+                            wait_start=_launch.WAIT_BEFORE_EXEC if late else _launch.WAIT_CREATED,
+                            at_mounts=at_mounts)
 
     def start(self, stdin=None, stdout=None, stderr=None):
         """Runs the command (after create(), or from scratch). Returns self."""
@@ -290,7 +269,7 @@ class Container:
         self._child.set_command(plan.argv[:plan.cmd_index] + entrypoint + command)
         self.args = entrypoint + command
 
-    def _launch(self, stdin, stdout, stderr, wait_start):
+    def _launch(self, stdin, stdout, stderr, wait_start, at_mounts=None):
         if self.pid is not None or self._removed:
             raise ContainerError(f"container {self.id[:12]} was already started")
         parent_ends, child_fds = [], []
@@ -305,6 +284,7 @@ class Container:
             sysctls = self.config.bundle.sysctl if self.config.bundle is not None else ()
             plan.wait_start = wait_start or bool(sysctls)
             plan.tty = self.tty
+            plan.on_mounted = at_mounts
             if self.survive_parent:
                 plan.pdeathsig = 0
             if self.config.bundle is not None and self.config.bundle.umask is not None:
@@ -497,8 +477,9 @@ class Container:
             parent, _, name = spec.cgroups_path.strip("/").rpartition("/")
             limits = dataclasses.replace(limits, cgroup_parent=cgroups.limits.normalize_parent(parent))
         try:
+            # a managed container (cgroup=True) or an OCI runtime's can have its limits changed later
             cg = cgroups.create(name, limits, devices_restricted=not self.config.privileged,
-                                before_mkdir=before_mkdir)
+                                before_mkdir=before_mkdir, updatable=self.want_cgroup is True or spec is not None)
             if spec is not None:
                 for kind, major, minor, access in spec.device_rules:
                     cg.allow_device(kind, major, minor, access)
@@ -712,7 +693,7 @@ class Container:
         # owner file (leftovers.py): it outlives this program by design
         if cfg.bundle is not None:
             self.args = list(cfg.command)
-            return bundle.launch_plan(cfg, self._make_cgroup(), self.root)
+            return bundle.launch_plan(cfg, self._make_cgroup(), self.root, container_id=self.id)
         store_root = str(self.root or default_root())
         if self.layer_dir is None:
             # A program's container (a managed one has its record for this):
@@ -772,7 +753,8 @@ class Container:
             # its hosts file is rewritten as others join: it must live on the host
             self._network = NetworkAttachment.prepare(
                 cfg.network, container_id=self.id, name=self.name, hostname=hostname, ports=cfg.ports,
-                dns=cfg.dns, add_hosts=cfg.add_hosts, hosts_file=rootfs.host_dir() / "hosts", root=self.root)
+                dns=cfg.dns, add_hosts=cfg.add_hosts, hosts_file=rootfs.host_dir() / "hosts", root=self.root,
+                dns_search=cfg.dns_search)
         etc = self._etc_files(rootfs, hostname)
 
         mounts = list(STANDARD_MOUNTS)
@@ -913,9 +895,9 @@ class Container:
             files["hosts"] = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
                               f"127.0.1.1\t{hostname}\n")
             files["resolv.conf"] = _resolv_conf_without_loopback(_read_host_file("/etc/resolv.conf"))
-        if cfg.dns or cfg.add_hosts:   # docker honours both with --network host and none too
-            if cfg.dns:
-                files["resolv.conf"] = resolv_conf_text(files["resolv.conf"], cfg.dns)
+        if cfg.dns or cfg.dns_search or cfg.add_hosts:   # docker honours them with --network host and none too
+            if cfg.dns or cfg.dns_search:
+                files["resolv.conf"] = resolv_conf_text(files["resolv.conf"], cfg.dns, cfg.dns_search)
             files["hosts"] += "".join(f"{ip}\t{name}\n" for name, ip in cfg.add_hosts)
         if rootfs.add_etc_files(files):
             return {}

@@ -18,17 +18,21 @@ from __future__ import annotations
 from . import leftovers, volumes
 from .diskusage import dir_size
 from .errors import AlreadyRunning, ConfigError, ContainerError, ContainerStateError, StartFailed
-from .managed.create import create, run
+from .managed import health
 from .managed.handle import DEFAULT_STOP_TIMEOUT, ManagedContainer
 from .managed.inspect import inspect_dict, port_lines
 from .managed.record import look, look_all, matches_filters, release_image
 from .state import MONITORED, NoSuchContainer, cached_store, close_stores, shared_store
 
 __all__ = [
-    "create", "run", "get", "list", "prune", "ManagedContainer", "ContainerStateError", "StartFailed",
+    "create", "run",  # noqa: F822  (bound on first use: __getattr__ below)
+    "get", "list", "prune", "ManagedContainer", "ContainerStateError", "StartFailed",
     "AlreadyRunning", "NoSuchContainer", "ConfigError", "ContainerError", "DEFAULT_STOP_TIMEOUT",
     "inspect_dict", "port_lines", "disk_usage", "cached_store", "close_stores", "removed_exit_status",
 ]
+
+HEALTH_FILTER_VALUES = {"starting", "healthy", "unhealthy", "none"}
+
 
 def get(ref: str, root=None) -> ManagedContainer:
     """A container by name, full id or unambiguous id prefix."""
@@ -38,13 +42,22 @@ def get(ref: str, root=None) -> ManagedContainer:
 
 def list_containers(all=False, filters=None, root=None) -> list:  # noqa: A002  (docker-py's argument)
     """Running containers (all=True: every container), newest first.
-    filters: {"status": ..., "name": ..., "id": ..., "exited": code}."""
+    filters: {"status": ..., "name": ..., "id": ..., "exited": code, "label": ...,
+    "health": starting|healthy|unhealthy|none}."""
     store = shared_store(root)
+    filters = dict(filters or {})
+    want_health = filters.pop("health", None)
+    if isinstance(want_health, str):
+        want_health = [want_health]
+    if want_health and not set(want_health) <= HEALTH_FILTER_VALUES:
+        raise ConfigError(f"invalid health filter {want_health[0]!r} (starting, healthy, unhealthy, none)")
     out = []
     for rec in look_all(store):
-        if not all and rec.state not in ("running", "paused", "restarting") and not filters:
+        if not all and rec.state not in ("running", "paused", "restarting") and not filters and not want_health:
             continue
         if filters and not matches_filters(rec, filters):
+            continue
+        if want_health and (health.status(store.root, rec) or "none") not in want_health:
             continue
         out.append(ManagedContainer(store, rec))
     return out
@@ -61,6 +74,14 @@ def __getattr__(name):
     # no module-level `list` hides the builtin inside this module.
     if name == "list":
         return list_containers
+    if name in ("create", "run"):
+        # on first use: creating validates the configuration through
+        # pycontain.Container (the launcher, seccomp, networking: ~35 ms of
+        # imports) that the verbs which only read or signal records never need
+        from .managed import create as creating
+
+        value = globals()[name] = getattr(creating, name)
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -5,9 +5,9 @@ too, so code written for subprocess keeps working: ContainerTimeout is a
 subprocess.TimeoutExpired, ContainerExitError a subprocess.CalledProcessError,
 LaunchError an OSError carrying the errno of the step that failed.
 """
+import _thread
 import errno as _errno
 import os
-import subprocess
 
 
 class ContainerError(Exception):
@@ -62,19 +62,44 @@ class CommandNotExecutable(LaunchError):
         self.strerror = f'exec: "{command}": {os.strerror(err).lower()}'
 
 
-class ContainerTimeout(ContainerError, subprocess.TimeoutExpired):
-    """The container did not finish in time (it has been killed when raised by run())."""
+# ContainerTimeout and ContainerExitError derive from subprocess's exceptions,
+# and importing subprocess costs about what Python's own start-up does (~10 ms:
+# re, locale, threading, selectors). So they are made on first use (PEP 562's
+# module __getattr__, below): `import pycontain`, and a command that never
+# waits on a container, do not pay for it. Made once, under a lock, so that
+# every `except ContainerTimeout` names the same class.
+_subprocess_shaped_lock = _thread.allocate_lock()
 
-    def __init__(self, cmd, timeout, output=None, stderr=None):
-        subprocess.TimeoutExpired.__init__(self, cmd, timeout, output, stderr)
+
+def _make_subprocess_shaped() -> dict:
+    import subprocess
+
+    class ContainerTimeout(ContainerError, subprocess.TimeoutExpired):
+        """The container did not finish in time (it has been killed when raised by run())."""
+
+        def __init__(self, cmd, timeout, output=None, stderr=None):
+            subprocess.TimeoutExpired.__init__(self, cmd, timeout, output, stderr)
+
+    class ContainerExitError(ContainerError, subprocess.CalledProcessError):
+        """run(check=True) and the command exited with a non-zero status."""
+
+        def __init__(self, returncode, cmd, output=None, stderr=None, result=None):
+            subprocess.CalledProcessError.__init__(self, returncode, cmd, output, stderr)
+            self.result = result
+
+    made = {"ContainerTimeout": ContainerTimeout, "ContainerExitError": ContainerExitError}
+    for name, cls in made.items():
+        cls.__qualname__ = name     # pickled, and shown, as pycontain.errors.NAME
+    return made
 
 
-class ContainerExitError(ContainerError, subprocess.CalledProcessError):
-    """run(check=True) and the command exited with a non-zero status."""
-
-    def __init__(self, returncode, cmd, output=None, stderr=None, result=None):
-        subprocess.CalledProcessError.__init__(self, returncode, cmd, output, stderr)
-        self.result = result
+def __getattr__(name):
+    if name in ("ContainerTimeout", "ContainerExitError"):
+        with _subprocess_shaped_lock:
+            if name not in globals():
+                globals().update(_make_subprocess_shaped())
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class NetworkError(ContainerError):

@@ -14,6 +14,17 @@ class HookError(ContainerError):
     """A hook failed or outlived its timeout."""
 
 
+OCI_VERSION = "1.0.2"       # the runtime spec version implemented (the state's ociVersion)
+
+
+def state_around_pid(state: dict) -> tuple:
+    """(head, tail): the state JSON of a hook the container's own process
+    runs (createContainer, startContainer), split where its pid goes: that
+    process writes the pid it has in the container, as runc does."""
+    rest = {k: v for k, v in state.items() if k != "pid"}
+    return json.dumps(rest)[:-1] + (", " if rest else "") + '"pid": ', "}"
+
+
 def run_hooks(hooks, kind: str, state: dict) -> None:
     """Runs the hooks of one kind, in order. hooks: mappings with the fields
     of config.BundleHook (kind, path, args, env, timeout). Raises HookError

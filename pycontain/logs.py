@@ -72,6 +72,16 @@ def parse_since(value: str, now: float | None = None) -> float:
         raise ConfigError(f"invalid --since {value!r}: a duration (10m), a Unix time or RFC 3339") from None
 
 
+def _incomplete_utf8_tail(data: bytes) -> int:
+    """How many bytes at the end of data begin a UTF-8 character not yet whole."""
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte & 0xC0 != 0x80:   # a lead byte (or ASCII): how long its character is
+            need = 2 if byte & 0xE0 == 0xC0 else 3 if byte & 0xF0 == 0xE0 else 4 if byte & 0xF8 == 0xF0 else 1
+            return back if need > back else 0
+    return 0
+
+
 class JsonFileWriter:
     """Written by the container's monitor only (one writer per file)."""
 
@@ -96,11 +106,15 @@ class JsonFileWriter:
             rest = rest[MAX_LINE:]
         self.partial[stream] = rest
 
-    def flush_partial(self):
+    def flush_partial(self, whole_characters=False):
+        """What is left of each stream's line becomes an entry. With
+        whole_characters a trailing incomplete UTF-8 sequence waits for its
+        next bytes (a terminal's prompt is logged at once, an é is not cut)."""
         for stream, rest in self.partial.items():
-            if rest:
-                self._entry(stream, rest)
-                self.partial[stream] = b""
+            keep = _incomplete_utf8_tail(rest) if whole_characters else 0
+            if len(rest) > keep:
+                self._entry(stream, rest[:len(rest) - keep])
+                self.partial[stream] = rest[len(rest) - keep:]
 
     def _entry(self, stream, data: bytes):
         if self.dropped:   # space is back: say first what was lost (docker's logs would show nothing)

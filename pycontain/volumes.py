@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import names, rootless, state
+from . import events, names, rootless, state
 from ._paths import default_root, private_dir
 from .diskusage import dir_size
 from .errors import ContainerError
@@ -183,7 +183,10 @@ class Reservation:
             labels.setdefault(ANONYMOUS_LABEL, "")
         validate_name(name)
         existed = (self._dir / name / META).exists()
-        return _create_locked(self._dir, name, labels), not existed
+        volume = _create_locked(self._dir, name, labels)
+        if not existed:
+            events.append(self._dir.parent, "volume", "create", name, {"driver": "local"})
+        return volume, not existed
 
 
 @contextlib.contextmanager
@@ -308,6 +311,7 @@ def _remove_locked(d: Path, name: str, users: dict, force: bool) -> int:
     # volume is never listed
     trash = d / f".rm-{os.urandom(8).hex()}"
     os.rename(vdir, trash)
+    events.append(d.parent, "volume", "destroy", name, {"driver": "local"})
     rootless.remove_tree(trash, ignore_errors=True)
     return size
 

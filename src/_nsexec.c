@@ -67,6 +67,7 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 
 #include "nsexec.h"
 #include "raw_syscall.h"
@@ -148,6 +149,7 @@
 #define PC_MOVE_MOUNT_F_EMPTY_PATH 0x04
 #define PC_MOVE_MOUNT_T_EMPTY_PATH 0x40
 #define PC_MOUNT_ATTR_RDONLY 0x1
+#define PC_MOUNT_ATTR_IDMAP 0x00100000
 #define PC_BPF_MAXINSNS 4096
 #define PC_DEV_NULL_RDEV 0x103  /* makedev(1, 3) */
 #define PC_WAIT_CREATED 1       /* plan->wait_start: _launch.WAIT_CREATED */
@@ -526,6 +528,13 @@ static void do_mount(struct ctx *c, const struct pc_mount *m)
     }
     if (fd < 0)
         fail(c, "mount", what, fd);
+    if (m->tree_fd >= 0) {  /* the parent's tree: attached as made */
+        long r = attach_tree(m->tree_fd, fd);
+        S1(SYS_close, fd);
+        if (r < 0)
+            fail(c, "mount", what, r);
+        return;
+    }
     if (bind_by_fd(m, fd) == 0) {
         S1(SYS_close, fd);
         return;
@@ -853,6 +862,176 @@ __attribute__((noreturn)) static void exec_command(struct ctx *c)
     fail(c, "exec", cmd, saw_eacces ? -EACCES : -ENOENT);
 }
 
+/* ---- hooks inside the container (an OCI bundle's) ---------------------- */
+
+#define PC_HOOK_BEFORE_PIVOT 1  /* struct pc_hook.when: createContainer */
+#define PC_HOOK_BEFORE_EXEC 2   /* startContainer */
+
+static const char *hook_kind(int when)
+{
+    return when == PC_HOOK_BEFORE_PIVOT ? "createContainer hook" : "startContainer hook";
+}
+
+/* Runs one hook as runc and crun do: a child of the container's process, with
+ * everything that process has at this point (namespaces, cgroup, ids), the
+ * state on stdin, stdout and stderr kept (the last bytes go into the error).
+ * It fails the launch when the hook cannot run, exits non-zero or outlives
+ * its timeout (then it is killed). Every signal is blocked here (the
+ * launcher's mask), so a hook that does not read its stdin is EPIPE, not
+ * SIGPIPE. */
+/* What is left of a hook's timeout (ms, 0 once past it) since start. */
+static long hook_ms_left(const struct timespec *start, int timeout)
+{
+    struct timespec now;
+    S2(SYS_clock_gettime, CLOCK_MONOTONIC, &now);
+    long spent = (now.tv_sec - start->tv_sec) * 1000 + (now.tv_nsec - start->tv_nsec) / 1000000;
+    return spent >= timeout * 1000L ? 0 : timeout * 1000L - spent;
+}
+
+static void run_hook(struct ctx *c, const struct pc_hook *h)
+{
+    const char *kind = hook_kind(h->when);
+    int in[2], out[2];
+    CHECK(c, S2(SYS_pipe2, in, O_CLOEXEC), "pipe", kind);
+    CHECK(c, S2(SYS_pipe2, out, O_CLOEXEC), "pipe", kind);
+#ifdef RAW_SYSCALL_NATIVE
+    long pid = S5(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+#else
+    long pid = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+    pid = pid < 0 ? -errno : pid;
+#endif
+    if (pid == 0) {  /* a copy of our memory: ours to use until execve */
+        S3(SYS_dup3, in[0], 0, 0);
+        S3(SYS_dup3, out[1], 1, 0);
+        S3(SYS_dup3, out[1], 2, 0);
+        uint64_t none = 0;
+        S4(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, 8);
+        long r = S3(SYS_execve, h->path, h->argv, h->envp);
+        char msg[64];
+        size_t pos = 0;
+        msg[0] = 0;
+        sappend(msg, sizeof(msg), &pos, r == -ENOENT ? "cannot execute: no such file" : "cannot execute: errno ");
+        if (r != -ENOENT)
+            sappend_int(msg, sizeof(msg), &pos, -r);
+        S3(SYS_write, 1, msg, pos);
+        die_quietly(127);
+    }
+    S1(SYS_close, in[0]);
+    S1(SYS_close, out[1]);
+    if (pid < 0)
+        fail(c, "clone", kind, pid);
+
+    char num[24];
+    size_t pos = 0;
+    num[0] = 0;
+    sappend_int(num, sizeof(num), &pos, S0(SYS_getpid));
+    S3(SYS_write, in[1], h->state_head, slen(h->state_head));
+    S3(SYS_write, in[1], num, pos);
+    S3(SYS_write, in[1], h->state_tail, slen(h->state_tail));
+    S1(SYS_close, in[1]);
+
+    /* its output until EOF (or the timeout), then its status */
+    char tail[256];
+    size_t kept = 0;
+    long pidfd = S2(SYS_pidfd_open, pid, 0);
+    struct timespec start;
+    S2(SYS_clock_gettime, CLOCK_MONOTONIC, &start);
+    int timed_out = 0, open_out = 1;
+    while (open_out) {
+        long wait_ms = h->timeout > 0 ? hook_ms_left(&start, h->timeout) : -1;
+        struct pollfd pf = {out[0], POLLIN, 0};
+        long n;
+        if (wait_ms >= 0) {
+            struct timespec ts = {wait_ms / 1000, (wait_ms % 1000) * 1000000L};
+            n = S5(SYS_ppoll, &pf, 1, &ts, NULL, 0);
+        } else {
+            n = S5(SYS_ppoll, &pf, 1, NULL, NULL, 0);
+        }
+        if (n == -EINTR)
+            continue;
+        if (n == 0) {
+            timed_out = 1;
+            break;
+        }
+        char buf[512];
+        long r = S3(SYS_read, out[0], buf, sizeof(buf));
+        if (r <= 0) {
+            open_out = 0;
+            break;
+        }
+        for (long i = 0; i < r; i++) {  /* the last bytes, newlines as spaces */
+            if (kept == sizeof(tail) - 1) {  /* no libc in the join helper's build: no memmove */
+                for (size_t k = 1; k < kept; k++)
+                    tail[k - 1] = tail[k];
+                kept--;
+            }
+            tail[kept++] = buf[i] == '\n' ? ' ' : buf[i];
+        }
+    }
+    S1(SYS_close, out[0]);
+    /* its output closed: the timeout still holds until it exits */
+    while (!timed_out && h->timeout > 0 && pidfd >= 0) {
+        long wait_ms = hook_ms_left(&start, h->timeout);
+        struct pollfd pf = {(int)pidfd, POLLIN, 0};
+        struct timespec ts = {wait_ms / 1000, (wait_ms % 1000) * 1000000L};
+        long n = S5(SYS_ppoll, &pf, 1, &ts, NULL, 0);
+        if (n == -EINTR)
+            continue;
+        timed_out = n == 0;
+        break;
+    }
+    if (timed_out) {
+        if (pidfd >= 0)
+            S4(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+        else
+            S2(SYS_kill, pid, SIGKILL);
+    }
+    int status = 0;
+    long w;
+    do
+        w = S4(SYS_wait4, pid, &status, 0, NULL);
+    while (w == -EINTR);
+    if (pidfd >= 0)
+        S1(SYS_close, pidfd);
+    while (kept && tail[kept - 1] == ' ')
+        kept--;
+    tail[kept] = 0;
+
+    char detail[sizeof(c->e->detail)];
+    pos = 0;
+    detail[0] = 0;
+    sappend(detail, sizeof(detail), &pos, h->path);
+    if (timed_out) {
+        sappend(detail, sizeof(detail), &pos, ": did not finish within ");
+        sappend_int(detail, sizeof(detail), &pos, h->timeout);
+        sappend(detail, sizeof(detail), &pos, " s");
+        fail(c, kind, detail, -ETIME);
+    }
+    if (w < 0)
+        fail(c, kind, detail, w);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return;
+    if (WIFEXITED(status)) {
+        sappend(detail, sizeof(detail), &pos, ": exited with status ");
+        sappend_int(detail, sizeof(detail), &pos, WEXITSTATUS(status));
+    } else {
+        sappend(detail, sizeof(detail), &pos, ": killed by signal ");
+        sappend_int(detail, sizeof(detail), &pos, WTERMSIG(status));
+    }
+    if (kept) {
+        sappend(detail, sizeof(detail), &pos, ": ");
+        sappend(detail, sizeof(detail), &pos, tail);
+    }
+    fail(c, kind, detail, -ECANCELED);
+}
+
+static void run_hooks(struct ctx *c, int when)
+{
+    for (int i = 0; i < c->p->n_hooks; i++)
+        if (c->p->hooks[i].when == when)
+            run_hook(c, &c->p->hooks[i]);
+}
+
 /* ---- the child ---------------------------------------------------------- */
 
 /* Sends one descriptor to the parent over sync_fd, behind a one-byte tag. */
@@ -999,6 +1178,8 @@ static void close_leaked_fds(struct ctx *c)
         KEEP(p->joins[i].fd);
     for (int i = 0; i < p->n_cgroup_fds; i++)
         KEEP(p->cgroup_fds[i]);
+    for (int i = 0; i < p->n_mounts; i++)
+        KEEP(p->mounts[i].tree_fd);
 #undef KEEP
     for (int i = 1; i < n; i++) /* insertion sort: a handful of numbers */
         for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
@@ -1155,8 +1336,18 @@ static int child_main(void *arg)
     if (p->n_joins)
         S2(SYS_prctl, PR_SET_DUMPABLE, 0);
 
-    for (int i = 0; i < p->n_joins; i++)
+    int joined_user = 0;
+    for (int i = 0; i < p->n_joins; i++) {
         CHECK(c, S2(SYS_setns, p->joins[i].fd, p->joins[i].nstype), "setns", "join namespace");
+        joined_user |= p->joins[i].nstype == CLONE_NEWUSER;
+    }
+    if (joined_user && (p->unshare_flags & CLONE_NEWNS)) {
+        /* an OCI bundle in a joined user namespace, with a root of its own to
+         * make: as that namespace's root (our ids are the host's, unmapped
+         * there: files could not be made), as runc's nsexec does */
+        CHECK(c, S3(SYS_setresgid, 0, 0, 0), "setgid", "root of the joined user namespace");
+        CHECK(c, S3(SYS_setresuid, 0, 0, 0), "setuid", "root of the joined user namespace");
+    }
     if (p->unshare_flags)
         CHECK(c, S1(SYS_unshare, p->unshare_flags), "unshare", "namespaces after the joins");
 
@@ -1220,7 +1411,8 @@ static void setup_tty(struct ctx *c)
     S1(SYS_close, s);
 }
 
-/* The "created" state: says 'R', then waits for the parent's one byte.
+/* A wait for the parent: says `say` ('R': the "created" state; 'H': mounts
+ * made, before pivot_root), then waits for the parent's one byte.
  *
  * However long it waits, the child shares its launcher's memory (CLONE_VM),
  * and the dumpable flag that decides who may ptrace it or open its
@@ -1234,9 +1426,9 @@ static void setup_tty(struct ctx *c)
  * for an unprivileged launcher: its memory is no more than its own user
  * may trace, and newuidmap would refuse its other children's id maps (the
  * flag is shared by all of them). */
-static void wait_for_release(struct ctx *c)
+static void wait_for_parent(struct ctx *c, char say)
 {
-    char b = 'R';
+    char b = say;
     if (c->undumpable_wait)
         S2(SYS_prctl, PR_SET_DUMPABLE, 0);
     if (S3(SYS_write, c->p->sync_fd, &b, 1) != 1)
@@ -1264,6 +1456,14 @@ static int child_continue(void *arg)
         if (p->n_joins)
             S2(SYS_prctl, PR_SET_DUMPABLE, 0);
     }
+    if (p->wait_maps && (p->clone_flags & CLONE_NEWUSER)) {
+        /* the maps are written: become the new user namespace's root (our
+         * ids are the launcher's, which the maps need not contain: root's
+         * when root made it for an OCI bundle); a no-op when they map to 0 */
+        CHECK(c, S3(SYS_setresgid, 0, 0, 0), "setgid", "root of the user namespace");
+        CHECK(c, S3(SYS_setresuid, 0, 0, 0), "setuid", "root of the user namespace");
+        arm_pdeathsig(c);  /* cleared by the id change */
+    }
 
     if (p->root_device) {
         /* in the container's user namespace (the kernel requires the mount
@@ -1286,10 +1486,18 @@ static int child_continue(void *arg)
     /* ---- the mount tree ---- */
     if ((p->clone_flags | p->unshare_flags) & CLONE_NEWNS) {
         CHECK(c, S5(SYS_mount, NULL, "/", NULL, p->root_propagation, NULL), "mount", "make / private");
+        if ((p->root_propagation & MS_SHARED) && p->root_path) {
+            /* shared: mounts keep their host peers, but neither the namespace's
+             * root nor the one our root is bound in (pivot_root refuses shared
+             * parents; the bind would appear on the host), as runc does */
+            CHECK(c, S5(SYS_mount, NULL, "/", NULL, MS_PRIVATE, NULL), "mount", "make / private");
+            if (p->root_parent)
+                CHECK(c, S5(SYS_mount, NULL, p->root_parent, NULL, MS_PRIVATE, NULL), "mount", p->root_parent);
+        }
         if (p->scratch)
             make_scratch(c);
     }
-    if ((p->clone_flags & CLONE_NEWNS) && p->root_path) {
+    if (((p->clone_flags | p->unshare_flags) & CLONE_NEWNS) && p->root_path) {
         if (p->root_device)
             r = mount_served_root(c);
         else if (p->root_fstype)
@@ -1322,14 +1530,41 @@ static int child_continue(void *arg)
         for (int i = 0; i < p->n_readonly_paths; i++)
             readonly_path(c, p->readonly_paths[i]);
 
+        /* an OCI runtime's prestart and createRuntime hooks run now, in the
+         * parent, before the createContainer ones (the spec's order) */
+        if (p->wait_mounted)
+            wait_for_parent(c, 'H');
+        /* createContainer: in the container's mount namespace with every
+         * mount made, the host's paths still at hand (runc, crun) */
+        run_hooks(c, PC_HOOK_BEFORE_PIVOT);
+
         /* pivot_root(".", ".") stacks the old root on the new one; detaching
          * it leaves only the new root, with no directory for the old one. */
+        long oldroot = -1;
+        if (p->root_propagation & MS_SHARED) {
+            oldroot = S4(SYS_openat, AT_FDCWD, "/", O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+            if (oldroot < 0)
+                fail(c, "open", "/", oldroot);
+        }
         CHECK(c, S1(SYS_fchdir, c->rootfd), "chdir", p->root_path);
         CHECK(c, S2(SYS_pivot_root, ".", "."), "pivot_root", p->root_path);
+        /* the old root, with its submounts still peers of the host's under
+         * shared propagation: slave before it goes, or its unmounting would
+         * unmount them on the host too. Reached through a descriptor, as runc
+         * does: "." is the new root for mount(2) (only umount follows to the
+         * mount on top), and the new root's binds must stay the host's peers. */
+        if (p->root_propagation & MS_SHARED) {
+            CHECK(c, S1(SYS_fchdir, oldroot), "chdir", "the old root");
+            CHECK(c, S5(SYS_mount, NULL, ".", NULL, MS_SLAVE | MS_REC, NULL), "mount", "make the old root a slave");
+        }
         CHECK(c, S2(SYS_umount2, ".", MNT_DETACH), "umount", "old root");
+        if (oldroot >= 0)
+            S1(SYS_close, oldroot);
         CHECK(c, S1(SYS_chdir, "/"), "chdir", "/");
         S1(SYS_close, c->rootfd);
         c->rootfd = -1;
+        if (p->root_propagation & MS_SHARED)
+            CHECK(c, S5(SYS_mount, NULL, "/", NULL, p->root_propagation, NULL), "mount", "make / shared");
 
         if (p->root_readonly) {
             unsigned long keep = locked_flags("/");
@@ -1340,6 +1575,8 @@ static int child_continue(void *arg)
 
     if (p->hostname)
         CHECK(c, S2(SYS_sethostname, p->hostname, slen(p->hostname)), "sethostname", p->hostname);
+    if (p->domainname)
+        CHECK(c, S2(SYS_setdomainname, p->domainname, slen(p->domainname)), "setdomainname", p->domainname);
 
     for (int i = 0; i < p->n_rlimits; i++) {
         struct { uint64_t cur, max; } lim = {p->rlimits[i].soft, p->rlimits[i].hard};
@@ -1369,7 +1606,7 @@ static int child_continue(void *arg)
         setup_tty(c);
 
     if (p->wait_start == PC_WAIT_CREATED)
-        wait_for_release(c);
+        wait_for_parent(c, 'R');
 
     for (int i = 0; i < 3; i++) {
         int fd = p->stdio[i];
@@ -1387,7 +1624,7 @@ static int child_continue(void *arg)
 
     /* ---- identity and privileges, narrowest last ---- */
     if (p->wait_start == PC_WAIT_BEFORE_EXEC && c->undumpable_wait)
-        S2(SYS_prctl, PR_SET_DUMPABLE, 0);  /* before they narrow: see wait_for_release */
+        S2(SYS_prctl, PR_SET_DUMPABLE, 0);  /* before they narrow: see wait_for_parent */
     for (int cap = 0; cap <= p->last_cap && cap < 64; cap++)
         if (!(p->cap_bounding & (1ULL << cap))) {
             r = S2(SYS_prctl, PR_CAPBSET_DROP, cap);
@@ -1421,7 +1658,12 @@ static int child_continue(void *arg)
      * in the plan, written by the parent meanwhile) runs at once. Its filter
      * must allow read and write (Docker's does). */
     if (p->wait_start == PC_WAIT_BEFORE_EXEC)
-        wait_for_release(c);
+        wait_for_parent(c, 'R');
+    /* startContainer: inside the container, as its process, before its
+     * command (runc, crun); then the personality, which the hooks must not get */
+    run_hooks(c, PC_HOOK_BEFORE_EXEC);
+    if (p->set_personality)
+        CHECK(c, S1(SYS_personality, p->personality), "personality", "");
     /* pycontain-init takes over blocked: a signal sent before it waits for
      * signals stays pending for it to forward, instead of hitting a pid 1
      * that has no default actions. It unblocks for the command it runs. */
@@ -1509,6 +1751,7 @@ static void plan_walk(struct plan_walk *w, struct pc_plan *p)
     STR(w, p->root_fstype);
     STR(w, p->root_data);
     STR(w, p->root_device);
+    STR(w, p->root_parent);
     struct pc_mount *mounts = plan_slot(w, &p->mounts, LEN(w, p->n_mounts * sizeof(struct pc_mount)));
     for (int i = 0; mounts && i < p->n_mounts; i++) {
         STR(w, mounts[i].source);
@@ -1527,6 +1770,15 @@ static void plan_walk(struct plan_walk *w, struct pc_plan *p)
     plan_walk_strings(w, &p->masked_paths, p->n_masked_paths);
     plan_walk_strings(w, &p->readonly_paths, p->n_readonly_paths);
     STR(w, p->hostname);
+    STR(w, p->domainname);
+    struct pc_hook *hooks = plan_slot(w, &p->hooks, LEN(w, p->n_hooks * sizeof(struct pc_hook)));
+    for (int i = 0; hooks && i < p->n_hooks; i++) {
+        STR(w, hooks[i].path);
+        plan_walk_strings(w, &hooks[i].argv, -1);
+        plan_walk_strings(w, &hooks[i].envp, -1);
+        STR(w, hooks[i].state_head);
+        STR(w, hooks[i].state_tail);
+    }
     plan_slot(w, &p->rlimits, LEN(w, p->n_rlimits * sizeof(struct pc_rlimit)));
     STR(w, p->cwd);
     plan_slot(w, &p->groups, LEN(w, p->n_groups * sizeof(unsigned int)));
@@ -1616,6 +1868,8 @@ int pc_main(int argc, char **argv, char **envp)
     set_cloexec(p->sync_fd);
     for (int i = 0; i < p->n_cgroup_fds; i++)
         set_cloexec(p->cgroup_fds[i]);
+    for (int i = 0; i < p->n_mounts; i++)
+        set_cloexec(p->mounts[i].tree_fd);
     for (int i = 0; i < 3; i++)
         set_cloexec(p->stdio[i]);
     set_cloexec(p->init_fd);
@@ -1675,6 +1929,7 @@ static void init_child(struct pc_child *child)
     child->stack = NULL;
     child->stack_size = 0;
     child->launching = 0;
+    child->report_fd = -1;
 }
 
 int pc_spawn(const struct pc_plan *plan, struct pc_child *child, struct pc_error *err)
@@ -1729,6 +1984,23 @@ int pc_spawn(const struct pc_plan *plan, struct pc_child *child, struct pc_error
         flags |= CLONE_VFORK;
 
     launch_begin(child);
+    /* Into a joined pid namespace: setns only places our next children there,
+     * so this thread's, around the clone. Its processes must not trace the
+     * child, which shares our memory until execve: non-dumpable before it
+     * exists there (launch_end gives the flag back). */
+    int own_pidns = -1;
+    if (plan->pid_ns_fd >= 0) {
+        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        own_pidns = open("/proc/thread-self/ns/pid", O_RDONLY | O_CLOEXEC);
+        if (own_pidns < 0 || setns(plan->pid_ns_fd, CLONE_NEWPID) < 0) {
+            set_error(err, "setns", "the pid namespace to join", errno);
+            if (own_pidns >= 0)
+                close(own_pidns);
+            launch_end(child);
+            munmap(stack, mapped);
+            return -1;
+        }
+    }
     /* sigprocmask acts on the calling thread only, like pthread_sigmask,
      * without needing libpthread on old glibc (manylinux2014) */
     sigset_t all, old;
@@ -1742,6 +2014,10 @@ int pc_spawn(const struct pc_plan *plan, struct pc_child *child, struct pc_error
     }
     int clone_errno = errno;
     sigprocmask(SIG_SETMASK, &old, NULL);
+    if (own_pidns >= 0) {  /* back: cannot fail, our own active namespace */
+        setns(own_pidns, CLONE_NEWPID);
+        close(own_pidns);
+    }
     if (c->parent_pidfd >= 0 && !plan->vfork)
         close(c->parent_pidfd);  /* the child has its own copy */
 
@@ -1770,6 +2046,10 @@ int pc_spawn(const struct pc_plan *plan, struct pc_child *child, struct pc_error
 
 void pc_child_release(struct pc_child *child)
 {
+    if (child->report_fd >= 0) {
+        close(child->report_fd);
+        child->report_fd = -1;
+    }
     launch_end(child);
     if (child->stack) {
         munmap(child->stack, child->stack_size);
@@ -1837,6 +2117,21 @@ static int send_all(int fd, const char *buf, size_t n)
 }
 
 /* Reads the helper's reports until EOF: the grandchild's pid, a failure. */
+/* 0 once n bytes are read; -1 at EOF or an error before */
+static long read_exactly(int fd, void *buf, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, (char *)buf + got, n - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        got += (size_t)r;
+    }
+    return 0;
+}
+
 static void read_reports(int fd, struct pc_child *child, struct pc_error *err)
 {
     char buf[4096];
@@ -1871,7 +2166,6 @@ int pc_join(const struct pc_plan *plan, int helper_fd, struct pc_child *child, s
 {
     memset(err, 0, sizeof(*err));
     init_child(child);
-
     struct pc_plan measure = *plan;
     struct plan_walk w = {.mode = PLAN_MEASURE, .buf = NULL, .used = ALIGN8(sizeof(struct pc_plan))};
     plan_walk(&w, &measure);
@@ -1915,6 +2209,8 @@ int pc_join(const struct pc_plan *plan, int helper_fd, struct pc_child *child, s
         over |= join_keep(j, plan->joins[i].fd);
     for (int i = 0; i < plan->n_cgroup_fds; i++)
         over |= join_keep(j, plan->cgroup_fds[i]);
+    for (int i = 0; i < plan->n_mounts; i++)
+        over |= join_keep(j, plan->mounts[i].tree_fd);
     for (int i = 0; i < 3; i++)
         over |= join_keep(j, plan->stdio[i]);
     if (over) {
@@ -1956,7 +2252,27 @@ int pc_join(const struct pc_plan *plan, int helper_fd, struct pc_child *child, s
     close(plan_sv[0]);
     plan_sv[0] = -1;
 
-    read_reports(report[0], child, err);
+    if (plan->wait_start || plan->wait_mounted) {
+        /* its process waits for us: the pid (or the helper's failure) now,
+         * the rest once it exec'd or died (pc_join_reports) */
+        char head[1 + sizeof(int)];
+        long got = read_exactly(report[0], head, sizeof(head));
+        if (got == 0 && head[0] == REPORT_PID) {
+            memcpy(&child->pid, head + 1, sizeof(int));
+            child->report_fd = report[0];
+            report[0] = -1;
+        } else if (got == 0 && head[0] == REPORT_ERROR) {
+            char rest[sizeof(struct pc_error)];
+            memcpy(rest, head + 1, sizeof(int));
+            if (read_exactly(report[0], rest + sizeof(int), sizeof(rest) - sizeof(int)) == 0) {
+                memcpy(err, rest, sizeof(struct pc_error));
+                err->stage[sizeof(err->stage) - 1] = 0;
+                err->detail[sizeof(err->detail) - 1] = 0;
+            }
+        }
+    } else {
+        read_reports(report[0], child, err);
+    }
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
@@ -1977,6 +2293,47 @@ out:
     }
     free(flat);
     return rc;
+}
+
+int pc_bind_tree(const char *source, int recursive, unsigned long attrs, int userns_fd, int idmap_recursive,
+                 struct pc_error *err)
+{
+    memset(err, 0, sizeof(*err));
+    unsigned int rec = recursive ? PC_AT_RECURSIVE : 0;
+    long tree = syscall(SYS_open_tree, AT_FDCWD, source, PC_OPEN_TREE_CLONE | O_CLOEXEC | rec);
+    if (tree < 0) {
+        set_error(err, "open_tree", source, errno);
+        return -1;
+    }
+    if (attrs) {
+        struct pc_mount_attr attr = {.attr_set = attrs};
+        if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | rec, &attr, sizeof(attr)) < 0) {
+            set_error(err, "mount_setattr", source, errno);
+            close((int)tree);
+            return -1;
+        }
+    }
+    if (userns_fd >= 0) {
+        struct pc_mount_attr attr = {.attr_set = PC_MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns_fd};
+        if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | (idmap_recursive ? PC_AT_RECURSIVE : 0), &attr,
+                    sizeof(attr)) < 0) {
+            set_error(err, "idmapped mount", source, errno);
+            close((int)tree);
+            return -1;
+        }
+    }
+    return (int)tree;
+}
+
+void pc_join_reports(struct pc_child *child, struct pc_error *err)
+{
+    if (child->report_fd < 0)
+        return;
+    struct pc_child ignored;
+    init_child(&ignored);
+    read_reports(child->report_fd, &ignored, err);
+    close(child->report_fd);
+    child->report_fd = -1;
 }
 
 int pc_unshare(int flags, struct pc_error *err)

@@ -27,6 +27,8 @@ struct pc_mount {
     unsigned long flags;    /* MS_* passed to mount(2) */
     unsigned long remount;  /* binds: MS_* applied by a bind remount after (ro, nosuid...) */
     int mkdir;              /* 0: target must exist; 1: create a directory; 2: create a file */
+    int tree_fd;            /* -1, or a detached mount tree the parent made (pc_bind_tree: an
+                                       idmapped bind), attached at target instead of mounting source */
 };
 
 /* A device node created with mknod inside the container's /dev. */
@@ -56,6 +58,20 @@ struct pc_rlimit {
     uint64_t hard;
 };
 
+/* An OCI bundle's hook that runs inside the container (config.json's
+ * createContainer and startContainer): forked by the container's process,
+ * the state on its stdin, its output kept for the error if it fails. */
+struct pc_hook {
+    int when;                       /* 1: after the mounts, before pivot_root (createContainer: the path
+                                       is the host's); 2: before exec (startContainer: the container's) */
+    const char *path;
+    const char *const *argv;
+    const char *const *envp;
+    int timeout;                    /* seconds; 0: none */
+    const char *state_head;         /* the state JSON on stdin is state_head, the process's own pid */
+    const char *state_tail;         /* (as the container sees it), state_tail */
+};
+
 /* A namespace to join with setns before anything else (shared network, exec). */
 struct pc_join {
     int fd;
@@ -74,6 +90,9 @@ struct pc_plan {
                                        namespace (set by pc_join, only the join helper does it) */
     unsigned long unshare_flags;    /* CLONE_NEW* unshared right after the joins, so that a joined
                                        user namespace owns them (clone_flags are made before the joins) */
+    int pid_ns_fd;                  /* -1, or a pid namespace to clone the child into (an OCI bundle's,
+                                       joined by path): the calling thread's for the clone only, with our
+                                       dumpable flag cleared first (the child shares our memory there) */
 
     /* sync points, on a socket shared with the parent (-1: none).
      * wait_maps: after clone, wait for one byte (uid/gid maps, network ready).
@@ -83,6 +102,8 @@ struct pc_plan {
     int sync_fd;
     int wait_maps;
     int wait_start;
+    int wait_mounted;               /* say 'H' with the mounts made, before pivot_root, and wait for
+                                       one byte (an OCI runtime's prestart, createRuntime hooks) */
 
     /* cgroups: open cgroup.procs files; the child writes "0" to join each,
      * then unshares the cgroup namespace so its cgroup becomes its root. */
@@ -117,7 +138,10 @@ struct pc_plan {
      * waits for one byte: the parent starts the serving process in between. */
     const char *root_device;
     unsigned long root_flags;       /* MS_* for the root mount (e.g. MS_NODEV) */
-    unsigned long root_propagation; /* MS_REC|MS_SLAVE or MS_REC|MS_PRIVATE for "/" */
+    unsigned long root_propagation; /* MS_REC|MS_SLAVE or MS_REC|MS_PRIVATE for "/"; with MS_SHARED (an OCI
+                                       bundle's rootfsPropagation) also the new root's, after pivot_root */
+    const char *root_parent;        /* with MS_SHARED: the mount holding root_path, made private first
+                                       (our bind of the root must not reach the host; pivot_root needs it) */
     int root_readonly;
 
     const struct pc_mount *mounts;
@@ -135,6 +159,11 @@ struct pc_plan {
 
     /* process */
     const char *hostname;           /* NULL: keep */
+    const char *domainname;         /* NULL: keep */
+    unsigned long personality;      /* personality(2) just before exec, when set_personality */
+    int set_personality;
+    const struct pc_hook *hooks;    /* hooks run by the container's process (never in a joined plan) */
+    int n_hooks;
     const struct pc_rlimit *rlimits;
     int n_rlimits;
     int oom_score_adj;
@@ -177,6 +206,8 @@ struct pc_child {
     unsigned long stack_size;
     int launching;                  /* the child may still share our memory: our dumpable
                                        flag is put back by pc_child_release() */
+    int report_fd;                  /* pc_join of a plan that waits: the reports still to come
+                                       (pc_join_reports), closed by pc_child_release(); else -1 */
 };
 
 /* Starts the container's first process. Returns 0, or -1 with err filled.
@@ -196,6 +227,19 @@ void pc_child_release(struct pc_child *child);
  * plan->sync_fd may carry the terminal (plan->tty) meanwhile. Returns -1
  * with err filled when nothing was started. */
 int pc_join(const struct pc_plan *plan, int helper_fd, struct pc_child *child, struct pc_error *err);
+
+/* A plan that waits (wait_start, wait_mounted) returns from pc_join as soon
+ * as its process exists; its failure, if any, comes later: this reads the
+ * reports to their end (the process exec'd or died: call it then) into err. */
+void pc_join_reports(struct pc_child *child, struct pc_error *err);
+
+/* A detached bind of source (its submounts too with recursive), with the
+ * MOUNT_ATTR_* bits attrs set and, when userns_fd >= 0, idmapped with that
+ * user namespace's maps (on its submounts too with idmap_recursive): made by
+ * the parent, which holds the capabilities over the source's filesystem that
+ * a child in a user namespace of its own lacks. Returns the tree's fd or -1. */
+int pc_bind_tree(const char *source, int recursive, unsigned long attrs, int userns_fd, int idmap_recursive,
+                 struct pc_error *err);
 
 /* Small helpers for the parent side. */
 int pc_unshare(int flags, struct pc_error *err);

@@ -74,8 +74,10 @@ def _stream_messages(event) -> dict | None:
         return {"stream": f"Step {event['n']}/{event['total']} : {event['instruction']}\n"}
     if kind == "output":
         return {"stream": event["line"] + "\n"}
-    if kind == "done" and event["cached"]:
-        return {"stream": " ---> Using cache\n"}
+    if kind == "done":   # the classic builder's lines after a step: [Using cache,] its image's short id
+        short = (event.get("image") or "").split(":", 1)[-1][:12]
+        lines = (" ---> Using cache\n" if event["cached"] else "") + (f" ---> {short}\n" if short else "")
+        return {"stream": lines} if lines else None
     if kind == "warning":
         return {"stream": f"[Warning] {event['message']}\n"}
     return None

@@ -4,14 +4,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import struct
 import tempfile
 import threading
 
 from aiohttp import web
 
-from .. import containers, copy_archive, network
-from ..attach import frame as attach_frame
-from ..errors import ContainerError, ImageNotFound, NetworkNotFound
+from .. import containers, copy_archive
+from ..attach import frame as attach_frame, parse_detach_keys, split_detach_keys
+from ..errors import ConfigError, ContainerError, ImageNotFound
 from ..logs import parse_time
 from . import convert, streams
 from .convert import BadRequest, json_response, query_bool, query_int
@@ -65,14 +66,23 @@ def default_network() -> str:
 
 async def create(request):
     name = request.query.get("name") or None
-    kwargs = convert.create_kwargs(await body_of(request), name, default_network())
+    body = await body_of(request)
+    kwargs = convert.create_kwargs(body, name, default_network())
     kwargs["pull"] = "never"  # docker's clients pull (with progress) when create says 404
+    _, more_networks = convert.endpoints(body, kwargs.get("network", "none"))
 
     def make():
         try:
-            return containers.create(**kwargs)
+            c = containers.create(**kwargs)
         except ImageNotFound:
             raise ImageNotFound(f"No such image: {kwargs['image']}") from None
+        try:
+            for net, aliases, ip in more_networks:
+                c.connect_network(net, aliases=aliases, ip=ip)
+        except BaseException:
+            c.remove(force=True)
+            raise
+        return c
 
     c = await in_thread(make)
     return json_response({"Id": c.id, "Warnings": []}, status=201)
@@ -86,7 +96,7 @@ async def list_containers(request):
     for key, values in filters.items():
         if key == "name":
             lib_filters["name"] = values
-        elif key in ("id", "status", "exited", "ancestor", "label"):
+        elif key in ("id", "status", "exited", "ancestor", "label", "health"):
             lib_filters[key] = values
         else:
             raise BadRequest(f"invalid filter {key!r}")
@@ -104,16 +114,8 @@ async def list_containers(request):
 
 
 def inspect_doc(c) -> dict:
-    """docker inspect's document: the library's, with the container's network's definition."""
-    attrs = c.attrs
-    mode = attrs["HostConfig"]["NetworkMode"]
-    info = None
-    if network.needs_attachment(mode) and not mode.startswith("container:"):
-        try:
-            info = network.inspect_network(mode)
-        except NetworkNotFound:
-            pass
-    return convert.container_inspect(attrs, info)
+    """docker inspect's document: the library's (NetworkSettings.Networks included)."""
+    return convert.container_inspect(c.attrs)
 
 
 async def inspect(request):
@@ -332,11 +334,22 @@ async def _attach_entries(c, q, stop_event):
     return await in_thread(c.log_entries, False) if query_bool(q, "logs") else iter(())
 
 
+def _detach_keys(q) -> bytes:
+    """docker's detachKeys (its daemon's default: ctrl-p,ctrl-q)."""
+    try:
+        return parse_detach_keys(q.get("detachKeys", "ctrl-p,ctrl-q"))
+    except ConfigError as e:
+        raise BadRequest(str(e)) from None
+
+
 async def _attached(c, q, conn, entries, stop_event, raw):
     want_out, want_err = query_bool(q, "stdout"), query_bool(q, "stderr")
+    # as docker's daemon, the keys are looked for in a terminal's input only
+    keys = _detach_keys(q) if c.record.config.get("tty") else b""
     if query_bool(q, "stdin") and c.record.config.get("stdin_open"):
         # attached before start (docker run -i): the input's end is the container's (StdinOnce)
-        reader = asyncio.ensure_future(_forward_input(c, conn, stop_event, once=c.status == "created"))
+        reader = asyncio.ensure_future(_forward_input(c, conn, stop_event, once=c.status == "created",
+                                                      detach_keys=keys))
     else:
         reader = asyncio.ensure_future(_discard_input(conn))
     try:
@@ -360,9 +373,10 @@ async def _discard_input(conn):
         pass
 
 
-async def _forward_input(c, conn, stop_event, once):
+async def _forward_input(c, conn, stop_event, once, detach_keys=b""):
     """The client's input to the container's stdin, through its monitor's
-    attach socket, once the container runs (input sent before waits)."""
+    attach socket, once the container runs (input sent before waits). The
+    detach keys end the attach (stop_event), the container runs on."""
     loop = asyncio.get_running_loop()
     while not stop_event.is_set():
         try:
@@ -380,6 +394,7 @@ async def _forward_input(c, conn, stop_event, once):
     sock.setblocking(False)
     # the monitor also sends us the output (we read it from the log): drained, or it would block
     drain = asyncio.ensure_future(_drain_socket(loop, sock))
+    pending = b""
     try:
         while True:
             data = await conn.read()
@@ -387,7 +402,12 @@ async def _forward_input(c, conn, stop_event, once):
                 if once:
                     await loop.sock_sendall(sock, attach_frame("e", b""))
                 return
-            await loop.sock_sendall(sock, attach_frame("d", data))
+            data, pending, detached = split_detach_keys(pending + data, detach_keys)
+            if data:
+                await loop.sock_sendall(sock, attach_frame("d", data))
+            if detached:
+                stop_event.set()
+                return
     except OSError:
         return
     finally:
@@ -471,11 +491,11 @@ async def export(request):
 
 
 async def update(request):
-    """docker update: the restart policy (limits: refused unless zero, see convert.update_policy)."""
-    policy = convert.update_policy(await body_of(request))
+    """docker update: limits and restart policy (convert.update_options)."""
+    options = convert.update_options(await body_of(request))
     c = await container_of(request)
-    if policy is not None:
-        await in_thread(c.set_restart_policy, policy)
+    if options:
+        await in_thread(lambda: c.update(**options))
     return json_response({"Warnings": []})
 
 
@@ -532,7 +552,21 @@ async def put_archive(request):
 
 
 async def resize(request):
-    await container_of(request)
+    """The container's terminal takes the client's size (docker run -t),
+    through its monitor's attach socket."""
+    c = await container_of(request)
+    h, w = query_int(request.query, "h", 0), query_int(request.query, "w", 0)
+    if c.record.config.get("tty") and c.status == "running" and h and w:
+        try:
+            sock = await in_thread(c.attach_socket)
+        except ContainerError:
+            return web.Response(status=200)   # it ended meanwhile
+        try:
+            await in_thread(sock.sendall, attach_frame("w", struct.pack("HHHH", h, w, 0, 0)))
+        except OSError:
+            pass
+        finally:
+            sock.close()
     return web.Response(status=200)
 
 

@@ -162,16 +162,35 @@ def restart_policy(body: dict, where: str) -> str:
     return policy
 
 
-def update_policy(body) -> str | None:
-    """containers/{id}/update: the restart policy to set (None: the body sets
-    none). The resources docker's CLI sends with it are accepted at their
-    zero values only: pycontain cannot change a container's limits yet."""
+# containers/{id}/update: docker's Resources fields pycontain changes, as
+# ManagedContainer.update()'s options; the others only at their zero values
+_UPDATE_APPLIED = {"Memory": "memory", "MemorySwap": "memory_swap", "MemoryReservation": "memory_reservation",
+                   "CpuShares": "cpu_shares", "CpuPeriod": "cpu_period", "CpuQuota": "cpu_quota",
+                   "CpusetCpus": "cpuset_cpus", "CpusetMems": "cpuset_mems", "PidsLimit": "pids_limit",
+                   "BlkioWeight": "blkio_weight"}
+_UPDATE_ZERO = {"KernelMemory", "KernelMemoryTCP", "CpuRealtimePeriod", "CpuRealtimeRuntime", "BlkioWeightDevice",
+                "BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps",
+                "Devices", "DeviceCgroupRules", "DeviceRequests", "MemorySwappiness", "OomKillDisable",
+                "CgroupParent", "Ulimits", "CpuCount", "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth"}
+
+
+def update_options(body) -> dict:
+    """containers/{id}/update's body as ManagedContainer.update()'s keyword
+    arguments: the limits (0 or null: unchanged, as docker's) and RestartPolicy."""
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
-    for key, value in body.items():
-        if key != "RestartPolicy" and not _zero(key, value):
-            raise BadRequest(f"{key}: updating it is not supported by pycontain (only the restart policy)")
-    return restart_policy(body, "") if body.get("RestartPolicy") else None
+    _check_fields(body, set(_UPDATE_APPLIED) | {"NanoCpus", "RestartPolicy"}, _UPDATE_ZERO, "")
+    out = {}
+    for key, option in _UPDATE_APPLIED.items():
+        value = _want(body, key, str if key.startswith("Cpuset") else int, "")
+        if value not in (None, 0, ""):
+            out[option] = value
+    nano = _want(body, "NanoCpus", int, "")
+    if nano:
+        out["cpus"] = nano / 1e9
+    if body.get("RestartPolicy"):
+        out["restart_policy"] = restart_policy(body, "")
+    return out
 
 
 # ---- containers/create -------------------------------------------------------------------
@@ -179,25 +198,95 @@ def update_policy(body) -> str | None:
 _CONFIG_APPLIED = {
     "Hostname", "User", "Env", "Cmd", "Entrypoint", "Image", "WorkingDir", "Tty", "OpenStdin", "StopSignal",
     "Labels", "ExposedPorts", "Volumes", "AttachStdin", "AttachStdout", "AttachStderr", "StdinOnce",
-    "HostConfig", "NetworkingConfig", "StopTimeout",
+    "HostConfig", "NetworkingConfig", "StopTimeout", "Healthcheck",
 }
-_CONFIG_ZERO = {"Domainname", "Healthcheck", "ArgsEscaped", "NetworkDisabled", "MacAddress", "OnBuild",
+_CONFIG_ZERO = {"Domainname", "ArgsEscaped", "NetworkDisabled", "MacAddress", "OnBuild",
                 "Shell", "Platform"}
 _HOST_APPLIED = {
     "Binds", "NetworkMode", "PortBindings", "RestartPolicy", "AutoRemove", "Mounts", "CapAdd", "CapDrop",
     "Dns", "ExtraHosts", "GroupAdd", "Privileged", "PublishAllPorts", "ReadonlyRootfs", "SecurityOpt",
-    "Tmpfs", "Init", "LogConfig", "Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpuPeriod", "CpuQuota",
+    "Tmpfs", "Init", "LogConfig", "Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuShares",
+    "CpuPeriod", "CpuQuota",
     "CpusetCpus", "CpusetMems", "PidsLimit", "BlkioWeight", "BlkioDeviceReadBps", "BlkioDeviceWriteBps",
-    "CgroupParent", "Devices", "Ulimits", "OomScoreAdj",
+    "CgroupParent", "Devices", "Ulimits", "OomScoreAdj", "DnsSearch",
+    # the terminal's first size: docker's CLI resizes it (containers/{id}/resize) once it started
+    "ConsoleSize",
 }
 _HOST_ZERO = {
-    "ContainerIDFile", "VolumeDriver", "VolumesFrom", "CgroupnsMode", "DnsOptions", "DnsSearch", "IpcMode",
+    "ContainerIDFile", "VolumeDriver", "VolumesFrom", "CgroupnsMode", "DnsOptions", "IpcMode",
     "Cgroup", "Links", "PidMode", "UTSMode", "UsernsMode", "ShmSize", "Sysctls", "Runtime",
-    "ConsoleSize", "Isolation", "BlkioWeightDevice", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps",
+    "Isolation", "BlkioWeightDevice", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps",
     "CpuRealtimePeriod", "CpuRealtimeRuntime", "DeviceCgroupRules", "DeviceRequests", "KernelMemory",
-    "KernelMemoryTCP", "MemoryReservation", "MemorySwappiness", "OomKillDisable", "CpuCount", "CpuPercent",
+    "KernelMemoryTCP", "MemorySwappiness", "OomKillDisable", "CpuCount", "CpuPercent",
     "IOMaximumIOps", "IOMaximumBandwidth", "MaskedPaths", "ReadonlyPaths", "Annotations", "StorageOpt",
 }
+
+
+# EndpointConfig fields a client may send at their zero value; pycontain
+# applies Aliases and IPAMConfig.IPv4Address
+_ENDPOINT_ZERO_FIELDS = {"Links", "NetworkID", "EndpointID", "Gateway", "IPAddress", "IPPrefixLen",
+                         "IPv6Gateway", "GlobalIPv6Address", "GlobalIPv6PrefixLen", "MacAddress", "DriverOpts",
+                         "DNSNames", "GwPriority"}
+
+
+def endpoint_options(config, where: str) -> tuple:
+    """(aliases, IPv4 address) from an EndpointConfig (network connect's body,
+    each of create's NetworkingConfig.EndpointsConfig)."""
+    if config is None:
+        return [], None
+    if not isinstance(config, dict):
+        raise BadRequest(f"{where} must be a JSON object")
+    for key, value in config.items():
+        if key in ("Aliases", "IPAMConfig"):
+            continue
+        if key not in _ENDPOINT_ZERO_FIELDS:
+            raise BadRequest(f"unknown field {where}.{key}")
+        if value:
+            raise BadRequest(f"{where}.{key} is not supported by pycontain")
+    aliases = config.get("Aliases") or []
+    if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+        raise BadRequest(f"{where}.Aliases: a list of strings")
+    ipam = config.get("IPAMConfig") or {}
+    if not isinstance(ipam, dict):
+        raise BadRequest(f"{where}.IPAMConfig must be a JSON object")
+    for key, value in ipam.items():
+        if key not in ("IPv4Address", "IPv6Address", "LinkLocalIPs"):
+            raise BadRequest(f"unknown field {where}.IPAMConfig.{key}")
+        if key != "IPv4Address" and value:
+            raise BadRequest(f"{where}.IPAMConfig.{key} is not supported by pycontain")
+    ip = ipam.get("IPv4Address") or None
+    if ip is not None and not isinstance(ip, str):
+        raise BadRequest(f"{where}.IPAMConfig.IPv4Address: a string")
+    return aliases, ip
+
+
+def has_label(labels: dict | None, want: str) -> bool:
+    """docker's label filter: "KEY" or "KEY=VALUE"."""
+    key, sep, value = want.partition("=")
+    return key in (labels or {}) and (not sep or labels[key] == value)
+
+
+def endpoints(body, network: str) -> tuple:
+    """create's NetworkingConfig.EndpointsConfig: (aliases on `network`, the
+    container's own, [(other network, aliases, ip)] to connect it to after
+    create, as dockerd does with more than one endpoint)."""
+    config = _want(body, "NetworkingConfig", dict, "") or {}
+    unknown = sorted(set(config) - {"EndpointsConfig"})
+    if unknown:
+        raise BadRequest(f"unknown field NetworkingConfig.{unknown[0]}")
+    own, others = [], []
+    for net, endpoint in (_want(config, "EndpointsConfig", dict, "NetworkingConfig.") or {}).items():
+        aliases, ip = endpoint_options(endpoint, f"NetworkingConfig.EndpointsConfig.{net}")
+        if net == network:
+            if ip:
+                raise BadRequest(f"IPAMConfig.IPv4Address on {net}: pycontain chooses the address of the "
+                                 "first network (connect the container to give one)")
+            own = aliases
+        elif net in ("none", "host", "bridge", "default") and not (aliases or ip):
+            continue
+        else:
+            others.append((net, aliases, ip))
+    return own, others
 
 
 def create_kwargs(body, name: str | None, default_network: str) -> dict:
@@ -230,6 +319,7 @@ def create_kwargs(body, name: str | None, default_network: str) -> dict:
     network = _want(host, "NetworkMode", str, "HostConfig.") or "default"
     if network == "default":
         network = default_network
+    aliases, _ = endpoints(body, network)
     policy = restart_policy(host, "HostConfig.")
     log_config = _want(host, "LogConfig", dict, "HostConfig.") or {}
     if log_config.get("Type") not in (None, "", "json-file"):
@@ -243,12 +333,16 @@ def create_kwargs(body, name: str | None, default_network: str) -> dict:
         stdin_open=bool(_want(body, "OpenStdin", bool, "")),
         stop_signal=_want(body, "StopSignal", str, "") or None,
         stop_timeout=_want(body, "StopTimeout", int, ""),   # stop()'s default, docker's --stop-timeout
+        healthcheck=_want(body, "Healthcheck", dict, ""),   # checked by the library (managed/health.py)
         mounts=mounts, network=network, ports=_ports(body, host),
         restart_policy=policy, auto_remove=bool(_want(host, "AutoRemove", bool, "HostConfig.")),
         log_opts=log_opts,
         cap_add=_strings(host, "CapAdd", "HostConfig."), cap_drop=_strings(host, "CapDrop", "HostConfig."),
-        dns=_strings(host, "Dns", "HostConfig."), add_hosts=_strings(host, "ExtraHosts", "HostConfig."),
+        expose=list(_want(body, "ExposedPorts", dict, "") or {}),
+        dns=_strings(host, "Dns", "HostConfig."), dns_search=_strings(host, "DnsSearch", "HostConfig."),
+        add_hosts=_strings(host, "ExtraHosts", "HostConfig."),
         group_add=_strings(host, "GroupAdd", "HostConfig."),
+        network_aliases=aliases or None,
         privileged=bool(_want(host, "Privileged", bool, "HostConfig.")),
         read_only=bool(_want(host, "ReadonlyRootfs", bool, "HostConfig.")),
         security_opt=_strings(host, "SecurityOpt", "HostConfig."),
@@ -256,6 +350,7 @@ def create_kwargs(body, name: str | None, default_network: str) -> dict:
         oom_score_adj=_want(host, "OomScoreAdj", int, "HostConfig.") or None,
         memory=_want(host, "Memory", int, "HostConfig.") or None,
         memory_swap=_want(host, "MemorySwap", int, "HostConfig.") or None,
+        memory_reservation=_want(host, "MemoryReservation", int, "HostConfig.") or None,
         cpus=(nano / 1e9) if nano else None,
         cpu_shares=_want(host, "CpuShares", int, "HostConfig.") or None,
         cpu_period=_want(host, "CpuPeriod", int, "HostConfig.") or None,
@@ -390,7 +485,12 @@ def status_text(attrs: dict) -> str:
     now = time.time()
     if st["Status"] in ("running", "paused"):
         text = f"Up {_ago(now - _unix(st['StartedAt']))}"
-        return text + " (Paused)" if st["Status"] == "paused" else text
+        if st["Status"] == "paused":
+            return text + " (Paused)"
+        health = (st.get("Health") or {}).get("Status")
+        if health:   # docker's Health.String()
+            return text + f" ({'health: starting' if health == 'starting' else health})"
+        return text
     if st["Status"] == "restarting":
         return f"Restarting ({st['ExitCode']}) {_ago(now - _unix(st['FinishedAt']))} ago"
     if st["Status"] in ("exited", "dead"):
@@ -418,21 +518,7 @@ def container_summary(attrs: dict) -> dict:
     }
 
 
-def network_entries(attrs: dict, network_info: dict | None) -> dict:
-    """NetworkSettings.Networks: the container's bridge network (its
-    definition from pycontain.network) with the address it holds there."""
-    mode = attrs["HostConfig"]["NetworkMode"]
-    if network_info is None:
-        return {mode: {"NetworkID": mode, "IPAddress": "", "Gateway": "", "IPPrefixLen": 0, "MacAddress": "",
-                       "Aliases": None, "EndpointID": ""}} if mode in ("host", "none") else {}
-    ip = attrs["NetworkSettings"].get("IPAddress") or ""
-    return {network_info["name"]: {
-        "NetworkID": network_info["id"], "EndpointID": "", "MacAddress": "", "Aliases": None,
-        "IPAddress": ip, "Gateway": network_info["gateway"] if ip else "",
-        "IPPrefixLen": int(network_info["subnet"].split("/")[1]) if ip else 0}}
-
-
-def container_inspect(attrs: dict, network_info: dict | None = None) -> dict:
+def container_inspect(attrs: dict) -> dict:
     """The library's inspect dict with the fields docker clients expect
     present (zero values where pycontain has nothing to say)."""
     out = dict(attrs)
@@ -449,7 +535,6 @@ def container_inspect(attrs: dict, network_info: dict | None = None) -> dict:
     out.setdefault("Platform", "linux")
     out["State"] = dict(out["State"], Dead=out["State"]["Dead"], OOMKilled=out["State"]["OOMKilled"])
     net = dict(out["NetworkSettings"])
-    net.setdefault("Networks", network_entries(attrs, network_info))
     first = next(iter(net["Networks"].values()), {})
     net.setdefault("Gateway", first.get("Gateway", ""))
     net.setdefault("IPPrefixLen", first.get("IPPrefixLen", 0))

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from .. import containers
-from ..errors import ContainerError
+from ..attach import parse_detach_keys, split_detach_keys
+from ..errors import ConfigError, ContainerError
 from . import streams
 from .containers_routes import body_of, container_of
 from .streams import in_thread
@@ -36,6 +37,7 @@ class ExecInstance:
     attach_stdin: bool
     attach_stdout: bool
     attach_stderr: bool
+    detach_keys: bytes = b"\x10\x11"
     running: bool = False
     started: bool = False
     exit_code: int | None = None
@@ -70,6 +72,15 @@ def _bool(body, key):
     return bool(v)
 
 
+def _detach_keys(body) -> bytes:
+    """DetachKeys (docker's CLI sends its --detach-keys; none: the daemon's
+    default, ctrl-p,ctrl-q). Looked for in a terminal's input only."""
+    try:
+        return parse_detach_keys(_str(body, "DetachKeys") or "ctrl-p,ctrl-q")
+    except ConfigError as e:
+        raise BadRequest(str(e)) from None
+
+
 def _str(body, key):
     v = body.get(key)
     if v is not None and not isinstance(v, str):
@@ -86,6 +97,8 @@ async def create(request):
     body = await body_of(request)
     if not isinstance(body, dict):
         raise BadRequest("the exec config must be a JSON object")
+    if "detachKeys" in body:   # docker-py's spelling (docker's JSON decoding ignores case)
+        body["DetachKeys"] = body.pop("detachKeys")
     unknown = sorted(set(body) - _EXEC_FIELDS)
     if unknown:
         raise BadRequest(f"unknown field {unknown[0]}")
@@ -112,7 +125,8 @@ async def create(request):
     _execs[exec_id] = ExecInstance(
         id=exec_id, container_id=c.id, cmd=cmd, env=env, user=_str(body, "User"),
         workdir=_str(body, "WorkingDir"), tty=_bool(body, "Tty"), attach_stdin=_bool(body, "AttachStdin"),
-        attach_stdout=_bool(body, "AttachStdout"), attach_stderr=_bool(body, "AttachStderr"))
+        attach_stdout=_bool(body, "AttachStdout"), attach_stderr=_bool(body, "AttachStderr"),
+        detach_keys=_detach_keys(body))
     return json_response({"Id": exec_id}, status=201)
 
 
@@ -227,12 +241,20 @@ async def _copy_out(fd, conn, stream, tty):
             return
 
 
-async def _copy_in(conn, fd):
+async def _copy_in(conn, fd, detach_keys=b""):
+    """The client's input to fd until it ends ("ended") or holds the
+    detach keys ("detached")."""
+    pending = b""
     try:
         while True:
             data = await conn.read()
-            if not data or not await streams.write_fd(fd, data):
-                return
+            if not data:
+                return "ended"
+            data, pending, detached = split_detach_keys(pending + data, detach_keys)
+            if data and not await streams.write_fd(fd, data):
+                return "ended"
+            if detached:
+                return "detached"
     finally:
         if fd is not None and fd != -1:
             try:
@@ -245,7 +267,8 @@ async def _pump(e, conn, fds, reaper):
     outputs = []
     if e.tty:
         outputs.append(asyncio.ensure_future(_copy_out(e.tty_master, conn, streams.STDOUT, True)))
-        writer = asyncio.ensure_future(_copy_in(conn, os.dup(e.tty_master))) if e.attach_stdin else None
+        writer = asyncio.ensure_future(_copy_in(conn, os.dup(e.tty_master), e.detach_keys)) \
+            if e.attach_stdin else None
     else:
         outputs.append(asyncio.ensure_future(_copy_out(fds["out_r"], conn if e.attach_stdout else None,
                                                        streams.STDOUT, False)))
@@ -253,6 +276,17 @@ async def _pump(e, conn, fds, reaper):
                                                        streams.STDERR, False)))
         writer = asyncio.ensure_future(_copy_in(conn, fds.pop("in"))) if "in" in fds else None
     try:
+        if e.tty and writer is not None:
+            await asyncio.wait({reaper, writer}, return_when=asyncio.FIRST_COMPLETED)
+        if e.tty and writer is not None and writer.done() and writer.result() == "detached":
+            # docker's detach keys: the client leaves, the command runs on, its output read to nowhere
+            for t in outputs:
+                t.cancel()
+            await conn.finish()
+            outputs = [asyncio.ensure_future(_copy_out(e.tty_master, None, streams.STDOUT, True))]
+            await reaper
+            await asyncio.wait(outputs, timeout=0.5)
+            return
         if e.tty:
             # a terminal's master reads EIO only once every holder of the slave is gone
             await reaper

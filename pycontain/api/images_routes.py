@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import fnmatch
 import json
 import tempfile
 
@@ -12,7 +13,7 @@ from .. import image
 from ..errors import ContainerError, ImageNotFound
 from ..logs import parse_time
 from .streams import body_to_file, in_thread, send_file
-from .convert import BadRequest, json_response, query_bool, query_filters
+from .convert import BadRequest, has_label, json_response, query_bool, query_filters
 
 
 def register(routes):
@@ -47,10 +48,30 @@ def _digests(img) -> list:
 
 
 async def list_images(request):
+    # the filters applied, never ignored: a client that removes what it lists
+    # (testcontainers' reaper: label=SESSION) must not get every image
+    filters = query_filters(request.query)
+    for key, values in filters.items():
+        if key not in ("label", "dangling", "reference"):
+            raise BadRequest(f"invalid filter {key!r} (label, dangling, reference)")
+        if key == "dangling" and values[-1].lower() not in ("true", "false", "1", "0"):
+            raise BadRequest(f"invalid filter 'dangling={values[-1]}'")
+
+    def wanted(tags, labels) -> bool:
+        if "dangling" in filters and (not tags) != (filters["dangling"][-1].lower() in ("true", "1")):
+            return False
+        if "reference" in filters and not any(
+                fnmatch.fnmatchcase(tag if ":" in pattern else tag.rpartition(":")[0], pattern)
+                for pattern in filters["reference"] for tag in tags):
+            return False
+        return all(has_label(labels, want) for want in filters.get("label", ()))
+
     def listing():
         out = []
         for img in image.list_images():
             labels = (image.inspect(img.id).get("Config") or {}).get("Labels") or {}
+            if not wanted(_tags(img), labels):
+                continue
             out.append({"Id": img.id, "ParentId": "", "RepoTags": _tags(img), "RepoDigests": _digests(img),
                         "Created": _unix(img.created), "Size": img.size, "VirtualSize": img.size,
                         "SharedSize": -1, "Labels": labels, "Containers": -1})

@@ -24,6 +24,7 @@ from .. import containers, volumes
 from ..copy_archive import NoSuchPath
 from ..errors import ConfigError, ContainerError, ImageNotFound, NetworkNotFound
 from ..image import ImageInUse
+from ..network.connect import AlreadyConnected, NotConnected
 from ..state import AmbiguousContainer, NameInUse, NoSuchContainer
 from . import build_routes, containers_routes, exec_routes, images_routes, system_routes, volumes_networks_routes
 from .convert import API_VERSION, MIN_API_VERSION, BadRequest, NoSuchExec, api_headers, json_response
@@ -46,6 +47,10 @@ def error_status(e: BaseException) -> int:
         return 404
     if isinstance(e, (NameInUse, ImageInUse, volumes.VolumeInUse, containers.ContainerStateError)):
         return 409
+    if isinstance(e, AlreadyConnected):
+        return 403   # dockerd's statuses for these two
+    if isinstance(e, NotConnected):
+        return 500
     if isinstance(e, (BadRequest, ConfigError, AmbiguousContainer)):
         return 400
     if isinstance(e, NotImplementedEndpoint):

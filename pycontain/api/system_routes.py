@@ -5,14 +5,17 @@ import asyncio
 import json
 import os
 import platform
+import threading
 import time
 
 from aiohttp import web
 
 from .. import __version__, containers, image, system, volumes
+from .. import events as pycontain_events
+from .._paths import default_root
 from ..image import registry
 from .containers_routes import body_of
-from .streams import in_thread
+from .streams import in_thread, thread_iter
 from .convert import API_VERSION, MIN_API_VERSION, BadRequest, api_headers, json_response, query_filters
 
 
@@ -141,83 +144,38 @@ async def auth(request):
 
 # ---- events -----------------------------------------------------------------------------------
 
-def _actions(old, new, removed_status):
-    """docker's actions between two looks at a container's record:
-    (state, started, finished, ...) tuples, None when absent."""
-    actions = []
-    if old is None:
-        actions.append("create")
-        old = ("created", None, None)
-    if new is None:   # removed: did it run since the last look?
-        if old[0] in ("running", "paused", "restarting"):
-            actions.append("die")
-        elif removed_status is not None and old[0] == "created":
-            actions += ["start", "die"]
-        return actions + ["destroy"]
-    if new[1] != old[1] and new[1] is not None:
-        if old[0] in ("running", "paused") and old[1] is not None:
-            actions.append("die")          # it ended and restarted between the looks
-        actions.append("start")
-    if new[0] == "paused" and old[0] != "paused":
-        actions.append("pause")
-    if old[0] == "paused" and new[0] == "running":
-        actions.append("unpause")
-    if new[2] != old[2] and new[2] is not None and new[0] in ("exited", "dead", "restarting"):
-        actions.append("die")
-    return actions
+def _timestamp_ns(request, key):
+    """docker's since/until: Unix seconds, with a fraction to the nanosecond."""
+    value = request.query.get(key)
+    if not value:
+        return None
+    sec, _, frac = value.partition(".")
+    if not sec.lstrip("-").isdigit() or (frac and not frac.isdigit()):
+        raise BadRequest(f"invalid {key} {value!r}: Unix seconds expected")
+    return int(sec) * 10**9 + int((frac + "000000000")[:9] if frac else 0)
 
 
 async def events(request):
-    """Container events, from watching the records (every process's
-    changes, not only this service's): create, start, die, pause, unpause,
-    destroy. Filters: type, container, event; since/until."""
-    filters = query_filters(request.query)
-    for key in filters:
-        if key not in ("type", "container", "event"):
-            raise BadRequest(f"invalid filter {key!r} (type, container, event)")
-    until = request.query.get("until")
+    """The events log (pycontain/events.py: every process's events, not only
+    this service's), replayed from `since`, then followed until `until`
+    (for ever without it); docker's filters."""
     try:
-        until_t = float(until) if until else None
-    except ValueError:
-        raise BadRequest(f"invalid until {until!r}") from None
+        match = pycontain_events.Filter(query_filters(request.query))
+    except ValueError as e:
+        raise BadRequest(str(e)) from None
+    since, until = _timestamp_ns(request, "since"), _timestamp_ns(request, "until")
     resp = web.StreamResponse(status=200)
     resp.content_type = "application/json"
-    await resp.prepare(request)
-    if filters.get("type") and "container" not in filters["type"]:
-        while until_t is None or time.time() < until_t:
-            await asyncio.sleep(1)
+    await resp.prepare(request)   # the headers now: docker's CLI waits for them before it prints anything
+    stop = threading.Event()
+    root = default_root()
+    try:
+        async for event in thread_iter(
+                lambda: pycontain_events.follow(root, since, until, match, stop=stop.is_set), stop):
+            if event is not None:
+                await resp.write(json.dumps(pycontain_events.with_legacy_fields(event)).encode() + b"\n")
         await resp.write_eof()
-        return resp
-
-    def snapshot():
-        return {c.id: (c.status, c.record.started, c.record.finished, c.name, c.record.image, c.record.exit_code)
-                for c in containers.list_containers(all=True)}
-
-    before = await in_thread(snapshot)
-    while until_t is None or time.time() < until_t:
-        await asyncio.sleep(0.05)
-        now = await in_thread(snapshot)
-        out = []
-        for cid in sorted(set(before) | set(now)):
-            old, new = before.get(cid), now.get(cid)
-            removed_status = await in_thread(containers.removed_exit_status, cid) if new is None else None
-            last = new or old
-            for action in _actions(old, new, removed_status):
-                if filters.get("event") and action not in filters["event"]:
-                    continue
-                if filters.get("container") and not any(cid.startswith(f) or f == last[3]
-                                                        for f in filters["container"]):
-                    continue
-                attrs = {"image": last[4], "name": last[3]}
-                if action == "die":
-                    code = removed_status if new is None and removed_status is not None else last[5]
-                    attrs["exitCode"] = str(code if code is not None else 0)
-                t = time.time_ns()
-                out.append({"status": action, "id": cid, "from": last[4], "Type": "container", "Action": action,
-                            "Actor": {"ID": cid, "Attributes": attrs}, "scope": "local",
-                            "time": t // 10**9, "timeNano": t})
-        before = now
-        for e in out:
-            await resp.write(json.dumps(e).encode() + b"\n")
-    await resp.write_eof()
+    except (ConnectionError, asyncio.CancelledError):
+        stop.set()
+        raise
     return resp

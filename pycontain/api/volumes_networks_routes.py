@@ -5,11 +5,11 @@ import time
 
 from aiohttp import web
 
-from .. import network, volumes
+from .. import containers, network, volumes
 from ..errors import NetworkNotFound
 from .containers_routes import body_of
 from .streams import in_thread
-from .convert import BadRequest, json_response, query_bool, query_filters
+from .convert import BadRequest, endpoint_options, has_label, json_response, query_bool, query_filters
 
 # docker lists these two as networks too; pycontain has them as modes
 _MODES = ("host", "none")
@@ -26,6 +26,8 @@ def register(routes):
     routes.add("POST", "/networks/prune", prune_networks)
     routes.add("GET", "/networks/{id}", inspect_network)
     routes.add("DELETE", "/networks/{id}", remove_network)
+    routes.add("POST", "/networks/{id}/connect", connect_container)
+    routes.add("POST", "/networks/{id}/disconnect", disconnect_container)
 
 
 # ---- volumes --------------------------------------------------------------------------------
@@ -35,10 +37,12 @@ async def list_volumes(request):
     filters = query_filters(request.query)
     dangling = None
     for key, values in filters.items():
-        if key != "dangling":
-            raise BadRequest(f"invalid filter {key!r} (dangling)")
-        dangling = values[-1].lower() in ("1", "true")
+        if key not in ("dangling", "label"):
+            raise BadRequest(f"invalid filter {key!r} (dangling, label)")
+        if key == "dangling":
+            dangling = values[-1].lower() in ("1", "true")
     found = await in_thread(volumes.list_volumes, None, dangling)
+    found = [v for v in found if all(has_label(v.labels, w) for w in filters.get("label", ()))]
     return json_response({"Volumes": [v.attrs for v in found], "Warnings": []})
 
 
@@ -91,7 +95,7 @@ def _network_doc(info: dict) -> dict:
                  "Config": [{"Subnet": info["subnet"], "Gateway": info["gateway"]}]},
         "Containers": {c["id"]: {"Name": c["name"], "IPv4Address": c["address"], "IPv6Address": "",
                                  "MacAddress": "", "EndpointID": ""} for c in info.get("containers", ())},
-        "Options": {"com.docker.network.bridge.name": info.get("bridge", "")}, "Labels": {},
+        "Options": {"com.docker.network.bridge.name": info.get("bridge", "")}, "Labels": info.get("labels") or {},
     }
 
 
@@ -130,8 +134,10 @@ async def list_networks(request):
             docs = [d for d in docs if any(d["Id"].startswith(v) for v in values)]
         elif key == "driver":
             docs = [d for d in docs if d["Driver"] in values]
+        elif key == "label":
+            docs = [d for d in docs if all(has_label(d["Labels"], v) for v in values)]
         else:
-            raise BadRequest(f"invalid filter {key!r} (name, id, driver)")
+            raise BadRequest(f"invalid filter {key!r} (name, id, driver, label)")
     return json_response(docs)
 
 
@@ -150,7 +156,7 @@ async def create_network(request):
         raise BadRequest(f"unknown field {unknown[0]}")
     if body.get("Driver") not in (None, "", "bridge"):
         raise BadRequest(f"network driver {body['Driver']!r} is not supported by pycontain (bridge)")
-    for key in ("EnableIPv6", "Attachable", "Ingress", "ConfigOnly", "Labels", "Options", "ConfigFrom"):
+    for key in ("EnableIPv6", "Attachable", "Ingress", "ConfigOnly", "Options", "ConfigFrom"):
         if body.get(key):
             raise BadRequest(f"{key} is not supported by pycontain")
     configs = (body.get("IPAM") or {}).get("Config") or []
@@ -158,7 +164,11 @@ async def create_network(request):
         raise BadRequest("IPAM.Config: at most one subnet")
     subnet = configs[0].get("Subnet") if configs else None
     gateway = configs[0].get("Gateway") if configs else None
-    net = await in_thread(network.create_network, body["Name"], subnet, gateway, bool(body.get("Internal")))
+    labels = body.get("Labels") or {}
+    if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+        raise BadRequest("Labels: an object of strings")
+    net = await in_thread(network.create_network, body["Name"], subnet, gateway, bool(body.get("Internal")),
+                          None, labels)
     return json_response({"Id": net.id, "Warning": ""}, status=201)
 
 
@@ -174,3 +184,42 @@ async def remove_network(request):
 async def prune_networks(request):
     query_filters(request.query)
     return json_response({"NetworksDeleted": await in_thread(network.prune_networks)})
+
+
+def _container_ref(body) -> str:
+    if not isinstance(body, dict) or not isinstance(body.get("Container"), str) or not body["Container"]:
+        raise BadRequest("the body must be a JSON object with a Container")
+    return body["Container"]
+
+
+async def connect_container(request):
+    body = await body_of(request)
+    ref = _container_ref(body)
+    unknown = sorted(set(body) - {"Container", "EndpointConfig"})
+    if unknown:
+        raise BadRequest(f"unknown field {unknown[0]}")
+    aliases, ip = endpoint_options(body.get("EndpointConfig"), "EndpointConfig")
+
+    def connect():
+        name = _find(request.match_info["id"])["Name"]
+        containers.get(ref).connect_network(name, aliases=aliases, ip=ip)
+
+    await in_thread(connect)
+    return web.Response(status=200)
+
+
+async def disconnect_container(request):
+    body = await body_of(request)
+    ref = _container_ref(body)
+    unknown = sorted(set(body) - {"Container", "Force"})
+    if unknown:
+        raise BadRequest(f"unknown field {unknown[0]}")
+    if not isinstance(body.get("Force", False), bool):
+        raise BadRequest("Force: true or false")
+
+    def disconnect():
+        name = _find(request.match_info["id"])["Name"]
+        containers.get(ref).disconnect_network(name, force=body.get("Force", False))
+
+    await in_thread(disconnect)
+    return web.Response(status=200)

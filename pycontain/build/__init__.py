@@ -34,7 +34,7 @@ def build(context, *, tag=None, dockerfile: str = "Dockerfile", dockerfile_text=
     (default: $PYCONTAIN_NETWORK, else bridge, as docker).
     progress(event: dict) gets {"type": "step", "id", "stage", "n", "total",
     "instruction"}, {"type": "output", "id", "line"}, {"type": "done", "id",
-    "cached", "duration"} and {"type": "warning", "message"}.
+    "cached", "duration", "image" (the step's image id, None for FROM scratch)} and {"type": "warning", "message"}.
     """
     tags = (tag,) if isinstance(tag, str) else tuple(tag or ())
     opts = BuildOptions(tags=tags, buildargs=dict(buildargs or {}), target=target, nocache=nocache, pull=pull,

@@ -296,7 +296,7 @@ class Builder:
         env = list(rc.get("Env") or [])
         if "PATH" not in _env_map(env):
             rc["Env"] = env + [f"PATH={DEFAULT_PATH}"]
-        self._done(label, 1, t0)
+        self._done(state, label, 1, t0)
         self._hold(state)
         triggers = list(rc.get("OnBuild") or [])
         if triggers:
@@ -345,9 +345,10 @@ class Builder:
         self.emit({"type": "step", "id": self.step_no, "stage": stage, "n": n, "total": total,
                    "instruction": " ".join(text.split()) if len(text) < 4096 else text[:4096], "time": t0})
 
-    def _done(self, stage, n, t0, cached=False):
+    def _done(self, state, stage, n, t0, cached=False):
+        # image: the step's image (docker's classic builder prints " ---> <short id>" after each step)
         self.emit({"type": "done", "id": self.step_no, "stage": stage, "n": n, "cached": cached,
-                   "duration": time.monotonic() - t0})
+                   "duration": time.monotonic() - t0, "image": state.image_id})
 
     def _fail(self, inst, message):
         where = f"{self.df.filename}:{inst.line}: " if inst is not None and inst.line else ""
@@ -499,7 +500,7 @@ class Builder:
         if probe_cmd is None:
             probe_cmd = shell + ["#(nop) ", comment]
         hit = self.commit(state, layer_fn, comment, probe=probe_cmd)
-        self._done(stage, n, t0, cached=hit)
+        self._done(state, stage, n, t0, cached=hit)
 
     # ---- committing a step --------------------------------------------------------
 
@@ -640,7 +641,7 @@ class Builder:
             probe["__mounts"] = [{k: v for k, v in m.items() if k != "secret-file"} for m in mount_specs]
         key = self.cache.key(state.image_id, probe)
         if not self.opts.nocache and self._cached(state, key):
-            self._done(stage, n, t0, cached=True)
+            self._done(state, stage, n, t0, cached=True)
             return
         if state.image_id is None or not state.chain_ids:
             self._fail(inst, "RUN needs a base image with files (this stage is FROM scratch with no layer yet)")
@@ -699,7 +700,7 @@ class Builder:
                 os.close(fd)
             for d in scratch:
                 rootless.remove_tree(d, ignore_errors=True)
-        self._done(stage, n, t0)
+        self._done(state, stage, n, t0)
 
     def _run_mount(self, m: dict, state: StageState, inst, scratch: list, locks: list, mount_cls):
         """One RUN --mount as a container mount: a cache directory kept under
@@ -885,7 +886,7 @@ class Builder:
                             kw == "ADD", src_layers, inst)
 
         hit = self.commit(state, fill, comment, probe=probe_cmd)
-        self._done(stage, n, t0, cached=hit)
+        self._done(state, stage, n, t0, cached=hit)
 
     def _download(self, url: str, inst, downloads: list) -> str:
         """ADD <url>: the file, fetched (http or https, 60 s without data ends

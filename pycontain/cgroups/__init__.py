@@ -44,7 +44,7 @@ def reopen(record: dict) -> Cgroup:
 
 
 def create(name: str, limits: Limits, *, devices_restricted=True, lay: Layout | None = None,
-           rootless: bool | None = None, before_mkdir=None) -> Cgroup:
+           rootless: bool | None = None, before_mkdir=None, updatable=False) -> Cgroup:
     """Makes the cgroup `name` with `limits` applied, nothing joined yet.
 
     devices_restricted: allow only docker's default device list, plus what
@@ -54,15 +54,18 @@ def create(name: str, limits: Limits, *, devices_restricted=True, lay: Layout | 
     inside a delegated cgroup v2 subtree. Raises CgroupError (nothing left
     behind) when the machine cannot give what `limits` asks for.
     before_mkdir(path): called with each of the cgroup's directories before
-    it is made, so that an owner killed in between can be cleaned up after."""
+    it is made, so that an owner killed in between can be cleaned up after.
+    updatable: the container's limits may change while it runs (Cgroup.update):
+    it gets a cgroup in every controller a limit can need, limited or not."""
     lay = lay or layout()
     if rootless is None:
         rootless = os.geteuid() != 0
     if lay.driver == "v2":
         return V2Cgroup.create(name, limits, lay, devices_restricted=devices_restricted, rootless=rootless,
-                               before_mkdir=before_mkdir)
+                               before_mkdir=before_mkdir, updatable=updatable)
     if lay.driver == "v1":
         if rootless:
             refuse_v1(limits)
-        return V1Cgroup.create(name, limits, lay, devices_restricted=devices_restricted, before_mkdir=before_mkdir)
+        return V1Cgroup.create(name, limits, lay, devices_restricted=devices_restricted, before_mkdir=before_mkdir,
+                               updatable=updatable)
     raise CgroupError(95, "resource limits need cgroups, and none are mounted on this machine")

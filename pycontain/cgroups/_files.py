@@ -28,6 +28,32 @@ def write(path: str, value) -> None:
         raise CgroupError(e.errno, f"cannot write {data.decode(errors='replace').strip()!r} to {path}: {e.strerror}") from None
 
 
+def write_all(writes, busy=None) -> None:
+    """Writes each (file, value[, undo value]) in order, or none of them: when
+    one fails, those written so far get back what they held (or their undo
+    value). busy(file, value): the message for an EBUSY on that file, or None."""
+    done = []
+    try:
+        for entry in writes:
+            path, value = entry[0], entry[1]
+            undo = entry[2] if len(entry) > 2 else (read(path) or "").strip()
+            try:
+                write(path, value)
+            except CgroupError as e:
+                message = busy(path, value) if busy is not None and e.errno == errno.EBUSY else None
+                if message:
+                    raise CgroupError(e.errno, message) from None
+                raise
+            done.append((path, undo))
+    except BaseException:
+        for path, undo in reversed(done):
+            try:
+                write(path, undo)
+            except CgroupError:
+                pass
+        raise
+
+
 def read(path: str) -> str | None:
     """The file's text, or None when it does not exist (a kernel without that feature)."""
     try:

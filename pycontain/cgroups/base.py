@@ -161,6 +161,13 @@ class Cgroup:
         ConfigError for a bad rule. A no-op when devices are not restricted."""
         raise NotImplementedError
 
+    def update(self, old, new) -> None:
+        """Changes the limits in force from Limits `old` to Limits `new` (a
+        limit `new` leaves unset goes back to the kernel's default); all or
+        nothing. CgroupError with one line when the kernel refuses (e.g. a
+        memory limit below what the container uses)."""
+        raise NotImplementedError
+
     def join_fds(self) -> list:
         """Descriptors (O_WRONLY|O_CLOEXEC) for LaunchPlan.cgroup_fds: the child
         writes "0" to each before it mounts anything or execs, which moves it

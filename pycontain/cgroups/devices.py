@@ -27,7 +27,7 @@ import struct
 from dataclasses import dataclass
 
 from ..errors import ConfigError
-from ..security.seccomp import native_arch
+from ..security.arch import native_arch
 from .base import CgroupError
 
 # docker's default device rules (runc's AllowedDevices): mknod of anything,

@@ -139,11 +139,15 @@ class Limits:
     device_read_bps: tuple = ()         # (DeviceRate, ...)
     device_write_bps: tuple = ()
     cgroup_parent: str | None = None    # relative: under the caller's cgroup; absolute: from the root
+    memory_reservation: int | None = None   # bytes: v1 memory.soft_limit_in_bytes, v2 memory.low
+    device_read_iops: tuple = ()        # (DeviceRate, ...), rate in operations per second
+    device_write_iops: tuple = ()
+    # OCI config.json only (linux.resources.hugepageLimits / unified):
+    hugepage_limits: tuple = ()         # (("2MB", bytes), ...)
+    unified: tuple = ()                 # (("memory.high", "max"), ...): cgroup v2 files, written as given
 
     def __bool__(self):
-        return any(getattr(self, n) not in (None, ()) for n in (
-            "memory", "memory_swap", "cpu_shares", "cpu_quota", "cpu_period", "cpuset_cpus",
-            "cpuset_mems", "pids_limit", "blkio_weight", "device_read_bps", "device_write_bps"))
+        return any(getattr(self, n) not in (None, ()) for n in LIMIT_FIELDS)
 
     def asked(self) -> list:
         """The options that are set, by name (for messages), cgroup_parent included."""
@@ -152,7 +156,7 @@ class Limits:
     # which controllers a limit needs (v1 names; v2 maps blkio -> io)
     def controllers(self) -> set:
         need = set()
-        if self.memory is not None or self.memory_swap is not None:
+        if self.memory is not None or self.memory_swap is not None or self.memory_reservation is not None:
             need.add("memory")
         if self.cpu_shares is not None or self.cpu_quota is not None:
             need.add("cpu")
@@ -160,8 +164,11 @@ class Limits:
             need.add("cpuset")
         if self.pids_limit is not None:
             need.add("pids")
-        if self.blkio_weight is not None or self.device_read_bps or self.device_write_bps:
+        if (self.blkio_weight is not None or self.device_read_bps or self.device_write_bps
+                or self.device_read_iops or self.device_write_iops):
             need.add("blkio")
+        if self.hugepage_limits:
+            need.add("hugetlb")
         return need
 
     @property
@@ -178,7 +185,8 @@ class Limits:
     def from_docker(cls, memory=None, memory_swap=None, cpus=None, cpu_shares=None, cpu_quota=None,
                     cpu_period=None, cpuset_cpus=None, cpuset_mems=None, pids_limit=None,
                     blkio_weight=None, device_read_bps=(), device_write_bps=(),
-                    cgroup_parent=None) -> "Limits":
+                    cgroup_parent=None, memory_reservation=None, device_read_iops=(),
+                    device_write_iops=()) -> "Limits":
         """Validates docker's options; raises ConfigError naming the bad one."""
         mem = swap = None
         if memory not in (None, 0, "", "0"):
@@ -193,6 +201,14 @@ class Limits:
                 raise ConfigError("you should always set the memory limit when using the memory-swap limit")
             if swap != -1 and swap < mem:
                 raise ConfigError(f"minimum memory-swap limit should be larger than memory limit ({memory_swap!r} < {memory!r})")
+
+        reservation = None
+        if memory_reservation not in (None, 0, "", "0"):
+            reservation = parse_bytes(memory_reservation, "memory-reservation")
+            if reservation < 0:
+                raise ConfigError(f"invalid memory-reservation {memory_reservation!r}: must be positive")
+            if reservation < MIN_MEMORY:
+                raise ConfigError(f"minimum memory reservation allowed is 6MB (got {memory_reservation!r})")
 
         shares = _int_or_none(cpu_shares, "cpu-shares")
         if shares is not None:
@@ -260,11 +276,24 @@ class Limits:
             device_write_bps = (device_write_bps,)
         rbps = tuple(DeviceRate.parse(s, "device-read-bps") for s in device_read_bps or ())
         wbps = tuple(DeviceRate.parse(s, "device-write-bps") for s in device_write_bps or ())
+        riops = tuple(DeviceRate.parse(s, "device-read-iops") for s in _specs(device_read_iops))
+        wiops = tuple(DeviceRate.parse(s, "device-write-iops") for s in _specs(device_write_iops))
 
         return cls(memory=mem, memory_swap=swap, cpu_shares=shares, cpu_quota=quota, cpu_period=period,
                    cpuset_cpus=cset, cpuset_mems=mset, pids_limit=pids, blkio_weight=weight,
                    device_read_bps=rbps, device_write_bps=wbps,
-                   cgroup_parent=normalize_parent(cgroup_parent))
+                   cgroup_parent=normalize_parent(cgroup_parent), memory_reservation=reservation,
+                   device_read_iops=riops, device_write_iops=wiops)
+
+
+# The fields that limit something (cgroup_parent only places the cgroup).
+LIMIT_FIELDS = ("memory", "memory_swap", "memory_reservation", "cpu_shares", "cpu_quota", "cpu_period",
+                "cpuset_cpus", "cpuset_mems", "pids_limit", "blkio_weight", "device_read_bps",
+                "device_write_bps", "device_read_iops", "device_write_iops", "hugepage_limits", "unified")
+
+
+def _specs(value) -> tuple:
+    return (value,) if isinstance(value, str) else tuple(value or ())
 
 
 def normalize_parent(parent) -> str | None:
@@ -290,3 +319,39 @@ def _int_or_none(v, what):
         return int(v)
     except (TypeError, ValueError):
         raise ConfigError(f"invalid {what} {v!r}: expected an integer") from None
+
+
+def systemd_cgroup_path(spec: str) -> str:
+    """An OCI cgroupsPath in systemd's form, "slice:prefix:name", as the cgroup
+    path systemd would give it (runc's libcontainer/cgroups/systemd mapping,
+    the one its cgroupfs fallback uses): "kubepods-besteffort.slice:cri:abc" is
+    "kubepods.slice/kubepods-besteffort.slice/cri-abc.scope"; no slice is
+    system.slice; a name that is itself a slice is that slice's path. The
+    path is relative: it is placed below the caller's own cgroup, as every
+    pycontain cgroup is (no systemd is asked for a unit)."""
+    parts = spec.split(":") if isinstance(spec, str) else []
+    if len(parts) != 3 or not parts[2]:
+        raise ConfigError(f'expected cgroupsPath to be of format "slice:prefix:name" for systemd cgroups, '
+                          f'got {spec!r} instead')
+    slice_, prefix, name = parts
+    if name.endswith(".slice"):
+        return expand_slice(name)
+    unit = f"{prefix}-{name}.scope" if prefix else f"{name}.scope"
+    if "/" in unit or unit.startswith("."):
+        raise ConfigError(f"invalid cgroupsPath {spec!r}: {unit!r} is not a unit name")
+    parent = expand_slice(slice_ or "system.slice")
+    return f"{parent}/{unit}" if parent else unit
+
+
+def expand_slice(slice_: str) -> str:
+    """systemd's slice nesting: "a-b-c.slice" is "a.slice/a-b.slice/a-b-c.slice";
+    "-.slice" is the root ("")."""
+    if not slice_.endswith(".slice") or "/" in slice_:
+        raise ConfigError(f"invalid slice name {slice_!r}: expected NAME.slice")
+    if slice_ == "-.slice":
+        return ""
+    base = slice_[:-len(".slice")]
+    words = base.split("-")
+    if not base or any(w == "" for w in words):
+        raise ConfigError(f"invalid slice name {slice_!r}")
+    return "/".join("-".join(words[:i + 1]) + ".slice" for i in range(len(words)))

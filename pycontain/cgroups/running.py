@@ -10,6 +10,9 @@ from __future__ import annotations
 import os
 
 from ..errors import ContainerError
+from .base import Cgroup, layout
+from .v1 import V1Cgroup
+from .v2 import V2Cgroup
 
 
 def _lines(pid):
@@ -160,3 +163,23 @@ def block_io(pid) -> tuple:
         except (OSError, ValueError):
             pass
     return read, written
+
+
+def cgroup_of(pid, name: str) -> Cgroup:
+    """The running container's own cgroups (its init's /proc/PID/cgroup) as a
+    Cgroup whose limits update() can change. ContainerError when it has none."""
+    found = own_cgroups(pid)
+    lay = layout()
+    if lay.driver == "v2":
+        path = next((d for ctrls, d in found if ctrls == ""), None)
+        if path is not None:
+            return V2Cgroup(name, path, lay.v2[0])
+    elif found:
+        cg = V1Cgroup(name)
+        for ctrls, d in found:
+            for ctl in ctrls.split(","):
+                if ctl in lay.v1 and not ctl.startswith("name="):
+                    cg.dirs[ctl] = d
+        if cg.dirs:
+            return cg
+    raise ContainerError(f"container {name} has no cgroup of its own: its limits cannot be changed")

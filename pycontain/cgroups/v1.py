@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import os
 
-from .. import _launch
+from .. import launch_spec as MS
 from .base import Cgroup, CgroupError, CgroupStats, Layout, hierarchy_path, own_cgroups
 from . import _files as F
 from .devices import DEVICE_RULES, rule as device_rule
@@ -20,8 +20,13 @@ from .limits import Limits, format_cpu_list
 # (stats), freezer (pause, and a race-free kill of everything at teardown).
 # The others only when a limit needs them.
 ALWAYS = ("memory", "pids", "cpuacct", "freezer")
-
-MS = _launch
+# A container whose limits may change while it runs (update(): docker update,
+# an OCI runtime's update) has a directory in every hierarchy a limit can
+# need from the start, as docker's and runc's do: a process cannot be moved
+# into a new hierarchy's cgroup race-free once it can fork.
+UPDATABLE = ("cpu", "cpuset", "blkio")
+# the kernel's "no limit" in memory.limit_in_bytes (what it reads back after -1)
+UNLIMITED = 9223372036854771712
 
 
 class V1Cgroup(Cgroup):
@@ -40,9 +45,13 @@ class V1Cgroup(Cgroup):
 
     @classmethod
     def create(cls, name: str, limits: Limits, lay: Layout, devices_restricted=True,
-               before_mkdir=None) -> "V1Cgroup":
+               before_mkdir=None, updatable=False) -> "V1Cgroup":
+        if limits.unified:
+            raise CgroupError(errno.EOPNOTSUPP, "linux.resources.unified: cgroup v2 files cannot be set on "
+                                                "this machine's cgroup v1 hierarchies")
         need = limits.controllers()
-        wanted = set(ALWAYS) | need | ({"devices"} if devices_restricted else set())
+        wanted = (set(ALWAYS) | need | ({"devices"} if devices_restricted else set())
+                  | (set(UPDATABLE) if updatable else set()))
         missing = sorted(c for c in need if c not in lay.v1)
         if missing:
             raise CgroupError(errno.EOPNOTSUPP, f"the {', '.join(missing)} cgroup controller is not mounted: "
@@ -106,6 +115,8 @@ class V1Cgroup(Cgroup):
             F.write(d("blkio") + "/blkio.throttle.read_bps_device", f"{rate.major}:{rate.minor} {rate.rate}")
         for rate in lim.device_write_bps:
             F.write(d("blkio") + "/blkio.throttle.write_bps_device", f"{rate.major}:{rate.minor} {rate.rate}")
+        for path, value, *_undo in self._extra_writes(Limits(), lim):
+            F.write(path, value)
         if devices_restricted and "devices" in self.dirs:
             devices = self.dirs["devices"]
             F.write(devices + "/devices.deny", "a")
@@ -117,6 +128,90 @@ class V1Cgroup(Cgroup):
                 raise CgroupError(e.errno, f"cannot write device rules to {devices}: {e.strerror}") from None
             finally:
                 os.close(fd)
+
+    def _dir(self, ctl: str) -> str:
+        d = self.dirs.get(ctl)
+        if d is None:
+            raise CgroupError(errno.EOPNOTSUPP, f"the container has no {ctl} cgroup (it was made without "
+                                                f"{ctl} limits): that limit cannot be changed while it exists")
+        return d
+
+    def _extra_writes(self, old: Limits, new: Limits) -> list:
+        """(file, value) for the limits beyond docker run's: memory reservation,
+        I/O operations per second and hugepages."""
+        out = []
+        if new.memory_reservation != old.memory_reservation:
+            out.append((self._dir("memory") + "/memory.soft_limit_in_bytes",
+                        -1 if new.memory_reservation is None else new.memory_reservation))
+        for field, name in (("device_read_iops", "read_iops"), ("device_write_iops", "write_iops")):
+            out += _rate_writes(self._dir, f"blkio.throttle.{name}_device", getattr(old, field), getattr(new, field))
+        for size, limit in _changed_pairs(old.hugepage_limits, new.hugepage_limits, -1):
+            if "hugetlb" not in self.dirs:
+                raise CgroupError(errno.EOPNOTSUPP, "linux.resources.hugepageLimits: the hugetlb cgroup "
+                                                    "controller is not mounted as cgroup v1 on this machine")
+            out.append((f"{self.dirs['hugetlb']}/hugetlb.{size}.limit_in_bytes", limit))
+        if new.unified:
+            raise CgroupError(errno.EOPNOTSUPP, "linux.resources.unified: cgroup v2 files cannot be set on "
+                                                "this machine's cgroup v1 hierarchies")
+        return out
+
+    def update(self, old: Limits, new: Limits) -> None:
+        """Changes the limits of the (running) container from `old` to `new`:
+        a limit new does not set goes back to the kernel's default. All or
+        nothing: on a failed write the files written so far get their old values."""
+        writes = []
+        d = self._dir
+        if (new.memory, new.swap_total) != (old.memory, old.swap_total):
+            mem = d("memory")
+            limit = -1 if new.memory is None else new.memory
+            memsw_file = mem + "/memory.memsw.limit_in_bytes"
+            if not os.path.exists(memsw_file):
+                if new.memory_swap not in (None, -1):
+                    raise CgroupError(errno.EOPNOTSUPP, "memory-swap needs swap accounting, which this kernel "
+                                                        "does not have (boot with swapaccount=1)")
+                writes.append((mem + "/memory.limit_in_bytes", limit))
+            else:
+                memsw = -1 if new.memory is None else new.swap_total
+                # the kernel keeps limit <= memsw at every step: grow memsw first, shrink it last
+                current_memsw = F.read_int(memsw_file)
+                first_memsw = limit == -1 or (current_memsw not in (None, -1) and limit > current_memsw)
+                pair = [(mem + "/memory.limit_in_bytes", limit), (memsw_file, memsw)]
+                writes += pair[::-1] if first_memsw else pair
+        if new.cpu_shares != old.cpu_shares:
+            writes.append((d("cpu") + "/cpu.shares", 1024 if new.cpu_shares is None else new.cpu_shares))
+        if (new.cpu_quota, new.cpu_period) != (old.cpu_quota, old.cpu_period):
+            cpu = d("cpu")
+            writes.append((cpu + "/cpu.cfs_period_us", new.cpu_period or 100000))
+            writes.append((cpu + "/cpu.cfs_quota_us", -1 if new.cpu_quota is None else new.cpu_quota))
+        for field in ("cpuset_cpus", "cpuset_mems"):
+            if getattr(new, field) != getattr(old, field):
+                f = d("cpuset") + "/cpuset." + field.split("_")[1]
+                value = getattr(new, field)
+                writes.append((f, format_cpu_list(value) if value is not None
+                               else (F.read(os.path.dirname(os.path.dirname(f)) + "/" + os.path.basename(f)) or "").strip()))
+        if new.pids_limit != old.pids_limit:
+            writes.append((d("pids") + "/pids.max", "max" if new.pids_limit is None else new.pids_limit))
+        if new.blkio_weight != old.blkio_weight and new.blkio_weight is not None:
+            blkio = d("blkio")
+            for name in ("blkio.weight", "blkio.bfq.weight"):
+                if os.path.exists(blkio + "/" + name):
+                    writes.append((blkio + "/" + name, new.blkio_weight))
+                    break
+            else:
+                raise CgroupError(errno.EOPNOTSUPP, "blkio-weight needs the CFQ or BFQ I/O scheduler, "
+                                                    "which this kernel's blkio controller does not offer")
+        for field, name in (("device_read_bps", "read_bps"), ("device_write_bps", "write_bps")):
+            writes += _rate_writes(d, f"blkio.throttle.{name}_device", getattr(old, field), getattr(new, field))
+        writes += self._extra_writes(old, new)
+        F.write_all(writes, busy=self._memory_busy)
+
+    def _memory_busy(self, path, value):
+        """runc's words when the kernel cannot reclaim down to a new memory limit."""
+        if not path.endswith("/memory.limit_in_bytes"):
+            return None
+        mem = os.path.dirname(path)
+        return (f"unable to set memory limit to {value} (current usage: {F.read_int(mem + '/memory.usage_in_bytes')}, "
+                f"peak usage: {F.read_int(mem + '/memory.max_usage_in_bytes')})")
 
     @property
     def restricts_devices(self) -> bool:
@@ -285,6 +380,29 @@ def _parent_path(own: str, cgroup_parent: str | None) -> str:
     if cgroup_parent.startswith("/"):
         return cgroup_parent.rstrip("/")
     return own.rstrip("/") + "/" + cgroup_parent
+
+
+def _rate_writes(dir_of, name: str, old: tuple, new: tuple, unset="0") -> list:
+    """Writes that take the blkio throttle file `name` from the `old`
+    DeviceRates to the `new` ones: the devices no longer listed get `unset`
+    (no limit). dir_of("blkio"): the directory (asked only when something changes)."""
+    old_by_dev = {(r.major, r.minor): r.rate for r in old}
+    new_by_dev = {(r.major, r.minor): r.rate for r in new}
+    if old_by_dev == new_by_dev:
+        return []
+    path = dir_of("blkio") + "/" + name
+    # (file, value, what undoes it): the file lists every device, so reading it back would not do
+    return [(path, f"{maj}:{mi} {new_by_dev.get((maj, mi), unset)}", f"{maj}:{mi} {old_by_dev.get((maj, mi), unset)}")
+            for (maj, mi) in sorted(set(old_by_dev) | set(new_by_dev))
+            if old_by_dev.get((maj, mi)) != new_by_dev.get((maj, mi))]
+
+
+def _changed_pairs(old: tuple, new: tuple, unset) -> list:
+    """(key, value) pairs that differ between two tuples of pairs; a key
+    only `old` had gets `unset`."""
+    old_map, new_map = dict(old), dict(new)
+    out = [(k, unset) for k in old_map if k not in new_map]
+    return out + [(k, v) for k, v in new_map.items() if old_map.get(k) != v]
 
 
 def _copy_cpuset_from_parent(d: str):

@@ -14,19 +14,28 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 
-from .. import _launch
+from .. import launch_spec as MS
 from .base import Cgroup, CgroupError, CgroupStats, Layout, hierarchy_path, own_cgroups
 from . import _files as F
 from . import delegation, devices
 from .limits import Limits, format_cpu_list
-from .v1 import _parent_path
+from .v1 import _changed_pairs, _parent_path
+
+# What `unified` (OCI linux.resources.unified) may name: a controller's file in
+# the container's own cgroup, never a path or one of the core files that move
+# processes or delegate.
+_UNIFIED_KEY = re.compile(r"^[a-z][a-z0-9_]*\.[a-z0-9_.]+$")
+_UNIFIED_REFUSED = frozenset({"cgroup.procs", "cgroup.threads", "cgroup.subtree_control", "cgroup.kill",
+                              "cgroup.type", "cgroup.freeze"})
 
 # Enabled for every container when the parent offers them (stats, OOM
 # reporting); freezing and killing are core v2 files and need none.
 ALWAYS = ("memory", "pids")
-V1_TO_V2 = {"memory": "memory", "cpu": "cpu", "cpuset": "cpuset", "pids": "pids", "blkio": "io"}
-MS = _launch
+V1_TO_V2 = {"memory": "memory", "cpu": "cpu", "cpuset": "cpuset", "pids": "pids", "blkio": "io", "hugetlb": "hugetlb"}
+# enabled for a container whose limits may change while it runs (v1.UPDATABLE)
+UPDATABLE = ("cpu", "cpuset", "io")
 
 
 def shares_to_weight(shares: int) -> int:
@@ -53,8 +62,11 @@ class V2Cgroup(Cgroup):
 
     @classmethod
     def create(cls, name: str, limits: Limits, lay: Layout, devices_restricted=True, rootless=False,
-               before_mkdir=None) -> "V2Cgroup":
+               before_mkdir=None, updatable=False) -> "V2Cgroup":
+        for key, _value in limits.unified:
+            check_unified_key(key)
         required = {V1_TO_V2[c] for c in limits.controllers()}
+        required |= {key.split(".", 1)[0] for key, _ in limits.unified} & lay.v2_controllers
         missing = sorted(required - lay.v2_controllers)
         if missing:
             raise CgroupError(errno.EOPNOTSUPP, f"the cgroup v2 hierarchy has no {', '.join(missing)} controller: "
@@ -68,7 +80,7 @@ class V2Cgroup(Cgroup):
         if devices_restricted and devices.can_filter():     # else: the root stays nodev
             cg._device_rules = devices.default_rules()
         try:
-            wanted = required | (set(ALWAYS) & lay.v2_controllers)
+            wanted = required | ((set(ALWAYS) | (set(UPDATABLE) if updatable else set())) & lay.v2_controllers)
             _enable_down_to(parent, lay.v2[0], wanted, required, cg._made, top)
             if before_mkdir is not None:
                 before_mkdir(cg.path)
@@ -109,6 +121,69 @@ class V2Cgroup(Cgroup):
             F.write(p + "/io.max", f"{rate.major}:{rate.minor} rbps={rate.rate}")
         for rate in lim.device_write_bps:
             F.write(p + "/io.max", f"{rate.major}:{rate.minor} wbps={rate.rate}")
+        for path, value, *_undo in self._extra_writes(Limits(), lim):
+            F.write(path, value)
+
+    def _extra_writes(self, old: Limits, new: Limits) -> list:
+        """Memory reservation (memory.low), I/O operations per second,
+        hugepages and the OCI `unified` files, from `old` to `new`."""
+        p, out = self.path, []
+        if new.memory_reservation != old.memory_reservation:
+            out.append((p + "/memory.low", new.memory_reservation or 0))
+        for field, key in (("device_read_iops", "riops"), ("device_write_iops", "wiops")):
+            out += _io_max_writes(p, key, getattr(old, field), getattr(new, field))
+        for size, limit in _changed_pairs(old.hugepage_limits, new.hugepage_limits, "max"):
+            out.append((f"{p}/hugetlb.{size}.max", limit))
+        for key, value in _changed_pairs(old.unified, new.unified, None):
+            check_unified_key(key)
+            if value is not None:     # a key dropped keeps its value: there is no default to go back to
+                out.append((f"{p}/{key}", value))
+        return out
+
+    def update(self, old: Limits, new: Limits) -> None:
+        """Changes the limits of the (running) container from `old` to `new`
+        (see V1Cgroup.update): all or nothing."""
+        p, writes = self.path, []
+        if new.memory != old.memory:
+            if new.memory is not None:
+                usage = F.read_int(p + "/memory.current")
+                if usage is not None and usage > new.memory:
+                    # v2 would OOM-kill to get there; refuse as runc does on v1
+                    raise CgroupError(errno.EBUSY, f"unable to set memory limit to {new.memory} (current usage: "
+                                                   f"{usage}, peak usage: {F.read_int(p + '/memory.peak')})")
+            writes.append((p + "/memory.max", "max" if new.memory is None else new.memory))
+        if (new.memory, new.swap_total) != (old.memory, old.swap_total):
+            if os.path.exists(p + "/memory.swap.max"):
+                swap = new.swap_total
+                writes.append((p + "/memory.swap.max", "max" if swap in (None, -1) else swap - new.memory))
+            elif new.memory_swap not in (None, -1):
+                raise CgroupError(errno.EOPNOTSUPP, "memory-swap needs swap accounting, which this kernel does not have")
+        if new.cpu_shares != old.cpu_shares:
+            writes.append((p + "/cpu.weight", 100 if new.cpu_shares is None else shares_to_weight(new.cpu_shares)))
+        if (new.cpu_quota, new.cpu_period) != (old.cpu_quota, old.cpu_period):
+            writes.append((p + "/cpu.max", f"{'max' if new.cpu_quota is None else new.cpu_quota} "
+                                           f"{new.cpu_period or 100000}"))
+        for field in ("cpuset_cpus", "cpuset_mems"):
+            value = getattr(new, field)
+            if value != getattr(old, field):
+                writes.append((p + "/cpuset." + field.split("_")[1], format_cpu_list(value) if value else ""))
+        if new.pids_limit != old.pids_limit:
+            writes.append((p + "/pids.max", "max" if new.pids_limit is None else new.pids_limit))
+        if new.blkio_weight != old.blkio_weight and new.blkio_weight is not None:
+            if os.path.exists(p + "/io.bfq.weight"):
+                writes.append((p + "/io.bfq.weight", f"default {new.blkio_weight}"))
+            elif os.path.exists(p + "/io.weight"):
+                writes.append((p + "/io.weight", f"default {blkio_weight_to_io_weight(new.blkio_weight)}"))
+            else:
+                raise CgroupError(errno.EOPNOTSUPP, "blkio-weight needs io.weight (the io cost model) or the BFQ scheduler")
+        for field, key in (("device_read_bps", "rbps"), ("device_write_bps", "wbps")):
+            writes += _io_max_writes(p, key, getattr(old, field), getattr(new, field))
+        writes += self._extra_writes(old, new)
+        missing = sorted({os.path.basename(w[0]).split(".")[0] for w in writes if not os.path.exists(w[0])})
+        if missing:
+            raise CgroupError(errno.EOPNOTSUPP, f"the container's cgroup has no {', '.join(missing)} controller "
+                                                "enabled: that limit cannot be changed while it exists")
+        F.write_all(writes)
 
     # ---- devices ---------------------------------------------------------------------
 
@@ -261,6 +336,25 @@ class V2Cgroup(Cgroup):
             self._destroyed = True
             F.rmdir_all(self._made, {self.path}, timeout)
             self._made = []
+
+
+def check_unified_key(key) -> None:
+    """A key of OCI linux.resources.unified: a file of a controller, in the
+    container's own cgroup (never a path, never a file that moves processes)."""
+    if not isinstance(key, str) or not _UNIFIED_KEY.match(key) or key in _UNIFIED_REFUSED:
+        raise CgroupError(errno.EINVAL, f"linux.resources.unified: {key!r} is not a cgroup v2 file "
+                                        "this runtime may set")
+
+
+def _io_max_writes(path: str, key: str, old: tuple, new: tuple) -> list:
+    """io.max lines that take `key` (rbps, wbps, riops, wiops) from the old
+    DeviceRates to the new ones, each with the line that undoes it."""
+    old_by_dev = {(r.major, r.minor): r.rate for r in old}
+    new_by_dev = {(r.major, r.minor): r.rate for r in new}
+    return [(path + "/io.max", f"{maj}:{mi} {key}={new_by_dev.get((maj, mi), 'max')}",
+             f"{maj}:{mi} {key}={old_by_dev.get((maj, mi), 'max')}")
+            for (maj, mi) in sorted(set(old_by_dev) | set(new_by_dev))
+            if old_by_dev.get((maj, mi)) != new_by_dev.get((maj, mi))]
 
 
 def _enable_down_to(parent: str, mountpoint: str, wanted: set, required: set, made: list, top: str):

@@ -12,20 +12,56 @@ import signal
 import sys
 
 from .. import __version__
-from ..containers import ContainerStateError
-from ..errors import ContainerError
+from ..lean_argparse import CommandListSubParsers, one_command_action
+from ..errors import ContainerError, ContainerStateError
+from ..state import NameInUse
 from ._errors import UsageError
 from .gotemplate import TemplateError
 
 # Modules under pycontain.cli that add verbs, in the order `--help` lists them.
-VERB_MODULES = ("run", "lifecycle", "images", "build", "volume", "network", "system")
+VERB_MODULES = ("run", "lifecycle", "images", "build", "volume", "network", "system", "events")
+# The top-level verbs (and aliases) each of them adds, so that running a verb
+# imports its module alone and builds its parser alone: the verb modules import
+# the parts of the library they use (the container verbs: the launcher, SQLite,
+# ...), and argparse takes ~15 ms to build every verb's parser. A verb missing
+# here still works, through the whole parser (tests/unit/test_lean_imports.py
+# checks that this table is what the modules add).
+MODULE_VERBS = {
+    "run": ("run", "create"),
+    "lifecycle": ("start", "stop", "kill", "restart", "pause", "unpause", "rm", "ps", "logs", "exec", "attach",
+                  "inspect", "top", "wait", "stats", "cp", "port", "export", "commit", "rename", "diff", "update",
+                  "container", "system"),
+    "images": ("pull", "push", "tag", "history", "load", "save", "import", "images", "rmi", "login", "logout",
+               "image"),
+    "build": ("build", "builder"),
+    "volume": ("volume",),
+    "network": ("network",),
+    "system": ("info", "version", "search", "completion"),
+    "events": ("events",),
+}
 
 EXIT_ENGINE_FAILED = 125
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE   # 141, as the shell shows a program SIGPIPE killed
-# Verbs whose failures to find a thing are the engine's (docker run/create: 125);
-# everywhere else "No such container/image/volume" and a container in the
-# wrong state ("is not running") are 1, as in docker.
+# docker's statuses for a failure of the engine: run (and the service,
+# pycontain's own engine) 125, or the container's 126/127; create 125 too,
+# but 1 for what docker's daemon refuses (a missing image, a name in use);
+# exec 126 when its command could not start (127 when it is not found, as
+# run's); every other verb 1, as docker's for any error its daemon answers.
 VERBS_NOT_FOUND_IS_ENGINE_FAILURE = ("run", "create")
+
+
+def failure_status(args, e) -> int:
+    """The exit status of a verb that failed with e (a ContainerError)."""
+    verb = getattr(args, "container_verb", None) if args.verb == "container" else args.verb
+    if verb == "create" and isinstance(e, (LookupError, NameInUse)):
+        return 1
+    if verb in VERBS_NOT_FOUND_IS_ENGINE_FAILURE or getattr(args, "system_verb", None) == "service":
+        return getattr(e, "exit_status", EXIT_ENGINE_FAILED)
+    if isinstance(e, (LookupError, ContainerStateError)):
+        return 1   # docker's "No such container", "Container X is not running"
+    if verb == "exec":
+        return getattr(e, "exit_status", 126)
+    return 1
 
 
 class DockerArgumentParser(argparse.ArgumentParser):
@@ -55,25 +91,44 @@ class DockerArgumentParser(argparse.ArgumentParser):
         elif message.startswith("the following arguments are required"):
             message = f'"{self.prog}" requires at least 1 argument ({message.split(": ", 1)[1]}).'
             status = 1
+        elif message.startswith("argument ") and ': invalid argument "' in message:
+            message = message.split(": ", 1)[1]   # a flag's own check, worded as docker's
         elif message.startswith("argument ") and ": expected one argument" in message:
             message = "flag needs an argument: " + message.split()[1].split("/")[-1]
         raise UsageError(message, self.prog, status)
 
 
-def build_parser() -> argparse.ArgumentParser:
+HELP = "help"   # build_parser(HELP): the parser of `pycontain`, `pycontain -h|--help`
+
+
+def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; with `verb` (a word of MODULE_VERBS), only
+    that verb's module is imported and only its parser built; with HELP, the
+    verbs are listed and none is built."""
     parser = DockerArgumentParser(
         prog="pycontain",
         description="A daemonless container engine: run containers from the command line or from Python.",
     )
     parser.add_argument("--version", action="version", version=f"pycontain {__version__}")
-    sub = parser.add_subparsers(dest="verb", metavar="COMMAND")
+    module = next((m for m, verbs in MODULE_VERBS.items() if verb in verbs), None)
+    if module is not None:
+        sub = parser.add_subparsers(dest="verb", metavar="COMMAND", action=one_command_action(verb))
+        importlib.import_module(f"{__name__}.{module}").register(sub)
+        return parser
+    sub = parser.add_subparsers(dest="verb", metavar="COMMAND",
+                                action=CommandListSubParsers if verb == HELP else argparse._SubParsersAction)
     for name in VERB_MODULES:
         importlib.import_module(f"{__name__}.{name}").register(sub)
     return parser
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # the verb is the first word: the only top-level flags (--help, --version) take no value
+    if not argv or argv[0] in ("-h", "--help"):
+        parser = build_parser(HELP)
+    else:
+        parser = build_parser(None if argv[0].startswith("-") else argv[0])
     try:
         args = parser.parse_args(argv)
     except UsageError as e:
@@ -95,9 +150,7 @@ def main(argv=None) -> int:
         return e.status
     except ContainerError as e:
         print(f"pycontain: {e}", file=sys.stderr)
-        if isinstance(e, (LookupError, ContainerStateError)) and args.verb not in VERBS_NOT_FOUND_IS_ENGINE_FAILURE:
-            return 1   # docker's "No such container", "Container X is not running": 1
-        return getattr(e, "exit_status", EXIT_ENGINE_FAILED)
+        return failure_status(args, e)
     except OSError as e:
         if e.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise

@@ -10,8 +10,6 @@ import time
 
 from .. import image
 from ..errors import ConfigError, ContainerError
-from ..image import auth as authmod
-from ..image import registry as image_registry
 from ..image.store import refmod_familiar
 from ._format import format_each, format_rows, human_duration, human_size, print_deleted
 from ._prompt import confirmed
@@ -107,12 +105,19 @@ def cmd_login(a):
         pw = a.password if a.password is not None else getpass.getpass("Password: ")
     if not user or not pw:
         raise ConfigError("login needs a user name and a password")
+    # Imported by the two verbs that use them: the registry client brings
+    # http.client and ssl (~8 ms), which the image package itself imports only
+    # to pull or push, and the other image verbs (images, rmi, tag) never need.
+    from ..image import registry as image_registry
+
     image_registry.login(server, user, pw)
     print("Login Succeeded")
 
 
 def cmd_logout(a):
     server = a.server or "docker.io"
+    from ..image import auth as authmod  # see cmd_login
+
     if authmod.remove(server):
         print(f"Removing login credentials for {server}")
     else:

@@ -8,17 +8,23 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import select
+import socket
 import sys
+import threading
 import time
 
-from .. import containers, reset, storecheck
+from .. import attach, containers
+from ..cgroups.limits import parse_bytes
 from .._paths import default_root
-from . import service
+from . import events as events_verb, service
 from ._errors import CliError, UsageError
 from ._format import format_each, format_rows, human_duration, human_size, print_deleted
 from ._prompt import confirmed
 from . import run as run_verbs
 from .run import env_list
+from .terminal import TerminalPump, attach_terminal, attached_exit_status
+from ..attach import parse_detach_keys
 from ..errors import ContainerError
 from ..logs import parse_since, parse_time
 
@@ -53,7 +59,9 @@ def _container_verbs(sub, grouped):
     p = verb("start", "start one or more stopped containers", cmd_start, "container name or id")
     p.add_argument("-a", "--attach", action="store_true",
                    help="print the container's output until it exits; its exit status is ours")
-    p.add_argument("-i", "--interactive", action="store_true", help="attach the container's stdin (not yet)")
+    p.add_argument("-i", "--interactive", action="store_true", help="attach the container's stdin (and its output)")
+    p.add_argument("--detach-keys", default="ctrl-p,ctrl-q",
+                   help="key sequence that detaches from a -t container (default ctrl-p,ctrl-q)")
     p = verb("stop", "stop one or more running containers", cmd_stop, "container name or id")
     p.add_argument("-t", "--time", type=int, default=None, help="seconds to wait before killing it (default 10)")
     p.add_argument("-s", "--signal", help="signal to send (default: the container's stop signal)")
@@ -84,6 +92,8 @@ def _container_verbs(sub, grouped):
     p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
     p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal")
     p.add_argument("-d", "--detach", action="store_true", help="run the command in the background")
+    p.add_argument("--detach-keys", default="ctrl-p,ctrl-q",
+                   help="key sequence that detaches from -it (default ctrl-p,ctrl-q); the command runs on")
     p.add_argument("-e", "--env", action="append", default=[], metavar="K=V",
                    help="set an environment variable (K alone: the caller's value of K)")
     p.add_argument("--env-file", action="append", default=[], metavar="FILE",
@@ -135,6 +145,25 @@ def _container_verbs(sub, grouped):
     p = verb("diff", "list the changes to the files of a container's filesystem (A, C, D)", cmd_diff)
     p.add_argument("container", metavar="CONTAINER")
 
+    p = verb("update", "update the resource limits and restart policy of one or more containers", cmd_update,
+             "container name or id")
+    p.add_argument("--blkio-weight", type=int, default=0, metavar="N", help="block I/O weight, 10 to 1000")
+    p.add_argument("--cpu-period", type=int, default=0, metavar="US", help="CPU CFS period (microseconds)")
+    p.add_argument("--cpu-quota", type=int, default=0, metavar="US", help="CPU CFS quota (microseconds)")
+    p.add_argument("--cpu-rt-period", type=int, default=0, metavar="US", help="not supported")
+    p.add_argument("--cpu-rt-runtime", type=int, default=0, metavar="US", help="not supported")
+    p.add_argument("-c", "--cpu-shares", type=int, default=0, metavar="N", help="CPU shares (relative weight)")
+    p.add_argument("--cpus", type=_decimal_flag, default=0, metavar="N", help="number of CPUs, e.g. 0.5")
+    p.add_argument("--cpuset-cpus", default="", metavar="LIST", help="CPUs the container may run on, e.g. 0-1,3")
+    p.add_argument("--cpuset-mems", default="", metavar="LIST", help="memory nodes the container may use")
+    p.add_argument("--kernel-memory", type=_bytes_flag, default=0, metavar="BYTES", help="not supported")
+    p.add_argument("-m", "--memory", type=_bytes_flag, default=0, metavar="BYTES", help="memory limit, e.g. 64m")
+    p.add_argument("--memory-reservation", type=_bytes_flag, default=0, metavar="BYTES", help="memory soft limit")
+    p.add_argument("--memory-swap", type=_swap_flag, default=0, metavar="BYTES",
+                   help="memory plus swap limit; -1: unlimited swap")
+    p.add_argument("--pids-limit", type=int, default=0, metavar="N", help="maximum number of processes (-1: unlimited)")
+    p.add_argument("--restart", metavar="POLICY", help="restart policy: no, on-failure[:N], always, unless-stopped")
+
 
 def _system_verbs(sub):
     s = sub.add_parser("system", help="manage pycontain (df, prune, reset)")
@@ -156,6 +185,7 @@ def _system_verbs(sub):
     p.add_argument("-f", "--force", action="store_true", help="do not prompt for confirmation")
     p.set_defaults(func=cmd_system_reset)
     service.register(ssub)
+    events_verb.add_events_verb(ssub)
     s.set_defaults(func=lambda a: (s.print_help(), 0)[1])
 
 
@@ -163,7 +193,7 @@ def _ps_flags(p):
     p.add_argument("-a", "--all", action="store_true", help="show all containers (default shows just running)")
     p.add_argument("-q", "--quiet", action="store_true", help="only display container ids")
     p.add_argument("-f", "--filter", action="append", default=[], metavar="KEY=VALUE",
-                   help="filter: status=, name=, id=, exited=, ancestor=, label=")
+                   help="filter: status=, name=, id=, exited=, ancestor=, label=, health=")
     p.add_argument("--format", help="Go-template-like format, e.g. '{{.ID}} {{.Names}}' or 'table {{.ID}}'")
     p.add_argument("--no-trunc", action="store_true", help="do not truncate output")
     p.add_argument("-n", "--last", type=int, default=-1, help="show the n last created containers")
@@ -192,9 +222,13 @@ def _each(refs, action) -> int:
     return status
 
 
-def status_text(rec, now=None) -> str:
+def status_text(rec, now=None, health=None) -> str:
+    """docker's State.String(); health: the health check's status, if it has one."""
     now = time.time() if now is None else now
     if rec.state == "running":
+        if health:
+            return f"Up {human_duration(now - (rec.started or now))} " \
+                   f"({'health: starting' if health == 'starting' else health})"
         return f"Up {human_duration(now - (rec.started or now))}"
     if rec.state == "paused":
         return f"Up {human_duration(now - (rec.started or now))} (Paused)"
@@ -219,7 +253,7 @@ def _command_text(rec, trunc=True) -> str:
     return f'"{text}"'
 
 
-def ps_fields(rec, trunc=True, size=None) -> dict:
+def ps_fields(rec, trunc=True, size=None, health=None) -> dict:
     """One row of docker ps, as its --format templates see it (strings, and
     Label, a method: {{.Label "key"}})."""
     now = time.time()
@@ -231,7 +265,7 @@ def ps_fields(rec, trunc=True, size=None) -> dict:
         "Command": _command_text(rec, trunc),
         "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(rec.created)),
         "RunningFor": human_duration(now - rec.created) + " ago",
-        "Status": status_text(rec, now),
+        "Status": status_text(rec, now, health),
         "State": rec.state,
         "Ports": ", ".join(
             f"{p['host_ip'] or '0.0.0.0'}:{p['host_port']}->{p['container_port']}/{p['proto']}"
@@ -269,19 +303,32 @@ def _parse_filters(items) -> dict:
 
 
 def cmd_start(args):
+    keys = parse_detach_keys(args.detach_keys)
     if not (args.attach or args.interactive):
         return _each(args.containers, lambda c: (c.start(), None)[1])
     if len(args.containers) > 1:
         raise CliError("you cannot start and attach multiple containers at once")
-    if args.interactive:
-        # the attach socket has no way yet to pass on the end of our input
-        # (docker's stdin close), so a piped `start -i` would never end
-        raise CliError("start -i is not supported yet: start the container, then attach to it")
     c = containers.get(args.containers[0])
+    if args.interactive and c.record.config.get("tty"):
+        return _start_terminal(c, keys)
     # -a: the output of this run, from its log (nothing written before the
     # start is missed, as an attach made after it could), then its status
+    feeder = None
     started = time.time()
-    c.start()
+    if args.interactive:
+        # -i: our stdin goes in through a client attached from before the start
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            c.start(attach_sock=theirs)
+        except BaseException:
+            mine.close()
+            raise
+        finally:
+            theirs.close()
+        feeder = threading.Thread(target=_feed_stdin, args=(mine,), daemon=True)
+        feeder.start()
+    else:
+        c.start()
     try:
         for stream, text, _ in c.log_entries(follow=True, since=started - 0.001):
             out = sys.stdout if stream == "stdout" else sys.stderr
@@ -289,7 +336,77 @@ def cmd_start(args):
             out.flush()
     except BrokenPipeError:
         pass
-    return c.wait()
+    return attached_exit_status(c) if feeder is not None else c.wait()
+
+
+def _start_terminal(c, keys) -> int:
+    """start -ai of a -t container: our terminal attached from before the
+    start; the detach keys leave it running (0, nothing printed: docker's)."""
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        c.start(attach_sock=theirs)
+    except BaseException:
+        mine.close()
+        raise
+    finally:
+        theirs.close()
+    if attach_terminal(mine, 0, keys) == "detached":
+        return 0
+    return attached_exit_status(c)
+
+
+def _feed_stdin(sock):
+    """start -i without a terminal: our stdin to the container (its end
+    closes the container's stdin); the output that comes back on the socket
+    is dropped, as the log gives it with stdout and stderr apart."""
+    watch = [sock.fileno(), 0]
+    try:
+        while True:
+            ready, _, _ = select.select(watch, [], [])
+            if sock.fileno() in ready and not sock.recv(65536):
+                return
+            if 0 in ready:
+                data = os.read(0, 65536)
+                if data:
+                    sock.sendall(attach.frame("d", data))
+                else:
+                    sock.sendall(attach.frame("e", b""))
+                    watch.remove(0)
+    except OSError:
+        return
+    finally:
+        sock.close()
+
+
+def _bytes_flag(text):
+    """docker's byte flags: a size (64m, 1g), checked while parsing (status 125)."""
+    try:
+        return parse_bytes(text)
+    except containers.ConfigError:
+        raise argparse.ArgumentTypeError(f"invalid size: {text!r}") from None
+
+
+def _swap_flag(text):
+    return -1 if text.strip() == "-1" else _bytes_flag(text)
+
+
+def _decimal_flag(text):
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid decimal: {text!r}") from None
+
+
+def cmd_update(args):
+    if args.cpu_rt_period or args.cpu_rt_runtime or args.kernel_memory:
+        raise CliError("--cpu-rt-period, --cpu-rt-runtime and --kernel-memory are not supported")
+    limits = dict(memory=args.memory, memory_swap=args.memory_swap, memory_reservation=args.memory_reservation,
+                  cpus=args.cpus, cpu_shares=args.cpu_shares, cpu_quota=args.cpu_quota, cpu_period=args.cpu_period,
+                  cpuset_cpus=args.cpuset_cpus, cpuset_mems=args.cpuset_mems, pids_limit=args.pids_limit,
+                  blkio_weight=args.blkio_weight)
+    if args.restart is None and not any(limits.values()):
+        raise CliError("you must provide one or more flags when using this command")
+    return _each(args.containers, lambda c: (c.update(restart_policy=args.restart, **limits), None)[1])
 
 
 def cmd_stop(args):
@@ -331,7 +448,8 @@ def cmd_ps(args):
     if args.json:
         print(json.dumps([c.attrs for c in found], indent=2))
         return 0
-    rows = [ps_fields(c.record, trunc, _size_text(c) if args.size else None) for c in found]
+    rows = [ps_fields(c.record, trunc, _size_text(c) if args.size else None,
+                      (c.health or {}).get("Status")) for c in found]
     fmt = args.format or ("table " + _PS_DEFAULT + ("\\t{{.Size}}" if args.size else ""))
     sys.stdout.write(format_rows(fmt, rows, _HEADERS, default_table=_PS_DEFAULT))
     return 0
@@ -396,12 +514,12 @@ def cmd_exec(args):
     c = containers.get(args.container)
     if args.detach:
         return _exec_detached(c, command, env, args.user, args.workdir)
+    if args.tty and args.interactive:
+        return _exec_terminal(c, command, env, args.user, args.workdir, parse_detach_keys(args.detach_keys))
     if args.tty:
-        from .terminal import TerminalPump
-
         child = c.exec_start(command, env=env, user=args.user, workdir=args.workdir, tty=True)
         try:
-            TerminalPump(interactive=args.interactive).run(child.tty_master)
+            TerminalPump(interactive=False).run(child.tty_master)
         finally:
             os.close(child.tty_master)
     else:
@@ -422,6 +540,91 @@ def cmd_exec(args):
             os.close(child.pidfd)
     code = os.waitstatus_to_exitcode(status)
     return code if code >= 0 else 128 - code
+
+
+def _exec_terminal(c, command, env, user, workdir, keys) -> int:
+    """exec -it. The exec'd process dies with its parent (the launcher's
+    pdeathsig), so that parent is a forked copy of this process in a session
+    of its own, which passes us the terminal, waits, and sends the status
+    back. On the detach keys we leave (docker's "read escape sequence",
+    status 1) and the copy drains the terminal until the command ends."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            ours.close()
+            os.setsid()
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            _exec_terminal_parent(c, command, env, user, workdir, theirs)
+        finally:
+            os._exit(0)
+    theirs.close()
+    try:
+        msg, fds, _, _ = socket.recv_fds(ours, 4096, 1)
+        if not fds:
+            os.waitpid(pid, 0)
+            code, _, message = msg.decode(errors="replace").partition(" ")
+            print(f"pycontain: {message}", file=sys.stderr)
+            return int(code) if code.isdigit() else 126
+        master = fds[0]
+        try:
+            how = TerminalPump(interactive=True, detach_keys=keys).run(master)
+        finally:
+            os.close(master)
+        if how == "detached":   # the copy goes on waiting; it is nobody's child once we end
+            print("read escape sequence", file=sys.stderr)
+            return 1
+        status = msg[1:]   # "t", and maybe the status already
+        while chunk := ours.recv(64):
+            status += chunk
+        os.waitpid(pid, 0)
+        return int(status) if status.strip().isdigit() else 126
+    finally:
+        ours.close()
+
+
+def _exec_terminal_parent(c, command, env, user, workdir, sock):
+    """The forked parent of an exec -it command (see _exec_terminal)."""
+    try:
+        child = c.exec_start(command, env=env, user=user, workdir=workdir, tty=True)
+    except ContainerError as e:
+        sock.sendall(f"{getattr(e, 'exit_status', 126)} {e}".encode())
+        return
+    master = child.tty_master
+    socket.send_fds(sock, [b"t"], [master])
+    # the exec'd process may outlive the CLI (detached, or the CLI killed):
+    # this process only waits for it, reading its terminal once nobody does
+    pidfd = child.pidfd
+    watch = [sock.fileno()] + ([pidfd] if pidfd is not None else [])
+    while True:
+        ready, _, _ = select.select(watch, [], [], None if pidfd is not None else 0.1)
+        if pidfd is not None and pidfd in ready:
+            break
+        if pidfd is None and os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT):
+            break
+        if sock.fileno() in ready:
+            try:
+                gone = not sock.recv(64)
+            except OSError:
+                gone = True
+            if gone:
+                watch = [w for w in watch if w != sock.fileno()] + [master]
+        if master in ready:
+            try:
+                if not os.read(master, 65536):
+                    watch.remove(master)
+            except OSError:
+                watch.remove(master)
+    _, status = os.waitpid(child.pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    try:
+        sock.sendall(str(code if code >= 0 else 128 - code).encode())
+    except OSError:
+        pass
 
 
 def _exec_detached(c, command, env, user, workdir) -> int:
@@ -462,65 +665,19 @@ def _exec_detached(c, command, env, user, workdir) -> int:
     return 0
 
 
-def parse_detach_keys(spec: str) -> bytes:
-    """docker's --detach-keys: "ctrl-p,ctrl-q", "a,b", "ctrl-@"... as bytes."""
-    out = bytearray()
-    for key in spec.split(","):
-        key = key.strip()
-        if key.startswith("ctrl-") and len(key) == 6:
-            ch = key[5].lower()
-            if "a" <= ch <= "z":
-                out.append(ord(ch) - 96)
-                continue
-            special = {"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}
-            if ch in special:
-                out.append(special[ch])
-                continue
-        elif len(key) == 1:
-            out += key.encode()
-            continue
-        raise containers.ConfigError(f"invalid detach keys {spec!r}: keys like ctrl-p,ctrl-q or single characters")
-    return bytes(out)
-
-
 def cmd_attach(args):
-    import signal
-    import termios
-    import tty
-
-    from .. import attach
-
-    keys = parse_detach_keys(args.detach_keys) if args.detach_keys else b""
+    keys = parse_detach_keys(args.detach_keys)
     c = containers.get(args.container)
     if c.status == "paused":
         raise containers.ContainerStateError(f"container {c.short_id} is paused, unpause the container before attach")
     if c.status != "running":
         raise containers.ContainerStateError(f"container {c.short_id} is not running")
     sock = attach.connect(c.container_dir)
-    stdin_fd = os.open(os.devnull, os.O_RDONLY) if args.no_stdin else 0
-    is_tty = os.isatty(stdin_fd)
-    saved = termios.tcgetattr(stdin_fd) if is_tty else None
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_w, False)
-    old = signal.signal(signal.SIGWINCH, lambda *_: os.write(wake_w, b"w")) if is_tty else None
-    try:
-        if saved is not None:
-            tty.setraw(stdin_fd)
-        how = attach.run_client(sock, stdin_fd, 1, keys, wake_r)
-    finally:
-        if saved is not None:
-            termios.tcsetattr(stdin_fd, termios.TCSADRAIN, saved)
-        if old is not None:
-            signal.signal(signal.SIGWINCH, old)
-        sock.close()
-        os.close(wake_r)
-        os.close(wake_w)
-        if args.no_stdin:
-            os.close(stdin_fd)
-    if how == "detached":
+    how = attach_terminal(sock, None if args.no_stdin else 0, keys)
+    if how == "detached":   # docker 20.10's attach: this line and status 1
         print("read escape sequence", file=sys.stderr)
-        return 0
-    return c.wait()
+        return 1
+    return attached_exit_status(c)
 
 
 def _inspect_one(ref, kind):
@@ -695,6 +852,10 @@ def cmd_rename(args):
 
 
 def cmd_system_check(a):
+    # imported by the verb that uses it: the store check reads images too (the
+    # image package, tarfile), which the other container verbs never need
+    from .. import storecheck
+
     report = storecheck.check(repair=a.repair)
     for line in report.problems:
         print(f"problem: {line}")
@@ -837,6 +998,8 @@ def cmd_system_reset(args):
                      f"  - the store {default_root()}\n"
                      "and put back the sysctls a bridge changed.\n\nAre you sure you want to continue?", args.force):
         return 0
+    from .. import reset  # see cmd_system_check: it brings networking and the image store
+
     done = reset.reset()
     print_deleted("Containers", done["containers"])
     print_deleted("Bridges", done["bridges"])

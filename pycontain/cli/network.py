@@ -4,7 +4,9 @@ import json
 import sys
 import time
 
-from .. import network
+from .. import containers, network
+from ..errors import ContainerError
+from ._errors import CliError
 from ._format import format_each, format_rows
 from ._prompt import confirmed
 
@@ -19,6 +21,7 @@ def register(sub):
     c.add_argument("--gateway", help="gateway address (default: the subnet's first address)")
     c.add_argument("--internal", action="store_true", help="no default route: no traffic beyond the network")
     c.add_argument("-d", "--driver", default="bridge", choices=["bridge"], help="network driver")
+    c.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="a label of the network")
     c.add_argument("name")
     c.set_defaults(func=cmd_create)
 
@@ -37,13 +40,27 @@ def register(sub):
     i.add_argument("names", nargs="+", metavar="NAME")
     i.set_defaults(func=cmd_inspect)
 
+    cn = verbs.add_parser("connect", help="connect a container to a network")
+    cn.add_argument("--alias", action="append", default=[], help="another name of the container on this network")
+    cn.add_argument("--ip", help="IPv4 address (default: the next free one of the network)")
+    cn.add_argument("network", metavar="NETWORK")
+    cn.add_argument("container", metavar="CONTAINER")
+    cn.set_defaults(func=cmd_connect)
+
+    dc = verbs.add_parser("disconnect", help="disconnect a container from a network")
+    dc.add_argument("-f", "--force", action="store_true", help="also a container whose endpoint is stale")
+    dc.add_argument("network", metavar="NETWORK")
+    dc.add_argument("container", metavar="CONTAINER")
+    dc.set_defaults(func=cmd_disconnect)
+
     pr = verbs.add_parser("prune", help="remove unused networks and stale address leases")
     pr.add_argument("-f", "--force", action="store_true", help="do not prompt for confirmation")
     pr.set_defaults(func=cmd_prune)
 
 
 def cmd_create(args):
-    net = network.create_network(args.name, args.subnet, args.gateway, args.internal)
+    labels = dict(label.partition("=")[::2] for label in args.label)
+    net = network.create_network(args.name, args.subnet, args.gateway, args.internal, labels=labels)
     print(net.id)
 
 
@@ -105,7 +122,7 @@ def inspect_doc(name) -> dict:
                                  "Ports": c["ports"]}
                        for c in info.get("containers", ())},
         "Options": {"com.docker.network.bridge.name": info.get("bridge", "")},
-        "Labels": {},
+        "Labels": info.get("labels") or {},
     }
 
 
@@ -115,6 +132,20 @@ def cmd_inspect(args):
         sys.stdout.write(format_each(args.format, out))
     else:
         print(json.dumps(out, indent=4))
+
+
+def cmd_connect(args):
+    try:
+        containers.get(args.container).connect_network(args.network, aliases=args.alias, ip=args.ip)
+    except ContainerError as e:
+        raise CliError(str(e)) from None   # docker: every refusal of connect is status 1
+
+
+def cmd_disconnect(args):
+    try:
+        containers.get(args.container).disconnect_network(args.network, force=args.force)
+    except ContainerError as e:
+        raise CliError(str(e)) from None   # as connect
 
 
 def cmd_prune(args):

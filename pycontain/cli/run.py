@@ -2,19 +2,27 @@
 
 Both verbs share one set of flags (add_container_flags) and one function that
 turns them into Container keyword arguments (container_kwargs). Every run
-makes a container record (pycontain.containers): `run -d` leaves it to a
-detached monitor, a foreground run is its own container's monitor.
+makes a container record (pycontain.containers). `run -d` leaves it to a
+detached monitor; so does `run -t`, whose CLI is a client attached from
+before the start (as docker's), so that the detach keys leave the container
+running and managed. A foreground run without a terminal is its own
+container's monitor: its stdout and stderr stay apart (the attach socket
+carries one stream) and its signals are proxied to the container.
 """
 import argparse
 import os
+import socket
 import sys
 
-from .. import containers, image
-from ..config import Mount
-from ..container import builtin_image
+from .. import containers
+from ..attach import parse_detach_keys
+from ..resolved_image import builtin_image
 from ..errors import ConfigError, ImageNotFound
+from ..network.etcfiles import parse_dns_search
 from ._errors import CliError, UsageError
-from .images import ProgressPrinter
+from .terminal import attach_terminal, attached_exit_status
+
+STREAMS = ("stdin", "stdout", "stderr")
 
 
 def register(sub):
@@ -24,6 +32,8 @@ def register(sub):
     add_container_flags(p)
     p.add_argument("-d", "--detach", action="store_true", help="run in the background and print the container id")
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
+    p.add_argument("--detach-keys", default="ctrl-p,ctrl-q",
+                   help="key sequence that detaches from a -t container (default ctrl-p,ctrl-q)")
     p.set_defaults(func=cmd_run, parser=p)
     c = sub.add_parser("create", help="create a new container (start runs it)",
                        usage="pycontain create [OPTIONS] (IMAGE | --rootfs DIR) [COMMAND] [ARG...]",
@@ -51,6 +61,13 @@ def add_container_flags(p):
     p.add_argument("--cidfile", metavar="FILE", help="write the container id to this file")
     p.add_argument("--stop-timeout", type=int, metavar="SECONDS",
                    help="seconds stop waits before killing the container (default 10)")
+    p.add_argument("--health-cmd", metavar="COMMAND", help="command to run to check health (a shell command)")
+    p.add_argument("--health-interval", metavar="DURATION", help="time between running the check (ms|s|m|h)")
+    p.add_argument("--health-timeout", metavar="DURATION", help="maximum time to allow one check to run (ms|s|m|h)")
+    p.add_argument("--health-start-period", metavar="DURATION",
+                   help="start period for the container to initialize before failures count (ms|s|m|h)")
+    p.add_argument("--health-retries", type=int, metavar="N", help="consecutive failures needed to report unhealthy")
+    p.add_argument("--no-healthcheck", action="store_true", help="disable any container-specified HEALTHCHECK")
     p.add_argument("-v", "--volume", action="append", default=[], metavar="SRC:DST[:ro]",
                    help="bind mount a host path (SRC absolute), mount a volume (SRC a name), "
                         "or an anonymous volume (DST alone)")
@@ -67,9 +84,15 @@ def add_container_flags(p):
                    help="network: bridge (the default, or $PYCONTAIN_NETWORK), none, host, "
                         "container:NAME or a network's name")
     p.add_argument("--name", help="container name (resolvable by containers on the same user-defined network)")
+    p.add_argument("--network-alias", action="append", default=[], metavar="NAME",
+                   help="another name of the container on its user-defined network")
     p.add_argument("-p", "--publish", action="append", default=[], metavar="[IP:][HOSTPORT:]PORT[/udp]",
                    help="publish a container's port on the host")
+    p.add_argument("--expose", action="append", default=[], metavar="PORT[/PROTO]",
+                   help="a port (or FIRST-LAST range) the container listens on, not published")
     p.add_argument("--dns", action="append", default=[], metavar="IP", help="nameserver for /etc/resolv.conf")
+    p.add_argument("--dns-search", action="append", default=[], type=_dns_search, metavar="DOMAIN",
+                   help="search domain for /etc/resolv.conf ('.': none)")
     p.add_argument("--add-host", action="append", default=[], metavar="NAME:IP", help="add an /etc/hosts entry")
     p.add_argument("--pull", choices=("missing", "always", "never"), default="missing",
                    help="pull the image before running: missing (default), always or never")
@@ -89,6 +112,7 @@ def add_container_flags(p):
     # resource limits (pycontain/cgroups), docker's names and value syntax
     p.add_argument("-m", "--memory", metavar="BYTES", help="memory limit, e.g. 64m or 1g")
     p.add_argument("--memory-swap", metavar="BYTES", help="memory plus swap limit; -1: unlimited swap")
+    p.add_argument("--memory-reservation", metavar="BYTES", help="memory soft limit, e.g. 32m")
     p.add_argument("--cpus", metavar="N", help="number of CPUs, e.g. 0.5")
     p.add_argument("-c", "--cpu-shares", type=int, metavar="N", help="relative CPU weight (default 1024)")
     p.add_argument("--cpu-period", type=int, metavar="USEC", help="CFS period in microseconds")
@@ -103,10 +127,26 @@ def add_container_flags(p):
                    help="limit writes to a block device")
     p.add_argument("--cgroup-parent", metavar="PATH",
                    help="parent cgroup (relative: under pycontain's own cgroup; absolute: from the root)")
+    p.add_argument("-a", "--attach", action="append", default=[], type=_stream, metavar="STREAM",
+                   help="attach only these of STDIN, STDOUT, STDERR (default: stdout and stderr)")
     p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
     p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal")
     p.add_argument("image", nargs="?", help="image name (hello-world is built in)")
     p.add_argument("command", nargs=argparse.REMAINDER, help="command and arguments")
+
+
+def _stream(value: str) -> str:
+    if value.lower() not in STREAMS:
+        raise argparse.ArgumentTypeError(
+            f'invalid argument "{value}" for "-a, --attach" flag: valid streams are STDIN, STDOUT and STDERR')
+    return value.lower()
+
+
+def _dns_search(value: str) -> str:
+    try:
+        return parse_dns_search(value)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(f'invalid argument "{value}" for "--dns-search" flag: {e}') from None
 
 
 def read_env_file(path) -> list:
@@ -163,6 +203,11 @@ def check_tty(args):
 
 def container_kwargs(args) -> dict:
     """Parsed docker-run flags → pycontain.containers.create() keyword arguments."""
+    # Imported here and in _pull_if_missing: cli.lifecycle imports this module
+    # for `container run` and env_list, and its other verbs (ps, stop, rm...)
+    # need neither the configuration's validation nor the image package (~40 ms).
+    from ..config import Mount
+
     image, command = args.image, args.command
     if args.rootfs:
         # with --rootfs the first positional is already the command
@@ -191,20 +236,59 @@ def container_kwargs(args) -> dict:
         env=env_list(args.env_file, args.env, args.tty), hostname=args.hostname,
         user=args.user, workdir=args.workdir, mounts=mounts, read_only=args.read_only,
         init=args.init, network=args.network, cap_add=args.cap_add, cap_drop=args.cap_drop,
+        network_aliases=args.network_alias,
         privileged=args.privileged, ulimits=args.ulimit,
         security_opt=args.security_opt, group_add=args.group_add,
-        name=args.name, ports=args.publish, dns=args.dns, add_hosts=args.add_host, devices=args.device,
+        name=args.name, ports=args.publish, dns=args.dns, dns_search=args.dns_search, add_hosts=args.add_host,
+        devices=args.device,
         pull=args.pull, storage_driver=args.storage_driver,
         entrypoint=[args.entrypoint] if args.entrypoint else None,
-        memory=args.memory, memory_swap=args.memory_swap, cpus=args.cpus, cpu_shares=args.cpu_shares,
+        memory=args.memory, memory_swap=args.memory_swap, memory_reservation=args.memory_reservation,
+        cpus=args.cpus, cpu_shares=args.cpu_shares,
         cpu_period=args.cpu_period, cpu_quota=args.cpu_quota, cpuset_cpus=args.cpuset_cpus,
         cpuset_mems=args.cpuset_mems, pids_limit=args.pids_limit, blkio_weight=args.blkio_weight,
         device_read_bps=args.device_read_bps, device_write_bps=args.device_write_bps,
         cgroup_parent=args.cgroup_parent,
         restart_policy=args.restart, log_opts=args.log_opt, stop_signal=args.stop_signal,
         tty=args.tty, auto_remove=getattr(args, "rm", False), stdin_open=args.interactive,
-        labels=label_dict(args.label_file, args.label), stop_timeout=args.stop_timeout,
+        labels=label_dict(args.label_file, args.label), stop_timeout=args.stop_timeout, expose=args.expose,
+        healthcheck=healthcheck(args),
     )
+
+
+def healthcheck(args) -> dict | None:
+    """The --health-* flags as docker's CLI turns them into a Healthcheck
+    (durations in nanoseconds; --no-healthcheck: Test NONE)."""
+    durations = {"Interval": args.health_interval, "Timeout": args.health_timeout,
+                 "StartPeriod": args.health_start_period}
+    given = args.health_cmd is not None or args.health_retries is not None or any(
+        v is not None for v in durations.values())
+    if args.no_healthcheck:
+        if given:
+            raise ConfigError("--no-healthcheck conflicts with --health-* options")
+        return {"Test": ["NONE"]}
+    if not given:
+        return None
+    hc = {"Test": ["CMD-SHELL", args.health_cmd]} if args.health_cmd else {}
+    if any(v is not None for v in durations.values()):
+        # Go's duration syntax, as the builder reads HEALTHCHECK's; imported
+        # here only: the builder package costs every other `run` ~35 ms
+        from ..build.dockerfile import parse_duration
+    for key, text in durations.items():
+        if text is not None:
+            flag = f"--health-{_FLAG_OF[key]}"
+            ns = parse_duration(text.removeprefix("-"), flag)   # Go's syntax, a sign allowed
+            if text.startswith("-") and ns:
+                raise ConfigError(f"{flag} cannot be negative")
+            hc[key] = ns
+    if args.health_retries is not None:
+        if args.health_retries < 0:
+            raise ConfigError("--health-retries cannot be negative")
+        hc["Retries"] = args.health_retries
+    return hc
+
+
+_FLAG_OF = {"Interval": "interval", "Timeout": "timeout", "StartPeriod": "start-period"}
 
 
 def _pull_if_missing(ref, policy):
@@ -212,6 +296,9 @@ def _pull_if_missing(ref, policy):
     the pull with its progress on stderr, as `pycontain pull` shows it."""
     if not ref or policy != "missing" or builtin_image(ref):
         return
+    from .. import image  # see container_kwargs
+    from .images import ProgressPrinter
+
     try:
         image.inspect(ref)
         return
@@ -249,39 +336,71 @@ def cmd_create(args):
 
 
 def cmd_run(args):
+    if args.detach and args.attach:   # docker's client check, status 1
+        raise CliError("Conflicting options: -a and -d")
     if not args.detach:
         check_tty(args)
+    keys = parse_detach_keys(args.detach_keys)
     kwargs = container_kwargs(args)
     if args.detach and args.rm and args.restart not in ("no", None):
         args.parser.error("conflicting options: --restart and --rm")
-    c = _create(args, kwargs, monitor_here=not args.detach)
-    if args.detach:
-        try:
-            c.start()
-        except BaseException:
-            if args.rm:
-                c.remove(force=True, volumes=True)
-            raise
-        print(c.id)
-        return 0
+    if args.detach or args.tty:
+        c = _create(args, kwargs)
+        return _run_terminal(c, args, keys) if not args.detach else _run_detached(c, args)
+    c = _create(args, kwargs, monitor_here=True)
+    # -a: only the streams named (docker: stdin goes in with -i whatever -a says)
+    echo = tuple(s for s in ("stdout", "stderr") if s in args.attach) if args.attach else ("stdout", "stderr")
+    if not echo:   # docker: with neither output attached, the id is printed first
+        print(c.id, flush=True)
     try:
-        if args.tty:
-            from .terminal import TerminalPump
-
-            pump = TerminalPump(interactive=args.interactive)
-            code = c.run_attached(tty_handler=pump.run)
-        else:
-            # the container reads our stdin only with -i, as in docker
-            stdin = os.dup(0) if args.interactive else None
-            try:
-                code = c.run_attached(stdin_fd=stdin)
-            finally:
-                if stdin is not None:
-                    os.close(stdin)
+        # the container reads our stdin only with -i, as in docker
+        stdin = os.dup(0) if args.interactive else None
+        try:
+            code = c.run_attached(stdin_fd=stdin, echo=echo)
+        finally:
+            if stdin is not None:
+                os.close(stdin)
     finally:
         if args.rm:  # the monitor removed it at the exit; not when it failed before
             try:
                 c.remove(force=True, volumes=True)
             except containers.NoSuchContainer:
                 pass
-    return code
+    return code if echo else 0
+
+
+def _run_detached(c, args) -> int:
+    try:
+        c.start()
+    except BaseException:
+        if args.rm:
+            c.remove(force=True, volumes=True)
+        raise
+    print(c.id)
+    return 0
+
+
+def _run_terminal(c, args, keys) -> int:
+    """run -t: the container under a monitor of its own, this CLI a client
+    attached from before the start. The detach keys leave it running
+    (status 0 and nothing printed, as docker's run); otherwise its exit
+    status is ours. --rm is the monitor's, at the exit."""
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        try:
+            c.start(attach_sock=theirs)
+        finally:
+            theirs.close()
+    except BaseException:
+        mine.close()
+        if args.rm:
+            try:
+                c.remove(force=True, volumes=True)
+            except containers.NoSuchContainer:
+                pass
+        raise
+    how = attach_terminal(mine, 0 if args.interactive else None, keys,
+                          input_end="eof" if args.interactive else None)
+    if how == "detached":
+        return 0
+    return attached_exit_status(c)

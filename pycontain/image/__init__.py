@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import events
 from .._paths import containers_dir
 from ..errors import ConfigError, ImageNotFound, NoSpace
 from . import make, merged
@@ -116,7 +117,21 @@ def pull(ref: str, *, root=None, progress=None, platform: str | None = None, aut
     from . import registry  # see resolve_for_run
 
     with ImageStore(root) as store:
-        return registry.pull(store, ref, progress=progress, platform=platform, auth=auth, insecure=insecure)
+        image_id = registry.pull(store, ref, progress=progress, platform=platform, auth=auth, insecure=insecure)
+        _named_event(store, "pull", ref)
+        return image_id
+
+
+def _named_event(store, action, ref):
+    """docker's pull and push events: the familiar reference as the actor, its repository as the name."""
+    parsed = parse_reference(ref)
+    familiar = refmod_familiar(str(parsed))
+    events.append(store.root, "image", action, familiar, {"name": refmod_familiar(parsed.name)})
+
+
+def _id_event(store, action, image_id, name=None):
+    """docker's other image events: the image id as the actor, the name a tag gave (else the id)."""
+    events.append(store.root, "image", action, image_id, {"name": name or image_id})
 
 
 @_when_full("pushing an image")
@@ -125,7 +140,9 @@ def push(ref: str, *, root=None, progress=None, auth=None, insecure=(), dest: st
     from . import registry  # see resolve_for_run
 
     with ImageStore(root) as store:
-        return registry.push(store, ref, dest=dest, progress=progress, auth=auth, insecure=insecure)
+        digest = registry.push(store, ref, dest=dest, progress=progress, auth=auth, insecure=insecure)
+        _named_event(store, "push", dest or ref)
+        return digest
 
 
 def list_images(root=None) -> "list[Image]":
@@ -168,13 +185,19 @@ def disk_usage(root=None) -> dict:
 @_when_full("tagging an image")
 def tag(source: str, target: str, root=None) -> str:
     with ImageStore(root) as store:
-        return store.tag(source, target)
+        out = store.tag(source, target)
+        _id_event(store, "tag", store.lookup(target).id, refmod_familiar(str(parse_reference(target))))
+        return out
 
 
 @_when_full("removing an image")
 def remove(ref: str, force: bool = False, root=None) -> list:
     with ImageStore(root) as store:
-        return store.remove(ref, force=force)
+        image_id = store.lookup(ref).id
+        out = store.remove(ref, force=force)
+        for kind, _ in out:
+            _id_event(store, "untag" if kind == "Untagged" else "delete", image_id)
+        return out
 
 
 @_when_full("pruning images")
@@ -190,7 +213,9 @@ def import_(source, ref: str | None = None, changes=(), message=None, root=None)
     """docker import: a rootfs tarball (path or binary file object) becomes a one-layer image."""
     with ImageStore(root) as store:
         try:
-            return make.import_tarball(store, source, ref, changes, message)
+            image_id = make.import_tarball(store, source, ref, changes, message)
+            _id_event(store, "import", image_id)
+            return image_id
         except LayerError:
             store.gc()   # the blob and layer written for it: nothing is left of a refused import
             raise
@@ -216,7 +241,10 @@ def load(source, root=None) -> list:
     from . import layout
 
     with ImageStore(root) as store:
-        return layout.load(store, source)
+        loaded = layout.load(store, source)
+        for name in loaded:
+            _id_event(store, "load", store.lookup(name).id)
+        return loaded
 
 
 @_when_full("saving images")
@@ -224,8 +252,11 @@ def save(refs, dest, format: str = "docker-archive", root=None) -> None:  # noqa
     """docker save: images into a docker-save tar (or an OCI layout tar with format="oci-archive")."""
     from . import layout  # see load
 
+    refs = refs if not isinstance(refs, str) else [refs]
     with ImageStore(root) as store:
-        layout.save(store, refs if not isinstance(refs, str) else [refs], dest, format)
+        layout.save(store, refs, dest, format)
+        for ref in refs:
+            _id_event(store, "save", store.lookup(ref).id)
 
 
 __all__ = [

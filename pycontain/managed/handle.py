@@ -7,26 +7,23 @@ from __future__ import annotations
 import dataclasses
 import os
 import select
-import selectors
 import signal as _signal
 import tempfile
 import threading
 import time
 
-from .. import _launch, attach, names
+from .. import attach, events, names
 from ..cgroups import running as running_cgroup
-from ..config import merge_env, normalize_env
-from ..container import ContainerResult
+from ..result import ContainerResult
 from ..errors import ConfigError, ContainerError, ContainerStateError, ContainerTimeout, StartFailed
 from ..logs import follow_entries, parse_since, read_entries
 from ..state import (MONITORED, ContainerRecord, NameInUse, NoSuchContainer, Store, process_alive, process_start_time,
                      remove_leftover_cgroups)
-from ..users import resolve_user
-from . import cmonitor, proc
+from . import proc
+from . import health
+from .execute import run_in, spawn_in
 from .inspect import inspect_dict
-from .monitor import ALREADY_RUNNING, Monitor, claim, start_detached
-from .proc import namespace_joins
-from .record import discard, look, parse_restart_policy, signal_number
+from .record import CONFIG_VERSION, discard, look, parse_restart_policy, signal_number
 
 DEFAULT_STOP_TIMEOUT = 10
 
@@ -73,6 +70,11 @@ class ManagedContainer:
         return inspect_dict(self._rec, self._store.root)
 
     @property
+    def health(self) -> dict | None:
+        """docker's State.Health (Status, FailingStreak, Log), None without a health check."""
+        return health.state(self._store.root, self._rec)
+
+    @property
     def container_dir(self):
         """The directory of its writable layer, logs and attach socket."""
         return self._store.container_dir(self._rec.id)
@@ -89,18 +91,27 @@ class ManagedContainer:
 
     # ---- start, run -----------------------------------------------------------
 
-    def start(self):
-        """Starts a created or exited container under a detached monitor."""
+    def start(self, attach_sock=None):
+        """Starts a created or exited container under a detached monitor.
+        attach_sock: one end of a socketpair that is attached from the start
+        (attach.run_client on the other end): run -it, start -ai."""
         rec = self._fresh()
         if rec.state == "paused":
             raise ContainerStateError(f"cannot start a paused container {rec.name}, try unpause instead")
         if rec.state in ("running", "restarting"):
             return self  # docker: starting a running container is not an error
         rec = self._finished(rec)
-        if cmonitor.eligible(rec):
+        # Imported here and in run_attached: the monitor runs the container
+        # through pycontain.Container (the launcher, cffi, the configuration,
+        # seccomp: ~35 ms of imports) that the verbs which only read or signal
+        # a container (ps, inspect, stop, rm) never use.
+        from . import cmonitor
+        from .monitor import ALREADY_RUNNING, start_detached
+
+        if attach_sock is None and cmonitor.eligible(rec):
             result = cmonitor.start(self._store, rec.id)
         else:
-            result = start_detached(self._store, rec.id)
+            result = start_detached(self._store, rec.id, attach_sock=attach_sock)
         try:
             self.reload()
         except NoSuchContainer:  # auto-removed already
@@ -136,7 +147,9 @@ class ManagedContainer:
                 finally:
                     os.close(fd)
             remove_leftover_cgroups(rec)
-            cmonitor.release_network(self._store.root, rec.id, rec.config.get("network", "none"))
+            from .cmonitor import release_network
+
+            release_network(self._store.root, rec.id, rec.config.get("network", "none"))
         monitor = rec.monitor_pid
 
         def same_monitor(cur):
@@ -154,7 +167,10 @@ class ManagedContainer:
 
     def run_attached(self, stdin_fd=None, echo=True, tty_handler=None) -> int:
         """Runs the container with this process as its monitor (foreground
-        `run`): output goes to the log and, with echo, to our stdout/stderr."""
+        `run`): output goes to the log and, with echo, to our stdout/stderr
+        (echo a tuple: only to those named, "stdout" or "stderr")."""
+        from .monitor import Monitor, claim  # see start
+
         claim(self._store, self.id)
         mon = Monitor(self._store, self.id, echo=echo, stdin_fd=stdin_fd, tty_handler=tty_handler)
         with _signals_proxied_to(mon):
@@ -208,6 +224,8 @@ class ManagedContainer:
             raise ContainerStateError(f"container {rec.short_id} is not running")
         if sig in (_signal.SIGKILL, signal_number(rec.config.get("stop_signal", "SIGTERM"))):
             rec = self._store.update(rec.id, stop_requested=True) or rec
+        # logged first: the monitor's "die" may follow the signal at once
+        events.container_event(self._store.root, rec, "kill", signal=sig)
         if not self._send(rec, sig):
             raise ContainerStateError(f"container {rec.short_id} is not running")
         if rec.state == "paused" and sig == _signal.SIGKILL:
@@ -235,6 +253,7 @@ class ManagedContainer:
         if fd is not None:
             try:
                 try:
+                    events.container_event(self._store.root, rec, "kill", signal=sig)
                     _signal.pidfd_send_signal(fd, sig)
                 except ProcessLookupError:
                     pass
@@ -242,12 +261,14 @@ class ManagedContainer:
                     running_cgroup.thaw(rec)  # a frozen process cannot act on a signal
                 if not select.select([fd], [], [], max(0, timeout))[0]:
                     try:
+                        events.container_event(self._store.root, rec, "kill", signal=int(_signal.SIGKILL))
                         _signal.pidfd_send_signal(fd, _signal.SIGKILL)
                     except ProcessLookupError:
                         pass
             finally:
                 os.close(fd)
         self._wait_recorded(rec)
+        events.container_event(self._store.root, rec, "stop")
         return self
 
     def _wait_recorded(self, rec, timeout=30.0):
@@ -280,7 +301,9 @@ class ManagedContainer:
 
     def restart(self, timeout=None):
         self.stop(timeout)
-        return self.start()
+        self.start()
+        events.container_event(self._store.root, self._rec, "restart")
+        return self
 
     # ---- pause --------------------------------------------------------------------------
 
@@ -292,6 +315,7 @@ class ManagedContainer:
             raise ContainerStateError(f"container {rec.short_id} is not running")
         running_cgroup.freeze(rec)
         self._rec = self._store.update(rec.id, state="paused") or rec
+        events.container_event(self._store.root, rec, "pause")
         return self
 
     def unpause(self):
@@ -300,6 +324,7 @@ class ManagedContainer:
             raise ContainerStateError(f"container {rec.short_id} is not paused")
         running_cgroup.thaw(rec)
         self._rec = self._store.update(rec.id, state="running") or rec
+        events.container_event(self._store.root, rec, "unpause")
         return self
 
     # ---- remove -------------------------------------------------------------------------
@@ -317,6 +342,8 @@ class ManagedContainer:
             if rec.state == "paused":
                 self._send(rec, _signal.SIGKILL)
                 running_cgroup.thaw(rec)
+            if rec.state in ("running", "paused"):
+                events.container_event(self._store.root, rec, "kill", signal=int(_signal.SIGKILL))
             self._send(rec, _signal.SIGKILL)
             self._wait_recorded(rec)
             rec = self._fresh()
@@ -334,6 +361,7 @@ class ManagedContainer:
         discard(self._store, rec, with_volumes=volumes)  # docker's rm -v: its anonymous volumes too
         if self._store.delete(rec.id) is None:   # a concurrent rm finished first
             raise NoSuchContainer(rec.id[:12])
+        events.container_event(self._store.root, rec, "destroy")
         self._rec.state = "removed"
 
     # ---- wait -------------------------------------------------------------------------------
@@ -491,63 +519,13 @@ class ManagedContainer:
         """Starts cmd inside the running container (its namespaces and cgroups,
         its init's user, capabilities, no_new_privs and seccomp filter).
         Returns the launcher's Child: pid (our own child), pidfd, tty_master."""
-        rec = self._fresh()
-        if rec.state == "paused":
-            raise ContainerStateError(f"container {rec.short_id} is paused, unpause the container before exec")
-        if rec.state != "running" or not process_alive(rec.pid, rec.pid_start):
-            raise ContainerStateError(f"container {rec.short_id} is not running")
-        if isinstance(cmd, str):
-            raise ConfigError("exec: the command must be a list of strings")
-        cmd = [str(a) for a in cmd]
-        if not cmd:
-            raise ConfigError("exec: no command specified")
-        prof = rec.exec_profile
-        envp = merge_env(prof.get("env", ()), normalize_env(env))
-        uid, gid, groups = prof["uid"], prof["gid"], prof["groups"]
-        if user:
-            u = resolve_user(user, [f"/proc/{rec.pid}/root"])
-            uid, gid, groups = u.uid, u.gid, list(u.groups)
-        if workdir is not None and not workdir.startswith("/"):
-            raise ConfigError(f"the working directory {workdir!r} is invalid, it needs to be an absolute path")
-        joins, fds = namespace_joins(rec.pid)
-        cgroup_fds = running_cgroup.procs_fds(rec.pid)
-        if process_start_time(rec.pid) != rec.pid_start:  # the init died while we opened its namespaces
-            for fd in fds + cgroup_fds:
-                os.close(fd)
-            raise ContainerStateError(f"container {rec.short_id} is not running")
-        plan = _launch.LaunchPlan(
-            argv=cmd, envp=envp, path_env=prof.get("path_env"), root_path="", root_source="",
-            root_fstype=None, clone_flags=0, joins=joins, loopback_up=False,
-            cwd=workdir or prof.get("cwd") or "/", mkdir_cwd=False, uid=uid, gid=gid, groups=groups,
-            set_groups=prof.get("set_groups", True),
-            capabilities=frozenset(prof["capabilities"]), no_new_privs=prof["no_new_privs"],
-            seccomp_bpf=bytes.fromhex(prof["seccomp"]) if prof.get("seccomp") else None,
-            stdio=tuple(stdio), tty=tty, cgroup_fds=cgroup_fds, owned_fds=fds + cgroup_fds,
-        )
-        return _launch.spawn_joined(plan)
+        return spawn_in(self._fresh(), cmd, env=env, user=user, workdir=workdir, tty=tty, stdio=stdio)
 
     def exec_run(self, cmd, *, env=(), user=None, workdir=None, stdin=None, timeout=None,
                  text=False) -> ContainerResult:
         """Runs cmd in the container to completion; stdout and stderr captured."""
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        in_r = in_w = None
-        if stdin is not None:
-            in_r, in_w = os.pipe()
-        try:
-            child = self.exec_start(cmd, env=env, user=user, workdir=workdir,
-                                    stdio=(in_r if in_r is not None else -1, out_w, err_w))
-        except BaseException:
-            for fd in (out_r, err_r, in_w):
-                if fd is not None:
-                    os.close(fd)
-            raise
-        finally:
-            for fd in (out_w, err_w, in_r):
-                if fd is not None:
-                    os.close(fd)
-        proc = _ExecProcess(child, cmd)
-        return proc.communicate(out_r, err_r, in_w, stdin, timeout, text)
+        return run_in(self._fresh(), cmd, env=env, user=user, workdir=workdir, stdin=stdin, timeout=timeout,
+                      text=text)
 
     # ---- inspection ------------------------------------------------------------------------------
 
@@ -675,17 +653,74 @@ class ManagedContainer:
                 return image.import_(f, ref, changes=changes, message=message, root=self._store.root)
         return image.commit(str(upper), base, ref, changes, message, author, root=self._store.root)
 
+    def update(self, *, restart_policy=None, **limits):
+        """docker update: new limits for a created, running, paused or stopped
+        container, and/or a new restart policy. Takes docker's options
+        (memory, memory_swap, memory_reservation, cpus, cpu_shares, cpu_quota,
+        cpu_period, cpuset_cpus, cpuset_mems, pids_limit (-1: unlimited),
+        blkio_weight); 0 or None leaves one as it is. A running or paused
+        container's cgroup changes at once; the record keeps the new values
+        (inspect, the next start). ConfigError (docker's words) or CgroupError
+        (the kernel refused, e.g. below the memory in use): nothing changed."""
+        # Imported here: the new limits go through the configuration's
+        # validation (seccomp, networking: ~12 ms of imports), which the
+        # verbs that only read or signal a container never use (see start).
+        from ..config import limits_from_record, limits_json
+        from .update import LIMIT_OPTIONS, changed_limits, given_options
+
+        if restart_policy is not None:
+            parse_restart_policy(restart_policy)
+        for _attempt in range(5):
+            rec = self._fresh()
+            if restart_policy is not None and restart_policy.partition(":")[0] != "no" \
+                    and rec.config.get("auto_remove"):
+                raise ConfigError("Restart policy cannot be updated because AutoRemove is enabled for the container")
+            changes = {}
+            if given_options(limits) or set(limits) - set(LIMIT_OPTIONS):
+                if rec.config.get("config_version") != CONFIG_VERSION:
+                    raise ConfigError(f"container {rec.short_id} was created by an older pycontain: "
+                                      "recreate it to change its limits")
+                new, nano = changed_limits(rec.config, **limits)
+                old = limits_from_record(rec.config.get("resources"))
+                live = rec.state in ("running", "paused") and process_alive(rec.pid, rec.pid_start)
+                if live and new != old:
+                    running_cgroup.cgroup_of(rec.pid, rec.short_id).update(old, new)
+                changes["config"] = dict(rec.config, resources=limits_json(new), nano_cpus=nano)
+            if restart_policy is not None:
+                changes["restart_policy"] = restart_policy
+
+            def unchanged(cur, seen=rec):
+                # a start, restart or another update in between: decide again from the new record
+                if (cur.config, cur.pid, cur.state) != (seen.config, seen.pid, seen.state):
+                    raise _RecordChanged
+
+            try:
+                if changes and self._store.update(self.id, _check=unchanged, **changes) is None:
+                    raise NoSuchContainer(self.short_id)
+            except _RecordChanged:
+                continue
+            if changes:
+                events.container_event(self._store.root, rec, "update")
+            return self.reload()
+        raise ContainerError(f"container {self.short_id} kept changing: its update was not applied")
+
     def set_restart_policy(self, policy: str):
         """docker update --restart: the monitor reads it when the container next exits."""
-        parse_restart_policy(policy)
+        return self.update(restart_policy=policy)
 
-        def allowed(rec):
-            if policy.partition(":")[0] != "no" and rec.config.get("auto_remove"):
-                raise ConfigError("conflicting options: a restart policy and auto-remove (--rm)")
+    def connect_network(self, network: str, aliases=(), ip=None):
+        """docker network connect: plugged in now if it runs, and at each start."""
+        from . import networks   # only here: the network code costs every other verb ~5 ms of imports
 
-        if self._store.update(self.id, restart_policy=policy, _check=allowed) is None:
-            raise NoSuchContainer(self.short_id)
-        return self.reload()
+        self._rec = networks.connect(self._store, self.id, network, aliases=aliases, ip=ip)
+        return self
+
+    def disconnect_network(self, network: str, force=False):
+        """docker network disconnect (of a network connected after create)."""
+        from . import networks   # see connect_network
+
+        self._rec = networks.disconnect(self._store, self.id, network, force=force)
+        return self
 
     def rename(self, new_name: str):
         new_name = names.check("container", new_name.lstrip("/") if isinstance(new_name, str) else new_name)
@@ -695,12 +730,18 @@ class ManagedContainer:
                 raise NameInUse(new_name, other["id"])
             if db.execute("UPDATE containers SET name = ? WHERE id = ?", (new_name, self.id)).rowcount == 0:
                 raise NoSuchContainer(self.short_id)
+        old_name = self._rec.name
         self.reload()
+        events.container_event(self._store.root, self._rec, "rename", oldName="/" + old_name)
         return self
 
 
 class _MonitorChanged(Exception):
     """Another monitor took the container meanwhile."""
+
+
+class _RecordChanged(Exception):
+    """The record changed between reading it and writing the update."""
 
 
 class _signals_proxied_to:
@@ -729,68 +770,3 @@ class _signals_proxied_to:
     def __exit__(self, *exc):
         for sig, handler in self.saved.items():
             _signal.signal(sig, handler)
-
-
-class _ExecProcess:
-    def __init__(self, child, args):
-        self.child = child
-        self.args = args
-
-    def communicate(self, out_r, err_r, in_w, input_data, timeout, text):
-        sel = selectors.DefaultSelector()
-        chunks = {out_r: [], err_r: []}
-        sel.register(out_r, selectors.EVENT_READ)
-        sel.register(err_r, selectors.EVENT_READ)
-        view = memoryview(input_data.encode() if isinstance(input_data, str) else (input_data or b""))
-        if in_w is not None:
-            if view:
-                os.set_blocking(in_w, False)
-                sel.register(in_w, selectors.EVENT_WRITE)
-            else:
-                os.close(in_w)
-                in_w = None
-        end = None if timeout is None else time.monotonic() + timeout
-        try:
-            while sel.get_map():
-                left = None if end is None else end - time.monotonic()
-                if left is not None and left <= 0:
-                    os.kill(self.child.pid, _signal.SIGKILL)
-                    os.waitpid(self.child.pid, 0)
-                    raise ContainerTimeout(self.args, timeout)
-                for key, _ in sel.select(left):
-                    fd = key.fileobj
-                    if fd == in_w:
-                        try:
-                            n = os.write(fd, view[:65536])
-                        except BrokenPipeError:
-                            n = len(view)
-                        view = view[n:]
-                        if not view:
-                            sel.unregister(fd)
-                            os.close(fd)
-                            in_w = None
-                        continue
-                    data = os.read(fd, 65536)
-                    if data:
-                        chunks[fd].append(data)
-                    else:
-                        sel.unregister(fd)
-                        os.close(fd)
-        finally:
-            sel.close()
-            for fd in (out_r, err_r, in_w):
-                if fd is not None:
-                    try:
-                        os.close(fd)
-                    except OSError:
-                        pass
-        _, status = os.waitpid(self.child.pid, 0)
-        if self.child.pidfd is not None:
-            os.close(self.child.pidfd)
-        code = os.waitstatus_to_exitcode(status)
-        code = code if code >= 0 else 128 - code
-        out, err = b"".join(chunks[out_r]), b"".join(chunks[err_r])
-        if text:
-            out, err = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
-        return ContainerResult(self.args, code, out, err)
-

@@ -5,6 +5,7 @@ from .. import volumes
 from ..cgroups.limits import format_cpu_list
 from ..logs import rfc3339nano
 from ..state import ContainerRecord
+from . import health
 from .record import parse_restart_policy
 
 
@@ -30,6 +31,7 @@ def inspect_dict(rec: ContainerRecord, root=None) -> dict:
             "OOMKilled": rec.oom_killed, "Dead": rec.state == "dead", "Pid": rec.pid or 0,
             "ExitCode": rec.exit_code or 0, "Error": rec.error,
             "StartedAt": _rfc3339(rec.started), "FinishedAt": _rfc3339(rec.finished),
+            **({"Health": h} if (h := health.state(root, rec)) is not None else {}),
         },
         # the image id pinned at create (records before pinning: the name given)
         "Image": cfg.get("image") or rec.image,
@@ -44,7 +46,10 @@ def inspect_dict(rec: ContainerRecord, root=None) -> dict:
             "OpenStdin": cfg.get("stdin_open", False), "StdinOnce": False, "Volumes": None, "OnBuild": None,
             "Image": rec.image, "WorkingDir": cfg.get("workdir") or "", "Tty": cfg.get("tty", False),
             "StopSignal": cfg.get("stop_signal", "SIGTERM"), "Labels": cfg.get("labels") or {},
+            # null when there are none (docker leaves the key out; its templates see null alike)
+            "ExposedPorts": {p: {} for p in cfg.get("exposed_ports") or ()} or None,
             **({"StopTimeout": cfg["stop_timeout"]} if cfg.get("stop_timeout") is not None else {}),
+            **({"Healthcheck": cfg["healthcheck"]} if cfg.get("healthcheck") else {}),
         },
         "NetworkSettings": {
             "IPAddress": (rec.exec_profile.get("network", {}).get("ip_address") or "")
@@ -53,9 +58,27 @@ def inspect_dict(rec: ContainerRecord, root=None) -> dict:
                                                               "HostPort": str(p["host_port"])}]
                       for p in rec.exec_profile.get("network", {}).get("ports", ())}
             if rec.state in ("running", "paused") else {},
+            "Networks": _networks(rec, root),
         },
         "Mounts": [_inspect_mount(m, root) for m in cfg.get("mounts", [])],
     }
+
+
+def _networks(rec: ContainerRecord, root) -> dict:
+    """NetworkSettings.Networks (docker's keys)."""
+    mode = rec.config.get("network") or "none"
+    if mode in ("none", "host") or mode.startswith("container:"):
+        return {mode: _NO_ENDPOINT} if mode in ("none", "host") else {}
+    # Imported here: the network store and its netlink code (~5 ms) serve
+    # bridge containers only, and every verb imports this module.
+    from .networks import endpoint_entries
+
+    return endpoint_entries(rec, root)
+
+
+_NO_ENDPOINT = {"IPAMConfig": None, "Links": None, "Aliases": None, "NetworkID": "", "EndpointID": "",
+                "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
+                "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": None}
 
 
 def _inspect_host_config(cfg: dict, rec: ContainerRecord, policy: str, retries: int) -> dict:
@@ -80,7 +103,7 @@ def _inspect_host_config(cfg: dict, rec: ContainerRecord, policy: str, retries: 
         "RestartPolicy": {"Name": policy, "MaximumRetryCount": retries},
         "AutoRemove": bool(cfg.get("auto_remove", False)),
         "CapAdd": cfg.get("cap_add") or None, "CapDrop": cfg.get("cap_drop") or None,
-        "Dns": list(cfg.get("dns") or []), "DnsOptions": [], "DnsSearch": [],
+        "Dns": list(cfg.get("dns") or []), "DnsOptions": [], "DnsSearch": list(cfg.get("dns_search") or []),
         "ExtraHosts": [f"{h[0]}:{h[1]}" if not isinstance(h, str) else h for h in cfg.get("add_hosts") or []] or None,
         "GroupAdd": [str(g) for g in cfg.get("group_add") or []] or None,
         "IpcMode": "private", "PidMode": "", "UTSMode": "", "UsernsMode": "", "CgroupnsMode": "host",
@@ -104,6 +127,7 @@ def _inspect_host_config(cfg: dict, rec: ContainerRecord, policy: str, retries: 
                     for d in cfg.get("devices") or [] if isinstance(d, dict)],
         # docker: twice the memory limit when a limit is set without --memory-swap
         "MemorySwap": res.get("memory_swap") or (2 * memory if memory else 0),
+        "MemoryReservation": res.get("memory_reservation") or 0,
         "PidsLimit": res.get("pids_limit") or None,
         "Ulimits": [_inspect_ulimit(u) for u in cfg.get("ulimits") or []] or None,
     }

@@ -21,17 +21,20 @@ import os
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import termios
 import time
 import traceback
 
+from .. import events
 from ..attach import AttachServer, write_all
 from ..container import DEVNULL, PIPE, Container
 from ..errors import AlreadyRunning
 from ..logs import JsonFileWriter
 from ..state import Store, boot_id, process_alive, process_start_time, remove_exit_file
+from . import health
 from .record import container_arguments, discard, should_restart
 
 # docker's restart delay: 100 ms, doubled after each restart, at most a
@@ -66,17 +69,21 @@ def exec_profile(plan) -> dict:
 class Monitor:
     """Runs one managed container until it stops for good."""
 
-    def __init__(self, store, cid, report_fd=None, echo=False, stdin_fd=None, tty_handler=None):
+    def __init__(self, store, cid, report_fd=None, echo=False, stdin_fd=None, tty_handler=None,
+                 attach_fd=None):
         self.store = store
         self.cid = cid
         self.report_fd = report_fd    # the starter waits on it: b'{"ok": true}' or an error
-        self.echo = echo              # foreground run: also copy output to our stdout/stderr
+        # foreground run: also copy output to our stdout/stderr (True), or
+        # to those of them named (run -a stdout)
+        self.echo = ("stdout", "stderr") if echo is True else tuple(echo or ())
         self.stdin_fd = stdin_fd      # foreground run -i: our stdin goes to the container
         self.tty_handler = tty_handler  # foreground run -t: (master fd) -> pumps the terminal
         self.container = None
         self.start_error = None       # why the container could not start, if it could not
         self.attach = None            # detached: the AttachServer clients attach through
         self.detached = report_fd is not None
+        self.attach_fd = attach_fd    # a client attached before the start (run -it, start -ai)
 
     # ---- reporting to whoever started us -------------------------------------
 
@@ -98,13 +105,16 @@ class Monitor:
         log = JsonFileWriter(rec.log_path, rec.log_opts.get("max-size"), rec.log_opts.get("max-file", 1))
         if self.detached:  # `attach` connects here
             self.attach = AttachServer(self.store.container_dir(self.cid))
+            if self.attach_fd is not None:
+                self.attach.adopt(socket.socket(fileno=self.attach_fd))
+                self.attach_fd = None
         delay = RESTART_DELAY_START
         code = 0
         try:
             while True:
                 started = time.monotonic()
                 try:
-                    c = self._launch(rec)
+                    c = self._plug_networks(self._launch(rec), rec)
                 except Exception as e:  # the container could not start: record why and stop
                     self.start_error = e
                     status = getattr(e, "exit_status", 125)
@@ -116,22 +126,34 @@ class Monitor:
                         self._remove()
                     return status
                 self._report({"ok": True, "pid": c.pid})
+                hc = health.healthcheck_of(rec)
+                prober = health.Prober(self.store, self.cid, hc).start() if health.active(hc) else None
                 self._pump(c, log)
                 code = exit_status(c.wait())
+                if prober is not None:
+                    prober.stop()
                 oom = _oom_killed(c)
                 log.flush_partial()
                 rec = self.store.load(self.cid)
+                if rec is None or rec.config.get("networks"):
+                    _unplug_networks(self.store, self.cid, rec)
                 if rec is None:  # removed under us (rm -f): nothing left to record
                     return code
+                if oom:
+                    events.container_event(self.store.root, rec, "oom")
+                events.container_event(self.store.root, rec, "die", exitCode=code)
                 ran = time.monotonic() - started
                 if should_restart(rec.restart_policy, code, rec.restart_count, rec.stop_requested):
                     delay = RESTART_DELAY_START if ran >= RESTART_RESET_AFTER else delay
                     rec = self.store.update(self.cid, state="restarting", exit_code=code, oom_killed=oom,
                                             finished=time.time(), pid=None, pid_start=None,
                                             restart_count=rec.restart_count + 1)
+                    if self.attach is not None:   # their status is this exit's (docker's attach ends here)
+                        self.attach.drop_all()
                     if not self._sleep_unless_stopped(delay):
                         break
                     delay = min(delay * 2, RESTART_DELAY_MAX)
+                    rec = self.store.load(self.cid) or rec   # limits updated meanwhile (docker update) apply
                     continue
                 self.store.update(self.cid, state="exited", exit_code=code, oom_killed=oom,
                                   finished=time.time(), pid=None, pid_start=None,
@@ -152,6 +174,7 @@ class Monitor:
         rec = self.store.delete(self.cid)
         shutil.rmtree(self.store.container_dir(self.cid), ignore_errors=True)
         if rec is not None:  # else someone who found it lost removed it: they do the rest
+            events.container_event(self.store.root, rec, "destroy")
             discard(self.store, rec, with_volumes=True)   # docker run --rm: anonymous volumes too
 
     def _sleep_unless_stopped(self, delay) -> bool:
@@ -181,14 +204,29 @@ class Monitor:
         cgroup = getattr(c, "_cgroup", None)
         paths = getattr(cgroup, "paths", ()) if cgroup is not None else ()
         cgroup_dirs = [str(d) for d in (paths() if callable(paths) else paths)]
+        gateway, prefix_len = getattr(c, "network_gateway", (None, 0))
         network = {
-            "ip_address": getattr(c, "ip_address", None),
+            "ip_address": getattr(c, "ip_address", None), "gateway": gateway, "prefix_len": prefix_len,
             "ports": [p.to_dict() for p in getattr(c, "published_ports", ())],
         }
-        self.store.update(self.cid, state="running", pid=c.pid, pid_start=_start_time(c.pid),
-                          started=time.time(), exit_code=None, error="", oom_killed=False,
-                          exec_profile=dict(exec_profile(c.launch_plan), network=network,
-                                            cgroups=cgroup_dirs))
+        rec = self.store.update(self.cid, state="running", pid=c.pid, pid_start=_start_time(c.pid),
+                                started=time.time(), exit_code=None, error="", oom_killed=False,
+                                exec_profile=dict(exec_profile(c.launch_plan), network=network,
+                                                  cgroups=cgroup_dirs)) or rec
+        events.container_event(self.store.root, rec, "start")
+        return c
+
+    def _plug_networks(self, c, rec):
+        """The networks connected after create and the --network-alias'es,
+        for the run that just started (its start fails if they cannot be)."""
+        if rec.config.get("networks") or rec.config.get("network_aliases"):
+            try:
+                _plug_networks(self.store, rec.id)
+            except BaseException:
+                c.kill()
+                c.wait()
+                _unplug_networks(self.store, rec.id, rec)
+                raise
         return c
 
     def _pump(self, c, log):
@@ -241,10 +279,25 @@ class Monitor:
                     continue
                 stream = streams[fd]
                 log.write(stream, data)
-                if self.echo:
+                if fd == tty_fd:   # a terminal's prompt has no newline: logged at once, followers see it
+                    log.flush_partial(whole_characters=True)
+                if stream in self.echo:
                     _write_all(out_fds[stream], data)
                 if attach is not None and attach.clients:
                     attach.broadcast(data)
+
+
+def _plug_networks(store, cid):
+    # Imported here: the network code (~5 ms) serves connected containers only.
+    from .networks import plug_recorded
+
+    plug_recorded(store, cid)
+
+
+def _unplug_networks(store, cid, rec):
+    from .networks import unplug_all   # see _plug_networks
+
+    unplug_all(store, cid, rec)
 
 
 def _log_warning(log) -> dict:
@@ -285,10 +338,13 @@ def _start_time(pid):
 # ---- starting a detached monitor ----------------------------------------------------
 
 
-def start_detached(store, cid: str, timeout: float = 60.0) -> dict:
+def start_detached(store, cid: str, timeout: float = 60.0, attach_sock=None) -> dict:
     """Starts the monitor of a detached container and waits until it says
-    whether the container started ({"ok": True, "pid": N} or {"error": ...})."""
+    whether the container started ({"ok": True, "pid": N} or {"error": ...}).
+    attach_sock: one end of a socketpair, an attached client from before the
+    start (the other end is the caller's): no output is missed."""
     r, w = os.pipe()
+    extra = (attach_sock.fileno(),) if attach_sock is not None else ()
     # A monitor launches one container at a time: no pool of spare network
     # namespaces (and no thread making them) in each of possibly hundreds.
     env = dict(os.environ, PYCONTAIN_ROOT=str(store.root), PYCONTAIN_NETNS_POOL="0")
@@ -296,9 +352,9 @@ def start_detached(store, cid: str, timeout: float = 60.0) -> dict:
         # the first process forks the monitor and ends at once: reaped here,
         # so the monitor is never our child
         first = subprocess.Popen(
-            [sys.executable, "-m", "pycontain.managed.monitor", cid, str(w)],
+            [sys.executable, "-m", "pycontain.managed.monitor", cid, str(w), *map(str, extra)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            pass_fds=(w,), start_new_session=True, env=env, close_fds=True,
+            pass_fds=(w, *extra), start_new_session=True, env=env, close_fds=True,
             cwd="/",  # `python -m` imports from its working directory first: the caller's may be a container's
         )
     finally:
@@ -349,6 +405,7 @@ def claim(store, cid):
 
 def main(argv):
     cid, report_fd = argv[0], int(argv[1])
+    attach_fd = int(argv[2]) if len(argv) > 2 else None
     # Leave the starter: it reaps this process, the monitor goes on in the child.
     if os.fork() != 0:
         os._exit(0)
@@ -363,7 +420,7 @@ def main(argv):
         kind = ALREADY_RUNNING if isinstance(e, AlreadyRunning) else START_FAILED
         os.write(report_fd, json.dumps({"error": str(e), "exit_status": 125, "kind": kind}).encode())
         os._exit(1)
-    mon = Monitor(store, cid, report_fd=report_fd)
+    mon = Monitor(store, cid, report_fd=report_fd, attach_fd=attach_fd)
     try:
         mon.run()
     except BaseException as e:  # nobody sees our stderr: the record keeps why

@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 
-from .. import _launch
+from .. import launch_spec
 from ..errors import ContainerError, ContainerStateError
 
 
 _NAMESPACES = (  # the order the launcher joins them: user first, mnt last
-    ("user", _launch.CLONE_NEWUSER), ("ipc", _launch.CLONE_NEWIPC), ("uts", _launch.CLONE_NEWUTS),
-    ("net", _launch.CLONE_NEWNET), ("pid", _launch.CLONE_NEWPID), ("cgroup", _launch.CLONE_NEWCGROUP),
-    ("mnt", _launch.CLONE_NEWNS),
+    ("user", launch_spec.CLONE_NEWUSER), ("ipc", launch_spec.CLONE_NEWIPC), ("uts", launch_spec.CLONE_NEWUTS),
+    ("net", launch_spec.CLONE_NEWNET), ("pid", launch_spec.CLONE_NEWPID), ("cgroup", launch_spec.CLONE_NEWCGROUP),
+    ("mnt", launch_spec.CLONE_NEWNS),
 )
 
 

@@ -46,13 +46,13 @@ def needs_attachment(mode: str) -> bool:
     return mode not in ("none", "host") and not (mode == "slirp4netns" or mode.startswith("slirp4netns:"))
 
 
-def create_network(name, subnet=None, gateway=None, internal=False, root=None):
+def create_network(name, subnet=None, gateway=None, internal=False, root=None, labels=None):
     # Imported here: the network store pulls in netlink and nftables, which only
     # the network verbs and a bridge attachment need (config and every
     # `pycontain` command import this package).
     from . import store
 
-    return store.create(name, subnet, gateway, internal, root)
+    return store.create(name, subnet, gateway, internal, root, labels)
 
 
 def remove_network(name, root=None):

@@ -16,7 +16,7 @@ from pathlib import Path
 from .. import _launch
 from ..errors import ConfigError, ContainerError
 from . import registry
-from .etcfiles import hosts_text, resolv_conf_text, rewrite_in_place
+from .etcfiles import hosts_text, resolv_conf_text
 
 NETNS_PATH = "/proc/thread-self/ns/net"
 
@@ -61,16 +61,17 @@ class NetworkAttachment:
         self.joiners = 0                 # containers running in our namespace (container: mode)
         self._extra_hosts = ()
         self._dns = ()
+        self._dns_search = ()
 
     # ---- set up --------------------------------------------------------------
 
     @classmethod
     def prepare(cls, mode, *, container_id, name=None, hostname=None, ports=(), dns=(), add_hosts=(),
-                hosts_file=None, root=None) -> "NetworkAttachment":
+                hosts_file=None, root=None, dns_search=()) -> "NetworkAttachment":
         """Everything before clone for a bridge network or container:NAME.
         On failure nothing stays behind."""
         att = cls(mode, container_id, name, root)
-        att._extra_hosts, att._dns = tuple(add_hosts), tuple(dns)
+        att._extra_hosts, att._dns, att._dns_search = tuple(add_hosts), tuple(dns), tuple(dns_search)
         try:
             if mode.startswith("container:"):
                 if ports:
@@ -152,7 +153,7 @@ class NetworkAttachment:
             files["hosts"] = _read(tdir / "hosts") if tdir else hosts_text(None, ())
             files["resolv.conf"] = _read(tdir / "resolv.conf") if tdir else resolv_conf_text(host_resolv_conf())
         else:
-            files["resolv.conf"] = resolv_conf_text(host_resolv_conf(), self._dns)
+            files["resolv.conf"] = resolv_conf_text(host_resolv_conf(), self._dns, self._dns_search)
             files["hosts"] = self._hosts_for(self.lease, self._peers())
         paths = {}
         for name, text in files.items():
@@ -163,14 +164,11 @@ class NetworkAttachment:
             self._refresh_peers()
         return paths
 
-    @staticmethod
-    def _names(lease):
-        names = [n for n in (lease.container_name, lease.hostname) if n]
-        return list(dict.fromkeys(names)) or [lease.container[:12]]
-
     def _hosts_for(self, lease, peers):
-        return hosts_text(lease.address, self._names(lease),
-                          [(p.address, self._names(p)) for p in peers],
+        from .connect import lease_names   # see _join_bridge
+
+        return hosts_text(lease.address, lease_names(lease),
+                          [(p.address, lease_names(p)) for p in peers],
                           [tuple(h) for h in lease.extra_hosts])
 
     def _peers(self):
@@ -182,16 +180,12 @@ class NetworkAttachment:
                 if lease.container != self.container_id]
 
     def _refresh_peers(self):
-        """Rewrites every member's hosts file from the live leases (under the
-        network's lock, so concurrent joins and leaves do not interleave)."""
-        from . import ipam
+        """Rewrites every member's hosts file from the live leases (this
+        container's own too: written before without the lock, it may have
+        missed a member that joined meanwhile)."""
+        from .connect import refresh_hosts   # see _join_bridge
 
-        with ipam.network_lock(self.network, self.root):
-            # this container's own file too: written before without the lock,
-            # it may have missed a member that joined meanwhile
-            members = [lease for lease in ipam.live_leases(self.network, self.root) if lease.hosts_file]
-            for m in members:
-                rewrite_in_place(m.hosts_file, self._hosts_for(m, [p for p in members if p is not m]))
+        refresh_hosts(self.network, self.root)
 
     # ---- teardown -------------------------------------------------------------------
 

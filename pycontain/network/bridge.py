@@ -150,19 +150,20 @@ def delete_link(name: str) -> bool:
 
 
 def attach_container(netns_fd: int, container_id: str, bridge_index: int, address: str, prefixlen: int,
-                     gateway: str | None) -> str:
-    """Plugs the namespace `netns_fd` into the bridge: veth pair, eth0 with
-    `address`, default route via `gateway`. Returns the host end's name."""
-    veth = host_ifname(container_id)
+                     gateway: str | None, *, veth: str | None = None, ifname: str = CONTAINER_IFNAME) -> str:
+    """Plugs the namespace `netns_fd` into the bridge: veth pair (host end
+    `veth`), `ifname` (eth0) with `address`, default route via `gateway`.
+    Returns the host end's name."""
+    veth = veth or host_ifname(container_id)
     with nl.Rtnl() as rt:
-        rt.transact([((nl.veth_msg(veth, CONTAINER_IFNAME, netns_fd, bridge_index), nl.RTM_NEWLINK,
+        rt.transact([((nl.veth_msg(veth, ifname, netns_fd, bridge_index), nl.RTM_NEWLINK,
                        nl.NLM_F_CREATE | nl.NLM_F_EXCL), f"create veth pair {veth}")], "container network")
     try:
         with nl.inside_netns(netns_fd):
             with nl.Rtnl() as rt:
-                index = nl.if_index(CONTAINER_IFNAME)
+                index = nl.if_index(ifname)
                 reqs = [((nl.link_msg(index=index, flags=nl.IFF_UP, change=nl.IFF_UP), nl.RTM_NEWLINK, 0),
-                         f"{CONTAINER_IFNAME} up"),
+                         f"{ifname} up"),
                         ((nl.addr_msg(index, address, prefixlen), nl.RTM_NEWADDR, nl.NLM_F_CREATE | nl.NLM_F_EXCL),
                          f"address {address}/{prefixlen}")]
                 if gateway:

@@ -11,6 +11,7 @@ live under another store root.
 from __future__ import annotations
 
 import ipaddress
+import re
 
 from ..errors import ConfigError
 
@@ -54,12 +55,31 @@ def hosts_text(own_address, own_names, peers=(), extra_hosts=()) -> str:
     return "".join(lines)
 
 
-def resolv_conf_text(host_text: str, dns=()) -> str:
+_DOMAIN = re.compile(r"^(([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])\.)*"
+                     r"([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])$")
+
+
+def parse_dns_search(domain) -> str:
+    """docker's --dns-search: a domain name ("." alone: no search line at all)."""
+    if not isinstance(domain, str):
+        raise ConfigError(f"invalid DNS search domain {domain!r}")
+    if domain == ".":
+        return domain
+    name = domain.removesuffix(".")
+    if not _DOMAIN.match(name) or len(name) > 255:
+        raise ConfigError(f"{domain} is not a valid domain")
+    return name
+
+
+def resolv_conf_text(host_text: str, dns=(), search=()) -> str:
     """The host's resolv.conf without loopback nameservers (unreachable from
-    another namespace; docker's rule), or with `dns` as the nameservers."""
+    another namespace; docker's rule), or with `dns` as the nameservers, and
+    `search` as its search line ("." : none), as docker writes them."""
     kept, servers = [], []
     for line in host_text.splitlines():
         parts = line.split()
+        if search and parts and parts[0] in ("search", "domain"):
+            continue
         if len(parts) >= 2 and parts[0] == "nameserver":
             ip = parts[1]
             if not (ip.startswith("127.") or ip == "::1"):
@@ -70,7 +90,9 @@ def resolv_conf_text(host_text: str, dns=()) -> str:
         servers = list(dns)
     elif not servers:
         servers = list(FALLBACK_NAMESERVERS)
-    return "\n".join([line for line in kept if line.strip()] + [f"nameserver {s}" for s in servers]) + "\n"
+    domains = [d for d in search if d != "."]
+    head = [f"search {' '.join(domains)}"] if domains else []
+    return "\n".join(head + [line for line in kept if line.strip()] + [f"nameserver {s}" for s in servers]) + "\n"
 
 
 def rewrite_in_place(path: str, text: str):

@@ -9,7 +9,7 @@ import ipaddress
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._paths import default_root
@@ -28,6 +28,7 @@ class Network:
     driver: str = "bridge"
     internal: bool = False
     created: float = 0.0
+    labels: dict = field(default_factory=dict, hash=False)   # docker's network labels
 
     @property
     def user_defined(self) -> bool:

@@ -36,6 +36,7 @@ class Lease:
     ports: list = field(default_factory=list)       # PortMapping.to_dict()s
     hosts_file: str | None = None                   # regenerated when members change
     extra_hosts: list = field(default_factory=list)  # ("name", "ip") pairs of --add-host
+    aliases: list = field(default_factory=list)      # more names on this network (network connect --alias)
 
 
 def _process_start(pid: int) -> int:
@@ -92,6 +93,16 @@ def write_lease(lease: Lease, root=None):
         os.write(fd, (json.dumps(asdict(lease)) + "\n").encode())
     finally:
         os.close(fd)
+
+
+def rewrite_lease(lease: Lease, root=None):
+    """Replaces a lease's file (caller holds the network lock), atomically:
+    a reader sees the old lease or the new one."""
+    path = networks_dir(root) / lease.network / "leases" / lease.address
+    tmp = path.with_name(f".{lease.address}.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        f.write(json.dumps(asdict(lease)) + "\n")
+    os.replace(tmp, path)
 
 
 def _read_hint(path: Path) -> int:
@@ -154,18 +165,23 @@ def reclaim_stale(network, root=None) -> list:
     return freed
 
 
-def allocate(network, lease_fields: dict, root=None) -> Lease:
-    """Leases a free address to a container (caller holds network_lock)."""
+def allocate(network, lease_fields: dict, root=None, *, address=None, owner=None) -> Lease:
+    """Leases a free address to a container (caller holds network_lock):
+    `address` if given (docker's --ip), else the next free one. `owner`,
+    (pid, start time), is the process the lease lives with: by default this
+    one; a container connected from another process leases for its monitor."""
     subnet = ipaddress.ip_network(network.subnet)
     first, last = int(subnet.network_address) + 1, int(subnet.broadcast_address) - 1
     gateway = int(ipaddress.ip_address(network.gateway))
     d = _leases_dir(network, root)
+    pid, started = owner or owner_identity()
+    if address is not None:
+        return _allocate_given(network, lease_fields, root, address, (pid, started))
     hint_path = d.parent / "next"
     start = _read_hint(hint_path)
     if not first <= start <= last:
         start = first
     size = last - first + 1
-    pid, started = owner_identity()
     for i in range(size):
         n = first + (start - first + i) % size
         if n == gateway:
@@ -181,6 +197,28 @@ def allocate(network, lease_fields: dict, root=None) -> Lease:
         _write_hint(hint_path, n + 1 if n < last else first)
         return lease
     raise NetworkError(f"network {network.name!r} has no free address left in {network.subnet}")
+
+
+def _allocate_given(network, lease_fields, root, address, owner) -> Lease:
+    subnet = ipaddress.ip_network(network.subnet)
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        raise NetworkError(f"invalid IPv4 address: {address}") from None
+    if ip not in subnet or ip in (subnet.network_address, subnet.broadcast_address):
+        # dockerd's words
+        raise NetworkError(f"Invalid address {address}: It does not belong to any of this network's subnets")
+    if str(ip) == network.gateway:
+        raise NetworkError(f"Address already in use: {address} is the gateway of network {network.name}")
+    path = _leases_dir(network, root) / str(ip)
+    existing = read_lease(path)
+    if existing is not None:
+        if is_live(existing):
+            raise NetworkError(f"Address already in use: {address}")
+        _reclaim(existing, network, root)
+    lease = Lease(network=network.name, address=str(ip), owner_pid=owner[0], owner_start=owner[1], **lease_fields)
+    write_lease(lease, root)
+    return lease
 
 
 def release(lease: Lease, root=None):

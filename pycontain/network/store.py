@@ -18,6 +18,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from .. import events
 from ..errors import ConfigError, NetworkNotFound
 from ..names import NAME_RE
 from . import bridge, ipam, nat
@@ -68,16 +69,22 @@ def _routed_elsewhere(subnet):
 
 
 def create(name: str, subnet: str | None = None, gateway: str | None = None, internal: bool = False,
-           root: Path | None = None) -> Network:
+           root: Path | None = None, labels=None) -> Network:
     """Defines a new bridge network. ConfigError if the name is taken, the
     subnet is invalid or overlaps another network or one of the host's routes."""
     validate_name(name)
     if name == DEFAULT_NETWORK:
         raise ConfigError(f"network {name!r} already exists (it is the default network)")
-    return _define(name, subnet, gateway, internal, root, bridge=None)
+    labels = dict(labels or {})
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+        raise ConfigError("network labels must map strings to strings")
+    network = _define(name, subnet, gateway, internal, root, bridge=None, labels=labels)
+    events.append(networks_dir(root).parent, "network", "create", network.id,
+                  {"name": network.name, "type": network.driver})
+    return network
 
 
-def _define(name, subnet, gateway, internal, root, bridge) -> Network:
+def _define(name, subnet, gateway, internal, root, bridge, labels=None) -> Network:
     base = networks_dir(root)
     with file_lock(base / "lock"):
         if (base / name / "network.json").exists():
@@ -101,7 +108,8 @@ def _define(name, subnet, gateway, internal, root, bridge) -> Network:
                 raise ConfigError("no free subnet left for a new network: give one with --subnet")
         net_id = os.urandom(32).hex()
         network = Network(name=name, id=net_id, subnet=str(net), gateway=gateway,
-                          bridge=bridge or f"pc-{net_id[:12]}", internal=bool(internal), created=time.time())
+                          bridge=bridge or f"pc-{net_id[:12]}", internal=bool(internal), created=time.time(),
+                          labels=labels or {})
         d = base / name
         (d / "leases").mkdir(parents=True, exist_ok=True)   # a crash may have left it
         write_atomic(d / "network.json", json.dumps(asdict(network), indent=1) + "\n")
@@ -155,4 +163,5 @@ def remove(name: str, root: Path | None = None, *, force_default=False):
         bridge.delete_link(network.bridge)
         nat.remove_network(network)
         shutil.rmtree(base / name)
+    events.append(base.parent, "network", "destroy", network.id, {"name": network.name, "type": network.driver})
     return network

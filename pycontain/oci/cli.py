@@ -25,25 +25,41 @@ import sys
 
 from .. import __version__
 from ..errors import ContainerError
+from ..lean_argparse import one_command_action
 from . import ops
 from . import state as S
 from .ops import PROG, Log
-from .state import OCI_VERSION, OciError
+from .state import OCI_VERSION
 
 
 # ---- arguments ------------------------------------------------------------------------------
 
-def _parser() -> argparse.ArgumentParser:
+# runc update's flags: (option, linux.resources object, key, kind of value)
+UPDATE_FLAGS = (("blkio_weight", "blockIO", "weight", "int"), ("cpu_period", "cpu", "period", "int"),
+                ("cpu_quota", "cpu", "quota", "int"), ("cpu_share", "cpu", "shares", "int"),
+                ("cpuset_cpus", "cpu", "cpus", "str"), ("cpuset_mems", "cpu", "mems", "str"),
+                ("memory", "memory", "limit", "bytes"), ("memory_reservation", "memory", "reservation", "bytes"),
+                ("memory_swap", "memory", "swap", "bytes"), ("pids_limit", "pids", "limit", "int"))
+UPDATE_REFUSED_FLAGS = ("cpu_rt_period", "cpu_rt_runtime", "kernel_memory", "kernel_memory_tcp",
+                        "l3_cache_schema", "mem_bw_schema")
+
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
+    """runc's command line; with `command`, only that subcommand's parser is
+    built (a shim calls state, kill and delete often: ~5 ms each)."""
     p = argparse.ArgumentParser(prog=PROG, description="An OCI runtime with runc's command line, on pycontain.")
-    p.add_argument("--root", default=S.DEFAULT_ROOT, help="the state directory (default %(default)s)")
+    p.add_argument("--root", default=None, help=f"the state directory (default {S.DEFAULT_ROOT}; rootless: "
+                                                "$XDG_RUNTIME_DIR/pycontain-runc)")
     p.add_argument("--log", default=None, help="write errors (and with --debug, more) to this file")
     p.add_argument("--log-format", default="text", choices=("text", "json"))
     p.add_argument("--debug", action="store_true")
-    p.add_argument("--systemd-cgroup", action="store_true", help="refused: cgroupfs only")
-    p.add_argument("--rootless", default="auto", choices=("true", "false", "auto"))
+    p.add_argument("--systemd-cgroup", action="store_true",
+                   help="cgroupsPath is systemd's slice:prefix:name (mapped below the caller's cgroup)")
+    p.add_argument("--rootless", default="auto", choices=("true", "false", "auto"),
+                   help="rootless: the state under $XDG_RUNTIME_DIR (auto: when not run as root)")
     p.add_argument("--criu", default=None, help=argparse.SUPPRESS)
     p.add_argument("-v", "--version", action="store_true")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND",
+                           action=one_command_action(command) if command else argparse._SubParsersAction)
 
     def cmd(name, help_, *args):
         sp = sub.add_parser(name, help=help_)
@@ -104,20 +120,29 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--ignore-paused", action="store_true", help=argparse.SUPPRESS)
     sp.add_argument("id")
     sp.add_argument("argv", nargs=argparse.REMAINDER, metavar="COMMAND")
-    for name in ("update", "checkpoint", "restore"):
+    sp = sub.add_parser("update", help="change the resource limits of a container")
+    sp.add_argument("-r", "--resources", help="a file with the resources (OCI linux.resources JSON), - for stdin")
+    for option, *_ in UPDATE_FLAGS:
+        sp.add_argument("--" + option.replace("_", "-"))
+    for option in UPDATE_REFUSED_FLAGS:
+        sp.add_argument("--" + option.replace("_", "-"), help="not supported")
+    sp.add_argument("id")
+    for name in ("checkpoint", "restore"):
         sp = sub.add_parser(name, help=f"{name} (not supported)")
         sp.add_argument("rest", nargs=argparse.REMAINDER)
     return p
 
 
 def _heavy(name):
-    """create, run, exec and features need the launcher and the config parser
-    (~0.1 s of imports): only they import them."""
+    """create, run, exec, update and features need the launcher or the config
+    parser (~0.1 s of imports): only they import them."""
     def call(args, log):
-        from . import create, execute
+        from . import create, execute, update
 
         if name == "exec":
             return execute.exec_process(args, log)
+        if name == "update":
+            return update.update(args, log, UPDATE_FLAGS, UPDATE_REFUSED_FLAGS)
         return getattr(create, name)(args, log)
     return call
 
@@ -128,11 +153,34 @@ COMMANDS = {
     "list": ops.list_containers, "ps": ops.ps, "pause": ops.pause,
     "resume": lambda a, log: ops.pause(a, log, freeze=False),
     "events": ops.events, "spec": ops.spec,
-    "exec": _heavy("exec"), "update": ops.unsupported, "checkpoint": ops.unsupported, "restore": ops.unsupported,
+    "exec": _heavy("exec"), "update": _heavy("update"), "checkpoint": ops.unsupported, "restore": ops.unsupported,
 }
 
+# the global flags that take a value (and so hide the word after them from the command)
+GLOBAL_VALUE_FLAGS = ("--root", "--log", "--log-format", "--rootless", "--criu")
+
+
+def _command_word(argv) -> str | None:
+    """The subcommand argparse will find in argv: the first word that is
+    neither a flag nor a global flag's value; None when unsure (a `--`, a
+    word that is no command), and the whole parser is built."""
+    takes_value = False
+    for word in argv:
+        if takes_value:
+            takes_value = False
+        elif word == "--":
+            return None
+        elif word.startswith("-"):
+            # argparse takes an unambiguous prefix (--ro for --root) and --flag=value
+            takes_value = "=" not in word and any(f.startswith(word) for f in GLOBAL_VALUE_FLAGS)
+        else:
+            return word if word in COMMANDS else None
+    return None
+
+
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = _parser(_command_word(argv)).parse_args(argv)
     log = Log(args.log, args.log_format, args.debug)
     if args.version:
         print(f"{PROG} version {__version__}\nspec: {OCI_VERSION}")
@@ -141,10 +189,9 @@ def main(argv=None) -> int:
         _parser().print_help(sys.stderr)
         return 1
     try:
-        if args.systemd_cgroup:
-            raise OciError("--systemd-cgroup is not supported: pycontain-runc manages cgroups itself (cgroupfs)")
-        if args.rootless == "true" or (args.rootless == "auto" and os.geteuid() != 0):
-            raise OciError("rootless containers are not supported by pycontain-runc yet")
+        if args.root is None:
+            args.root = S.default_root(rootless=args.rootless == "true"
+                                       or (args.rootless == "auto" and os.geteuid() != 0))
         return COMMANDS[args.command](args, log)
     except (ContainerError, OSError) as e:
         log.error(str(e) if isinstance(e, ContainerError) or not e.strerror else f"{e.strerror}: {e.filename or ''}")

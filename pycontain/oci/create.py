@@ -10,7 +10,7 @@ import socket
 
 from .. import __version__
 from ..bundle import MOUNT_FLAGS, MOUNT_WORDS, NAMESPACE_FLAGS
-from ..config import container_config_from_oci
+from ..config import HOOK_KINDS, container_config_from_oci, limits_json
 from ..container import Container
 from ..errors import ContainerError
 from ..hooks import run_hooks
@@ -21,7 +21,7 @@ from .ops import Log
 from .state import OCI_VERSION, OciError, StateDir
 
 
-def _load_config(bundle: str):
+def _load_config(bundle: str, systemd_cgroup=False):
     path = os.path.join(bundle, "config.json")
     try:
         with open(path, "rb") as f:
@@ -32,7 +32,7 @@ def _load_config(bundle: str):
         raise OciError(f"config.json: {e.strerror}") from None
     except (ValueError, RecursionError) as e:
         raise OciError(f"config.json: not valid JSON: {e}") from None
-    return container_config_from_oci(spec, bundle)
+    return container_config_from_oci(spec, bundle, systemd_cgroup=systemd_cgroup)
 
 
 def _write_pid_file(path: str, pid: int):
@@ -61,6 +61,8 @@ def _record(sd: StateDir, cfg, pid: int, pid_start: int, held: dict, started: bo
         "created": S.now_rfc3339(), "annotations": dict(cfg.bundle.annotations), "held": held,
         "started": started, "paused": False, "hooks": [dataclasses.asdict(h) for h in cfg.bundle.hooks],
         "seccomp": seccomp,
+        # the limits in force, which `update` changes
+        "resources": limits_json(cfg.resources) if cfg.resources is not None else None,
     }
 
 
@@ -68,15 +70,24 @@ def _seccomp_hex(c: Container) -> str:
     return (c.launch_plan.seccomp_bpf or b"").hex()
 
 
-def _created_hooks(rec: dict) -> None:
-    """prestart (deprecated, still what dockerd uses) and createRuntime: after
-    the namespaces exist, before the command runs; a failure fails create."""
-    for kind in ("prestart", "createRuntime"):
-        run_hooks(rec["hooks"], kind, S.oci_state(rec))
+def _runtime_hooks(sd: StateDir, cfg):
+    """prestart (deprecated, still what dockerd uses) and createRuntime, as
+    Container.create's at_mounts: in our namespaces, once the container's
+    exist and its mounts are made, before pivot_root and its createContainer
+    hooks (the spec's order); a failure fails create. None without any."""
+    if not any(h.kind in ("prestart", "createRuntime") for h in cfg.bundle.hooks):
+        return None
+
+    def run(pid):
+        rec = _record(sd, cfg, pid, S.process_start_time(pid), {}, started=False)
+        state = {**S.oci_state(rec), "status": "creating"}
+        for kind in ("prestart", "createRuntime"):
+            run_hooks(rec["hooks"], kind, state)
+    return run
 
 
 def create(args, log: Log, detach_start=False) -> int:
-    cfg = _load_config(os.path.abspath(args.bundle))
+    cfg = _load_config(os.path.abspath(args.bundle), args.systemd_cgroup)
     if args.preserve_fds:
         raise OciError("--preserve-fds is not supported")
     if cfg.bundle.terminal and not args.console_socket:
@@ -122,7 +133,7 @@ def _hold(sd: StateDir, cfg, args, report_w: int, log: Log):
     try:
         c = Container(config=cfg, id=sd.id, remove=False, cgroup=True, survive_parent=True)
         try:
-            c.create()
+            c.create(at_mounts=_runtime_hooks(sd, cfg))
         except ContainerError as e:
             _report(report_w, f"E {e}")
             os._exit(1)
@@ -136,12 +147,6 @@ def _hold(sd: StateDir, cfg, args, report_w: int, log: Log):
             os.close(c.tty_master)
         held = c.host_record()
         pid_start = S.process_start_time(c.pid)
-        try:
-            _created_hooks(_record(sd, cfg, c.pid, pid_start, held, started=False))
-        except ContainerError as e:
-            c.remove()
-            _report(report_w, f"E {e}")
-            os._exit(1)
         srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         os.chdir(sd.path)          # a relative name: the state path may be longer than sun_path
         srv.bind(S.START_SOCKET)
@@ -191,7 +196,7 @@ def _serve_start(c: Container, srv: socket.socket) -> int:
 def run(args, log: Log) -> int:
     if args.detach:
         return create(args, log, detach_start=True)
-    cfg = _load_config(os.path.abspath(args.bundle))
+    cfg = _load_config(os.path.abspath(args.bundle), args.systemd_cgroup)
     if cfg.bundle.terminal and not args.console_socket:
         raise OciError("process.terminal needs --console-socket (or run without a terminal)")
     sd = StateDir(args.root, args.id)
@@ -199,7 +204,7 @@ def run(args, log: Log) -> int:
     c = None
     try:
         c = Container(config=cfg, id=sd.id, remove=True, cgroup=True)
-        c.create()
+        c.create(at_mounts=_runtime_hooks(sd, cfg))
         if c.tty_master is not None:
             _send_console(args.console_socket, c.tty_master)
             os.close(c.tty_master)
@@ -208,7 +213,6 @@ def run(args, log: Log) -> int:
         sd.save(rec)
         if args.pid_file:
             _write_pid_file(args.pid_file, c.pid)
-        _created_hooks(rec)
         c.start()
         rec["started"] = True
         sd.save(rec)
@@ -229,7 +233,7 @@ def features(args, log: Log) -> int:
     print(json.dumps({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": OCI_VERSION,
-        "hooks": ["prestart", "createRuntime", "poststart", "poststop"],
+        "hooks": list(HOOK_KINDS),
         "mountOptions": sorted(set(MOUNT_FLAGS) | (MOUNT_WORDS - {"remount", "tmpcopyup", "rro", "rrw"})),
         "linux": {
             "namespaces": sorted(NAMESPACE_FLAGS),
@@ -238,6 +242,7 @@ def features(args, log: Log) -> int:
             "seccomp": {"enabled": True},
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
+            "mountExtensions": {"idmap": {"enabled": True}},
         },
         "annotations": {"io.github.pycontain.version": __version__},
     }, indent=2))

@@ -319,14 +319,30 @@ def default_spec() -> dict:
     }
 
 
+def rootless_spec(uid: int, gid: int) -> dict:
+    """runc spec --rootless's config.json: a user namespace with the caller's own
+    ids as root, no network namespace, the host's /sys bound, no cgroup rules."""
+    spec = default_spec()
+    linux = spec["linux"]
+    del linux["resources"]
+    linux["uidMappings"] = [{"containerID": 0, "hostID": uid, "size": 1}]
+    linux["gidMappings"] = [{"containerID": 0, "hostID": gid, "size": 1}]
+    linux["namespaces"] = [n for n in linux["namespaces"] if n["type"] != "network"] + [{"type": "user"}]
+    for m in spec["mounts"]:
+        if m["destination"] == "/dev/pts":
+            m["options"].remove("gid=5")      # not mapped
+        elif m["destination"] == "/sys":      # sysfs needs a network namespace of our own
+            m.update(type="none", source="/sys", options=["rbind", *m["options"]])
+    return spec
+
+
 def spec(args, log: Log) -> int:
-    if args.rootless:
-        raise OciError("spec --rootless: rootless containers are not supported by pycontain-runc yet")
     path = os.path.join(args.bundle, "config.json")
     if os.path.exists(path):
         raise OciError("File config.json exists. Remove it first.")
+    doc = rootless_spec(os.geteuid(), os.getegid()) if args.rootless else default_spec()
     with open(path, "x") as f:
-        json.dump(default_spec(), f, indent="\t")
+        json.dump(doc, f, indent="\t")
     return 0
 
 

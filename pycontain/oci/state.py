@@ -17,9 +17,19 @@ import time
 from datetime import datetime, timezone
 
 from ..errors import ContainerError
+from ..hooks import OCI_VERSION
 
-OCI_VERSION = "1.0.2"                     # the runtime spec version implemented
 DEFAULT_ROOT = "/run/pycontain-runc"
+
+
+def default_root(rootless: bool) -> str:
+    """runc's choice: /run for root, the user's runtime directory when rootless."""
+    if not rootless:
+        return DEFAULT_ROOT
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if not xdg:
+        raise OciError("rootless: XDG_RUNTIME_DIR is not set; give the state directory with --root")
+    return os.path.join(xdg, "pycontain-runc")
 ID_RE = re.compile(r"^[\w+\-.]+$")       # runc's rule for container ids
 START_SOCKET = "start.sock"
 

@@ -35,7 +35,6 @@ import functools
 import hashlib
 import json
 import os
-import platform
 import struct
 import threading
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, ContainerError
 from . import capabilities
+from .arch import native_arch
 
 # ---- libseccomp's constants (seccomp.h; stable ABI since 2.x) ----------------
 
@@ -139,12 +139,6 @@ def _libseccomp():
 def libseccomp_version() -> tuple:
     v = _libseccomp().seccomp_version().contents
     return (v.major, v.minor, v.micro)
-
-
-def native_arch() -> str:
-    """The host's architecture in libseccomp's naming (x86_64, aarch64...)."""
-    m = platform.machine()
-    return {"amd64": "x86_64", "arm64": "aarch64"}.get(m, m)
 
 
 # ---- profiles -------------------------------------------------------------------

@@ -75,3 +75,39 @@ def test_docker_py_build_and_refusals(service):
         assert "not a valid tar" in str(e.value)
     finally:
         client.close()
+
+
+def _step_results(out: str) -> list:
+    """Each step's lines of the classic builder's output, docker's shape:
+    "Step N/M : ...", then (for a cached step) " ---> Using cache", and
+    " ---> <short image id>" last."""
+    steps = []
+    for line in out.splitlines():
+        if line.startswith("Step "):
+            steps.append([])
+        elif line.startswith(" ---> ") and steps:
+            steps[-1].append(line[len(" ---> "):])
+    return steps
+
+
+def test_classic_build_prints_each_step_s_image_as_dockerd(docker, docker_env, tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {IMAGE}\nENV A=1\nRUN echo step > /f\n")
+    env = dict(docker_env, DOCKER_BUILDKIT="0")
+    try:
+        for cached in (False, True):
+            r = subprocess.run([DOCKER, "build", "-t", "apitest/steps:1", str(ctx)], capture_output=True, text=True,
+                               timeout=120, env=env)
+            assert r.returncode == 0, r.stderr
+            steps = _step_results(r.stdout)
+            assert len(steps) == 3, r.stdout
+            for n, lines in enumerate(steps):
+                short = lines[-1]
+                assert len(short) == 12 and all(ch in "0123456789abcdef" for ch in short), r.stdout
+                assert lines[:-1] == (["Using cache"] if cached and n else []), r.stdout
+            built = next(line for line in r.stdout.splitlines() if line.startswith("Successfully built "))
+            assert built == f"Successfully built {steps[-1][-1]}"
+            assert image.inspect("apitest/steps:1")["Id"].split(":")[-1].startswith(steps[-1][-1])
+    finally:
+        docker("rmi", "apitest/steps:1")

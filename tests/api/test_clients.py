@@ -8,6 +8,7 @@ import pytest
 from apitools import IMAGE
 
 from pycontain import containers
+from pycontain.cgroups import running
 
 
 @pytest.fixture
@@ -51,6 +52,37 @@ def test_docker_py_errors(client):
     r = client.api._post_json(client.api._url("/containers/create"), data={"Image": IMAGE, "Bogus": 1})
     assert (r.status_code, r.json()) == (400, {"message": "unknown field Bogus"})
     assert containers.list(all=True) == []
+
+
+def test_docker_py_update_changes_limits_live(client):
+    c = client.containers.run(IMAGE, ["sleep", "60"], detach=True, network_mode="none", mem_limit="64m")
+    try:
+        assert c.update(mem_limit="96m", memswap_limit="192m", mem_reservation="32m", cpu_shares=256, cpu_quota=25000,
+                        restart_policy={"Name": "on-failure", "MaximumRetryCount": 1}) == {"Warnings": []}
+        c.reload()
+        host = c.attrs["HostConfig"]
+        assert (host["Memory"], host["MemorySwap"], host["MemoryReservation"], host["CpuShares"], host["CpuQuota"]) == (
+            96 << 20, 192 << 20, 32 << 20, 256, 25000)
+        assert host["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 1}
+        pid = containers.get(c.id).record.pid
+        files = {}
+        for _ctrls, d in running.own_cgroups(pid):
+            for name in ("cpu.cfs_quota_us", "cpu.max", "memory.limit_in_bytes", "memory.max"):
+                if os.path.exists(f"{d}/{name}"):
+                    files[name] = open(f"{d}/{name}").read().strip()
+        assert files.get("cpu.cfs_quota_us", files.get("cpu.max")) in ("25000", "25000 100000")
+        assert files.get("memory.limit_in_bytes", files.get("memory.max")) == str(96 << 20)
+        # refused: a 400 naming the field, nothing changed
+        with pytest.raises(dockerpy.errors.APIError) as e:
+            c.update(kernel_memory="64m")
+        assert e.value.status_code == 400 and "KernelMemory" in str(e.value)
+        with pytest.raises(dockerpy.errors.APIError) as e:
+            c.update(mem_limit="1m", memswap_limit="2m")
+        assert e.value.status_code == 400 and "6MB" in str(e.value)
+        c.reload()
+        assert c.attrs["HostConfig"]["Memory"] == 96 << 20
+    finally:
+        c.remove(force=True)
 
 
 def test_testcontainers_container_with_a_log_wait_and_exec(service, monkeypatch):

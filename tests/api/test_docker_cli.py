@@ -7,7 +7,8 @@ import time
 
 from apitools import DOCKER, IMAGE
 
-from pycontain import containers, image
+from pycontain import cgroups, containers, image
+from pycontain.cgroups import running
 
 
 def test_version_and_info_name_pycontain(docker):
@@ -81,8 +82,10 @@ def test_logs_follow_ends_with_the_container(docker):
 def test_errors_are_docker_shaped(docker, tmp_path):
     r = docker("container", "inspect", "no-such-container")
     assert r.returncode == 1 and "no such container: no-such-container" in r.stderr.lower()
-    r = docker("network", "connect", "api-net", "api-any")   # not implemented yet: 501 and a message naming it
-    assert r.returncode == 1 and "/networks/api-net/connect is not implemented by pycontain" in r.stderr
+    r = docker("plugin", "ls")   # not implemented: 501 and a message naming it
+    assert r.returncode == 1 and "/plugins is not implemented by pycontain" in r.stderr, r.stderr
+    r = docker("network", "connect", "api-net", "api-any")   # a network that is not there: docker's words
+    assert r.returncode == 1 and "network api-net not found" in r.stderr
     r = docker("run", "--rm", "--network", "none", "--memory-swappiness", "10", IMAGE, "true")
     assert r.returncode == 125
     assert "MemorySwappiness is not supported by pycontain" in r.stderr
@@ -243,7 +246,7 @@ def test_login_checks_the_registry_and_push_uses_the_credentials(docker, workdir
         reg.stop()
 
 
-def test_update_sets_the_restart_policy_and_refuses_limits(docker):
+def test_update_sets_the_restart_policy(docker):
     r = docker("run", "-d", "--name", "api-upd", "--network", "none", IMAGE, "sh", "-c", "sleep 0.3; exit 2")
     assert r.returncode == 0, r.stderr
     r = docker("update", "--restart", "on-failure:2", "api-upd")
@@ -257,12 +260,53 @@ def test_update_sets_the_restart_policy_and_refuses_limits(docker):
     while containers.get("api-upd").record.restart_count < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert containers.get("api-upd").record.restart_count == 2
-    r = docker("update", "--memory", "64m", "api-upd")
-    assert r.returncode != 0 and "Memory: updating it is not supported by pycontain" in r.stderr, r.stderr
     assert docker("rm", "-f", "api-upd").returncode == 0
     r = docker("create", "--rm", "--name", "api-upd-rm", "--network", "none", IMAGE, "true")
     assert r.returncode == 0, r.stderr
     r = docker("update", "--restart", "always", "api-upd-rm")
-    assert r.returncode != 0 and "auto-remove" in r.stderr, r.stderr
+    assert r.returncode != 0 and "AutoRemove is enabled" in r.stderr, r.stderr
     assert containers.get("api-upd-rm").record.restart_policy == "no"
     assert docker("rm", "api-upd-rm").returncode == 0
+
+
+def cgroup_value(name, filename):
+    """A file of the running container's own cgroup, read on the host."""
+    pid = containers.get(name).record.pid
+    for _ctrls, d in running.own_cgroups(pid):
+        try:
+            with open(f"{d}/{filename}") as f:
+                return f.read().strip()
+        except FileNotFoundError:
+            continue
+    raise AssertionError(f"no {filename} in the cgroups of {name}")
+
+
+def test_update_changes_a_running_container_s_limits(docker):
+    r = docker("run", "-d", "--name", "api-lim", "--network", "none", "--memory-reservation", "16m", IMAGE, "sleep", "60")
+    assert r.returncode == 0, r.stderr
+    assert cgroup_value("api-lim", "memory.low" if cgroups_v2() else "memory.soft_limit_in_bytes") == str(16 << 20)
+    r = docker("update", "--memory", "64m", "--memory-swap", "128m", "--memory-reservation", "32m", "--cpus", "0.5",
+               "--pids-limit", "20", "--cpu-shares", "512", "--cpuset-cpus", "0", "api-lim")
+    assert (r.returncode, r.stdout.split()) == (0, ["api-lim"]), r.stderr
+    v2 = cgroups_v2()
+    assert cgroup_value("api-lim", "memory.max" if v2 else "memory.limit_in_bytes") == str(64 << 20)
+    assert cgroup_value("api-lim", "cpu.max" if v2 else "cpu.cfs_quota_us") == ("50000 100000" if v2 else "50000")
+    assert cgroup_value("api-lim", "pids.max") == "20"
+    assert cgroup_value("api-lim", "cpuset.cpus") == "0"
+    r = docker("inspect", "--format", "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.MemoryReservation}} "
+               "{{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}} {{.HostConfig.CpuShares}} {{.HostConfig.CpusetCpus}}",
+               "api-lim")
+    assert r.stdout.split() == [str(64 << 20), str(128 << 20), str(32 << 20), "500000000", "20", "512", "0"]
+    # docker's rules and the kernel's refusals: an error, nothing changed
+    r = docker("update", "--memory", "200m", "api-lim")
+    assert r.returncode == 1 and "update the memoryswap at the same time" in r.stderr, r.stderr
+    r = docker("update", "--cpu-quota", "30000", "api-lim")
+    assert r.returncode == 1 and "NanoCPUs has already been set" in r.stderr, r.stderr
+    r = docker("update", "--kernel-memory", "64m", "api-lim")
+    assert r.returncode == 1 and "KernelMemory is not supported" in r.stderr, r.stderr
+    assert cgroup_value("api-lim", "memory.max" if v2 else "memory.limit_in_bytes") == str(64 << 20)
+    assert docker("rm", "-f", "api-lim").returncode == 0
+
+
+def cgroups_v2() -> bool:
+    return cgroups.layout().driver == "v2"

@@ -345,9 +345,9 @@ def test_cli_build(tmp_path, base_image, leakcheck):
             assert r.returncode == 1 and text.strip().splitlines()[-1].startswith("pycontain: ")
             assert message in text, text
     r = _cli("build", str(tmp_path / "nowhere"))
-    assert r.returncode == 125 and r.stderr.decode().strip().startswith("pycontain: unable to prepare context")
+    assert r.returncode == 1 and r.stderr.decode().strip().startswith("pycontain: unable to prepare context")
     r = _cli("build", "--output", "type=zip,dest=x", str(ctx))
-    assert r.returncode == 125 and "type must be docker, oci or tar" in r.stderr.decode()
+    assert r.returncode == 1 and "type must be docker, oci or tar" in r.stderr.decode()
 
 
 def test_builder_prune(tmp_path, base_image, leakcheck):

@@ -157,7 +157,7 @@ def test_inspect_json_keys_and_types_match_where_pycontain_has_them(dockerd):
     (dinfo,), (pinfo,) = json.loads(d.stdout), json.loads(p.stdout)
 
     # keys docker leaves out while they are unset (Go's omitempty)
-    omitted_when_unset = {".HostConfig.Init", ".Config.StopTimeout", ".Config.StopSignal"}
+    omitted_when_unset = {".HostConfig.Init", ".Config.StopTimeout", ".Config.StopSignal", ".Config.ExposedPorts"}
 
     def same_shape(mine, theirs, path):
         for key, value in mine.items():
@@ -403,7 +403,7 @@ def test_completion_scripts_complete_verbs_flags_and_names(dockerd, tmp_path):
         return r.stdout.splitlines()
 
     assert complete("ins", "container l", "run --netw", "stop comp", "rmi busy") == \
-        ["inspect", "ls list logs", "--network", "compweb", "busybox:latest"]
+        ["inspect", "ls list logs", "--network --network-alias", "compweb", "busybox:latest"]
     # network names, from a store of its own (see test_network_and_volume_listings)
     assert complete("network rm no", root=tmp_path / "store") == ["none"]
     zsh = pycontain("completion", "zsh")

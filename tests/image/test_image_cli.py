@@ -66,7 +66,7 @@ def test_save_load_prune(cli_root, busybox_tar, tmp_path, capsys):
     assert rc == 0 and out.startswith("Deleted Images:\nuntagged: keep:1\ndeleted: sha256:"), out
     run(capsys, "load", "-i", str(tmp_path / "s.tar"))
     rc, out, err = run(capsys, "load", "-i", str(tmp_path / "nothing.tar"))
-    assert rc == 125 and "cannot read" in err
+    assert rc == 1 and "cannot read" in err
 
 
 def test_system_df_counts_images(cli_root, busybox_tar, capsys):
@@ -87,7 +87,7 @@ def test_import_refuses_an_empty_or_non_tar_file_and_keeps_nothing(cli_root, tmp
     for name, data in cases.items():
         (tmp_path / name).write_bytes(data)
         rc, out, err = run(capsys, "import", str(tmp_path / name), f"imp/{name.replace('.', '-')}")
-        assert (rc, out) == (125, "") and len(err.splitlines()) == 1, (name, err)
+        assert (rc, out) == (1, "") and len(err.splitlines()) == 1, (name, err)
         assert err.startswith(f"pycontain: cannot import {tmp_path / name}: "), err
         assert image.list() == []
         for d in ("blobs/sha256", "layers", "tmp"):
@@ -98,9 +98,9 @@ def test_pull_push_login_logout(cli_root, htpasswd_registry, busybox_tar, auth_f
     host = htpasswd_registry.host
     run(capsys, "import", "-c", "CMD echo x", str(busybox_tar), f"{host}/cli/img:2")
     rc, out, err = run(capsys, "push", f"{host}/cli/img:2")
-    assert rc == 125 and "pycontain login" in err
+    assert rc == 1 and "pycontain login" in err
     rc, out, err = run(capsys, "login", "-u", USER, "-p", "wrong", host)
-    assert rc == 125 and not auth_file.exists()
+    assert rc == 1 and not auth_file.exists()
     rc, out, _ = run(capsys, "login", "-u", USER, "-p", PASSWORD, host)
     assert (rc, out) == (0, "Login Succeeded\n")
     assert stat.S_IMODE(os.stat(auth_file).st_mode) == 0o600
@@ -112,7 +112,7 @@ def test_pull_push_login_logout(cli_root, htpasswd_registry, busybox_tar, auth_f
     rc, out, _ = run(capsys, "logout", host)
     assert out == f"Removing login credentials for {host}\n"
     rc, out, err = run(capsys, "pull", f"{host}/cli/img:2")
-    assert rc == 125 and "authentication required" in err  # pull always asks the registry
+    assert rc == 1 and "authentication required" in err  # pull always asks the registry
 
 
 def test_run_pull_never_refuses_a_missing_image(busybox):

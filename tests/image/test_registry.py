@@ -276,7 +276,7 @@ def test_rmi_of_the_last_tag_takes_the_digest_reference_along(root, registry, tm
     assert image.list(root=root) == [] and _store_is_empty(root)
 
 
-# ---- a hostile registry: every malformed answer is one line and exit 125 ----------------------
+# ---- a hostile registry: every malformed answer is one line and exit 1 (docker pull's status) ----------------------
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -376,7 +376,7 @@ def _hostile_answers(trap_port: int, registry_port: int) -> dict:
     return answers
 
 
-def test_a_hostile_registry_gets_one_line_and_125(root, monkeypatch, capsys):
+def test_a_hostile_registry_gets_one_line_and_status_1(root, monkeypatch, capsys):
     trap = socket.socket()   # redirects to other schemes point here: nothing may connect
     trap.bind(("127.0.0.1", 0))
     trap.listen(4)
@@ -387,7 +387,7 @@ def test_a_hostile_registry_gets_one_line_and_125(root, monkeypatch, capsys):
         for case in reg.answers:   # each in a store of its own: nothing of another case's pull helps it
             monkeypatch.setenv("PYCONTAIN_ROOT", str(root / case))
             rc, (_, err) = main(["pull", "-q", f"{reg.host}/{case}:1"]), capsys.readouterr()
-            assert rc == 125 and len(err.splitlines()) == 1 and err.startswith(f"pycontain: {reg.host}"), (case, err)
+            assert rc == 1 and len(err.splitlines()) == 1 and err.startswith(f"pycontain: {reg.host}"), (case, err)
             assert image.list(root=root / case) == [] and store_leftovers(root / case) == [], case
         with pytest.raises(BlockingIOError):
             trap.accept()

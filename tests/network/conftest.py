@@ -35,7 +35,8 @@ class TestHost:
 
     @staticmethod
     def veths():
-        return [n for n in TestHost.links() if n.startswith("veth")]
+        # veth<id>: a container's first network; vc<id><net>: one connected later
+        return [n for n in TestHost.links() if n.startswith(("veth", "vc"))]
 
     def wait_no_veths(self, timeout=5.0):
         end = time.monotonic() + timeout

@@ -2,6 +2,8 @@
 (the one Kubernetes' CRI plugin uses): `ctr run --runc-binary`, beside runc."""
 import shutil
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 from ocitools import IMAGE, RUNTIME, Containerd, busybox_archive
@@ -90,3 +92,36 @@ def test_ctr_task_exec(containerd, runtime):
         containerd.ctr("tasks", "delete", "--force", name, check=False)
         containerd.ctr("containers", "delete", name, check=False)
     assert containerd.ctr("containers", "ls", "-q").stdout == b""
+
+
+@pytest.fixture(scope="module")
+def open_containerd(busybox):
+    """A containerd whose directories the mapped root of a user namespace may
+    walk through (pytest's own are 0700, closed to host uid 300000)."""
+    d = Path(tempfile.mkdtemp(prefix="pc-ctrd-userns-", dir="/tmp"))
+    d.chmod(0o755)
+    c = None
+    try:
+        c = Containerd(d / "daemon")
+        for sub in ("root", "state"):
+            (d / "daemon" / sub).mkdir(exist_ok=True)
+            (d / "daemon" / sub).chmod(0o755)
+        c.ctr("images", "import", str(busybox_archive(busybox, d)))
+        yield c
+    finally:
+        if c is not None:
+            c.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.mark.parametrize("runtime", ["/usr/sbin/runc", RUNTIME], ids=["runc", "pycontain-runc"])
+def test_ctr_run_in_a_user_namespace(open_containerd, runtime):
+    """ctr run --uidmap/--gidmap: containerd chowns a snapshot to the mapped
+    ids and the bundle asks for a user namespace with those maps."""
+    name = "userns-" + ("runc" if runtime.endswith("/runc") else "ours")
+    r = open_containerd.ctr("run", "--rm", "--uidmap", "0:300000:65536", "--gidmap", "0:300000:65536",
+                            *open_containerd.run_args(runtime), IMAGE, name, "sh", "-c",
+                            "id -u; cat /proc/self/uid_map; stat -c %u /bin/busybox", check=False)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().split() == ["0", "0", "300000", "65536", "0"]
+    assert open_containerd.ctr("containers", "ls", "-q").stdout == b""

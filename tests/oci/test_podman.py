@@ -65,3 +65,15 @@ def test_podman_exec(tmp_path, archive, runtime):
             "echo rc=$?")
     r = podman_script(tmp_path, archive, runtime, body)
     assert (r.returncode, r.stdout, r.stderr) == (0, b"podman in /tmp as 0\nrc=4\n", b"err\n"), r.stderr
+
+
+@pytest.mark.parametrize("runtime", ["/usr/sbin/runc", RUNTIME], ids=["runc", "pycontain-runc"])
+def test_podman_run_with_a_uid_map(tmp_path, archive, runtime):
+    """podman --uidmap/--gidmap: a user namespace with the bundle's maps (podman
+    chowns a copy of the image to the mapped ids), through conmon and the runtime."""
+    body = (f"$P run --rm {RUN} --uidmap 0:200000:65536 --gidmap 0:200000:65536 {IMAGE} "
+            "sh -c 'id -u; cat /proc/self/uid_map; stat -c %u /bin/busybox'")
+    r = podman_script(tmp_path, archive, runtime, body)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.decode().split("\n")
+    assert lines[0] == "0" and lines[1].split() == ["0", "200000", "65536"] and lines[2] == "0", r.stdout

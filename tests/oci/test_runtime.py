@@ -102,8 +102,7 @@ def test_delete_force_and_delete_of_a_created_container(bundle, state_root):
 
 
 @pytest.mark.parametrize("edit, words", [
-    (lambda s: s.update(hooks={"createContainer": [{"path": "/bin/true"}]}),
-     "config.json: hooks.createContainer: hooks in the container's namespaces are not supported"),
+    (lambda s: s["linux"].update(intelRdt={"closID": "x"}), "config.json: linux.intelRdt: Intel RDT is not supported"),
     (lambda s: s["process"].update(args=[]), "config.json: process.args: must not be empty"),
     (lambda s: s["root"].update(path="nowhere"), "config.json: root.path:"),
     (lambda s: s["linux"].update(sysctl={"kernel.panic": "1"}), "config.json: linux.sysctl.kernel.panic:"),
@@ -267,7 +266,7 @@ def test_hooks_run_in_order_with_the_state_on_stdin(bundle, state_root, tmp_path
     kinds = [line.split(" ", 1)[0] for line in lines]
     assert kinds == ["prestart", "createRuntime", "poststart", "poststop"]
     states = [json.loads(line.split(" ", 1)[1]) for line in lines]
-    assert [st["status"] for st in states] == ["created", "created", "running", "stopped"]
+    assert [st["status"] for st in states] == ["creating", "creating", "running", "stopped"]   # as runc
     assert {st["id"] for st in states} == {"h1"} and states[0]["pid"] > 0 and states[0]["bundle"] == str(b)
 
 
@@ -334,3 +333,36 @@ def test_spec_features_version_list(bundle, state_root, tmp_path):
     assert [(s["id"], s["status"]) for s in listed] == [("ls1", "created")]
     assert run_runtime(state_root, "list", "-q").stdout == b"ls1\n"
     assert run_runtime(state_root, "delete", "ls1").returncode == 0
+
+
+@pytest.mark.parametrize("runtime", [RUNC, RUNTIME], ids=["runc", "pycontain-runc"])
+def test_operations_in_the_wrong_state_fail_as_with_runc(bundle, tmp_path, runtime):
+    """What the runtime-tools validation suite checks of the lifecycle: each
+    operation the state does not allow fails (exit 1) and changes nothing; the
+    same exit statuses as runc, step by step."""
+    if runtime is None:
+        pytest.skip("runc is the reference (apt-get install runc)")
+    b = bundle(["sh", "-c", "exit 0"])
+    root = tmp_path / "state-ws"
+
+    def rc(*args):
+        return run_runtime(root, *args, runtime=runtime).returncode
+
+    def status():
+        r = run_runtime(root, "state", "ws1", runtime=runtime)
+        return json.loads(r.stdout)["status"] if r.returncode == 0 else None
+    seen = [("state unknown", rc("state", "nope")), ("kill unknown", rc("kill", "nope", "KILL")),
+            ("start unknown", rc("start", "nope")), ("delete unknown", rc("delete", "nope")),
+            ("create", rc("create", "--bundle", str(b), "ws1")), ("status", status()),
+            ("resume created", rc("resume", "ws1")), ("start", rc("start", "ws1"))]
+    for _ in range(200):
+        if status() == "stopped":
+            break
+    seen += [("status", status()), ("start stopped", rc("start", "ws1")), ("pause stopped", rc("pause", "ws1")),
+             ("kill stopped", rc("kill", "ws1", "KILL")), ("status", status()), ("delete", rc("delete", "ws1")),
+             ("state deleted", rc("state", "ws1")), ("delete again", rc("delete", "ws1")),
+             ("delete --force unknown", rc("delete", "--force", "nope"))]
+    assert seen == [("state unknown", 1), ("kill unknown", 1), ("start unknown", 1), ("delete unknown", 1),
+                    ("create", 0), ("status", "created"), ("resume created", 1), ("start", 0), ("status", "stopped"), ("start stopped", 1), ("pause stopped", 1),
+                    ("kill stopped", 1), ("status", "stopped"), ("delete", 0), ("state deleted", 1),
+                    ("delete again", 1), ("delete --force unknown", 0)]
