@@ -51,6 +51,11 @@ def read_exit_file(container_dir) -> dict | None:
     return ended if isinstance(ended, dict) and isinstance(ended.get("exit_code"), int) else None
 
 
+def dropped_lines_error(dropped: int) -> str:
+    """The record's word on log lines a full disk made the monitor drop."""
+    return f"{dropped} log lines dropped: no space left on device"
+
+
 def remove_exit_file(container_dir) -> None:
     try:
         os.unlink(os.path.join(container_dir, EXIT_FILE))
@@ -491,6 +496,8 @@ class Store:
         if ended is not None:
             changes = {"state": "exited", "exit_code": ended["exit_code"], "oom_killed": bool(ended.get("oom_killed")),
                        "finished": ended.get("finished_ns", 0) / 1e9 or time.time(), "pid": None, "pid_start": None}
+            if ended.get("log_lines_dropped"):   # said at once, as the exit code (not after the teardown)
+                changes["error"] = dropped_lines_error(ended["log_lines_dropped"])
             if not process_alive(rec.monitor_pid, rec.monitor_start):   # it died before its teardown
                 remove_leftover_cgroups(rec)
                 changes.update(monitor_pid=None, monitor_start=None)
