@@ -1,4 +1,4 @@
-"""Build: the cffi launcher extension plus three tiny static programs.
+"""Build: the cffi launcher extension plus four tiny static programs.
 
 `_nsexec` is the cffi (API mode, out-of-line, abi3) extension that executes a
 LaunchPlan. `pycontain-init` (the optional pid-1 reaper) and `hello` (the
@@ -6,7 +6,8 @@ built-in hello-world image) are static executables: they run inside
 containers whose root filesystem has no libc of ours, so they cannot be
 dynamic. `pycontain-join` (the launcher's own child code, src/_nsexec.c,
 as a program) joins running containers for exec without sharing the
-caller's memory.
+caller's memory. `pycontain-monitor` (src/monitor.c) is the monitor of a
+detached container, executed in place of the process that launched it.
 """
 import os
 import shlex
@@ -24,6 +25,7 @@ STATIC_PROGRAMS = {
     "src/init.c": "_bin/pycontain-init",
     "src/hello.c": "_bin/hello-world/hello",
     "src/join.c": "_bin/pycontain-join",
+    "src/monitor.c": "_bin/pycontain-monitor",
 }
 
 

@@ -27,11 +27,13 @@ Rows (sections):
   paired with `runc run` of the same bundle; `python -c "import pycontain"`
   beside `python -c pass`.
 - detached: `pycontain run -d` until it returns (the container runs),
-  `pycontain exec ID true`, `pycontain rm -f ID`, beside runc's and crun's
-  `run -d`, `exec`, `delete -f`.
+  `pycontain exec ID true`, `pycontain rm -f ID`, under the C monitor and
+  (PYCONTAIN_MONITOR=python) the Python one, beside runc's and crun's
+  `run -d`, `exec`, `delete -f`; and the library's `containers.run()`
+  (detached) and `remove(force=True)` from one process, for both monitors.
 - monitor: resident memory (VmRSS, and RssAnon: what is the monitor's own)
-  of a detached container's monitor beside conmon's running the same
-  container with crun (Debian's conmon; skipped with a message when absent).
+  of a detached container's monitor, C and Python, beside conmon's running
+  the same container with crun (Debian's conmon; skipped with a message when absent).
 
 Needs root, a static busybox; crun, runc, bubblewrap and conmon are used when
 installed (`apt-get install crun runc bubblewrap conmon`).
@@ -76,18 +78,18 @@ def become_worker():
                                   PYTHON, *sys.argv])
 
 
-def spawn_and_wait(argv, stdout=DEVNULL):
-    pid = os.posix_spawn(argv[0], argv, os.environ,
+def spawn_and_wait(argv, stdout=DEVNULL, env=None):
+    pid = os.posix_spawn(argv[0], argv, os.environ if env is None else env,
                          file_actions=[(os.POSIX_SPAWN_DUP2, DEVNULL, 0), (os.POSIX_SPAWN_DUP2, stdout, 1)])
     _, status = os.waitpid(pid, 0)
     if status != 0:
         raise RuntimeError(f"{argv[0]} exited with status {status}: {' '.join(argv)}")
 
 
-def spawn_output(argv) -> str:
+def spawn_output(argv, env=None) -> str:
     r, w = os.pipe()
     try:
-        spawn_and_wait(argv, stdout=w)
+        spawn_and_wait(argv, stdout=w, env=env)
     finally:
         os.close(w)
     with os.fdopen(r, "rb") as f:
@@ -218,6 +220,18 @@ def detached_rounds(workdir: Path, rootfs: Path, runs: int):
         return {"run -d": t_run, "exec true": t_exec, "inspect": t_inspect, "rm -f": t_rm}
 
     engines.append(("pycontain", pycontain_round))
+    python_monitor = dict(os.environ, PYCONTAIN_MONITOR="python")
+
+    def python_monitor_round(i):
+        t = time.perf_counter()
+        cid = spawn_output([*cli, "run", "-d", "--network", "none", "--rootfs", str(rootfs),
+                            "sleep", "1000"], env=python_monitor).strip()
+        t_run = time.perf_counter() - t
+        t_exec = timed(lambda: spawn_and_wait([*cli, "exec", cid, "true"]))
+        t_rm = timed(lambda: spawn_and_wait([*cli, "rm", "-f", cid]))
+        return {"run -d": t_run, "exec true": t_exec, "rm -f": t_rm}
+
+    engines.append(("pycontain, Python monitor", python_monitor_round))
     for rt in ("runc", "crun"):
         exe = shutil.which(rt)
         if not exe:
@@ -243,6 +257,34 @@ def detached_rounds(workdir: Path, rootfs: Path, runs: int):
             for verb, t in verbs.items():
                 times.setdefault(f"{name} {verb}", []).append(t)
     return times
+
+
+LIBRARY_DETACHED = """
+import json, os, sys, time
+from pycontain import containers
+rootfs, runs = sys.argv[1], int(sys.argv[2])
+times = {}
+for i in range(runs + 1):
+    for who, monitor in (("C monitor", "c"), ("Python monitor", "python")):
+        os.environ["PYCONTAIN_MONITOR"] = monitor
+        t = time.perf_counter()
+        c = containers.run(rootfs=rootfs, command=["sleep", "1000"], network="none")
+        t_run = time.perf_counter() - t
+        t = time.perf_counter()
+        c.remove(force=True)
+        t_rm = time.perf_counter() - t
+        if i:
+            times.setdefault(f"library run(detach=True), {who}", []).append(t_run)
+            times.setdefault(f"library remove(force=True), {who}", []).append(t_rm)
+print(json.dumps(times))
+"""
+
+
+def library_detached_rounds(rootfs: Path, runs: int):
+    """{row: [seconds]}: containers.run(detach=True) until it returns (the
+    container runs) and remove(force=True), from one Python process, under
+    the C monitor and the Python monitor, interleaved."""
+    return json.loads(spawn_output([PYTHON, "-c", LIBRARY_DETACHED, str(rootfs), str(runs)]))
 
 
 # ---- memory of a monitor -----------------------------------------------------------
@@ -277,14 +319,17 @@ def monitor_rows(workdir: Path, rootfs: Path, samples: int = 3):
     container, and conmon running the same container with crun."""
     out = {}
     cli = pycontain_cli()
-    for _ in range(samples):
-        cid = spawn_output([*cli, "run", "-d", "--network", "none", "--rootfs", str(rootfs),
-                            "sleep", "1000"]).strip()
-        try:
-            time.sleep(0.5)  # let it settle: the figure of a monitor at rest
-            out.setdefault("pycontain monitor", []).append(rss_kib(find_process("pycontain.managed.monitor", cid)))
-        finally:
-            spawn_and_wait([*cli, "rm", "-f", cid])
+    for who, env, words in (("pycontain monitor (C)", None, ("pycontain-monitor",)),
+                            ("pycontain monitor (Python)", dict(os.environ, PYCONTAIN_MONITOR="python"),
+                             ("pycontain.managed.monitor",))):
+        for _ in range(samples):
+            cid = spawn_output([*cli, "run", "-d", "--network", "none", "--rootfs", str(rootfs),
+                                "sleep", "1000"], env=env).strip()
+            try:
+                time.sleep(0.5)  # let it settle: the figure of a monitor at rest
+                out.setdefault(who, []).append(rss_kib(find_process(*words, cid)))
+            finally:
+                spawn_and_wait([*cli, "rm", "-f", cid])
     conmon, crun = shutil.which("conmon"), shutil.which("crun")
     if not (conmon and crun):
         print("# skipped conmon: needs conmon and crun (apt-get install conmon crun)", file=sys.stderr)
@@ -362,6 +407,8 @@ def main():
         if "detached" in sections:
             times = detached_rounds(workdir, rootfs, args.cli_runs)
             print_times("detached containers, whole CLI processes", times, "pycontain run -d")
+            print_times("detached containers from the library, one process", library_detached_rounds(rootfs, args.cli_runs),
+                        "library run(detach=True), C monitor")
         if "monitor" in sections:
             print("\n## memory of the process that looks after a detached container (KiB, median of samples)")
             print("| who | VmRSS | RssAnon |\n|---|---:|---:|")

@@ -384,7 +384,12 @@ def join_helper_fd() -> int:
     return _program_fd("pycontain-join")
 
 
-PROGRAMS = ("pycontain-init", "pycontain-join", "hello-world/hello")
+def program_fd(name: str) -> int:
+    """The static program `name` (one of PROGRAMS), from sealed memory, made once per process."""
+    return _program_fd(name)
+
+
+PROGRAMS = ("pycontain-init", "pycontain-join", "hello-world/hello", "pycontain-monitor")
 
 
 def seal_programs() -> None:

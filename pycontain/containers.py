@@ -94,7 +94,8 @@ def prune(root=None) -> dict:
     store = shared_store(root)
     deleted, space = [], 0
     for rec in look_all(store):
-        if rec.state in ("created", "exited", "dead") and not rec.monitor_pid:
+        # (an exited one's monitor may still tear it down: remove() ends that)
+        if rec.state in ("exited", "dead") or (rec.state == "created" and not rec.monitor_pid):
             c = ManagedContainer(store, rec)
             size = dir_size(store.container_dir(rec.id))
             try:

@@ -35,6 +35,43 @@ MONITORED = ("running", "paused", "restarting")
 EXIT_MONITOR_LOST = 137
 # The error of a created container whose monitor (or foreground run) died before it started it.
 MONITOR_LOST_BEFORE_START = "the container's monitor ended before it started the container"
+# What the C monitor (src/monitor.c) writes into the container's directory
+# when the container ended, before its teardown: {"exit_code", "finished_ns",
+# "oom_killed", "log_lines_dropped"}. Readers merge it into the record at once
+# (the records are SQLite's, written by Python only), as podman reads conmon's.
+EXIT_FILE = "exit"
+
+
+def read_exit_file(container_dir) -> dict | None:
+    try:
+        with open(os.path.join(container_dir, EXIT_FILE), "rb") as f:
+            ended = json.loads(f.read())
+    except (OSError, ValueError):
+        return None
+    return ended if isinstance(ended, dict) and isinstance(ended.get("exit_code"), int) else None
+
+
+def dropped_lines_error(dropped: int) -> str:
+    """The record's word on log lines a full disk made the monitor drop."""
+    return f"{dropped} log lines dropped: no space left on device"
+
+
+def remove_exit_file(container_dir) -> None:
+    try:
+        os.unlink(os.path.join(container_dir, EXIT_FILE))
+    except FileNotFoundError:
+        pass
+
+
+def _exit_of(rec) -> dict | None:
+    """The exit file of rec's current run, if its C monitor wrote one and
+    nothing else follows the exit that its monitor decides and records: a
+    restart, or --rm's removal (a waiter sees the exit and the removal at
+    once, as from the Python monitor)."""
+    if not rec.log_path or rec.config.get("auto_remove") or (
+            rec.restart_policy.partition(":")[0] not in ("", "no") and not rec.stop_requested):
+        return None
+    return read_exit_file(os.path.dirname(rec.log_path))
 
 
 class NoSuchContainer(ContainerError, LookupError):
@@ -443,6 +480,8 @@ class Store:
         if rec.state in MONITORED or (rec.state == "created" and rec.monitor_pid):
             if rec.boot_id and rec.boot_id != boot_id():
                 return True  # the machine restarted since: nothing of it runs
+            if rec.state in MONITORED and _exit_of(rec) is not None:
+                return True  # it ended: its C monitor said so and tears it down now
             return not process_alive(rec.monitor_pid, rec.monitor_start)
         return False
 
@@ -450,7 +489,19 @@ class Store:
     def _recovery_changes(rec: ContainerRecord) -> dict:
         """Nobody watches this container any more. Its init died with its
         monitor (pdeathsig); should it still live (a monitor that lost it
-        some other way), it is killed so the record tells the truth."""
+        some other way), it is killed so the record tells the truth.
+        A C monitor's exit file says how it ended: merged, the monitor kept
+        while it lives (it finishes the teardown and clears itself)."""
+        ended = _exit_of(rec) if rec.state in MONITORED and rec.boot_id == boot_id() else None
+        if ended is not None:
+            changes = {"state": "exited", "exit_code": ended["exit_code"], "oom_killed": bool(ended.get("oom_killed")),
+                       "finished": ended.get("finished_ns", 0) / 1e9 or time.time(), "pid": None, "pid_start": None}
+            if ended.get("log_lines_dropped"):   # said at once, as the exit code (not after the teardown)
+                changes["error"] = dropped_lines_error(ended["log_lines_dropped"])
+            if not process_alive(rec.monitor_pid, rec.monitor_start):   # it died before its teardown
+                remove_leftover_cgroups(rec)
+                changes.update(monitor_pid=None, monitor_start=None)
+            return changes
         if rec.boot_id == boot_id() and process_alive(rec.pid, rec.pid_start):
             try:
                 os.kill(rec.pid, 9)

@@ -21,7 +21,8 @@ def fuse_processes(path) -> list:
 
 
 def monitor_pids(store_root) -> set:
-    """Monitors (python -m pycontain.managed.monitor) working for store_root."""
+    """Monitors working for store_root: Python's (python -m pycontain.managed.monitor) and C's
+    (pycontain-monitor, and the `python -m pycontain.managed.cmonitor finish` it becomes)."""
     found = set()
     want = f"PYCONTAIN_ROOT={store_root}".encode()
     for p in os.listdir("/proc"):
@@ -29,8 +30,10 @@ def monitor_pids(store_root) -> set:
             continue
         try:
             with open(f"/proc/{p}/cmdline", "rb") as f:
-                if b"pycontain.managed.monitor" not in f.read():
-                    continue
+                cmdline = f.read()
+            if not (b"pycontain.managed.monitor" in cmdline or cmdline.startswith(b"pycontain-monitor\0")
+                    or b"pycontain.managed.cmonitor" in cmdline):
+                continue
             with open(f"/proc/{p}/environ", "rb") as f:
                 if want in f.read().split(b"\0"):
                     found.add(int(p))

@@ -16,11 +16,12 @@ from .. import attach, events, names
 from ..result import ContainerResult
 from ..errors import ConfigError, ContainerError, ContainerStateError, ContainerTimeout, StartFailed
 from ..logs import follow_entries, parse_since, read_entries
-from ..state import MONITORED, ContainerRecord, NameInUse, NoSuchContainer, Store, process_alive, process_start_time
+from ..state import (MONITORED, ContainerRecord, NameInUse, NoSuchContainer, Store, process_alive, process_start_time,
+                     remove_leftover_cgroups)
 from . import proc
 from . import health
 from .inspect import inspect_dict
-from .record import CONFIG_VERSION, discard, look, parse_restart_policy, signal_number
+from .record import CONFIG_VERSION, discard, look, on_networks, parse_restart_policy, signal_number
 
 DEFAULT_STOP_TIMEOUT = 10
 
@@ -106,13 +107,18 @@ class ManagedContainer:
             raise ContainerStateError(f"cannot start a paused container {rec.name}, try unpause instead")
         if rec.state in ("running", "restarting"):
             return self  # docker: starting a running container is not an error
+        rec = self._finished(rec)
         # Imported here and in run_attached: the monitor runs the container
         # through pycontain.Container (the launcher, cffi, the configuration,
         # seccomp: ~35 ms of imports) that the verbs which only read or signal
         # a container (ps, inspect, stop, rm) never use.
+        from . import cmonitor
         from .monitor import ALREADY_RUNNING, start_detached
 
-        result = start_detached(self._store, rec.id, attach_sock=attach_sock)
+        if cmonitor.eligible(rec):
+            result = cmonitor.start(self._store, rec.id, attach_sock=attach_sock)
+        else:
+            result = start_detached(self._store, rec.id, attach_sock=attach_sock)
         try:
             self.reload()
         except NoSuchContainer:  # auto-removed already
@@ -122,6 +128,52 @@ class ManagedContainer:
                 return self  # a concurrent start won
             raise StartFailed(result["error"], result.get("exit_status", 125))
         return self
+
+    def _finished(self, rec, timeout=30.0):
+        """rec with nothing of its last run left. A C monitor tears the
+        container down in Python after its exit was recorded (the exit
+        file): whoever wants the container next (start, rm) does not wait
+        ~0.2 s for that interpreter to start, but kills it and removes what
+        it would have (its cgroups and network lease; the image hold and the
+        volumes' locks go with the record or the process). An --rm one is
+        left to finish its removal."""
+        if rec.state in MONITORED or rec.state == "created" or not rec.monitor_pid:
+            return rec
+        if rec.config.get("auto_remove"):
+            end = time.monotonic() + timeout
+            while process_alive(rec.monitor_pid, rec.monitor_start) and time.monotonic() < end:
+                time.sleep(0.005)
+        else:
+            fd = self._pidfd_of(rec.monitor_pid, rec.monitor_start)
+            if fd is not None:
+                try:
+                    _signal.pidfd_send_signal(fd, _signal.SIGKILL)
+                    select.select([fd], [], [], timeout)
+                except ProcessLookupError:
+                    pass
+                finally:
+                    os.close(fd)
+            remove_leftover_cgroups(rec)
+            if on_networks(rec):
+                # Imported here: the network code (~5 ms, and the launcher
+                # its netlink helper loads) for a container on a network only.
+                from ..network.connect import release_container
+
+                release_container(rec.id, root=self._store.root)
+        monitor = rec.monitor_pid
+
+        def same_monitor(cur):
+            if cur.monitor_pid != monitor or process_alive(cur.monitor_pid, cur.monitor_start):
+                raise _MonitorChanged
+
+        try:
+            cur = self._store.update(rec.id, _check=same_monitor, monitor_pid=None, monitor_start=None)
+        except _MonitorChanged:
+            cur = self._store.load(rec.id)
+        if cur is None:
+            raise NoSuchContainer(rec.id[:12])
+        self._rec = cur
+        return cur
 
     def run_attached(self, stdin_fd=None, echo=True, tty_handler=None) -> int:
         """Runs the container with this process as its monitor (foreground
@@ -145,13 +197,18 @@ class ManagedContainer:
 
     def _pidfd(self, rec):
         """A pidfd of the container's init if it still is the one recorded."""
-        if not rec.pid:
+        return self._pidfd_of(rec.pid, rec.pid_start)
+
+    @staticmethod
+    def _pidfd_of(pid, start):
+        """A pidfd of process pid if it still is the one that started at start."""
+        if not pid:
             return None
         try:
-            fd = os.pidfd_open(rec.pid)
+            fd = os.pidfd_open(pid)
         except (ProcessLookupError, OSError):
             return None
-        if process_start_time(rec.pid) != rec.pid_start:
+        if process_start_time(pid) != start:
             os.close(fd)
             return None
         return fd
@@ -221,6 +278,14 @@ class ManagedContainer:
             finally:
                 os.close(fd)
         self._wait_recorded(rec)
+        if on_networks(rec):
+            # a C monitor's teardown gives the leases back after the exit is
+            # recorded: done here, so that the addresses and the network are
+            # free once stop returns, as with docker (network rm, --ip)
+            try:
+                self._finished(self._fresh())
+            except NoSuchContainer:
+                pass
         events.container_event(self._store.root, rec, "stop")
         return self
 
@@ -299,6 +364,8 @@ class ManagedContainer:
                 events.container_event(self._store.root, rec, "kill", signal=int(_signal.SIGKILL))
             self._send(rec, _signal.SIGKILL)
             self._wait_recorded(rec)
+            rec = self._fresh()
+        rec = self._finished(rec)
 
         def still_stopped(cur):
             if cur.state in MONITORED or cur.monitor_pid:
@@ -689,6 +756,10 @@ class ManagedContainer:
         self.reload()
         events.container_event(self._store.root, self._rec, "rename", oldName="/" + old_name)
         return self
+
+
+class _MonitorChanged(Exception):
+    """Another monitor took the container meanwhile."""
 
 
 class _RecordChanged(Exception):

@@ -33,7 +33,7 @@ from ..attach import AttachServer, write_all
 from ..container import DEVNULL, PIPE, Container
 from ..errors import AlreadyRunning
 from ..logs import JsonFileWriter
-from ..state import Store, boot_id, process_alive, process_start_time
+from ..state import Store, boot_id, process_alive, process_start_time, remove_exit_file
 from . import health
 from .record import container_arguments, discard, should_restart
 
@@ -361,19 +361,24 @@ def start_detached(store, cid: str, timeout: float = 60.0, attach_sock=None) -> 
         os.close(w)
     try:
         first.wait()
-        chunks = []
-        end = time.monotonic() + timeout
-        while True:
-            left = end - time.monotonic()
-            if left <= 0 or not select.select([r], [], [], left)[0]:
-                return {"error": "the container's monitor did not report in time", "exit_status": 125,
-                        "kind": START_FAILED}
-            data = os.read(r, 65536)
-            if not data:
-                break
-            chunks.append(data)
+        return read_report(r, timeout)
     finally:
         os.close(r)
+
+
+def read_report(r, timeout: float) -> dict:
+    """What a starting monitor reports on the pipe r, read until it closes."""
+    chunks = []
+    end = time.monotonic() + timeout
+    while True:
+        left = end - time.monotonic()
+        if left <= 0 or not select.select([r], [], [], left)[0]:
+            return {"error": "the container's monitor did not report in time", "exit_status": 125,
+                    "kind": START_FAILED}
+        data = os.read(r, 65536)
+        if not data:
+            break
+        chunks.append(data)
     if not chunks:
         return {"error": "the container's monitor ended before it started the container", "exit_status": 125,
                 "kind": START_FAILED}
@@ -391,8 +396,11 @@ def claim(store, cid):
                 and process_alive(rec.monitor_pid, rec.monitor_start)):
             raise AlreadyRunning(f"container {rec.short_id} is already running")
 
-    return store.update(cid, _check=check, monitor_pid=me, monitor_start=my_start, stop_requested=False,
-                        boot_id=boot_id())
+    rec = store.update(cid, _check=check, monitor_pid=me, monitor_start=my_start, stop_requested=False,
+                       boot_id=boot_id())
+    # the last run's exit file (the C monitor's) says nothing of this run
+    remove_exit_file(store.container_dir(cid))
+    return rec
 
 
 def main(argv):

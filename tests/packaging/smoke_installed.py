@@ -41,6 +41,10 @@ def main():
     if r.returncode != 3:
         fail(f"pycontain-init did not pass the exit status through: {r.returncode}")
 
+    r = subprocess.run([str(bin_dir / "pycontain-monitor")], capture_output=True, text=True)
+    if r.returncode != 125 or "pycontain-monitor: --pid, --dir and --log are required" not in r.stderr:
+        fail(f"pycontain-monitor without arguments: status {r.returncode}, {r.stderr[:80]!r}")
+
     print(f"ok: pycontain {pycontain.__file__} on Python {platform.python_version()} {platform.machine()}")
 
 

@@ -2,6 +2,8 @@
 sdist with Debian's gcc-aarch64-linux-gnu, its static programs run under
 qemu-aarch64-static, and the launcher's C compiled against kernel headers
 too old to know the newer system calls (as on the manylinux2014 images)."""
+import json
+import os
 import signal
 import subprocess
 import sys
@@ -70,7 +72,8 @@ def elf_machine(path):
 def test_cross_build_follows_cc_to_aarch64_without_warnings(aarch64_wheel, aarch64_root):
     assert aarch64_wheel.wheel.name.endswith("-cp310-abi3-linux_aarch64.whl"), aarch64_wheel.wheel.name
     assert elf_machine(aarch64_root / "pycontain/_nsexec.abi3.so") == ("AArch64", True)
-    for prog in ("pycontain/_bin/pycontain-init", "pycontain/_bin/hello-world/hello", "pycontain/_bin/pycontain-join"):
+    for prog in ("pycontain/_bin/pycontain-init", "pycontain/_bin/hello-world/hello", "pycontain/_bin/pycontain-join",
+                 "pycontain/_bin/pycontain-monitor"):
         assert elf_machine(aarch64_root / prog) == ("AArch64", False), f"{prog} is not a static aarch64 program"
     assert compiler_warnings(aarch64_wheel.log) == []
 
@@ -146,3 +149,24 @@ def test_static_programs_need_no_libc_headers(compiler, tmp_path):
     for src in ("init.c", "hello.c"):
         run([compiler, "-nostdinc", "-DPC_NOLIBC", "-nostdlib", "-ffreestanding", "-fno-stack-protector", "-static",
              "-fno-pie", "-no-pie", "-Os", "-Wall", "-Wextra", "-Werror", "-o", tmp_path / src[:-2], REPO / "src" / src])
+
+
+def test_aarch64_monitor_logs_and_records_the_exit_under_qemu(aarch64_root, tmp_path):
+    """pycontain-monitor's own system calls on aarch64 (its syscall numbers
+    are per architecture): bash (dash takes one-digit descriptors only)
+    starts the command and executes the monitor in its place, so the
+    command is the monitor's child, as a container's init is."""
+    monitor = aarch64_root / "pycontain/_bin/pycontain-monitor"
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    script = (f'sh -c "echo hello; echo err >&2; exit 5" >&{out_w} 2>&{err_w} & '
+              f'exec {out_w}>&- {err_w}>&-; exec "$0" "$@" --pid $!')
+    p = subprocess.Popen(["bash", "-c", script, QEMU_AARCH64, monitor, "--dir", tmp_path, "--log", tmp_path / "log",
+                          "--stdout", str(out_r), "--stderr", str(err_r)], pass_fds=(out_r, out_w, err_r, err_w),
+                         stderr=subprocess.PIPE, text=True)
+    for fd in (out_r, out_w, err_r, err_w):
+        os.close(fd)
+    assert p.wait(timeout=60) == 5, p.stderr.read()
+    entries = [json.loads(line) for line in (tmp_path / "log").read_text().splitlines()]
+    assert [(e["stream"], e["log"]) for e in entries] == [("stdout", "hello\n"), ("stderr", "err\n")]
+    assert json.loads((tmp_path / "exit").read_text())["exit_code"] == 5

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.packaging
 
 # manylinux2014 is glibc 2.17: the oldest the wheels are built for (pyproject.toml).
 OLDEST_GLIBC = (2, 17)
-STATIC_PROGRAMS = ("pycontain/_bin/pycontain-init", "pycontain/_bin/hello-world/hello", "pycontain/_bin/pycontain-join")
+STATIC_PROGRAMS = ("pycontain/_bin/pycontain-init", "pycontain/_bin/hello-world/hello", "pycontain/_bin/pycontain-join",
+                   "pycontain/_bin/pycontain-monitor")
 
 
 def test_sdist_has_the_sources_and_no_build_products(dist):

@@ -81,7 +81,11 @@ def test_nobody_reads_nothing_of_a_store_with_a_running_container(fresh_root, bu
     while "logged-line" not in cli(fresh_root, "logs", "secretive").stdout and time.monotonic() < end:
         time.sleep(0.05)
     db = fresh_root / "containers.db"
-    assert os.path.exists(f"{db}-wal") and os.path.exists(f"{db}-shm")   # the CLI's records are in the WAL
+    # the database as while any pycontain process has it open (the C monitor
+    # keeps no connection): SQLite gives its -wal and -shm the database's mode
+    reader = sqlite3.connect(db)
+    reader.execute("SELECT count(*) FROM containers").fetchone()
+    assert os.path.exists(f"{db}-wal") and os.path.exists(f"{db}-shm")
     paths = everything_under(fresh_root)
     assert any(p.endswith("-json.log") for p in paths) and any(p.endswith(".sock") for p in paths)
     assert as_nobody(_readable_by_nobody(paths)) == {"ok": []}
@@ -94,6 +98,7 @@ def test_nobody_reads_nothing_of_a_store_with_a_running_container(fresh_root, bu
     os.chmod(fresh_root, 0o755)
     private = [str(db), f"{db}-wal", f"{db}-shm", str(fresh_root / "containers")]
     assert as_nobody(_readable_by_nobody(private)) == {"ok": []}
+    reader.close()
 
 
 def test_an_older_store_is_tightened_on_first_use(open_dir):
