@@ -19,7 +19,8 @@ def archive(busybox, tmp_path_factory):
 
 def test_docker_run_with_the_added_runtime(archive):
     d = tempfile.mkdtemp(prefix="pc-dkr-", dir="/tmp")
-    name = d.rsplit("/", 1)[1]
+    # containerd's namespaces start with a letter or digit: mkdtemp's suffix may start with "_"
+    name = "pcdkr" + d.rsplit("/", 1)[1][len("pc-dkr-"):].replace("_", "0").lower()
     dk = f"docker -H unix://{d}/docker.sock"
     run = f"{dk} run --rm --network none {IMAGE} sh -c 'echo hello from $$; exit 5'"
     script = f"""
