@@ -53,6 +53,10 @@ PROGRAM = "pycontain-monitor"
 HEALTH_DEFAULT_INTERVAL_NS = 30 * 1_000_000_000
 # PYCONTAIN_MONITOR=python keeps every detached container under the Python monitor.
 MONITOR_ENV = "PYCONTAIN_MONITOR"
+# A process with threads that forked a starter before its first thread (the
+# Engine API service: managed/starter.py sets this) starts through it:
+# (store root, id, timeout) -> the report, or None when the starter could not answer.
+threaded_starter = None
 
 
 def eligible(rec) -> bool:
@@ -71,7 +75,12 @@ def start(store: Store, cid: str, timeout: float = 60.0) -> dict:
     ({"ok": True, "pid": N} or {"error": ..., "kind": ...}) as monitor.start_detached.
     A process with threads does not fork (another thread may hold a lock
     the child would need: SQLite's, the import lock...): a new interpreter
-    launches the container instead, then becomes the C monitor all the same."""
+    launches the container instead, then becomes the C monitor all the same
+    (unless a fork server, threaded_starter, forks for it)."""
+    if threaded_starter is not None and threading.active_count() > 1:
+        result = threaded_starter(store.root, cid, timeout)
+        if result is not None:
+            return result
     r, w = os.pipe()
     launcher = None
     try:
