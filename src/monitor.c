@@ -26,7 +26,7 @@
  *
  * Usage: pycontain-monitor --pid N --dir DIR --log PATH [--max-size N]
  *        [--max-file N] (--stdout FD --stderr FD | --tty FD) [--stdin FD]
- *        [--attach FD] [--report FD] [--oom PATH] [--events PATH --id ID --name NAME
+ *        [--attach FD] [--client FD] [--report FD] [--oom PATH] [--events PATH --id ID --name NAME
  *        --image IMAGE] [--health-interval NS --python PATH --root STORE]
  *        -- EXIT COMMAND...
  *
@@ -411,6 +411,34 @@ static void log_data(struct stream *s, const unsigned char *data, rs_size_t n)
     }
 }
 
+/* How many bytes at the end of p begin a UTF-8 character not yet whole
+ * (logs.py's _incomplete_utf8_tail). */
+static rs_size_t incomplete_utf8_tail(const unsigned char *p, rs_size_t n)
+{
+    for (rs_size_t back = 1; back <= 4 && back <= n; back++) {
+        unsigned char b = p[n - back];
+        if ((b & 0xC0) != 0x80) {   /* a lead byte (or ASCII): how long its character is */
+            rs_size_t need = (b & 0xE0) == 0xC0 ? 2 : (b & 0xF0) == 0xE0 ? 3 : (b & 0xF8) == 0xF0 ? 4 : 1;
+            return need > back ? back : 0;
+        }
+    }
+    return 0;
+}
+
+/* A terminal's prompt has no newline: what is left of its line is logged at
+ * once (followers see it), but for a character whose bytes did not all come
+ * yet (logs.py's flush_partial(whole_characters=True)). */
+static void flush_partial(struct stream *s)
+{
+    rs_size_t keep = incomplete_utf8_tail(s->partial, s->have);
+    if (s->have <= keep)
+        return;
+    log_entry(s->name, s->partial, s->have - keep);
+    for (rs_size_t i = 0; i < keep; i++)   /* at most 3 bytes, moved forward */
+        s->partial[i] = s->partial[s->have - keep + i];
+    s->have = keep;
+}
+
 /* ---- attach: pycontain/attach.py's server side ------------------------------- */
 
 #define MAX_CLIENTS 32
@@ -433,6 +461,18 @@ static void drop(struct client *c)
     c->fd = -1;
 }
 
+static void add_client(int fd)
+{
+    for (int i = 0; i < MAX_CLIENTS; i++) {
+        if (clients[i].fd < 0) {
+            memset(&clients[i], 0, sizeof clients[i]);
+            clients[i].fd = fd;
+            return;
+        }
+    }
+    m_close(fd);
+}
+
 static void accept_client(void)
 {
     int fd = (int)sys(M_NR_accept4, listen_fd, 0, 0, SOCK_CLOEXEC, 0);
@@ -446,14 +486,7 @@ static void accept_client(void)
         m_close(fd);
         return;
     }
-    for (int i = 0; i < MAX_CLIENTS; i++) {
-        if (clients[i].fd < 0) {
-            memset(&clients[i], 0, sizeof clients[i]);
-            clients[i].fd = fd;
-            return;
-        }
-    }
-    m_close(fd);
+    add_client(fd);
 }
 
 static void send_all(int fd, const unsigned char *p, rs_size_t n, int sock)
@@ -660,7 +693,7 @@ int pc_main(int argc, char **argv, char **envp)
     const char *dir = 0, *oom_path = 0, *events = 0, *id = "", *name = "", *image = "";
     const char *python = 0, *root = 0;
     long long health_ns = 0;
-    int report_fd = -1;
+    int report_fd = -1, client_fd = -1;
     char **exit_cmd = 0;
     streams[0].fd = streams[1].fd = -1;
     streams[0].name = "stdout";
@@ -684,6 +717,7 @@ int pc_main(int argc, char **argv, char **envp)
         else if (rs_streq(a, "--tty")) streams[0].fd = tty_fd = (int)parse_num(v);
         else if (rs_streq(a, "--stdin")) stdin_fd = (int)parse_num(v);
         else if (rs_streq(a, "--attach")) listen_fd = (int)parse_num(v);
+        else if (rs_streq(a, "--client")) client_fd = (int)parse_num(v);   /* attached before the start */
         else if (rs_streq(a, "--oom")) oom_path = v;
         else if (rs_streq(a, "--events")) events = v;
         else if (rs_streq(a, "--id")) id = v;
@@ -703,12 +737,15 @@ int pc_main(int argc, char **argv, char **envp)
         usage("--health-interval needs --python and --root");
     my_uid = (unsigned)sys(M_NR_getuid, 0, 0, 0, 0, 0);
     /* what we were handed is ours alone: no health probe inherits it */
-    int handed[] = {streams[0].fd, streams[1].fd, stdin_fd, listen_fd};
+    int handed[] = {streams[0].fd, streams[1].fd, stdin_fd, listen_fd, client_fd};
     for (unsigned i = 0; i < sizeof handed / sizeof handed[0]; i++)
         if (handed[i] >= 0)
             sys(M_NR_fcntl, handed[i], F_SETFD, FD_CLOEXEC, 0, 0);
     for (int i = 0; i < MAX_CLIENTS; i++)
         clients[i].fd = -1;
+    /* run -t, start -ai: a client connected before the start sees all the output */
+    if (client_fd >= 0)
+        add_client(client_fd);
 
     log_fd = m_open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0640);
     if (log_fd >= 0) {
@@ -844,6 +881,8 @@ int pc_main(int argc, char **argv, char **envp)
                     break;
                 }
                 log_data(&streams[s], buf, (rs_size_t)got);
+                if (fd == tty_fd)
+                    flush_partial(&streams[s]);
                 broadcast(buf, (rs_size_t)got);
             }
         }

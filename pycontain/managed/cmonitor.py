@@ -40,22 +40,21 @@ import time
 from .. import _launch, _netns, cgroups, fuse_overlayfs
 from ..attach import SOCKET_NAME, AttachServer
 from ..container import release_image
-from ..errors import AlreadyRunning, NetworkError
-from ..network import ipam
-from ..network import store as netstore
-from ..network.attach import NetworkAttachment
+from ..errors import AlreadyRunning
+from ..network.connect import release_container
 from ..state import EXIT_MONITOR_LOST, Store, read_exit_file, remove_exit_file
 from .monitor import (ALREADY_RUNNING, RESTART_DELAY_MAX, RESTART_DELAY_START, RESTART_RESET_AFTER,
                       START_FAILED, Monitor, claim, read_report)
-from .record import should_restart
+from . import health
+from .record import on_networks, should_restart
 
 PROGRAM = "pycontain-monitor"
-HEALTH_DEFAULT_INTERVAL_NS = 30 * 1_000_000_000
 # PYCONTAIN_MONITOR=python keeps every detached container under the Python monitor.
 MONITOR_ENV = "PYCONTAIN_MONITOR"
 # A process with threads that forked a starter before its first thread (the
 # Engine API service: managed/starter.py sets this) starts through it:
-# (store root, id, timeout) -> the report, or None when the starter could not answer.
+# (store root, id, timeout, attach socket or None) -> the report,
+# or None when the starter could not answer.
 threaded_starter = None
 
 
@@ -70,28 +69,31 @@ def eligible(rec) -> bool:
                                           rootless=False) != "fuse-overlayfs")
 
 
-def start(store: Store, cid: str, timeout: float = 60.0) -> dict:
+def start(store: Store, cid: str, timeout: float = 60.0, attach_sock=None) -> dict:
     """Starts the container under a C monitor; returns the report
     ({"ok": True, "pid": N} or {"error": ..., "kind": ...}) as monitor.start_detached.
     A process with threads does not fork (another thread may hold a lock
     the child would need: SQLite's, the import lock...): a new interpreter
     launches the container instead, then becomes the C monitor all the same
-    (unless a fork server, threaded_starter, forks for it)."""
+    (unless a fork server, threaded_starter, forks for it).
+    attach_sock: a client attached from the start (run -t, start -ai), as
+    monitor.start_detached's."""
     if threaded_starter is not None and threading.active_count() > 1:
-        result = threaded_starter(store.root, cid, timeout)
+        result = threaded_starter(store.root, cid, timeout, attach_sock)
         if result is not None:
             return result
+    client = attach_sock.fileno() if attach_sock is not None else None
     r, w = os.pipe()
     launcher = None
     try:
         _launch.program_fd(PROGRAM)   # sealed once per process: every fork inherits it
         if threading.active_count() > 1:
-            launcher = _spawn_launcher(store, cid, w)
+            launcher = _spawn_launcher(store, cid, w, client)
         else:
             first = os.fork()
             if first == 0:   # never returns
                 os.close(r)
-                _first_child(store.root, cid, w)
+                _first_child(store.root, cid, w, client)
     except BaseException:
         os.close(r)
         raise
@@ -108,22 +110,23 @@ def start(store: Store, cid: str, timeout: float = 60.0) -> dict:
         os.close(r)
 
 
-def _spawn_launcher(store, cid, w) -> subprocess.Popen:
-    """`python -m pycontain.managed.cmonitor start ID FD`, in a session of its own."""
+def _spawn_launcher(store, cid, w, client) -> subprocess.Popen:
+    """`python -m pycontain.managed.cmonitor start ID FD [CLIENT_FD]`, in a session of its own."""
     env = dict(os.environ, PYCONTAIN_ROOT=str(store.root), PYCONTAIN_NETNS_POOL="0")
+    extra = (client,) if client is not None else ()
     return subprocess.Popen(
-        [sys.executable, "-m", "pycontain.managed.cmonitor", "start", cid, str(w)],
+        [sys.executable, "-m", "pycontain.managed.cmonitor", "start", cid, str(w), *map(str, extra)],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        pass_fds=(w,), start_new_session=True, env=env, close_fds=True,
+        pass_fds=(w, *extra), start_new_session=True, env=env, close_fds=True,
         cwd="/",  # `python -m` imports from its working directory first: the caller's may be a container's
     )
 
 
-def _first_child(root, cid, report_fd):
+def _first_child(root, cid, report_fd, client=None):
     code = 125
     try:
         if os.fork() == 0:   # the monitor-to-be: nobody's child once its parent ended
-            _monitor_child(root, cid, report_fd)
+            _monitor_child(root, cid, report_fd, client)
         code = 0
     finally:
         os._exit(code)
@@ -136,7 +139,7 @@ def _report(fd, msg):
         pass
 
 
-def _monitor_child(root, cid, report_fd):
+def _monitor_child(root, cid, report_fd, client):
     """Launches the container and becomes its C monitor. Never returns."""
     store = mon = None
     try:
@@ -159,7 +162,7 @@ def _monitor_child(root, cid, report_fd):
             _report(report_fd, {"error": str(e), "exit_status": 125, "kind": kind})
             os._exit(1)
         mon = Monitor(store, cid, report_fd=report_fd)
-        _become_monitor(store, rec, mon, report_fd, RESTART_DELAY_START)
+        _become_monitor(store, rec, mon, report_fd, RESTART_DELAY_START, client)
     except BaseException as e:
         _report(report_fd, {"error": f"the container's monitor failed: {e}", "exit_status": 125,
                             "kind": START_FAILED})
@@ -178,14 +181,15 @@ def _monitor_child(root, cid, report_fd):
     os._exit(1)
 
 
-def _become_monitor(store, rec, mon, report_fd, restart_delay):
+def _become_monitor(store, rec, mon, report_fd, restart_delay, client=None):
     """Launches the container of rec (this process is its monitor already)
-    and executes the C monitor in this process's place. Returns only when
-    the container could not start (recorded; --rm done)."""
+    and executes the C monitor in this process's place, with client (a
+    connected attach socket's descriptor) attached from the start. Returns
+    only when the container could not start (recorded; --rm done)."""
     program = _launch.program_fd(PROGRAM)
     attach = AttachServer(store.container_dir(rec.id))   # attach works as soon as `run -d` returned
     try:
-        c = mon._launch(rec)
+        c = mon._plug_networks(mon._launch(rec), rec)
     except Exception as e:   # as Monitor.run: the record says why, --rm removes it
         status = getattr(e, "exit_status", 125)
         store.update(rec.id, state="exited", exit_code=status, error=str(e), finished=time.time(),
@@ -197,6 +201,9 @@ def _become_monitor(store, rec, mon, report_fd, restart_delay):
             mon._remove()
         return
     argv, keep = _monitor_argv(store, rec, c, attach, restart_delay)
+    if client is not None:
+        argv[1:1] = ["--client", str(client)]
+        keep.append(client)
     if report_fd is not None:   # the monitor reports {"ok": true, "pid": N} once it runs
         argv[1:1] = ["--report", str(report_fd)]
         keep.append(report_fd)
@@ -234,47 +241,18 @@ def _monitor_argv(store, rec, c, attach, restart_delay) -> tuple[list, list]:
         argv += ["--oom", oom]
     argv += ["--events", str(store.root / "events.jsonl"), "--id", rec.id, "--name", rec.name,
              "--image", rec.image or ""]
-    interval = health_interval_ns(rec)
-    if interval:
-        argv += ["--health-interval", str(interval), "--python", sys.executable, "--root", str(store.root)]
+    hc = health.healthcheck_of(rec)
+    if health.active(hc):
+        argv += ["--health-interval", str(round(health.interval_seconds(hc) * health.SECOND)), "--python", sys.executable, "--root", str(store.root)]
     # volumes stay held (a shared flock on each) for as long as the monitor lives
     volume_fds = [v._fd for v in c._volumes if v._fd is not None]
     # and the published host ports (a bound socket each) until their rules are gone
     port_fds = [s.fileno() for s in net._reservation.sockets] if net is not None and net._reservation else []
     keep += volume_fds + port_fds
     handoff = {"cgroup": cg.record() if cg is not None else None, "image_held": bool(c._image_held),
-               "volume_fds": volume_fds + port_fds, "restart_delay": restart_delay,
-               "network": rec.config.get("network", "none")}
+               "volume_fds": volume_fds + port_fds, "restart_delay": restart_delay}
     argv += ["--", sys.executable, "-m", "pycontain.managed.cmonitor", "finish", rec.id, json.dumps(handoff)]
     return argv, keep
-
-
-def health_interval_ns(rec) -> int:
-    """How often the container's health check runs (0: it has none), as
-    managed/health.py reads the record's docker Healthcheck: Test NONE is
-    none, a zero Interval is docker's 30 s."""
-    hc = rec.config.get("healthcheck")
-    if not hc or not hc.get("Test") or hc["Test"][0] == "NONE":
-        return 0
-    return int(hc.get("Interval") or HEALTH_DEFAULT_INTERVAL_NS)
-
-
-def release_network(root, cid: str, mode: str) -> None:
-    """What the container held on a bridge network (its lease, veth, published
-    ports' rules), let go from another process than the one that took it;
-    the other members' hosts files of a user-defined network forget it."""
-    if mode in ("none", "host") or mode.startswith("container:"):
-        return
-    try:
-        network = netstore.get(mode, root)
-    except NetworkError:   # removed meanwhile (network rm refuses while a container uses it)
-        return
-    with ipam.network_lock(network, root):
-        freed = ipam.release_container(network, cid, root)
-    if network.user_defined and any(lease.hosts_file for lease in freed):
-        peers = NetworkAttachment(mode, cid, None, root)
-        peers.network = network
-        peers._refresh_peers()
 
 
 def _oom_file(cg) -> str | None:
@@ -309,6 +287,7 @@ def finish(cid: str, handoff: dict) -> None:
     cdir = store.container_dir(cid)
     ended = read_exit_file(cdir) or {}
     oom = bool(ended.get("oom_killed"))
+    rec = store.load(cid)
     try:
         if handoff.get("cgroup"):
             cg = cgroups.reopen(handoff["cgroup"])
@@ -321,7 +300,10 @@ def finish(cid: str, handoff: dict) -> None:
                     pass
         if handoff.get("image_held"):
             release_image(cid, store.root)
-        release_network(store.root, cid, handoff.get("network", "none"))
+        if rec is None or on_networks(rec):
+            # every network's lease (the first one's published ports too),
+            # and the other members' hosts files
+            release_container(cid, root=store.root)
     finally:
         for fd in handoff.get("volume_fds", ()):
             try:
@@ -370,9 +352,10 @@ def main(argv):
     if len(argv) == 3 and argv[0] == "finish":
         finish(argv[1], json.loads(argv[2]))
         return 0
-    if len(argv) == 3 and argv[0] == "start":   # from a starter with threads (start())
-        _first_child(Store().root, argv[1], int(argv[2]))
-    print("usage: python -m pycontain.managed.cmonitor finish ID HANDOFF | start ID FD", file=sys.stderr)
+    if len(argv) in (3, 4) and argv[0] == "start":   # from a starter with threads (start())
+        _first_child(Store().root, argv[1], int(argv[2]), int(argv[3]) if len(argv) == 4 else None)
+    print("usage: python -m pycontain.managed.cmonitor finish ID HANDOFF | start ID FD [CLIENT_FD]",
+          file=sys.stderr)
     return 2
 
 

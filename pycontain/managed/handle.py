@@ -23,7 +23,7 @@ from . import proc
 from . import health
 from .execute import run_in, spawn_in
 from .inspect import inspect_dict
-from .record import CONFIG_VERSION, discard, look, parse_restart_policy, signal_number
+from .record import CONFIG_VERSION, discard, look, on_networks, parse_restart_policy, signal_number
 
 DEFAULT_STOP_TIMEOUT = 10
 
@@ -108,8 +108,8 @@ class ManagedContainer:
         from . import cmonitor
         from .monitor import ALREADY_RUNNING, start_detached
 
-        if attach_sock is None and cmonitor.eligible(rec):
-            result = cmonitor.start(self._store, rec.id)
+        if cmonitor.eligible(rec):
+            result = cmonitor.start(self._store, rec.id, attach_sock=attach_sock)
         else:
             result = start_detached(self._store, rec.id, attach_sock=attach_sock)
         try:
@@ -147,9 +147,12 @@ class ManagedContainer:
                 finally:
                     os.close(fd)
             remove_leftover_cgroups(rec)
-            from .cmonitor import release_network
+            if on_networks(rec):
+                # Imported here: the network code (~5 ms, and the launcher
+                # its netlink helper loads) for a container on a network only.
+                from ..network.connect import release_container
 
-            release_network(self._store.root, rec.id, rec.config.get("network", "none"))
+                release_container(rec.id, root=self._store.root)
         monitor = rec.monitor_pid
 
         def same_monitor(cur):
@@ -268,6 +271,14 @@ class ManagedContainer:
             finally:
                 os.close(fd)
         self._wait_recorded(rec)
+        if on_networks(rec):
+            # a C monitor's teardown gives the leases back after the exit is
+            # recorded: done here, so that the addresses and the network are
+            # free once stop returns, as with docker (network rm, --ip)
+            try:
+                self._finished(self._fresh())
+            except NoSuchContainer:
+                pass
         events.container_event(self._store.root, rec, "stop")
         return self
 

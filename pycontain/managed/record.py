@@ -119,6 +119,14 @@ def remove_volumes_of(rec: ContainerRecord, root) -> None:
                              root)
 
 
+def on_networks(rec: ContainerRecord) -> bool:
+    """Whether the container holds (or held) leases on bridge networks: its
+    first network, or one connected later (network/connect.py)."""
+    mode = rec.config.get("network") or "none"
+    return bool(rec.config.get("networks")) or not (
+        mode in ("none", "host") or mode.startswith(("container:", "slirp4netns")))
+
+
 def signal_number(sig) -> int:
     if isinstance(sig, int):
         return sig

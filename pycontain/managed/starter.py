@@ -300,11 +300,7 @@ def _work(ctl, request, reply, attach_sock) -> None:
     """A worker: one cmonitor.start, as a single-threaded library caller. Never returns."""
     try:
         ctl.close()   # the end of the service's requests is the starter's alone to read
-        if attach_sock is None:
-            answer = cmonitor.start(Store(request["root"]), request["id"], request["timeout"])
-        else:
-            answer = cmonitor.start(Store(request["root"]), request["id"], request["timeout"],
-                                    attach_sock=attach_sock)
+        answer = cmonitor.start(Store(request["root"]), request["id"], request["timeout"], attach_sock=attach_sock)
     except BaseException as e:
         answer = {"error": f"the container's starter failed: {e}", "exit_status": 125, "kind": START_FAILED}
     _send(reply, answer)

@@ -22,7 +22,7 @@ import socket
 from .. import events
 from ..errors import ConfigError, NetworkError
 from . import _netlink as nl
-from . import bridge, ipam, store
+from . import bridge, ipam, nat, ports, store
 from .files import networks_dir
 from .etcfiles import hosts_text, rewrite_in_place
 
@@ -130,6 +130,8 @@ def disconnect(network_name: str, container_id: str, *, force=False, root=None) 
 
 
 def _drop(lease, network, root):
+    if lease.ports:   # the first network's published ports (a C monitor's run, ended from another process)
+        nat.unpublish_stale([ports.PortMapping.from_dict(p) for p in lease.ports], lease.address)
     if lease.veth:
         try:
             bridge.delete_link(lease.veth)

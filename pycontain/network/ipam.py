@@ -224,14 +224,3 @@ def _allocate_given(network, lease_fields, root, address, owner) -> Lease:
 def release(lease: Lease, root=None):
     with contextlib.suppress(FileNotFoundError):
         os.unlink(networks_dir(root) / lease.network / "leases" / lease.address)
-
-
-def release_container(network, container_id: str, root=None) -> list:
-    """Frees the leases of one container, live or not, with everything they
-    hold (caller holds network_lock): its teardown from another process than
-    the one that leased them (pycontain-monitor's exit command, or rm ending
-    it). Returns the leases freed."""
-    freed = [lease for lease in all_leases(network, root) if lease.container == container_id]
-    for lease in freed:
-        _reclaim(lease, network, root)
-    return freed

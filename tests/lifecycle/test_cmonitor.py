@@ -355,12 +355,10 @@ def test_a_starter_with_threads_does_not_fork_and_still_gets_a_c_monitor(busybox
 
 def test_health_checks_run_every_interval(busybox, store_root):
     """The monitor runs `python -m pycontain.managed.health STORE ID` (one
-    probe, which records itself) every Interval while the container runs."""
-    c = containers.create(rootfs=str(busybox), command=["sleep", "60"], init=True)
-    # the record as create(healthcheck=...) keeps docker's Healthcheck
-    containers.shared_store().update(c.id, config=dict(c.record.config, healthcheck={
-        "Test": ["CMD", "true"], "Interval": 200_000_000}))
-    c.start()
+    probe, which records itself) every Interval while the container runs: a
+    real check turns healthy, then unhealthy once it fails Retries times."""
+    c = containers.run(rootfs=str(busybox), command=["sh", "-c", "touch /ok; sleep 60"], init=True,
+                       healthcheck={"Test": ["CMD-SHELL", "test -e /ok"], "Interval": 200_000_000, "Retries": 2})
     monitor = c.record.monitor_pid
     assert cmdline(monitor)[0] == b"pycontain-monitor"
     probes = set()
@@ -376,6 +374,52 @@ def test_health_checks_run_every_interval(busybox, store_root):
                     probes.add(int(pid))
         return len(probes) >= 2
     assert wait_for(probing, 10, interval=0.005)
+    assert wait_for(lambda: (c.reload().health or {}).get("Status") == "healthy", 15), c.health
+    c.exec_run(["rm", "/ok"])
+    assert wait_for(lambda: c.reload().health["Status"] == "unhealthy", 15), c.health
+    assert c.health["FailingStreak"] >= 2 and c.health["Log"][-1]["ExitCode"] == 1
+    assert c.record.monitor_pid == monitor   # the same C monitor all along
+    c.remove(force=True)
+
+
+def test_a_client_attached_before_the_start_sees_the_first_output(busybox):
+    """run -t, start -ai: the CLI hands start() one end of a socketpair, the
+    C monitor serves it as an attach client from the start (input too), and
+    closes it at the exit."""
+    c = containers.create(rootfs=str(busybox), command=["sh", "-c", "echo first; read line; echo got $line"],
+                          stdin_open=True)
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        c.start(attach_sock=theirs)
+    finally:
+        theirs.close()
+    assert cmdline(c.record.monitor_pid)[0] == b"pycontain-monitor"
+    mine.settimeout(10)
+    got = b""
+    while b"first\n" not in got:
+        data = mine.recv(4096)
+        assert data, got
+        got += data
+    mine.sendall(attach.frame("d", b"hello\n"))
+    while True:
+        data = mine.recv(4096)
+        if not data:
+            break
+        got += data
+    mine.close()
+    assert got == b"first\ngot hello\n"
+    assert c.wait(timeout=10) == 0
+    c.remove()
+
+
+def test_a_terminals_prompt_is_logged_at_once(busybox):
+    """A terminal's line without its newline (a shell's prompt) is in the
+    log as soon as it is written, as the Python monitor's flush_partial;
+    a character cut between two writes is not split."""
+    c = run_d(busybox, "printf 'prompt> '; printf '\\303'; sleep 0.3; printf '\\251!'; sleep 60", tty=True)
+    assert wait_for(lambda: b"prompt> " in c.logs(), 10)
+    assert wait_for(lambda: "é!" in c.logs().decode("utf-8", "replace"), 10)
+    assert "\ufffd" not in c.logs().decode("utf-8", "replace")
     c.remove(force=True)
 
 
