@@ -35,6 +35,7 @@ import socket
 import subprocess
 import sys
 import threading
+import traceback
 
 from .. import _launch, _netns
 from ..state import Store
@@ -187,6 +188,8 @@ def launch() -> ForkServer | None:
             ours.close()
             serve(theirs, parent)
             code = 0
+        except BaseException:
+            traceback.print_exc()   # into the service's log; its next start finds the starter gone
         finally:
             os._exit(code)
     theirs.close()
