@@ -45,6 +45,8 @@ from .monitor import START_FAILED
 MAX_MESSAGE = 64 << 10
 MAX_RESTARTS = 5           # a starter that keeps crashing is given up: cmonitor's own path then
 ANSWER_MARGIN = 10.0       # seconds beyond the start's own timeout before its answer counts as lost
+# PYCONTAIN_STARTER=0: no fork server (each start with threads through a new interpreter, as before)
+STARTER_ENV = "PYCONTAIN_STARTER"
 _PR_SET_PDEATHSIG = 1
 
 _server: ForkServer | None = None
@@ -173,11 +175,12 @@ class ForkServer:
 def launch() -> ForkServer | None:
     """Forks the starter and makes cmonitor.start use it in this process
     whenever threads exist. Call it before the first thread: a process
-    that has threads already gets None (cmonitor's own path stays)."""
+    that has threads already gets None (cmonitor's own path stays), as
+    does one with PYCONTAIN_STARTER=0 in its environment."""
     global _server
     if _server is not None:
         return _server
-    if threading.active_count() > 1:
+    if threading.active_count() > 1 or os.environ.get(STARTER_ENV) == "0":
         return None
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     parent = os.getpid()

@@ -6,8 +6,6 @@ and a start that fails still answers with docker's error."""
 import os
 import select
 import signal
-import subprocess
-import sys
 import threading
 
 import docker as dockerpy
@@ -175,12 +173,3 @@ def test_a_crashed_starter_is_started_again(own_service):
     proc.wait()
     assert_ends(second["Pid"], "the restarted starter outlived the service")
 
-
-def test_a_process_with_threads_gets_no_starter():
-    """launch() must run before the first thread: later, a fork would copy
-    locks other threads hold; cmonitor keeps its own path then."""
-    code = ("import threading, time; from pycontain.managed import cmonitor, starter\n"
-            "threading.Thread(target=time.sleep, args=(1,)).start()\n"
-            "assert starter.launch() is None and cmonitor.threaded_starter is None\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
-    assert r.returncode == 0, r.stderr

@@ -73,3 +73,17 @@ def test_a_start_with_threads_goes_through_the_starter_with_its_attach_socket(bu
     assert c.wait(timeout=10) == 0
     assert wait_for(lambda: c.reload().status == "exited", 10)
     c.remove()
+
+
+def test_a_process_with_threads_gets_no_starter_nor_one_that_asks_for_none():
+    """launch() must run before the first thread: later, a fork would copy
+    locks other threads hold; cmonitor keeps its own path then."""
+    threaded = ("import threading, time; from pycontain.managed import cmonitor, starter\n"
+                "threading.Thread(target=time.sleep, args=(1,)).start()\n"
+                "assert starter.launch() is None and cmonitor.threaded_starter is None\n")
+    unwanted = ("import os; from pycontain.managed import cmonitor, starter\n"
+                "os.environ['PYCONTAIN_STARTER'] = '0'\n"
+                "assert starter.launch() is None and cmonitor.threaded_starter is None\n")
+    for code in (threaded, unwanted):
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
