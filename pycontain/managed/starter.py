@@ -93,12 +93,14 @@ class ForkServer:
                             return None
             finally:
                 theirs.close()   # the worker's now, or nobody's: its end is our EOF
-            if not select.select([ours], [], [], wait)[0]:
+            ours.settimeout(wait)   # (poll: the service may hold descriptors past select's 1024)
+            try:
+                data = ours.recv(MAX_MESSAGE)
+            except TimeoutError:
                 if request["op"] == "start":
                     return {"error": "the container's starter did not report in time", "exit_status": 125,
                             "kind": START_FAILED}
                 return None
-            data = ours.recv(MAX_MESSAGE)
             if not data:   # a worker (or the starter) ended without an answer
                 self._restart_if_gone()
                 return None
@@ -163,7 +165,9 @@ class ForkServer:
         end_fd = None
         try:
             end_fd = os.pidfd_open(self.pid)
-            select.select([end_fd], [], [], wait)
+            ended = select.poll()
+            ended.register(end_fd, select.POLLIN)
+            ended.poll(wait * 1000)
             os.waitpid(self.pid, os.WNOHANG)
         except (OSError, ChildProcessError):
             pass
