@@ -48,6 +48,8 @@ ANSWER_MARGIN = 10.0       # seconds beyond the start's own timeout before its a
 # PYCONTAIN_STARTER=0: no fork server (each start with threads through a new interpreter, as before)
 STARTER_ENV = "PYCONTAIN_STARTER"
 _PR_SET_PDEATHSIG = 1
+_PR_SET_NAME = 15
+NAME = b"pycontain-start"   # a process name holds 15 bytes
 
 _server: ForkServer | None = None
 
@@ -229,6 +231,7 @@ def _die_with(parent: int) -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
     if os.getppid() != parent:   # it ended before the signal was armed
         os._exit(0)
+    libc.prctl(_PR_SET_NAME, ctypes.c_char_p(NAME), 0, 0, 0)   # what ps and top call it
 
 
 def _close_all_but(keep) -> None:
@@ -242,7 +245,9 @@ def _close_all_but(keep) -> None:
 
 
 def serve(ctl: socket.socket, parent: int) -> None:
-    """The starter's loop, until the service's end of ctl closes."""
+    """The starter's loop, until the service's end of ctl closes. Every
+    descriptor but ctl and the standard ones is closed: the caller forks it
+    before it holds any of its own (the service: first thing)."""
     _die_with(parent)
     try:
         os.setsid()   # the service's terminal signals (Ctrl-C) are the service's to handle

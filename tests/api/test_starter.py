@@ -139,6 +139,8 @@ def test_the_starter_ends_with_a_killed_service_and_its_containers_go_on(own_ser
     proc, client = own_service
     starter = starter_of(client)["Pid"]
     assert parent_of(starter) == proc.pid
+    with open(f"/proc/{starter}/comm") as f:
+        assert f.read() == "pycontain-start\n"
     c = client.containers.run(IMAGE, ["sleep", "60"], detach=True, network_mode="none")
     try:
         rec = containers.get(c.id).record
