@@ -136,6 +136,9 @@
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
 #endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424   /* the same number on every architecture */
+#endif
 #ifndef SYS_mount_setattr
 #define SYS_mount_setattr 442
 #endif
