@@ -287,7 +287,7 @@ def serve(ctl: socket.socket, parent: int) -> None:
                     _work(ctl, request, reply, socks[1] if len(socks) > 1 else None)
                 starts += 1
                 workers.add(pid)
-        except ValueError:
+        except (ValueError, OSError):   # not JSON; no fork (EAGAIN): the closed reply is the service's EOF
             continue
         finally:
             for s in socks:
