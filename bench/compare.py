@@ -229,7 +229,7 @@ def detached_rounds(workdir: Path, rootfs: Path, runs: int):
         t_run = time.perf_counter() - t
         t_exec = timed(lambda: spawn_and_wait([*cli, "exec", cid, "true"]))
         t_rm = timed(lambda: spawn_and_wait([*cli, "rm", "-f", cid]))
-        return t_run, t_exec, t_rm
+        return {"run -d": t_run, "exec true": t_exec, "rm -f": t_rm}
 
     engines.append(("pycontain, Python monitor", python_monitor_round))
     for rt in ("runc", "crun"):

@@ -40,10 +40,14 @@ def get(ref: str, root=None) -> ManagedContainer:
     return ManagedContainer(store, look(store, ref))
 
 
-def list_containers(all=False, filters=None, root=None) -> list:  # noqa: A002  (docker-py's argument)
+def list_containers(all=False, filters=None, root=None, exec_profiles=True) -> list:  # noqa: A002  (docker-py's argument)
     """Running containers (all=True: every container), newest first.
     filters: {"status": ..., "name": ..., "id": ..., "exited": code, "label": ...,
-    "health": starting|healthy|unhealthy|none}."""
+    "health": starting|healthy|unhealthy|none}.
+    exec_profiles=False: the records leave out what exec copies from each
+    container's init (its seccomp program, ids, environment: ~16 KB each),
+    for a caller that only shows them (ps); every verb of a container reads
+    its whole record again anyway."""
     store = shared_store(root)
     filters = dict(filters or {})
     want_health = filters.pop("health", None)
@@ -52,7 +56,7 @@ def list_containers(all=False, filters=None, root=None) -> list:  # noqa: A002  
     if want_health and not set(want_health) <= HEALTH_FILTER_VALUES:
         raise ConfigError(f"invalid health filter {want_health[0]!r} (starting, healthy, unhealthy, none)")
     out = []
-    for rec in look_all(store):
+    for rec in look_all(store, exec_profiles):
         if not all and rec.state not in ("running", "paused", "restarting") and not filters and not want_health:
             continue
         if filters and not matches_filters(rec, filters):

@@ -51,6 +51,11 @@ def read_exit_file(container_dir) -> dict | None:
     return ended if isinstance(ended, dict) and isinstance(ended.get("exit_code"), int) else None
 
 
+def dropped_lines_error(dropped: int) -> str:
+    """The record's word on log lines a full disk made the monitor drop."""
+    return f"{dropped} log lines dropped: no space left on device"
+
+
 def remove_exit_file(container_dir) -> None:
     try:
         os.unlink(os.path.join(container_dir, EXIT_FILE))
@@ -148,6 +153,20 @@ CREATE TABLE IF NOT EXISTS containers (
     boot_id TEXT NOT NULL DEFAULT ''
 )
 """
+# Store.list(exec_profiles=False): every column but exec_profile, of which
+# only the network part, picked out by SQLite.
+_LISTING = (f"SELECT {', '.join(c for c in _COLUMNS if c != 'exec_profile')}, "
+            "json_extract(exec_profile, '$.network') AS network_profile FROM containers ORDER BY created DESC")
+
+
+def _listed(row) -> dict:
+    """A row of _LISTING as ContainerRecord.from_row takes it."""
+    kw = dict(row)
+    network = kw.pop("network_profile")
+    kw["exec_profile"] = f'{{"network": {network}}}' if network is not None else "{}"
+    return kw
+
+
 # The exit status of a removed container, kept a while: whoever waits for
 # an auto-removed container (docker run --rm's wait?condition=removed) may
 # look only after the monitor removed the record.
@@ -271,6 +290,7 @@ class Store:
             self.full = True
         # one connection, shared by this process's threads one at a time
         self.lock = threading.RLock()
+        self.json_in_sql = None   # see _json_in_sql
 
     def close(self):
         self.db.close()
@@ -379,8 +399,17 @@ class Store:
         rows = self._read("SELECT * FROM containers WHERE id = ?", (cid,))
         return ContainerRecord.from_row(rows[0]) if rows else None
 
-    def list(self) -> list[ContainerRecord]:
-        rows = self._read("SELECT * FROM containers ORDER BY created DESC")
+    def list(self, exec_profiles: bool = True) -> list[ContainerRecord]:
+        """Every record, newest first, their states made true first.
+        exec_profiles=False: each record's exec_profile holds only its
+        "network" part (published ports, addresses): enough to show and
+        filter containers (ps). The rest (the seccomp program alone is ~15 KB
+        a record) is what exec copies from the init: reading and decoding
+        it was half of what ps spent on each record."""
+        if exec_profiles or not self._json_in_sql():
+            rows = self._read("SELECT * FROM containers ORDER BY created DESC")
+        else:
+            rows = [_listed(row) for row in self._read(_LISTING)]
         out = []
         for row in rows:
             rec = ContainerRecord.from_row(row)
@@ -388,6 +417,18 @@ class Store:
                 rec = self.update(rec.id, _recover=True) or rec
             out.append(rec)
         return out
+
+    def _json_in_sql(self) -> bool:
+        """Whether this SQLite has its JSON functions (built in since 3.38;
+        an older library may lack them)."""
+        if self.json_in_sql is None:
+            with self.lock:
+                try:
+                    self.db.execute("SELECT json_extract('{}', '$.a')")
+                    self.json_in_sql = True
+                except sqlite3.OperationalError:   # no such function
+                    self.json_in_sql = False
+        return self.json_in_sql
 
     def update(self, cid: str, _recover=False, _check=None, **changes) -> ContainerRecord | None:
         """Changes fields of one record in a transaction. `_check(rec)` runs
@@ -455,6 +496,8 @@ class Store:
         if ended is not None:
             changes = {"state": "exited", "exit_code": ended["exit_code"], "oom_killed": bool(ended.get("oom_killed")),
                        "finished": ended.get("finished_ns", 0) / 1e9 or time.time(), "pid": None, "pid_start": None}
+            if ended.get("log_lines_dropped"):   # said at once, as the exit code (not after the teardown)
+                changes["error"] = dropped_lines_error(ended["log_lines_dropped"])
             if not process_alive(rec.monitor_pid, rec.monitor_start):   # it died before its teardown
                 remove_leftover_cgroups(rec)
                 changes.update(monitor_pid=None, monitor_start=None)

@@ -103,7 +103,8 @@ async def list_containers(request):
 
     def listing():
         found = containers.list_containers(all=all_ or bool(lib_filters.get("status")) or bool(lib_filters.get("exited")),
-                                filters=lib_filters or None)
+                                filters=lib_filters or None,
+                                exec_profiles=False)   # the summary shows only their network part, as ps
         if not all_ and "status" not in lib_filters:
             found = [c for c in found if c.status in ("running", "paused", "restarting")]
         if limit is not None and limit > 0:

@@ -15,7 +15,6 @@ import threading
 import time
 
 from .. import attach, containers
-from ..cgroups.limits import parse_bytes
 from .._paths import default_root
 from . import events as events_verb, service
 from ._errors import CliError, UsageError
@@ -380,6 +379,10 @@ def _feed_stdin(sock):
 
 def _bytes_flag(text):
     """docker's byte flags: a size (64m, 1g), checked while parsing (status 125)."""
+    # Imported here: the cgroups package (its drivers, ctypes: ~10 ms of
+    # imports) is for update's flags, not for the other verbs of this module.
+    from ..cgroups.limits import parse_bytes
+
     try:
         return parse_bytes(text)
     except containers.ConfigError:
@@ -435,7 +438,8 @@ def cmd_rm(args):
 
 def cmd_ps(args):
     filters = _parse_filters(args.filter)
-    found = containers.list(all=args.all or bool(filters) or args.latest or args.last > 0, filters=filters or None)
+    found = containers.list(all=args.all or bool(filters) or args.latest or args.last > 0, filters=filters or None,
+                            exec_profiles=False)   # ps shows only their network part (ports, addresses)
     if args.latest:
         found = found[:1]
     elif args.last > 0:

@@ -42,7 +42,7 @@ from ..attach import SOCKET_NAME, AttachServer
 from ..container import release_image
 from ..errors import AlreadyRunning
 from ..network.connect import release_container
-from ..state import EXIT_MONITOR_LOST, Store, read_exit_file, remove_exit_file
+from ..state import EXIT_MONITOR_LOST, Store, dropped_lines_error, read_exit_file, remove_exit_file
 from .monitor import (ALREADY_RUNNING, RESTART_DELAY_MAX, RESTART_DELAY_START, RESTART_RESET_AFTER,
                       START_FAILED, Monitor, claim, read_report)
 from . import health
@@ -342,7 +342,7 @@ def finish(cid: str, handoff: dict) -> None:
     changes = {"state": "exited", "exit_code": code, "finished": finished, "oom_killed": oom, "pid": None,
                "pid_start": None, "monitor_pid": None, "monitor_start": None}
     if dropped:
-        changes["error"] = f"{dropped} log lines dropped: no space left on device"
+        changes["error"] = dropped_lines_error(dropped)
     rec = store.update(cid, _check=lambda _rec: remove_exit_file(cdir), **changes)
     if rec is not None and rec.config.get("auto_remove"):
         mon._remove()

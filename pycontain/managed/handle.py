@@ -13,7 +13,6 @@ import threading
 import time
 
 from .. import attach, events, names
-from ..cgroups import running as running_cgroup
 from ..result import ContainerResult
 from ..errors import ConfigError, ContainerError, ContainerStateError, ContainerTimeout, StartFailed
 from ..logs import follow_entries, parse_since, read_entries
@@ -21,7 +20,6 @@ from ..state import (MONITORED, ContainerRecord, NameInUse, NoSuchContainer, Sto
                      remove_leftover_cgroups)
 from . import proc
 from . import health
-from .execute import run_in, spawn_in
 from .inspect import inspect_dict
 from .record import CONFIG_VERSION, discard, look, on_networks, parse_restart_policy, signal_number
 
@@ -33,6 +31,15 @@ DEFAULT_STOP_TIMEOUT = 10
 # lack and the generated network files. docker keeps them in an "init" layer
 # under the container's own, so docker diff never lists them.
 INIT_PATHS = frozenset(("/dev", "/proc", "/sys", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf"))
+
+
+def _running_cgroup():
+    """pycontain.cgroups.running, imported by the verbs that act on a cgroup
+    (stop, kill, pause, stats, update) and exec: the cgroups package brings
+    its drivers and ctypes (~10 ms of imports) that ps and logs do not use."""
+    from ..cgroups import running
+
+    return running
 
 
 class ManagedContainer:
@@ -232,7 +239,7 @@ class ManagedContainer:
         if not self._send(rec, sig):
             raise ContainerStateError(f"container {rec.short_id} is not running")
         if rec.state == "paused" and sig == _signal.SIGKILL:
-            running_cgroup.thaw(rec)
+            _running_cgroup().thaw(rec)
         return self
 
     def stop(self, timeout=None, signal=None):
@@ -261,7 +268,7 @@ class ManagedContainer:
                 except ProcessLookupError:
                     pass
                 if rec.state == "paused":
-                    running_cgroup.thaw(rec)  # a frozen process cannot act on a signal
+                    _running_cgroup().thaw(rec)  # a frozen process cannot act on a signal
                 if not select.select([fd], [], [], max(0, timeout))[0]:
                     try:
                         events.container_event(self._store.root, rec, "kill", signal=int(_signal.SIGKILL))
@@ -324,7 +331,7 @@ class ManagedContainer:
             raise ContainerStateError(f"container {rec.short_id} is already paused")
         if rec.state != "running":
             raise ContainerStateError(f"container {rec.short_id} is not running")
-        running_cgroup.freeze(rec)
+        _running_cgroup().freeze(rec)
         self._rec = self._store.update(rec.id, state="paused") or rec
         events.container_event(self._store.root, rec, "pause")
         return self
@@ -333,7 +340,7 @@ class ManagedContainer:
         rec = self._fresh()
         if rec.state != "paused":
             raise ContainerStateError(f"container {rec.short_id} is not paused")
-        running_cgroup.thaw(rec)
+        _running_cgroup().thaw(rec)
         self._rec = self._store.update(rec.id, state="running") or rec
         events.container_event(self._store.root, rec, "unpause")
         return self
@@ -352,7 +359,7 @@ class ManagedContainer:
             rec = self._store.update(rec.id, stop_requested=True) or rec
             if rec.state == "paused":
                 self._send(rec, _signal.SIGKILL)
-                running_cgroup.thaw(rec)
+                _running_cgroup().thaw(rec)
             if rec.state in ("running", "paused"):
                 events.container_event(self._store.root, rec, "kill", signal=int(_signal.SIGKILL))
             self._send(rec, _signal.SIGKILL)
@@ -530,11 +537,15 @@ class ManagedContainer:
         """Starts cmd inside the running container (its namespaces and cgroups,
         its init's user, capabilities, no_new_privs and seccomp filter).
         Returns the launcher's Child: pid (our own child), pidfd, tty_master."""
+        from .execute import spawn_in   # see _running_cgroup
+
         return spawn_in(self._fresh(), cmd, env=env, user=user, workdir=workdir, tty=tty, stdio=stdio)
 
     def exec_run(self, cmd, *, env=(), user=None, workdir=None, stdin=None, timeout=None,
                  text=False) -> ContainerResult:
         """Runs cmd in the container to completion; stdout and stderr captured."""
+        from .execute import run_in   # see _running_cgroup
+
         return run_in(self._fresh(), cmd, env=env, user=user, workdir=workdir, stdin=stdin, timeout=timeout,
                       text=text)
 
@@ -580,14 +591,14 @@ class ManagedContainer:
                     rss += info["rss"]
             return cpu, rss, len(pids)
 
-        cg = running_cgroup.figures(rec.pid)
+        cg = _running_cgroup().figures(rec.pid)
         c0, _, _ = sample()
         cpu0 = cg.get("cpu_ns")
         t0 = time.monotonic()
         time.sleep(interval)
         c1, rss, npids = sample()
         dt = time.monotonic() - t0
-        cg1 = running_cgroup.figures(rec.pid)
+        cg1 = _running_cgroup().figures(rec.pid)
         if cpu0 is not None and cg1.get("cpu_ns") is not None and dt > 0:
             cpu_pct = 100.0 * (cg1["cpu_ns"] - cpu0) / 1e9 / dt
         else:
@@ -607,7 +618,7 @@ class ManagedContainer:
         if rec.state not in ("running", "paused") or not rec.pid:
             return {"net_rx": 0, "net_tx": 0, "block_read": 0, "block_write": 0}
         rx, tx = proc.net_bytes(rec.pid)
-        read, written = running_cgroup.block_io(rec.pid)
+        read, written = _running_cgroup().block_io(rec.pid)
         return {"net_rx": rx, "net_tx": tx, "block_read": read, "block_write": written}
 
     def _filesystem(self):
@@ -695,7 +706,7 @@ class ManagedContainer:
                 old = limits_from_record(rec.config.get("resources"))
                 live = rec.state in ("running", "paused") and process_alive(rec.pid, rec.pid_start)
                 if live and new != old:
-                    running_cgroup.cgroup_of(rec.pid, rec.short_id).update(old, new)
+                    _running_cgroup().cgroup_of(rec.pid, rec.short_id).update(old, new)
                 changes["config"] = dict(rec.config, resources=limits_json(new), nano_cpus=nano)
             if restart_policy is not None:
                 changes["restart_policy"] = restart_policy

@@ -34,7 +34,6 @@ from .._paths import containers_dir
 from ..errors import ConfigError, ContainerError, ContainerTimeout
 from ..logs import rfc3339nano
 from ..state import NoSuchContainer, Store, process_alive, shared_store
-from .execute import run_in
 
 SECOND = 1_000_000_000
 DEFAULT_INTERVAL = 30 * SECOND     # docker's defaults for a zero field
@@ -192,6 +191,10 @@ def probe(store: Store, cid: str) -> dict | None:
     hc = healthcheck_of(rec)
     if not active(hc) or rec.state != "running":
         return None
+    # Imported here: the exec path brings the cgroups package and ctypes
+    # (~10 ms of imports) to ps, which only reads a health status.
+    from .execute import run_in
+
     timeout = (hc.get("Timeout") or DEFAULT_TIMEOUT) / SECOND
     start = time.time_ns()
     try:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from .. import volumes
-from ..cgroups.limits import format_cpu_list
 from ..logs import rfc3339nano
 from ..state import ContainerRecord
 from . import health
@@ -84,6 +83,11 @@ _NO_ENDPOINT = {"IPAMConfig": None, "Links": None, "Aliases": None, "NetworkID":
 def _inspect_host_config(cfg: dict, rec: ContainerRecord, policy: str, retries: int) -> dict:
     """docker inspect's HostConfig: its keys and types, from the record's
     ContainerConfig (0, "", [] or None where docker has them unset)."""
+    # Imported here: the cgroups package (its drivers, ctypes: ~10 ms of
+    # imports) for a cpuset's text; ps imports this module, and shows a
+    # HostConfig only with --json.
+    from ..cgroups.limits import format_cpu_list
+
     res = cfg.get("resources") or {}
     mounts = cfg.get("mounts") or []
     ports = {}

@@ -224,6 +224,6 @@ def look(store: Store, ref: str) -> ContainerRecord:
     return rec
 
 
-def look_all(store: Store) -> list:
-    """store.list(), the lost --rm containers removed."""
-    return [rec for rec in (settle(store, r) for r in store.list()) if rec is not None]
+def look_all(store: Store, exec_profiles: bool = True) -> list:
+    """store.list(exec_profiles), the lost --rm containers removed."""
+    return [rec for rec in (settle(store, r) for r in store.list(exec_profiles)) if rec is not None]

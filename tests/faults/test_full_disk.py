@@ -37,7 +37,7 @@ def small_root(tmp_path, monkeypatch, rootfs_tar):
 def fill(root):
     """Fills the filesystem to the last byte; returns the filler's path."""
     path = root / "filler"
-    with open(path, "wb") as f:
+    with open(path, "wb", buffering=0) as f:   # unbuffered: close() has nothing left to flush on a full disk
         try:
             while True:
                 f.write(b"\0" * 65536)

@@ -241,9 +241,9 @@ def test_cli_events_since_until_filter_and_format(busybox, store_root):
     assert pycontain("events", "--since", f"{since:.9f}", "--until", f"{until:.9f}",
                      "--filter", "container=other").stdout == ""
     r = pycontain("events", "--filter", "color=red", "--until", "0s")
-    assert r.returncode == 125 and r.stderr.strip() == "pycontain: invalid filter 'color'"
+    assert r.returncode == 1 and r.stderr.strip() == "pycontain: invalid filter 'color'"
     r = pycontain("events", "--since", "yesterday", "--until", "0s")
-    assert r.returncode == 125 and "invalid --since" in r.stderr
+    assert r.returncode == 1 and "invalid --since" in r.stderr
     r = pycontain("events", "--format", "{{.Nope", "--until", "0s")
     assert r.returncode == 1 and "failed to parse template" in r.stderr
 

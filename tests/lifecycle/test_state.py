@@ -33,6 +33,31 @@ def test_names_prefixes_and_ambiguity(tmp_path):
     st.close()
 
 
+def test_a_listing_without_exec_profiles_keeps_the_network_part_and_the_rest_of_the_record(tmp_path):
+    """ps lists records without what exec copies from the init (the seccomp
+    program is ~15 KB a record), but with their ports and addresses."""
+    st = Store(tmp_path)
+    network = {"ip_address": "10.88.0.5", "ports": [{"host_ip": "", "host_port": 8080, "container_port": 80,
+                                                      "proto": "tcp"}]}
+    profile = {"uid": 0, "gid": 0, "seccomp": "ab" * 4000, "env": ["PATH=/bin"], "network": network,
+               "cgroups": ["/sys/fs/cgroup/pids/x"]}
+    st.insert(ContainerRecord(id="a" * 64, name="web", image="busybox", config={"labels": {"k": "v"}},
+                              exec_profile=profile, log_opts={"max-size": "1m"}))
+    st.insert(ContainerRecord(id="b" * 64, name="plain", image="busybox", config={}, exec_profile={}))
+    st.update("a" * 64, state="exited", exit_code=3, boot_id="x")
+    whole = {r.name: r for r in st.list()}
+    listed = {r.name: r for r in st.list(exec_profiles=False)}
+    assert whole["web"].exec_profile == profile
+    assert listed["web"].exec_profile == {"network": network}
+    assert listed["plain"].exec_profile == {}
+    for name in ("web", "plain"):   # every other field as stored
+        assert {**vars(listed[name]), "exec_profile": None} == {**vars(whole[name]), "exec_profile": None}
+    assert [r.name for r in st.list(exec_profiles=False)] == [r.name for r in st.list()]
+    st.json_in_sql = False   # an SQLite without its JSON functions: whole records, as before
+    assert {r.name: r.exec_profile for r in st.list(exec_profiles=False)}["web"] == profile
+    st.close()
+
+
 def test_generated_names_look_like_dockers():
     for _ in range(50):
         assert re.fullmatch(r"[a-z]+_[a-z]+", generate_name())
