@@ -24,6 +24,7 @@ from .. import containers, volumes
 from ..copy_archive import NoSuchPath
 from ..errors import ConfigError, ContainerError, ImageNotFound, NetworkNotFound
 from ..image import ImageInUse
+from ..managed import starter
 from ..network.connect import AlreadyConnected, NotConnected
 from ..state import AmbiguousContainer, NameInUse, NoSuchContainer
 from . import build_routes, containers_routes, exec_routes, images_routes, system_routes, volumes_networks_routes
@@ -305,6 +306,17 @@ async def serve_async(sock: socket.socket, idle_seconds: float = 0, ready=None) 
 def serve(socket_spec: str | None = None, idle_seconds: float = 0, group: str | None = None, ready=None) -> None:
     """Runs the service in the foreground until SIGINT/SIGTERM or --time idle.
     Stopping it never stops a container: each has its own monitor."""
+    # Before the event loop or any thread: the starter is forked from a
+    # process with one thread, and starts containers by forking in turn
+    # (a process with threads cannot; managed/starter.py).
+    starter.launch()
+    try:
+        _serve(socket_spec, idle_seconds, group, ready)
+    finally:
+        starter.shutdown()
+
+
+def _serve(socket_spec, idle_seconds, group, ready):
     sock = systemd_socket()
     path = ours = None
     if sock is None:

@@ -14,6 +14,7 @@ from .. import __version__, containers, image, system, volumes
 from .. import events as pycontain_events
 from .._paths import default_root
 from ..image import registry
+from ..managed import starter
 from .containers_routes import body_of
 from .streams import in_thread, thread_iter
 from .convert import API_VERSION, MIN_API_VERSION, BadRequest, api_headers, json_response, query_filters
@@ -41,9 +42,14 @@ async def version(request):
     engine = {"Version": __version__, "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION,
               "GitCommit": "", "GoVersion": f"python{platform.python_version()}", "Os": "linux",
               "Arch": _arch(), "KernelVersion": kernel, "BuildTime": ""}
-    return json_response(dict(engine, Platform={"Name": f"pycontain {__version__}"},
-                                  Components=[{"Name": "Engine", "Version": __version__, "Details": {
-                                      k: v for k, v in engine.items() if k != "Version"}}]))
+    components = [{"Name": "Engine", "Version": __version__, "Details": {
+        k: v for k, v in engine.items() if k != "Version"}}]
+    forks = starter.current()
+    served = await in_thread(forks.stats) if forks is not None else None
+    if served is not None:   # the fork server that starts containers (managed/starter.py)
+        components.append({"Name": "pycontain-starter", "Version": __version__, "Details": {
+            "Pid": str(served["pid"]), "Starts": str(served["starts"]), "Restarts": str(served["restarts"])}})
+    return json_response(dict(engine, Platform={"Name": f"pycontain {__version__}"}, Components=components))
 
 
 def _arch():

@@ -51,6 +51,11 @@ from .record import on_networks, should_restart
 PROGRAM = "pycontain-monitor"
 # PYCONTAIN_MONITOR=python keeps every detached container under the Python monitor.
 MONITOR_ENV = "PYCONTAIN_MONITOR"
+# A process with threads that forked a starter before its first thread (the
+# Engine API service: managed/starter.py sets this) starts through it:
+# (store root, id, timeout, attach socket or None) -> the report,
+# or None when the starter could not answer.
+threaded_starter = None
 
 
 def eligible(rec) -> bool:
@@ -69,9 +74,14 @@ def start(store: Store, cid: str, timeout: float = 60.0, attach_sock=None) -> di
     ({"ok": True, "pid": N} or {"error": ..., "kind": ...}) as monitor.start_detached.
     A process with threads does not fork (another thread may hold a lock
     the child would need: SQLite's, the import lock...): a new interpreter
-    launches the container instead, then becomes the C monitor all the same.
+    launches the container instead, then becomes the C monitor all the same
+    (unless a fork server, threaded_starter, forks for it).
     attach_sock: a client attached from the start (run -t, start -ai), as
     monitor.start_detached's."""
+    if threaded_starter is not None and threading.active_count() > 1:
+        result = threaded_starter(store.root, cid, timeout, attach_sock)
+        if result is not None:
+            return result
     client = attach_sock.fileno() if attach_sock is not None else None
     r, w = os.pipe()
     launcher = None
