@@ -56,6 +56,8 @@ from conftest import make_busybox_rootfs  # noqa: E402
 
 from pycontain import Container, Pool  # noqa: E402
 
+POOLS = []   # the warm pools start_cases made, closed before the work directory is removed
+
 WORKER_ENV = "PYCONTAIN_BENCH_WORKER"
 PYTHON = sys.executable
 DEVNULL = os.open(os.devnull, os.O_RDWR)
@@ -155,6 +157,7 @@ def start_cases(workdir: Path, rootfs: Path):
         print(f"# skipped pycontain, bridge: {e}", file=sys.stderr)
     # a warm pool (pycontain.Pool): its thread makes the next container after each command
     pool = Pool(rootfs=rootfs, size=2)
+    POOLS.append(pool)
     cases.append(("pycontain Pool.run", lambda: pool.run(["/bin/true"], check=True)))
     crun, runc, bwrap = shutil.which("crun"), shutil.which("runc"), shutil.which("bwrap")
     if crun:
@@ -416,6 +419,8 @@ def main():
                 print(f"| {who} | {statistics.median(s[0] for s in samples):.0f} | "
                       f"{statistics.median(s[1] for s in samples):.0f} |")
     finally:
+        for pool in POOLS:      # before the store under workdir goes (its close writes there)
+            pool.close()
         subprocess.run(["umount", "-R", str(workdir)], stderr=subprocess.DEVNULL)
         shutil.rmtree(workdir, ignore_errors=True)
 
