@@ -316,14 +316,7 @@ def cmd_start(args):
     started = time.time()
     if args.interactive:
         # -i: our stdin goes in through a client attached from before the start
-        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            c.start(attach_sock=theirs)
-        except BaseException:
-            mine.close()
-            raise
-        finally:
-            theirs.close()
+        mine = _start_attached(c)
         feeder = threading.Thread(target=_feed_stdin, args=(mine,), daemon=True)
         feeder.start()
     else:
@@ -338,9 +331,8 @@ def cmd_start(args):
     return attached_exit_status(c) if feeder is not None else c.wait()
 
 
-def _start_terminal(c, keys) -> int:
-    """start -ai of a -t container: our terminal attached from before the
-    start; the detach keys leave it running (0, nothing printed: docker's)."""
+def _start_attached(c) -> socket.socket:
+    """Starts c with a client attached from before the start; our end of it."""
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         c.start(attach_sock=theirs)
@@ -349,6 +341,13 @@ def _start_terminal(c, keys) -> int:
         raise
     finally:
         theirs.close()
+    return mine
+
+
+def _start_terminal(c, keys) -> int:
+    """start -ai of a -t container: our terminal attached from before the
+    start; the detach keys leave it running (0, nothing printed: docker's)."""
+    mine = _start_attached(c)
     if attach_terminal(mine, 0, keys) == "detached":
         return 0
     return attached_exit_status(c)

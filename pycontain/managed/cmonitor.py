@@ -207,7 +207,7 @@ def _become_monitor(store, rec, mon, report_fd, restart_delay, client=None):
     if report_fd is not None:   # the monitor reports {"ok": true, "pid": N} once it runs
         argv[1:1] = ["--report", str(report_fd)]
         keep.append(report_fd)
-    _close_all_but(keep + [program])
+    close_all_but(keep + [program])
     for fd in keep:
         os.set_inheritable(fd, True)
     env = dict(os.environ, PYCONTAIN_ROOT=str(store.root), PYCONTAIN_NETNS_POOL="0")
@@ -266,7 +266,8 @@ def _oom_file(cg) -> str | None:
     return mem + "/memory.oom_control" if mem else None
 
 
-def _close_all_but(keep):
+def close_all_but(keep):
+    """Closes every descriptor above stderr but those in keep (the starter's too)."""
     keep = set(keep)
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)

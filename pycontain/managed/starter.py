@@ -234,16 +234,6 @@ def _die_with(parent: int) -> None:
     libc.prctl(_PR_SET_NAME, ctypes.c_char_p(NAME), 0, 0, 0)   # what ps and top call it
 
 
-def _close_all_but(keep) -> None:
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd > 2 and fd not in keep:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
-
 def serve(ctl: socket.socket, parent: int) -> None:
     """The starter's loop, until the service's end of ctl closes. Every
     descriptor but ctl and the standard ones is closed: the caller forks it
@@ -260,7 +250,7 @@ def serve(ctl: socket.socket, parent: int) -> None:
     # one thread, always: no pool of spare network namespaces (a thread) here
     _netns.pool.enabled = False
     program = _launch.program_fd(cmonitor.PROGRAM)   # sealed once: every worker inherits it
-    _close_all_but({ctl.fileno(), program})   # the service's listening socket, its log files...
+    cmonitor.close_all_but({ctl.fileno(), program})   # the service's listening socket, its log files...
     starts = 0
     workers = set()
     while True:
