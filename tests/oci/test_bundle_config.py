@@ -10,7 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+from nobody import NOBODY, as_nobody
 from ocitools import RUNTIME, crun_wrapper, own_cgroup_dirs, run_runtime
+
+from pycontain.oci import cli as oci_cli
 
 RUNC = shutil.which("runc")
 
@@ -316,7 +319,6 @@ def test_shared_propagation_from_the_container_to_the_host(bundle, tmp_path, run
     assert own_cgroup_dirs("pycontain-pr1") == []
 
 
-NOBODY = 65534
 
 
 @pytest.mark.parametrize("name", _runtimes("runc"))
@@ -336,10 +338,17 @@ def test_rootless_spec_and_run_as_an_unprivileged_user(busybox, tmp_path, runtim
         for p in (b, d / "xdg"):
             os.chown(p, NOBODY, NOBODY)
 
+        env = {"PATH": os.environ["PATH"], "XDG_RUNTIME_DIR": str(d / "xdg")}
+
         def as_nobody(*args):
-            return subprocess.run([runtime, *args], cwd=b, user=NOBODY, group=NOBODY, extra_groups=[],
-                                  env={"PATH": os.environ["PATH"], "XDG_RUNTIME_DIR": str(d / "xdg")},
-                                  capture_output=True, timeout=60)
+            if name != "pycontain-runc":
+                return subprocess.run([runtime, *args], cwd=b, user=NOBODY, group=NOBODY, extra_groups=[],
+                                      env=env, capture_output=True, timeout=60)
+            # pycontain-runc's own code, already imported, in a child that
+            # became nobody: nobody may not be able to read the checkout and
+            # its venv (CI's may sit in a 0700 directory), as a real user's
+            # installed copy always can
+            return runc_main_as_nobody(list(args), b, env, d)
         r = as_nobody("spec", "--rootless")
         assert r.returncode == 0, r.stderr
         spec = json.loads((b / "config.json").read_text())
@@ -360,6 +369,29 @@ def test_rootless_spec_and_run_as_an_unprivileged_user(busybox, tmp_path, runtim
         assert sorted(os.listdir(d / "xdg")) == [{"runc": "runc"}.get(name, "pycontain-runc")]
     finally:
         shutil.rmtree(d)
+
+
+def runc_main_as_nobody(argv, cwd, env, tmp):
+    """pycontain-runc's main(argv) run by nobody in cwd with env; a
+    CompletedProcess of what it wrote on fds 1 and 2 (its container's too)."""
+    outs = [tmp / "nobody.out", tmp / "nobody.err"]
+
+    def main():
+        os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update(env)
+        for fd, path in zip((1, 2), outs, strict=True):
+            f = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.dup2(f, fd)
+            os.close(f)
+        return oci_cli.main(argv)
+
+    for path in outs:    # made by root, written by nobody
+        path.touch()
+        os.chown(path, NOBODY, NOBODY)
+    result = as_nobody(main)
+    assert "ok" in result, result
+    return subprocess.CompletedProcess(argv, result["ok"], outs[0].read_bytes(), outs[1].read_bytes())
 
 
 @pytest.mark.parametrize("name", _runtimes("crun"))
