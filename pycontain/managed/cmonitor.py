@@ -40,11 +40,10 @@ import time
 from .. import _launch, _netns, cgroups, fuse_overlayfs
 from ..attach import SOCKET_NAME, AttachServer
 from ..container import release_image
-from ..errors import AlreadyRunning
 from ..network.connect import release_container
 from ..state import EXIT_MONITOR_LOST, Store, dropped_lines_error, read_exit_file, remove_exit_file
-from .monitor import (ALREADY_RUNNING, RESTART_DELAY_MAX, RESTART_DELAY_START, RESTART_RESET_AFTER,
-                      START_FAILED, Monitor, claim, read_report)
+from .monitor import (RESTART_DELAY_MAX, RESTART_DELAY_START, RESTART_RESET_AFTER,
+                      START_FAILED, Monitor, claim_or_report, read_report)
 from . import health
 from .record import on_networks, should_restart
 
@@ -153,14 +152,7 @@ def _monitor_child(root, cid, report_fd, client):
         # launches one container, and starts no thread to make more
         _netns.pool.enabled = False
         store = Store(root)   # a connection of our own: the starter's is not for a forked child
-        try:
-            rec = claim(store, cid)
-            if rec is None:
-                raise LookupError(f"no such container: {cid}")
-        except Exception as e:
-            kind = ALREADY_RUNNING if isinstance(e, AlreadyRunning) else START_FAILED
-            _report(report_fd, {"error": str(e), "exit_status": 125, "kind": kind})
-            os._exit(1)
+        rec = claim_or_report(store, cid, report_fd)
         mon = Monitor(store, cid, report_fd=report_fd)
         _become_monitor(store, rec, mon, report_fd, RESTART_DELAY_START, client)
     except BaseException as e:

@@ -33,7 +33,7 @@ from ..attach import AttachServer, write_all
 from ..container import DEVNULL, PIPE, Container
 from ..errors import AlreadyRunning
 from ..logs import JsonFileWriter
-from ..state import Store, boot_id, process_alive, process_start_time, remove_exit_file
+from ..state import Store, boot_id, dropped_lines_error, process_alive, process_start_time, remove_exit_file
 from . import health
 from .record import container_arguments, discard, should_restart
 
@@ -302,9 +302,7 @@ def _unplug_networks(store, cid, rec):
 
 def _log_warning(log) -> dict:
     """The record's word on log lines a full disk made the monitor drop."""
-    if not log.dropped_total:
-        return {}
-    return {"error": f"{log.dropped_total} log lines dropped: no space left on device"}
+    return {"error": dropped_lines_error(log.dropped_total)} if log.dropped_total else {}
 
 
 def _oom_killed(c) -> bool:
@@ -403,6 +401,24 @@ def claim(store, cid):
     return rec
 
 
+def claim_or_report(store, cid, report_fd):
+    """The container's record, claimed for this monitor (see claim); or, when
+    it cannot be (gone, or another monitor won), why, told to the starter
+    waiting on report_fd, and this process ends."""
+    try:
+        rec = claim(store, cid)
+        if rec is None:
+            raise LookupError(f"no such container: {cid}")
+        return rec
+    except Exception as e:
+        kind = ALREADY_RUNNING if isinstance(e, AlreadyRunning) else START_FAILED
+        try:
+            os.write(report_fd, json.dumps({"error": str(e), "exit_status": 125, "kind": kind}).encode())
+        except OSError:
+            pass
+        os._exit(1)
+
+
 def main(argv):
     cid, report_fd = argv[0], int(argv[1])
     attach_fd = int(argv[2]) if len(argv) > 2 else None
@@ -412,14 +428,7 @@ def main(argv):
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     store = Store()
-    try:
-        rec = claim(store, cid)
-        if rec is None:
-            raise LookupError(f"no such container: {cid}")
-    except Exception as e:
-        kind = ALREADY_RUNNING if isinstance(e, AlreadyRunning) else START_FAILED
-        os.write(report_fd, json.dumps({"error": str(e), "exit_status": 125, "kind": kind}).encode())
-        os._exit(1)
+    claim_or_report(store, cid, report_fd)
     mon = Monitor(store, cid, report_fd=report_fd, attach_fd=attach_fd)
     try:
         mon.run()
